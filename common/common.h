@@ -1,0 +1,149 @@
+/*
+ * common.h — the small pieces every hubsync folder shares: error codes,
+ * logging, secret redaction, bounded buffers, path helpers and time.
+ *
+ * This folder depends on nothing else in hubsync. Functions return 0 or a
+ * negative errno (or a negative HS_E* project code); hs_strerror() names both.
+ * Only daemon/ decides policy and logs; the libraries below it fill a
+ * caller-provided message buffer instead (see struct hs_err).
+ */
+#ifndef HUBSYNC_COMMON_H
+#define HUBSYNC_COMMON_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+/* ---- errors ------------------------------------------------------------ */
+
+/* Project error codes, below every errno value. */
+enum {
+    HS_EBASE = -10000,
+    HS_ECONFIG = -10001,  /* configuration is invalid */
+    HS_EPROTO = -10002,   /* a server answered something we cannot use */
+    HS_EHTTP = -10003,    /* an HTTP request failed with a status code */
+    HS_EAUTH = -10004,    /* the token is missing, invalid or lacks access */
+    HS_ECHANGED = -10005, /* a file changed while it was being read */
+    HS_ENOTIMPL = -10006, /* the feature is not available in this build */
+};
+
+const char *hs_strerror(int err);
+
+/* A caller-provided message buffer filled by library code on failure. */
+#define HS_ERR_MAX 1024
+struct hs_err {
+    int code;
+    char msg[HS_ERR_MAX];
+};
+
+/* Set err->code and format err->msg (truncated safely); returns code, so
+ * `return hs_err_set(err, -ENOENT, "...")` reads naturally. err may be NULL. */
+int hs_err_set(struct hs_err *err, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* ---- logging ----------------------------------------------------------- */
+
+enum hs_log_level { HS_LOG_ERROR = 0, HS_LOG_WARN, HS_LOG_INFO, HS_LOG_DEBUG };
+
+/* Parse "error" | "warn" | "warning" | "info" | "debug"; -EINVAL otherwise. */
+int hs_log_level_parse(const char *s, enum hs_log_level *out);
+void hs_log_set_level(enum hs_log_level level);
+enum hs_log_level hs_log_get_level(void);
+
+/* Where log lines go. The default sink writes "hubsync: level: message" to
+ * stderr. The daemon installs a journald or file sink. Every line passes
+ * through the secret scrubber (hs_secret_register) before any sink sees it. */
+typedef void (*hs_log_sink_fn)(enum hs_log_level level, const char *line, void *userdata);
+void hs_log_set_sink(hs_log_sink_fn fn, void *userdata);
+
+void hs_log(enum hs_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void hs_vlog(enum hs_log_level level, const char *fmt, va_list ap);
+#define hs_log_error(...) hs_log(HS_LOG_ERROR, __VA_ARGS__)
+#define hs_log_warn(...)  hs_log(HS_LOG_WARN, __VA_ARGS__)
+#define hs_log_info(...)  hs_log(HS_LOG_INFO, __VA_ARGS__)
+#define hs_log_debug(...) hs_log(HS_LOG_DEBUG, __VA_ARGS__)
+
+/* ---- secrets ----------------------------------------------------------- */
+
+/* Register a secret (the token) so that any log line containing it is
+ * rewritten with "hf_***" before reaching a sink. At most a few secrets;
+ * registering the same value twice is harmless. Returns -ENOSPC when full. */
+int hs_secret_register(const char *secret);
+void hs_secret_clear_all(void);
+
+/* Replace every registered secret in buf (in place, NUL-terminated). */
+void hs_secret_scrub(char *buf);
+
+/* The one way to print a token: "hf_***" (or "***" when it does not start
+ * with hf_), never a character more. */
+const char *hs_token_redacted(const char *token);
+
+/* Overwrite memory in a way the compiler may not elide, then free(). */
+void hs_free_secret(char *s);
+
+/* ---- bounded buffer ---------------------------------------------------- */
+
+/* A growable byte buffer that refuses to grow past `max` (-E2BIG). Data is
+ * always NUL-terminated for convenience (the NUL is not counted in len). */
+struct hs_buf {
+    char *data;
+    size_t len;
+    size_t cap;
+    size_t max;
+};
+
+void hs_buf_init(struct hs_buf *b, size_t max);
+int hs_buf_append(struct hs_buf *b, const void *data, size_t len);
+int hs_buf_printf(struct hs_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void hs_buf_reset(struct hs_buf *b);
+void hs_buf_free(struct hs_buf *b);
+
+/* ---- paths ------------------------------------------------------------- */
+
+#define HS_PATH_MAX 4096
+
+/* Join base and rel into out (size n) with exactly one '/'. -ENAMETOOLONG
+ * when it does not fit. */
+int hs_path_join(char *out, size_t n, const char *base, const char *rel);
+
+/* True when rel is a safe relative path: not empty, not absolute, no "."
+ * or ".." component, no empty component, no NUL or control characters.
+ * Use before joining anything that came from outside under a root. */
+bool hs_path_is_safe_relative(const char *rel);
+
+/* Like hs_path_join, but refuses (-EINVAL) a rel that could escape base. */
+int hs_path_join_under(char *out, size_t n, const char *base, const char *rel);
+
+/* mkdir -p with the given mode for created components. */
+int hs_mkdir_p(const char *path, unsigned mode);
+
+/* Read a whole small file (at most max bytes, else -EFBIG) into a new
+ * NUL-terminated heap buffer. */
+int hs_read_file(const char *path, size_t max, char **out, size_t *out_len);
+
+/* Write data to path atomically: tmp file in the same directory, fsync,
+ * rename, fsync of the directory. */
+int hs_write_file_atomic(const char *path, const void *data, size_t len, unsigned mode);
+
+/* ---- time -------------------------------------------------------------- */
+
+/* One time unit everywhere: microseconds. */
+typedef uint64_t hs_usec_t;
+#define HS_USEC_PER_SEC  UINT64_C(1000000)
+#define HS_USEC_PER_MSEC UINT64_C(1000)
+hs_usec_t hs_now_monotonic(void);
+hs_usec_t hs_now_realtime(void);
+
+/* ---- misc -------------------------------------------------------------- */
+
+#define HS_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+static inline void hs_freep(void *p)
+{
+    free(*(void **)p);
+}
+#define _hs_cleanup_free_ __attribute__((cleanup(hs_freep)))
+
+#endif

@@ -1,0 +1,154 @@
+/*
+ * log.c — leveled logging through a replaceable sink, and the secret
+ * scrubber every line passes through. Does not know about journald or log
+ * files: daemon/ installs those sinks.
+ */
+#include "common.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define HS_SECRETS_MAX  4
+#define HS_LOG_LINE_MAX 4096
+
+static enum hs_log_level g_level = HS_LOG_INFO;
+static hs_log_sink_fn g_sink;
+static void *g_sink_data;
+static char *g_secrets[HS_SECRETS_MAX];
+static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static const char *const level_names[] = {"error", "warning", "info", "debug"};
+
+int hs_log_level_parse(const char *s, enum hs_log_level *out)
+{
+    static const struct {
+        const char *name;
+        enum hs_log_level level;
+    } names[] = {{"error", HS_LOG_ERROR},
+                 {"warn", HS_LOG_WARN},
+                 {"warning", HS_LOG_WARN},
+                 {"info", HS_LOG_INFO},
+                 {"debug", HS_LOG_DEBUG}};
+    for (size_t i = 0; s && i < HS_ARRAY_SIZE(names); i++) {
+        if (strcmp(s, names[i].name) == 0) {
+            *out = names[i].level;
+            return 0;
+        }
+    }
+    return -EINVAL;
+}
+
+void hs_log_set_level(enum hs_log_level level)
+{
+    g_level = level;
+}
+
+enum hs_log_level hs_log_get_level(void)
+{
+    return g_level;
+}
+
+void hs_log_set_sink(hs_log_sink_fn fn, void *userdata)
+{
+    pthread_mutex_lock(&g_lock);
+    g_sink = fn;
+    g_sink_data = userdata;
+    pthread_mutex_unlock(&g_lock);
+}
+
+int hs_secret_register(const char *secret)
+{
+    if (!secret || !*secret)
+        return 0;
+    int rc = -ENOSPC;
+    pthread_mutex_lock(&g_lock);
+    for (size_t i = 0; i < HS_SECRETS_MAX; i++) {
+        if (g_secrets[i] && strcmp(g_secrets[i], secret) == 0) {
+            rc = 0;
+            break;
+        }
+        if (!g_secrets[i]) {
+            g_secrets[i] = strdup(secret);
+            rc = g_secrets[i] ? 0 : -ENOMEM;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&g_lock);
+    return rc;
+}
+
+void hs_secret_clear_all(void)
+{
+    pthread_mutex_lock(&g_lock);
+    for (size_t i = 0; i < HS_SECRETS_MAX; i++) {
+        hs_free_secret(g_secrets[i]);
+        g_secrets[i] = NULL;
+    }
+    pthread_mutex_unlock(&g_lock);
+}
+
+/* Caller holds g_lock. O(lines × secrets); lines are short. */
+static void scrub_locked(char *buf)
+{
+    static const char mask[] = "hf_***";
+    for (size_t i = 0; i < HS_SECRETS_MAX; i++) {
+        const char *s = g_secrets[i];
+        if (!s)
+            continue;
+        size_t sl = strlen(s);
+        char *p;
+        while ((p = strstr(buf, s)) != NULL) {
+            size_t ml = sizeof(mask) - 1 < sl ? sizeof(mask) - 1 : sl;
+            memcpy(p, mask, ml);
+            memmove(p + ml, p + sl, strlen(p + sl) + 1);
+        }
+    }
+}
+
+void hs_secret_scrub(char *buf)
+{
+    pthread_mutex_lock(&g_lock);
+    scrub_locked(buf);
+    pthread_mutex_unlock(&g_lock);
+}
+
+const char *hs_token_redacted(const char *token)
+{
+    return (token && strncmp(token, "hf_", 3) == 0) ? "hf_***" : "***";
+}
+
+void hs_free_secret(char *s)
+{
+    if (!s)
+        return;
+    volatile char *v = s;
+    while (*v)
+        *v++ = 0;
+    free(s);
+}
+
+void hs_vlog(enum hs_log_level level, const char *fmt, va_list ap)
+{
+    if (level > g_level)
+        return;
+    char line[HS_LOG_LINE_MAX];
+    vsnprintf(line, sizeof(line), fmt, ap);
+    pthread_mutex_lock(&g_lock);
+    scrub_locked(line);
+    if (g_sink)
+        g_sink(level, line, g_sink_data);
+    else
+        fprintf(stderr, "hubsync: %s: %s\n", level_names[level], line);
+    pthread_mutex_unlock(&g_lock);
+}
+
+void hs_log(enum hs_log_level level, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    hs_vlog(level, fmt, ap);
+    va_end(ap);
+}

@@ -1,0 +1,162 @@
+/*
+ * path.c — joining paths without escaping a root, mkdir -p, and small
+ * whole-file reads and atomic writes. Blocking calls: use them off the
+ * event loop (or on tiny files at start-up).
+ */
+#include "common.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int hs_path_join(char *out, size_t n, const char *base, const char *rel)
+{
+    size_t bl = strlen(base);
+    while (bl > 1 && base[bl - 1] == '/')
+        bl--;
+    while (*rel == '/')
+        rel++;
+    const char *sep = (bl == 1 && base[0] == '/') ? "" : "/";
+    int w = *rel ? snprintf(out, n, "%.*s%s%s", (int)bl, base, sep, rel)
+                 : snprintf(out, n, "%.*s", (int)bl, base);
+    if (w < 0 || (size_t)w >= n)
+        return -ENAMETOOLONG;
+    return 0;
+}
+
+bool hs_path_is_safe_relative(const char *rel)
+{
+    if (!rel || !*rel || rel[0] == '/')
+        return false;
+    const char *seg = rel;
+    for (const char *p = rel;; p++) {
+        if ((unsigned char)*p < 0x20 && *p != '\0')
+            return false;
+        if (*p == '/' || *p == '\0') {
+            size_t len = (size_t)(p - seg);
+            if (len == 0 || (len == 1 && seg[0] == '.') ||
+                (len == 2 && seg[0] == '.' && seg[1] == '.'))
+                return false;
+            if (*p == '\0')
+                return true;
+            seg = p + 1;
+        }
+    }
+}
+
+int hs_path_join_under(char *out, size_t n, const char *base, const char *rel)
+{
+    if (!hs_path_is_safe_relative(rel))
+        return -EINVAL;
+    return hs_path_join(out, n, base, rel);
+}
+
+int hs_mkdir_p(const char *path, unsigned mode)
+{
+    char tmp[HS_PATH_MAX];
+    size_t len = strlen(path);
+    if (len == 0 || len >= sizeof(tmp))
+        return -ENAMETOOLONG;
+    memcpy(tmp, path, len + 1);
+    for (char *p = tmp + 1;; p++) {
+        if (*p == '/' || *p == '\0') {
+            char c = *p;
+            *p = '\0';
+            if (mkdir(tmp, mode) < 0 && errno != EEXIST)
+                return -errno;
+            if (c == '\0')
+                break;
+            *p = c;
+        }
+    }
+    struct stat st;
+    if (stat(path, &st) < 0)
+        return -errno;
+    return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
+}
+
+int hs_read_file(const char *path, size_t max, char **out, size_t *out_len)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    struct hs_buf b;
+    hs_buf_init(&b, max);
+    char chunk[65536];
+    int rc = 0;
+    for (;;) {
+        ssize_t r = read(fd, chunk, sizeof(chunk));
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            rc = -errno;
+            break;
+        }
+        if (r == 0)
+            break;
+        rc = hs_buf_append(&b, chunk, (size_t)r);
+        if (rc == -E2BIG)
+            rc = -EFBIG;
+        if (rc < 0)
+            break;
+    }
+    close(fd);
+    if (rc == 0 && !b.data)
+        rc = hs_buf_append(&b, "", 0);
+    if (rc < 0) {
+        hs_buf_free(&b);
+        return rc;
+    }
+    *out = b.data;
+    if (out_len)
+        *out_len = b.len;
+    return 0;
+}
+
+static int write_all(int fd, const char *p, size_t len)
+{
+    while (len) {
+        ssize_t w = write(fd, p, len);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        p += w;
+        len -= (size_t)w;
+    }
+    return 0;
+}
+
+int hs_write_file_atomic(const char *path, const void *data, size_t len, unsigned mode)
+{
+    char tmp[HS_PATH_MAX], dir[HS_PATH_MAX];
+    if (snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof(tmp))
+        return -ENAMETOOLONG;
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+    if (fd < 0)
+        return -errno;
+    int rc = write_all(fd, data, len);
+    if (rc == 0 && fsync(fd) < 0)
+        rc = -errno;
+    if (close(fd) < 0 && rc == 0)
+        rc = -errno;
+    if (rc == 0 && rename(tmp, path) < 0)
+        rc = -errno;
+    if (rc < 0) {
+        unlink(tmp);
+        return rc;
+    }
+    snprintf(dir, sizeof(dir), "%s", path);
+    int dfd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+        fsync(dfd);
+        close(dfd);
+    }
+    return 0;
+}

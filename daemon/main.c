@@ -1,0 +1,70 @@
+/*
+ * main.c — the `hubsync` binary: global options (--help, --version) and
+ * dispatch to the subcommands. Subcommand behaviour lives in cmd_*.c.
+ */
+#include "cli.h"
+#include "common.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#ifndef HUBSYNC_VERSION
+#define HUBSYNC_VERSION "0.0.0"
+#endif
+
+static const struct hs_command *const commands[] = {
+    &cmd_push, &cmd_daemon, &cmd_run, &cmd_status, &cmd_finish, &cmd_check_config, &cmd_card,
+};
+
+static void print_help(FILE *f)
+{
+    fprintf(f, "Usage: hubsync [--help] [--version] COMMAND [ARGS]...\n\n"
+               "Push training checkpoints to the Hugging Face Hub as they are saved.\n\n"
+               "Commands:\n");
+    for (size_t i = 0; i < HS_ARRAY_SIZE(commands); i++)
+        fprintf(f, "  %-13s %s\n", commands[i]->name, commands[i]->summary);
+    fprintf(f, "\nRun 'hubsync COMMAND --help' for the options of one command.\n"
+               "Environment: HF_ENDPOINT, HF_TOKEN, HF_TOKEN_PATH, HF_HOME (as huggingface_hub).\n"
+               "Exit codes: 0 ok, 1 failure, 2 usage, 3 no daemon answering, 78 configuration.\n");
+}
+
+/* --help / -h anywhere before a "--" separator asks for the command's help. */
+static int wants_help(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--") == 0)
+            return 0;
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+            return 1;
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        print_help(stderr);
+        return HS_EXIT_USAGE;
+    }
+    const char *name = argv[1];
+    if (strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0 || strcmp(name, "help") == 0) {
+        print_help(stdout);
+        return HS_EXIT_OK;
+    }
+    if (strcmp(name, "--version") == 0 || strcmp(name, "-V") == 0) {
+        printf("hubsync %s\n", HUBSYNC_VERSION);
+        return HS_EXIT_OK;
+    }
+    for (size_t i = 0; i < HS_ARRAY_SIZE(commands); i++) {
+        const struct hs_command *c = commands[i];
+        if (strcmp(name, c->name) != 0)
+            continue;
+        if (wants_help(argc - 1, argv + 1)) {
+            fputs(c->usage, stdout);
+            return HS_EXIT_OK;
+        }
+        return c->run(argc - 1, argv + 1);
+    }
+    fprintf(stderr, "hubsync: unknown command '%s' (see 'hubsync --help')\n", name);
+    return HS_EXIT_USAGE;
+}
