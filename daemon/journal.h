@@ -1,0 +1,149 @@
+/*
+ * journal.h — internal to daemon/: the durable, append-only record log in
+ * state_dir, with zstd-compressed compaction snapshots. Generic: a record is
+ * a 16-bit type chosen by the owner plus a JSON object payload. What the
+ * types mean (checkpoint ready, hashed, part ETag, commit sent, ...) is the
+ * business of the layer above (jstate.c), not of this file.
+ *
+ * Files in the journal directory (G = generation, a decimal number):
+ *   snapshot-G.zst   state as of the start of generation G (absent for G=0)
+ *   log-G.jnl        records appended during generation G
+ * Replay = snapshot-G then log-G, for the highest G that has a snapshot
+ * (or G=0). Compaction writes snapshot-(G+1) atomically (tmp, fsync,
+ * rename, directory fsync), then creates log-(G+1), then deletes the files
+ * of G. A crash at any step leaves either generation G complete (snapshot
+ * not yet renamed) or G+1 complete (its snapshot already holds everything
+ * log-G had), never both half-applied: records are neither lost nor
+ * replayed twice.
+ *
+ * Damage policy at open (never fatal for the log):
+ *   - a torn or corrupt LAST record (power loss mid-append; no valid record
+ *     after it) is cut away with ftruncate and reported in
+ *     journal_report.torn_bytes;
+ *   - damage followed by at least one valid-looking record ("corruption in
+ *     the middle") stops replay at the damage; the damaged file is kept as
+ *     log-G.jnl.corrupt-<unix time> for inspection and a clean log holding
+ *     the valid prefix replaces it; reported in journal_report.corrupt.
+ *   - a snapshot that cannot be read (it was fsync'd before it became
+ *     visible, so this is media damage, not a crash) fails journal_open with
+ *     -EBADMSG and a message naming the file; nothing is deleted (fail
+ *     closed: the operator decides).
+ *   - a file with an unknown format version fails with -EPROTONOSUPPORT.
+ *
+ * Threading: one journal is used by one thread at a time. Every call is
+ * synchronous and may block on fsync; the daemon calls it from the thread
+ * pool or accepts a short block of the loop (it is one fdatasync per state
+ * transition, batched with journal_append_batch when several are due).
+ */
+#ifndef HUBSYNC_DAEMON_JOURNAL_H
+#define HUBSYNC_DAEMON_JOURNAL_H
+
+#include "common.h"
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* On-disk format version written in every file header and record header. */
+#define JOURNAL_FORMAT_VERSION 1
+/* Largest payload (compact JSON text) of one record. */
+#define JOURNAL_RECORD_MAX (1u << 20)
+/* Largest log file replayed; the owner compacts long before (journal_log_bytes). */
+#define JOURNAL_LOG_MAX (UINT64_C(1) << 30)
+/* Largest decompressed snapshot. */
+#define JOURNAL_SNAPSHOT_MAX (UINT64_C(1) << 30)
+
+struct journal;
+
+/* One record handed to the replay callback. payload is borrowed: valid
+ * during the callback only (json_incref it to keep it). */
+struct journal_record {
+    uint16_t type;
+    uint64_t seq;          /* position in the log; snapshot records count 0.. */
+    bool from_snapshot;    /* true for records of the compaction snapshot */
+    const json_t *payload; /* always a JSON object */
+};
+
+/* One record to append (or one element of a compaction snapshot). */
+struct journal_entry {
+    uint16_t type;
+    const json_t *payload; /* a JSON object; not stolen */
+};
+
+/* Return 0 to continue; a negative value aborts journal_open with it. */
+typedef int (*journal_replay_fn)(const struct journal_record *rec, void *userdata);
+
+/* What journal_open found. */
+struct journal_report {
+    uint64_t generation;
+    uint64_t snapshot_records;
+    uint64_t log_records;
+    uint64_t torn_bytes;            /* bytes of a torn last record cut away (0: none) */
+    bool corrupt;                   /* damage before the end: replay stopped there */
+    uint64_t corrupt_offset;        /* byte offset of the damage in the log */
+    uint64_t lost_bytes;            /* bytes after the damage not replayed */
+    char corrupt_copy[HS_PATH_MAX]; /* where the damaged log was kept */
+    unsigned removed_files;         /* leftovers of an interrupted compaction */
+};
+
+/* Open (creating dir with mode 0700 if needed) and replay the journal:
+ * fn is called for every valid record in order, snapshot first. On success
+ * *out is ready for appends and report (may be NULL) says what was found;
+ * err is filled on failure. Call statelock_acquire first: one process per
+ * journal directory. */
+int journal_open(const char *dir, journal_replay_fn fn, void *userdata, struct journal **out,
+                 struct journal_report *report, struct hs_err *err);
+
+/* Append one record and make it durable (fdatasync) before returning. */
+int journal_append(struct journal *j, uint16_t type, const json_t *payload, struct hs_err *err);
+
+/* Group commit: append n records with one write and one fdatasync. All or
+ * nothing: on failure (ENOSPC, EIO, ...) the log is cut back to where it
+ * was, so no half-written record is left for replay. If even that fails the
+ * journal refuses every later append (-EIO) until it is reopened. */
+int journal_append_batch(struct journal *j, const struct journal_entry *entries, size_t n,
+                         struct hs_err *err);
+
+/* Replace the log by a snapshot of the owner's current state (entries, in
+ * the order replay should return them) and start generation G+1. On
+ * failure the journal stays on generation G and keeps working. */
+int journal_compact(struct journal *j, const struct journal_entry *entries, size_t n,
+                    struct hs_err *err);
+
+/* Bytes in the current log (header included) and records appended to it:
+ * the owner's compaction trigger. */
+uint64_t journal_log_bytes(const struct journal *j);
+uint64_t journal_log_records(const struct journal *j);
+uint64_t journal_generation(const struct journal *j);
+const char *journal_dir(const struct journal *j);
+
+/* Close the file; NULL is fine. Returns NULL. */
+struct journal *journal_close(struct journal *j);
+
+/* CRC32C (Castagnoli), the checksum of every header and record.
+ * crc = journal_crc32c(0, data, len); chainable. */
+uint32_t journal_crc32c(uint32_t crc, const void *data, size_t len);
+
+/* ---- test hooks (never set in production) ------------------------------ */
+
+/* Compaction steps at which crash_point is called. */
+enum journal_step {
+    JOURNAL_STEP_SNAPSHOT_WRITTEN = 1, /* tmp file written and fsync'd, not renamed */
+    JOURNAL_STEP_SNAPSHOT_RENAMED,     /* snapshot-(G+1) visible, log-(G+1) missing */
+    JOURNAL_STEP_LOG_CREATED,          /* log-(G+1) created, old files still there */
+};
+
+struct journal_hooks {
+    /* Replace pwrite/fdatasync of the log (inject ENOSPC, short writes, EIO). */
+    ssize_t (*pwrite)(int fd, const void *buf, size_t len, off_t off);
+    int (*fdatasync)(int fd);
+    /* Return non-zero to stop compaction right there, as a crash would
+     * (journal_compact returns -ECANCELED; the journal must be closed). */
+    int (*crash_point)(enum journal_step step);
+};
+
+/* Install hooks process-wide (NULL restores the real calls). */
+void journal_set_test_hooks(const struct journal_hooks *hooks);
+
+#endif
