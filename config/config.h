@@ -110,4 +110,163 @@ int config_repo_id_check(const char *repo_id, struct hs_err *err);
  * 255 bytes). HS_ECONFIG with the reason. */
 int config_revision_check(const char *revision, struct hs_err *err);
 
+/* ---- the config file (DESIGN.md "Config file (JSON)") ------------------ */
+
+enum config_strategy {
+    CONFIG_STRATEGY_END = 0,
+    CONFIG_STRATEGY_EVERY_SAVE,
+    CONFIG_STRATEGY_CHECKPOINT,
+    CONFIG_STRATEGY_ALL_CHECKPOINTS,
+};
+enum config_layout {
+    CONFIG_LAYOUT_AUTO = 0,
+    CONFIG_LAYOUT_TRAINER,
+    CONFIG_LAYOUT_ACCELERATE,
+    CONFIG_LAYOUT_LIGHTNING,
+    CONFIG_LAYOUT_DEEPSPEED,
+    CONFIG_LAYOUT_GENERIC,
+};
+enum config_watch_mode { CONFIG_WATCH_AUTO = 0, CONFIG_WATCH_INOTIFY, CONFIG_WATCH_POLL };
+enum config_existing { CONFIG_EXISTING_LATEST = 0, CONFIG_EXISTING_ALL, CONFIG_EXISTING_NONE };
+enum config_card_mode { CONFIG_CARD_MERGE = 0, CONFIG_CARD_OVERWRITE, CONFIG_CARD_OFF };
+
+/* The spelling in the config file ("every_save", "trainer", ...). */
+const char *config_strategy_name(enum config_strategy v);
+const char *config_layout_name(enum config_layout v);
+const char *config_watch_mode_name(enum config_watch_mode v);
+const char *config_existing_name(enum config_existing v);
+const char *config_card_mode_name(enum config_card_mode v);
+
+/* Where a value came from, for defaults that depend on the environment. */
+enum config_origin {
+    CONFIG_FROM_DEFAULT = 0, /* built-in default */
+    CONFIG_FROM_FILE,        /* set in the config file */
+    CONFIG_FROM_ENV,         /* taken from the environment */
+};
+
+/* A list of strings; a key that accepts "a string or a list of strings"
+ * is normalised to a list. */
+struct config_strlist {
+    char **v;
+    size_t n;
+};
+
+struct config_model_card {
+    enum config_card_mode mode;          /* "merge" */
+    char *model_name;                    /* NULL: name part of hub_model_id */
+    struct config_strlist base_model;    /* string or list */
+    struct config_strlist datasets;      /* string or list */
+    char *dataset_name;                  /* NULL */
+    struct config_strlist language;      /* string or list */
+    char *license;                       /* NULL */
+    struct config_strlist tags;          /* string or list */
+    char *task;                          /* NULL */
+    struct config_strlist metrics_order; /* list */
+};
+
+struct config_job {
+    char *name;                        /* required, unique, [A-Za-z0-9._-]+ */
+    char *watch;                       /* required, absolute */
+    char *hub_model_id;                /* required, "name" or "namespace/name" */
+    enum config_strategy hub_strategy; /* every_save */
+    bool private_repo;                 /* "private": false */
+    char *revision;                    /* "main" */
+    enum config_layout layout;         /* auto */
+    enum config_watch_mode watch_mode; /* auto */
+    hs_usec_t poll_interval_usec;      /* poll_interval_seconds: 10 */
+    hs_usec_t settle_usec;             /* settle_seconds: 30 */
+    hs_usec_t marker_quiet_usec;       /* marker_quiet_seconds: 2 */
+    unsigned world_size;               /* 1, or WORLD_SIZE, see config_apply_run_env() */
+    enum config_origin world_size_origin;
+    struct config_strlist include;             /* ["*"] */
+    struct config_strlist exclude;             /* [] (always-excluded folders come on top) */
+    bool supersede;                            /* true */
+    char *spool_dir;                           /* <watch>/.hubsync/spool */
+    enum config_origin spool_dir_origin;       /* DEFAULT or FILE */
+    uint64_t spool_max_bytes;                  /* spool_max_gb * 1e9; 0 = no cap */
+    double spool_max_gb;                       /* as written */
+    long pid;                                  /* 0 = none */
+    char *pid_file;                            /* NULL = none */
+    hs_usec_t finish_after_idle_usec;          /* 0 = off */
+    enum config_existing existing_checkpoints; /* latest */
+    struct config_model_card model_card;
+};
+
+struct config {
+    char *path;     /* the file as named by the caller */
+    char *endpoint; /* resolved: config > HF_ENDPOINT > default */
+    enum config_origin endpoint_origin;
+    char *token; /* inline "token" (a secret; wiped on free), or the
+                    resolved token after config_token_load() */
+    enum config_token_source token_source;
+    char *token_where; /* where the token was found (a path or a variable) */
+    char *token_file;  /* NULL */
+    char *state_dir;   /* $STATE_DIRECTORY > $XDG_STATE_HOME/hubsync >
+                          $HOME/.local/state/hubsync */
+    enum config_origin state_dir_origin;
+    char *ca_file;                          /* NULL: the system store */
+    unsigned max_parallel_uploads;          /* 8, 1..64 */
+    double bandwidth_limit_mbps;            /* 0 = unlimited, megabits per second */
+    uint64_t bandwidth_limit_bytes_per_sec; /* the same in bytes/s (0 = unlimited) */
+    enum hs_log_level log_level;            /* info */
+    char *log_file;                         /* NULL: stderr or journald */
+    struct config_job *jobs;                /* at least one */
+    size_t n_jobs;
+};
+
+/* Every problem found, each a full line ("FILE:LINE:COL: msg" for syntax
+ * errors, "FILE: json.path: msg" for the rest), in document order. */
+struct config_errors {
+    char **v;
+    size_t n;
+};
+#define CONFIG_ERRORS_MAX 200 /* further problems are summarised in one line */
+void config_errors_free(struct config_errors *e);
+
+/* Read, validate and complete a config file. Reports ALL problems at once
+ * in errs (which the caller zero-initialises and frees with
+ * config_errors_free()). Returns 0 with *out set, HS_ECONFIG when the file is
+ * invalid (errs lists why), or -errno when it cannot be read (errs holds one
+ * line saying so). Environment-dependent defaults (endpoint, state_dir) are
+ * resolved with env (NULL: getenv). An inline "token" is registered with
+ * hs_secret_register(). Reads only the file itself (and stats it for the
+ * inline-token mode rule). */
+int config_load(const char *path, struct config **out, struct config_errors *errs);
+int config_load_env(const char *path, config_getenv_fn env, struct config **out,
+                    struct config_errors *errs);
+
+/* Same from text; mode is the file's permission bits for the inline-token
+ * rule (pass 0600 when there is no file). */
+int config_load_text(const char *name, const char *text, size_t len, unsigned mode,
+                     config_getenv_fn env, struct config **out, struct config_errors *errs);
+
+/* For `hubsync run`: jobs without "world_size" take WORLD_SIZE from the
+ * environment CMD gets (env), when it is a positive integer. HS_ECONFIG with
+ * err filled when WORLD_SIZE is set but not a positive integer. */
+int config_apply_run_env(struct config *cfg, config_getenv_fn env, struct hs_err *err);
+
+/* Resolve the token (config_resolve_token_env order) into cfg->token,
+ * cfg->token_source and cfg->token_where, and register it with
+ * hs_secret_register(). */
+int config_token_load(struct config *cfg, config_getenv_fn env, struct hs_err *err);
+
+/* Frees everything (the token with hs_free_secret()). Accepts NULL; returns NULL. */
+struct config *config_free(struct config *cfg);
+
+/* Look a job up by name; NULL when absent. */
+const struct config_job *config_job_find(const struct config *cfg, const char *name);
+
+/* The closest candidate to word (edit distance with transpositions, case
+ * folded), or NULL when none is close enough to be a plausible typo. */
+const char *config_did_you_mean(const char *word, const char *const *candidates, size_t n);
+
+/* ---- the plan (`hubsync check-config`) ---------------------------------- */
+
+/* Append a human-readable plan of cfg to out: per job, the watched folder,
+ * the repo, revision and privacy, the strategy and what each save and the
+ * finish commit, where in the repo, with which message; the effective
+ * include/exclude lists; spool, watch mode, endpoint, and where the token
+ * comes from (cfg->token_source / token_where; never the token). */
+int config_plan_render(const struct config *cfg, struct hs_buf *out);
+
 #endif

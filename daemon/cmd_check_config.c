@@ -1,21 +1,83 @@
 /*
- * cmd_check_config.c — `hubsync check-config`: validate a config file and print the plan
+ * cmd_check_config.c — `hubsync check-config FILE`: load FILE with
+ * config/, resolve the token the way the daemon would (to say where it comes
+ * from, never what it is), and print the plan per job on stdout (exit 0), or
+ * every problem on stderr (exit 78). Usage errors exit 2.
  */
 #include "cli.h"
 #include "common.h"
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#define PLAN_MAX (4 * 1024 * 1024)
 
 static int run(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
-    return cli_not_available("check-config");
+    const char *file = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--") == 0 && i + 1 < argc && !file) {
+            file = argv[++i];
+            if (i + 1 < argc)
+                goto usage;
+            break;
+        }
+        if (argv[i][0] == '-' && argv[i][1] != '\0') {
+            fprintf(stderr, "hubsync check-config: unknown option '%s'\n", argv[i]);
+            goto usage;
+        }
+        if (file)
+            goto usage;
+        file = argv[i];
+    }
+    if (!file)
+        goto usage;
+
+    struct config_errors errs = {0};
+    struct config *cfg = NULL;
+    int rc = config_load(file, &cfg, &errs);
+    if (rc == 0) {
+        struct hs_err err = {0};
+        if (config_token_load(cfg, NULL, &err) < 0) {
+            fprintf(stderr, "%s: token: %s\n", file, err.msg);
+            config_free(cfg);
+            return HS_EXIT_CONFIG;
+        }
+        struct hs_buf b;
+        hs_buf_init(&b, PLAN_MAX);
+        config_plan_render(cfg, &b);
+        hs_secret_scrub(b.data ? b.data : (char[]){""});
+        fwrite(b.data, 1, b.len, stdout);
+        hs_buf_free(&b);
+        config_free(cfg);
+        return fflush(stdout) == 0 ? HS_EXIT_OK : HS_EXIT_FAILURE;
+    }
+    for (size_t i = 0; i < errs.n; i++) {
+        hs_secret_scrub(errs.v[i]);
+        fprintf(stderr, "%s\n", errs.v[i]);
+    }
+    if (rc == HS_ECONFIG)
+        fprintf(stderr, "%s: %zu problem%s found\n", file, errs.n, errs.n == 1 ? "" : "s");
+    config_errors_free(&errs);
+    /* A file that cannot be read is a configuration error too: the daemon
+     * would refuse to start for the same reason. */
+    if (rc == -ENOMEM)
+        return HS_EXIT_FAILURE;
+    return HS_EXIT_CONFIG;
+
+usage:
+    fputs(cmd_check_config.usage, stderr);
+    return HS_EXIT_USAGE;
 }
 
 const struct hs_command cmd_check_config = {
     .name = "check-config",
     .summary = "validate a config file and print the plan",
     .usage = "Usage: hubsync check-config FILE\n\nValidate FILE and print, per job, which paths go "
-             "where and with which commit\nmessages. Exits 0 when valid, 78 listing every problem "
-             "otherwise.\n\nOptions:\n  -h, --help      show this help\n",
+             "where and with which commit\nmessages, and where the token comes from (never the "
+             "token). Exits 0 when\nvalid, 78 listing every problem otherwise, 2 on usage "
+             "errors.\n\nOptions:\n  -h, --help      show this help\n",
     .run = run,
 };

@@ -1,0 +1,213 @@
+/*
+ * config_util.c — the small pieces around struct config: enum spellings,
+ * the error list, "did you mean" (edit distance), freeing (token wiped),
+ * job lookup, and the `hubsync run` world_size / token steps that complete
+ * a loaded config from the environment. Parsing and validation live in
+ * config_load.c; the plan text in plan.c.
+ */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <string.h>
+
+static const char *const strategy_names[] = {"end", "every_save", "checkpoint", "all_checkpoints"};
+static const char *const layout_names[] = {"auto",      "trainer",   "accelerate",
+                                           "lightning", "deepspeed", "generic"};
+static const char *const watch_mode_names[] = {"auto", "inotify", "poll"};
+static const char *const existing_names[] = {"latest", "all", "none"};
+static const char *const card_mode_names[] = {"merge", "overwrite", "off"};
+
+#define NAME_OF(table, v) ((size_t)(v) < HS_ARRAY_SIZE(table) ? table[(size_t)(v)] : "?")
+
+const char *config_strategy_name(enum config_strategy v)
+{
+    return NAME_OF(strategy_names, v);
+}
+const char *config_layout_name(enum config_layout v)
+{
+    return NAME_OF(layout_names, v);
+}
+const char *config_watch_mode_name(enum config_watch_mode v)
+{
+    return NAME_OF(watch_mode_names, v);
+}
+const char *config_existing_name(enum config_existing v)
+{
+    return NAME_OF(existing_names, v);
+}
+const char *config_card_mode_name(enum config_card_mode v)
+{
+    return NAME_OF(card_mode_names, v);
+}
+
+void config_errors_free(struct config_errors *e)
+{
+    if (!e)
+        return;
+    for (size_t i = 0; i < e->n; i++)
+        free(e->v[i]);
+    free(e->v);
+    e->v = NULL;
+    e->n = 0;
+}
+
+/* Optimal string alignment distance (Levenshtein plus adjacent
+ * transpositions), ASCII case folded. Words are config keys and enum
+ * values, so short; longer inputs are not worth comparing. */
+static size_t edit_distance(const char *a, const char *b)
+{
+    enum { MAXW = 64 };
+    size_t la = strlen(a), lb = strlen(b);
+    if (la >= MAXW || lb >= MAXW)
+        return SIZE_MAX;
+    size_t d[MAXW + 1][MAXW + 1];
+    for (size_t i = 0; i <= la; i++)
+        d[i][0] = i;
+    for (size_t j = 0; j <= lb; j++)
+        d[0][j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        for (size_t j = 1; j <= lb; j++) {
+            char ca = (char)tolower((unsigned char)a[i - 1]);
+            char cb = (char)tolower((unsigned char)b[j - 1]);
+            size_t cost = ca == cb ? 0 : 1;
+            size_t v = d[i - 1][j] + 1;
+            if (d[i][j - 1] + 1 < v)
+                v = d[i][j - 1] + 1;
+            if (d[i - 1][j - 1] + cost < v)
+                v = d[i - 1][j - 1] + cost;
+            if (i > 1 && j > 1 && ca == tolower((unsigned char)b[j - 2]) &&
+                tolower((unsigned char)a[i - 2]) == cb && d[i - 2][j - 2] + 1 < v)
+                v = d[i - 2][j - 2] + 1;
+            d[i][j] = v;
+        }
+    }
+    return d[la][lb];
+}
+
+const char *config_did_you_mean(const char *word, const char *const *cands, size_t n)
+{
+    const char *best = NULL;
+    size_t best_d = SIZE_MAX;
+    size_t wl = strlen(word);
+    for (size_t i = 0; i < n; i++) {
+        size_t d = edit_distance(word, cands[i]);
+        if (d < best_d) {
+            best_d = d;
+            best = cands[i];
+        }
+    }
+    if (!best)
+        return NULL;
+    /* Close enough to be a typo: up to a third of the word, at least 1, at
+     * most 3 edits. "seed" is not a typo of "spool_dir". */
+    size_t limit = wl / 3;
+    if (limit < 1)
+        limit = 1;
+    if (limit > 3)
+        limit = 3;
+    return best_d <= limit ? best : NULL;
+}
+
+static void strlist_free(struct config_strlist *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        free(l->v[i]);
+    free(l->v);
+    l->v = NULL;
+    l->n = 0;
+}
+
+static void job_free(struct config_job *j)
+{
+    free(j->name);
+    free(j->watch);
+    free(j->hub_model_id);
+    free(j->revision);
+    strlist_free(&j->include);
+    strlist_free(&j->exclude);
+    free(j->spool_dir);
+    free(j->pid_file);
+    struct config_model_card *m = &j->model_card;
+    free(m->model_name);
+    strlist_free(&m->base_model);
+    strlist_free(&m->datasets);
+    free(m->dataset_name);
+    strlist_free(&m->language);
+    free(m->license);
+    strlist_free(&m->tags);
+    free(m->task);
+    strlist_free(&m->metrics_order);
+}
+
+struct config *config_free(struct config *cfg)
+{
+    if (!cfg)
+        return NULL;
+    free(cfg->path);
+    free(cfg->endpoint);
+    hs_free_secret(cfg->token);
+    free(cfg->token_where);
+    free(cfg->token_file);
+    free(cfg->state_dir);
+    free(cfg->ca_file);
+    free(cfg->log_file);
+    for (size_t i = 0; i < cfg->n_jobs; i++)
+        job_free(&cfg->jobs[i]);
+    free(cfg->jobs);
+    free(cfg);
+    return NULL;
+}
+
+const struct config_job *config_job_find(const struct config *cfg, const char *name)
+{
+    for (size_t i = 0; cfg && name && i < cfg->n_jobs; i++)
+        if (strcmp(cfg->jobs[i].name, name) == 0)
+            return &cfg->jobs[i];
+    return NULL;
+}
+
+int config_apply_run_env(struct config *cfg, config_getenv_fn env, struct hs_err *err)
+{
+    const char *v = env ? env("WORLD_SIZE") : getenv("WORLD_SIZE");
+    if (!v)
+        return 0;
+    char *end = NULL;
+    errno = 0;
+    long n = strtol(v, &end, 10);
+    if (errno || end == v || *end || n < 1 || n > 65536)
+        return hs_err_set(err, HS_ECONFIG, "WORLD_SIZE=\"%s\" is not an integer in 1..65536", v);
+    for (size_t i = 0; i < cfg->n_jobs; i++) {
+        if (cfg->jobs[i].world_size_origin == CONFIG_FROM_FILE)
+            continue;
+        cfg->jobs[i].world_size = (unsigned)n;
+        cfg->jobs[i].world_size_origin = CONFIG_FROM_ENV;
+    }
+    return 0;
+}
+
+int config_token_load(struct config *cfg, config_getenv_fn env, struct hs_err *err)
+{
+    char *tok = NULL, where[HS_PATH_MAX + 64];
+    enum config_token_source src = CONFIG_TOKEN_NONE;
+    int rc = config_resolve_token_env(cfg->token, cfg->token_file, env, &tok, &src, where,
+                                      sizeof(where), err);
+    if (rc < 0)
+        return rc;
+    char *w = strdup(where);
+    if (!w) {
+        hs_free_secret(tok);
+        return hs_err_set(err, -ENOMEM, "out of memory");
+    }
+    hs_free_secret(cfg->token);
+    free(cfg->token_where);
+    cfg->token = tok;
+    cfg->token_where = w;
+    cfg->token_source = src;
+    rc = hs_secret_register(tok);
+    if (rc < 0)
+        return hs_err_set(err, rc, "cannot register the token for log scrubbing: %s",
+                          hs_strerror(rc));
+    return 0;
+}

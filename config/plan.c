@@ -1,0 +1,244 @@
+/*
+ * plan.c — the human-readable plan `hubsync check-config` prints: for each
+ * job, what is watched, which repo and branch receive what, with which
+ * commit messages, under the job's hub_strategy (DESIGN.md "Strategies",
+ * training-semantics.md §1.4), the effective include/exclude lists, and the
+ * settings that decide when and how saves are taken; then the shared
+ * settings (endpoint, where the token comes from — never the token — state
+ * directory, parallelism, bandwidth). Text only; the caller prints it.
+ */
+#include "config.h"
+
+#include <string.h>
+
+/* Files the Trainer's own pushes never upload from the output dir root
+ * (upload_folder ignore_patterns ["_*", "checkpoint-*"]) plus the staging
+ * folders of newer transformers, which are never a finished save. */
+static const char *const strategy_excluded[] = {"_*", "checkpoint-*", "tmp-checkpoint-*"};
+
+static const char *origin_note(enum config_origin o, const char *env_name)
+{
+    switch (o) {
+    case CONFIG_FROM_FILE:
+        return "set in the config";
+    case CONFIG_FROM_ENV:
+        return env_name;
+    case CONFIG_FROM_DEFAULT:
+        break;
+    }
+    return "default";
+}
+
+static void list(struct hs_buf *b, const struct config_strlist *l, const char *none)
+{
+    if (l->n == 0) {
+        hs_buf_printf(b, "%s", none);
+        return;
+    }
+    for (size_t i = 0; i < l->n; i++)
+        hs_buf_printf(b, "%s%s", i ? ", " : "", l->v[i]);
+}
+
+static void seconds(struct hs_buf *b, hs_usec_t us)
+{
+    if (us % HS_USEC_PER_SEC == 0)
+        hs_buf_printf(b, "%llus", (unsigned long long)(us / HS_USEC_PER_SEC));
+    else
+        hs_buf_printf(b, "%.3gs", (double)us / (double)HS_USEC_PER_SEC);
+}
+
+static void render_saves(struct hs_buf *b, const struct config_job *j)
+{
+    const char *msg = "message \"Training in progress, step N\" (\"epoch E\" when the run "
+                      "saves per epoch)";
+    switch (j->hub_strategy) {
+    case CONFIG_STRATEGY_END:
+        hs_buf_printf(b, "  each save:    nothing is uploaded\n");
+        break;
+    case CONFIG_STRATEGY_EVERY_SAVE:
+        hs_buf_printf(b,
+                      "  each save:    one commit: model files of checkpoint-N -> / ;\n"
+                      "                %s\n",
+                      msg);
+        break;
+    case CONFIG_STRATEGY_CHECKPOINT:
+        hs_buf_printf(b,
+                      "  each save:    one commit: model files of checkpoint-N -> / , and the "
+                      "whole\n"
+                      "                checkpoint-N -> last-checkpoint/ (files absent from it "
+                      "deleted there);\n"
+                      "                %s\n",
+                      msg);
+        break;
+    case CONFIG_STRATEGY_ALL_CHECKPOINTS:
+        hs_buf_printf(b,
+                      "  each save:    one commit: model files of checkpoint-N -> / , and the "
+                      "whole\n"
+                      "                checkpoint-N -> checkpoint-N/ ;\n"
+                      "                %s\n",
+                      msg);
+        break;
+    }
+    if (j->hub_strategy == CONFIG_STRATEGY_END)
+        return;
+    hs_buf_printf(b, "                model files: config.json, weights (single file, or index + "
+                     "every shard),\n"
+                     "                adapter and tokenizer files, training_args.bin, and the "
+                     "rest of the\n"
+                     "                output dir root (minus the exclusions below)\n");
+    hs_buf_printf(b, "  queued saves: %s\n",
+                  j->supersede && j->hub_strategy != CONFIG_STRATEGY_ALL_CHECKPOINTS
+                      ? "a save still queued when a newer one completes is skipped and recorded "
+                        "as superseded"
+                      : "every save is committed, in order");
+}
+
+static void render_finish(struct hs_buf *b, const struct config_job *j)
+{
+    bool card = j->model_card.mode != CONFIG_CARD_OFF;
+    hs_buf_printf(b,
+                  "  at finish:    one commit: output dir root (model files, *_results.json, "
+                  "runs/)%s -> / ;\n"
+                  "                message \"End of training\"\n",
+                  card ? "\n                + README.md (model card)" : "");
+    if (j->hub_strategy == CONFIG_STRATEGY_CHECKPOINT)
+        hs_buf_printf(b, "                last-checkpoint/ stays in the repo\n");
+    else if (j->hub_strategy == CONFIG_STRATEGY_ALL_CHECKPOINTS)
+        hs_buf_printf(b, "                every checkpoint-N/ stays in the repo\n");
+    hs_buf_printf(b, "  finish when:  `hubsync finish %s`, or the command of `hubsync run` exits",
+                  j->name);
+    if (j->pid)
+        hs_buf_printf(b, ", or process %ld exits", j->pid);
+    if (j->pid_file)
+        hs_buf_printf(b, ", or the process in %s exits", j->pid_file);
+    if (j->finish_after_idle_usec) {
+        hs_buf_printf(b, ", or after ");
+        seconds(b, j->finish_after_idle_usec);
+        hs_buf_printf(b, " without a new save");
+    }
+    hs_buf_printf(b, "\n");
+}
+
+static void render_card(struct hs_buf *b, const struct config_model_card *m)
+{
+    hs_buf_printf(b, "  model card:   %s", config_card_mode_name(m->mode));
+    if (m->mode == CONFIG_CARD_OFF) {
+        hs_buf_printf(b, " (README.md is not generated)\n");
+        return;
+    }
+    const struct {
+        const char *key;
+        const struct config_strlist *l;
+        const char *s;
+    } f[] = {
+        {"model_name", NULL, m->model_name},
+        {"base_model", &m->base_model, NULL},
+        {"datasets", &m->datasets, NULL},
+        {"dataset_name", NULL, m->dataset_name},
+        {"language", &m->language, NULL},
+        {"license", NULL, m->license},
+        {"tags", &m->tags, NULL},
+        {"task", NULL, m->task},
+        {"metrics_order", &m->metrics_order, NULL},
+    };
+    for (size_t i = 0; i < HS_ARRAY_SIZE(f); i++) {
+        if (f[i].s)
+            hs_buf_printf(b, "; %s %s", f[i].key, f[i].s);
+        else if (f[i].l && f[i].l->n) {
+            hs_buf_printf(b, "; %s ", f[i].key);
+            list(b, f[i].l, "");
+        }
+    }
+    hs_buf_printf(b, "\n");
+}
+
+static void render_job(struct hs_buf *b, const struct config *cfg, const struct config_job *j)
+{
+    (void)cfg;
+    hs_buf_printf(b, "job %s\n", j->name);
+    hs_buf_printf(b, "  watch:        %s (layout %s; watch mode %s", j->watch,
+                  config_layout_name(j->layout), config_watch_mode_name(j->watch_mode));
+    if (j->watch_mode == CONFIG_WATCH_AUTO)
+        hs_buf_printf(b, ": inotify, or polling on network filesystems");
+    if (j->watch_mode != CONFIG_WATCH_INOTIFY) {
+        hs_buf_printf(b, "; poll every ");
+        seconds(b, j->poll_interval_usec);
+    }
+    hs_buf_printf(b, ")\n");
+    const char *slash = strchr(j->hub_model_id, '/');
+    hs_buf_printf(b, "  repo:         %s%s, revision %s%s, %s\n", j->hub_model_id,
+                  slash ? "" : " (in the token owner's namespace)", j->revision,
+                  strcmp(j->revision, "main") ? " (created from main if missing)" : "",
+                  j->private_repo ? "private (when hubsync creates it)"
+                                  : "public (when hubsync creates it)");
+    hs_buf_printf(b, "  hub_strategy: %s\n", config_strategy_name(j->hub_strategy));
+    render_saves(b, j);
+    render_finish(b, j);
+    hs_buf_printf(b, "  include:      ");
+    list(b, &j->include, "(nothing)");
+    hs_buf_printf(b, "\n  exclude:      ");
+    list(b, &j->exclude, "(none)");
+    hs_buf_printf(b, "\n                always: ");
+    for (size_t i = 0; config_always_excluded[i]; i++)
+        hs_buf_printf(b, "%s%s", i ? ", " : "", config_always_excluded[i]);
+    hs_buf_printf(b, "\n                from the output dir root: ");
+    for (size_t i = 0; i < HS_ARRAY_SIZE(strategy_excluded); i++)
+        hs_buf_printf(b, "%s%s", i ? ", " : "", strategy_excluded[i]);
+    hs_buf_printf(b, "\n  spool:        %s (%s; ", j->spool_dir,
+                  j->spool_dir_origin == CONFIG_FROM_FILE ? "set in the config" : "default");
+    if (j->spool_max_bytes)
+        hs_buf_printf(b, "cap %g GB)\n", j->spool_max_gb);
+    else
+        hs_buf_printf(b, "no size cap)\n");
+    hs_buf_printf(b, "  saves:        settle ");
+    seconds(b, j->settle_usec);
+    hs_buf_printf(b, ", marker quiet ");
+    seconds(b, j->marker_quiet_usec);
+    hs_buf_printf(b, ", world size %u (%s), existing checkpoints at start: %s\n", j->world_size,
+                  origin_note(j->world_size_origin, "from WORLD_SIZE"),
+                  config_existing_name(j->existing_checkpoints));
+    render_card(b, &j->model_card);
+}
+
+int config_plan_render(const struct config *cfg, struct hs_buf *b)
+{
+    hs_buf_printf(b, "%s: %zu job%s\n", cfg->path, cfg->n_jobs, cfg->n_jobs == 1 ? "" : "s");
+    hs_buf_printf(b, "endpoint:       %s (%s)\n", cfg->endpoint,
+                  origin_note(cfg->endpoint_origin, "from HF_ENDPOINT"));
+    hs_buf_printf(b, "token:          ");
+    const char *where = cfg->token_where ? cfg->token_where : "";
+    switch (cfg->token_source) {
+    case CONFIG_TOKEN_NONE:
+        hs_buf_printf(b, "not resolved\n");
+        break;
+    case CONFIG_TOKEN_INLINE:
+        hs_buf_printf(b, "inline in the config file\n");
+        break;
+    case CONFIG_TOKEN_FILE:
+        hs_buf_printf(b, "token_file %s\n", where);
+        break;
+    case CONFIG_TOKEN_ENV:
+    case CONFIG_TOKEN_ENV_LEGACY:
+        hs_buf_printf(b, "%s\n", where);
+        break;
+    case CONFIG_TOKEN_HF_FILE:
+        hs_buf_printf(b, "huggingface_hub token file %s\n", where);
+        break;
+    }
+    hs_buf_printf(b, "state_dir:      %s (%s)\n", cfg->state_dir,
+                  origin_note(cfg->state_dir_origin, "from the environment"));
+    hs_buf_printf(b, "uploads:        %u in flight", cfg->max_parallel_uploads);
+    if (cfg->bandwidth_limit_mbps > 0)
+        hs_buf_printf(b, ", at most %g Mbit/s\n", cfg->bandwidth_limit_mbps);
+    else
+        hs_buf_printf(b, ", bandwidth unlimited\n");
+    hs_buf_printf(b, "ca_file:        %s\n", cfg->ca_file ? cfg->ca_file : "(system store)");
+    hs_buf_printf(b, "log:            %s, to %s\n",
+                  (const char *[]){"error", "warn", "info", "debug"}[cfg->log_level],
+                  cfg->log_file ? cfg->log_file : "stderr (journald under systemd)");
+    for (size_t i = 0; i < cfg->n_jobs; i++) {
+        hs_buf_printf(b, "\n");
+        render_job(b, cfg, &cfg->jobs[i]);
+    }
+    return 0;
+}
