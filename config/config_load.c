@@ -734,13 +734,22 @@ static void parse_root(struct ctx *c, const json_t *root, unsigned mode, config_
     free(tmp);
 }
 
-/* jansson's message, without a long "near '...'" excerpt: the excerpt is
- * raw file text and could be an unquoted inline token. Short ones
- * ("near '}'") stay; they are what makes the message useful. */
+/* jansson's message without its "near '...'" excerpt when that excerpt
+ * could be part of a secret: it is raw file text, and an unquoted or
+ * unterminated inline token would land there. Long excerpts and
+ * unterminated strings go; short ones ("near '}'", a complete duplicate key
+ * "near '\"jobs\"'") stay, since they make the message useful. */
 static const char *syntax_msg(json_error_t *e)
 {
     char *near = strstr(e->text, " near '");
-    if (near && strlen(near) > 7 + 12 + 1)
+    if (!near)
+        return e->text;
+    const char *x = near + 7;
+    size_t xl = strlen(x);
+    if (xl > 0 && x[xl - 1] == '\'')
+        xl--;
+    bool open_string = xl > 0 && x[0] == '"' && (xl == 1 || x[xl - 1] != '"');
+    if (xl > 12 || open_string)
         *near = '\0';
     return e->text;
 }
