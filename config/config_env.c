@@ -186,7 +186,8 @@ static int hf_token_path(config_getenv_fn env, char *out, size_t n)
     const char *hf_home = env_get(env, "HF_HOME");
     char home[HS_PATH_MAX];
     if (hf_home && *hf_home) {
-        snprintf(raw, sizeof(raw), "%s", hf_home);
+        if ((size_t)snprintf(raw, sizeof(raw), "%s", hf_home) >= sizeof(raw))
+            return -ENAMETOOLONG;
     } else {
         const char *xdg = env_get(env, "XDG_CACHE_HOME");
         int w = (xdg && *xdg) ? snprintf(raw, sizeof(raw), "%s/huggingface", xdg)

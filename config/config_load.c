@@ -87,9 +87,19 @@ static const char *type_name(const json_t *v)
     return "?";
 }
 
+/* Format a JSON path into a fixed buffer; a path too long for it is cut
+ * (only messages use it). */
+static void __attribute__((format(printf, 3, 4))) jpath(char *out, size_t n, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(out, n, fmt, ap);
+    va_end(ap);
+}
+
 static void sub(char *out, size_t n, const char *parent, const char *key)
 {
-    snprintf(out, n, "%s%s%s", parent, *parent ? "." : "", key);
+    jpath(out, n, "%s%s%s", parent, *parent ? "." : "", key);
 }
 
 /* ---- typed getters: each reports its own problems and returns false ---- */
@@ -212,7 +222,7 @@ static bool get_enum(struct ctx *c, const json_t *v, const char *path, const cha
     }
     char list[256] = "";
     for (size_t i = 0; i < n; i++)
-        snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s", i ? ", " : "", names[i]);
+        jpath(list + strlen(list), sizeof(list) - strlen(list), "%s%s", i ? ", " : "", names[i]);
     cerr(c, path, "\"%s\" is not one of %s", s, list);
     return false;
 }
@@ -267,7 +277,7 @@ static bool get_strlist(struct ctx *c, const json_t *v, const char *path, bool a
     json_array_foreach(v, i, e)
     {
         char p[512];
-        snprintf(p, sizeof(p), "%s[%zu]", path, i);
+        jpath(p, sizeof(p), "%s[%zu]", path, i);
         char *s = NULL;
         if (get_string(c, e, p, STR_NONEMPTY, &s))
             ok = strlist_push(c, out, s) && ok;
@@ -418,7 +428,7 @@ static void check_patterns(struct ctx *c, const struct config_strlist *l, const 
         const char *s = l->v[i];
         if (s[0] == '/' || strncmp(s, "./", 2) == 0) {
             char p[512];
-            snprintf(p, sizeof(p), "%s[%zu]", path, i);
+            jpath(p, sizeof(p), "%s[%zu]", path, i);
             cerr(c, p,
                  "\"%s\" can never match: patterns match repo-relative paths such as "
                  "\"model.safetensors\" or \"runs/\"",
@@ -567,12 +577,12 @@ static void check_jobs_together(struct ctx *c, const struct config *cfg)
             const struct config_job *b = &cfg->jobs[k];
             char p[64];
             if (a->name && b->name && strcmp(a->name, b->name) == 0) {
-                snprintf(p, sizeof(p), "jobs[%zu].name", i);
+                jpath(p, sizeof(p), "jobs[%zu].name", i);
                 cerr(c, p, "\"%s\" is already the name of jobs[%zu]", a->name, k);
             }
             if (a->watch && b->watch &&
                 (path_within(a->watch, b->watch) || path_within(b->watch, a->watch))) {
-                snprintf(p, sizeof(p), "jobs[%zu].watch", i);
+                jpath(p, sizeof(p), "jobs[%zu].watch", i);
                 if (strcmp(a->watch, b->watch) == 0)
                     cerr(c, p, "\"%s\" is also watched by jobs[%zu]", a->watch, k);
                 else
@@ -582,7 +592,7 @@ static void check_jobs_together(struct ctx *c, const struct config *cfg)
             if (a->hub_model_id && b->hub_model_id && a->revision && b->revision &&
                 strcmp(a->hub_model_id, b->hub_model_id) == 0 &&
                 strcmp(a->revision, b->revision) == 0) {
-                snprintf(p, sizeof(p), "jobs[%zu].hub_model_id", i);
+                jpath(p, sizeof(p), "jobs[%zu].hub_model_id", i);
                 cerr(c, p,
                      "\"%s\" (revision %s) is also the target of jobs[%zu]; the two jobs "
                      "would overwrite each other's files",
@@ -712,7 +722,7 @@ static void parse_root(struct ctx *c, const json_t *root, unsigned mode, config_
             json_array_foreach(v, i, jo)
             {
                 char p[64];
-                snprintf(p, sizeof(p), "jobs[%zu]", i);
+                jpath(p, sizeof(p), "jobs[%zu]", i);
                 cfg->n_jobs++;
                 parse_job(c, jo, p, &cfg->jobs[i]);
             }

@@ -47,8 +47,31 @@ static void seconds(struct hs_buf *b, hs_usec_t us)
         hs_buf_printf(b, "%.3gs", (double)us / (double)HS_USEC_PER_SEC);
 }
 
+/* What one "save" is under each layout (training-semantics.md §2.10-2.11);
+ * the strategy lines below use the Trainer's name for it, checkpoint-N. */
+static const char *save_unit(enum config_layout l)
+{
+    switch (l) {
+    case CONFIG_LAYOUT_AUTO:
+        return "detected at start: Trainer checkpoint-N/, accelerate checkpoint_I/, epoch_E/ "
+               "or step_N/,\n                Lightning *.ckpt, DeepSpeed global_stepN/";
+    case CONFIG_LAYOUT_TRAINER:
+        return "checkpoint-N/ (transformers Trainer; tmp-checkpoint-* ignored)";
+    case CONFIG_LAYOUT_ACCELERATE:
+        return "checkpoints/checkpoint_I/, epoch_E/ or step_N/ (accelerate save_state)";
+    case CONFIG_LAYOUT_LIGHTNING:
+        return "*.ckpt files (Lightning ModelCheckpoint)";
+    case CONFIG_LAYOUT_DEEPSPEED:
+        return "global_stepN/ named by `latest` (DeepSpeed)";
+    case CONFIG_LAYOUT_GENERIC:
+        return "new folders, complete after settle_seconds of quiet";
+    }
+    return "?";
+}
+
 static void render_saves(struct hs_buf *b, const struct config_job *j)
 {
+    hs_buf_printf(b, "  a save:       %s\n", save_unit(j->layout));
     const char *msg = "message \"Training in progress, step N\" (\"epoch E\" when the run "
                       "saves per epoch)";
     switch (j->hub_strategy) {
