@@ -1,0 +1,117 @@
+"""Fault injection and the per-repo commit quota.
+
+Owns: parsing of the --faults spec ("api5xx=0.1,storage5xx=0.1,reset=0.05,stall=0.02,
+stall_s=5,expire=0.1,api429=0.05,lost=0.05"), the seeded random draws (one
+random.Random(--seed) behind a lock, so a run with the same request order injects the
+same faults), stalls, and the commit quota (fixed windows per repo → 429 with
+Retry-After and RateLimit headers as hub-protocol.md §9.2).
+"""
+
+import math
+import random
+import threading
+import time
+
+PROB_KEYS = ("api5xx", "api429", "storage5xx", "reset", "lost", "stall", "expire")
+NUM_KEYS = ("stall_s",)
+
+
+class Faults:
+    def __init__(self, spec, seed):
+        self.p = {k: 0.0 for k in PROB_KEYS}
+        self.stall_s = 5.0
+        self.rng = random.Random(seed)
+        self.lock = threading.Lock()
+        for item in (spec or "").split(","):
+            item = item.strip()
+            if not item:
+                continue
+            if "=" not in item:
+                raise ValueError("fault %r: expected key=value" % item)
+            k, v = item.split("=", 1)
+            k = k.strip()
+            try:
+                val = float(v)
+            except ValueError:
+                raise ValueError("fault %r: %r is not a number" % (k, v))
+            if k in PROB_KEYS:
+                if not 0.0 <= val <= 1.0:
+                    raise ValueError("fault %s=%s: probability must be within [0, 1]" % (k, v))
+                self.p[k] = val
+            elif k in NUM_KEYS:
+                if val < 0:
+                    raise ValueError("fault %s must be >= 0" % k)
+                self.stall_s = val
+            else:
+                raise ValueError("unknown fault %r (known: %s)" % (k, ", ".join(PROB_KEYS + NUM_KEYS)))
+        self.counts = {k: 0 for k in PROB_KEYS}
+
+    def hit(self, handler, key):
+        """Draw for fault `key`; on a hit record it on the handler (request log) and count it."""
+        p = self.p.get(key, 0.0)
+        if p <= 0.0:
+            return False
+        with self.lock:
+            hit = self.rng.random() < p
+            if hit:
+                self.counts[key] += 1
+        if hit:
+            handler.fault = key if not handler.fault else handler.fault + "," + key
+        return hit
+
+    def choice(self, seq):
+        with self.lock:
+            return self.rng.choice(seq)
+
+    def maybe_stall(self, handler):
+        if self.hit(handler, "stall"):
+            time.sleep(self.stall_s)
+
+
+class Quota:
+    """At most `limit` commits per repo per fixed window of `window` seconds (0 = unlimited)."""
+
+    def __init__(self, limit, window):
+        self.limit = limit
+        self.window = window
+        self.lock = threading.Lock()
+        self.state = {}  # repo key -> [window_start, count]
+
+    def _window(self, key, now):
+        start = math.floor(now / self.window) * self.window
+        st = self.state.get(key)
+        if st is None or st[0] != start:
+            st = [start, 0]
+            self.state[key] = st
+        return st
+
+    def headers(self, remaining, reset):
+        return {
+            "RateLimit": '"api";r=%d;t=%d' % (remaining, reset),
+            "RateLimit-Policy": '"fixed window";"api";q=%d;w=%d' % (self.limit, self.window),
+        }
+
+    def check(self, key):
+        """None if a commit may proceed, else (retry_after, headers) for a 429."""
+        if self.limit <= 0:
+            return None
+        now = time.time()
+        with self.lock:
+            st = self._window(key, now)
+            reset = max(1, int(math.ceil(st[0] + self.window - now)))
+            if st[1] >= self.limit:
+                h = self.headers(0, reset)
+                h["Retry-After"] = str(reset)
+                return reset, h
+        return None
+
+    def record(self, key):
+        """Count a successful commit; returns the RateLimit headers to send with it."""
+        if self.limit <= 0:
+            return {}
+        now = time.time()
+        with self.lock:
+            st = self._window(key, now)
+            st[1] += 1
+            reset = max(1, int(math.ceil(st[0] + self.window - now)))
+            return self.headers(max(0, self.limit - st[1]), reset)
