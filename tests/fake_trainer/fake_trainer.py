@@ -116,6 +116,8 @@ def build_parser():
     g.add_argument("--save-last", choices=["none", "true", "link"], default="none", help="lightning last.ckpt")
     g.add_argument("--lightning-write", choices=["tempfile", "inplace"], default="tempfile",
                    help="tempfile: mkstemp in --tmpdir then rename (>= 2.4); inplace (< 2.4)")
+    g.add_argument("--lightning-dirpath", default=None, metavar="DIR",
+                   help="ModelCheckpoint(dirpath=DIR) (default OUT/lightning_logs/version_<v>/checkpoints)")
     g.add_argument("--tmpdir", default=None, help="lightning temp dir (default: the system temp dir)")
 
     g = p.add_argument_group("timing, ending, observation")
@@ -194,6 +196,7 @@ def main(argv=None):
     a = p.parse_args(argv)
     check_args(p, a)
     ctx = Ctx(a)
+    ctx.crash_exit_code = a.exit_code if a.exit_code else 1
     install_signal_handlers(ctx)
     if a.start_delay > 0:
         import time

@@ -91,6 +91,7 @@ class Ctx:
         self.last_write = time.time()
         self.last_write_mono = time.monotonic_ns()
         self.bytes_total = 0
+        self._since_pause = 0
 
     # -- bookkeeping ---------------------------------------------------
     def rel(self, path):
@@ -121,13 +122,21 @@ class Ctx:
 
     # -- writes --------------------------------------------------------
     def _paced(self, f, data):
-        """Write `data` to `f` in --chunk-bytes pieces, pausing after each."""
+        """Write `data` to `f` in --chunk-bytes pieces, sleeping --chunk-pause
+        after every --chunk-bytes written (so the rate is about chunk/pause)."""
         mv = memoryview(data)
         for i in range(0, len(mv), self.chunk):
             piece = mv[i : i + self.chunk]
+            if self.crash_after_bytes is not None and len(piece) >= self.crash_after_bytes:
+                f.write(piece[: self.crash_after_bytes])
+                f.flush()  # what reached the kernel before the process died
+                self._account(self.crash_after_bytes)  # exits
             f.write(piece)
             self._account(len(piece))
-            if self.chunk_pause > 0:
+            self._since_pause += len(piece)
+            if self.chunk_pause > 0 and self._since_pause >= self.chunk:
+                # one pause per --chunk-bytes written (small writes accumulate)
+                self._since_pause = 0
                 f.flush()
                 time.sleep(self.chunk_pause)
 
@@ -155,7 +164,7 @@ class Ctx:
         self._touched(path)
         return 8 + len(header) + total
 
-    def write_torch(self, path, obj, storages=(), archive=None):
+    def write_torch(self, path, obj, storages=(), archive=None, sid_key=None):
         """A torch.save-style zip (uncompressed, 64-byte aligned records):
         <archive>/data.pkl (pickle protocol 2 of obj), byteorder, data/<i> for each
         (content key, size) in storages, version, .data/serialization_id. torch
@@ -171,7 +180,7 @@ class Ctx:
                 for i, (key, size) in enumerate(storages):
                     _zip_put(zf, pf, "%s/data/%d" % (archive, i), None, key=key, size=size, ctx=self)
                 _zip_put(zf, pf, archive + "/version", b"3\n")
-                sid = "%040d" % (_key_seed(self.seed, path) % 10**40)
+                sid = "%040d" % (_key_seed(self.seed, sid_key or self.rel(path)) % 10**40)
                 _zip_put(zf, pf, archive + "/.data/serialization_id", sid.encode())
         self._touched(path)
 

@@ -144,7 +144,7 @@ class LightningRun(_Base):
         while os.path.exists(os.path.join(logs, "version_%d" % v)):
             v += 1
         vdir = os.path.join(logs, "version_%d" % v)
-        self.ckdir = os.path.join(vdir, "checkpoints")
+        self.ckdir = a.lightning_dirpath or os.path.join(vdir, "checkpoints")
         os.makedirs(vdir, exist_ok=True)
         tb = None if a.no_tensorboard else TBWriter(ctx, vdir)
         ctx.write_text(os.path.join(vdir, "hparams.yaml"), "learning_rate: %r\nbatch_size: %d\nseed: %d\n" % (a.learning_rate, a.batch_size, a.seed))
@@ -216,7 +216,7 @@ class LightningRun(_Base):
         tmpdir = a.tmpdir or tempfile.gettempdir()
         fd, tmp = tempfile.mkstemp(dir=tmpdir)
         os.close(fd)
-        ctx.write_torch(tmp, obj, storages, archive="archive")
+        ctx.write_torch(tmp, obj, storages, archive="archive", sid_key=self.ctx.rel(path))
         ctx.written_in_save = []
         try:
             os.replace(tmp, path)  # fsspec transaction commit: a rename when on one filesystem
