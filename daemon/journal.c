@@ -616,7 +616,7 @@ int journal_open(const char *dir, journal_replay_fn fn, void *ud, struct journal
         hs_err_set(err, rc, "journal: cannot create %s: %s", dir, hs_strerror(rc));
         goto fail;
     }
-    bool have_snapshot;
+    bool have_snapshot = false;
     rc = scan_dir(j, &have_snapshot, rep, err);
     if (rc < 0)
         goto fail;
