@@ -1,10 +1,146 @@
 /*
  * uploader.h — the public interface of uploader/ (see ../shared/docs/DESIGN.md,
- * "Components"). Other folders include only this header.
+ * "Components"): pushing a set of local files to a Hugging Face Hub repo as one
+ * commit, on a libuv loop the caller owns.
+ *
+ * What it does: hashes files on the loop's thread pool (cached by file
+ * identity), resolves the namespace, creates the repo/branch if needed, asks
+ * the Hub which files are LFS (preupload), uploads LFS objects (basic or
+ * multipart, parts in parallel, bandwidth-capped), then sends one NDJSON
+ * commit with parentCommit. It does not know about inotify, jobs or config
+ * files: the endpoint, the token and the file list are passed in.
+ *
+ * Ownership: the caller owns the loop. uploader_new() creates handles on it;
+ * uploader_close() starts closing them — run the loop until it returns and
+ * uv_loop_close() succeeds. A push is started with uploader_push() and ends
+ * with exactly one call of its done callback (on the loop thread).
+ *
+ * Resumability: everything a push must remember to continue after the process
+ * dies (hashes, batch answers with part URLs and their expiry, ETags of
+ * finished parts, commit sent) is handed to the caller as a JSON document via
+ * the persist hook at each durable step; passing that document back as
+ * resume_state continues where it stopped. The caller decides where it lives
+ * (`hubsync push`: a file under $XDG_CACHE_HOME/hubsync/push/; the daemon: its
+ * journal).
+ *
+ * Security: the token is attached only to requests built from the configured
+ * endpoint, never to hrefs the Hub hands out, never across a redirect to
+ * another origin, and never appears in an error message.
  */
 #ifndef HUBSYNC_UPLOADER_H
 #define HUBSYNC_UPLOADER_H
 
 #include "common.h"
+
+#include <uv.h>
+
+struct uploader_options {
+    const char *endpoint;             /* base URL, no trailing '/' (required) */
+    const char *token;                /* Hub token (required; copied, wiped on close) */
+    const char *ca_file;              /* CA bundle, NULL = system store; TLS is always verified */
+    const char *user_agent;           /* NULL = "hubsync/<version>" */
+    unsigned max_parallel;            /* HTTP transfers in flight, parts included; 0 = 8 */
+    uint64_t bandwidth_bytes_per_sec; /* upload cap shared by all transfers; 0 = none */
+    unsigned max_retries;             /* per request; 0 = 5 */
+    hs_usec_t retry_base;             /* first backoff; 0 = 1 s (doubles, capped at 8x) */
+    unsigned stall_seconds;           /* abort a transfer below 1 byte/s for this long; 0 = 60 */
+    unsigned hash_parallel;           /* files hashed at once on the thread pool; 0 = 2 */
+};
+
+struct uploader;
+
+/* Create an uploader on loop. Fills err and returns -errno / HS_E* on failure. */
+int uploader_new(uv_loop_t *loop, const struct uploader_options *opt, struct uploader **out,
+                 struct hs_err *err);
+
+/* Start closing: aborts running pushes (their done callbacks run with
+ * -ECANCELED), closes every handle; the uploader is freed once the loop has
+ * run the close callbacks. NULL is fine. */
+void uploader_close(struct uploader *u);
+
+/* One file of a push: where it is on disk and where it goes in the repo. */
+struct uploader_file {
+    const char *local_path; /* absolute or cwd-relative */
+    const char *repo_path;  /* safe relative path with '/' */
+};
+
+enum uploader_phase {
+    UPLOADER_PHASE_PREPARE = 0, /* whoami, create repo, branch */
+    UPLOADER_PHASE_HASH,
+    UPLOADER_PHASE_PREUPLOAD,
+    UPLOADER_PHASE_UPLOAD,
+    UPLOADER_PHASE_COMMIT,
+};
+const char *uploader_phase_name(enum uploader_phase phase);
+
+struct uploader_progress {
+    enum uploader_phase phase;
+    uint64_t hashed_bytes;
+    uint64_t sent_bytes, send_total; /* object bytes acknowledged by storage */
+    unsigned files_total, files_changed;
+};
+
+struct uploader_result {
+    char *commit_oid; /* commit made, or the current head when nothing changed */
+    char *commit_url; /* {EP}/{repo}/commit/{oid} */
+    bool nothing_to_commit;
+    bool resumed_commit; /* a commit sent by an earlier run was found in the repo */
+    unsigned files_committed;
+    uint64_t bytes_sent;      /* object bytes this run put on the wire (retries included) */
+    unsigned objects_skipped; /* LFS objects the Hub already had */
+};
+
+struct uploader_push_hooks {
+    /* Progress (on the loop thread, at most every ~200 ms and on phase change). */
+    void (*progress)(const struct uploader_progress *p, void *userdata);
+    /* Persist the resumable state (JSON text, NUL-terminated). Called before the
+     * step that depends on it; return 0, or -errno to fail the push. */
+    int (*persist)(const char *state_json, size_t len, void *userdata);
+    /* The end: status 0 with res filled, or an error with err filled. res and
+     * err are valid only during the call. */
+    void (*done)(int status, const struct uploader_result *res, const struct hs_err *err,
+                 void *userdata);
+    void *userdata;
+};
+
+struct uploader_push_request {
+    const char *repo_id;   /* "name" or "namespace/name" (validated by the caller) */
+    const char *repo_type; /* "model" (NULL), "dataset", "space" */
+    const char *revision;  /* NULL = "main"; created from main if missing */
+    bool private_repo;     /* when the repo has to be created */
+    const char *summary;   /* commit title */
+    const char *description;
+    const struct uploader_file *files;
+    size_t n_files;
+    const char *resume_state; /* JSON from an earlier persist hook, or NULL */
+};
+
+/* Start a push; the request is copied. Returns 0 (done will be called) or a
+ * negative error with err filled (done will not be called). */
+int uploader_push(struct uploader *u, const struct uploader_push_request *req,
+                  const struct uploader_push_hooks *hooks, struct hs_err *err);
+
+/* ---- building blocks, public for tests and the daemon ------------------ */
+
+/* SHA-256 of a whole file on the thread pool (with the 512-byte sample and the
+ * size in the same pass, and the git blob SHA-1 for files up to 10 MiB).
+ * Results are cached in the uploader by (device, inode, size, mtime, ctime). */
+struct uploader_hash {
+    uint64_t size;
+    char sha256[65];
+    char sha1[41]; /* git blob id, "" when the file is larger than 10 MiB */
+    unsigned char sample[512];
+    size_t sample_len;
+    bool from_cache;
+    /* identity of the file that was read (the cache key) */
+    uint64_t dev, ino;
+    int64_t mtime_ns, ctime_ns;
+};
+typedef void (*uploader_hash_cb)(int status, const struct uploader_hash *h,
+                                 const struct hs_err *err, void *userdata);
+int uploader_hash_file(struct uploader *u, const char *path, uploader_hash_cb cb, void *userdata);
+
+/* Number of files actually read by the hasher since uploader_new (cache misses). */
+unsigned uploader_hash_files_read(const struct uploader *u);
 
 #endif

@@ -1,0 +1,412 @@
+/*
+ * hash.c — file hashing on libuv's thread pool: SHA-256 with OpenSSL's EVP
+ * interface, plus in the same pass the 512-byte sample and the size the
+ * preupload call needs, and the git blob SHA-1 for files small enough to be
+ * regular (≤ 10 MiB, compared with preupload's remote oid). A file is read in
+ * work items of at most 64 MiB so a multi-GB hash does not hold a pool thread
+ * for minutes, and at most `parallel` files are in flight. A file that
+ * changes while being read (short read, size/mtime/ctime differ at the end)
+ * fails with HS_ECHANGED. Results are cached by (device, inode, size, mtime,
+ * ctime) so the same file is never hashed twice.
+ */
+#include "uploader_int.h"
+
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define READ_BUF      (1024u * 1024)
+#define WORK_SLICE    (64ull * 1024 * 1024)
+#define CACHE_BUCKETS 4096
+
+/* ---- cache ------------------------------------------------------------- */
+
+struct cache_entry {
+    struct hash_key key;
+    struct uploader_hash h;
+    struct cache_entry *next;
+};
+
+struct hash_cache {
+    struct cache_entry *b[CACHE_BUCKETS];
+};
+
+static size_t key_bucket(const struct hash_key *k)
+{
+    uint64_t x = k->dev * 0x9e3779b97f4a7c15ull ^ k->ino ^ (k->size << 7) ^ (uint64_t)k->mtime_ns ^
+                 ((uint64_t)k->ctime_ns >> 3);
+    x ^= x >> 29;
+    return (size_t)(x % CACHE_BUCKETS);
+}
+
+static bool key_eq(const struct hash_key *a, const struct hash_key *b)
+{
+    return a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
+           a->mtime_ns == b->mtime_ns && a->ctime_ns == b->ctime_ns;
+}
+
+struct hash_cache *hash_cache_new(void)
+{
+    return calloc(1, sizeof(struct hash_cache));
+}
+
+void hash_cache_free(struct hash_cache *c)
+{
+    if (!c)
+        return;
+    for (size_t i = 0; i < CACHE_BUCKETS; i++) {
+        struct cache_entry *e = c->b[i], *n;
+        for (; e; e = n) {
+            n = e->next;
+            free(e);
+        }
+    }
+    free(c);
+}
+
+const struct uploader_hash *hash_cache_get(struct hash_cache *c, const struct hash_key *k)
+{
+    for (struct cache_entry *e = c->b[key_bucket(k)]; e; e = e->next)
+        if (key_eq(&e->key, k))
+            return &e->h;
+    return NULL;
+}
+
+int hash_cache_put(struct hash_cache *c, const struct hash_key *k, const struct uploader_hash *h)
+{
+    size_t b = key_bucket(k);
+    for (struct cache_entry *e = c->b[b]; e; e = e->next) {
+        if (key_eq(&e->key, k)) {
+            e->h = *h;
+            return 0;
+        }
+    }
+    struct cache_entry *e = malloc(sizeof(*e));
+    if (!e)
+        return -ENOMEM;
+    e->key = *k;
+    e->h = *h;
+    e->h.from_cache = false;
+    e->next = c->b[b];
+    c->b[b] = e;
+    return 0;
+}
+
+static void key_from_stat(const struct stat *st, struct hash_key *k)
+{
+    k->dev = st->st_dev;
+    k->ino = st->st_ino;
+    k->size = (uint64_t)st->st_size;
+    k->mtime_ns = (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
+    k->ctime_ns = (int64_t)st->st_ctim.tv_sec * 1000000000 + st->st_ctim.tv_nsec;
+}
+
+int hash_key_from_path(const char *path, struct hash_key *k)
+{
+    struct stat st;
+    if (stat(path, &st) < 0)
+        return -errno;
+    if (!S_ISREG(st.st_mode))
+        return -EINVAL;
+    key_from_stat(&st, k);
+    return 0;
+}
+
+/* ---- one file ---------------------------------------------------------- */
+
+struct hash_job {
+    struct hasher *hs;
+    char *path;
+    uploader_hash_cb cb;
+    void *userdata;
+    uv_work_t work;
+    int fd;
+    bool stat_only; /* first round: stat, then look in the cache */
+    EVP_MD_CTX *sha256, *sha1;
+    char *buf;
+    uint64_t done;
+    struct hash_key key;
+    struct uploader_hash res;
+    int err;
+    char msg[300];
+    struct hash_job *next;
+};
+
+struct hasher {
+    uv_loop_t *loop;
+    struct hash_cache *cache;
+    unsigned parallel, running;
+    struct hash_job *head, *tail;
+    unsigned files_read;
+    uint64_t bytes_read;
+    bool freeing;
+};
+
+static void hex(const unsigned char *d, size_t n, char *out)
+{
+    static const char x[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = x[d[i] >> 4];
+        out[2 * i + 1] = x[d[i] & 15];
+    }
+    out[2 * n] = 0;
+}
+
+static void job_fail(struct hash_job *j, int err, const char *what)
+{
+    j->err = err;
+    snprintf(j->msg, sizeof(j->msg), "%s: %s", j->path, what);
+}
+
+/* Runs on a pool thread. */
+static void job_step(struct hash_job *j)
+{
+    if (j->fd < 0) {
+        j->fd = open(j->path, O_RDONLY | O_CLOEXEC);
+        if (j->fd < 0)
+            return job_fail(j, -errno, strerror(errno));
+        struct stat st;
+        if (fstat(j->fd, &st) < 0)
+            return job_fail(j, -errno, strerror(errno));
+        if (!S_ISREG(st.st_mode))
+            return job_fail(j, -EINVAL, "not a regular file");
+        key_from_stat(&st, &j->key);
+        if (j->stat_only)
+            return;
+    }
+    if (!j->sha256) {
+        j->sha256 = EVP_MD_CTX_new();
+        j->buf = malloc(READ_BUF);
+        if (!j->sha256 || !j->buf || !EVP_DigestInit_ex(j->sha256, EVP_sha256(), NULL))
+            return job_fail(j, -ENOMEM, "cannot start SHA-256");
+        if (j->key.size <= HASH_SHA1_MAX_SIZE) {
+            char hdr[40];
+            int hl = snprintf(hdr, sizeof(hdr), "blob %llu", (unsigned long long)j->key.size);
+            j->sha1 = EVP_MD_CTX_new();
+            if (!j->sha1 || !EVP_DigestInit_ex(j->sha1, EVP_sha1(), NULL) ||
+                !EVP_DigestUpdate(j->sha1, hdr, (size_t)hl + 1))
+                return job_fail(j, -ENOMEM, "cannot start SHA-1");
+        }
+    }
+    uint64_t slice_end = j->done + WORK_SLICE;
+    while (j->done < j->key.size && j->done < slice_end) {
+        uint64_t left = j->key.size - j->done;
+        size_t want = left < READ_BUF ? (size_t)left : READ_BUF;
+        ssize_t k = pread(j->fd, j->buf, want, (off_t)j->done);
+        if (k < 0) {
+            if (errno == EINTR)
+                continue;
+            return job_fail(j, -errno, strerror(errno));
+        }
+        if (k == 0)
+            return job_fail(j, HS_ECHANGED, "file shrank while being hashed");
+        if (j->done < sizeof(j->res.sample)) {
+            size_t s = sizeof(j->res.sample) - (size_t)j->done;
+            if (s > (size_t)k)
+                s = (size_t)k;
+            memcpy(j->res.sample + j->done, j->buf, s);
+            j->res.sample_len = (size_t)j->done + s;
+        }
+        EVP_DigestUpdate(j->sha256, j->buf, (size_t)k);
+        if (j->sha1)
+            EVP_DigestUpdate(j->sha1, j->buf, (size_t)k);
+        j->done += (uint64_t)k;
+    }
+    if (j->done < j->key.size)
+        return; /* next slice */
+    struct stat st;
+    struct hash_key now;
+    if (fstat(j->fd, &st) < 0)
+        return job_fail(j, -errno, strerror(errno));
+    key_from_stat(&st, &now);
+    if (!key_eq(&now, &j->key))
+        return job_fail(j, HS_ECHANGED, "file changed while being hashed");
+    unsigned char d[EVP_MAX_MD_SIZE];
+    unsigned dl;
+    EVP_DigestFinal_ex(j->sha256, d, &dl);
+    hex(d, 32, j->res.sha256);
+    j->res.sha1[0] = 0;
+    if (j->sha1) {
+        EVP_DigestFinal_ex(j->sha1, d, &dl);
+        hex(d, 20, j->res.sha1);
+    }
+    j->res.size = j->key.size;
+    j->res.dev = j->key.dev;
+    j->res.ino = j->key.ino;
+    j->res.mtime_ns = j->key.mtime_ns;
+    j->res.ctime_ns = j->key.ctime_ns;
+}
+
+static void job_free(struct hash_job *j)
+{
+    if (j->fd >= 0)
+        close(j->fd);
+    EVP_MD_CTX_free(j->sha256);
+    EVP_MD_CTX_free(j->sha1);
+    free(j->buf);
+    free(j->path);
+    free(j);
+}
+
+static void hasher_pump(struct hasher *hs);
+
+static void work_cb(uv_work_t *w)
+{
+    job_step(w->data);
+}
+
+static void after_cb(uv_work_t *w, int status)
+{
+    struct hash_job *j = w->data;
+    struct hasher *hs = j->hs;
+    if (hs->freeing || status < 0) {
+        hs->running--;
+        struct hs_err e;
+        hs_err_set(&e, -ECANCELED, "%s: hashing cancelled", j->path);
+        j->cb(-ECANCELED, NULL, &e, j->userdata);
+        job_free(j);
+        if (hs->freeing && hs->running == 0)
+            free(hs);
+        else if (!hs->freeing)
+            hasher_pump(hs);
+        return;
+    }
+    if (!j->err && j->stat_only) {
+        j->stat_only = false;
+        const struct uploader_hash *c = hash_cache_get(hs->cache, &j->key);
+        if (!c) {
+            hs->files_read++;
+            uv_queue_work(hs->loop, &j->work, work_cb, after_cb);
+            return;
+        }
+        j->res = *c;
+        j->res.from_cache = true;
+        j->res.dev = j->key.dev;
+        j->res.ino = j->key.ino;
+        j->res.mtime_ns = j->key.mtime_ns;
+        j->res.ctime_ns = j->key.ctime_ns;
+        j->done = j->key.size;
+    } else if (!j->err && j->done < j->key.size) {
+        hs->bytes_read += WORK_SLICE;
+        uv_queue_work(hs->loop, &j->work, work_cb, after_cb);
+        return;
+    }
+    hs->running--;
+    if (j->err) {
+        struct hs_err e;
+        hs_err_set(&e, j->err, "%s", j->msg);
+        j->cb(j->err, NULL, &e, j->userdata);
+    } else {
+        if (!j->res.from_cache)
+            hash_cache_put(hs->cache, &j->key, &j->res);
+        j->cb(0, &j->res, NULL, j->userdata);
+    }
+    job_free(j);
+    hasher_pump(hs);
+}
+
+static void hasher_pump(struct hasher *hs)
+{
+    while (!hs->freeing && hs->running < hs->parallel && hs->head) {
+        struct hash_job *j = hs->head;
+        hs->head = j->next;
+        if (!hs->head)
+            hs->tail = NULL;
+        hs->running++;
+        if (uv_queue_work(hs->loop, &j->work, work_cb, after_cb) < 0) {
+            hs->running--;
+            struct hs_err e;
+            hs_err_set(&e, -EIO, "%s: cannot queue hashing work", j->path);
+            j->cb(-EIO, NULL, &e, j->userdata);
+            job_free(j);
+        }
+    }
+}
+
+int hasher_new(uv_loop_t *loop, struct hash_cache *cache, unsigned parallel, struct hasher **out)
+{
+    struct hasher *hs = calloc(1, sizeof(*hs));
+    if (!hs)
+        return -ENOMEM;
+    hs->loop = loop;
+    hs->cache = cache;
+    hs->parallel = parallel ? parallel : 2;
+    *out = hs;
+    return 0;
+}
+
+void hasher_free(struct hasher *hs)
+{
+    if (!hs)
+        return;
+    hs->freeing = true;
+    struct hash_job *j = hs->head, *n;
+    for (; j; j = n) {
+        n = j->next;
+        struct hs_err e;
+        hs_err_set(&e, -ECANCELED, "%s: hashing cancelled", j->path);
+        j->cb(-ECANCELED, NULL, &e, j->userdata);
+        job_free(j);
+    }
+    hs->head = hs->tail = NULL;
+    if (hs->running == 0)
+        free(hs);
+}
+
+int hasher_hash(struct hasher *hs, const char *path, uploader_hash_cb cb, void *userdata)
+{
+    struct hash_job *j = calloc(1, sizeof(*j));
+    if (!j || !(j->path = strdup(path))) {
+        free(j);
+        return -ENOMEM;
+    }
+    j->hs = hs;
+    j->cb = cb;
+    j->userdata = userdata;
+    j->fd = -1;
+    j->stat_only = true;
+    j->work.data = j;
+    if (hs->tail)
+        hs->tail->next = j;
+    else
+        hs->head = j;
+    hs->tail = j;
+    hasher_pump(hs);
+    return 0;
+}
+
+unsigned hasher_files_read(const struct hasher *hs)
+{
+    return hs->files_read;
+}
+
+uint64_t hasher_bytes_read(const struct hasher *hs)
+{
+    return hs->bytes_read;
+}
+
+int hash_file_sync(const char *path, struct uploader_hash *out, struct hash_key *key,
+                   struct hs_err *err)
+{
+    struct hash_job j = {.path = (char *)path, .fd = -1};
+    do
+        job_step(&j);
+    while (!j.err && j.done < j.key.size);
+    int rc = j.err;
+    if (rc)
+        hs_err_set(err, rc, "%s", j.msg);
+    else {
+        *out = j.res;
+        if (key)
+            *key = j.key;
+    }
+    if (j.fd >= 0)
+        close(j.fd);
+    EVP_MD_CTX_free(j.sha256);
+    EVP_MD_CTX_free(j.sha1);
+    free(j.buf);
+    return rc;
+}

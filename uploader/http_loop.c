@@ -1,0 +1,953 @@
+/*
+ * http_loop.c — libcurl's multi interface driven by the libuv loop
+ * (library-notes §3.1): one uv_timer_t for curl's timeout, one uv_poll_t per
+ * socket, sockets opened and closed through our hooks so a poll handle never
+ * outlives its descriptor, CURL_CSELECT_ERR on poll errors, info-read after
+ * every action. On top: a queue bounded by max_parallel, retries with the
+ * retry.c policy (one timer for all waiting requests), bodies streamed from
+ * files through two small buffers filled on the thread pool (the read
+ * callback never touches the disk), and the shared bandwidth cap (token
+ * bucket; transfers pause when out of tokens and a timer resumes them).
+ *
+ * Credentials: Authorization is added only when the request asks for it AND
+ * its URL is under the configured endpoint; every other request (presigned
+ * storage URLs, completion URLs) is built from a clean header list. Redirects
+ * are followed only for API requests and with CURLOPT_UNRESTRICTED_AUTH off,
+ * so curl drops the header when the origin changes. curl's verbose output is
+ * never enabled (it would print headers).
+ */
+#include "uploader_int.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
+
+#define STREAM_SLOT (512u * 1024) /* per buffer; two per streaming transfer */
+
+struct sock_ctx {
+    uv_poll_t poll;
+    curl_socket_t fd;
+    struct http_loop *h;
+};
+
+struct slot {
+    char *buf;
+    size_t len, used;
+    enum { SLOT_EMPTY, SLOT_READING, SLOT_FULL } state;
+    uv_work_t work;
+    uint64_t file_off;
+    int err;
+    struct http_request_priv *owner;
+};
+
+struct http_request_priv {
+    struct http_request *r;
+    struct http_loop *h;
+    CURL *easy;
+    struct curl_slist *headers;
+    struct http_request_priv *next, *prev; /* in one of the loop's lists */
+    int list;                              /* which list */
+    hs_usec_t due;                         /* retry time */
+    /* file stream */
+    int fd;
+    uint64_t pos;      /* body bytes handed to curl this attempt */
+    uint64_t next_off; /* next file offset to read into a slot */
+    struct slot slots[2];
+    int cur;
+    int reads;
+    bool paused_data, paused_tokens;
+    bool freed;     /* the caller freed r; free when reads drain */
+    bool resetting; /* waiting for reads to drain before a retry */
+};
+
+enum { L_NONE, L_PENDING, L_ACTIVE, L_WAITING, L_BW };
+
+struct list {
+    struct http_request_priv *head, *tail;
+};
+
+struct http_loop {
+    uv_loop_t *loop;
+    CURLM *multi;
+    uv_timer_t timer, retry_timer, bw_timer;
+    char *endpoint, *auth_header, *ua, *ca_file;
+    unsigned max_parallel, active;
+    struct retry_policy retry;
+    unsigned stall_seconds;
+    struct token_bucket tb;
+    struct list lists[5];
+    struct sock_ctx **socks;
+    size_t n_socks;
+    uint64_t bytes_out;
+    unsigned pending_closes;
+    bool closing;
+    void (*closed)(void *);
+    void *closed_data;
+    uint32_t rng;
+};
+
+static void check_multi_info(struct http_loop *h);
+static void pump(struct http_loop *h);
+static void stream_kick(struct http_request_priv *p);
+static void retry_arm(struct http_loop *h);
+
+/* ---- lists ------------------------------------------------------------- */
+
+static void list_push(struct http_loop *h, int which, struct http_request_priv *p)
+{
+    struct list *l = &h->lists[which];
+    p->list = which;
+    p->next = NULL;
+    p->prev = l->tail;
+    if (l->tail)
+        l->tail->next = p;
+    else
+        l->head = p;
+    l->tail = p;
+}
+
+static void list_del(struct http_loop *h, struct http_request_priv *p)
+{
+    if (p->list == L_NONE)
+        return;
+    struct list *l = &h->lists[p->list];
+    if (p->prev)
+        p->prev->next = p->next;
+    else
+        l->head = p->next;
+    if (p->next)
+        p->next->prev = p->prev;
+    else
+        l->tail = p->prev;
+    p->next = p->prev = NULL;
+    p->list = L_NONE;
+}
+
+static uint32_t rng_next(struct http_loop *h)
+{
+    uint32_t x = h->rng;
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    return h->rng = x ? x : 0x9e3779b9u;
+}
+
+/* ---- sockets and the timer (library-notes §3.1 steps 2–5) ------------- */
+
+static void handle_closed(uv_handle_t *handle)
+{
+    struct http_loop *h = handle->data;
+    if (handle->type == UV_POLL)
+        free(container_of((uv_poll_t *)handle, struct sock_ctx, poll));
+    if (--h->pending_closes == 0 && h->closing) {
+        void (*cb)(void *) = h->closed;
+        void *ud = h->closed_data;
+        free(h->socks);
+        hs_free_secret(h->auth_header);
+        free(h->endpoint);
+        free(h->ua);
+        free(h->ca_file);
+        free(h);
+        if (cb)
+            cb(ud);
+    }
+}
+
+static void sock_forget(struct http_loop *h, curl_socket_t fd)
+{
+    if (fd < 0 || (size_t)fd >= h->n_socks || !h->socks[fd])
+        return;
+    struct sock_ctx *c = h->socks[fd];
+    h->socks[fd] = NULL;
+    uv_poll_stop(&c->poll);
+    h->pending_closes++;
+    uv_close((uv_handle_t *)&c->poll, handle_closed);
+}
+
+static void on_poll(uv_poll_t *poll, int status, int events)
+{
+    struct sock_ctx *c = container_of(poll, struct sock_ctx, poll);
+    struct http_loop *h = c->h;
+    int flags = 0;
+    if (status < 0)
+        flags = CURL_CSELECT_ERR;
+    else {
+        if (events & UV_READABLE)
+            flags |= CURL_CSELECT_IN;
+        if (events & UV_WRITABLE)
+            flags |= CURL_CSELECT_OUT;
+    }
+    int running;
+    curl_multi_socket_action(h->multi, c->fd, flags, &running);
+    check_multi_info(h);
+}
+
+static int on_socket(CURL *easy, curl_socket_t s, int what, void *userp, void *socketp)
+{
+    (void)easy;
+    (void)socketp; /* we look sockets up by fd: see sock_close */
+    struct http_loop *h = userp;
+    if (what == CURL_POLL_REMOVE) {
+        sock_forget(h, s);
+        return 0;
+    }
+    if (s < 0)
+        return -1;
+    if ((size_t)s >= h->n_socks) {
+        size_t n = (size_t)s + 64;
+        struct sock_ctx **ns = realloc(h->socks, n * sizeof(*ns));
+        if (!ns)
+            return -1;
+        memset(ns + h->n_socks, 0, (n - h->n_socks) * sizeof(*ns));
+        h->socks = ns;
+        h->n_socks = n;
+    }
+    struct sock_ctx *c = h->socks[s];
+    if (!c) {
+        c = calloc(1, sizeof(*c));
+        if (!c)
+            return -1;
+        c->fd = s;
+        c->h = h;
+        if (uv_poll_init_socket(h->loop, &c->poll, s) < 0) {
+            free(c);
+            return -1;
+        }
+        c->poll.data = h;
+        h->socks[s] = c;
+    }
+    int ev = 0;
+    if (what == CURL_POLL_IN || what == CURL_POLL_INOUT)
+        ev |= UV_READABLE;
+    if (what == CURL_POLL_OUT || what == CURL_POLL_INOUT)
+        ev |= UV_WRITABLE;
+    uv_poll_start(&c->poll, ev, on_poll);
+    return 0;
+}
+
+static curl_socket_t sock_open(void *clientp, curlsocktype purpose, struct curl_sockaddr *addr)
+{
+    (void)clientp;
+    (void)purpose;
+    return socket(addr->family, addr->socktype | SOCK_CLOEXEC, addr->protocol);
+}
+
+/* We own socket lifetime: stop and close the poll handle before the fd goes
+ * (curl/curl#14976, libuv/libuv#1495). */
+static int sock_close(void *clientp, curl_socket_t fd)
+{
+    sock_forget(clientp, fd);
+    return close(fd);
+}
+
+static void on_timeout(uv_timer_t *t)
+{
+    struct http_loop *h = t->data;
+    int running;
+    curl_multi_socket_action(h->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    check_multi_info(h);
+}
+
+static int on_timer(CURLM *multi, long timeout_ms, void *userp)
+{
+    (void)multi;
+    struct http_loop *h = userp;
+    if (timeout_ms < 0)
+        uv_timer_stop(&h->timer);
+    else
+        uv_timer_start(&h->timer, on_timeout, timeout_ms ? (uint64_t)timeout_ms : 1, 0);
+    return 0;
+}
+
+/* ---- response headers ------------------------------------------------- */
+
+static void set_str(char **dst, const char *v, size_t n)
+{
+    free(*dst);
+    *dst = strndup(v, n);
+}
+
+static void resp_reset(struct http_response *resp)
+{
+    resp->status = 0;
+    resp->curl_code = CURLE_OK;
+    resp->curl_err[0] = 0;
+    hs_buf_reset(&resp->body);
+    char **fields[] = {&resp->etag,       &resp->request_id,  &resp->error_message,
+                       &resp->error_code, &resp->retry_after, &resp->ratelimit,
+                       &resp->link};
+    for (size_t i = 0; i < HS_ARRAY_SIZE(fields); i++) {
+        free(*fields[i]);
+        *fields[i] = NULL;
+    }
+}
+
+static size_t on_header(char *buf, size_t size, size_t n, void *ud)
+{
+    struct http_request_priv *p = ud;
+    struct http_response *resp = &p->r->resp;
+    size_t len = size * n;
+    if (len >= 5 && strncmp(buf, "HTTP/", 5) == 0) {
+        /* A new response (redirect, 100-continue): forget the previous headers. */
+        hs_buf_reset(&resp->body);
+        char **fields[] = {&resp->etag,       &resp->request_id,  &resp->error_message,
+                           &resp->error_code, &resp->retry_after, &resp->ratelimit,
+                           &resp->link};
+        for (size_t i = 0; i < HS_ARRAY_SIZE(fields); i++) {
+            free(*fields[i]);
+            *fields[i] = NULL;
+        }
+        return len;
+    }
+    const char *colon = memchr(buf, ':', len);
+    if (!colon)
+        return len;
+    size_t nl = (size_t)(colon - buf);
+    const char *v = colon + 1, *end = buf + len;
+    while (v < end && (*v == ' ' || *v == '\t'))
+        v++;
+    while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' '))
+        end--;
+    static const struct {
+        const char *name;
+        size_t off;
+    } known[] = {
+        {"etag", offsetof(struct http_response, etag)},
+        {"x-request-id", offsetof(struct http_response, request_id)},
+        {"x-error-message", offsetof(struct http_response, error_message)},
+        {"x-error-code", offsetof(struct http_response, error_code)},
+        {"retry-after", offsetof(struct http_response, retry_after)},
+        {"ratelimit", offsetof(struct http_response, ratelimit)},
+        {"link", offsetof(struct http_response, link)},
+    };
+    for (size_t i = 0; i < HS_ARRAY_SIZE(known); i++) {
+        if (strlen(known[i].name) == nl && strncasecmp(buf, known[i].name, nl) == 0) {
+            set_str((char **)((char *)resp + known[i].off), v, (size_t)(end - v));
+            break;
+        }
+    }
+    return len;
+}
+
+static size_t on_write(char *buf, size_t size, size_t n, void *ud)
+{
+    struct http_request_priv *p = ud;
+    if (hs_buf_append(&p->r->resp.body, buf, size * n) < 0)
+        return 0; /* too big: abort (CURLE_WRITE_ERROR) */
+    return size * n;
+}
+
+/* ---- file bodies: two slots filled on the thread pool ------------------ */
+
+static void slot_work(uv_work_t *w)
+{
+    struct slot *s = w->data;
+    struct http_request_priv *p = s->owner;
+    s->err = 0;
+    if (p->fd < 0) {
+        p->fd = open(p->r->file_path, O_RDONLY | O_CLOEXEC);
+        if (p->fd < 0) {
+            s->err = -errno;
+            return;
+        }
+    }
+    size_t got = 0;
+    while (got < s->len) {
+        ssize_t k = pread(p->fd, s->buf + got, s->len - got, (off_t)(s->file_off + got));
+        if (k < 0) {
+            if (errno == EINTR)
+                continue;
+            s->err = -errno;
+            return;
+        }
+        if (k == 0) {
+            s->err = HS_ECHANGED; /* the file shrank */
+            return;
+        }
+        got += (size_t)k;
+    }
+}
+
+static void request_destroy(struct http_request_priv *p);
+
+static void slot_done(uv_work_t *w, int status)
+{
+    struct slot *s = w->data;
+    struct http_request_priv *p = s->owner;
+    p->reads--;
+    if (p->freed) {
+        if (p->reads == 0)
+            request_destroy(p);
+        return;
+    }
+    if (status < 0 || p->resetting) {
+        s->state = SLOT_EMPTY;
+        return;
+    }
+    if (s->err) {
+        s->state = SLOT_EMPTY;
+        if (!p->r->error) {
+            p->r->error = s->err == HS_ECHANGED ? HS_ECHANGED : s->err;
+            snprintf(p->r->file_err, sizeof(p->r->file_err), "%s: %s", p->r->file_path,
+                     s->err == HS_ECHANGED ? "file shrank while being uploaded"
+                                           : strerror(-s->err));
+        }
+    } else {
+        s->state = SLOT_FULL;
+    }
+    if (p->paused_data && p->easy) {
+        p->paused_data = false;
+        curl_easy_pause(p->easy, CURLPAUSE_CONT); /* read_cb aborts if err is set */
+    }
+}
+
+static void stream_kick(struct http_request_priv *p)
+{
+    uint64_t end = p->r->file_off + p->r->file_len;
+    for (int k = 0; k < 2; k++) {
+        struct slot *s = &p->slots[(p->cur + k) & 1];
+        if (s->state != SLOT_EMPTY || p->next_off >= end || p->r->error)
+            continue;
+        size_t len = end - p->next_off < STREAM_SLOT ? (size_t)(end - p->next_off) : STREAM_SLOT;
+        if (!s->buf && !(s->buf = malloc(STREAM_SLOT))) {
+            p->r->error = -ENOMEM;
+            return;
+        }
+        s->len = len;
+        s->used = 0;
+        s->file_off = p->next_off;
+        s->state = SLOT_READING;
+        s->owner = p;
+        s->work.data = s;
+        p->next_off += len;
+        if (uv_queue_work(p->h->loop, &s->work, slot_work, slot_done) < 0) {
+            s->state = SLOT_EMPTY;
+            p->r->error = -EIO;
+            return;
+        }
+        p->reads++;
+    }
+}
+
+static void stream_reset(struct http_request_priv *p)
+{
+    p->pos = 0;
+    p->next_off = p->r->file_off;
+    p->cur = 0;
+    for (int k = 0; k < 2; k++) {
+        p->slots[k].state = SLOT_EMPTY;
+        p->slots[k].used = p->slots[k].len = 0;
+    }
+}
+
+static void bw_resume(uv_timer_t *t);
+
+static size_t on_read(char *dst, size_t size, size_t n, void *ud)
+{
+    struct http_request_priv *p = ud;
+    struct http_loop *h = p->h;
+    size_t want = size * n;
+    if (p->r->error)
+        return CURL_READFUNC_ABORT;
+    if (p->pos >= p->r->file_len)
+        return 0;
+    struct slot *s = &p->slots[p->cur];
+    if (s->state != SLOT_FULL) {
+        stream_kick(p);
+        p->paused_data = true;
+        return CURL_READFUNC_PAUSE;
+    }
+    size_t k = s->len - s->used < want ? s->len - s->used : want;
+    if (h->tb.rate > 0) {
+        k = token_bucket_take(&h->tb, k, hs_now_monotonic());
+        if (k == 0) {
+            p->paused_tokens = true;
+            list_del(h, p);
+            list_push(h, L_BW, p);
+            if (!uv_is_active((uv_handle_t *)&h->bw_timer)) {
+                hs_usec_t w = token_bucket_wait(&h->tb, want, hs_now_monotonic());
+                uv_timer_start(&h->bw_timer, bw_resume, w / 1000 + 1, 0);
+            }
+            return CURL_READFUNC_PAUSE;
+        }
+    }
+    memcpy(dst, s->buf + s->used, k);
+    s->used += k;
+    p->pos += k;
+    p->r->bytes_sent += k;
+    h->bytes_out += k;
+    if (s->used == s->len) {
+        s->state = SLOT_EMPTY;
+        p->cur ^= 1;
+        stream_kick(p);
+    }
+    return k;
+}
+
+/* Transfers paused for tokens wait in L_BW. Active transfers were removed
+ * from that list when they finished, so every entry still has its easy. */
+static void bw_resume(uv_timer_t *t)
+{
+    struct http_loop *h = t->data;
+    struct http_request_priv *p;
+    while ((p = h->lists[L_BW].head) != NULL) {
+        list_del(h, p);
+        list_push(h, L_ACTIVE, p);
+        p->paused_tokens = false;
+        curl_easy_pause(p->easy, CURLPAUSE_CONT);
+        if (h->tb.tokens < 1)
+            break; /* the rest waits for the next refill */
+    }
+    if (h->lists[L_BW].head) {
+        hs_usec_t w = token_bucket_wait(&h->tb, 4096, hs_now_monotonic());
+        uv_timer_start(&h->bw_timer, bw_resume, w / 1000 + 1, 0);
+    }
+}
+
+/* ---- requests ---------------------------------------------------------- */
+
+struct http_request *http_request_new(const char *method, const char *url)
+{
+    struct http_request *r = calloc(1, sizeof(*r));
+    struct http_request_priv *p = calloc(1, sizeof(*p));
+    if (!r || !p || !(r->url = strdup(url))) {
+        free(r ? r->url : NULL);
+        free(r);
+        free(p);
+        return NULL;
+    }
+    snprintf(r->method, sizeof(r->method), "%s", method);
+    r->priv = p;
+    p->r = r;
+    p->fd = -1;
+    hs_buf_init(&r->resp.body, HTTP_BODY_MAX);
+    return r;
+}
+
+void http_request_set_body(struct http_request *r, char *owned, size_t len, const char *ctype)
+{
+    free(r->body);
+    r->body = owned;
+    r->body_len = len;
+    r->content_type = ctype;
+}
+
+static void request_destroy(struct http_request_priv *p)
+{
+    struct http_request *r = p->r;
+    if (p->fd >= 0)
+        close(p->fd);
+    for (int k = 0; k < 2; k++)
+        free(p->slots[k].buf);
+    resp_reset(&r->resp);
+    hs_buf_free(&r->resp.body);
+    free(r->url);
+    free(r->body);
+    free(r->file_path);
+    free(r);
+    free(p);
+}
+
+static void easy_release(struct http_request_priv *p)
+{
+    if (p->easy) {
+        curl_multi_remove_handle(p->h->multi, p->easy);
+        curl_easy_cleanup(p->easy);
+        p->easy = NULL;
+    }
+    curl_slist_free_all(p->headers);
+    p->headers = NULL;
+}
+
+void http_request_free(struct http_request *r)
+{
+    if (!r)
+        return;
+    struct http_request_priv *p = r->priv;
+    if (p->h) {
+        list_del(p->h, p);
+        easy_release(p);
+    }
+    p->freed = true;
+    if (p->reads == 0)
+        request_destroy(p);
+}
+
+static int easy_setup(struct http_loop *h, struct http_request_priv *p)
+{
+    struct http_request *r = p->r;
+    CURL *e = curl_easy_init();
+    if (!e)
+        return -ENOMEM;
+    p->easy = e;
+    struct curl_slist *hd = NULL;
+    char line[256];
+    if (r->content_type) {
+        snprintf(line, sizeof(line), "Content-Type: %s", r->content_type);
+        hd = curl_slist_append(hd, line);
+    }
+    if (r->accept) {
+        snprintf(line, sizeof(line), "Accept: %s", r->accept);
+        hd = curl_slist_append(hd, line);
+    }
+    hd = curl_slist_append(hd, "Expect:");
+    if (r->auth)
+        hd = curl_slist_append(hd, h->auth_header);
+    p->headers = hd;
+
+    curl_easy_setopt(e, CURLOPT_URL, r->url);
+    curl_easy_setopt(e, CURLOPT_PRIVATE, p);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, hd);
+    curl_easy_setopt(e, CURLOPT_USERAGENT, h->ua);
+    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
+    if (h->ca_file)
+        curl_easy_setopt(e, CURLOPT_CAINFO, h->ca_file);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, 30L);
+    curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
+    curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, (long)h->stall_seconds);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->resp.curl_err);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, p);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, p);
+    curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, sock_open);
+    curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, h);
+    curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, sock_close);
+    curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, h);
+    curl_easy_setopt(e, CURLOPT_UNRESTRICTED_AUTH, 0L);
+    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, r->follow ? 1L : 0L);
+    curl_easy_setopt(e, CURLOPT_MAXREDIRS, 5L);
+    curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
+
+    if (r->file_path) {
+        curl_easy_setopt(e, CURLOPT_UPLOAD, 1L);
+        curl_easy_setopt(e, CURLOPT_INFILESIZE_LARGE, (curl_off_t)r->file_len);
+        curl_easy_setopt(e, CURLOPT_READFUNCTION, on_read);
+        curl_easy_setopt(e, CURLOPT_READDATA, p);
+        if (strcmp(r->method, "PUT") != 0)
+            curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, r->method);
+    } else if (r->body || strcmp(r->method, "POST") == 0 || strcmp(r->method, "PUT") == 0) {
+        curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->body ? r->body : "");
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body_len);
+        if (strcmp(r->method, "POST") != 0)
+            curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, r->method);
+    } else if (strcmp(r->method, "HEAD") == 0) {
+        curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+    } else if (strcmp(r->method, "GET") != 0) {
+        curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, r->method);
+    }
+    return 0;
+}
+
+static void finish(struct http_loop *h, struct http_request_priv *p)
+{
+    list_del(h, p);
+    easy_release(p);
+    p->r->done(p->r, p->r->userdata);
+}
+
+static int start(struct http_loop *h, struct http_request_priv *p)
+{
+    struct http_request *r = p->r;
+    r->attempts++;
+    resp_reset(&r->resp);
+    if (r->file_path) {
+        stream_reset(p);
+        stream_kick(p);
+    }
+    if (!p->easy) {
+        int rc = easy_setup(h, p);
+        if (rc < 0)
+            return rc;
+    }
+    list_push(h, L_ACTIVE, p);
+    h->active++;
+    if (curl_multi_add_handle(h->multi, p->easy) != CURLM_OK) {
+        list_del(h, p);
+        h->active--;
+        return -EIO;
+    }
+    return 0;
+}
+
+static void pump(struct http_loop *h)
+{
+    struct http_request_priv *p;
+    while (!h->closing && h->active < h->max_parallel && (p = h->lists[L_PENDING].head)) {
+        list_del(h, p);
+        if (p->r->file_path && p->reads > 0) {
+            /* An earlier attempt's reads are still in flight: retry shortly. */
+            p->resetting = true;
+            p->due = hs_now_monotonic() + 5 * HS_USEC_PER_MSEC;
+            list_push(h, L_WAITING, p);
+            retry_arm(h);
+            continue;
+        }
+        p->resetting = false;
+        int rc = start(h, p);
+        if (rc < 0) {
+            p->r->error = rc;
+            finish(h, p);
+        }
+    }
+}
+
+static void retry_fire(uv_timer_t *t);
+
+static void retry_arm(struct http_loop *h)
+{
+    hs_usec_t now = hs_now_monotonic(), next = UINT64_MAX;
+    for (struct http_request_priv *p = h->lists[L_WAITING].head; p; p = p->next)
+        if (p->due < next)
+            next = p->due;
+    if (next == UINT64_MAX) {
+        uv_timer_stop(&h->retry_timer);
+        return;
+    }
+    uint64_t ms = next > now ? (next - now + 999) / 1000 : 0;
+    uv_timer_start(&h->retry_timer, retry_fire, ms, 0);
+}
+
+static void retry_fire(uv_timer_t *t)
+{
+    struct http_loop *h = t->data;
+    hs_usec_t now = hs_now_monotonic();
+    struct http_request_priv *p = h->lists[L_WAITING].head, *next;
+    for (; p; p = next) {
+        next = p->next;
+        if (p->due <= now) {
+            list_del(h, p);
+            list_push(h, L_PENDING, p);
+        }
+    }
+    pump(h);
+    retry_arm(h);
+}
+
+static void check_multi_info(struct http_loop *h)
+{
+    CURLMsg *msg;
+    int left;
+    while ((msg = curl_multi_info_read(h->multi, &left))) {
+        if (msg->msg != CURLMSG_DONE)
+            continue;
+        struct http_request_priv *p = NULL;
+        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&p);
+        struct http_request *r = p->r;
+        CURLcode code = msg->data.result;
+        curl_multi_remove_handle(h->multi, p->easy);
+        if (p->list == L_BW)
+            list_del(h, p);
+        h->active--;
+        r->resp.curl_code = code;
+        long status = 0;
+        if (code == CURLE_OK)
+            curl_easy_getinfo(p->easy, CURLINFO_RESPONSE_CODE, &status);
+        r->resp.status = status;
+        curl_easy_getinfo(p->easy, CURLINFO_HTTP_VERSION, &r->resp.http_version);
+        if (r->error == 0 && code != CURLE_OK)
+            r->error = HS_EHTTP;
+        if (code == CURLE_ABORTED_BY_CALLBACK && r->error == HS_EHTTP)
+            r->error = -ECANCELED;
+        /* A file error is final; everything else goes through the policy. */
+        bool file_err = r->error && r->error != HS_EHTTP;
+        int64_t delay = -1;
+        if (r->retry == HTTP_RETRY_RATELIMIT && status != 429)
+            ; /* only a 429 is known not to have been applied */
+        else if (r->retry && !file_err && !h->closing)
+            delay = retry_delay(&h->retry, r->attempts - 1, status, code, r->resp.retry_after,
+                                r->resp.ratelimit, rng_next(h));
+        if (delay >= 0) {
+            r->error = 0;
+            list_del(h, p);
+            p->paused_data = p->paused_tokens = false;
+            p->due = hs_now_monotonic() + (hs_usec_t)delay;
+            list_push(h, L_WAITING, p);
+            retry_arm(h);
+        } else {
+            finish(h, p);
+        }
+    }
+    pump(h);
+}
+
+int http_submit(struct http_loop *h, struct http_request *r)
+{
+    struct http_request_priv *p = r->priv;
+    if (h->closing)
+        return -ECANCELED;
+    if (r->auth && !url_is_under_endpoint(r->url, h->endpoint))
+        return -EPERM;
+    if (!r->done)
+        return -EINVAL;
+    p->h = h;
+    r->error = 0;
+    list_push(h, L_PENDING, p);
+    pump(h);
+    return 0;
+}
+
+uint64_t http_loop_bytes_out(const struct http_loop *h)
+{
+    return h->bytes_out;
+}
+
+const char *http_loop_endpoint(const struct http_loop *h)
+{
+    return h->endpoint;
+}
+
+/* ---- life cycle -------------------------------------------------------- */
+
+int http_loop_new(uv_loop_t *loop, const struct http_loop_options *opt, struct http_loop **out,
+                  struct hs_err *err)
+{
+    static bool global_done;
+    if (!global_done) {
+        if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+            return hs_err_set(err, -EIO, "libcurl initialisation failed");
+        global_done = true;
+    }
+    if (!opt->endpoint || !opt->token || !*opt->token)
+        return hs_err_set(err, -EINVAL, "uploader: endpoint and token are required");
+    struct http_loop *h = calloc(1, sizeof(*h));
+    if (!h)
+        return hs_err_set(err, -ENOMEM, "out of memory");
+    h->loop = loop;
+    h->endpoint = strdup(opt->endpoint);
+    h->ua = strdup(opt->user_agent ? opt->user_agent : "hubsync/0.1; hf_hub_c/0.1");
+    h->ca_file = opt->ca_file ? strdup(opt->ca_file) : NULL;
+    size_t al = strlen(opt->token) + 32;
+    h->auth_header = malloc(al);
+    if (!h->endpoint || !h->ua || !h->auth_header || (opt->ca_file && !h->ca_file)) {
+        free(h->endpoint);
+        free(h->ua);
+        free(h->ca_file);
+        free(h->auth_header);
+        free(h);
+        return hs_err_set(err, -ENOMEM, "out of memory");
+    }
+    snprintf(h->auth_header, al, "Authorization: Bearer %s", opt->token);
+    h->max_parallel = opt->max_parallel ? opt->max_parallel : 8;
+    h->retry = opt->retry;
+    h->stall_seconds = opt->stall_seconds ? opt->stall_seconds : 60;
+    h->rng = (uint32_t)hs_now_realtime() ^ (uint32_t)getpid() ^ 0x5bd1e995u;
+    token_bucket_init(&h->tb, opt->bandwidth_bytes_per_sec, hs_now_monotonic());
+    h->multi = curl_multi_init();
+    curl_multi_setopt(h->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+    curl_multi_setopt(h->multi, CURLMOPT_SOCKETDATA, h);
+    curl_multi_setopt(h->multi, CURLMOPT_TIMERFUNCTION, on_timer);
+    curl_multi_setopt(h->multi, CURLMOPT_TIMERDATA, h);
+    curl_multi_setopt(h->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
+    uv_timer_init(loop, &h->timer);
+    uv_timer_init(loop, &h->retry_timer);
+    uv_timer_init(loop, &h->bw_timer);
+    h->timer.data = h->retry_timer.data = h->bw_timer.data = h;
+    *out = h;
+    return 0;
+}
+
+void http_loop_close(struct http_loop *h, void (*closed)(void *), void *userdata)
+{
+    if (!h)
+        return;
+    h->closing = true;
+    h->closed = closed;
+    h->closed_data = userdata;
+    for (int l = L_PENDING; l <= L_BW; l++) {
+        struct http_request_priv *p;
+        while ((p = h->lists[l].head)) {
+            if (l == L_ACTIVE || l == L_BW)
+                h->active--;
+            p->r->error = -ECANCELED;
+            finish(h, p); /* the done callback frees or keeps r */
+        }
+    }
+    curl_multi_cleanup(h->multi); /* closes cached connections through sock_close */
+    h->multi = NULL;
+    uv_timer_stop(&h->timer);
+    uv_timer_stop(&h->retry_timer);
+    uv_timer_stop(&h->bw_timer);
+    h->pending_closes += 3;
+    uv_close((uv_handle_t *)&h->timer, handle_closed);
+    uv_close((uv_handle_t *)&h->retry_timer, handle_closed);
+    uv_close((uv_handle_t *)&h->bw_timer, handle_closed);
+    /* Poll handles still registered (should be none after multi cleanup). */
+    for (size_t i = 0; i < h->n_socks; i++)
+        sock_forget(h, (curl_socket_t)i);
+}
+
+/* ---- error messages ---------------------------------------------------- */
+
+void http_error_message(const struct http_request *r, char *out, size_t n)
+{
+    out[0] = 0;
+    if (r->resp.error_message && *r->resp.error_message) {
+        snprintf(out, n, "%s", r->resp.error_message);
+        return;
+    }
+    const char *body = r->resp.body.data;
+    if (!body || !*body)
+        return;
+    json_error_t jerr;
+    json_t *j = json_loads(body, 0, &jerr);
+    if (j) {
+        json_t *e = json_object_get(j, "error");
+        if (json_is_string(e)) {
+            snprintf(out, n, "%s", json_string_value(e));
+        } else if (json_is_array(e) && json_is_string(json_array_get(e, 0))) {
+            snprintf(out, n, "%s", json_string_value(json_array_get(e, 0)));
+        } else {
+            json_t *es = json_object_get(j, "errors");
+            json_t *m = json_object_get(json_array_get(es, 0), "message");
+            if (json_is_string(m))
+                snprintf(out, n, "%s", json_string_value(m));
+        }
+        json_decref(j);
+        return;
+    }
+    snprintf(out, n, "%.200s", body);
+    for (char *c = out; *c; c++)
+        if (*c == '\n' || *c == '\r')
+            *c = ' ';
+}
+
+int http_describe_failure(const struct http_request *r, const char *what, struct hs_err *err)
+{
+    char url[512], msg[512], rid[160] = "";
+    url_strip_query(r->url, url, sizeof(url));
+    if (r->error == HS_ECHANGED || (r->error && r->error != HS_EHTTP && r->file_err[0]))
+        return hs_err_set(err, r->error, "%s: %s", what, r->file_err);
+    if (r->error == -ECANCELED)
+        return hs_err_set(err, -ECANCELED, "%s: cancelled", what);
+    if (r->resp.request_id)
+        snprintf(rid, sizeof(rid), " [request id %.120s]", r->resp.request_id);
+    if (r->error == HS_EHTTP || r->resp.status == 0) {
+        const char *ce =
+            r->resp.curl_err[0] ? r->resp.curl_err : curl_easy_strerror(r->resp.curl_code);
+        char safe[CURL_ERROR_SIZE + 1];
+        snprintf(safe, sizeof(safe), "%s", ce);
+        hs_secret_scrub(safe);
+        return hs_err_set(err, HS_EHTTP, "%s: %s %s failed after %u attempt%s: %s", what, r->method,
+                          url, r->attempts, r->attempts == 1 ? "" : "s", safe);
+    }
+    http_error_message(r, msg, sizeof(msg));
+    hs_secret_scrub(msg);
+    long st = r->resp.status;
+    int code = (st == 401 || st == 403) ? HS_EAUTH : HS_EHTTP;
+    char ecode[96] = "";
+    if (r->resp.error_code)
+        snprintf(ecode, sizeof(ecode), " (%.80s)", r->resp.error_code);
+    return hs_err_set(err, code, "%s: HTTP %ld%s from %s %s%s%s%s", what, st, ecode, r->method, url,
+                      msg[0] ? ": " : "", msg, rid);
+}

@@ -1,0 +1,479 @@
+/*
+ * hub_api.c — the Hub's HTTP API as data (hub-protocol.md §2–§8): URL
+ * builders for the endpoints a push uses, the JSON request bodies, the NDJSON
+ * commit body, and parsers for the answers. Pure functions, no I/O: the
+ * state machine in push.c sends what these build. Every field of a server
+ * answer is type-checked; anything unusable is HS_EPROTO with a message that
+ * says which field.
+ */
+#include "uploader_int.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <string.h>
+
+const char *hub_type_prefix(const char *type)
+{
+    if (type && strcmp(type, "dataset") == 0)
+        return "datasets/";
+    if (type && strcmp(type, "space") == 0)
+        return "spaces/";
+    return "";
+}
+
+static char *fmt(const char *f, ...) __attribute__((format(printf, 1, 2)));
+static char *fmt(const char *f, ...)
+{
+    va_list ap;
+    va_start(ap, f);
+    char *s = NULL;
+    if (vasprintf(&s, f, ap) < 0)
+        s = NULL;
+    va_end(ap);
+    return s;
+}
+
+static char *api_url(const struct hub_repo *r, const char *what, bool with_rev)
+{
+    char *rev = with_rev ? url_encode_segment(r->revision ? r->revision : "main") : NULL;
+    if (with_rev && !rev)
+        return NULL;
+    char *s = fmt("%s/api/%ss/%s/%s/%s%s%s", r->endpoint, r->type, r->ns, r->name, what,
+                  with_rev ? "/" : "", with_rev ? rev : "");
+    free(rev);
+    return s;
+}
+
+char *hub_url_whoami(const struct hub_repo *r)
+{
+    return fmt("%s/api/whoami-v2", r->endpoint);
+}
+
+char *hub_url_create_repo(const struct hub_repo *r)
+{
+    return fmt("%s/api/repos/create", r->endpoint);
+}
+
+char *hub_url_repo_info(const struct hub_repo *r)
+{
+    char *rev = url_encode_segment(r->revision ? r->revision : "main");
+    char *s =
+        rev ? fmt("%s/api/%ss/%s/%s/revision/%s", r->endpoint, r->type, r->ns, r->name, rev) : NULL;
+    free(rev);
+    return s;
+}
+
+char *hub_url_branch(const struct hub_repo *r)
+{
+    return api_url(r, "branch", true);
+}
+
+char *hub_url_preupload(const struct hub_repo *r)
+{
+    return api_url(r, "preupload", true);
+}
+
+char *hub_url_paths_info(const struct hub_repo *r)
+{
+    return api_url(r, "paths-info", true);
+}
+
+char *hub_url_commit(const struct hub_repo *r)
+{
+    return api_url(r, "commit", true);
+}
+
+char *hub_url_lfs_batch(const struct hub_repo *r)
+{
+    return fmt("%s/%s%s/%s.git/info/lfs/objects/batch", r->endpoint, hub_type_prefix(r->type),
+               r->ns, r->name);
+}
+
+char *hub_commit_page_url(const struct hub_repo *r, const char *oid)
+{
+    return fmt("%s/%s%s/%s/commit/%s", r->endpoint, hub_type_prefix(r->type), r->ns, r->name, oid);
+}
+
+static json_t *parse(const char *body, const char *what, struct hs_err *err)
+{
+    json_error_t je;
+    json_t *j = body ? json_loads(body, 0, &je) : NULL;
+    if (!j)
+        hs_err_set(err, HS_EPROTO, "%s: the Hub answered malformed JSON (%s)", what,
+                   body ? je.text : "empty body");
+    return j;
+}
+
+static char *dump(json_t *j)
+{
+    char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    json_decref(j);
+    return s;
+}
+
+int hub_parse_whoami(const char *body, char **name, struct hs_err *err)
+{
+    json_t *j = parse(body, "whoami-v2", err);
+    if (!j)
+        return HS_EPROTO;
+    json_t *n = json_object_get(j, "name");
+    int rc = 0;
+    if (!json_is_string(n) || !*json_string_value(n))
+        rc = hs_err_set(err, HS_EPROTO, "whoami-v2: answer has no user name");
+    else if (!(*name = strdup(json_string_value(n))))
+        rc = -ENOMEM;
+    json_decref(j);
+    return rc;
+}
+
+char *hub_body_create_repo(const struct hub_repo *r, bool private_repo)
+{
+    json_t *j = json_pack("{s:s, s:s, s:s, s:b}", "name", r->name, "type", r->type, "visibility",
+                          private_repo ? "private" : "public", "private", private_repo);
+    if (j && r->ns)
+        json_object_set_new(j, "organization", json_string(r->ns));
+    return dump(j);
+}
+
+char *hub_body_preupload(const struct hub_preupload_item *items, size_t n)
+{
+    json_t *files = json_array();
+    for (size_t i = 0; files && i < n; i++) {
+        char *b64 = b64_encode(items[i].sample, items[i].sample_len);
+        if (!b64) {
+            json_decref(files);
+            return NULL;
+        }
+        json_array_append_new(files, json_pack("{s:s, s:s, s:I}", "path", items[i].path, "sample",
+                                               b64, "size", (json_int_t)items[i].size));
+        free(b64);
+    }
+    return dump(json_pack("{s:o}", "files", files));
+}
+
+int hub_parse_preupload(const char *body, struct hub_preupload_item *items, size_t n,
+                        char **commit_oid, struct hs_err *err)
+{
+    json_t *j = parse(body, "preupload", err);
+    if (!j)
+        return HS_EPROTO;
+    int rc = 0;
+    json_t *files = json_object_get(j, "files");
+    json_t *co = json_object_get(j, "commitOid");
+    if (!json_is_array(files)) {
+        rc = hs_err_set(err, HS_EPROTO, "preupload: answer has no files array");
+        goto out;
+    }
+    if (commit_oid && json_is_string(co))
+        *commit_oid = strdup(json_string_value(co));
+    bool *seen = calloc(n ? n : 1, sizeof(bool));
+    if (!seen) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    size_t idx;
+    json_t *f;
+    json_array_foreach(files, idx, f)
+    {
+        json_t *p = json_object_get(f, "path"), *m = json_object_get(f, "uploadMode");
+        if (!json_is_string(p) || !json_is_string(m)) {
+            rc = hs_err_set(err, HS_EPROTO, "preupload: file entry %zu lacks path/uploadMode", idx);
+            break;
+        }
+        const char *mode = json_string_value(m);
+        if (strcmp(mode, "lfs") != 0 && strcmp(mode, "regular") != 0) {
+            rc = hs_err_set(err, HS_EPROTO, "preupload: unknown uploadMode \"%.40s\"", mode);
+            break;
+        }
+        for (size_t i = 0; i < n; i++) {
+            if (seen[i] || strcmp(items[i].path, json_string_value(p)) != 0)
+                continue;
+            seen[i] = true;
+            items[i].lfs = strcmp(mode, "lfs") == 0;
+            items[i].should_ignore = json_is_true(json_object_get(f, "shouldIgnore"));
+            json_t *oid = json_object_get(f, "oid");
+            free(items[i].remote_oid);
+            items[i].remote_oid = json_is_string(oid) ? strdup(json_string_value(oid)) : NULL;
+            break;
+        }
+    }
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        if (!seen[i])
+            rc = hs_err_set(err, HS_EPROTO, "preupload: no answer for %s", items[i].path);
+    free(seen);
+out:
+    json_decref(j);
+    return rc;
+}
+
+void hub_lfs_action_clear(struct hub_lfs_action *a)
+{
+    free(a->href);
+    for (size_t i = 0; i < a->n_parts; i++)
+        free(a->part_urls[i]);
+    free(a->part_urls);
+    a->href = NULL;
+    a->part_urls = NULL;
+    a->n_parts = 0;
+    a->chunk_size = 0;
+    a->expires_at = 0;
+    a->present = false;
+}
+
+char *hub_body_lfs_batch(const char *const *oids, const uint64_t *sizes, size_t n, const char *ref)
+{
+    json_t *objs = json_array();
+    for (size_t i = 0; objs && i < n; i++)
+        json_array_append_new(
+            objs, json_pack("{s:s, s:I}", "oid", oids[i], "size", (json_int_t)sizes[i]));
+    json_t *j = json_pack("{s:s, s:[s,s], s:o, s:s}", "operation", "upload", "transfers", "basic",
+                          "multipart", "objects", objs, "hash_algo", "sha256");
+    if (j && ref)
+        json_object_set_new(j, "ref", json_pack("{s:s}", "name", ref));
+    return dump(j);
+}
+
+static bool all_digits(const char *s)
+{
+    if (!*s)
+        return false;
+    for (; *s; s++)
+        if (!isdigit((unsigned char)*s))
+            return false;
+    return true;
+}
+
+static int parse_action(json_t *o, struct hub_lfs_action *a, int64_t now, struct hs_err *err)
+{
+    json_t *up = json_object_get(json_object_get(o, "actions"), "upload");
+    if (!json_is_object(up)) {
+        a->present = true;
+        return 0;
+    }
+    json_t *href = json_object_get(up, "href");
+    if (!json_is_string(href) || strncmp(json_string_value(href), "http", 4) != 0)
+        return hs_err_set(err, HS_EPROTO, "LFS batch: object %.12s has no upload href", a->oid);
+    a->href = strdup(json_string_value(href));
+    json_t *ei = json_object_get(up, "expires_in"), *ea = json_object_get(up, "expires_at");
+    if (json_is_integer(ei))
+        a->expires_at = now + json_integer_value(ei);
+    else if (json_is_string(ea)) {
+        struct tm tm = {0};
+        const char *e = strptime(json_string_value(ea), "%Y-%m-%dT%H:%M:%S", &tm);
+        if (e)
+            a->expires_at = (int64_t)timegm(&tm);
+    }
+    json_t *hdr = json_object_get(up, "header");
+    json_t *cs = json_object_get(hdr, "chunk_size");
+    if (!cs)
+        return 0; /* basic transfer */
+    uint64_t chunk = 0;
+    if (json_is_string(cs) && all_digits(json_string_value(cs)))
+        chunk = strtoull(json_string_value(cs), NULL, 10);
+    else if (json_is_integer(cs) && json_integer_value(cs) > 0)
+        chunk = (uint64_t)json_integer_value(cs);
+    if (chunk == 0)
+        return hs_err_set(err, HS_EPROTO, "LFS batch: invalid chunk_size for %.12s", a->oid);
+    uint64_t want = (a->size + chunk - 1) / chunk;
+    if (want == 0 || want > 100000)
+        return hs_err_set(err, HS_EPROTO, "LFS batch: %.12s would need %llu parts", a->oid,
+                          (unsigned long long)want);
+    a->chunk_size = chunk;
+    a->n_parts = (size_t)want;
+    a->part_urls = calloc(a->n_parts, sizeof(char *));
+    if (!a->part_urls)
+        return -ENOMEM;
+    const char *k;
+    json_t *v;
+    size_t found = 0;
+    json_object_foreach(hdr, k, v)
+    {
+        if (!all_digits(k))
+            continue;
+        unsigned long idx = strtoul(k, NULL, 10);
+        if (idx < 1 || idx > a->n_parts || !json_is_string(v) || a->part_urls[idx - 1])
+            return hs_err_set(err, HS_EPROTO, "LFS batch: bad part key \"%.10s\" for %.12s", k,
+                              a->oid);
+        a->part_urls[idx - 1] = strdup(json_string_value(v));
+        found++;
+    }
+    if (found != a->n_parts)
+        return hs_err_set(
+            err, HS_EPROTO, "LFS batch: %.12s has %zu part URLs, expected ceil(%llu/%llu) = %zu",
+            a->oid, found, (unsigned long long)a->size, (unsigned long long)chunk, a->n_parts);
+    return 0;
+}
+
+int hub_parse_lfs_batch(const char *body, struct hub_lfs_action *out, size_t n, int64_t now_unix,
+                        struct hs_err *err)
+{
+    json_t *j = parse(body, "LFS batch", err);
+    if (!j)
+        return HS_EPROTO;
+    int rc = 0;
+    json_t *objs = json_object_get(j, "objects");
+    json_t *tr = json_object_get(j, "transfer");
+    if (json_is_string(tr) && strcmp(json_string_value(tr), "basic") != 0 &&
+        strcmp(json_string_value(tr), "multipart") != 0) {
+        rc = hs_err_set(err, HS_EPROTO, "LFS batch: unsupported transfer \"%.20s\"",
+                        json_string_value(tr));
+        goto out;
+    }
+    if (!json_is_array(objs)) {
+        rc = hs_err_set(err, HS_EPROTO, "LFS batch: answer has no objects array");
+        goto out;
+    }
+    bool *seen = calloc(n ? n : 1, sizeof(bool));
+    if (!seen) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    size_t idx;
+    json_t *o;
+    json_array_foreach(objs, idx, o)
+    {
+        json_t *oid = json_object_get(o, "oid");
+        if (!json_is_string(oid)) {
+            rc = hs_err_set(err, HS_EPROTO, "LFS batch: object %zu has no oid", idx);
+            break;
+        }
+        size_t i = 0;
+        while (i < n && (seen[i] || strcmp(out[i].oid, json_string_value(oid)) != 0))
+            i++;
+        if (i == n)
+            continue; /* not ours: ignore */
+        seen[i] = true;
+        json_t *e = json_object_get(o, "error");
+        if (e) {
+            json_t *m = json_object_get(e, "message"), *c = json_object_get(e, "code");
+            rc = hs_err_set(err, HS_EHTTP, "LFS batch refused %.12s…: %lld %s", out[i].oid,
+                            (long long)json_integer_value(c),
+                            json_is_string(m) ? json_string_value(m) : "(no message)");
+            break;
+        }
+        if ((rc = parse_action(o, &out[i], now_unix, err)) < 0)
+            break;
+    }
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        if (!seen[i])
+            rc = hs_err_set(err, HS_EPROTO, "LFS batch: no answer for object %.12s…", out[i].oid);
+    free(seen);
+out:
+    json_decref(j);
+    return rc;
+}
+
+char *hub_body_multipart_complete(const char *oid, char *const *etags, size_t n)
+{
+    json_t *parts = json_array();
+    for (size_t i = 0; parts && i < n; i++)
+        json_array_append_new(
+            parts, json_pack("{s:I, s:s}", "partNumber", (json_int_t)(i + 1), "etag", etags[i]));
+    return dump(json_pack("{s:s, s:o}", "oid", oid, "parts", parts));
+}
+
+char *hub_body_commit(const char *summary, const char *description, const char *parent,
+                      const struct hub_commit_op *ops, size_t n, size_t *len)
+{
+    struct hs_buf b;
+    hs_buf_init(&b, (size_t)2 << 30);
+    json_t *hv =
+        json_pack("{s:s, s:s}", "summary", summary, "description", description ? description : "");
+    if (hv && parent)
+        json_object_set_new(hv, "parentCommit", json_string(parent));
+    char *line = dump(json_pack("{s:s, s:o}", "key", "header", "value", hv));
+    if (!line || hs_buf_append(&b, line, strlen(line)) < 0 || hs_buf_append(&b, "\n", 1) < 0)
+        goto fail;
+    free(line);
+    for (size_t i = 0; i < n; i++) {
+        json_t *v;
+        if (ops[i].lfs)
+            v = json_pack("{s:s, s:s, s:s, s:I}", "path", ops[i].path, "algo", "sha256", "oid",
+                          ops[i].oid, "size", (json_int_t)ops[i].size);
+        else
+            v = json_pack("{s:s, s:s, s:s}", "content", ops[i].content_b64, "path", ops[i].path,
+                          "encoding", "base64");
+        line = dump(json_pack("{s:s, s:o}", "key", ops[i].lfs ? "lfsFile" : "file", "value", v));
+        if (!line || hs_buf_append(&b, line, strlen(line)) < 0 || hs_buf_append(&b, "\n", 1) < 0)
+            goto fail;
+        free(line);
+    }
+    *len = b.len;
+    return b.data;
+fail:
+    free(line);
+    hs_buf_free(&b);
+    return NULL;
+}
+
+int hub_parse_commit(const char *body, char **oid, char **url, struct hs_err *err)
+{
+    json_t *j = parse(body, "commit", err);
+    if (!j)
+        return HS_EPROTO;
+    json_t *o = json_object_get(j, "commitOid"), *u = json_object_get(j, "commitUrl");
+    int rc = 0;
+    if (!json_is_string(o))
+        rc = hs_err_set(err, HS_EPROTO, "commit: answer has no commitOid");
+    else {
+        *oid = strdup(json_string_value(o));
+        *url = json_is_string(u) ? strdup(json_string_value(u)) : NULL;
+    }
+    json_decref(j);
+    return rc;
+}
+
+char *hub_body_paths_info(const char *const *paths, size_t n)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; a && i < n; i++)
+        json_array_append_new(a, json_string(paths[i]));
+    return dump(json_pack("{s:o, s:b}", "paths", a, "expand", 0));
+}
+
+int hub_parse_paths_info(const char *body, const char *const *paths, size_t n, char **lfs_oids,
+                         char **git_oids, struct hs_err *err)
+{
+    json_t *j = parse(body, "paths-info", err);
+    if (!j)
+        return HS_EPROTO;
+    if (!json_is_array(j)) {
+        json_decref(j);
+        return hs_err_set(err, HS_EPROTO, "paths-info: answer is not an array");
+    }
+    size_t idx;
+    json_t *it;
+    json_array_foreach(j, idx, it)
+    {
+        json_t *p = json_object_get(it, "path");
+        if (!json_is_string(p))
+            continue;
+        for (size_t i = 0; i < n; i++) {
+            if (strcmp(paths[i], json_string_value(p)) != 0)
+                continue;
+            json_t *lo = json_object_get(json_object_get(it, "lfs"), "oid");
+            json_t *go = json_object_get(it, "oid");
+            free(lfs_oids[i]);
+            free(git_oids[i]);
+            lfs_oids[i] = json_is_string(lo) ? strdup(json_string_value(lo)) : NULL;
+            git_oids[i] = json_is_string(go) ? strdup(json_string_value(go)) : NULL;
+        }
+    }
+    json_decref(j);
+    return 0;
+}
+
+int hub_parse_repo_info_sha(const char *body, char **sha, struct hs_err *err)
+{
+    json_t *j = parse(body, "repo info", err);
+    if (!j)
+        return HS_EPROTO;
+    json_t *s = json_object_get(j, "sha");
+    int rc = 0;
+    if (!json_is_string(s))
+        rc = hs_err_set(err, HS_EPROTO, "repo info: answer has no sha");
+    else
+        *sha = strdup(json_string_value(s));
+    json_decref(j);
+    return rc;
+}

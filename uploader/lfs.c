@@ -1,0 +1,385 @@
+/*
+ * lfs.c — getting every LFS object of a push into storage (hub-protocol §6):
+ * the batch call (≤256 objects, "basic" and "multipart"), basic PUTs,
+ * multipart part PUTs in parallel with their ETags kept in the push state,
+ * and the completion POST. Objects the Hub already has (no upload action)
+ * are skipped. Storage and completion URLs are handed out by the Hub: they
+ * are requested WITHOUT Authorization, whatever their host. An expired or
+ * refused URL (403, or 404 for an unknown upload) gets the object batched
+ * again (at most 3 times); the verify action is never called. Bodies are
+ * streamed from the file by http_loop.c, never held in memory.
+ */
+#include "push_int.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#define BATCH_MAX     256
+#define REBATCH_MAX   3
+#define EXPIRY_MARGIN 120 /* seconds: do not start a part on a URL this close to expiry */
+
+struct xfer_ctx {
+    struct push *p;
+    size_t obj;
+    size_t part;
+    uint64_t len;
+    size_t *batch; /* batch requests: object indexes */
+    size_t n_batch;
+};
+
+static struct push_state_object *sobj(struct push *p, const struct pobj *o)
+{
+    return push_state_object_find(&p->st, o->oid);
+}
+
+static bool action_usable(const struct push_state_object *so)
+{
+    if (!so || !so->action.href)
+        return false;
+    return so->action.expires_at == 0 ||
+           so->action.expires_at > (int64_t)time(NULL) + EXPIRY_MARGIN;
+}
+
+static void batch_next(struct push *p);
+
+static void batch_done(struct http_request *r, void *ud)
+{
+    struct xfer_ctx *c = ud;
+    struct push *p = c->p;
+    p->batching = false;
+    if (!push__settle(p, r)) {
+        free(c->batch);
+        free(c);
+        return;
+    }
+    if (!(r->error == 0 && r->resp.status >= 200 && r->resp.status < 300)) {
+        free(c->batch);
+        free(c);
+        return push__fail_http(p, r, "LFS batch");
+    }
+    struct hub_lfs_action *acts = calloc(c->n_batch, sizeof(*acts));
+    int rc = acts ? 0 : -ENOMEM;
+    struct hs_err e = {0};
+    for (size_t k = 0; rc == 0 && k < c->n_batch; k++) {
+        snprintf(acts[k].oid, sizeof(acts[k].oid), "%s", p->objs[c->batch[k]].oid);
+        acts[k].size = p->objs[c->batch[k]].size;
+    }
+    if (rc == 0)
+        rc = hub_parse_lfs_batch(r->resp.body.data, acts, c->n_batch, (int64_t)time(NULL), &e);
+    http_request_free(r);
+    for (size_t k = 0; k < c->n_batch; k++) {
+        struct pobj *o = &p->objs[c->batch[k]];
+        struct push_state_object *so = sobj(p, o);
+        if (rc == 0 && acts[k].present) {
+            o->done = so->done = true;
+            p->res.objects_skipped++;
+            p->prog.send_total -= o->size;
+            hub_lfs_action_clear(&acts[k]);
+        } else if (rc == 0) {
+            rc = push_state_object_set_action(so, &acts[k]);
+            memset(&acts[k], 0, sizeof(acts[k]));
+            o->need_batch = false;
+            o->next_part = 0;
+        } else if (acts) {
+            hub_lfs_action_clear(&acts[k]);
+        }
+    }
+    free(acts);
+    free(c->batch);
+    free(c);
+    if (rc < 0)
+        return push__fail(p, rc, e.code ? &e : NULL);
+    if (push__persist(p) < 0)
+        return;
+    batch_next(p);
+}
+
+/* Batch every object that has no usable answer yet, BATCH_MAX at a time. */
+static void batch_next(struct push *p)
+{
+    if (p->failed || p->batching)
+        return;
+    size_t *idx = malloc(BATCH_MAX * sizeof(size_t));
+    const char **oids = malloc(BATCH_MAX * sizeof(char *));
+    uint64_t *sizes = malloc(BATCH_MAX * sizeof(uint64_t));
+    size_t n = 0;
+    if (!idx || !oids || !sizes) {
+        free(idx);
+        free(oids);
+        free(sizes);
+        return push__fail(p, -ENOMEM, NULL);
+    }
+    for (size_t i = 0; i < p->n_objs && n < BATCH_MAX; i++) {
+        struct pobj *o = &p->objs[i];
+        if (o->done || o->inflight)
+            continue;
+        if (!o->need_batch && action_usable(sobj(p, o)))
+            continue;
+        idx[n] = i;
+        oids[n] = o->oid;
+        sizes[n] = o->size;
+        n++;
+    }
+    if (n == 0) {
+        free(idx);
+        free(oids);
+        free(sizes);
+        return lfs__pump(p);
+    }
+    char *body = hub_body_lfs_batch(oids, sizes, n, p->repo.revision);
+    free(oids);
+    free(sizes);
+    struct xfer_ctx *c = calloc(1, sizeof(*c));
+    struct http_request *r = push__api(p, "POST", hub_url_lfs_batch(&p->repo), batch_done);
+    if (!r || !c || !body) {
+        free(body);
+        free(idx);
+        free(c);
+        if (r) {
+            http_request_free(r);
+            push__fail(p, -ENOMEM, NULL);
+        }
+        return;
+    }
+    c->p = p;
+    c->batch = idx;
+    c->n_batch = n;
+    r->userdata = c;
+    r->accept = "application/vnd.git-lfs+json";
+    http_request_set_body(r, body, strlen(body), "application/vnd.git-lfs+json");
+    if (push__submit(p, r) == 0)
+        p->batching = true;
+    else {
+        free(idx);
+        free(c);
+    }
+}
+
+void lfs__start(struct push *p)
+{
+    batch_next(p);
+}
+
+/* Storage answered: 2xx = stored; 403/404 = URL expired or upload unknown →
+ * batch again; anything else fails the push. Returns true when handled. */
+static bool rebatch_if_refused(struct pobj *o, struct http_request *r)
+{
+    if (r->error != 0 || (r->resp.status != 403 && r->resp.status != 404))
+        return false;
+    if (++o->rebatches > REBATCH_MAX)
+        return false;
+    o->need_batch = true;
+    http_request_free(r);
+    return true;
+}
+
+static void xfer_end(struct xfer_ctx *c, struct http_request *r, bool *live)
+{
+    struct push *p = c->p;
+    p->xfers--;
+    p->objs[c->obj].inflight--;
+    *live = push__settle(p, r);
+}
+
+static void part_done(struct http_request *r, void *ud)
+{
+    struct xfer_ctx *c = ud;
+    struct push *p = c->p;
+    struct pobj *o = &p->objs[c->obj];
+    bool live;
+    xfer_end(c, r, &live);
+    if (!live) {
+        free(c);
+        return;
+    }
+    size_t k = c->part;
+    uint64_t len = c->len;
+    free(c);
+    if (r->error == 0 && r->resp.status >= 200 && r->resp.status < 300) {
+        if (!r->resp.etag || !*r->resp.etag) {
+            struct hs_err e;
+            hs_err_set(&e, HS_EPROTO, "storage answered part %zu of %s without an ETag", k + 1,
+                       o->local);
+            http_request_free(r);
+            return push__fail(p, HS_EPROTO, &e);
+        }
+        struct push_state_object *so = sobj(p, o);
+        free(so->etags[k]);
+        so->etags[k] = strdup(r->resp.etag);
+        http_request_free(r);
+        p->prog.sent_bytes += len;
+        if (push__persist(p) < 0)
+            return;
+        push__progress(p, false);
+        return lfs__pump(p);
+    }
+    if (rebatch_if_refused(o, r))
+        return lfs__pump(p);
+    char what[HS_PATH_MAX + 64];
+    snprintf(what, sizeof(what), "uploading part %zu of %s", k + 1, o->local);
+    push__fail_http(p, r, what);
+}
+
+static void object_stored(struct push *p, struct pobj *o)
+{
+    struct push_state_object *so = sobj(p, o);
+    o->done = so->done = true;
+    if (push__persist(p) < 0)
+        return;
+    push__progress(p, true);
+    lfs__pump(p);
+}
+
+static void basic_done(struct http_request *r, void *ud)
+{
+    struct xfer_ctx *c = ud;
+    struct push *p = c->p;
+    struct pobj *o = &p->objs[c->obj];
+    bool live;
+    xfer_end(c, r, &live);
+    free(c);
+    if (!live)
+        return;
+    if (r->error == 0 && r->resp.status >= 200 && r->resp.status < 300) {
+        http_request_free(r);
+        p->prog.sent_bytes += o->size;
+        return object_stored(p, o);
+    }
+    if (rebatch_if_refused(o, r))
+        return lfs__pump(p);
+    char what[HS_PATH_MAX + 64];
+    snprintf(what, sizeof(what), "uploading %s", o->local);
+    push__fail_http(p, r, what);
+}
+
+static void complete_done(struct http_request *r, void *ud)
+{
+    struct xfer_ctx *c = ud;
+    struct push *p = c->p;
+    struct pobj *o = &p->objs[c->obj];
+    bool live;
+    xfer_end(c, r, &live);
+    free(c);
+    if (!live)
+        return;
+    o->completing = false;
+    if (r->error == 0 && r->resp.status >= 200 && r->resp.status < 300) {
+        http_request_free(r);
+        return object_stored(p, o);
+    }
+    if (rebatch_if_refused(o, r))
+        return lfs__pump(p);
+    char what[HS_PATH_MAX + 64];
+    snprintf(what, sizeof(what), "completing the multipart upload of %s", o->local);
+    push__fail_http(p, r, what);
+}
+
+static int start_xfer(struct push *p, size_t oi, const char *method, const char *url,
+                      http_done_cb done, size_t part, uint64_t off, uint64_t len, char *body)
+{
+    struct pobj *o = &p->objs[oi];
+    struct http_request *r = http_request_new(method, url);
+    struct xfer_ctx *c = calloc(1, sizeof(*c));
+    if (!r || !c) {
+        http_request_free(r);
+        free(c);
+        free(body);
+        push__fail(p, -ENOMEM, NULL);
+        return -ENOMEM;
+    }
+    /* A handed-out URL: no Authorization, no redirects, clean headers. */
+    r->auth = false;
+    r->follow = false;
+    r->retry = HTTP_RETRY_ALL;
+    r->done = done;
+    r->userdata = c;
+    c->p = p;
+    c->obj = oi;
+    c->part = part;
+    c->len = len;
+    if (body) {
+        http_request_set_body(r, body, strlen(body), "application/vnd.git-lfs+json");
+        r->accept = "application/vnd.git-lfs+json";
+    } else {
+        r->file_path = strdup(o->local);
+        r->file_off = off;
+        r->file_len = len;
+        if (!r->file_path) {
+            free(c);
+            http_request_free(r);
+            push__fail(p, -ENOMEM, NULL);
+            return -ENOMEM;
+        }
+    }
+    int rc = push__submit(p, r);
+    if (rc < 0) {
+        free(c);
+        return rc;
+    }
+    p->xfers++;
+    o->inflight++;
+    return 0;
+}
+
+void lfs__pump(struct push *p)
+{
+    if (p->failed)
+        return;
+    unsigned max = p->u->max_parallel;
+    bool all_done = true, want_batch = false;
+    for (size_t i = 0; i < p->n_objs; i++) {
+        struct pobj *o = &p->objs[i];
+        if (o->done)
+            continue;
+        all_done = false;
+        struct push_state_object *so = sobj(p, o);
+        if (o->need_batch || !so->action.href) {
+            if (o->inflight == 0)
+                want_batch = true;
+            continue;
+        }
+        if (o->completing)
+            continue;
+        const struct hub_lfs_action *a = &so->action;
+        if (a->n_parts == 0) {
+            if (o->inflight == 0 && p->xfers < max &&
+                start_xfer(p, i, "PUT", a->href, basic_done, 0, 0, o->size, NULL) < 0)
+                return;
+            continue;
+        }
+        while (p->xfers < max && o->next_part < a->n_parts) {
+            size_t k = o->next_part++;
+            if (so->etags[k])
+                continue; /* finished by an earlier run or attempt */
+            uint64_t off = (uint64_t)k * a->chunk_size;
+            uint64_t len = o->size - off < a->chunk_size ? o->size - off : a->chunk_size;
+            if (start_xfer(p, i, "PUT", a->part_urls[k], part_done, k, off, len, NULL) < 0)
+                return;
+        }
+        if (o->next_part >= a->n_parts && o->inflight == 0 && p->xfers < max) {
+            bool all = true;
+            for (size_t k = 0; k < a->n_parts; k++)
+                all = all && so->etags[k];
+            if (!all) {
+                o->next_part = 0; /* a part is missing: send it again */
+                continue;
+            }
+            char *body = hub_body_multipart_complete(o->oid, so->etags, a->n_parts);
+            if (!body)
+                return push__fail(p, -ENOMEM, NULL);
+            o->completing = true;
+            if (start_xfer(p, i, "POST", a->href, complete_done, 0, 0, 0, body) < 0)
+                return;
+        }
+    }
+    if (all_done) {
+        if (p->xfers == 0 && !p->batching && p->step == STEP_BATCH) {
+            p->step = STEP_UPLOAD;
+            lfs__all_done(p);
+        }
+        return;
+    }
+    if (want_batch)
+        batch_next(p);
+}

@@ -1,0 +1,884 @@
+/*
+ * push.c — the push flow as a state machine on the loop (hub-protocol.md §0):
+ * whoami (bare repo name) → create repo (409 = exists) → create branch →
+ * hash every file (thread pool, cache) → [commit sent by an earlier run?
+ * check the tree with paths-info] → preupload (≤256 per call) → drop files
+ * the Hub already has → LFS objects (lfs.c) → build the NDJSON commit off
+ * the loop, checking no file changed since it was hashed → persist "commit
+ * sent" → POST commit with parentCommit → result.
+ *
+ * The commit POST is never blindly retried (a lost answer could mean it was
+ * applied): a 429 is retried after the server's wait, a transport error or
+ * 5xx is followed by a paths-info check, and only a tree without our files
+ * gets the commit again. Every failure ends the push with one message; the
+ * requests still in flight are allowed to finish before done() is called, so
+ * nothing touches freed memory.
+ */
+#include "push_int.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define PREUPLOAD_BATCH  256
+#define PATHS_INFO_BATCH 500
+#define COMMIT_ATTEMPTS  5
+
+void uploader__push_gone(struct uploader *u, struct push *p);
+static void next(struct push *p);
+static void check_tree(struct push *p, bool all_files);
+
+/* ---- life cycle -------------------------------------------------------- */
+
+static void push_free(struct push *p)
+{
+    for (size_t i = 0; i < p->n_files; i++) {
+        free(p->files[i].local);
+        free(p->files[i].repo_path);
+        free(p->files[i].remote_oid);
+        free(p->files[i].content_b64);
+    }
+    free(p->files);
+    free(p->objs);
+    push_state_clear(&p->st);
+    free(p->repo.endpoint);
+    free(p->repo.type);
+    free(p->repo.ns);
+    free(p->repo.name);
+    free(p->repo.revision);
+    free(p->summary);
+    free(p->description);
+    free(p->parent);
+    free(p->commit_body);
+    free(p->res.commit_oid);
+    free(p->res.commit_url);
+    free(p);
+}
+
+static void maybe_end(struct push *p)
+{
+    if (p->inflight > 0 || (!p->failed && p->step != STEP_DONE))
+        return;
+    struct uploader *u = p->u;
+    if (p->failed)
+        p->hooks.done(p->failed, NULL, &p->err, p->hooks.userdata);
+    else {
+        p->res.bytes_sent = http_loop_bytes_out(u->http) - p->bytes_out_start;
+        p->hooks.done(0, &p->res, NULL, p->hooks.userdata);
+    }
+    uploader__push_gone(u, p);
+    push_free(p);
+}
+
+void push__fail(struct push *p, int code, const struct hs_err *err)
+{
+    if (!p->failed) {
+        p->failed = code ? code : -EIO;
+        if (err)
+            p->err = *err;
+        else
+            hs_err_set(&p->err, p->failed, "push failed: %s", hs_strerror(p->failed));
+        hs_secret_scrub(p->err.msg);
+    }
+    maybe_end(p);
+}
+
+int push__persist(struct push *p)
+{
+    if (!p->hooks.persist)
+        return 0;
+    size_t len;
+    char *doc = push_state_dump(&p->st, &len);
+    if (!doc)
+        return -ENOMEM;
+    int rc = p->hooks.persist(doc, len, p->hooks.userdata);
+    free(doc);
+    if (rc < 0) {
+        struct hs_err e;
+        hs_err_set(&e, rc, "cannot save the resumable push state: %s", hs_strerror(rc));
+        push__fail(p, rc, &e);
+    }
+    return rc;
+}
+
+void push__progress(struct push *p, bool force)
+{
+    if (!p->hooks.progress)
+        return;
+    hs_usec_t now = hs_now_monotonic();
+    if (!force && now - p->last_progress < 200 * HS_USEC_PER_MSEC)
+        return;
+    p->last_progress = now;
+    p->hooks.progress(&p->prog, p->hooks.userdata);
+}
+
+static void phase(struct push *p, enum uploader_phase ph)
+{
+    p->prog.phase = ph;
+    push__progress(p, true);
+}
+
+int push__submit(struct push *p, struct http_request *r)
+{
+    int rc = http_submit(p->u->http, r);
+    if (rc < 0) {
+        struct hs_err e;
+        char url[256];
+        url_strip_query(r->url, url, sizeof(url));
+        hs_err_set(&e, rc, "cannot send %s %s: %s", r->method, url, hs_strerror(rc));
+        http_request_free(r);
+        push__fail(p, rc, &e);
+        return rc;
+    }
+    p->inflight++;
+    return 0;
+}
+
+struct http_request *push__api(struct push *p, const char *method, char *url,
+                               void (*done)(struct http_request *, void *))
+{
+    if (!url) {
+        push__fail(p, -ENOMEM, NULL);
+        return NULL;
+    }
+    struct http_request *r = http_request_new(method, url);
+    free(url);
+    if (!r) {
+        push__fail(p, -ENOMEM, NULL);
+        return NULL;
+    }
+    r->auth = true;
+    r->retry = HTTP_RETRY_ALL;
+    r->follow = true;
+    r->accept = "application/json";
+    r->done = done;
+    r->userdata = p;
+    return r;
+}
+
+/* Every done callback starts here: false when the push already failed. */
+bool push__settle(struct push *p, struct http_request *r)
+{
+    p->inflight--;
+    if (p->failed) {
+        http_request_free(r);
+        maybe_end(p);
+        return false;
+    }
+    return true;
+}
+
+void push__fail_http(struct push *p, struct http_request *r, const char *what)
+{
+    struct hs_err e;
+    int rc = http_describe_failure(r, what, &e);
+    http_request_free(r);
+    push__fail(p, rc, &e);
+}
+
+static bool ok2xx(const struct http_request *r)
+{
+    return r->error == 0 && r->resp.status >= 200 && r->resp.status < 300;
+}
+
+/* ---- prepare: whoami, create repo, branch ------------------------------ */
+
+static void whoami_done(struct http_request *r, void *ud)
+{
+    struct push *p = ud;
+    if (!push__settle(p, r))
+        return;
+    if (!ok2xx(r))
+        return push__fail_http(p, r, "checking the token (whoami-v2)");
+    struct hs_err e;
+    int rc = hub_parse_whoami(r->resp.body.data, &p->repo.ns, &e);
+    http_request_free(r);
+    if (rc < 0)
+        return push__fail(p, rc, &e);
+    p->step = STEP_CREATE;
+    next(p);
+}
+
+static void repo_info_after_create_done(struct http_request *r, void *ud)
+{
+    struct push *p = ud;
+    if (!push__settle(p, r))
+        return;
+    if (!ok2xx(r)) {
+        http_request_free(r);
+        return push__fail(p, p->err.code, &p->err); /* the create error saved below */
+    }
+    http_request_free(r);
+    p->err.code = 0;
+    p->step = STEP_BRANCH;
+    next(p);
+}
+
+static void create_done(struct http_request *r, void *ud)
+{
+    struct push *p = ud;
+    if (!push__settle(p, r))
+        return;
+    long st = r->resp.status;
+    if (ok2xx(r) || (r->error == 0 && st == 409)) {
+        http_request_free(r);
+        p->step = STEP_BRANCH;
+        return next(p);
+    }
+    if (r->error == 0 && (st == 401 || st == 403 || st == 402)) {
+        /* Like huggingface_hub: maybe it exists and we may still write to it. */
+        char what[300];
+        snprintf(what, sizeof(what), "creating repo %s/%s", p->repo.ns, p->repo.name);
+        http_describe_failure(r, what, &p->err);
+        http_request_free(r);
+        struct http_request *ri =
+            push__api(p, "GET", hub_url_repo_info(&p->repo), repo_info_after_create_done);
+        if (ri)
+            push__submit(p, ri);
+        return;
+    }
+    char what[300];
+    snprintf(what, sizeof(what), "creating repo %s/%s", p->repo.ns, p->repo.name);
+    push__fail_http(p, r, what);
+}
+
+static void branch_done(struct http_request *r, void *ud)
+{
+    struct push *p = ud;
+    if (!push__settle(p, r))
+        return;
+    if (!ok2xx(r) && !(r->error == 0 && r->resp.status == 409)) {
+        char what[300];
+        snprintf(what, sizeof(what), "creating branch %s", p->repo.revision);
+        return push__fail_http(p, r, what);
+    }
+    http_request_free(r);
+    p->step = STEP_HASH;
+    next(p);
+}
+
+/* ---- hashing ----------------------------------------------------------- */
+
+struct hash_ctx {
+    struct push *p;
+    size_t idx;
+};
+
+static void hash_done(int status, const struct uploader_hash *h, const struct hs_err *err, void *ud)
+{
+    struct hash_ctx *c = ud;
+    struct push *p = c->p;
+    size_t i = c->idx;
+    free(c);
+    p->inflight--;
+    if (p->failed)
+        return maybe_end(p);
+    if (status < 0)
+        return push__fail(p, status, err);
+    struct pfile *f = &p->files[i];
+    f->hash = *h;
+    f->hashed = true;
+    f->key = (struct hash_key){h->dev, h->ino, h->size, h->mtime_ns, h->ctime_ns};
+    struct push_state_file *sf = &p->st.files[i];
+    sf->key = f->key;
+    sf->hash = *h;
+    sf->hashed = true;
+    p->prog.hashed_bytes += h->size;
+    p->hash_done++;
+    push__progress(p, false);
+    if (p->hash_done < p->n_files)
+        return;
+    if (push__persist(p) < 0)
+        return;
+    p->step = p->st.commit_sent ? STEP_CHECK_SENT : STEP_PREUPLOAD;
+    next(p);
+}
+
+static void start_hashing(struct push *p)
+{
+    phase(p, UPLOADER_PHASE_HASH);
+    for (size_t i = 0; i < p->n_files; i++) {
+        struct hash_ctx *c = malloc(sizeof(*c));
+        if (!c)
+            return push__fail(p, -ENOMEM, NULL);
+        c->p = p;
+        c->idx = i;
+        int rc = uploader_hash_file(p->u, p->files[i].local, hash_done, c);
+        if (rc < 0) {
+            free(c);
+            return push__fail(p, rc, NULL);
+        }
+        p->inflight++;
+    }
+    if (p->n_files == 0) {
+        struct hs_err e;
+        hs_err_set(&e, -ENOENT, "no files to push");
+        push__fail(p, -ENOENT, &e);
+    }
+}
+
+/* ---- preupload ---------------------------------------------------------- */
+
+static size_t pre_count(struct push *p)
+{
+    size_t left = p->n_files - p->pre_next;
+    return left < PREUPLOAD_BATCH ? left : PREUPLOAD_BATCH;
+}
+
+static void plan(struct push *p);
+
+static void preupload_done(struct http_request *r, void *ud)
+{
+    struct push *p = ud;
+    if (!push__settle(p, r))
+        return;
+    if (!ok2xx(r))
+        return push__fail_http(p, r, "preupload");
+    size_t n = pre_count(p);
+    struct hub_preupload_item *items = calloc(n, sizeof(*items));
+    if (!items) {
+        http_request_free(r);
+        return push__fail(p, -ENOMEM, NULL);
+    }
+    for (size_t k = 0; k < n; k++)
+        items[k].path = p->files[p->pre_next + k].repo_path;
+    struct hs_err e;
+    char *head = NULL;
+    int rc = hub_parse_preupload(r->resp.body.data, items, n, &head, &e);
+    http_request_free(r);
+    if (rc == 0) {
+        for (size_t k = 0; k < n; k++) {
+            struct pfile *f = &p->files[p->pre_next + k];
+            f->lfs = items[k].lfs && f->hash.size > 0; /* empty files are always regular */
+            f->ignore = items[k].should_ignore;
+            f->remote_oid = items[k].remote_oid;
+        }
+        if (head && !p->parent)
+            p->parent = head;
+        else
+            free(head);
+    } else {
+        for (size_t k = 0; k < n; k++)
+            free(items[k].remote_oid);
+        free(head);
+    }
+    free(items);
+    if (rc < 0)
+        return push__fail(p, rc, &e);
+    p->pre_next += n;
+    next(p);
+}
+
+static void preupload_next(struct push *p)
+{
+    if (p->pre_next >= p->n_files)
+        return plan(p);
+    if (p->pre_next == 0)
+        phase(p, UPLOADER_PHASE_PREUPLOAD);
+    size_t n = pre_count(p);
+    struct hub_preupload_item *items = calloc(n, sizeof(*items));
+    if (!items)
+        return push__fail(p, -ENOMEM, NULL);
+    for (size_t k = 0; k < n; k++) {
+        struct pfile *f = &p->files[p->pre_next + k];
+        items[k].path = f->repo_path;
+        items[k].sample = f->hash.sample;
+        items[k].sample_len = f->hash.sample_len;
+        items[k].size = f->hash.size;
+    }
+    char *body = hub_body_preupload(items, n);
+    free(items);
+    struct http_request *r = push__api(p, "POST", hub_url_preupload(&p->repo), preupload_done);
+    if (!r) {
+        free(body);
+        return;
+    }
+    if (!body) {
+        http_request_free(r);
+        return push__fail(p, -ENOMEM, NULL);
+    }
+    http_request_set_body(r, body, strlen(body), "application/json");
+    push__submit(p, r);
+}
+
+static bool file_unchanged(const struct pfile *f)
+{
+    if (!f->remote_oid)
+        return false;
+    if (f->lfs)
+        return strcmp(f->remote_oid, f->hash.sha256) == 0;
+    return f->hash.sha1[0] && strcmp(f->remote_oid, f->hash.sha1) == 0;
+}
+
+static void plan(struct push *p)
+{
+    p->prog.files_total = (unsigned)p->n_files;
+    unsigned changed = 0;
+    p->objs = calloc(p->n_files ? p->n_files : 1, sizeof(*p->objs));
+    if (!p->objs)
+        return push__fail(p, -ENOMEM, NULL);
+    for (size_t i = 0; i < p->n_files; i++) {
+        struct pfile *f = &p->files[i];
+        f->unchanged = file_unchanged(f);
+        if (f->ignore || f->unchanged)
+            continue;
+        changed++;
+        if (!f->lfs)
+            continue;
+        size_t k = 0;
+        while (k < p->n_objs && strcmp(p->objs[k].oid, f->hash.sha256) != 0)
+            k++;
+        if (k < p->n_objs)
+            continue;
+        struct pobj *o = &p->objs[p->n_objs++];
+        snprintf(o->oid, sizeof(o->oid), "%s", f->hash.sha256);
+        o->size = f->hash.size;
+        o->local = f->local;
+        struct push_state_object *so = push_state_object_add(&p->st, o->oid, o->size);
+        if (!so)
+            return push__fail(p, -ENOMEM, NULL);
+        o->done = so->done;
+        if (!o->done)
+            p->prog.send_total += o->size;
+    }
+    p->prog.files_changed = changed;
+    p->res.files_committed = changed;
+    if (changed == 0) {
+        p->res.nothing_to_commit = true;
+        if (p->parent) {
+            p->res.commit_oid = strdup(p->parent);
+            p->res.commit_url = hub_commit_page_url(&p->repo, p->parent);
+            p->step = STEP_DONE;
+            return maybe_end(p);
+        }
+        p->step = STEP_HEAD;
+        return next(p);
+    }
+    p->step = STEP_BATCH;
+    phase(p, UPLOADER_PHASE_UPLOAD);
+    lfs__start(p);
+}
+
+/* ---- commit ------------------------------------------------------------- */
+
+/* Thread pool: read regular files, check nothing changed since hashing,
+ * build the NDJSON body. Touches only p->files and the commit fields. */
+static void build_work(uv_work_t *w)
+{
+    struct push *p = w->data;
+    struct hub_commit_op *ops = calloc(p->n_files ? p->n_files : 1, sizeof(*ops));
+    size_t n = 0;
+    if (!ops) {
+        hs_err_set(&p->err, -ENOMEM, "out of memory");
+        return;
+    }
+    for (size_t i = 0; i < p->n_files; i++) {
+        struct pfile *f = &p->files[i];
+        if (f->ignore || f->unchanged)
+            continue;
+        struct hash_key now;
+        int rc = hash_key_from_path(f->local, &now);
+        if (rc < 0 || now.size != f->key.size || now.mtime_ns != f->key.mtime_ns ||
+            now.ino != f->key.ino) {
+            hs_err_set(&p->err, HS_ECHANGED,
+                       "%s changed or disappeared after it was hashed; nothing was committed "
+                       "(run the push again)",
+                       f->local);
+            goto out;
+        }
+        ops[n].path = f->repo_path;
+        ops[n].lfs = f->lfs;
+        ops[n].oid = f->hash.sha256;
+        ops[n].size = f->hash.size;
+        if (!f->lfs) {
+            char *data = NULL;
+            size_t len = 0;
+            rc = hs_read_file(f->local, HASH_SHA1_MAX_SIZE * 2, &data, &len);
+            if (rc == 0 && len != f->hash.size)
+                rc = HS_ECHANGED;
+            if (rc < 0) {
+                free(data);
+                hs_err_set(&p->err, rc, "%s: %s", f->local,
+                           rc == HS_ECHANGED ? "file changed after it was hashed"
+                                             : hs_strerror(rc));
+                goto out;
+            }
+            free(f->content_b64);
+            f->content_b64 = b64_encode(data, len);
+            free(data);
+            if (!f->content_b64) {
+                hs_err_set(&p->err, -ENOMEM, "out of memory");
+                goto out;
+            }
+            ops[n].content_b64 = f->content_b64;
+        }
+        n++;
+    }
+    p->commit_body = hub_body_commit(p->summary, p->description, p->parent, ops, n, &p->commit_len);
+    p->commit_ops = (unsigned)n;
+    if (!p->commit_body)
+        hs_err_set(&p->err, -ENOMEM, "cannot build the commit body");
+out:
+    free(ops);
+}
+
+static void send_commit(struct push *p);
+
+static void build_done(uv_work_t *w, int status)
+{
+    struct push *p = w->data;
+    p->inflight--;
+    if (p->failed)
+        return maybe_end(p);
+    if (status < 0 || p->err.code) {
+        struct hs_err e = p->err;
+        p->err.code = 0;
+        return push__fail(p, e.code ? e.code : -ECANCELED, &e);
+    }
+    for (size_t i = 0; i < p->n_files; i++) {
+        free(p->files[i].content_b64); /* the body has them now */
+        p->files[i].content_b64 = NULL;
+    }
+    p->step = STEP_COMMIT;
+    send_commit(p);
+}
+
+void lfs__all_done(struct push *p)
+{
+    p->step = STEP_COMMIT_BUILD;
+    phase(p, UPLOADER_PHASE_COMMIT);
+    p->work.data = p;
+    p->err.code = 0;
+    if (uv_queue_work(p->u->loop, &p->work, build_work, build_done) < 0)
+        return push__fail(p, -EIO, NULL);
+    p->inflight++;
+}
+
+static void commit_done(struct http_request *r, void *ud)
+{
+    struct push *p = ud;
+    if (!push__settle(p, r))
+        return;
+    if (ok2xx(r)) {
+        struct hs_err e;
+        char *oid = NULL, *url = NULL;
+        int rc = hub_parse_commit(r->resp.body.data, &oid, &url, &e);
+        http_request_free(r);
+        if (rc < 0)
+            return push__fail(p, rc, &e);
+        p->res.commit_oid = oid;
+        p->res.commit_url = url ? url : hub_commit_page_url(&p->repo, oid);
+        p->step = STEP_DONE;
+        return maybe_end(p);
+    }
+    long st = r->resp.status;
+    bool unknown = r->error == HS_EHTTP || st >= 500 || st == 408;
+    if (unknown && p->commit_attempts < COMMIT_ATTEMPTS) {
+        /* The commit may have been applied: look before sending it again. */
+        http_request_free(r);
+        return check_tree(p, false);
+    }
+    if (r->error == 0 && st == 412) {
+        struct hs_err e;
+        http_describe_failure(r, "commit", &e);
+        http_request_free(r);
+        struct hs_err e2;
+        hs_err_set(&e2, HS_EHTTP,
+                   "%s — the branch moved while pushing (someone else committed); nothing was "
+                   "committed, run the push again",
+                   e.msg);
+        return push__fail(p, HS_EHTTP, &e2);
+    }
+    push__fail_http(p, r, "commit");
+}
+
+static void send_commit(struct push *p)
+{
+    p->st.commit_sent = true;
+    free(p->st.commit_parent);
+    p->st.commit_parent = p->parent ? strdup(p->parent) : NULL;
+    if (push__persist(p) < 0)
+        return;
+    struct http_request *r = push__api(p, "POST", hub_url_commit(&p->repo), commit_done);
+    if (!r)
+        return;
+    char *body = malloc(p->commit_len + 1);
+    if (!body) {
+        http_request_free(r);
+        return push__fail(p, -ENOMEM, NULL);
+    }
+    memcpy(body, p->commit_body, p->commit_len + 1);
+    http_request_set_body(r, body, p->commit_len, "application/x-ndjson");
+    r->retry = HTTP_RETRY_RATELIMIT;
+    p->commit_attempts++;
+    push__submit(p, r);
+}
+
+/* ---- is our commit in the tree? (resume, lost answers) ----------------- */
+
+static bool check_wanted(const struct pfile *f, bool all_files)
+{
+    return all_files || (!f->ignore && !f->unchanged);
+}
+
+static void check_send(struct push *p);
+
+static void check_done(struct http_request *r, void *ud)
+{
+    struct push *p = ud;
+    if (!push__settle(p, r))
+        return;
+    if (!ok2xx(r))
+        return push__fail_http(p, r, "checking whether the earlier commit landed (paths-info)");
+    bool all = p->step == STEP_CHECK_SENT;
+    size_t start = p->pre_next, n = 0;
+    const char **paths = calloc(PATHS_INFO_BATCH, sizeof(char *));
+    size_t *idx = calloc(PATHS_INFO_BATCH, sizeof(size_t));
+    char **lfs = calloc(PATHS_INFO_BATCH, sizeof(char *)),
+         **git = calloc(PATHS_INFO_BATCH, sizeof(char *));
+    size_t i = start;
+    for (; i < p->n_files && n < PATHS_INFO_BATCH; i++) {
+        if (!check_wanted(&p->files[i], all))
+            continue;
+        idx[n] = i;
+        paths[n++] = p->files[i].repo_path;
+    }
+    struct hs_err e;
+    int rc = paths && idx && lfs && git
+                 ? hub_parse_paths_info(r->resp.body.data, paths, n, lfs, git, &e)
+                 : -ENOMEM;
+    http_request_free(r);
+    for (size_t k = 0; rc == 0 && k < n; k++) {
+        const struct pfile *f = &p->files[idx[k]];
+        bool same = (lfs[k] && strcmp(lfs[k], f->hash.sha256) == 0) ||
+                    (!lfs[k] && git[k] && f->hash.sha1[0] && strcmp(git[k], f->hash.sha1) == 0);
+        if (!same)
+            p->prog.files_changed = UINT32_MAX; /* marker: not all there */
+    }
+    for (size_t k = 0; k < PATHS_INFO_BATCH && lfs && git; k++) {
+        free(lfs[k]);
+        free(git[k]);
+    }
+    free(paths);
+    free(idx);
+    free(lfs);
+    free(git);
+    if (rc < 0)
+        return push__fail(p, rc, &e);
+    p->pre_next = i;
+    if (p->pre_next < p->n_files && p->prog.files_changed != UINT32_MAX)
+        return check_send(p);
+    bool landed = p->prog.files_changed != UINT32_MAX;
+    p->prog.files_changed = 0;
+    p->pre_next = 0;
+    if (landed) {
+        p->res.resumed_commit = true;
+        p->step = STEP_HEAD;
+        return next(p);
+    }
+    if (all) {
+        /* Not committed: start the normal path (preupload decides what to send). */
+        p->st.commit_sent = false;
+        p->step = STEP_PREUPLOAD;
+        return next(p);
+    }
+    p->step = STEP_COMMIT;
+    send_commit(p);
+}
+
+static void check_send(struct push *p)
+{
+    bool all = p->step == STEP_CHECK_SENT;
+    const char **paths = calloc(PATHS_INFO_BATCH, sizeof(char *));
+    size_t n = 0;
+    if (!paths)
+        return push__fail(p, -ENOMEM, NULL);
+    for (size_t i = p->pre_next; i < p->n_files && n < PATHS_INFO_BATCH; i++)
+        if (check_wanted(&p->files[i], all))
+            paths[n++] = p->files[i].repo_path;
+    char *body = hub_body_paths_info(paths, n);
+    free(paths);
+    struct http_request *r = push__api(p, "POST", hub_url_paths_info(&p->repo), check_done);
+    if (!r) {
+        free(body);
+        return;
+    }
+    if (!body) {
+        http_request_free(r);
+        return push__fail(p, -ENOMEM, NULL);
+    }
+    http_request_set_body(r, body, strlen(body), "application/json");
+    push__submit(p, r);
+}
+
+static void check_tree(struct push *p, bool all_files)
+{
+    p->pre_next = 0;
+    p->prog.files_changed = all_files ? 0 : p->prog.files_changed;
+    if (!all_files)
+        p->step = STEP_COMMIT; /* check_done resends when not landed */
+    check_send(p);
+}
+
+/* ---- head of the revision ---------------------------------------------- */
+
+static void head_done(struct http_request *r, void *ud)
+{
+    struct push *p = ud;
+    if (!push__settle(p, r))
+        return;
+    if (!ok2xx(r))
+        return push__fail_http(p, r, "reading the repo head");
+    struct hs_err e;
+    char *sha = NULL;
+    int rc = hub_parse_repo_info_sha(r->resp.body.data, &sha, &e);
+    http_request_free(r);
+    if (rc < 0)
+        return push__fail(p, rc, &e);
+    p->res.commit_oid = sha;
+    p->res.commit_url = hub_commit_page_url(&p->repo, sha);
+    p->step = STEP_DONE;
+    maybe_end(p);
+}
+
+/* ---- the machine -------------------------------------------------------- */
+
+static void next(struct push *p)
+{
+    struct http_request *r;
+    if (p->failed)
+        return maybe_end(p);
+    switch (p->step) {
+    case STEP_WHOAMI:
+        if ((r = push__api(p, "GET", hub_url_whoami(&p->repo), whoami_done)))
+            push__submit(p, r);
+        return;
+    case STEP_CREATE:
+        if ((r = push__api(p, "POST", hub_url_create_repo(&p->repo), create_done))) {
+            char *body = hub_body_create_repo(&p->repo, p->private_repo);
+            if (!body) {
+                http_request_free(r);
+                return push__fail(p, -ENOMEM, NULL);
+            }
+            r->retry = HTTP_RETRY_RATELIMIT;
+            http_request_set_body(r, body, strlen(body), "application/json");
+            push__submit(p, r);
+        }
+        return;
+    case STEP_BRANCH:
+        if (strcmp(p->repo.revision, "main") == 0) {
+            p->step = STEP_HASH;
+            return next(p);
+        }
+        if ((r = push__api(p, "POST", hub_url_branch(&p->repo), branch_done))) {
+            char *body = strdup("{\"startingPoint\":\"main\"}");
+            http_request_set_body(r, body, body ? strlen(body) : 0, "application/json");
+            r->retry = HTTP_RETRY_RATELIMIT;
+            push__submit(p, r);
+        }
+        return;
+    case STEP_HASH:
+        return start_hashing(p);
+    case STEP_CHECK_SENT:
+        return check_tree(p, true);
+    case STEP_PREUPLOAD:
+        return preupload_next(p);
+    case STEP_HEAD:
+        if ((r = push__api(p, "GET", hub_url_repo_info(&p->repo), head_done)))
+            push__submit(p, r);
+        return;
+    default:
+        return;
+    }
+}
+
+/* ---- start -------------------------------------------------------------- */
+
+static char *state_key(const struct uploader_push_request *req, const char *endpoint)
+{
+    char *k = NULL;
+    if (asprintf(&k, "%s\n%s\n%s\n%s", endpoint, req->repo_type ? req->repo_type : "model",
+                 req->repo_id, req->revision ? req->revision : "main") < 0)
+        return NULL;
+    return k;
+}
+
+int uploader_push(struct uploader *u, const struct uploader_push_request *req,
+                  const struct uploader_push_hooks *hooks, struct hs_err *err)
+{
+    if (u->closing)
+        return hs_err_set(err, -ECANCELED, "uploader is closing");
+    if (!req->repo_id || !*req->repo_id || !hooks || !hooks->done)
+        return hs_err_set(err, -EINVAL, "push: repo id and done callback are required");
+    const char *type = req->repo_type ? req->repo_type : "model";
+    if (strcmp(type, "model") && strcmp(type, "dataset") && strcmp(type, "space"))
+        return hs_err_set(err, -EINVAL, "push: unknown repo type \"%s\"", type);
+    for (size_t i = 0; i < req->n_files; i++)
+        if (!hs_path_is_safe_relative(req->files[i].repo_path))
+            return hs_err_set(err, -EINVAL, "push: unsafe path in repo \"%s\"",
+                              req->files[i].repo_path);
+    struct push *p = calloc(1, sizeof(*p));
+    if (!p)
+        return hs_err_set(err, -ENOMEM, "out of memory");
+    p->u = u;
+    p->hooks = *hooks;
+    p->private_repo = req->private_repo;
+    const char *slash = strchr(req->repo_id, '/');
+    p->repo.endpoint = strdup(u->endpoint);
+    p->repo.type = strdup(type);
+    p->repo.ns = slash ? strndup(req->repo_id, (size_t)(slash - req->repo_id)) : NULL;
+    p->repo.name = strdup(slash ? slash + 1 : req->repo_id);
+    p->repo.revision = strdup(req->revision ? req->revision : "main");
+    p->summary =
+        strdup(req->summary && *req->summary ? req->summary : "Upload folder using hubsync");
+    p->description = strdup(req->description ? req->description : "");
+    p->files = calloc(req->n_files + 1, sizeof(*p->files));
+    p->n_files = req->n_files;
+    bool oom = !p->repo.endpoint || !p->repo.type || (slash && !p->repo.ns) || !p->repo.name ||
+               !p->repo.revision || !p->summary || !p->description || !p->files;
+    for (size_t i = 0; !oom && i < req->n_files; i++) {
+        p->files[i].local = strdup(req->files[i].local_path);
+        p->files[i].repo_path = strdup(req->files[i].repo_path);
+        oom = !p->files[i].local || !p->files[i].repo_path;
+    }
+    /* Resume: reuse the document when it is for the same push target. */
+    char *key = oom ? NULL : state_key(req, u->endpoint);
+    oom = oom || !key;
+    if (!oom && req->resume_state) {
+        struct hs_err e;
+        if (push_state_load(req->resume_state, &p->st, &e) == 0 && strcmp(p->st.key, key) == 0) {
+            for (size_t i = 0; i < p->st.n_files; i++)
+                hash_cache_put(u->cache, &p->st.files[i].key, &p->st.files[i].hash);
+        } else {
+            push_state_clear(&p->st);
+        }
+    }
+    if (!oom) {
+        /* The state's file table is rebuilt for this file list. */
+        for (size_t i = 0; i < p->st.n_files; i++)
+            free(p->st.files[i].repo_path);
+        free(p->st.files);
+        free(p->st.key);
+        p->st.key = key;
+        p->st.files = calloc(p->n_files + 1, sizeof(*p->st.files));
+        p->st.n_files = p->n_files;
+        oom = !p->st.files;
+        for (size_t i = 0; !oom && i < p->n_files; i++)
+            oom = !(p->st.files[i].repo_path = strdup(p->files[i].repo_path));
+    } else {
+        free(key);
+    }
+    if (oom) {
+        push_free(p);
+        return hs_err_set(err, -ENOMEM, "out of memory");
+    }
+    p->bytes_out_start = http_loop_bytes_out(u->http);
+    p->next = u->pushes;
+    u->pushes = p;
+    p->step = p->repo.ns ? STEP_CREATE : STEP_WHOAMI;
+    phase(p, UPLOADER_PHASE_PREPARE);
+    next(p);
+    return 0;
+}

@@ -1,0 +1,106 @@
+/*
+ * push_int.h — the push object shared by push.c (the flow) and lfs.c (object
+ * transfers), and the uploader object of uploader.c. Private to uploader/.
+ */
+#ifndef HUBSYNC_PUSH_INT_H
+#define HUBSYNC_PUSH_INT_H
+
+#include "uploader_int.h"
+
+struct push;
+
+struct uploader {
+    uv_loop_t *loop;
+    struct http_loop *http;
+    struct hash_cache *cache;
+    struct hasher *hasher;
+    char *endpoint;
+    unsigned max_parallel;
+    struct push *pushes;
+    bool closing, http_closed;
+};
+
+struct pfile {
+    char *local, *repo_path;
+    struct hash_key key;
+    struct uploader_hash hash;
+    bool hashed;
+    bool lfs, ignore, unchanged;
+    char *remote_oid;
+    char *content_b64; /* regular files, filled right before the commit */
+};
+
+/* One LFS object this run has to make sure the Hub has. */
+struct pobj {
+    char oid[65];
+    uint64_t size;
+    const char *local; /* a file with this content */
+    size_t next_part;  /* multipart: next part to consider */
+    unsigned inflight;
+    unsigned rebatches;
+    bool done, completing, need_batch;
+};
+
+enum push_step {
+    STEP_WHOAMI,
+    STEP_CREATE,
+    STEP_REPO_INFO_AFTER_CREATE,
+    STEP_BRANCH,
+    STEP_CHECK_SENT,
+    STEP_HASH,
+    STEP_PREUPLOAD,
+    STEP_BATCH,
+    STEP_UPLOAD,
+    STEP_COMMIT_BUILD,
+    STEP_COMMIT,
+    STEP_HEAD,
+    STEP_DONE,
+};
+
+struct push {
+    struct uploader *u;
+    struct push *next;
+    struct hub_repo repo;
+    char *summary, *description;
+    bool private_repo;
+    struct uploader_push_hooks hooks;
+    struct pfile *files;
+    size_t n_files;
+    struct push_state st;
+    enum push_step step;
+    char *parent;
+    struct pobj *objs;
+    size_t n_objs;
+    unsigned inflight; /* http requests, hash jobs and thread-pool work of this push */
+    unsigned xfers;    /* storage transfers in flight (parts, basic PUTs, completions) */
+    bool batching;
+    size_t hash_next, hash_done, pre_next;
+    unsigned commit_attempts;
+    int failed;
+    struct hs_err err;
+    struct uploader_result res;
+    struct uploader_progress prog;
+    hs_usec_t last_progress;
+    uint64_t bytes_out_start;
+    char *commit_body;
+    size_t commit_len;
+    unsigned commit_ops;
+    uv_work_t work;
+};
+
+/* push.c */
+void push__fail(struct push *p, int code, const struct hs_err *err);
+int push__persist(struct push *p);
+void push__progress(struct push *p, bool force);
+int push__submit(struct push *p, struct http_request *r);
+bool push__settle(struct push *p, struct http_request *r);
+void push__fail_http(struct push *p, struct http_request *r, const char *what);
+void lfs__all_done(struct push *p); /* push.c: every object is stored → commit */
+struct http_request *push__api(struct push *p, const char *method, char *url_owned,
+                               void (*done)(struct http_request *, void *));
+
+/* lfs.c */
+void lfs__start(struct push *p); /* STEP_BATCH: batch calls, then uploads, then commit */
+void lfs__pump(struct push *p);
+
+#endif

@@ -1,0 +1,280 @@
+/*
+ * state.c — the resumable state of one push as a JSON document: per file its
+ * identity (device, inode, size, mtime, ctime) and hashes, per LFS object the
+ * batch answer (upload/completion href, part URLs, expiry) and the ETags of
+ * finished parts, and whether the commit was sent. push.c hands the document
+ * to its caller at every durable step (uploader.h, persist hook); the caller
+ * stores it (`hubsync push`: a 0600 file; the daemon: its journal). The
+ * document contains presigned URLs but never the token.
+ */
+#include "uploader_int.h"
+
+#include <string.h>
+
+#define STATE_VERSION 1
+
+void push_state_init(struct push_state *s)
+{
+    memset(s, 0, sizeof(*s));
+}
+
+static void object_clear(struct push_state_object *o)
+{
+    for (size_t i = 0; o->etags && i < o->action.n_parts; i++)
+        free(o->etags[i]);
+    free(o->etags);
+    o->etags = NULL;
+    hub_lfs_action_clear(&o->action);
+}
+
+void push_state_clear(struct push_state *s)
+{
+    free(s->key);
+    for (size_t i = 0; i < s->n_files; i++)
+        free(s->files[i].repo_path);
+    free(s->files);
+    for (size_t i = 0; i < s->n_objects; i++)
+        object_clear(&s->objects[i]);
+    free(s->objects);
+    free(s->commit_parent);
+    push_state_init(s);
+}
+
+struct push_state_object *push_state_object_find(struct push_state *s, const char *oid)
+{
+    for (size_t i = 0; i < s->n_objects; i++)
+        if (strcmp(s->objects[i].oid, oid) == 0)
+            return &s->objects[i];
+    return NULL;
+}
+
+struct push_state_object *push_state_object_add(struct push_state *s, const char *oid,
+                                                uint64_t size)
+{
+    struct push_state_object *o = push_state_object_find(s, oid);
+    if (o)
+        return o;
+    struct push_state_object *n = realloc(s->objects, (s->n_objects + 1) * sizeof(*n));
+    if (!n)
+        return NULL;
+    s->objects = n;
+    o = &s->objects[s->n_objects++];
+    memset(o, 0, sizeof(*o));
+    snprintf(o->oid, sizeof(o->oid), "%s", oid);
+    snprintf(o->action.oid, sizeof(o->action.oid), "%s", oid);
+    o->size = o->action.size = size;
+    return o;
+}
+
+int push_state_object_set_action(struct push_state_object *o, const struct hub_lfs_action *a)
+{
+    /* Keep finished parts when the new answer is for the same multipart upload
+     * (same completion URL without query args that merely renew expiry is not
+     * knowable, so: same part count and same completion path+query). */
+    bool keep = o->etags && o->action.href && a->href && a->n_parts == o->action.n_parts &&
+                strcmp(o->action.href, a->href) == 0;
+    char **etags = keep ? o->etags : NULL;
+    if (!keep) {
+        for (size_t i = 0; o->etags && i < o->action.n_parts; i++)
+            free(o->etags[i]);
+        free(o->etags);
+    }
+    o->etags = NULL;
+    hub_lfs_action_clear(&o->action);
+    o->action = *a; /* takes ownership of the strings */
+    snprintf(o->action.oid, sizeof(o->action.oid), "%s", o->oid);
+    o->action.size = o->size;
+    if (a->n_parts) {
+        o->etags = etags ? etags : calloc(a->n_parts, sizeof(char *));
+        if (!o->etags)
+            return -ENOMEM;
+    }
+    return 0;
+}
+
+static char *hex_sample(const unsigned char *d, size_t n)
+{
+    return b64_encode(d, n);
+}
+
+char *push_state_dump(const struct push_state *s, size_t *len)
+{
+    json_t *files = json_array(), *objs = json_array();
+    for (size_t i = 0; i < s->n_files; i++) {
+        const struct push_state_file *f = &s->files[i];
+        if (!f->hashed)
+            continue;
+        char *sample = hex_sample(f->hash.sample, f->hash.sample_len);
+        json_array_append_new(
+            files, json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:s, s:s, s:s}", "path", f->repo_path,
+                             "dev", (json_int_t)f->key.dev, "ino", (json_int_t)f->key.ino, "size",
+                             (json_int_t)f->key.size, "mtime_ns", (json_int_t)f->key.mtime_ns,
+                             "ctime_ns", (json_int_t)f->key.ctime_ns, "sha256", f->hash.sha256,
+                             "sha1", f->hash.sha1, "sample", sample ? sample : ""));
+        free(sample);
+    }
+    for (size_t i = 0; i < s->n_objects; i++) {
+        const struct push_state_object *o = &s->objects[i];
+        json_t *jo = json_pack("{s:s, s:I, s:b}", "oid", o->oid, "size", (json_int_t)o->size,
+                               "done", o->done);
+        if (!o->done && o->action.href) {
+            json_object_set_new(jo, "href", json_string(o->action.href));
+            json_object_set_new(jo, "expires_at", json_integer(o->action.expires_at));
+            json_object_set_new(jo, "chunk_size", json_integer((json_int_t)o->action.chunk_size));
+            json_t *parts = json_array(), *etags = json_array();
+            for (size_t k = 0; k < o->action.n_parts; k++) {
+                json_array_append_new(parts, json_string(o->action.part_urls[k]));
+                json_array_append_new(etags, o->etags && o->etags[k] ? json_string(o->etags[k])
+                                                                     : json_null());
+            }
+            json_object_set_new(jo, "parts", parts);
+            json_object_set_new(jo, "etags", etags);
+        }
+        json_array_append_new(objs, jo);
+    }
+    json_t *j = json_pack("{s:i, s:s, s:o, s:o, s:b}", "version", STATE_VERSION, "key",
+                          s->key ? s->key : "", "files", files, "objects", objs, "commit_sent",
+                          s->commit_sent);
+    if (j && s->commit_parent)
+        json_object_set_new(j, "commit_parent", json_string(s->commit_parent));
+    char *out = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    json_decref(j);
+    if (out && len)
+        *len = strlen(out);
+    return out;
+}
+
+static int b64_decode(const char *in, unsigned char *out, size_t max, size_t *outlen)
+{
+    static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    uint32_t acc = 0;
+    int bits = 0;
+    size_t n = 0;
+    for (; *in && *in != '='; in++) {
+        const char *p = strchr(tbl, *in);
+        if (!p || !*p)
+            return -EINVAL;
+        acc = acc << 6 | (uint32_t)(p - tbl);
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            if (n >= max)
+                return -E2BIG;
+            out[n++] = (unsigned char)(acc >> bits);
+        }
+    }
+    *outlen = n;
+    return 0;
+}
+
+static bool is_hex(const char *s, size_t n)
+{
+    if (strlen(s) != n)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!strchr("0123456789abcdef", s[i]))
+            return false;
+    return true;
+}
+
+int push_state_load(const char *text, struct push_state *s, struct hs_err *err)
+{
+    push_state_init(s);
+    json_error_t je;
+    json_t *j = json_loads(text, 0, &je);
+    if (!j)
+        return hs_err_set(err, HS_EPROTO, "push state: not JSON (%s)", je.text);
+    int rc = 0;
+    json_t *files = json_object_get(j, "files"), *objs = json_object_get(j, "objects");
+    json_t *key = json_object_get(j, "key");
+    if (json_integer_value(json_object_get(j, "version")) != STATE_VERSION ||
+        !json_is_array(files) || !json_is_array(objs) || !json_is_string(key)) {
+        rc = hs_err_set(err, HS_EPROTO, "push state: unknown version or layout");
+        goto out;
+    }
+    s->key = strdup(json_string_value(key));
+    s->commit_sent = json_is_true(json_object_get(j, "commit_sent"));
+    json_t *cp = json_object_get(j, "commit_parent");
+    if (json_is_string(cp))
+        s->commit_parent = strdup(json_string_value(cp));
+    s->files = calloc(json_array_size(files) + 1, sizeof(*s->files));
+    size_t i;
+    json_t *f;
+    json_array_foreach(files, i, f)
+    {
+        struct push_state_file *pf = &s->files[s->n_files];
+        json_t *path = json_object_get(f, "path"), *sha = json_object_get(f, "sha256");
+        json_t *sha1 = json_object_get(f, "sha1"), *sample = json_object_get(f, "sample");
+        if (!json_is_string(path) || !json_is_string(sha) || !json_is_string(sha1) ||
+            !json_is_string(sample) || !is_hex(json_string_value(sha), 64) ||
+            (*json_string_value(sha1) && !is_hex(json_string_value(sha1), 40))) {
+            rc = hs_err_set(err, HS_EPROTO, "push state: file entry %zu is malformed", i);
+            goto out;
+        }
+        pf->repo_path = strdup(json_string_value(path));
+        pf->key.dev = (uint64_t)json_integer_value(json_object_get(f, "dev"));
+        pf->key.ino = (uint64_t)json_integer_value(json_object_get(f, "ino"));
+        pf->key.size = (uint64_t)json_integer_value(json_object_get(f, "size"));
+        pf->key.mtime_ns = json_integer_value(json_object_get(f, "mtime_ns"));
+        pf->key.ctime_ns = json_integer_value(json_object_get(f, "ctime_ns"));
+        pf->hashed = true;
+        pf->hash.size = pf->key.size;
+        snprintf(pf->hash.sha256, sizeof(pf->hash.sha256), "%s", json_string_value(sha));
+        snprintf(pf->hash.sha1, sizeof(pf->hash.sha1), "%s", json_string_value(sha1));
+        if (b64_decode(json_string_value(sample), pf->hash.sample, sizeof(pf->hash.sample),
+                       &pf->hash.sample_len) < 0) {
+            rc = hs_err_set(err, HS_EPROTO, "push state: file entry %zu has a bad sample", i);
+            free(pf->repo_path);
+            goto out;
+        }
+        s->n_files++;
+    }
+    json_t *o;
+    json_array_foreach(objs, i, o)
+    {
+        json_t *oid = json_object_get(o, "oid");
+        if (!json_is_string(oid) || !is_hex(json_string_value(oid), 64)) {
+            rc = hs_err_set(err, HS_EPROTO, "push state: object entry %zu is malformed", i);
+            goto out;
+        }
+        struct push_state_object *po = push_state_object_add(
+            s, json_string_value(oid), (uint64_t)json_integer_value(json_object_get(o, "size")));
+        if (!po) {
+            rc = -ENOMEM;
+            goto out;
+        }
+        po->done = json_is_true(json_object_get(o, "done"));
+        json_t *href = json_object_get(o, "href");
+        if (po->done || !json_is_string(href))
+            continue;
+        struct hub_lfs_action a = {0};
+        a.href = strdup(json_string_value(href));
+        a.expires_at = json_integer_value(json_object_get(o, "expires_at"));
+        a.chunk_size = (uint64_t)json_integer_value(json_object_get(o, "chunk_size"));
+        json_t *parts = json_object_get(o, "parts"), *etags = json_object_get(o, "etags");
+        size_t np = json_array_size(parts);
+        if (a.chunk_size &&
+            (np != (po->size + a.chunk_size - 1) / a.chunk_size || json_array_size(etags) != np)) {
+            free(a.href);
+            rc = hs_err_set(err, HS_EPROTO, "push state: object %zu has inconsistent parts", i);
+            goto out;
+        }
+        if (a.chunk_size) {
+            a.n_parts = np;
+            a.part_urls = calloc(np, sizeof(char *));
+            for (size_t k = 0; k < np; k++)
+                a.part_urls[k] = strdup(json_string_value(json_array_get(parts, k)) ?: "");
+        }
+        push_state_object_set_action(po, &a);
+        for (size_t k = 0; k < np; k++) {
+            json_t *e = json_array_get(etags, k);
+            if (json_is_string(e))
+                po->etags[k] = strdup(json_string_value(e));
+        }
+    }
+out:
+    json_decref(j);
+    if (rc < 0)
+        push_state_clear(s);
+    return rc;
+}

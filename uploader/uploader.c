@@ -1,0 +1,115 @@
+/*
+ * uploader.c — the uploader object: one HTTP loop, one hash cache and one
+ * hasher shared by every push on the loop; creation, the close sequence
+ * (pushes cancelled, handles closed, memory freed in the last close
+ * callback) and the public hashing entry point.
+ */
+#include "push_int.h"
+
+#include <string.h>
+
+const char *uploader_phase_name(enum uploader_phase phase)
+{
+    static const char *const names[] = {"prepare", "hash", "preupload", "upload", "commit"};
+    return (unsigned)phase < HS_ARRAY_SIZE(names) ? names[phase] : "?";
+}
+
+int uploader_new(uv_loop_t *loop, const struct uploader_options *opt, struct uploader **out,
+                 struct hs_err *err)
+{
+    struct uploader *u = calloc(1, sizeof(*u));
+    if (!u)
+        return hs_err_set(err, -ENOMEM, "out of memory");
+    u->loop = loop;
+    u->max_parallel = opt->max_parallel ? opt->max_parallel : 8;
+    struct http_loop_options ho = {
+        .endpoint = opt->endpoint,
+        .token = opt->token,
+        .ca_file = opt->ca_file,
+        .user_agent = opt->user_agent,
+        .max_parallel = u->max_parallel,
+        .bandwidth_bytes_per_sec = opt->bandwidth_bytes_per_sec,
+        .retry =
+            {
+                .max_retries = opt->max_retries ? opt->max_retries : 5,
+                .base = opt->retry_base ? opt->retry_base : HS_USEC_PER_SEC,
+                .max_wait = 600 * HS_USEC_PER_SEC,
+            },
+        .stall_seconds = opt->stall_seconds,
+    };
+    ho.retry.cap = ho.retry.base * 8;
+    int rc;
+    if (!(u->endpoint = strdup(opt->endpoint ? opt->endpoint : "")) ||
+        !(u->cache = hash_cache_new())) {
+        rc = hs_err_set(err, -ENOMEM, "out of memory");
+        goto fail;
+    }
+    if ((rc = hasher_new(loop, u->cache, opt->hash_parallel, &u->hasher)) < 0) {
+        hs_err_set(err, rc, "cannot create the hasher");
+        goto fail;
+    }
+    if ((rc = http_loop_new(loop, &ho, &u->http, err)) < 0)
+        goto fail;
+    *out = u;
+    return 0;
+fail:
+    hasher_free(u->hasher);
+    hash_cache_free(u->cache);
+    free(u->endpoint);
+    free(u);
+    return rc;
+}
+
+static void maybe_free(struct uploader *u)
+{
+    if (u->closing && u->http_closed && !u->pushes) {
+        hash_cache_free(u->cache);
+        free(u->endpoint);
+        free(u);
+    }
+}
+
+static void http_closed(void *ud)
+{
+    struct uploader *u = ud;
+    u->http_closed = true;
+    maybe_free(u);
+}
+
+void uploader__push_gone(struct uploader *u, struct push *p);
+void uploader__push_gone(struct uploader *u, struct push *p)
+{
+    for (struct push **pp = &u->pushes; *pp; pp = &(*pp)->next) {
+        if (*pp == p) {
+            *pp = p->next;
+            break;
+        }
+    }
+    maybe_free(u);
+}
+
+void uploader_close(struct uploader *u)
+{
+    if (!u || u->closing)
+        return;
+    u->closing = true;
+    struct hs_err e;
+    hs_err_set(&e, -ECANCELED, "push cancelled");
+    for (struct push *p = u->pushes; p; p = p->next)
+        push__fail(p, -ECANCELED, &e);
+    hasher_free(u->hasher); /* queued and running jobs report -ECANCELED */
+    u->hasher = NULL;
+    http_loop_close(u->http, http_closed, u); /* requests report -ECANCELED */
+}
+
+int uploader_hash_file(struct uploader *u, const char *path, uploader_hash_cb cb, void *userdata)
+{
+    if (u->closing)
+        return -ECANCELED;
+    return hasher_hash(u->hasher, path, cb, userdata);
+}
+
+unsigned uploader_hash_files_read(const struct uploader *u)
+{
+    return u->hasher ? hasher_files_read(u->hasher) : 0;
+}

@@ -1,0 +1,290 @@
+/*
+ * uploader_int.h — internals shared by the files of uploader/ (and its unit
+ * tests). Not for other folders: they include uploader.h only.
+ *
+ *   url.c        origin comparison (the Authorization rule), encoding helpers
+ *   retry.c      backoff with jitter, Retry-After, RateLimit
+ *   bandwidth.c  token bucket for the shared upload cap
+ *   http_loop.c  curl multi driven by the libuv loop; requests with retries
+ *   hash.c       SHA-256 (+ git SHA-1, sample) on the thread pool, cache
+ *   hub_api.c    Hub JSON/NDJSON bodies and response parsers
+ *   state.c      resumable push state (JSON) serialise / restore
+ *   lfs.c        LFS batch, basic PUT, multipart parts + completion
+ *   push.c       the push state machine
+ */
+#ifndef HUBSYNC_UPLOADER_INT_H
+#define HUBSYNC_UPLOADER_INT_H
+
+#include "uploader.h"
+
+#include <curl/curl.h>
+#include <jansson.h>
+
+/* ---- url.c ------------------------------------------------------------- */
+
+/* True when a and b have the same scheme, host (case-insensitive) and
+ * effective port. Unparsable URLs are never equal. */
+bool url_same_origin(const char *a, const char *b);
+/* True when url is built from endpoint: same origin and its path starts with
+ * the endpoint's path. This is the only case Authorization is sent. */
+bool url_is_under_endpoint(const char *url, const char *endpoint);
+/* Copy url without query and fragment into out (for messages: presigned
+ * URLs carry signatures). */
+void url_strip_query(const char *url, char *out, size_t n);
+/* Percent-encode s as one path segment ('/' encoded too). Heap string. */
+char *url_encode_segment(const char *s);
+/* Percent-encode a repo path keeping '/'. Heap string. */
+char *url_encode_path(const char *s);
+/* Base64 (standard, padded). Heap string. */
+char *b64_encode(const void *data, size_t len);
+
+/* ---- retry.c ----------------------------------------------------------- */
+
+struct retry_policy {
+    unsigned max_retries; /* retries after the first attempt */
+    hs_usec_t base;       /* first backoff */
+    hs_usec_t cap;        /* backoff cap */
+    hs_usec_t max_wait;   /* longest server-requested wait we accept */
+};
+
+bool retry_status_retryable(long status);
+bool retry_curl_retryable(CURLcode code);
+/* Parse "RateLimit: "api";r=0;t=55". Returns 0 and fills remaining/reset. */
+int retry_ratelimit_parse(const char *hdr, long *remaining, long *reset_seconds);
+/* Parse an integer-seconds Retry-After; -1 when absent or not a number. */
+long retry_after_parse(const char *hdr);
+/* The wait before retry number `attempt` (0-based count of retries done):
+ * >= 0 usec to retry, -1 to give up. status is 0 for transport errors, in
+ * which case curl_code says which. rnd is a random 32-bit value (jitter). */
+int64_t retry_delay(const struct retry_policy *p, unsigned attempt, long status, CURLcode curl_code,
+                    const char *retry_after, const char *ratelimit, uint32_t rnd);
+
+/* ---- bandwidth.c ------------------------------------------------------- */
+
+struct token_bucket {
+    double rate;   /* bytes per second; 0 = unlimited */
+    double burst;  /* bucket size in bytes */
+    double tokens; /* available now */
+    hs_usec_t last;
+};
+void token_bucket_init(struct token_bucket *tb, uint64_t rate, hs_usec_t now);
+/* Take up to want bytes; returns what may be sent now (0 = wait). */
+size_t token_bucket_take(struct token_bucket *tb, size_t want, hs_usec_t now);
+/* Usec until at least min(want, burst) bytes are available. */
+hs_usec_t token_bucket_wait(struct token_bucket *tb, size_t want, hs_usec_t now);
+
+/* ---- http_loop.c ------------------------------------------------------- */
+
+struct http_loop;
+struct http_request;
+
+struct http_loop_options {
+    const char *endpoint;
+    const char *token;
+    const char *ca_file;
+    const char *user_agent;
+    unsigned max_parallel;
+    uint64_t bandwidth_bytes_per_sec;
+    struct retry_policy retry;
+    unsigned stall_seconds;
+};
+
+#define HTTP_BODY_MAX (64u * 1024 * 1024) /* largest response body we keep */
+
+struct http_response {
+    long status;
+    CURLcode curl_code;
+    char curl_err[CURL_ERROR_SIZE];
+    struct hs_buf body;
+    char *etag, *request_id, *error_message, *error_code, *retry_after, *ratelimit, *link;
+    long http_version; /* CURL_HTTP_VERSION_* actually used */
+};
+
+enum { HTTP_RETRY_NONE = 0, HTTP_RETRY_ALL = 1, HTTP_RETRY_RATELIMIT = 2 /* 429 only */ };
+
+typedef void (*http_done_cb)(struct http_request *r, void *userdata);
+
+struct http_request {
+    /* Set by the caller before http_submit. */
+    char method[8];
+    char *url;   /* owned */
+    bool auth;   /* attach Authorization: only allowed under the endpoint */
+    int retry;   /* HTTP_RETRY_*: which failures the retry policy may heal */
+    bool follow; /* follow redirects (API requests only) */
+    const char *content_type;
+    const char *accept;
+    char *body; /* owned memory body, or NULL */
+    size_t body_len;
+    char *file_path; /* owned: body streamed from [file_off, file_off+file_len) */
+    uint64_t file_off, file_len;
+    http_done_cb done;
+    void *userdata;
+
+    /* Results (valid in done). error: 0 when a response arrived (see
+     * resp.status), HS_ECHANGED when the file changed under us, -ECANCELED,
+     * or HS_EHTTP for a transport failure (resp.curl_code). */
+    int error;
+    char file_err[256];
+    struct http_response resp;
+    unsigned attempts;
+    uint64_t bytes_sent; /* body bytes handed to curl over all attempts */
+
+    struct http_request_priv *priv;
+};
+
+int http_loop_new(uv_loop_t *loop, const struct http_loop_options *opt, struct http_loop **out,
+                  struct hs_err *err);
+/* Cancel every request (done runs with -ECANCELED), close handles, free the
+ * loop object once libuv ran the close callbacks, then call closed. */
+void http_loop_close(struct http_loop *h, void (*closed)(void *), void *userdata);
+
+/* A new request (url is copied). Free with http_request_free (also from done). */
+struct http_request *http_request_new(const char *method, const char *url);
+void http_request_free(struct http_request *r);
+void http_request_set_body(struct http_request *r, char *owned, size_t len, const char *ctype);
+/* Queue it; runs when a transfer slot is free. -EPERM when auth is asked for a
+ * URL that is not under the endpoint. */
+int http_submit(struct http_loop *h, struct http_request *r);
+/* Total body bytes handed to curl since the start. */
+uint64_t http_loop_bytes_out(const struct http_loop *h);
+const char *http_loop_endpoint(const struct http_loop *h);
+
+/* Fill err with "what: HTTP 404 (RepoNotFound): <message> [request id X]" or a
+ * transport failure, never with a query string or a secret. Returns the code. */
+int http_describe_failure(const struct http_request *r, const char *what, struct hs_err *err);
+/* Extract the Hub's message: X-Error-Message, else JSON error/errors, else text. */
+void http_error_message(const struct http_request *r, char *out, size_t n);
+
+/* ---- hash.c ------------------------------------------------------------ */
+
+#define HASH_SHA1_MAX_SIZE (10u * 1024 * 1024) /* git SHA-1 only for regular candidates */
+
+struct hash_cache;
+struct hash_cache *hash_cache_new(void);
+void hash_cache_free(struct hash_cache *c);
+struct hash_key {
+    uint64_t dev, ino, size;
+    int64_t mtime_ns, ctime_ns;
+};
+const struct uploader_hash *hash_cache_get(struct hash_cache *c, const struct hash_key *k);
+int hash_cache_put(struct hash_cache *c, const struct hash_key *k, const struct uploader_hash *h);
+int hash_key_from_path(const char *path, struct hash_key *k);
+
+struct hasher;
+int hasher_new(uv_loop_t *loop, struct hash_cache *cache, unsigned parallel, struct hasher **out);
+/* Cancels queued work; frees once running work returned. */
+void hasher_free(struct hasher *hs);
+int hasher_hash(struct hasher *hs, const char *path, uploader_hash_cb cb, void *userdata);
+unsigned hasher_files_read(const struct hasher *hs);
+uint64_t hasher_bytes_read(const struct hasher *hs);
+/* Synchronous one-shot hash (tests, thread-pool work). */
+int hash_file_sync(const char *path, struct uploader_hash *out, struct hash_key *key,
+                   struct hs_err *err);
+
+/* ---- hub_api.c --------------------------------------------------------- */
+
+struct hub_repo {
+    char *endpoint;
+    char *type;      /* model | dataset | space */
+    char *ns, *name; /* ns may be NULL until resolved */
+    char *revision;
+};
+/* "" | "datasets/" | "spaces/" */
+const char *hub_type_prefix(const char *type);
+/* URL builders (heap strings). */
+char *hub_url_whoami(const struct hub_repo *r);
+char *hub_url_create_repo(const struct hub_repo *r);
+char *hub_url_repo_info(const struct hub_repo *r);
+char *hub_url_branch(const struct hub_repo *r);
+char *hub_url_preupload(const struct hub_repo *r);
+char *hub_url_paths_info(const struct hub_repo *r);
+char *hub_url_lfs_batch(const struct hub_repo *r);
+char *hub_url_commit(const struct hub_repo *r);
+char *hub_commit_page_url(const struct hub_repo *r, const char *oid);
+
+/* Parsers fill err (HS_EPROTO) on malformed answers. */
+int hub_parse_whoami(const char *body, char **name, struct hs_err *err);
+char *hub_body_create_repo(const struct hub_repo *r, bool private_repo);
+
+struct hub_preupload_item {
+    const char *path;
+    const unsigned char *sample;
+    size_t sample_len;
+    uint64_t size;
+    /* answer */
+    bool lfs, should_ignore;
+    char *remote_oid;
+};
+char *hub_body_preupload(const struct hub_preupload_item *items, size_t n);
+int hub_parse_preupload(const char *body, struct hub_preupload_item *items, size_t n,
+                        char **commit_oid, struct hs_err *err);
+
+struct hub_lfs_action {
+    char oid[65];
+    uint64_t size;
+    bool present;        /* no upload action: the Hub has it */
+    char *href;          /* basic: upload URL; multipart: completion URL */
+    uint64_t chunk_size; /* 0 = basic */
+    char **part_urls;
+    size_t n_parts;
+    int64_t expires_at; /* unix seconds, 0 = unknown */
+};
+void hub_lfs_action_clear(struct hub_lfs_action *a);
+char *hub_body_lfs_batch(const char *const *oids, const uint64_t *sizes, size_t n, const char *ref);
+/* Actions are matched to (oids, sizes) by oid; every object must be answered. */
+int hub_parse_lfs_batch(const char *body, struct hub_lfs_action *out, size_t n, int64_t now_unix,
+                        struct hs_err *err);
+char *hub_body_multipart_complete(const char *oid, char *const *etags, size_t n);
+
+/* NDJSON commit. */
+struct hub_commit_op {
+    const char *path;
+    bool lfs;
+    const char *oid; /* lfs: sha256 */
+    uint64_t size;
+    const char *content_b64; /* regular */
+};
+char *hub_body_commit(const char *summary, const char *description, const char *parent,
+                      const struct hub_commit_op *ops, size_t n, size_t *len);
+int hub_parse_commit(const char *body, char **oid, char **url, struct hs_err *err);
+char *hub_body_paths_info(const char *const *paths, size_t n);
+/* For each path: its sha256 (lfs) or git oid (regular), NULL when absent. */
+int hub_parse_paths_info(const char *body, const char *const *paths, size_t n, char **lfs_oids,
+                         char **git_oids, struct hs_err *err);
+int hub_parse_repo_info_sha(const char *body, char **sha, struct hs_err *err);
+
+/* ---- state.c ----------------------------------------------------------- */
+
+struct push_state_file {
+    char *repo_path;
+    struct hash_key key;
+    bool hashed;
+    struct uploader_hash hash;
+};
+struct push_state_object {
+    char oid[65];
+    uint64_t size;
+    bool done;
+    struct hub_lfs_action action; /* href/part URLs/expiry of the batch answer */
+    char **etags;                 /* n_parts entries, NULL = part not finished */
+};
+struct push_state {
+    char *key; /* identity of the push: endpoint, repo, revision, file list */
+    struct push_state_file *files;
+    size_t n_files;
+    struct push_state_object *objects;
+    size_t n_objects;
+    bool commit_sent;
+    char *commit_parent;
+};
+void push_state_init(struct push_state *s);
+void push_state_clear(struct push_state *s);
+char *push_state_dump(const struct push_state *s, size_t *len);
+int push_state_load(const char *json, struct push_state *s, struct hs_err *err);
+struct push_state_object *push_state_object_find(struct push_state *s, const char *oid);
+struct push_state_object *push_state_object_add(struct push_state *s, const char *oid,
+                                                uint64_t size);
+/* Replace the object's action (etags reset unless the part URLs are the same). */
+int push_state_object_set_action(struct push_state_object *o, const struct hub_lfs_action *a);
+
+#endif
