@@ -36,8 +36,9 @@ layouts (training-semantics.md section in brackets; README.md lists every file):
   plus {"event":"delete","path":..,"time":..} for rotation and {"event":"signal",...}.
 
 exit status: --exit-code (0) after a complete run; 1 (or --exit-code when non-zero) with
---crash-before-final-save / --crash-during-save; killed by SIGTERM/SIGINT like any Python
-program (the shell sees 128+N).
+--crash-before-final-save / --crash-during-save; usage errors 2. SIGTERM/SIGINT: a line on
+stderr and a "signal" event, then the process dies by that signal (default action, the shell
+sees 128+N), as a Python program does. SIGUSR1/2: default action unless --catch-usr.
 """
 
 
@@ -132,6 +133,9 @@ def build_parser():
                    help="die (os._exit) halfway through the weights of the save at STEP, leaving it incomplete")
     g.add_argument("--no-final-save", action="store_true", help="skip the final save into OUT (like a script without save_model)")
     g.add_argument("--events", default=None, metavar="FILE", help="append one JSON line per completed save (see below)")
+    g.add_argument("--catch-usr", action="store_true",
+                   help="record SIGUSR1/SIGUSR2 (stderr + events) and keep training; without it they kill the "
+                        "process (default action), as for any Python program")
     g.add_argument("--quiet", action="store_true", help="no progress lines on stdout")
     return p
 
@@ -189,6 +193,16 @@ def install_signal_handlers(ctx):
 
     signal.signal(signal.SIGTERM, handler)
     signal.signal(signal.SIGINT, handler)
+    if ctx.catch_usr:
+
+        def usr(signum, frame):  # a trainer that handles SIGUSR1/2 (e.g. SLURM requeue hooks)
+            name = signal.Signals(signum).name
+            sys.stderr.write("fake_trainer: received %s, continuing\n" % name)
+            sys.stderr.flush()
+            ctx.append_event({"event": "signal", "signal": signum, "name": name, "pid": os.getpid(), "action": "continue"})
+
+        signal.signal(signal.SIGUSR1, usr)
+        signal.signal(signal.SIGUSR2, usr)
 
 
 def main(argv=None):
@@ -197,6 +211,7 @@ def main(argv=None):
     check_args(p, a)
     ctx = Ctx(a)
     ctx.crash_exit_code = a.exit_code if a.exit_code else 1
+    ctx.catch_usr = a.catch_usr
     install_signal_handlers(ctx)
     if a.start_delay > 0:
         import time

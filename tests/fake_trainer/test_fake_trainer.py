@@ -273,6 +273,51 @@ def t_determinism(s):
     shutil.rmtree(w)
 
 
+def t_strategies(s):
+    """save/eval strategies, save_only_model, .bin weights, tokens-seen quirk."""
+    import json
+
+    w = tmpdir()
+    out = os.path.join(w, "ep")
+    r = C.run_fake(["--out", out, "--save-strategy", "epoch", "--steps-per-epoch", "7", "--eval-strategy", "steps", "--eval-steps", "4", "--quiet", "--no-final-save"])
+    cps = sorted(int(n.split("-")[1]) for n in os.listdir(out) if n.startswith("checkpoint-"))
+    s.check(r.returncode == 0 and cps == [7, 14, 21], "epoch saves at 7, 14, 21 (%s)" % cps)
+    st, _ = C.load_state(os.path.join(out, "checkpoint-21", "trainer_state.json"))
+    s.check([e["step"] for e in st["log_history"] if "eval_loss" in e] == [4, 8, 12, 16, 20] and st["eval_steps"] == 4, "eval every 4 steps")
+    s.check(st["epoch"] == 3.0 and st["num_train_epochs"] == 3 and st["max_steps"] == 21, "epoch fields")
+    out = os.path.join(w, "steps")
+    r = C.run_fake(["--out", out, "--max-steps", "25", "--save-steps", "10", "--quiet", "--no-final-save", "--save-only-model", "--weights-format", "bin", "--shards", "2"])
+    cps = sorted(int(n.split("-")[1]) for n in os.listdir(out) if n.startswith("checkpoint-"))
+    s.check(r.returncode == 0 and cps == [10, 20, 25], "steps: every save_steps and the last step (%s)" % cps)
+    got = ckpt_files(out, "checkpoint-25")
+    want = sorted(["config.json", "pytorch_model-00001-of-00002.bin", "pytorch_model-00002-of-00002.bin", "pytorch_model.bin.index.json", "training_args.bin", "trainer_state.json"] + TOK)
+    s.check(got == want, "save_only_model + .bin shards file set: %s" % got)
+    C.check_torch_zip(os.path.join(out, "checkpoint-25", "pytorch_model-00001-of-00002.bin"))
+    idx = json.load(open(os.path.join(out, "checkpoint-25", "pytorch_model.bin.index.json")))
+    s.check(sorted(set(idx["weight_map"].values())) == want[1:3], "bin index names the shards")
+    out = os.path.join(w, "best")
+    r = C.run_fake(["--out", out, "--save-strategy", "best", "--metric-for-best-model", "accuracy", "--epochs", "8", "--quiet", "--no-final-save"])
+    cps = sorted(int(n.split("-")[1]) for n in os.listdir(out) if n.startswith("checkpoint-"))
+    last = max(cps) if cps else 0
+    st, _ = C.load_state(os.path.join(out, "checkpoint-%d" % last, "trainer_state.json"))
+    accs = [(e["step"], e["eval_accuracy"]) for e in st["log_history"] if "eval_accuracy" in e]
+    improving, best = [], -1.0
+    for step, a in accs:
+        if a > best:
+            best = a
+            improving.append(step)
+    s.check(r.returncode == 0 and cps == improving and len(cps) < 8, "save_strategy best saves only on improvement (%s vs %s)" % (cps, improving))
+    s.check(st["best_model_checkpoint"] == os.path.join(out, "checkpoint-%d" % last), "best_model_checkpoint = newest best save")
+    out = os.path.join(w, "tok")
+    r = C.run_fake(["--out", out, "--max-steps", "10", "--include-num-input-tokens-seen", "--quiet"])
+    st, _ = C.load_state(os.path.join(out, "trainer_state.json"))
+    tr = [e for e in st["log_history"] if "loss" in e]
+    s.check(r.returncode == 0 and all("train_runtime" in e and "num_input_tokens_seen" in e for e in tr) and st["num_input_tokens_seen"] > 0,
+            "include_num_input_tokens_seen puts train_runtime in every train entry")
+    s.check(len([e for e in st["log_history"] if "train_runtime" in e and "train_loss" in e]) == 1, "exactly one summary (train_runtime + train_loss)")
+    shutil.rmtree(w)
+
+
 # ------------------------------------------------------------------ others
 def t_accelerate(s):
     w = tmpdir()
@@ -391,6 +436,17 @@ def t_signals(s):
         s.check("received %s" % sig.name in err, "%s: says so on stderr" % sig.name)
         sigs = [e for e in C.read_events(ev) if e["event"] == "signal"] if os.path.exists(ev) else []
         s.check(len(sigs) == 1 and sigs[0]["signal"] == int(sig), "%s: recorded in the events file" % sig.name)
+    # --catch-usr: SIGUSR1 is recorded and training goes on to a normal end
+    ev = os.path.join(w, "evusr")
+    p = subprocess.Popen([C.PY, C.FAKE, "--out", os.path.join(w, "usr"), "--max-steps", "20", "--step-time", "0.05", "--events", ev, "--quiet", "--catch-usr"],
+                         stderr=subprocess.PIPE, text=True)
+    time.sleep(0.5)
+    p.send_signal(signal.SIGUSR1)
+    err = p.communicate(timeout=20)[1]
+    evs = C.read_events(ev)
+    s.check(p.returncode == 0 and "received SIGUSR1, continuing" in err, "--catch-usr: SIGUSR1 does not stop the run (%d)" % p.returncode)
+    s.check([e.get("action") for e in evs if e["event"] == "signal"] == ["continue"] and [e["name"] for e in evs if e["event"] == "save"][-1] == "final",
+            "--catch-usr: recorded, run completed")
     # the shell sees 128+N
     r = subprocess.run(["bash", "-c", '"$0" "$1" --out "$2" --step-time 0.05 --quiet & sleep 0.5; kill -TERM $!; wait $!; echo $?', C.PY, C.FAKE, os.path.join(w, "sh")],
                        capture_output=True, text=True)
@@ -414,7 +470,7 @@ def t_chunk_pause(s):
 
 GROUPS = {
     "trainer": [t_trainer_default, t_rotation],
-    "trainer_variants": [t_sharded_multi, t_late_ranks, t_peft_nan, t_tmp_checkpoint, t_trainer_deepspeed, t_determinism],
+    "trainer_variants": [t_sharded_multi, t_late_ranks, t_peft_nan, t_tmp_checkpoint, t_trainer_deepspeed, t_determinism, t_strategies],
     "others": [t_accelerate, t_lightning, t_deepspeed],
     "process": [t_exit_and_crash, t_signals, t_chunk_pause],
 }

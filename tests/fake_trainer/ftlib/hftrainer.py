@@ -336,7 +336,7 @@ class TrainerRun:
             m["eval_samples"] = 408
             self.save_metrics("eval", m)
         files = [p for p in ctx.written_in_save if os.path.exists(os.path.join(self.out, p))]
-        if self.tb:
+        if self.tb and os.path.relpath(self.tb.path, self.out) not in files:
             files.append(os.path.relpath(self.tb.path, self.out))
         ctx.emit_save("final", "final", step, files, extra={"dir": ".", "weights_step": weights_step})
 
