@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# `hubsync status` and `hubsync finish` (the client side): exit 3 and a
+# message naming the socket when no daemon answers; socket discovery from
+# --config (state_dir, or $RUNTIME_DIRECTORY); usage errors (2) and config
+# errors (78); the human rendering and --json of a status answer, and
+# finish accepted (0) or refused (1), against a stand-in daemon.
+set -u
+bin=${HUBSYNC_BIN:?}
+py=${HS_PYTHON:-/usr/bin/python3}
+here=$(cd "$(dirname "$0")" && pwd)
+work=$(mktemp -d /tmp/hs-ctlcli-XXXXXX)
+srv=
+cleanup() { [ -n "$srv" ] && kill "$srv" 2>/dev/null; rm -rf "$work"; }
+trap cleanup EXIT
+unset RUNTIME_DIRECTORY STATE_DIRECTORY
+fail=0 pass=0
+check() { # description expected actual
+    if [ "$2" = "$3" ]; then pass=$((pass + 1)); else
+        echo "FAIL: $1 (got '$3', expected '$2')"; fail=$((fail + 1)); fi
+}
+has() { # description needle haystack
+    if grep -qF -- "$2" <<<"$3"; then pass=$((pass + 1)); else
+        echo "FAIL: $1: '$2' not in: $3"; fail=$((fail + 1)); fi
+}
+
+# --- no daemon -------------------------------------------------------------
+err=$("$bin" status --socket /nonexistent/hubsync.sock 2>&1); check "status, no daemon" 3 $?
+has "status names the socket" "no hubsync daemon is answering on /nonexistent/hubsync.sock" "$err"
+err=$("$bin" finish bert --socket /nonexistent/hubsync.sock 2>&1); check "finish, no daemon" 3 $?
+has "finish names the socket" "no hubsync daemon is answering on /nonexistent/hubsync.sock" "$err"
+: >"$work/stale.sock" # a regular file where a socket should be: refused connect
+err=$("$bin" status --socket "$work/stale.sock" 2>&1); check "status, not a socket" 3 $?
+
+cat >"$work/hubsync.json" <<JSON
+{"state_dir": "$work/state",
+ "jobs": [{"name": "bert", "watch": "$work/runs/bert", "hub_model_id": "alice/bert"}]}
+JSON
+err=$("$bin" status --config "$work/hubsync.json" 2>&1); check "status --config, no daemon" 3 $?
+has "--config uses state_dir" "answering on $work/state/hubsync.sock" "$err"
+err=$(RUNTIME_DIRECTORY="$work/run:/elsewhere" "$bin" finish bert --config "$work/hubsync.json" 2>&1)
+check "finish --config under systemd, no daemon" 3 $?
+has "--config uses RUNTIME_DIRECTORY" "answering on $work/run/hubsync.sock" "$err"
+err=$(STATE_DIRECTORY="$work/sd" "$bin" status 2>&1); check "status with defaults" 3 $?
+has "default state_dir is STATE_DIRECTORY" "answering on $work/sd/hubsync.sock" "$err"
+err=$(HOME="$work/home" XDG_STATE_HOME= "$bin" status 2>&1); check "status, HOME default" 3 $?
+has "default state_dir under HOME" "answering on $work/home/.local/state/hubsync/hubsync.sock" "$err"
+
+# --- usage and config errors -------------------------------------------------
+"$bin" status extra >/dev/null 2>&1; check "status with an argument" 2 $?
+"$bin" finish >/dev/null 2>&1; check "finish without JOB" 2 $?
+"$bin" finish a b >/dev/null 2>&1; check "finish with two JOBs" 2 $?
+"$bin" finish --json a >/dev/null 2>&1; check "finish --json" 2 $?
+err=$("$bin" status --socket x --config y 2>&1); check "--socket and --config" 2 $?
+has "both options message" "give --config or --socket, not both" "$err"
+"$bin" status --socket >/dev/null 2>&1; check "--socket without value" 2 $?
+echo '{"jobs": [], "bogus": 1}' >"$work/bad.json"
+err=$("$bin" status --config "$work/bad.json" 2>&1); check "status with a bad config" 78 $?
+has "bad config message names the file" "bad.json" "$err"
+err=$("$bin" status --config "$work/missing.json" 2>&1); check "status with a missing config" 78 $?
+
+# --- against a stand-in daemon ---------------------------------------------
+mkdir -p "$work/state"
+sock="$work/state/hubsync.sock"
+exec 3< <("$py" "$here/fake_control_daemon.py" "$sock")
+srv=$!
+read -r -t 10 ready <&3; check "stand-in daemon started" ready "${ready:-}"
+
+out=$("$bin" status --socket "$sock"); check "status" 0 $?
+expected="hubsync daemon (pid 4242, version 0.1.0, up 2h03m)
+job bert: uploading checkpoint-500
+  progress     1.2 GiB of 3.4 GiB (35%), 12.3 MiB/s, ETA 3m05s
+  queued       2 saves
+  last commit  https://huggingface.co/acme/bert/commit/abc123
+  last error   none
+  note         checkpoint-400 superseded by checkpoint-500
+job gpt: idle
+  last commit  none yet
+  last error   HTTP 429?injected"
+check "status human output" "$expected" "$out"
+out2=$("$bin" status --config "$work/hubsync.json"); check "status --config" 0 $?
+check "status --config finds the same daemon" "$expected" "$out2"
+json=$("$bin" status --json --socket "$sock"); check "status --json" 0 $?
+name=$("$py" -c 'import json,sys; d=json.load(sys.stdin); print(d["jobs"][0]["name"], d["jobs"][0]["bytes_total"], d["ok"])' <<<"$json")
+check "status --json content" "bert 3650722201 True" "$name"
+err=$("$bin" finish bert --socket "$sock" 2>&1); check "finish bert" 0 $?
+has "finish message" "job bert: finishing (final push queued)" "$err"
+err=$("$bin" finish nope --config "$work/hubsync.json" 2>&1); check "finish unknown job" 1 $?
+has "finish refusal message" "no job named 'nope'" "$err"
+
+echo "ctl_cli: $pass passed, $fail failed"
+[ $fail -eq 0 ]
