@@ -57,7 +57,8 @@ def build_parser():
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     g = p.add_argument_group("run")
-    g.add_argument("--layout", choices=["trainer", "accelerate", "lightning", "deepspeed"], default="trainer")
+    g.add_argument("--layout", choices=["trainer", "accelerate", "lightning", "deepspeed"], default="trainer",
+                   help="which trainer's output to write (default trainer = transformers Trainer)")
     g.add_argument("--out", required=True, help="output directory (transformers output_dir; created)")
     g.add_argument("--seed", type=int, default=42, help="content and metrics seed (default 42)")
     g.add_argument("--epochs", type=int, default=3, help="num_train_epochs (default 3)")
@@ -77,7 +78,7 @@ def build_parser():
     g.add_argument("--greater-is-better", default=None, choices=["true", "false"], help="default: false for loss, else true")
     g.add_argument("--load-best-model-at-end", action="store_true", help="final OUT weights = best checkpoint's; metric defaults to loss")
     g.add_argument("--batch-size", type=int, default=8, help="per-device train batch size (default 8)")
-    g.add_argument("--learning-rate", type=float, default=5e-05)
+    g.add_argument("--learning-rate", type=float, default=5e-05, help="initial LR of the linear schedule (default 5e-05)")
     g.add_argument("--world-size", type=int, default=1, help="ranks: rng_state_<r>.pth / random_states_<r>.pkl / ZeRO shards (default 1)")
     g.add_argument("--rank-files", choices=["early", "late"], default="early",
                    help="when other ranks write their files: early (before rank 0's, the usual case) or late "
@@ -86,7 +87,7 @@ def build_parser():
 
     g = p.add_argument_group("model and files")
     g.add_argument("--model-size", type=size_arg, default=parse_size("2M"), help="weights bytes, e.g. 2M (default), 1G")
-    g.add_argument("--dtype", choices=["F32", "F16", "BF16"], default="F32")
+    g.add_argument("--dtype", choices=["F32", "F16", "BF16"], default="F32", help="safetensors dtype of the weights (default F32)")
     g.add_argument("--shards", type=int, default=1, help="weight shards: model-0000i-of-0000K.safetensors + index (default 1)")
     g.add_argument("--weights-format", choices=["safetensors", "bin"], default="safetensors", help="bin = save_safetensors=False")
     g.add_argument("--model-type", choices=["classifier", "causal-lm"], default="classifier",
@@ -95,14 +96,15 @@ def build_parser():
     g.add_argument("--peft", action="store_true", help="PEFT/LoRA: README.md, adapter_model.safetensors, adapter_config.json")
     g.add_argument("--optimizer-factor", type=float, default=2.0, help="optimizer state size / weights size (default 2, Adam)")
     g.add_argument("--tokenizer-size", type=size_arg, default=parse_size("16K"), help="approximate tokenizer.json size")
-    g.add_argument("--no-tokenizer", action="store_true")
+    g.add_argument("--no-tokenizer", action="store_true", help="no tokenizer files (a model saved without processing_class)")
     g.add_argument("--fp16", action="store_true", help="adds scaler.pt")
     g.add_argument("--save-only-model", action="store_true", help="no optimizer/scheduler/scaler/rng files")
     g.add_argument("--tmp-checkpoint", choices=["none", "fixed", "random"], default="none",
                    help="fixed: write tmp-checkpoint-N then rename (transformers 4.36-4.38); random: "
                         "tmp-checkpoint-xxxxxxxx (4.49.0.dev0)")
     g.add_argument("--deepspeed", action="store_true", help="trainer: DeepSpeed engine checkpoint inside checkpoint-N")
-    g.add_argument("--zero-stage", type=int, choices=[0, 1, 2, 3], default=2)
+    g.add_argument("--zero-stage", type=int, choices=[0, 1, 2, 3], default=2,
+                   help="DeepSpeed ZeRO stage (default 2; 3 = per-rank model-state files, 0 = no optimizer shards)")
     g.add_argument("--mp-size", type=int, default=1, help="DeepSpeed model-parallel size (default 1)")
     g.add_argument("--ds-bf16", action="store_true", help="bf16_zero_pp_rank_* optimizer shard names")
     g.add_argument("--nan-grad-norm", action="store_true", help="grad_norm NaN in the 1st and Infinity in the 2nd train log entry")

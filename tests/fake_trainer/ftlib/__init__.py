@@ -1,0 +1,1 @@
+"""Layouts and write machinery of the fake trainers (see ../README.md)."""
