@@ -483,8 +483,8 @@ int control_request(const char *path, const json_t *request, hs_usec_t timeout, 
     while (rc == 0 && !nl) {
         hs_usec_t now = hs_now_monotonic();
         if (now >= deadline) {
-            rc = hs_err_set(err, -ETIMEDOUT, "the daemon on %s did not answer within %llu seconds",
-                            path, (unsigned long long)(timeout / HS_USEC_PER_SEC));
+            rc = hs_err_set(err, -ETIMEDOUT, "the daemon on %s did not answer within %.1f seconds",
+                            path, (double)timeout / HS_USEC_PER_SEC);
             break;
         }
         struct pollfd pfd = {.fd = fd, .events = POLLIN};

@@ -295,6 +295,34 @@ static void test_no_daemon(void **state)
     json_decref(req);
 }
 
+/* A listener that never answers: the client gives up at its deadline. */
+static void test_client_timeout(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/hs-ctl-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char path[64];
+    snprintf(path, sizeof(path), "%s/hubsync.sock", dir);
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    assert_int_equal(listen(fd, 4), 0);
+    struct hs_err err = {0};
+    json_t *resp = NULL, *req = json_pack("{s:s}", "cmd", "status");
+    hs_usec_t t0 = hs_now_monotonic();
+    assert_int_equal(control_request(path, req, 300 * HS_USEC_PER_MSEC, &resp, &err), -ETIMEDOUT);
+    hs_usec_t waited = hs_now_monotonic() - t0;
+    assert_true(waited >= 290 * HS_USEC_PER_MSEC && waited < 3 * HS_USEC_PER_SEC);
+    assert_non_null(strstr(err.msg, "did not answer"));
+    assert_non_null(strstr(err.msg, path));
+    assert_null(resp);
+    json_decref(req);
+    close(fd);
+    unlink(path);
+    rmdir(dir);
+}
+
 static void test_socket_path(void **state)
 {
     (void)state;
@@ -316,9 +344,8 @@ static void test_socket_path(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_round_trip),
-        cmocka_unit_test(test_framing_limits),
-        cmocka_unit_test(test_no_daemon),
+        cmocka_unit_test(test_round_trip),  cmocka_unit_test(test_framing_limits),
+        cmocka_unit_test(test_no_daemon),   cmocka_unit_test(test_client_timeout),
         cmocka_unit_test(test_socket_path),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
