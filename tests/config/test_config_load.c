@@ -174,6 +174,23 @@ static const struct {
      {"hubsync.json: jobs[1].watch: \"/w\" is also watched by jobs[0]"}},
     {"{\"jobs\": [" JOB ", \"name\": \"x\\u0001\"}]}",
      {"hubsync.json:1:63: duplicate object key near '\"name\"'"}},
+    {"{\"license\": \"mit\", \"jobs\": [" JOB ", \"license\": \"mit\"}]}",
+     {"hubsync.json: license: unknown key here (it belongs in a job's \"model_card\" object)",
+      "hubsync.json: jobs[0].license: unknown key here (it belongs in the job's \"model_card\" "
+      "object)"}},
+    {"{\"state_dir\": \"/a/./b\", \"jobs\": [{\"name\": \"j\", \"watch\": \"/\", "
+     "\"hub_model_id\": \"o/m\", \"spool_dir\": \"/x/../y\", \"pid_file\": \"/run/..\"}]}",
+     {"hubsync.json: state_dir: \"/a/./b\" has a \".\" or \"..\" component; write the path plainly",
+      "hubsync.json: jobs[0].watch: \"/\" cannot be watched: name the training output folder",
+      "hubsync.json: jobs[0].spool_dir: \"/x/../y\" has a \".\" or \"..\" component; write the "
+      "path plainly",
+      "hubsync.json: jobs[0].pid_file: \"/run/..\" has a \".\" or \"..\" component; write the path "
+      "plainly"}},
+    {"{\"state_dir\": \"/w/state\", \"jobs\": [" JOB ", \"spool_dir\": \"/w/spool\"}]}",
+     {"hubsync.json: jobs[0].spool_dir: \"/w/spool\" is inside the watched folder /w; put it "
+      "under /w/.hubsync/ or outside",
+      "hubsync.json: state_dir: /w/state is inside jobs[0].watch /w; put it under /w/.hubsync/ or "
+      "outside"}},
     {"{\"jobs\": [{\"name\": \"x\\u0001\", \"watch\": \"/w\", \"hub_model_id\": \"o/m\"}]}",
      {"hubsync.json: jobs[0].name: contains a control character"}},
 };
@@ -272,12 +289,13 @@ static void test_all_values(void **state)
         " \"state_dir\": \"/var/lib/hubsync\", \"ca_file\": \"/etc/ca.pem\","
         " \"max_parallel_uploads\": 64, \"bandwidth_limit_mbps\": 80, \"log_level\": \"warning\","
         " \"log_file\": \"/var/log/hubsync.log\", \"jobs\": [{\"name\": \"a.B_c-1\","
-        " \"watch\": \"/data/run/\", \"hub_model_id\": \"bert\", \"hub_strategy\": "
+        " \"watch\": \"/data//run/\", \"hub_model_id\": \"bert\", \"hub_strategy\": "
         "\"all_checkpoints\", \"private\": true, \"revision\": \"feature/x\", \"layout\": "
         "\"deepspeed\", \"watch_mode\": \"poll\", \"poll_interval_seconds\": 0.25,"
         " \"settle_seconds\": 1, \"marker_quiet_seconds\": 0, \"world_size\": 8,"
         " \"include\": [\"*.safetensors\", \"config.json\"], \"exclude\": [\"runs/\"],"
-        " \"supersede\": false, \"spool_dir\": \"/spool\", \"spool_max_gb\": 1.5,"
+        " \"supersede\": false, \"spool_dir\": \"/data/run/.hubsync/my-spool/\", \"spool_max_gb\": "
+        "1.5,"
         " \"pid_file\": \"/run/train.pid\", \"finish_after_idle_seconds\": 600,"
         " \"existing_checkpoints\": \"all\", \"model_card\": {\"mode\": \"overwrite\","
         " \"model_name\": \"M\", \"base_model\": \"bert-base-cased\", \"datasets\": [\"glue\","
@@ -316,7 +334,7 @@ static void test_all_values(void **state)
     assert_string_equal(j->include.v[1], "config.json");
     assert_string_equal(j->exclude.v[0], "runs/");
     assert_false(j->supersede);
-    assert_string_equal(j->spool_dir, "/spool");
+    assert_string_equal(j->spool_dir, "/data/run/.hubsync/my-spool");
     assert_int_equal(j->spool_max_bytes, 1500000000);
     assert_string_equal(j->pid_file, "/run/train.pid");
     assert_int_equal(j->finish_after_idle_usec, 600 * HS_USEC_PER_SEC);
