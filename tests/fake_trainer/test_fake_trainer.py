@@ -195,6 +195,17 @@ def t_late_ranks(s):
     e = [x for x in C.read_events(os.path.join(w, "ev")) if x["event"] == "save"][0]
     s.check(e["time"] - e["marker_time"] >= 0.19, "event time (last byte) is after marker_time by the delay (%.3f)" % (e["time"] - e["marker_time"]))
     ino.close()
+    # with a known best step, the other ranks wait at the barrier after rank 0's model files
+    out2 = os.path.join(w, "out2")
+    for n in (10, 20):
+        os.makedirs(os.path.join(out2, "checkpoint-%d" % n))
+    ino = C.Inotify(out2)
+    rc, _, _ = ino.run([C.PY, C.FAKE, "--out", out2, "--max-steps", "20", "--world-size", "2", "--load-best-model-at-end", "--quiet", "--no-final-save"])
+    o10 = [os.path.basename(p) for p in ino.closed("checkpoint-10/")]
+    o20 = [os.path.basename(p) for p in ino.closed("checkpoint-20/")]
+    for o in (o10, o20):  # the eval before each save already set best_global_step
+        s.check(rc == 0 and o.index("training_args.bin") < o.index("rng_state_1.pth") < o.index("trainer_state.json"), "best known: rank 1 after the model files (%s)" % o)
+    ino.close()
     shutil.rmtree(w)
 
 

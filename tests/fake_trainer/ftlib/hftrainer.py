@@ -158,14 +158,21 @@ class TrainerRun:
             ctx.crash_after_bytes = max(1, self.model_bytes // 2)
         W = a.world_size
         other_rng = ["rng_state_%d.pth" % r for r in range(1, W)] if W > 1 else []
-        if a.rank_files == "early" and not a.save_only_model:
-            for fn in other_rng:  # other ranks skip _save and write their RNG state at once
+        # Other ranks skip _save. When a best step is known they wait at the barrier
+        # before the best_model_checkpoint check (i.e. until rank 0's model files are
+        # written); otherwise they go straight on and write their RNG state first.
+        barrier = bool(self.best_global_step) and a.save_strategy in ("steps", "epoch", "best")
+        if a.rank_files == "early" and not a.save_only_model and not barrier:
+            for fn in other_rng:
                 self.write_rng(d, fn, step)
         self.save_model(d, step)
+        if a.rank_files == "early" and not a.save_only_model and barrier:
+            for fn in other_rng:
+                self.write_rng(d, fn, step)
         # best_model_checkpoint: set inside the save once the best step's folder exists
-        if a.save_strategy in ("steps", "epoch") and self.best_global_step:
+        if a.save_strategy in ("steps", "epoch", "best") and self.best_global_step:
             bdir = os.path.join(self.out, "checkpoint-%d" % self.best_global_step)
-            if os.path.exists(bdir) or self.best_global_step == step:
+            if os.path.exists(bdir) or (a.tmp_checkpoint != "none" and self.best_global_step == step):
                 self.best_model_checkpoint = bdir
         if not a.save_only_model:
             if a.deepspeed:
@@ -274,8 +281,6 @@ class TrainerRun:
                 self.log(e)
                 improved = self.update_best(e, step)
             do_save = (a.save_strategy == "steps" and (step % a.save_steps == 0 or last)) or (a.save_strategy == "epoch" and epoch_end) or (a.save_strategy == "best" and improved)
-            if a.save_strategy == "best" and improved:
-                self.best_model_checkpoint = os.path.join(self.out, "checkpoint-%d" % step)
             if do_save:
                 self.save_checkpoint(step)
                 last_saved = step
