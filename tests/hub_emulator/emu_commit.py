@@ -230,7 +230,8 @@ def apply_ops(files, ops, objects, blobs, regular_max, ref):
                 raise HttpError(404, "A file with this name doesn't exist: %s" % path, code="EntryNotFound")
             del new[path]
         elif kind == "deletedFolder":
-            path = check_path(v.get("path")).rstrip("/")
+            raw = v.get("path")
+            path = check_path(raw.rstrip("/") if isinstance(raw, str) else raw)
             pre = path + "/"
             victims = [p for p in new if p.startswith(pre)]
             if not victims:
