@@ -1,0 +1,290 @@
+/*
+ * test_modelcard.c — golden and merge tests of modelcard/.
+ *
+ * Golden: data/<case>/run/<name> (built by make_fixtures.py) rendered with
+ * data/<case>/meta.json must equal data/<case>/expected.md byte for byte.
+ * The expected files were written by hand from the rules; data/DERIVATION.md
+ * says how each line was derived. Merge: a human card keeps its text; the
+ * Trainer's and hubsync's own cards are regenerated; modes; rule 6 order.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include "mc_test_util.h"
+
+static void golden(const char *name, const char *run, int world_size)
+{
+    char dir[HS_PATH_MAX], meta_path[HS_PATH_MAX], exp_path[HS_PATH_MAX], rel[256];
+    snprintf(rel, sizeof(rel), "%s/run/%s", name, run);
+    mc_data(dir, sizeof(dir), rel);
+    snprintf(rel, sizeof(rel), "%s/meta.json", name);
+    mc_data(meta_path, sizeof(meta_path), rel);
+    snprintf(rel, sizeof(rel), "%s/expected.md", name);
+    mc_data(exp_path, sizeof(exp_path), rel);
+    struct modelcard_meta meta;
+    assert_int_equal(mc_load_meta(meta_path, &meta), 0);
+    meta.world_size = world_size;
+    struct modelcard_warnings w;
+    char *card = mc_render(dir, &meta, NULL, &w);
+    assert_non_null(card);
+    size_t elen = 0;
+    char *expected = mc_slurp(exp_path, &elen);
+    assert_non_null(expected);
+    if (strlen(card) != elen || memcmp(card, expected, elen)) {
+        char out[HS_PATH_MAX];
+        snprintf(out, sizeof(out), "%s/%s.actual.md", HS_MC_OUT, name);
+        mc_spit(out, card, strlen(card));
+        fail_msg("%s: rendered card differs from %s (actual in %s)", name, exp_path, out);
+    }
+    assert_int_equal(w.n, 0);
+    assert_null(strstr(card, "hf_fixture_secret"));
+    free(card);
+    free(expected);
+    modelcard_meta_free(&meta);
+}
+
+static void test_golden_classification_epoch(void **state)
+{
+    (void)state;
+    golden("cls_epoch", "bert-finetuned-mrpc", 1);
+}
+
+static void test_golden_causal_lm_steps(void **state)
+{
+    (void)state;
+    golden("clm_steps", "gpt2-wikitext", 2);
+}
+
+static void test_golden_seq2seq_steps(void **state)
+{
+    (void)state;
+    golden("s2s_steps", "t5-small-xsum", 1);
+}
+
+/* A copy of the cls_epoch run in a temp dir, for tests that modify it. */
+static char *tmp_run(char *tmpl)
+{
+    char *base = mkdtemp(tmpl);
+    assert_non_null(base);
+    char src[HS_PATH_MAX], dst[HS_PATH_MAX];
+    mc_data(src, sizeof(src), "cls_epoch/run/bert-finetuned-mrpc");
+    snprintf(dst, sizeof(dst), "%s/bert-finetuned-mrpc", base);
+    assert_int_equal(mc_copy_tree(src, dst), 0);
+    return base;
+}
+
+static char *expected_cls(void)
+{
+    char p[HS_PATH_MAX];
+    mc_data(p, sizeof(p), "cls_epoch/expected.md");
+    char *e = mc_slurp(p, NULL);
+    assert_non_null(e);
+    return e;
+}
+
+static const char human_card[] = "---\n"
+                                 "license: other\n"
+                                 "license_name: acme-research\n"
+                                 "tags:\n"
+                                 "- nlp\n"
+                                 "- 'paraphrase'\n"
+                                 "widget:\n"
+                                 "- text: \"I love this\"\n"
+                                 "  example_title: Positive\n"
+                                 "---\n"
+                                 "# BERT for MRPC, by hand\n"
+                                 "\n"
+                                 "We fine-tuned this on a Tuesday. Please cite:\n"
+                                 "\n"
+                                 "    @misc{us2026, title={Paraphrases}}\n"
+                                 "\n"
+                                 "| Not | A results table |\n"
+                                 "|-----|-----------------|\n";
+
+static const char *body_of(const char *card)
+{
+    const char *p = strstr(card + 3, "\n---\n");
+    return p ? p + 5 : NULL;
+}
+
+static void test_merge_keeps_human_text(void **state)
+{
+    (void)state;
+    char tmpl[] = "/tmp/hs-mc-XXXXXX";
+    char *base = tmp_run(tmpl);
+    char dir[HS_PATH_MAX];
+    snprintf(dir, sizeof(dir), "%s/bert-finetuned-mrpc", base);
+    struct modelcard_meta meta;
+    char mp[HS_PATH_MAX];
+    mc_data(mp, sizeof(mp), "cls_epoch/meta.json");
+    assert_int_equal(mc_load_meta(mp, &meta), 0);
+    struct modelcard_warnings w;
+    char *card = mc_render(dir, &meta, human_card, &w);
+    assert_non_null(card);
+
+    /* The person's body, byte for byte, then our marked section. */
+    const char *hbody = body_of(human_card);
+    const char *body = body_of(card);
+    assert_non_null(body);
+    assert_memory_equal(body, hbody, strlen(hbody));
+    const char *gen = body + strlen(hbody);
+    char *exp = expected_cls();
+    const char *ebody = strstr(exp, "<!-- hubsync:begin");
+    assert_string_equal(gen, ebody - 1); /* "\n" separator + the same marked body */
+    assert_int_equal(gen[0], '\n');
+
+    /* Their metadata: other keys kept verbatim; tags kept and ours added;
+     * license replaced by the configured one; our keys appended. */
+    assert_non_null(strstr(card, "license_name: acme-research\n"));
+    assert_non_null(strstr(card, "widget:\n- text: \"I love this\"\n  example_title: Positive\n"));
+    assert_non_null(strstr(card, "tags:\n- nlp\n- 'paraphrase'\n- generated_from_trainer\n"));
+    assert_non_null(strstr(card, "---\nlicense: apache-2.0\nlicense_name"));
+    assert_null(strstr(card, "license: other"));
+    assert_non_null(strstr(card, "model-index:\n- name: bert-finetuned-mrpc\n  results:\n"));
+    assert_non_null(strstr(card, "library_name: transformers\n"));
+
+    /* Merging again with the result changes nothing (idempotent), and a
+     * person's edit after our section survives a regeneration. */
+    char *again = mc_render(dir, &meta, card, &w);
+    assert_string_equal(again, card);
+    size_t l = strlen(card);
+    char *edited = malloc(l + 64);
+    snprintf(edited, l + 64, "%s\nAdded later by a person.\n", card);
+    char *again2 = mc_render(dir, &meta, edited, &w);
+    assert_string_equal(again2, edited);
+
+    free(again2);
+    free(edited);
+    free(again);
+    free(exp);
+    free(card);
+    modelcard_meta_free(&meta);
+    mc_rm_tree(base);
+}
+
+static void test_merge_markers_in_human_card(void **state)
+{
+    (void)state;
+    char dir[HS_PATH_MAX], mp[HS_PATH_MAX];
+    mc_data(dir, sizeof(dir), "cls_epoch/run/bert-finetuned-mrpc");
+    mc_data(mp, sizeof(mp), "cls_epoch/meta.json");
+    struct modelcard_meta meta;
+    assert_int_equal(mc_load_meta(mp, &meta), 0);
+    /* Stale generated text between the markers, human text around them. */
+    const char *existing = "Intro by a person.\n\n" MODELCARD_BEGIN_MARKER
+                           "\nold stuff\n" MODELCARD_END_MARKER "\nOutro by a person.\n";
+    struct modelcard_warnings w;
+    char *card = mc_render(dir, &meta, existing, &w);
+    char *exp = expected_cls();
+    const char *ebody = strstr(exp, MODELCARD_BEGIN_MARKER);
+    const char *body = body_of(card);
+    assert_non_null(body);
+    assert_true(!strncmp(body, "Intro by a person.\n\n", 20));
+    assert_true(!strncmp(body + 20, ebody, strlen(ebody)));
+    assert_string_equal(body + 20 + strlen(ebody), "Outro by a person.\n");
+    assert_null(strstr(card, "old stuff"));
+    free(card);
+    free(exp);
+    modelcard_meta_free(&meta);
+}
+
+static void test_regenerates_trainer_and_own_cards(void **state)
+{
+    (void)state;
+    char dir[HS_PATH_MAX], mp[HS_PATH_MAX];
+    mc_data(dir, sizeof(dir), "cls_epoch/run/bert-finetuned-mrpc");
+    mc_data(mp, sizeof(mp), "cls_epoch/meta.json");
+    struct modelcard_meta meta;
+    assert_int_equal(mc_load_meta(mp, &meta), 0);
+    char *exp = expected_cls();
+    struct modelcard_warnings w;
+    /* The Trainer's own card (its comment) is replaced entirely. */
+    const char *trainer =
+        "---\nlicense: mit\ntags:\n- generated_from_trainer\nmodel-index:\n- name: x\n  results: "
+        "[]\n---\n\n<!-- This model card has been generated automatically according to the "
+        "information the Trainer had access to. You\nshould probably proofread and complete it, "
+        "then remove this comment. -->\n\n# x\n\nSomething old.\n";
+    char *card = mc_render(dir, &meta, trainer, &w);
+    assert_string_equal(card, exp);
+    free(card);
+    /* hubsync's own card (nothing outside the markers): same. */
+    const char *own =
+        "---\nlicense: mit\n---\n" MODELCARD_BEGIN_MARKER "\nold\n" MODELCARD_END_MARKER "\n";
+    card = mc_render(dir, &meta, own, &w);
+    assert_string_equal(card, exp);
+    free(card);
+    /* overwrite mode ignores a human card; off renders nothing. */
+    meta.mode = MODELCARD_OVERWRITE;
+    card = mc_render(dir, &meta, human_card, &w);
+    assert_string_equal(card, exp);
+    free(card);
+    meta.mode = MODELCARD_OFF;
+    card = mc_render(dir, &meta, human_card, &w);
+    assert_string_equal(card, "");
+    free(card);
+    free(exp);
+    modelcard_meta_free(&meta);
+}
+
+/* Rule 6: the column order of a Trainer-written table in the existing card
+ * wins over the file's sorted order; it also orders the summary. */
+static void test_rule6_order_from_existing_table(void **state)
+{
+    (void)state;
+    char dir[HS_PATH_MAX];
+    mc_data(dir, sizeof(dir), "cls_epoch/run/bert-finetuned-mrpc");
+    const char *existing =
+        "\n<!-- This model card has been generated automatically according to the information the "
+        "Trainer had access to. You\nshould probably proofread and complete it, then remove this "
+        "comment. -->\n\n### Training results\n\n| Training Loss | Epoch | Step | Validation Loss "
+        "| F1     | Accuracy |\n|:---:|:---:|:---:|:---:|:---:|:---:|\n";
+    struct modelcard_warnings w;
+    char *card = mc_render(dir, NULL, existing, &w);
+    assert_non_null(strstr(card, "| Training Loss | Epoch | Step | Validation Loss | F1     | "
+                                 "Accuracy |\n"));
+    assert_non_null(strstr(card, "| 0.4838        | 1.0   | 115  | 0.3964          | 0.8791 | "
+                                 "0.8284   |\n"));
+    assert_non_null(strstr(card, "- Loss: 0.3812\n- F1: 0.8995\n- Accuracy: 0.8554\n"));
+    /* Without metadata: unknown dataset, no model-index results, model name
+     * from the directory, base model from config.json. */
+    assert_non_null(strstr(card, "on an unknown dataset.\n"));
+    assert_non_null(strstr(card, "- name: bert-finetuned-mrpc\n  results: []\n"));
+    assert_non_null(strstr(card, "metrics:\n- f1\n- accuracy\n"));
+    free(card);
+}
+
+static void test_meta_from_json_errors(void **state)
+{
+    (void)state;
+    struct hs_err err = {0};
+    struct modelcard_meta m;
+    json_t *j = json_loads("{\"datasets\": [\"glue\", 3]}", 0, NULL);
+    assert_int_equal(modelcard_meta_from_json(j, &m, &err), -EINVAL);
+    assert_string_equal(err.msg, "model_card.datasets[1]: must be a non-empty string");
+    json_decref(j);
+    j = json_loads("{\"mode\": \"sometimes\"}", 0, NULL);
+    assert_int_equal(modelcard_meta_from_json(j, &m, &err), -EINVAL);
+    assert_string_equal(err.msg, "model_card.mode: must be one of merge, overwrite, off");
+    json_decref(j);
+    j = json_loads("{\"licence\": \"mit\"}", 0, NULL);
+    assert_int_equal(modelcard_meta_from_json(j, &m, &err), -EINVAL);
+    assert_string_equal(err.msg, "model_card.licence: unknown key");
+    json_decref(j);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_golden_classification_epoch),
+        cmocka_unit_test(test_golden_causal_lm_steps),
+        cmocka_unit_test(test_golden_seq2seq_steps),
+        cmocka_unit_test(test_merge_keeps_human_text),
+        cmocka_unit_test(test_merge_markers_in_human_card),
+        cmocka_unit_test(test_regenerates_trainer_and_own_cards),
+        cmocka_unit_test(test_rule6_order_from_existing_table),
+        cmocka_unit_test(test_meta_from_json_errors),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
