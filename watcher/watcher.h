@@ -1,10 +1,232 @@
 /*
- * watcher.h — the public interface of watcher/ (see ../shared/docs/DESIGN.md,
- * "Components"). Other folders include only this header.
+ * watcher.h — the public interface of watcher/: turn filesystem noise under a
+ * training output directory into one clean event per completed checkpoint
+ * save (see ../shared/docs/DESIGN.md "Data flow" and training-semantics.md §2).
+ * Other folders include only this header. watcher/ knows nothing about the
+ * Hub, the config file or jobs' strategies: the daemon maps its config to a
+ * struct watcher_options per job and decides what to do with each event.
+ *
+ * Threads and the loop
+ *   Everything the caller sees runs on the caller's uv_loop_t (callbacks are
+ *   called from the loop thread). Behind it, one thread owns libinotifytools
+ *   for every inotify job, and each polling job has a small scanner thread;
+ *   both hand batches of normalised events to the loop through a locked queue
+ *   and one uv_async_t. A job's uv_timer_t runs only while one of its saves is
+ *   pending: an idle watcher wakes nobody (polling jobs wake their scanner
+ *   thread every poll interval, which is the point of polling).
+ *
+ * Lifetime
+ *   watcher_new() → watcher_add_job()… → watcher_close(). watcher_close()
+ *   stops the threads (joined before it returns) and uv_close()s every handle;
+ *   memory is released by the close callbacks, so run the loop once more
+ *   after it (uv_run(loop, UV_RUN_DEFAULT) returns when all is closed, and
+ *   uv_loop_close() then returns 0). libinotifytools keeps global state, so at
+ *   most one watcher per process may use inotify at a time (-EBUSY otherwise).
+ *
+ * Errors
+ *   Functions return 0 or a negative errno and fill a struct hs_err. Nothing
+ *   here logs: conditions the daemon should tell the user about (root missing,
+ *   overflow and rescan, watch limit reached, names skipped, spool budget)
+ *   arrive through on_notice with a ready-made sentence.
  */
 #ifndef HUBSYNC_WATCHER_H
 #define HUBSYNC_WATCHER_H
 
 #include "common.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+/* ---- options (one set per job) ----------------------------------------- */
+
+/* Which writer produced the directory (training-semantics.md §2.11).
+ * AUTO recognises each save by its name: checkpoint-N (Trainer),
+ * global_stepN (DeepSpeed), checkpoint_N / epoch_N / step_N (Accelerate),
+ * *.ckpt (Lightning); other files are training output. GENERIC treats every
+ * top-level entry of the root as one save, complete after settle quiet. */
+enum watcher_layout {
+    WATCHER_LAYOUT_AUTO = 0,
+    WATCHER_LAYOUT_TRAINER,
+    WATCHER_LAYOUT_ACCELERATE,
+    WATCHER_LAYOUT_LIGHTNING,
+    WATCHER_LAYOUT_DEEPSPEED,
+    WATCHER_LAYOUT_GENERIC,
+};
+
+/* AUTO: inotify, except on filesystems where inotify misses other hosts'
+ * writes (NFS, Lustre, GPFS, CIFS/SMB, FUSE, Ceph…, by statfs f_type), and
+ * after the inotify watch limit is reached (then on_notice says so). */
+enum watcher_mode {
+    WATCHER_MODE_AUTO = 0,
+    WATCHER_MODE_INOTIFY,
+    WATCHER_MODE_POLL,
+};
+
+/* What to do with saves already complete when the job is added. */
+enum watcher_existing {
+    WATCHER_EXISTING_LATEST = 0, /* report only the newest (highest step) */
+    WATCHER_EXISTING_ALL,        /* report all, oldest first */
+    WATCHER_EXISTING_NONE,       /* report none */
+};
+
+struct watcher_options {
+    const char *root;               /* absolute path; may not exist yet (copied) */
+    enum watcher_layout layout;     /* default AUTO */
+    enum watcher_mode mode;         /* default AUTO */
+    hs_usec_t poll_interval;        /* poll mode: between two scans (default 10 s) */
+    hs_usec_t settle;               /* quiet period for saves without a marker (30 s) */
+    hs_usec_t marker_quiet;         /* quiet after a marker when other ranks write (2 s) */
+    unsigned world_size;            /* processes writing the save (default 1) */
+    const char *spool_dir;          /* NULL: <root>/.hubsync/spool (copied) */
+    uint64_t spool_max_bytes;       /* bytes held by snapshots; 0 = no cap */
+    enum watcher_existing existing; /* default LATEST */
+    void *userdata;                 /* returned by watcher_job_userdata() */
+};
+
+/* Fill o with the defaults above (root NULL). */
+void watcher_options_init(struct watcher_options *o);
+
+/* Parse "auto"|"trainer"|"accelerate"|"lightning"|"deepspeed"|"generic"
+ * (-EINVAL otherwise), and name one (static string). */
+int watcher_layout_parse(const char *s, enum watcher_layout *out);
+const char *watcher_layout_name(enum watcher_layout l);
+
+/* ---- what the watcher reports ------------------------------------------ */
+
+struct watcher_file {
+    char *path;    /* relative to the checkpoint's base, '/'-separated */
+    uint64_t size; /* bytes when the save was found complete */
+    uint64_t dev, ino;
+    hs_usec_t mtime; /* realtime usec */
+};
+
+/* One completed save. Valid only during the callback; keep it with
+ * watcher_checkpoint_dup(). */
+struct watcher_checkpoint {
+    char *id;           /* its path relative to the root: "checkpoint-500",
+                           "lightning_logs/version_0/checkpoints/epoch=1-step=20.ckpt" */
+    const char *layout; /* "trainer", "accelerate", "lightning", "deepspeed", "generic" */
+    int64_t step;       /* global step, -1 when the layout does not tell */
+    double epoch;       /* epoch from trainer_state.json or the name; < 0 unknown */
+    int64_t index;      /* the number in the name (checkpoint_<i>, epoch_<E>…), -1 none */
+    char *folder;       /* absolute path of the save (directory, or the file) */
+    char *base;         /* absolute directory the file paths are relative to */
+    size_t n_files;
+    struct watcher_file *files; /* sorted by path; regular files only */
+    uint64_t total_bytes;
+    bool existing;       /* found complete when the job was added */
+    hs_usec_t marker_at; /* monotonic time the completion marker was seen, 0 none */
+    hs_usec_t ready_at;  /* monotonic time READY was decided */
+};
+
+struct watcher_checkpoint *watcher_checkpoint_dup(const struct watcher_checkpoint *cp);
+/* Accepts NULL; returns NULL. */
+struct watcher_checkpoint *watcher_checkpoint_free(struct watcher_checkpoint *cp);
+
+/* Files written outside any save (the output root's top-level files such as
+ * the final model and README.md, runs/ logs…), reported once their writes
+ * have been quiet for marker_quiet. Valid during the callback only. Those
+ * files are rewritten in place by the trainer: read them after training
+ * ends or snapshot them (snapshots copy or reflink files outside saves). */
+struct watcher_output {
+    const char *base; /* the job root */
+    size_t n_files;
+    struct watcher_file *files; /* relative to base, sorted */
+};
+
+struct watcher_job;
+
+enum watcher_notice_level { WATCHER_NOTICE_INFO, WATCHER_NOTICE_WARN, WATCHER_NOTICE_ERROR };
+
+struct watcher_callbacks {
+    void (*on_checkpoint_ready)(struct watcher_job *job, const struct watcher_checkpoint *cp,
+                                void *userdata);
+    void (*on_training_output)(struct watcher_job *job, const struct watcher_output *out,
+                               void *userdata);
+    /* A sentence for the log: root missing/appeared/deleted, rescan after
+     * overflow, inotify watch limit (with the sysctl to raise it) and the
+     * switch to polling, names skipped (newline, invalid UTF-8), spool budget
+     * reached. job may be NULL for watcher-wide notices. */
+    void (*on_notice)(struct watcher_job *job, enum watcher_notice_level level, const char *msg,
+                      void *userdata);
+};
+
+/* ---- the watcher --------------------------------------------------------- */
+
+struct watcher;
+
+/* Create a watcher on loop; cb is copied, userdata is passed to every
+ * callback. The inotify thread starts with the first inotify job. */
+int watcher_new(uv_loop_t *loop, const struct watcher_callbacks *cb, void *userdata,
+                struct watcher **out, struct hs_err *err);
+
+/* Start watching a job root. The root may be missing: the job waits for it
+ * (notice) and starts when it appears. Saves already on disk follow
+ * o->existing once the first scan is complete. */
+int watcher_add_job(struct watcher *w, const struct watcher_options *o, struct watcher_job **out,
+                    struct hs_err *err);
+
+/* Stop watching and free the job (its timer is closed on the loop).
+ * Snapshots already taken stay on disk until released. */
+int watcher_remove_job(struct watcher *w, struct watcher_job *job);
+
+/* Stop threads, close every handle; memory is freed from close callbacks. */
+void watcher_close(struct watcher *w);
+
+void *watcher_job_userdata(const struct watcher_job *job);
+
+struct watcher_job_status {
+    const char *mode;     /* "inotify", "poll" or "waiting" (root missing) */
+    const char *fs_type;  /* "ext4", "nfs"… from statfs, "unknown" */
+    uint64_t rescans;     /* rescans after overflow / root re-created */
+    uint64_t ready;       /* READY events delivered */
+    size_t pending;       /* saves seen but not complete yet */
+    uint64_t spool_bytes; /* bytes held by live snapshots */
+    bool spool_full;      /* the last snapshot was refused for the budget */
+};
+void watcher_job_status(const struct watcher_job *job, struct watcher_job_status *st);
+
+/* ---- snapshots (rotation safety) ----------------------------------------- */
+
+enum watcher_snapshot_method {
+    WATCHER_SNAPSHOT_HARDLINK = 0,
+    WATCHER_SNAPSHOT_REFLINK,
+    WATCHER_SNAPSHOT_COPY,
+};
+const char *watcher_snapshot_method_name(enum watcher_snapshot_method m);
+
+struct watcher_snapshot {
+    char *dir; /* spool directory holding the files under their relative paths */
+    enum watcher_snapshot_method method; /* the weakest method any file needed */
+    size_t n_link, n_reflink, n_copy;    /* files per method */
+    uint64_t bytes;                      /* counted against spool_max_bytes */
+    struct watcher_checkpoint *cp;       /* a copy of the save, base = dir */
+};
+
+/* Take a snapshot of cp into the job's spool: hard links for files inside
+ * the save's folder (write-once files: rotation can then delete the folder
+ * without losing them), falling back to FICLONE, then to a copy when links
+ * are impossible (other filesystem, protected_hardlinks); files outside the
+ * save's folder (DeepSpeed's latest, rewritten in place) are reflinked or
+ * copied. Call it from on_checkpoint_ready: with save_total_limit the folder
+ * may be deleted right after the next save. A file that changed size since
+ * READY fails the snapshot with HS_ECHANGED. Past spool_max_bytes it
+ * returns -ENOSPC without taking anything (release or supersede queued
+ * snapshots first). Copies block the calling thread: fine for the small
+ * in-place files, slow for a whole checkpoint on a filesystem without links. */
+int watcher_snapshot(struct watcher_job *job, const struct watcher_checkpoint *cp,
+                     struct watcher_snapshot **out, struct hs_err *err);
+
+/* After the upload is confirmed: remove the spool directory, give its bytes
+ * back to the budget and free snap. Accepts NULL. */
+int watcher_snapshot_release(struct watcher_job *job, struct watcher_snapshot *snap,
+                             struct hs_err *err);
+
+/* ---- test hooks ---------------------------------------------------------- */
+
+/* Stop (true) or resume (false) reading the inotify descriptor, so that a
+ * test can make the kernel queue overflow (IN_Q_OVERFLOW) for real. */
+int watcher_test_pause_inotify(struct watcher *w, bool paused);
 
 #endif

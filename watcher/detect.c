@@ -1,0 +1,649 @@
+/*
+ * detect.c — the checkpoint detector of one job, on the loop thread: maps
+ * each normalised event to the save it belongs to (via the layouts'
+ * classify), tracks files written and not yet closed, completion markers and
+ * quiet periods, and arms the job's single uv_timer_t only while a save or
+ * training output is pending. When a save is due it asks its layout to
+ * check it on disk, lists its files and calls on_checkpoint_ready exactly
+ * once; a "done" record remembers the save's identity (device, inode) so a
+ * rescan does not report it again while a re-created folder of the same
+ * name is a new save. Also applies existing_checkpoints after the first scan,
+ * and reports training output. Layout rules live in detect_<layout>.c.
+ *
+ * The disk checks (a readdir of one save, parsing trainer_state.json) run on
+ * the loop thread: milliseconds on a local disk, done once per completed save.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+
+#define IMMEDIATE (20 * HS_USEC_PER_MSEC) /* coalesce a burst of events */
+#define NEVER     UINT64_MAX
+
+struct watcher_job_priv; /* the public handle is the watcher__job itself */
+
+static const struct watcher__layout_ops *const auto_order[] = {
+    &watcher__layout_trainer,
+    &watcher__layout_deepspeed,
+    &watcher__layout_accelerate,
+    &watcher__layout_lightning,
+};
+
+static const struct watcher__layout_ops *layout_of(enum watcher_layout l)
+{
+    switch (l) {
+    case WATCHER_LAYOUT_TRAINER:
+        return &watcher__layout_trainer;
+    case WATCHER_LAYOUT_ACCELERATE:
+        return &watcher__layout_accelerate;
+    case WATCHER_LAYOUT_LIGHTNING:
+        return &watcher__layout_lightning;
+    case WATCHER_LAYOUT_DEEPSPEED:
+        return &watcher__layout_deepspeed;
+    case WATCHER_LAYOUT_GENERIC:
+        return &watcher__layout_generic;
+    default:
+        return NULL;
+    }
+}
+
+static const struct watcher__layout_ops *classify(struct watcher__job *j, const char *path,
+                                                  struct watcher__match *m)
+{
+    if (!*path)
+        return NULL;
+    if (j->spool_rel) {
+        size_t n = strlen(j->spool_rel);
+        if (!strncmp(path, j->spool_rel, n) && (path[n] == 0 || path[n] == '/'))
+            return NULL;
+    }
+    const struct watcher__layout_ops *one = layout_of(j->o.layout);
+    if (one)
+        return one->classify(path, m) ? one : NULL;
+    for (size_t i = 0; i < HS_ARRAY_SIZE(auto_order); i++)
+        if (auto_order[i]->classify(path, m))
+            return auto_order[i];
+    return NULL;
+}
+
+/* ---- candidates ----------------------------------------------------------- */
+
+static struct watcher__cand *cand_find(struct watcher__job *j, const char *key, size_t n)
+{
+    for (struct watcher__cand *c = j->cands; c; c = c->next)
+        if (strlen(c->key) == n && !memcmp(c->key, key, n))
+            return c;
+    return NULL;
+}
+
+static void open_clear(struct watcher__cand *c)
+{
+    for (size_t i = 0; i < c->n_open; i++)
+        free(c->open[i]);
+    c->n_open = 0;
+}
+
+static void open_add(struct watcher__cand *c, const char *rel)
+{
+    for (size_t i = 0; i < c->n_open; i++)
+        if (!strcmp(c->open[i], rel))
+            return;
+    if (c->n_open == c->cap_open) {
+        size_t n = c->cap_open ? c->cap_open * 2 : 8;
+        char **v = realloc(c->open, n * sizeof(*v));
+        if (!v)
+            return; /* the quiet period still applies */
+        c->open = v;
+        c->cap_open = n;
+    }
+    char *s = strdup(rel);
+    if (s)
+        c->open[c->n_open++] = s;
+}
+
+static void open_remove(struct watcher__cand *c, const char *rel)
+{
+    for (size_t i = 0; i < c->n_open; i++) {
+        if (!strcmp(c->open[i], rel)) {
+            free(c->open[i]);
+            c->open[i] = c->open[--c->n_open];
+            return;
+        }
+    }
+}
+
+static void cand_free(struct watcher__cand *c)
+{
+    open_clear(c);
+    free(c->open);
+    free(c->key);
+    free(c);
+}
+
+static void cand_unlink(struct watcher__job *j, struct watcher__cand *c)
+{
+    for (struct watcher__cand **pp = &j->cands; *pp; pp = &(*pp)->next) {
+        if (*pp == c) {
+            *pp = c->next;
+            if (!c->done)
+                j->n_pending--;
+            cand_free(c);
+            return;
+        }
+    }
+}
+
+int watcher__cand_path(struct watcher__job *j, const struct watcher__cand *c, char *out, size_t n)
+{
+    return hs_path_join(out, n, j->o.root, c->key);
+}
+
+static void cand_reset(struct watcher__job *j, struct watcher__cand *c)
+{
+    if (c->done)
+        j->n_pending++;
+    c->done = false;
+    c->marker = c->marker_live = false;
+    c->marker_at = 0;
+    c->blocked = false;
+    c->existing = false;
+    open_clear(c);
+}
+
+/* ---- identity (is this still the save we reported?) --------------------- */
+
+static bool same_identity(struct watcher__job *j, struct watcher__cand *c)
+{
+    char p[HS_PATH_MAX];
+    struct stat st;
+    if (watcher__cand_path(j, c, p, sizeof(p)) < 0 || lstat(p, &st) != 0)
+        return false;
+    if (st.st_dev != c->dev || st.st_ino != c->ino)
+        return false;
+    if (!c->is_dir) {
+        hs_usec_t m =
+            (hs_usec_t)st.st_mtim.tv_sec * HS_USEC_PER_SEC + (hs_usec_t)st.st_mtim.tv_nsec / 1000;
+        return m == c->mtime;
+    }
+    return true;
+}
+
+static void mark_done(struct watcher__job *j, struct watcher__cand *c)
+{
+    char p[HS_PATH_MAX];
+    struct stat st;
+    if (watcher__cand_path(j, c, p, sizeof(p)) == 0 && lstat(p, &st) == 0) {
+        c->dev = st.st_dev;
+        c->ino = st.st_ino;
+        c->mtime =
+            (hs_usec_t)st.st_mtim.tv_sec * HS_USEC_PER_SEC + (hs_usec_t)st.st_mtim.tv_nsec / 1000;
+    }
+    if (!c->done)
+        j->n_pending--;
+    c->done = true;
+    open_clear(c);
+}
+
+/* ---- building the report ------------------------------------------------- */
+
+static struct watcher_checkpoint *build(struct watcher__job *j, struct watcher__cand *c,
+                                        hs_usec_t *newest_mtime)
+{
+    struct watcher_checkpoint *cp = calloc(1, sizeof(*cp));
+    char folder[HS_PATH_MAX];
+    if (!cp || watcher__cand_path(j, c, folder, sizeof(folder)) < 0)
+        goto fail;
+    cp->id = strdup(c->key);
+    cp->folder = strdup(folder);
+    cp->layout = c->lay->name;
+    cp->step = c->step;
+    cp->epoch = c->epoch;
+    cp->index = c->number;
+    cp->existing = c->existing;
+    cp->marker_at = c->marker_at;
+    char *slash = strrchr(folder, '/');
+    bool base_is_parent = !c->is_dir || c->lay->id == WATCHER_LAYOUT_DEEPSPEED;
+    if (base_is_parent && slash)
+        cp->base = strndup(folder, (size_t)(slash - folder));
+    else
+        cp->base = strdup(folder);
+    if (!cp->id || !cp->folder || !cp->base)
+        goto fail;
+    if (!c->is_dir) {
+        struct stat st;
+        if (lstat(folder, &st) != 0 || !S_ISREG(st.st_mode))
+            goto fail;
+        if (watcher__add_file(cp, slash + 1, &st) < 0)
+            goto fail;
+    } else if (base_is_parent) {
+        if (watcher__list_files(j, cp, folder, slash + 1) < 0)
+            goto fail;
+        static const char *const extra[] = {"latest", "zero_to_fp32.py"};
+        for (size_t i = 0; i < HS_ARRAY_SIZE(extra); i++) {
+            char p[HS_PATH_MAX];
+            struct stat st;
+            if (hs_path_join(p, sizeof(p), cp->base, extra[i]) == 0 && lstat(p, &st) == 0 &&
+                S_ISREG(st.st_mode))
+                watcher__add_file(cp, extra[i], &st);
+        }
+    } else if (watcher__list_files(j, cp, folder, "") < 0) {
+        goto fail;
+    }
+    hs_usec_t newest = 0;
+    for (size_t i = 0; i < cp->n_files; i++) {
+        cp->total_bytes += cp->files[i].size;
+        if (cp->files[i].mtime > newest)
+            newest = cp->files[i].mtime;
+    }
+    if (newest_mtime)
+        *newest_mtime = newest;
+    return cp;
+fail:
+    watcher_checkpoint_free(cp);
+    return NULL;
+}
+
+static int cmp_file(const void *a, const void *b)
+{
+    return strcmp(((const struct watcher_file *)a)->path, ((const struct watcher_file *)b)->path);
+}
+
+static void fire(struct watcher__job *j, struct watcher__cand *c, struct watcher_checkpoint *cp)
+{
+    mark_done(j, c);
+    if (cp->n_files > 1)
+        qsort(cp->files, cp->n_files, sizeof(*cp->files), cmp_file);
+    cp->ready_at = hs_now_monotonic();
+    j->ready++;
+    if (j->w->cb.on_checkpoint_ready)
+        j->w->cb.on_checkpoint_ready((struct watcher_job *)j, cp, j->w->userdata);
+}
+
+/* ---- scheduling ------------------------------------------------------------ */
+
+static hs_usec_t due(struct watcher__job *j, const struct watcher__cand *c)
+{
+    if (c->done || c->blocked || c->n_open > 0)
+        return NEVER;
+    switch (c->lay->rule) {
+    case WRULE_MARKER:
+        if (!c->marker)
+            return NEVER;
+        if (c->marker_live && (j->o.world_size <= 1 || c->lay->id == WATCHER_LAYOUT_LIGHTNING))
+            return c->marker_at + IMMEDIATE;
+        return (c->marker_at > c->last_activity ? c->marker_at : c->last_activity) +
+               j->o.marker_quiet;
+    case WRULE_MARKER_QUIET:
+        if (!c->marker)
+            return NEVER;
+        return c->last_activity + j->o.marker_quiet;
+    case WRULE_SETTLE:
+    default:
+        return c->last_activity + j->o.settle;
+    }
+}
+
+static void schedule(struct watcher__job *j)
+{
+    if (j->removed)
+        return;
+    hs_usec_t next = NEVER;
+    for (struct watcher__cand *c = j->cands; c; c = c->next) {
+        hs_usec_t d = due(j, c);
+        if (d < next)
+            next = d;
+    }
+    if (j->n_out) {
+        hs_usec_t d = j->out_activity + j->o.marker_quiet;
+        if (d < next)
+            next = d;
+    }
+    if (next == NEVER) {
+        if (j->timer_armed)
+            uv_timer_stop(&j->timer);
+        j->timer_armed = false;
+        return;
+    }
+    hs_usec_t now = hs_now_monotonic();
+    uint64_t ms = next <= now ? 0 : (next - now + HS_USEC_PER_MSEC - 1) / HS_USEC_PER_MSEC;
+    if (j->timer_armed && j->timer_due == next)
+        return;
+    uv_timer_start(&j->timer, watcher__detect_timer_cb, ms, 0);
+    j->timer_armed = true;
+    j->timer_due = next;
+}
+
+static void report_output(struct watcher__job *j)
+{
+    struct watcher_checkpoint tmp = {0}; /* reuse the file list helpers */
+    for (size_t i = 0; i < j->n_out; i++) {
+        char p[HS_PATH_MAX];
+        struct stat st;
+        if (hs_path_join(p, sizeof(p), j->o.root, j->out[i]) == 0 && lstat(p, &st) == 0 &&
+            S_ISREG(st.st_mode))
+            watcher__add_file(&tmp, j->out[i], &st);
+        free(j->out[i]);
+    }
+    j->n_out = 0;
+    if (tmp.n_files && j->w->cb.on_training_output) {
+        qsort(tmp.files, tmp.n_files, sizeof(*tmp.files), cmp_file);
+        struct watcher_output out = {.base = j->o.root, .n_files = tmp.n_files, .files = tmp.files};
+        j->w->cb.on_training_output((struct watcher_job *)j, &out, j->w->userdata);
+    }
+    for (size_t i = 0; i < tmp.n_files; i++)
+        free(tmp.files[i].path);
+    free(tmp.files);
+}
+
+static void evaluate(struct watcher__job *j, struct watcher__cand *c)
+{
+    char why[256] = "";
+    if (!watcher__name_printable(c->key)) {
+        watcher__notice(j, WATCHER_NOTICE_WARN,
+                        "%s: a save whose name is not printable UTF-8 was skipped", j->o.root);
+        mark_done(j, c);
+        return;
+    }
+    enum watcher__check r = c->lay->check(j, c, why, sizeof(why));
+    if (r == WCHECK_GONE) {
+        cand_unlink(j, c);
+        return;
+    }
+    if (r == WCHECK_INCOMPLETE) {
+        c->blocked = true; /* until the next event in it */
+        return;
+    }
+    struct watcher_checkpoint *cp = build(j, c, NULL);
+    if (!cp) {
+        c->blocked = true;
+        return;
+    }
+    fire(j, c, cp);
+    watcher_checkpoint_free(cp);
+}
+
+void watcher__detect_timer_cb(uv_timer_t *t)
+{
+    struct watcher__job *j = t->data;
+    j->timer_armed = false;
+    hs_usec_t now = hs_now_monotonic();
+    for (struct watcher__cand *c = j->cands, *next; c; c = next) {
+        next = c->next;
+        if (due(j, c) <= now)
+            evaluate(j, c);
+        if (j->removed)
+            return;
+    }
+    if (j->n_out && j->out_activity + j->o.marker_quiet <= now)
+        report_output(j);
+    schedule(j);
+}
+
+/* ---- existing saves at start ------------------------------------------------ */
+
+static int cmp_ready(const void *a, const void *b)
+{
+    const struct watcher_checkpoint *x = *(const struct watcher_checkpoint *const *)a;
+    const struct watcher_checkpoint *y = *(const struct watcher_checkpoint *const *)b;
+    int64_t kx = x->step >= 0 ? x->step : x->index, ky = y->step >= 0 ? y->step : y->index;
+    if (kx != ky)
+        return kx < ky ? -1 : 1;
+    return strcmp(x->id, y->id);
+}
+
+static void apply_existing(struct watcher__job *j)
+{
+    size_t n = 0, cap = 0;
+    struct watcher_checkpoint **v = NULL;
+    struct watcher__cand **who = NULL;
+    hs_usec_t now_real = hs_now_realtime();
+    for (struct watcher__cand *c = j->cands; c; c = c->next) {
+        if (c->done || !c->existing || c->n_open)
+            continue;
+        char why[256];
+        if (c->lay->check(j, c, why, sizeof(why)) != WCHECK_COMPLETE)
+            continue;
+        hs_usec_t newest = 0;
+        struct watcher_checkpoint *cp = build(j, c, &newest);
+        if (!cp)
+            continue;
+        hs_usec_t quiet = c->lay->rule == WRULE_SETTLE         ? j->o.settle
+                          : c->lay->rule == WRULE_MARKER_QUIET ? j->o.marker_quiet
+                                                               : 0;
+        if (newest + quiet > now_real) {
+            watcher_checkpoint_free(cp); /* still being written: the live rules apply */
+            continue;
+        }
+        if (n == cap) {
+            cap = cap ? cap * 2 : 16;
+            void *nv = realloc(v, cap * sizeof(*v)), *nw = realloc(who, cap * sizeof(*who));
+            if (nv)
+                v = nv;
+            if (nw)
+                who = nw;
+            if (!nv || !nw) {
+                watcher_checkpoint_free(cp);
+                break;
+            }
+        }
+        v[n] = cp;
+        who[n] = c;
+        n++;
+    }
+    /* sort both arrays together by (step|index, id) */
+    for (size_t a = 1; a < n; a++)
+        for (size_t b = a; b > 0 && cmp_ready(&v[b - 1], &v[b]) > 0; b--) {
+            struct watcher_checkpoint *t = v[b];
+            v[b] = v[b - 1];
+            v[b - 1] = t;
+            struct watcher__cand *u = who[b];
+            who[b] = who[b - 1];
+            who[b - 1] = u;
+        }
+    for (size_t i = 0; i < n; i++) {
+        bool report = j->o.existing == WATCHER_EXISTING_ALL ||
+                      (j->o.existing == WATCHER_EXISTING_LATEST && i == n - 1);
+        if (report && !j->removed)
+            fire(j, who[i], v[i]);
+        else
+            mark_done(j, who[i]);
+        watcher_checkpoint_free(v[i]);
+    }
+    if (n && j->o.existing != WATCHER_EXISTING_ALL)
+        watcher__notice(j, WATCHER_NOTICE_INFO, "%s: %zu complete save(s) already on disk; %s",
+                        j->o.root, n,
+                        j->o.existing == WATCHER_EXISTING_NONE ? "none reported (existing: none)"
+                                                               : "reporting the newest only");
+    free(v);
+    free(who);
+}
+
+/* ---- events ---------------------------------------------------------------- */
+
+static void out_add(struct watcher__job *j, const char *path)
+{
+    for (size_t i = 0; i < j->n_out; i++)
+        if (!strcmp(j->out[i], path))
+            return;
+    if (j->n_out == j->cap_out) {
+        size_t n = j->cap_out ? j->cap_out * 2 : 16;
+        char **v = realloc(j->out, n * sizeof(*v));
+        if (!v)
+            return;
+        j->out = v;
+        j->cap_out = n;
+    }
+    char *s = strdup(path);
+    if (s)
+        j->out[j->n_out++] = s;
+}
+
+/* DeepSpeed's `latest` sits beside the tag folders it names. */
+static void latest_written(struct watcher__job *j, const char *path, hs_usec_t t, bool live)
+{
+    const char *slash = strrchr(path, '/');
+    size_t dlen = slash ? (size_t)(slash - path) : 0;
+    for (struct watcher__cand *c = j->cands; c; c = c->next) {
+        if (c->done || c->lay->id != WATCHER_LAYOUT_DEEPSPEED)
+            continue;
+        const char *cs = strrchr(c->key, '/');
+        size_t clen = cs ? (size_t)(cs - c->key) : 0;
+        if (clen == dlen && !strncmp(c->key, path, dlen)) {
+            c->marker = true;
+            c->marker_live = live;
+            c->marker_at = t;
+            c->blocked = false;
+            c->last_activity = t;
+        }
+    }
+}
+
+static void path_event(struct watcher__job *j, const struct watcher__event *e)
+{
+    struct watcher__match m = {.number = -1};
+    const struct watcher__layout_ops *lay = classify(j, e->path, &m);
+    if (!lay) {
+        const char *base = strrchr(e->path, '/');
+        base = base ? base + 1 : e->path;
+        bool closing = e->kind == WEV_CLOSED_WRITE || e->kind == WEV_MOVED_IN ||
+                       (e->kind == WEV_CREATED && e->from_scan);
+        if (!e->is_dir && !strcmp(base, "latest") && closing)
+            latest_written(j, e->path, e->time, !e->from_scan);
+        if (!e->is_dir && !e->from_scan && j->o.layout != WATCHER_LAYOUT_GENERIC) {
+            if (e->kind == WEV_CLOSED_WRITE || e->kind == WEV_MOVED_IN)
+                out_add(j, e->path);
+            if (e->kind == WEV_CLOSED_WRITE || e->kind == WEV_MOVED_IN || e->kind == WEV_MODIFIED ||
+                e->kind == WEV_CREATED)
+                j->out_activity = e->time;
+        }
+        return;
+    }
+    const char *rel = e->path + m.key_len;
+    if (*rel == '/')
+        rel++;
+    struct watcher__cand *c = cand_find(j, e->path, m.key_len);
+    bool removal = e->kind == WEV_DELETED || e->kind == WEV_MOVED_OUT;
+    if (removal && !*rel) {
+        if (c)
+            cand_unlink(j, c); /* rotation or rename away: a new one is a new save */
+        return;
+    }
+    if (!c) {
+        if (removal)
+            return;
+        c = calloc(1, sizeof(*c));
+        if (!c || !(c->key = strndup(e->path, m.key_len))) {
+            free(c);
+            return;
+        }
+        c->lay = lay;
+        c->is_dir = m.is_dir;
+        c->number = m.number;
+        c->step = -1;
+        c->epoch = -1;
+        c->existing = e->from_scan && !j->initial_done;
+        c->next = j->cands;
+        j->cands = c;
+        j->n_pending++;
+    }
+    c->seen = true;
+    if (c->done) {
+        if (removal || e->kind == WEV_DELETED || same_identity(j, c))
+            return;
+        cand_reset(j, c); /* same name, new folder or rewritten file: a new save */
+    }
+    if (!e->from_scan || !c->last_activity)
+        c->last_activity = e->time;
+    c->blocked = false;
+    bool file = !e->is_dir;
+    switch (e->kind) {
+    case WEV_CREATED:
+    case WEV_MODIFIED:
+        if (file && !e->from_scan)
+            open_add(c, rel);
+        break;
+    case WEV_CLOSED_WRITE:
+    case WEV_MOVED_IN:
+    case WEV_DELETED:
+    case WEV_MOVED_OUT:
+        if (file)
+            open_remove(c, rel);
+        break;
+    default:
+        break;
+    }
+    bool marker_event = e->kind == WEV_CLOSED_WRITE || e->kind == WEV_MOVED_IN ||
+                        (e->kind == WEV_CREATED && e->from_scan) ||
+                        (e->kind == WEV_DIR_CREATED && e->from_scan && !*rel);
+    bool renamed_in = e->kind == WEV_MOVED_IN && !*rel;
+    if (marker_event && (renamed_in || (file && lay->is_marker(rel)) ||
+                         (e->from_scan && !*rel && lay->rule == WRULE_SETTLE))) {
+        if (!c->marker || !c->marker_live || !e->from_scan) {
+            /* a scan right after a live rename must not downgrade it */
+            c->marker_live = c->marker_live || !e->from_scan;
+            c->marker_at = c->marker ? c->marker_at : e->time;
+            if (!e->from_scan)
+                c->marker_at = e->time;
+        }
+        c->marker = true;
+    }
+    if (renamed_in && lay->rule != WRULE_SETTLE) {
+        /* a rename into the final name: whatever was written is closed */
+        open_clear(c);
+    }
+}
+
+void watcher__detect_event(struct watcher__job *j, const struct watcher__event *e)
+{
+    switch (e->kind) {
+    case WEV_NOTICE:
+        watcher__notice(j, (int)e->cookie, "%s", e->path);
+        return;
+    case WEV_SCAN_BEGIN:
+        if (!e->initial) {
+            j->rescans++;
+            for (struct watcher__cand *c = j->cands; c; c = c->next) {
+                c->seen = false;
+                open_clear(c); /* closes may have been lost with the overflow */
+            }
+        }
+        return;
+    case WEV_SCAN_DONE:
+        if (e->initial) {
+            j->initial_done = true;
+            apply_existing(j);
+        } else {
+            for (struct watcher__cand *c = j->cands, *next; c; c = next) {
+                next = c->next;
+                if (!c->seen)
+                    cand_unlink(j, c); /* deleted while we were not looking */
+            }
+        }
+        break;
+    case WEV_ROOT_GONE:
+        while (j->cands)
+            cand_unlink(j, j->cands);
+        for (size_t i = 0; i < j->n_out; i++)
+            free(j->out[i]);
+        j->n_out = 0;
+        break;
+    default:
+        path_event(j, e);
+        break;
+    }
+    schedule(j);
+}
+
+void watcher__detect_free(struct watcher__job *j)
+{
+    while (j->cands)
+        cand_unlink(j, j->cands);
+    for (size_t i = 0; i < j->n_out; i++)
+        free(j->out[i]);
+    free(j->out);
+    j->out = NULL;
+    j->n_out = j->cap_out = 0;
+}

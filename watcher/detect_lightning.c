@@ -1,0 +1,69 @@
+/*
+ * detect_lightning.c — PyTorch Lightning's ModelCheckpoint (training-
+ * semantics.md §2.10): one file per save, `*.ckpt` anywhere below the root
+ * (lightning_logs/version_N/checkpoints/epoch=E-step=S.ckpt, last.ckpt…).
+ * Lightning ≥ 2.4 renames a finished temp file into place (the rename is
+ * the marker); older versions and cross-filesystem moves write in place
+ * (the close after writing is the marker). `last.ckpt` as a symlink
+ * (save_last="link") is never a save: its target is one already.
+ */
+#include "internal.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static bool light_classify(const char *path, struct watcher__match *m)
+{
+    size_t n = strlen(path);
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    if (n < 6 || strcmp(path + n - 5, ".ckpt") != 0 || strlen(base) < 6)
+        return false;
+    *m = (struct watcher__match){WATCHER_LAYOUT_LIGHTNING, n, false, -1};
+    return true;
+}
+
+static bool light_is_marker(const char *rel)
+{
+    return rel[0] == 0; /* the file itself closed or renamed into place */
+}
+
+/* "name=value" pairs in the file name, e.g. epoch=3-step=120.ckpt */
+static int64_t name_value(const char *base, const char *key)
+{
+    size_t k = strlen(key);
+    for (const char *p = base; (p = strstr(p, key)); p++) {
+        if ((p == base || p[-1] == '-' || p[-1] == '_') && p[k] == '=') {
+            const char *d = p + k + 1;
+            size_t n = strspn(d, "0123456789");
+            return watcher__parse_num(d, n);
+        }
+    }
+    return -1;
+}
+
+static enum watcher__check light_check(struct watcher__job *j, struct watcher__cand *c, char *why,
+                                       size_t why_len)
+{
+    char p[HS_PATH_MAX];
+    struct stat st;
+    if (watcher__cand_path(j, c, p, sizeof(p)) < 0 || lstat(p, &st) != 0 || !S_ISREG(st.st_mode)) {
+        snprintf(why, why_len, "not a regular file");
+        return WCHECK_GONE; /* deleted, or a symlink (save_last="link") */
+    }
+    const char *base = strrchr(c->key, '/');
+    base = base ? base + 1 : c->key;
+    c->step = name_value(base, "step");
+    int64_t e = name_value(base, "epoch");
+    c->epoch = e >= 0 ? (double)e : -1;
+    return WCHECK_COMPLETE;
+}
+
+const struct watcher__layout_ops watcher__layout_lightning = {
+    .id = WATCHER_LAYOUT_LIGHTNING,
+    .name = "lightning",
+    .rule = WRULE_MARKER,
+    .classify = light_classify,
+    .is_marker = light_is_marker,
+    .check = light_check,
+};

@@ -1,0 +1,236 @@
+/*
+ * internal.h — what the files of watcher/ share and nobody else sees: the
+ * normalised event, the event queue to the loop, the backend interface that
+ * the inotify thread and the poll scanner both implement (redis ae-style: a
+ * few operations, two implementations), the per-layout detector interface,
+ * and the job structure that ties them together.
+ */
+#ifndef HUBSYNC_WATCHER_INTERNAL_H
+#define HUBSYNC_WATCHER_INTERNAL_H
+
+#include "watcher.h"
+
+#include <pthread.h>
+#include <sys/stat.h>
+
+/* ---- events (backend thread → loop) ------------------------------------ */
+
+enum watcher__ev_kind {
+    WEV_CREATED,      /* a file appeared (inotify IN_CREATE, or found by a scan) */
+    WEV_MODIFIED,     /* written (consecutive ones are coalesced) */
+    WEV_CLOSED_WRITE, /* closed after writing (poll: unchanged over one interval) */
+    WEV_MOVED_IN,     /* renamed into place (cookie pairs it with a MOVED_OUT) */
+    WEV_MOVED_OUT,
+    WEV_DELETED,
+    WEV_DIR_CREATED,
+    WEV_SCAN_BEGIN, /* a (re)scan of the whole root starts: everything is re-reported */
+    WEV_SCAN_DONE,  /* ... and is complete; initial == first scan of the job */
+    WEV_ROOT_GONE,  /* the root was deleted or is missing: forget pending saves */
+    WEV_NOTICE,     /* path holds a sentence for on_notice, cookie the level */
+    WEV_USE_POLL,   /* inotify cannot watch this root (limit): switch to polling */
+};
+
+struct watcher__event {
+    struct watcher__event *next;
+    uint32_t job_id;
+    uint8_t kind;
+    bool is_dir;
+    bool from_scan;
+    bool initial;
+    uint32_t cookie;
+    hs_usec_t time; /* monotonic */
+    char path[];    /* relative to the root, "" for the root itself */
+};
+
+struct watcher__event *watcher__event_new(uint32_t job_id, int kind, const char *path);
+
+/* A locked FIFO drained by the loop in one go (uv_async sends coalesce). */
+struct watcher__queue {
+    pthread_mutex_t lock;
+    struct watcher__event *head, **tail;
+    uv_async_t async;
+};
+int watcher__queue_init(struct watcher__queue *q, uv_loop_t *loop, uv_async_cb cb);
+/* Append a chain (from any thread) and wake the loop. */
+void watcher__queue_push(struct watcher__queue *q, struct watcher__event *first,
+                         struct watcher__event **last_next);
+struct watcher__event *watcher__queue_take(struct watcher__queue *q);
+void watcher__events_free(struct watcher__event *e);
+
+/* A batch under construction on a backend thread. */
+struct watcher__batch {
+    struct watcher__event *head, **tail;
+    size_t n;
+};
+void watcher__batch_init(struct watcher__batch *b);
+void watcher__batch_add(struct watcher__batch *b, struct watcher__event *e);
+void watcher__batch_flush(struct watcher__batch *b, struct watcher__queue *q);
+void watcher__batch_notice(struct watcher__batch *b, uint32_t job_id, int level, const char *fmt,
+                           ...) __attribute__((format(printf, 4, 5)));
+
+/* Names never watched nor reported: hidden (".hubsync", ".git", editors'
+ * and tools' temp files) and tmp-checkpoint-* staging folders. */
+bool watcher__name_ignored(const char *name);
+/* True when name can be reported: valid UTF-8, no control characters. */
+bool watcher__name_printable(const char *name);
+
+/* ---- backends ---------------------------------------------------------- */
+
+struct watcher__backend;
+
+/* The operations both backends offer. add_root makes the backend scan the
+ * root (SCAN_BEGIN … SCAN_DONE initial) then report changes; remove_root
+ * forgets it. All calls are made from the loop thread and return at once;
+ * the work happens on the backend's thread. */
+struct watcher__backend_ops {
+    const char *name;
+    int (*add_root)(struct watcher__backend *b, uint32_t job_id, const char *root,
+                    hs_usec_t interval, struct hs_err *err);
+    int (*remove_root)(struct watcher__backend *b, uint32_t job_id);
+    void (*destroy)(struct watcher__backend *b); /* joins the thread(s) */
+};
+
+struct watcher__backend {
+    const struct watcher__backend_ops *ops;
+    struct watcher__queue *queue;
+};
+
+int watcher__inotify_new(struct watcher__queue *q, struct watcher__backend **out,
+                         struct hs_err *err);
+int watcher__inotify_pause(struct watcher__backend *b, bool paused);
+int watcher__poll_new(struct watcher__queue *q, struct watcher__backend **out, struct hs_err *err);
+
+/* statfs f_type → name, and whether inotify is blind to remote writes there. */
+const char *watcher__fs_type(const char *path, bool *remote);
+
+/* ---- detector ---------------------------------------------------------- */
+
+enum watcher__rule {
+    WRULE_MARKER,       /* a marker file/rename proves completion (W==1: at once) */
+    WRULE_MARKER_QUIET, /* a marker, then marker_quiet of no writes */
+    WRULE_SETTLE,       /* no marker: settle of no writes */
+};
+
+struct watcher__match {
+    enum watcher_layout layout;
+    size_t key_len; /* bytes of the path that name the save ("checkpoint-5") */
+    bool is_dir;    /* the save is a directory (else one file) */
+    int64_t number; /* the number in the name, -1 none */
+};
+
+struct watcher__cand;
+struct watcher__job;
+
+/* Outcome of a disk check of one save. */
+enum watcher__check { WCHECK_COMPLETE, WCHECK_INCOMPLETE, WCHECK_GONE };
+
+struct watcher__layout_ops {
+    enum watcher_layout id;
+    const char *name;
+    enum watcher__rule rule;
+    /* Does path (relative to the root) belong to a save of this layout? */
+    bool (*classify)(const char *path, struct watcher__match *m);
+    /* Is rel (relative to the save's folder) the layout's completion marker,
+     * or is the save's own path being renamed in the marker? */
+    bool (*is_marker)(const char *rel);
+    /* Check the save on disk; fill step/epoch; why gets a short reason. */
+    enum watcher__check (*check)(struct watcher__job *j, struct watcher__cand *c, char *why,
+                                 size_t why_len);
+};
+
+extern const struct watcher__layout_ops watcher__layout_trainer;
+extern const struct watcher__layout_ops watcher__layout_accelerate;
+extern const struct watcher__layout_ops watcher__layout_lightning;
+extern const struct watcher__layout_ops watcher__layout_deepspeed;
+extern const struct watcher__layout_ops watcher__layout_generic;
+
+/* A save seen on disk, from its first event until READY (and after, as a
+ * "done" record so the same save is not reported twice). */
+struct watcher__cand {
+    struct watcher__cand *next;
+    char *key; /* path relative to the root */
+    const struct watcher__layout_ops *lay;
+    bool is_dir;
+    int64_t number;
+    bool done;
+    bool existing;    /* seen by the initial scan */
+    bool seen;        /* touched by the current rescan */
+    bool marker;      /* marker seen (close-write, rename, or scan) */
+    bool marker_live; /* ... by a live event rather than a scan */
+    bool blocked;     /* checked and incomplete: wait for the next event in it */
+    hs_usec_t marker_at;
+    hs_usec_t last_activity;
+    dev_t dev; /* identity of the folder/file when done */
+    ino_t ino;
+    hs_usec_t mtime; /* files: mtime when done */
+    int64_t step;    /* filled by check() */
+    double epoch;
+    char **open; /* files (relative to key) written and not yet closed */
+    size_t n_open, cap_open;
+};
+
+/* A job as the loop sees it. */
+struct watcher__job {
+    struct watcher_job *pub; /* == (struct watcher_job *)this */
+    struct watcher *w;
+    uint32_t id;
+    struct watcher_options o; /* strings owned */
+    char *spool_rel;          /* spool path relative to root when inside it */
+    struct watcher__backend *backend;
+    const char *mode;
+    const char *fs_type;
+    uv_timer_t timer;
+    bool timer_armed;
+    hs_usec_t timer_due;
+    bool initial_done;
+    bool removed;
+    struct watcher__cand *cands;
+    size_t n_pending;
+    /* training output waiting for quiet */
+    char **out;
+    size_t n_out, cap_out;
+    hs_usec_t out_activity;
+    /* counters */
+    uint64_t rescans, ready, spool_bytes, snap_seq;
+    bool spool_full;
+    struct watcher__job *next;
+};
+
+struct watcher {
+    uv_loop_t *loop;
+    struct watcher_callbacks cb;
+    void *userdata;
+    struct watcher__queue queue;
+    struct watcher__backend *inotify;
+    struct watcher__backend *poll;
+    struct watcher__job *jobs;
+    uint32_t next_id;
+    unsigned pending_closes;
+    bool closing;
+};
+
+void watcher__detect_event(struct watcher__job *j, const struct watcher__event *e);
+void watcher__detect_timer_cb(uv_timer_t *t);
+void watcher__detect_free(struct watcher__job *j);
+void watcher__notice(struct watcher__job *j, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Absolute path of a save. */
+int watcher__cand_path(struct watcher__job *j, const struct watcher__cand *c, char *out, size_t n);
+/* Fill a checkpoint's file list: regular files under folder (recursively,
+ * relative to base with prefix), skipping ignored names and reporting
+ * unprintable ones through notice. Appends to cp->files. */
+int watcher__list_files(struct watcher__job *j, struct watcher_checkpoint *cp, const char *dir,
+                        const char *prefix);
+int watcher__add_file(struct watcher_checkpoint *cp, const char *rel, const struct stat *st);
+/* DeepSpeed engine checkpoint in save_dir with tag folder `tag` (NULL: read
+ * save_dir/latest): latest names tag or a later one, model states present,
+ * one ZeRO optimizer shard per rank. */
+bool watcher__deepspeed_consistent(const char *save_dir, const char *tag, int64_t number,
+                                   unsigned world, char *why, size_t why_len);
+/* Parse a decimal number filling all of s[0..n) (no sign); -1 if not one. */
+int64_t watcher__parse_num(const char *s, size_t n);
+/* Does folder/rel exist as a regular file? */
+bool watcher__file_exists(const char *folder, const char *rel);
+
+#endif
