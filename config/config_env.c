@@ -5,9 +5,13 @@
  * trailing '/' stripped, HF_TOKEN then HUGGING_FACE_HUB_TOKEN, the token
  * file at HF_TOKEN_PATH or $HF_HOME/token with '~' and $VARS expanded,
  * tokens cleaned of \r, \n and surrounding whitespace, empty meaning none,
- * and HF_HUB_OFFLINE refusing to work. A config value wins over the
- * environment. This file reads only the token file; it never logs and never
- * puts a token in a message.
+ * HUGGINGFACE_CO_STAGING switching endpoint and token file to staging, and
+ * HF_HUB_OFFLINE refusing to work. A config value wins over the
+ * environment. Deliberate differences: an empty HF_HOME, HF_TOKEN_PATH or
+ * XDG_CACHE_HOME counts as unset (Python would use a path relative to the
+ * working directory, or crash), and an empty HF_ENDPOINT is an error rather
+ * than an unusable "" endpoint. This file reads only the token file; it
+ * never logs and never puts a token in a message.
  */
 #include "config.h"
 
@@ -55,9 +59,11 @@ int config_resolve_endpoint_env(const char *configured, config_getenv_fn env, ch
                                 struct hs_err *err)
 {
     *out = NULL;
+    /* `_is_true(HF_HUB_OFFLINE or TRANSFORMERS_OFFLINE)`: a non-empty
+     * HF_HUB_OFFLINE decides alone, even "0". */
     const char *off = env_get(env, "HF_HUB_OFFLINE");
     const char *off_name = "HF_HUB_OFFLINE";
-    if (!config_env_truthy(off)) {
+    if (!off || !*off) {
         off = env_get(env, "TRANSFORMERS_OFFLINE");
         off_name = "TRANSFORMERS_OFFLINE";
     }
@@ -66,16 +72,20 @@ int config_resolve_endpoint_env(const char *configured, config_getenv_fn env, ch
                           "%s=%s: offline mode is enabled, so nothing can be uploaded; unset it",
                           off_name, off);
 
+    /* huggingface_hub: HF_ENDPOINT, else the default; staging mode then
+     * overrides both. The config file overrides everything. */
     const char *src = configured;
     const char *what = "endpoint";
+    if (!src && config_env_truthy(env_get(env, "HUGGINGFACE_CO_STAGING"))) {
+        src = "https://hub-ci.huggingface.co";
+        what = "staging endpoint";
+    }
     if (!src) {
         src = env_get(env, "HF_ENDPOINT");
         what = "HF_ENDPOINT";
     }
     if (!src) {
-        src = config_env_truthy(env_get(env, "HUGGINGFACE_CO_STAGING"))
-                  ? "https://hub-ci.huggingface.co"
-                  : "https://huggingface.co";
+        src = "https://huggingface.co";
         what = "default endpoint";
     }
     size_t n = strlen(src);
@@ -180,6 +190,9 @@ static int expand_path(const char *in, config_getenv_fn env, char *out, size_t n
 static int hf_token_path(config_getenv_fn env, char *out, size_t n)
 {
     char raw[HS_PATH_MAX];
+    /* Staging mode keeps its token apart: ~/.cache/huggingface_staging/token. */
+    if (config_env_truthy(env_get(env, "HUGGINGFACE_CO_STAGING")))
+        return expand_path("~/.cache/huggingface_staging/token", env, out, n);
     const char *tp = env_get(env, "HF_TOKEN_PATH");
     if (tp && *tp)
         return expand_path(tp, env, out, n);

@@ -10,7 +10,9 @@
  * included; '?' any one character; "[seq]" and "[!seq]" with a-z ranges, a
  * ']' right after '[' or "[!" taken literally, '^' first taken literally,
  * reversed ranges matching nothing; an unclosed '[' is a literal '['; no
- * backslash escapes. Since every token but '*' consumes exactly one
+ * backslash escapes: current huggingface_hub turns every '\\' into '/' in
+ * both pattern and path before matching (_normalize_separators), and so do
+ * we. Since every token but '*' consumes exactly one
  * character, the classic greedy match with one backtrack point for the last
  * '*' is exact and linear in practice. This file does no I/O.
  */
@@ -34,6 +36,12 @@ static size_t class_len(const char *p)
     return p[j] == ']' ? j + 1 : 0;
 }
 
+/* huggingface_hub's _normalize_separators, one character at a time. */
+static inline unsigned char sep(char c)
+{
+    return c == '\\' ? '/' : (unsigned char)c;
+}
+
 /* Does c match the bracket expression p[0..len) ("[...]")? */
 static bool class_match(const char *p, size_t len, unsigned char c)
 {
@@ -45,11 +53,11 @@ static bool class_match(const char *p, size_t len, unsigned char c)
     }
     bool hit = false;
     while (i < end) {
-        unsigned char lo = (unsigned char)p[i];
+        unsigned char lo = sep(p[i]);
         /* "a-z" is a range unless the '-' is the last member; a '-' that
          * starts the set or follows a range is a literal member. */
         if (i + 2 < end && p[i + 1] == '-') {
-            unsigned char hi = (unsigned char)p[i + 2];
+            unsigned char hi = sep(p[i + 2]);
             if (lo <= c && c <= hi)
                 hit = true;
             i += 3;
@@ -62,8 +70,9 @@ static bool class_match(const char *p, size_t len, unsigned char c)
     return hit != negate;
 }
 
-/* Match pattern p against the whole of s. */
-static bool match_from(const char *p, const char *s)
+/* Match pattern p against the whole of s; dir_star appends an implicit
+ * '*' to p (a pattern that ended in '/'). */
+static bool match_from(const char *p, const char *s, bool dir_star)
 {
     const char *star_p = NULL, *star_s = NULL;
     while (*s) {
@@ -84,7 +93,7 @@ static bool match_from(const char *p, const char *s)
         if (*p == '[') {
             size_t l = class_len(p);
             if (l) {
-                if (class_match(p, l, (unsigned char)*s)) {
+                if (class_match(p, l, sep(*s))) {
                     p += l;
                     s++;
                     continue;
@@ -93,7 +102,9 @@ static bool match_from(const char *p, const char *s)
             }
             /* unclosed: literal '[' */
         }
-        if (*p && *p == *s) {
+        if (!*p && dir_star)
+            return true; /* the implicit trailing '*' takes the rest */
+        if (*p && sep(*p) == sep(*s)) {
             p++;
             s++;
             continue;
@@ -111,22 +122,10 @@ static bool match_from(const char *p, const char *s)
 
 bool config_pattern_match(const char *pattern, const char *path)
 {
+    /* "dir/" means "dir/" + "*": the folder's contents, at any depth. */
     size_t n = strlen(pattern);
-    if (n > 0 && pattern[n - 1] == '/') {
-        /* "dir/" means "dir/" + "*": the folder's contents, at any depth. */
-        char stack[512];
-        char *buf = n + 2 <= sizeof(stack) ? stack : malloc(n + 2);
-        if (!buf)
-            return false;
-        memcpy(buf, pattern, n);
-        buf[n] = '*';
-        buf[n + 1] = '\0';
-        bool r = match_from(buf, path);
-        if (buf != stack)
-            free(buf);
-        return r;
-    }
-    return match_from(pattern, path);
+    bool dir = n > 0 && sep(pattern[n - 1]) == '/';
+    return match_from(pattern, path, dir);
 }
 
 bool config_path_allowed(const char *path, const char *const *include, size_t n_include,

@@ -82,13 +82,19 @@ static void test_endpoint(void **state)
 {
     (void)state;
     expect_endpoint(NULL, "https://huggingface.co");
-    setenv("HUGGINGFACE_CO_STAGING", "yes", 1);
-    expect_endpoint(NULL, "https://hub-ci.huggingface.co");
     setenv("HF_ENDPOINT", "http://127.0.0.1:8080///", 1);
     expect_endpoint(NULL, "http://127.0.0.1:8080");
+    /* staging mode overrides HF_ENDPOINT (huggingface_hub constants.py) */
+    setenv("HUGGINGFACE_CO_STAGING", "yes", 1);
+    expect_endpoint(NULL, "https://hub-ci.huggingface.co");
     /* a config value wins over the environment */
     expect_endpoint("https://hub.example.com/", "https://hub.example.com");
     unsetenv("HUGGINGFACE_CO_STAGING");
+    setenv("HF_ENDPOINT", "", 1);
+    char *empty = NULL;
+    struct hs_err eerr = {0};
+    assert_int_equal(config_resolve_endpoint(NULL, &empty, &eerr), HS_ECONFIG);
+    assert_string_equal(eerr.msg, "HF_ENDPOINT \"\" is not an http:// or https:// URL with a host");
 
     char *out = (char *)1;
     struct hs_err err = {0};
@@ -108,11 +114,15 @@ static void test_endpoint(void **state)
                                  "uploaded; unset it");
     setenv("HF_HUB_OFFLINE", "0", 1);
     expect_endpoint(NULL, "https://huggingface.co");
+    /* `HF_HUB_OFFLINE or TRANSFORMERS_OFFLINE`: a non-empty HF_HUB_OFFLINE
+     * decides alone, even when it is false */
     setenv("TRANSFORMERS_OFFLINE", "1", 1);
-    assert_int_equal(config_resolve_endpoint(NULL, &out, &err), HS_ECONFIG);
-    assert_non_null(strstr(err.msg, "TRANSFORMERS_OFFLINE=1"));
-    unsetenv("TRANSFORMERS_OFFLINE");
+    expect_endpoint(NULL, "https://huggingface.co");
     unsetenv("HF_HUB_OFFLINE");
+    assert_int_equal(config_resolve_endpoint(NULL, &out, &err), HS_ECONFIG);
+    assert_string_equal(err.msg, "TRANSFORMERS_OFFLINE=1: offline mode is enabled, so nothing can "
+                                 "be uploaded; unset it");
+    unsetenv("TRANSFORMERS_OFFLINE");
 }
 
 static void expect_token(const char *inl, const char *file, const char *want,
@@ -167,6 +177,16 @@ static void test_token_precedence(void **state)
     expect_token(NULL, NULL, "hf_legacy", CONFIG_TOKEN_ENV_LEGACY, NULL);
     setenv("HF_TOKEN", " hf_env\n", 1);
     expect_token(NULL, NULL, "hf_env", CONFIG_TOKEN_ENV, "$HF_TOKEN");
+
+    /* staging mode reads ~/.cache/huggingface_staging/token instead */
+    write_file(".cache/huggingface_staging/token", "hf_staging\n", 0600);
+    setenv("HUGGINGFACE_CO_STAGING", "1", 1);
+    unsetenv("HUGGING_FACE_HUB_TOKEN");
+    unsetenv("HF_TOKEN");
+    snprintf(p, sizeof(p), "%s/.cache/huggingface_staging/token", tmp);
+    expect_token(NULL, NULL, "hf_staging", CONFIG_TOKEN_HF_FILE, p);
+    unsetenv("HUGGINGFACE_CO_STAGING");
+    setenv("HF_TOKEN", " hf_env\n", 1);
 
     write_file("cfg/token", "hf_cfgfile\n", 0640);
     snprintf(p, sizeof(p), "%s/cfg/token", tmp);

@@ -1,9 +1,9 @@
 /*
  * test_pattern.c — config/pattern.c and config/repo_id.c: huggingface_hub's
  * fnmatch dialect (expected values obtained by running Python's
- * fnmatch.fnmatchcase with filter_repo_objects' trailing-'/' rule on each
- * case), the include/exclude filter, the always-excluded folders, repo id
- * and branch name rules.
+ * fnmatch.fnmatchcase on each case after filter_repo_objects' rules:
+ * backslashes become '/', a trailing '/' gets '*'), the include/exclude filter, the always-excluded
+ * folders, repo id and branch name rules.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -68,6 +68,12 @@ static const struct {
     {"*checkpoint-*", "x/checkpoint-1/a", true},
     {"model-0000?-of-00002.safetensors", "model-00001-of-00002.safetensors", true},
     {"[.]git", ".git", true},
+    {"runs\\", "runs/x", true},
+    {"a\\b", "a/b", true},
+    {"a/b", "a\\b", true},
+    {"[\\]", "/", true},
+    {"*\\*.bin", "x/y.bin", true},
+    {"[!\\]x", "/x", false},
     {"*.[sb]*", "a.safetensors", true},
     {"*.[!s]*", "a.safetensors", false},
 };
