@@ -286,7 +286,8 @@ def safetensors_header(tensors, metadata=None):
     writer does) and the total data size. Data is laid out in header order."""
     hdr = {"__metadata__": dict(metadata or {"format": "pt"})}
     off = 0
-    for name, dtype, shape in tensors:
+    # the Rust writer lays data out by dtype alignment (largest first), then name
+    for name, dtype, shape in sorted(tensors, key=lambda t: (-DTYPE_SIZES[t[1]], t[0])):
         n = DTYPE_SIZES[dtype]
         for d in shape:
             n *= d
