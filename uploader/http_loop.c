@@ -95,6 +95,7 @@ static void check_multi_info(struct http_loop *h);
 static void pump(struct http_loop *h);
 static void stream_kick(struct http_request_priv *p);
 static void retry_arm(struct http_loop *h);
+static void finish(struct http_loop *h, struct http_request_priv *p);
 
 /* ---- lists ------------------------------------------------------------- */
 
@@ -392,17 +393,28 @@ static void slot_done(uv_work_t *w, int status)
     if (s->err) {
         s->state = SLOT_EMPTY;
         if (!p->r->error) {
-            p->r->error = s->err == HS_ECHANGED ? HS_ECHANGED : s->err;
+            p->r->error = s->err;
             snprintf(p->r->file_err, sizeof(p->r->file_err), "%s: %s", p->r->file_path,
                      s->err == HS_ECHANGED ? "file shrank while being uploaded"
                                            : strerror(-s->err));
         }
-    } else {
-        s->state = SLOT_FULL;
+        /* End the transfer here: unpausing curl only to have the read
+         * callback abort leaves 7.88's multi without a DONE message. */
+        if (p->easy && (p->list == L_ACTIVE || p->list == L_BW)) {
+            struct http_loop *h = p->h;
+            curl_multi_remove_handle(h->multi, p->easy);
+            h->active--;
+            p->r->resp.curl_code = CURLE_ABORTED_BY_CALLBACK;
+            finish(h, p);
+            pump(h);
+        }
+        return;
     }
+    s->state = SLOT_FULL;
     if (p->paused_data && p->easy) {
         p->paused_data = false;
-        curl_easy_pause(p->easy, CURLPAUSE_CONT); /* read_cb aborts if err is set */
+        curl_easy_pause(p->easy, CURLPAUSE_CONT);
+        check_multi_info(p->h);
     }
 }
 
@@ -500,6 +512,7 @@ static void bw_resume(uv_timer_t *t)
         list_push(h, L_ACTIVE, p);
         p->paused_tokens = false;
         curl_easy_pause(p->easy, CURLPAUSE_CONT);
+        check_multi_info(h);
         if (h->tb.tokens < 1)
             break; /* the rest waits for the next refill */
     }

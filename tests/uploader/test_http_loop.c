@@ -1,0 +1,535 @@
+/*
+ * test_http_loop.c — curl multi on the libuv loop against two throwaway
+ * HTTP/1.1 servers in this process ("hub" and "storage", different ports =
+ * different origins): Authorization only under the endpoint and never across
+ * a redirect to another origin, file bodies streamed (whole and ranges) with
+ * the bytes checked by SHA-256, retries after 503 + Retry-After, the Hub's
+ * error message and request id in failures, the bandwidth cap, a file that
+ * shrinks while being sent, the hasher and its cache on the thread pool, and
+ * a clean uv_loop_close() at the end.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "push_int.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <openssl/evp.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define TOKEN "hf_testtoken_DISTINCTIVE_9f8e7d6c"
+
+struct server {
+    int fd, port;
+    pthread_t th;
+    struct server *other;
+};
+static struct server g_hub, g_storage;
+static atomic_int g_flaky;
+
+static int read_line(int fd, char *buf, size_t n)
+{
+    size_t i = 0;
+    while (i + 1 < n) {
+        char c;
+        ssize_t k = read(fd, &c, 1);
+        if (k <= 0)
+            return -1;
+        buf[i++] = c;
+        if (c == '\n')
+            break;
+    }
+    buf[i] = 0;
+    return (int)i;
+}
+
+static void respond(int fd, int status, const char *extra, const char *body)
+{
+    char hdr[1024];
+    int n = snprintf(hdr, sizeof(hdr),
+                     "HTTP/1.1 %d X\r\nContent-Length: %zu\r\n%sConnection: keep-alive\r\n\r\n",
+                     status, strlen(body), extra);
+    if (write(fd, hdr, (size_t)n) < 0 || write(fd, body, strlen(body)) < 0)
+        return;
+}
+
+static void *conn_main(void *arg)
+{
+    int fd = (int)(intptr_t)arg;
+    struct server *self = NULL;
+    struct sockaddr_in a;
+    socklen_t al = sizeof(a);
+    getsockname(fd, (struct sockaddr *)&a, &al);
+    self = ntohs(a.sin_port) == g_hub.port ? &g_hub : &g_storage;
+    char line[4096];
+    for (;;) {
+        if (read_line(fd, line, sizeof(line)) <= 0)
+            break;
+        char method[16], path[1024];
+        if (sscanf(line, "%15s %1023s", method, path) != 2)
+            break;
+        long clen = 0;
+        bool auth = false, auth_ok = false;
+        while (read_line(fd, line, sizeof(line)) > 0 && strcmp(line, "\r\n") != 0) {
+            if (strncasecmp(line, "content-length:", 15) == 0)
+                clen = atol(line + 15);
+            if (strncasecmp(line, "authorization:", 14) == 0) {
+                auth = true;
+                auth_ok = strstr(line, "Bearer " TOKEN) != NULL;
+            }
+        }
+        EVP_MD_CTX *md = EVP_MD_CTX_new();
+        EVP_DigestInit_ex(md, EVP_sha256(), NULL);
+        char buf[65536];
+        long got = 0;
+        while (got < clen) {
+            ssize_t k = read(
+                fd, buf, (size_t)(clen - got) < sizeof(buf) ? (size_t)(clen - got) : sizeof(buf));
+            if (k <= 0)
+                break;
+            EVP_DigestUpdate(md, buf, (size_t)k);
+            got += k;
+        }
+        unsigned char d[32];
+        unsigned dl;
+        EVP_DigestFinal_ex(md, d, &dl);
+        EVP_MD_CTX_free(md);
+        char hex[65];
+        for (int i = 0; i < 32; i++)
+            snprintf(hex + 2 * i, 3, "%02x", d[i]);
+        char body[512];
+        if (strcmp(path, "/flaky") == 0 && atomic_fetch_add(&g_flaky, 1) < 2) {
+            respond(fd, 503, "Retry-After: 0\r\n", "busy");
+            continue;
+        }
+        if (strcmp(path, "/err") == 0) {
+            respond(fd, 404,
+                    "X-Error-Code: RepoNotFound\r\nX-Error-Message: Repository not found\r\n"
+                    "X-Request-Id: rid-1\r\n",
+                    "{\"error\":\"Repository not found\"}");
+            continue;
+        }
+        if (strcmp(path, "/redirect") == 0) {
+            char loc[128];
+            snprintf(loc, sizeof(loc), "Location: http://127.0.0.1:%d/api/ok\r\n",
+                     self->other->port);
+            respond(fd, 302, loc, "");
+            continue;
+        }
+        snprintf(body, sizeof(body),
+                 "{\"auth\":%s,\"auth_ok\":%s,\"bytes\":%ld,\"sha256\":\"%s\",\"method\":\"%s\"}",
+                 auth ? "true" : "false", auth_ok ? "true" : "false", got, hex, method);
+        respond(fd, 200, "ETag: \"e1\"\r\nX-Request-Id: rid-ok\r\n", body);
+    }
+    close(fd);
+    return NULL;
+}
+
+static void *accept_main(void *arg)
+{
+    struct server *s = arg;
+    for (;;) {
+        int c = accept(s->fd, NULL, NULL);
+        if (c < 0)
+            return NULL;
+        pthread_t t;
+        pthread_create(&t, NULL, conn_main, (void *)(intptr_t)c);
+        pthread_detach(t);
+    }
+}
+
+static void server_start(struct server *s)
+{
+    s->fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    assert_int_equal(bind(s->fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    assert_int_equal(listen(s->fd, 64), 0);
+    socklen_t al = sizeof(a);
+    getsockname(s->fd, (struct sockaddr *)&a, &al);
+    s->port = ntohs(a.sin_port);
+    pthread_create(&s->th, NULL, accept_main, s);
+    pthread_detach(s->th);
+}
+
+/* ---- helpers ----------------------------------------------------------- */
+
+static uv_loop_t g_loop;
+static struct http_loop *g_http;
+static char g_hub_url[64], g_storage_url[64];
+
+static void on_done(struct http_request *r, void *ud)
+{
+    (void)r;
+    *(bool *)ud = true;
+}
+
+static struct http_request *req(const char *method, const char *base, const char *path, bool auth)
+{
+    char url[256];
+    snprintf(url, sizeof(url), "%s%s", base, path);
+    struct http_request *r = http_request_new(method, url);
+    r->auth = auth;
+    r->retry = HTTP_RETRY_ALL;
+    r->done = on_done;
+    return r;
+}
+
+static void run(struct http_request *r)
+{
+    bool done = false;
+    r->userdata = &done;
+    assert_int_equal(http_submit(g_http, r), 0);
+    while (!done)
+        uv_run(&g_loop, UV_RUN_ONCE);
+}
+
+static json_t *body_json(struct http_request *r)
+{
+    json_t *j = json_loads(r->resp.body.data ? r->resp.body.data : "", 0, NULL);
+    assert_non_null(j);
+    return j;
+}
+
+static void make_file(const char *path, size_t size)
+{
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    uint32_t x = 12345;
+    for (size_t i = 0; i < size; i++) {
+        x = x * 1103515245 + 12345;
+        fputc((int)(x >> 16) & 0xff, f);
+    }
+    fclose(f);
+}
+
+static void sha_of_range(const char *path, uint64_t off, uint64_t len, char hex[65])
+{
+    FILE *f = fopen(path, "rb");
+    fseek(f, (long)off, SEEK_SET);
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    EVP_DigestInit_ex(md, EVP_sha256(), NULL);
+    char buf[8192];
+    while (len) {
+        size_t k = fread(buf, 1, len < sizeof(buf) ? len : sizeof(buf), f);
+        if (!k)
+            break;
+        EVP_DigestUpdate(md, buf, k);
+        len -= k;
+    }
+    unsigned char d[32];
+    unsigned dl;
+    EVP_DigestFinal_ex(md, d, &dl);
+    EVP_MD_CTX_free(md);
+    fclose(f);
+    for (int i = 0; i < 32; i++)
+        snprintf(hex + 2 * i, 3, "%02x", d[i]);
+}
+
+static int setup(void **s)
+{
+    (void)s;
+    signal(SIGPIPE, SIG_IGN);
+    g_hub.other = &g_storage;
+    g_storage.other = &g_hub;
+    server_start(&g_hub);
+    server_start(&g_storage);
+    snprintf(g_hub_url, sizeof(g_hub_url), "http://127.0.0.1:%d", g_hub.port);
+    snprintf(g_storage_url, sizeof(g_storage_url), "http://127.0.0.1:%d", g_storage.port);
+    uv_loop_init(&g_loop);
+    hs_secret_register(TOKEN);
+    struct http_loop_options o = {
+        .endpoint = g_hub_url,
+        .token = TOKEN,
+        .max_parallel = 4,
+        .retry = {.max_retries = 3, .base = 10000, .cap = 80000, .max_wait = 10000000},
+        .stall_seconds = 10,
+    };
+    struct hs_err err;
+    assert_int_equal(http_loop_new(&g_loop, &o, &g_http, &err), 0);
+    return 0;
+}
+
+static void closed(void *ud)
+{
+    *(bool *)ud = true;
+}
+
+static int teardown(void **s)
+{
+    (void)s;
+    bool c = false;
+    http_loop_close(g_http, closed, &c);
+    uv_run(&g_loop, UV_RUN_DEFAULT);
+    assert_true(c);
+    assert_int_equal(uv_loop_close(&g_loop), 0);
+    return 0;
+}
+
+/* ---- tests ------------------------------------------------------------- */
+
+static void test_auth_only_under_endpoint(void **s)
+{
+    (void)s;
+    struct http_request *r = req("GET", g_hub_url, "/api/ok", true);
+    run(r);
+    assert_int_equal(r->error, 0);
+    assert_int_equal(r->resp.status, 200);
+    json_t *j = body_json(r);
+    assert_true(json_is_true(json_object_get(j, "auth_ok")));
+    json_decref(j);
+    assert_string_equal(r->resp.etag, "\"e1\"");
+    assert_string_equal(r->resp.request_id, "rid-ok");
+    http_request_free(r);
+
+    /* A storage URL: refused with auth, sent without. */
+    r = req("GET", g_storage_url, "/api/ok", true);
+    r->userdata = NULL;
+    assert_int_equal(http_submit(g_http, r), -EPERM);
+    http_request_free(r);
+    r = req("GET", g_storage_url, "/api/ok", false);
+    run(r);
+    j = body_json(r);
+    assert_false(json_is_true(json_object_get(j, "auth")));
+    json_decref(j);
+    http_request_free(r);
+
+    /* Redirect from the hub to another origin: the header is dropped. */
+    r = req("GET", g_hub_url, "/redirect", true);
+    r->follow = true;
+    run(r);
+    assert_int_equal(r->resp.status, 200);
+    j = body_json(r);
+    assert_false(json_is_true(json_object_get(j, "auth")));
+    json_decref(j);
+    http_request_free(r);
+}
+
+static void test_file_bodies(void **s)
+{
+    (void)s;
+    const char *path = "/tmp/hs_http_body.bin";
+    make_file(path, 5u << 20);
+    char want[65];
+    /* whole file, then a range, in parallel */
+    struct http_request *a = req("PUT", g_storage_url, "/upload/a", false);
+    a->file_path = strdup(path);
+    a->file_off = 0;
+    a->file_len = 5u << 20;
+    struct http_request *b = req("PUT", g_storage_url, "/upload/b", false);
+    b->file_path = strdup(path);
+    b->file_off = 1000;
+    b->file_len = 3000000;
+    bool da = false, db = false;
+    a->userdata = &da;
+    b->userdata = &db;
+    assert_int_equal(http_submit(g_http, a), 0);
+    assert_int_equal(http_submit(g_http, b), 0);
+    while (!da || !db)
+        uv_run(&g_loop, UV_RUN_ONCE);
+    assert_int_equal(a->resp.status, 200);
+    json_t *j = body_json(a);
+    sha_of_range(path, 0, 5u << 20, want);
+    assert_int_equal(json_integer_value(json_object_get(j, "bytes")), 5u << 20);
+    assert_string_equal(json_string_value(json_object_get(j, "sha256")), want);
+    assert_string_equal(json_string_value(json_object_get(j, "method")), "PUT");
+    json_decref(j);
+    j = body_json(b);
+    sha_of_range(path, 1000, 3000000, want);
+    assert_int_equal(json_integer_value(json_object_get(j, "bytes")), 3000000);
+    assert_string_equal(json_string_value(json_object_get(j, "sha256")), want);
+    json_decref(j);
+    assert_int_equal(a->bytes_sent, 5u << 20);
+    http_request_free(a);
+    http_request_free(b);
+
+    /* The file is shorter than announced (it shrank): HS_ECHANGED, not a retry loop. */
+    struct http_request *c = req("PUT", g_storage_url, "/upload/c", false);
+    c->file_path = strdup(path);
+    c->file_off = (5u << 20) - 100;
+    c->file_len = 4096;
+    run(c);
+    assert_int_equal(c->error, HS_ECHANGED);
+    assert_int_equal(c->attempts, 1);
+    struct hs_err err;
+    http_describe_failure(c, "uploading", &err);
+    assert_non_null(strstr(err.msg, "shrank"));
+    http_request_free(c);
+    unlink(path);
+}
+
+static void test_retry_and_errors(void **s)
+{
+    (void)s;
+    atomic_store(&g_flaky, 0);
+    struct http_request *r = req("POST", g_hub_url, "/flaky", true);
+    http_request_set_body(r, strdup("{}"), 2, "application/json");
+    run(r);
+    assert_int_equal(r->resp.status, 200);
+    assert_int_equal(r->attempts, 3);
+    json_t *j = body_json(r);
+    assert_int_equal(json_integer_value(json_object_get(j, "bytes")), 2);
+    json_decref(j);
+    http_request_free(r);
+
+    /* No retry when not asked. */
+    atomic_store(&g_flaky, 0);
+    r = req("POST", g_hub_url, "/flaky", true);
+    r->retry = HTTP_RETRY_NONE;
+    run(r);
+    assert_int_equal(r->resp.status, 503);
+    assert_int_equal(r->attempts, 1);
+    http_request_free(r);
+
+    r = req("GET", g_hub_url, "/err", true);
+    run(r);
+    assert_int_equal(r->resp.status, 404);
+    assert_int_equal(r->attempts, 1); /* 404 is final */
+    struct hs_err err;
+    assert_int_equal(http_describe_failure(r, "preupload", &err), HS_EHTTP);
+    assert_non_null(strstr(err.msg, "Repository not found"));
+    assert_non_null(strstr(err.msg, "rid-1"));
+    assert_non_null(strstr(err.msg, "404"));
+    assert_non_null(strstr(err.msg, "RepoNotFound"));
+    assert_null(strstr(err.msg, TOKEN));
+    http_request_free(r);
+
+    /* Connection refused: transport failure after retries, message names it. */
+    r = req("GET", "http://127.0.0.1:1", "/x", false);
+    run(r);
+    assert_int_equal(r->error, HS_EHTTP);
+    assert_int_equal(r->attempts, 4);
+    http_describe_failure(r, "storage", &err);
+    assert_non_null(strstr(err.msg, "4 attempts"));
+    http_request_free(r);
+}
+
+static void test_bandwidth_cap(void **s)
+{
+    (void)s;
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    struct http_loop *h;
+    struct http_loop_options o = {.endpoint = g_hub_url,
+                                  .token = TOKEN,
+                                  .bandwidth_bytes_per_sec = 2000000,
+                                  .retry = {.max_retries = 0}};
+    struct hs_err err;
+    assert_int_equal(http_loop_new(&loop, &o, &h, &err), 0);
+    const char *path = "/tmp/hs_http_bw.bin";
+    make_file(path, 1u << 20);
+    struct http_request *r[2];
+    bool d[2] = {false, false};
+    hs_usec_t t0 = hs_now_monotonic();
+    for (int i = 0; i < 2; i++) {
+        r[i] = req("PUT", g_storage_url, "/bw", false);
+        r[i]->file_path = strdup(path);
+        r[i]->file_len = 1u << 20;
+        r[i]->userdata = &d[i];
+        assert_int_equal(http_submit(h, r[i]), 0);
+    }
+    while (!d[0] || !d[1])
+        uv_run(&loop, UV_RUN_ONCE);
+    double secs = (double)(hs_now_monotonic() - t0) / 1e6;
+    /* 2 MiB at 2 MB/s with a 200 kB burst: ≥ 0.9 s, and not absurdly slow. */
+    assert_true(secs >= 0.9);
+    assert_true(secs < 3.0);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(r[i]->resp.status, 200);
+        json_t *j = body_json(r[i]);
+        assert_int_equal(json_integer_value(json_object_get(j, "bytes")), 1u << 20);
+        json_decref(j);
+        http_request_free(r[i]);
+    }
+    bool c = false;
+    http_loop_close(h, closed, &c);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    assert_int_equal(uv_loop_close(&loop), 0);
+    unlink(path);
+}
+
+struct hash_out {
+    bool done;
+    int status;
+    struct uploader_hash h;
+};
+
+static void hash_cb(int status, const struct uploader_hash *h, const struct hs_err *err, void *ud)
+{
+    (void)err;
+    struct hash_out *o = ud;
+    o->done = true;
+    o->status = status;
+    if (h)
+        o->h = *h;
+}
+
+static void test_hasher_cache(void **s)
+{
+    (void)s;
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    struct uploader *u;
+    struct uploader_options o = {.endpoint = g_hub_url, .token = TOKEN};
+    struct hs_err err;
+    assert_int_equal(uploader_new(&loop, &o, &u, &err), 0);
+    const char *path = "/tmp/hs_hash_cache.bin";
+    make_file(path, 3u << 20);
+    struct uploader_hash ref;
+    assert_int_equal(hash_file_sync(path, &ref, NULL, &err), 0);
+    struct hash_out a = {0}, b = {0};
+    assert_int_equal(uploader_hash_file(u, path, hash_cb, &a), 0);
+    while (!a.done)
+        uv_run(&loop, UV_RUN_ONCE);
+    assert_int_equal(a.status, 0);
+    assert_string_equal(a.h.sha256, ref.sha256);
+    assert_string_equal(a.h.sha1, ref.sha1);
+    assert_false(a.h.from_cache);
+    assert_int_equal(uploader_hash_files_read(u), 1);
+    assert_int_equal(uploader_hash_file(u, path, hash_cb, &b), 0);
+    while (!b.done)
+        uv_run(&loop, UV_RUN_ONCE);
+    assert_true(b.h.from_cache);
+    assert_string_equal(b.h.sha256, ref.sha256);
+    assert_int_equal(uploader_hash_files_read(u), 1); /* not read again */
+    /* Touch it: new mtime/ctime → hashed again. */
+    struct hash_out c = {0};
+    make_file(path, 3u << 20);
+    assert_int_equal(uploader_hash_file(u, path, hash_cb, &c), 0);
+    while (!c.done)
+        uv_run(&loop, UV_RUN_ONCE);
+    assert_false(c.h.from_cache);
+    assert_int_equal(uploader_hash_files_read(u), 2);
+    /* Missing file: error, no crash. */
+    struct hash_out m = {0};
+    assert_int_equal(uploader_hash_file(u, "/nonexistent/x", hash_cb, &m), 0);
+    while (!m.done)
+        uv_run(&loop, UV_RUN_ONCE);
+    assert_int_equal(m.status, -ENOENT);
+    uploader_close(u);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    assert_int_equal(uv_loop_close(&loop), 0);
+    unlink(path);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_auth_only_under_endpoint),
+        cmocka_unit_test(test_file_bodies),
+        cmocka_unit_test(test_retry_and_errors),
+        cmocka_unit_test(test_bandwidth_cap),
+        cmocka_unit_test(test_hasher_cache),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

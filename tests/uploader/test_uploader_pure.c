@@ -1,0 +1,491 @@
+/*
+ * test_uploader_pure.c — unit tests of uploader/'s pure parts: the
+ * Authorization origin rule, encoders, the retry policy, the token bucket,
+ * the Hub request builders and response parsers (fixtures from
+ * hub-protocol.md), the NDJSON commit body, the resumable state round trip
+ * and file hashing (SHA-256, git blob SHA-1, sample, cache key).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "uploader_int.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+static void test_origin(void **s)
+{
+    (void)s;
+    assert_true(url_same_origin("https://huggingface.co/api/x", "https://HuggingFace.co"));
+    assert_true(url_same_origin("https://huggingface.co:443/a", "https://huggingface.co/b"));
+    assert_false(url_same_origin("https://huggingface.co/a", "http://huggingface.co/a"));
+    assert_false(url_same_origin("http://127.0.0.1:8000/a", "http://127.0.0.1:8001/a"));
+    assert_false(url_same_origin("https://s3.amazonaws.com/x", "https://huggingface.co"));
+    assert_false(url_same_origin("not a url", "https://huggingface.co"));
+    /* Under the endpoint: same origin AND the endpoint's path prefix. */
+    assert_true(
+        url_is_under_endpoint("http://127.0.0.1:8000/api/whoami-v2", "http://127.0.0.1:8000"));
+    assert_true(
+        url_is_under_endpoint("https://proxy.example/hf/api/x", "https://proxy.example/hf"));
+    assert_false(
+        url_is_under_endpoint("https://proxy.example/hfx/api", "https://proxy.example/hf"));
+    assert_false(
+        url_is_under_endpoint("https://proxy.example.evil/hf/api", "https://proxy.example/hf"));
+    assert_false(url_is_under_endpoint("http://127.0.0.1:8001/upload/1", "http://127.0.0.1:8000"));
+    assert_false(
+        url_is_under_endpoint("https://huggingface.co@evil.com/api", "https://huggingface.co"));
+}
+
+static void test_encoders(void **s)
+{
+    (void)s;
+    char out[64];
+    url_strip_query("https://s3/x/y?X-Amz-Signature=secret#f", out, sizeof(out));
+    assert_string_equal(out, "https://s3/x/y");
+    char *e = url_encode_segment("refs/pr/1");
+    assert_string_equal(e, "refs%2Fpr%2F1");
+    free(e);
+    e = url_encode_path("a b/c+d.bin");
+    assert_string_equal(e, "a%20b/c%2Bd.bin");
+    free(e);
+    const char *v[][2] = {
+        {"", ""}, {"f", "Zg=="}, {"fo", "Zm8="}, {"foo", "Zm9v"}, {"foob", "Zm9vYg=="}};
+    for (size_t i = 0; i < 5; i++) {
+        e = b64_encode(v[i][0], strlen(v[i][0]));
+        assert_string_equal(e, v[i][1]);
+        free(e);
+    }
+}
+
+static void test_retry(void **s)
+{
+    (void)s;
+    struct retry_policy p = {
+        .max_retries = 5, .base = 1000000, .cap = 8000000, .max_wait = 600000000};
+    /* Not retried: 4xx other than 408/429, TLS verification failures. */
+    assert_int_equal(retry_delay(&p, 0, 400, CURLE_OK, NULL, NULL, 7), -1);
+    assert_int_equal(retry_delay(&p, 0, 403, CURLE_OK, NULL, NULL, 7), -1);
+    assert_int_equal(retry_delay(&p, 0, 412, CURLE_OK, NULL, NULL, 7), -1);
+    assert_int_equal(retry_delay(&p, 0, 0, CURLE_PEER_FAILED_VERIFICATION, NULL, NULL, 7), -1);
+    /* Backoff: within [step/2, step], doubling, capped. */
+    for (unsigned a = 0; a < 5; a++) {
+        int64_t step = (int64_t)1000000 << a;
+        if (step > 8000000)
+            step = 8000000;
+        for (uint32_t rnd = 0; rnd < 2000000000u; rnd += 333333333u) {
+            int64_t d = retry_delay(&p, a, 503, CURLE_OK, NULL, NULL, rnd);
+            assert_true(d >= step / 2 && d <= step);
+        }
+    }
+    assert_int_equal(retry_delay(&p, 5, 503, CURLE_OK, NULL, NULL, 7), -1);
+    assert_true(retry_delay(&p, 0, 0, CURLE_RECV_ERROR, NULL, NULL, 7) >= 500000);
+    assert_true(retry_delay(&p, 0, 0, CURLE_OPERATION_TIMEDOUT, NULL, NULL, 7) >= 500000);
+    /* Retry-After is honoured (at least the value, small jitter on top). */
+    int64_t d = retry_delay(&p, 0, 429, CURLE_OK, "3", NULL, 100);
+    assert_true(d >= 3000000 && d < 3300000);
+    d = retry_delay(&p, 0, 500, CURLE_OK, " 2 ", NULL, 0);
+    assert_true(d >= 2000000 && d < 2300000);
+    /* HTTP-date form is ignored (backoff instead). */
+    d = retry_delay(&p, 0, 503, CURLE_OK, "Wed, 21 Oct 2015 07:28:00 GMT", NULL, 0);
+    assert_true(d >= 500000 && d <= 1000000);
+    /* RateLimit r=0;t=N on 429 wins. */
+    d = retry_delay(&p, 0, 429, CURLE_OK, "1", "\"api\";r=0;t=4", 0);
+    assert_int_equal(d, 5000000);
+    /* r>0: not the cause, Retry-After applies. */
+    d = retry_delay(&p, 0, 429, CURLE_OK, "1", "\"api\";r=10;t=4", 0);
+    assert_true(d >= 1000000 && d < 1300000);
+    long r = -1, t = -1;
+    assert_int_equal(retry_ratelimit_parse("\"api\";r=0;t=55", &r, &t), 0);
+    assert_int_equal(r, 0);
+    assert_int_equal(t, 55);
+    assert_true(retry_ratelimit_parse("garbage", &r, &t) < 0);
+    /* A wait longer than max_wait is a give-up, not a 2-hour sleep. */
+    assert_int_equal(retry_delay(&p, 0, 429, CURLE_OK, "7200", NULL, 0), -1);
+}
+
+static void test_token_bucket(void **s)
+{
+    (void)s;
+    struct token_bucket tb;
+    token_bucket_init(&tb, 1000000, 0); /* 1 MB/s, burst 100 kB */
+    size_t got = token_bucket_take(&tb, 1 << 20, 0);
+    assert_int_equal(got, 100000);
+    assert_int_equal(token_bucket_take(&tb, 10, 0), 0);
+    assert_true(token_bucket_wait(&tb, 4096, 0) > 0);
+    /* After 50 ms, 50 kB are back. */
+    got = token_bucket_take(&tb, 1 << 20, 50000);
+    assert_int_equal(got, 50000);
+    /* Over 1 s of simulated time the total is ≈ rate. */
+    uint64_t total = 0;
+    for (hs_usec_t now = 50000; now <= 1050000; now += 1000)
+        total += token_bucket_take(&tb, 65536, now);
+    assert_true(total >= 990000 && total <= 1010000);
+    token_bucket_init(&tb, 0, 0); /* unlimited */
+    assert_int_equal(token_bucket_take(&tb, 123456789, 0), 123456789);
+}
+
+static void test_preupload(void **s)
+{
+    (void)s;
+    unsigned char sample[3] = {'a', 'b', 'c'};
+    struct hub_preupload_item it[2] = {
+        {.path = "config.json", .sample = sample, .sample_len = 3, .size = 712},
+        {.path = "model.safetensors", .sample = sample, .sample_len = 3, .size = 497764107},
+    };
+    char *body = hub_body_preupload(it, 2);
+    json_t *j = json_loads(body, 0, NULL);
+    assert_non_null(j);
+    json_t *f1 = json_array_get(json_object_get(j, "files"), 1);
+    assert_string_equal(json_string_value(json_object_get(f1, "sample")), "YWJj");
+    assert_int_equal(json_integer_value(json_object_get(f1, "size")), 497764107);
+    json_decref(j);
+    free(body);
+    const char *ans =
+        "{\"files\":[{\"path\":\"config.json\",\"uploadMode\":\"regular\",\"shouldIgnore\":false,"
+        "\"oid\":\"2f9618c3a19b9a61add74f70bfb121335aeef666\"},{\"path\":\"model.safetensors\","
+        "\"uploadMode\":\"lfs\",\"shouldIgnore\":false}],\"commitOid\":"
+        "\"8aa4cd78db279c7d673ade7a798dd4adff562cbb\"}";
+    char *head = NULL;
+    struct hs_err err;
+    assert_int_equal(hub_parse_preupload(ans, it, 2, &head, &err), 0);
+    assert_false(it[0].lfs);
+    assert_true(it[1].lfs);
+    assert_string_equal(it[0].remote_oid, "2f9618c3a19b9a61add74f70bfb121335aeef666");
+    assert_null(it[1].remote_oid);
+    assert_string_equal(head, "8aa4cd78db279c7d673ade7a798dd4adff562cbb");
+    free(head);
+    free(it[0].remote_oid);
+    /* Missing answer, unknown mode, malformed JSON: HS_EPROTO with a message. */
+    assert_int_equal(hub_parse_preupload("{\"files\":[]}", it, 1, NULL, &err), HS_EPROTO);
+    assert_non_null(strstr(err.msg, "config.json"));
+    assert_int_equal(
+        hub_parse_preupload("{\"files\":[{\"path\":\"config.json\",\"uploadMode\":\"xet\"}]}", it,
+                            1, NULL, &err),
+        HS_EPROTO);
+    assert_int_equal(hub_parse_preupload("<html>", it, 1, NULL, &err), HS_EPROTO);
+}
+
+static void test_lfs_batch(void **s)
+{
+    (void)s;
+    const char *oids[] = {"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+                          "d88b0d6a6ff9c3f8151f9d3228f57092aaea997f09af009eefd7373a77b5abb9",
+                          "aaaa0d6a6ff9c3f8151f9d3228f57092aaea997f09af009eefd7373a77b5abb9"};
+    uint64_t sizes[] = {1048576, 25, 12};
+    char *body = hub_body_lfs_batch(oids, sizes, 2, "main");
+    json_t *j = json_loads(body, 0, NULL);
+    assert_string_equal(json_string_value(json_object_get(j, "operation")), "upload");
+    assert_string_equal(json_string_value(json_object_get(j, "hash_algo")), "sha256");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(j, "ref"), "name")),
+                        "main");
+    assert_int_equal(json_array_size(json_object_get(j, "transfers")), 2);
+    json_decref(j);
+    free(body);
+
+    struct hub_lfs_action a[2] = {0};
+    for (int i = 0; i < 2; i++) {
+        snprintf(a[i].oid, sizeof(a[i].oid), "%s", oids[i]);
+        a[i].size = sizes[i];
+    }
+    char ans[2048];
+    snprintf(
+        ans, sizeof(ans),
+        "{\"transfer\":\"basic\",\"objects\":[{\"oid\":\"%s\",\"size\":1048576},"
+        "{\"oid\":\"%s\",\"size\":25,\"actions\":{\"upload\":{\"href\":"
+        "\"https://hub/api/complete_multipart?uploadId=1&signature=x\",\"expires_in\":3600,"
+        "\"header\":{\"chunk_size\":\"10\",\"00003\":\"https://s3/p3\",\"00001\":\"https://s3/p1\","
+        "\"00002\":\"https://s3/p2\"}},\"verify\":{\"href\":\"https://hub/verify\"}}}]}",
+        oids[0], oids[1]);
+    struct hs_err err;
+    assert_int_equal(hub_parse_lfs_batch(ans, a, 2, 1000, &err), 0);
+    assert_true(a[0].present);
+    assert_false(a[1].present);
+    assert_int_equal(a[1].chunk_size, 10);
+    assert_int_equal(a[1].n_parts, 3);
+    assert_string_equal(a[1].part_urls[0], "https://s3/p1");
+    assert_string_equal(a[1].part_urls[2], "https://s3/p3");
+    assert_int_equal(a[1].expires_at, 4600);
+    assert_non_null(strstr(a[1].href, "complete_multipart"));
+    hub_lfs_action_clear(&a[1]);
+    /* Part count must be ceil(size/chunk). */
+    snprintf(
+        ans, sizeof(ans),
+        "{\"objects\":[{\"oid\":\"%s\",\"size\":25,\"actions\":{\"upload\":{\"href\":\"https://h\","
+        "\"header\":{\"chunk_size\":\"10\",\"00001\":\"u1\",\"00002\":\"u2\"}}}}]}",
+        oids[1]);
+    assert_int_equal(hub_parse_lfs_batch(ans, &a[1], 1, 0, &err), HS_EPROTO);
+    assert_non_null(strstr(err.msg, "expected"));
+    hub_lfs_action_clear(&a[1]);
+    /* Per-object error. */
+    snprintf(ans, sizeof(ans),
+             "{\"objects\":[{\"oid\":\"%s\",\"size\":25,\"error\":{\"code\":422,\"message\":\"too "
+             "big\"}}]}",
+             oids[1]);
+    assert_true(hub_parse_lfs_batch(ans, &a[1], 1, 0, &err) < 0);
+    assert_non_null(strstr(err.msg, "too big"));
+    /* Basic transfer. */
+    snprintf(ans, sizeof(ans),
+             "{\"objects\":[{\"oid\":\"%s\",\"size\":25,\"actions\":{\"upload\":{\"href\":\"https:/"
+             "/s3/obj\"}}}]}",
+             oids[1]);
+    memset(&a[1], 0, sizeof(a[1]));
+    snprintf(a[1].oid, sizeof(a[1].oid), "%s", oids[1]);
+    a[1].size = 25;
+    assert_int_equal(hub_parse_lfs_batch(ans, &a[1], 1, 0, &err), 0);
+    assert_int_equal(a[1].n_parts, 0);
+    assert_string_equal(a[1].href, "https://s3/obj");
+    hub_lfs_action_clear(&a[1]);
+
+    char *etags[] = {"\"e1\"", "\"e2\""};
+    body = hub_body_multipart_complete(oids[1], etags, 2);
+    assert_string_equal(
+        body, "{\"oid\":\"d88b0d6a6ff9c3f8151f9d3228f57092aaea997f09af009eefd7373a77b5abb9\","
+              "\"parts\":[{\"partNumber\":1,\"etag\":\"\\\"e1\\\"\"},{\"partNumber\":2,"
+              "\"etag\":\"\\\"e2\\\"\"}]}");
+    free(body);
+}
+
+static void test_commit_body(void **s)
+{
+    (void)s;
+    struct hub_commit_op ops[2] = {
+        {.path = "config.json", .content_b64 = "e30K"},
+        {.path = "model.safetensors",
+         .lfs = true,
+         .oid = "d88b0d6a6ff9c3f8151f9d3228f57092aaea997f09af009eefd7373a77b5abb9",
+         .size = 497764107},
+    };
+    size_t len;
+    char *b = hub_body_commit("Upload \"model\"", "", "8aa4cd78db279c7d673ade7a798dd4adff562cbb",
+                              ops, 2, &len);
+    assert_int_equal(strlen(b), len);
+    /* Three lines, each a JSON object, each ending in \n; header first. */
+    char *save, *line = strtok_r(b, "\n", &save);
+    int n = 0;
+    const char *keys[] = {"header", "file", "lfsFile"};
+    for (; line; line = strtok_r(NULL, "\n", &save), n++) {
+        json_t *j = json_loads(line, 0, NULL);
+        assert_non_null(j);
+        assert_string_equal(json_string_value(json_object_get(j, "key")), keys[n]);
+        json_t *v = json_object_get(j, "value");
+        if (n == 0) {
+            assert_string_equal(json_string_value(json_object_get(v, "summary")),
+                                "Upload \"model\"");
+            assert_string_equal(json_string_value(json_object_get(v, "parentCommit")),
+                                "8aa4cd78db279c7d673ade7a798dd4adff562cbb");
+        } else if (n == 1) {
+            assert_string_equal(json_string_value(json_object_get(v, "encoding")), "base64");
+            assert_string_equal(json_string_value(json_object_get(v, "content")), "e30K");
+        } else {
+            assert_string_equal(json_string_value(json_object_get(v, "algo")), "sha256");
+            assert_int_equal(json_integer_value(json_object_get(v, "size")), 497764107);
+        }
+        json_decref(j);
+    }
+    assert_int_equal(n, 3);
+    assert_int_equal(b[len - 1], 0); /* strtok wrote over the final \n */
+    free(b);
+
+    char *oid = NULL, *url = NULL;
+    struct hs_err err;
+    assert_int_equal(hub_parse_commit("{\"success\":true,\"commitOid\":\"855efb95\",\"commitUrl\":"
+                                      "\"https://h/a/b/commit/855efb95\"}",
+                                      &oid, &url, &err),
+                     0);
+    assert_string_equal(oid, "855efb95");
+    assert_string_equal(url, "https://h/a/b/commit/855efb95");
+    free(oid);
+    free(url);
+    assert_int_equal(hub_parse_commit("{}", &oid, &url, &err), HS_EPROTO);
+
+    char *name = NULL;
+    assert_int_equal(
+        hub_parse_whoami("{\"type\":\"user\",\"name\":\"alice\",\"orgs\":[]}", &name, &err), 0);
+    assert_string_equal(name, "alice");
+    free(name);
+    assert_int_equal(hub_parse_whoami("{\"type\":\"user\"}", &name, &err), HS_EPROTO);
+
+    const char *paths[] = {"config.json", "model.safetensors", "missing.bin"};
+    char *lfs[3] = {0}, *git[3] = {0};
+    assert_int_equal(
+        hub_parse_paths_info(
+            "[{\"type\":\"file\",\"oid\":\"2f96\",\"size\":554,\"path\":\"config.json\"},"
+            "{\"type\":\"file\",\"oid\":\"8095\",\"size\":4,\"path\":\"model.safetensors\","
+            "\"lfs\":{\"oid\":\"d88b\",\"size\":4,\"pointerSize\":134}}]",
+            paths, 3, lfs, git, &err),
+        0);
+    assert_null(lfs[0]);
+    assert_string_equal(git[0], "2f96");
+    assert_string_equal(lfs[1], "d88b");
+    assert_null(lfs[2]);
+    assert_null(git[2]);
+    for (int i = 0; i < 3; i++) {
+        free(lfs[i]);
+        free(git[i]);
+    }
+}
+
+static void test_urls(void **s)
+{
+    (void)s;
+    struct hub_repo r = {.endpoint = "https://huggingface.co",
+                         .type = "dataset",
+                         .ns = "acme",
+                         .name = "data",
+                         .revision = "refs/pr/1"};
+    char *u = hub_url_preupload(&r);
+    assert_string_equal(u, "https://huggingface.co/api/datasets/acme/data/preupload/refs%2Fpr%2F1");
+    free(u);
+    u = hub_url_lfs_batch(&r);
+    assert_string_equal(u, "https://huggingface.co/datasets/acme/data.git/info/lfs/objects/batch");
+    free(u);
+    r.type = "model";
+    r.revision = "main";
+    u = hub_url_commit(&r);
+    assert_string_equal(u, "https://huggingface.co/api/models/acme/data/commit/main");
+    free(u);
+    u = hub_commit_page_url(&r, "abc");
+    assert_string_equal(u, "https://huggingface.co/acme/data/commit/abc");
+    free(u);
+    u = hub_body_create_repo(&r, true);
+    json_t *j = json_loads(u, 0, NULL);
+    assert_string_equal(json_string_value(json_object_get(j, "organization")), "acme");
+    assert_string_equal(json_string_value(json_object_get(j, "visibility")), "private");
+    assert_true(json_is_true(json_object_get(j, "private")));
+    json_decref(j);
+    free(u);
+}
+
+static void test_state_roundtrip(void **s)
+{
+    (void)s;
+    struct push_state st;
+    push_state_init(&st);
+    st.key = strdup("http://x\nmodel\nalice/m\nmain");
+    st.n_files = 1;
+    st.files = calloc(1, sizeof(*st.files));
+    st.files[0].repo_path = strdup("model.bin");
+    st.files[0].hashed = true;
+    st.files[0].key = (struct hash_key){.dev = 2049,
+                                        .ino = 1234567,
+                                        .size = 25,
+                                        .mtime_ns = 1700000000123456789,
+                                        .ctime_ns = 1700000000987654321};
+    memset(st.files[0].hash.sha256, 'a', 64);
+    memset(st.files[0].hash.sha1, 'b', 40);
+    st.files[0].hash.sample_len = 5;
+    memcpy(st.files[0].hash.sample, "\0\1\2\3\4", 5);
+    const char *oid = "d88b0d6a6ff9c3f8151f9d3228f57092aaea997f09af009eefd7373a77b5abb9";
+    struct push_state_object *o = push_state_object_add(&st, oid, 25);
+    struct hub_lfs_action a = {.href = strdup("https://hub/complete?sig=1"),
+                               .chunk_size = 10,
+                               .n_parts = 3,
+                               .expires_at = 1999999999};
+    a.part_urls = calloc(3, sizeof(char *));
+    for (int i = 0; i < 3; i++) {
+        char u[32];
+        snprintf(u, sizeof(u), "https://s3/p%d", i + 1);
+        a.part_urls[i] = strdup(u);
+    }
+    assert_int_equal(push_state_object_set_action(o, &a), 0);
+    o->etags[1] = strdup("\"etag-2\"");
+    push_state_object_add(&st, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+                          0)
+        ->done = true;
+    st.commit_sent = true;
+    st.commit_parent = strdup("8aa4cd78db279c7d673ade7a798dd4adff562cbb");
+
+    size_t len;
+    char *doc = push_state_dump(&st, &len);
+    assert_non_null(doc);
+    assert_null(strstr(doc, "hf_")); /* never a token in there */
+    struct push_state back;
+    struct hs_err err;
+    assert_int_equal(push_state_load(doc, &back, &err), 0);
+    assert_string_equal(back.key, st.key);
+    assert_int_equal(back.n_files, 1);
+    assert_int_equal(back.files[0].key.ino, 1234567);
+    assert_int_equal(back.files[0].key.mtime_ns, 1700000000123456789);
+    assert_memory_equal(back.files[0].hash.sample, "\0\1\2\3\4", 5);
+    assert_int_equal(back.files[0].hash.sample_len, 5);
+    assert_string_equal(back.files[0].hash.sha256, st.files[0].hash.sha256);
+    struct push_state_object *bo = push_state_object_find(&back, oid);
+    assert_non_null(bo);
+    assert_false(bo->done);
+    assert_int_equal(bo->action.n_parts, 3);
+    assert_int_equal(bo->action.chunk_size, 10);
+    assert_int_equal(bo->action.expires_at, 1999999999);
+    assert_string_equal(bo->action.part_urls[2], "https://s3/p3");
+    assert_null(bo->etags[0]);
+    assert_string_equal(bo->etags[1], "\"etag-2\"");
+    assert_true(push_state_object_find(
+                    &back, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+                    ->done);
+    assert_true(back.commit_sent);
+    assert_string_equal(back.commit_parent, st.commit_parent);
+    /* A new batch answer with another completion URL resets the ETags. */
+    struct hub_lfs_action a2 = {
+        .href = strdup("https://hub/complete?sig=2"), .chunk_size = 10, .n_parts = 3};
+    a2.part_urls = calloc(3, sizeof(char *));
+    for (int i = 0; i < 3; i++)
+        a2.part_urls[i] = strdup("https://s3/new");
+    assert_int_equal(push_state_object_set_action(bo, &a2), 0);
+    assert_null(bo->etags[1]);
+    free(doc);
+    push_state_clear(&back);
+    push_state_clear(&st);
+    /* Garbage in: refused with a message, nothing leaks. */
+    assert_true(push_state_load("{\"version\":1}", &back, &err) < 0);
+    assert_true(push_state_load("nope", &back, &err) < 0);
+    assert_true(push_state_load("{\"version\":1,\"key\":\"k\",\"files\":[{\"path\":\"a\","
+                                "\"sha256\":\"zz\",\"sha1\":\"\",\"sample\":\"\"}],\"objects\":[]}",
+                                &back, &err) < 0);
+}
+
+static void test_hash_sync(void **s)
+{
+    (void)s;
+    char path[] = "/tmp/hs_hash_XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, "hello\n", 6), 6);
+    close(fd);
+    struct uploader_hash h;
+    struct hash_key k;
+    struct hs_err err;
+    assert_int_equal(hash_file_sync(path, &h, &k, &err), 0);
+    assert_string_equal(h.sha256,
+                        "5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03");
+    assert_string_equal(h.sha1, "ce013625030ba8dba906f756967f9e9ca394464a"); /* git hash-object */
+    assert_int_equal(h.size, 6);
+    assert_int_equal(h.sample_len, 6);
+    assert_memory_equal(h.sample, "hello\n", 6);
+    assert_int_equal(k.size, 6);
+    /* Empty file. */
+    fd = open(path, O_WRONLY | O_TRUNC);
+    close(fd);
+    assert_int_equal(hash_file_sync(path, &h, &k, &err), 0);
+    assert_string_equal(h.sha256,
+                        "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    assert_string_equal(h.sha1, "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391");
+    unlink(path);
+    assert_int_equal(hash_file_sync(path, &h, &k, &err), -ENOENT);
+    assert_non_null(strstr(err.msg, path));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_origin),          cmocka_unit_test(test_encoders),
+        cmocka_unit_test(test_retry),           cmocka_unit_test(test_token_bucket),
+        cmocka_unit_test(test_preupload),       cmocka_unit_test(test_lfs_batch),
+        cmocka_unit_test(test_commit_body),     cmocka_unit_test(test_urls),
+        cmocka_unit_test(test_state_roundtrip), cmocka_unit_test(test_hash_sync),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
