@@ -36,6 +36,7 @@ struct pk {
     json_t **memo;
     size_t nmemo, capmemo;
     size_t nodes;
+    const char *why; /* why the last pk_copy failed */
     struct hs_err *err;
 };
 
@@ -90,12 +91,16 @@ static bool is_global(const json_t *v)
  * deep-copied (counted against the node budget, depth-capped). */
 static json_t *pk_copy(struct pk *k, json_t *v, int depth)
 {
-    if (depth > PK_MAX_DEPTH)
+    if (depth > PK_MAX_DEPTH) {
+        k->why = "values nested too deep";
         return NULL;
+    }
     if (!json_is_object(v) && !json_is_array(v))
         return json_incref(v);
-    if (++k->nodes > PK_MAX_NODES)
+    if (++k->nodes > PK_MAX_NODES) {
+        k->why = "too many values";
         return NULL;
+    }
     if (json_is_array(v)) {
         json_t *a = json_array();
         size_t i;
@@ -122,6 +127,11 @@ static json_t *pk_copy(struct pk *k, json_t *v, int depth)
         }
     }
     return o;
+}
+
+static int copy_failed(struct pk *k)
+{
+    return hs_err_set(k->err, -E2BIG, "training_args.bin: %s", k->why ? k->why : "out of memory");
 }
 
 static void wipe_string(json_t *v)
@@ -165,7 +175,7 @@ static int pk_setitem(struct pk *k, json_t *d, json_t *key, json_t *value, size_
     }
     json_t *c = pk_copy(k, value, 0);
     if (!c || json_object_set_new(d, ks, c) < 0)
-        r = hs_err_set(k->err, -E2BIG, "training_args.bin: value too large or too deep");
+        r = copy_failed(k);
 out:
     json_decref(key);
     json_decref(value);
@@ -180,7 +190,7 @@ static int pk_append(struct pk *k, json_t *list, json_t *value, size_t off)
     } else {
         json_t *c = pk_copy(k, value, 0);
         if (!c || json_array_append_new(list, c) < 0)
-            r = hs_err_set(k->err, -E2BIG, "training_args.bin: value too large or too deep");
+            r = copy_failed(k);
     }
     json_decref(value);
     return r;
@@ -281,7 +291,7 @@ static int pk_instance(struct pk *k, json_t *cls, json_t *args, size_t off)
     if (!ca) {
         json_decref(cls);
         json_decref(args);
-        return hs_err_set(k->err, -E2BIG, "training_args.bin: value too large or too deep");
+        return copy_failed(k);
     }
     json_t *o =
         json_pack("{s:O,s:o}", "__class__", json_object_get(cls, "__global__"), "__args__", ca);

@@ -289,8 +289,8 @@ def pickles():
     for i in range(40):
         lol += b"](h" + bytes([i]) + b"h" + bytes([i]) + b"eq" + bytes([i + 1])
     write(os.path.join(p, "bad_laughs.bin"), lol + b".")
-    deep = b"\x80\x02" + b"]" * 5000 + b"a" * 4999 + b"."
-    write(os.path.join(p, "bad_deep.bin"), deep)
+    write(os.path.join(p, "bad_deep.bin"), b"\x80\x02" + b"]" * 1000 + b"a" * 999 + b".")
+    write(os.path.join(p, "bad_stack.bin"), b"\x80\x02" + b"]" * 5000 + b"a" * 4999 + b".")
     b = io.BytesIO()
     with zipfile.ZipFile(b, "w", zipfile.ZIP_DEFLATED) as z:
         z.writestr(zinfo("training_args/data.pkl", zipfile.ZIP_DEFLATED), pickle.dumps(a, protocol=2))

@@ -1,0 +1,247 @@
+/*
+ * test_modelcard_bad.c — bad input still gives a card, with a warning:
+ * hostile training_args.bin, missing or truncated trainer_state.json,
+ * NaN/Infinity literals, a local-path base model, a PEFT adapter, and a
+ * 100k-entry log_history (time and peak memory printed, bounded).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include "mc_test_util.h"
+
+#include <sys/resource.h>
+
+static char *mk_run(char *tmpl, char *dir, size_t n)
+{
+    char *base = mkdtemp(tmpl);
+    assert_non_null(base);
+    char src[HS_PATH_MAX];
+    mc_data(src, sizeof(src), "cls_epoch/run/bert-finetuned-mrpc");
+    snprintf(dir, n, "%s/bert-finetuned-mrpc", base);
+    assert_int_equal(mc_copy_tree(src, dir), 0);
+    return base;
+}
+
+static void put(const char *dir, const char *name, const char *text)
+{
+    char p[2 * HS_PATH_MAX];
+    snprintf(p, sizeof(p), "%s/%s", dir, name);
+    assert_int_equal(mc_spit(p, text, strlen(text)), 0);
+}
+
+static void rm(const char *dir, const char *name)
+{
+    char p[2 * HS_PATH_MAX];
+    snprintf(p, sizeof(p), "%s/%s", dir, name);
+    assert_int_equal(unlink(p), 0);
+}
+
+static void test_hostile_training_args(void **state)
+{
+    (void)state;
+    const char *hostile[] = {"bad_os_system_p2.bin", "bad_laughs.bin", "bad_truncated.bin",
+                             "bad_zip_deflated.bin"};
+    for (size_t i = 0; i < HS_ARRAY_SIZE(hostile); i++) {
+        char tmpl[] = "/tmp/hs-mcbad-XXXXXX", dir[HS_PATH_MAX], src[HS_PATH_MAX], rel[128];
+        char *base = mk_run(tmpl, dir, sizeof(dir));
+        snprintf(rel, sizeof(rel), "pickles/%s", hostile[i]);
+        mc_data(src, sizeof(src), rel);
+        size_t len = 0;
+        char *data = mc_slurp(src, &len);
+        char dst[2 * HS_PATH_MAX];
+        snprintf(dst, sizeof(dst), "%s/training_args.bin", dir);
+        assert_int_equal(mc_spit(dst, data, len), 0);
+        free(data);
+        struct modelcard_warnings w;
+        char *card = mc_render(dir, NULL, NULL, &w);
+        assert_non_null(card);
+        assert_true(mc_warned(&w, "training_args.bin: ignored (hyperparameters unknown): "
+                                  "training_args.bin: "));
+        /* What trainer_state.json knows, and everything else of the card. */
+        assert_non_null(strstr(card, "The following hyperparameters were used during training:\n"
+                                     "- train_batch_size: 16\n- num_epochs: 3\n\n### Training "
+                                     "results\n"));
+        assert_non_null(strstr(card, "| 0.1902        | 3.0   | 345  | 0.3812          |"));
+        free(card);
+        mc_rm_tree(base);
+    }
+}
+
+static void test_missing_state(void **state)
+{
+    (void)state;
+    char tmpl[] = "/tmp/hs-mcbad-XXXXXX", dir[HS_PATH_MAX];
+    char *base = mk_run(tmpl, dir, sizeof(dir));
+    rm(dir, "trainer_state.json");
+    rm(dir, "checkpoint-230/trainer_state.json");
+    struct modelcard_warnings w;
+    char *card = mc_render(dir, NULL, NULL, &w);
+    assert_non_null(card);
+    assert_true(mc_warned(&w, "no trainer_state.json (nor in a checkpoint)"));
+    assert_null(strstr(card, "### Training results"));
+    assert_null(strstr(card, "It achieves"));
+    assert_non_null(strstr(card, "- num_epochs: 3.0\n\n### Framework versions\n\n- Transformers "
+                                 "4.56.1\n"));
+    free(card);
+    mc_rm_tree(base);
+}
+
+static void test_truncated_state_falls_back(void **state)
+{
+    (void)state;
+    char tmpl[] = "/tmp/hs-mcbad-XXXXXX", dir[HS_PATH_MAX], p[2 * HS_PATH_MAX];
+    char *base = mk_run(tmpl, dir, sizeof(dir));
+    snprintf(p, sizeof(p), "%s/trainer_state.json", dir);
+    size_t len = 0;
+    char *text = mc_slurp(p, &len);
+    assert_int_equal(mc_spit(p, text, len / 2), 0); /* cut mid-write */
+    free(text);
+    struct modelcard_warnings w;
+    char *card = mc_render(dir, NULL, NULL, &w);
+    assert_non_null(card);
+    assert_true(mc_warned(&w, "trainer_state.json: ignored: "));
+    /* checkpoint-230's state: two eval rows, summary from its last eval. */
+    assert_non_null(strstr(card, "| 0.2911        | 2.0   | 230  | 0.3521          | 0.8603   | "
+                                 "0.9019 |\n\n\n### Framework"));
+    assert_non_null(strstr(card, "- Loss: 0.3521\n"));
+    free(card);
+    /* Without the checkpoint either: a card without results. */
+    rm(dir, "checkpoint-230/trainer_state.json");
+    card = mc_render(dir, NULL, NULL, &w);
+    assert_non_null(card);
+    assert_null(strstr(card, "### Training results"));
+    free(card);
+    mc_rm_tree(base);
+}
+
+static void test_nan_infinity(void **state)
+{
+    (void)state;
+    char tmpl[] = "/tmp/hs-mcbad-XXXXXX", dir[HS_PATH_MAX];
+    char *base = mk_run(tmpl, dir, sizeof(dir));
+    put(dir, "trainer_state.json",
+        "{\n  \"best_metric\": -Infinity,\n  \"log_history\": [\n"
+        "    {\"epoch\": 0.5, \"grad_norm\": Infinity, \"loss\": NaN, \"step\": 10},\n"
+        "    {\"epoch\": 1.0, \"eval_accuracy\": Infinity, \"eval_loss\": NaN, \"step\": 20},\n"
+        "    {\"epoch\": 2.0, \"eval_accuracy\": -Infinity, \"eval_loss\": 1e-05, \"step\": 40},\n"
+        "    {\"epoch\": 2.0, \"step\": 40, \"train_loss\": NaN, \"train_runtime\": 1.5}\n"
+        "  ]\n}\n");
+    const char *meta_json = "{\"datasets\": [\"imdb\"]}";
+    json_t *mj = json_loads(meta_json, 0, NULL);
+    struct modelcard_meta meta;
+    struct hs_err err;
+    assert_int_equal(modelcard_meta_from_json(mj, &meta, &err), 0);
+    json_decref(mj);
+    struct modelcard_warnings w;
+    char *card = mc_render(dir, &meta, NULL, &w);
+    assert_non_null(card);
+    assert_int_equal(w.n, 0);
+    assert_non_null(
+        strstr(card, "| nan           | 1.0   | 20   | nan             | inf      |\n"));
+    assert_non_null(
+        strstr(card, "| nan           | 2.0   | 40   | 1e-05           | -inf     |\n"));
+    assert_non_null(strstr(card, "- Loss: 1e-05\n- Accuracy: -inf\n"));
+    assert_non_null(strstr(card, "      type: accuracy\n      value: -.inf\n"));
+    free(card);
+    modelcard_meta_free(&meta);
+    mc_rm_tree(base);
+}
+
+static void test_base_model_sources(void **state)
+{
+    (void)state;
+    char tmpl[] = "/tmp/hs-mcbad-XXXXXX", dir[HS_PATH_MAX];
+    char *base = mk_run(tmpl, dir, sizeof(dir));
+    /* A local path from another machine is not a Hub id: from scratch + warning. */
+    put(dir, "config.json",
+        "{\"_name_or_path\": \"/home/me/models/bert\", \"architectures\": "
+        "[\"BertForSequenceClassification\"]}");
+    struct modelcard_warnings w;
+    char *card = mc_render(dir, NULL, NULL, &w);
+    assert_true(mc_warned(&w, "base model \"/home/me/models/bert\" from config.json is not a Hub "
+                              "model id"));
+    assert_non_null(strstr(card, "This model was trained from scratch on an unknown dataset.\n"));
+    assert_null(strstr(card, "base_model:"));
+    free(card);
+    /* PEFT: adapter_config.json names the base model. */
+    put(dir, "adapter_config.json",
+        "{\"base_model_name_or_path\": \"meta-llama/Llama-3.2-1B\", "
+        "\"peft_type\": \"LORA\"}");
+    card = mc_render(dir, NULL, NULL, &w);
+    assert_non_null(strstr(card, "base_model: meta-llama/Llama-3.2-1B\n"));
+    assert_non_null(strstr(card, "fine-tuned version of "
+                                 "[meta-llama/Llama-3.2-1B](https://huggingface.co/meta-llama/"
+                                 "Llama-3.2-1B) on an unknown dataset."));
+    free(card);
+    mc_rm_tree(base);
+}
+
+/* 100k log entries (a 1000-eval run logging every step): linear time,
+ * bounded memory. */
+static void test_huge_log_history(void **state)
+{
+    (void)state;
+    char tmpl[] = "/tmp/hs-mcbad-XXXXXX", dir[HS_PATH_MAX], p[2 * HS_PATH_MAX];
+    char *base = mk_run(tmpl, dir, sizeof(dir));
+    struct hs_buf b;
+    hs_buf_init(&b, 256u << 20);
+    hs_buf_printf(&b, "{\n  \"log_history\": [\n");
+    const int n = 100000;
+    for (int i = 1; i <= n; i++) {
+        if (i % 100 == 0)
+            hs_buf_printf(&b,
+                          "    {\n      \"epoch\": %.17g,\n      \"eval_accuracy\": %.17g,\n      "
+                          "\"eval_loss\": %.17g,\n      \"eval_runtime\": 1.5,\n      "
+                          "\"eval_samples_per_second\": 100.0,\n      \"step\": %d\n    },\n",
+                          i / 3000.0, 0.5 + i / 400000.0, 1.0 / i, i);
+        else
+            hs_buf_printf(&b,
+                          "    {\n      \"epoch\": %.17g,\n      \"grad_norm\": %.17g,\n      "
+                          "\"learning_rate\": %.17g,\n      \"loss\": %.4f,\n      \"step\": "
+                          "%d\n    },\n",
+                          i / 3000.0, 1.0 + i / 1e6, 5e-5 * (1 - (double)i / n), 2.0 - i / 1e5, i);
+    }
+    hs_buf_printf(&b,
+                  "    {\"epoch\": 33.3, \"step\": %d, \"train_loss\": 0.5, \"train_runtime\": "
+                  "9.5}\n  ]\n}\n",
+                  n);
+    snprintf(p, sizeof(p), "%s/trainer_state.json", dir);
+    assert_int_equal(mc_spit(p, b.data, b.len), 0);
+    size_t bytes = b.len;
+    hs_buf_free(&b);
+
+    struct rusage ru0, ru1;
+    getrusage(RUSAGE_SELF, &ru0);
+    hs_usec_t t0 = hs_now_monotonic();
+    struct modelcard_warnings w;
+    char *card = mc_render(dir, NULL, NULL, &w);
+    hs_usec_t dt = hs_now_monotonic() - t0;
+    getrusage(RUSAGE_SELF, &ru1);
+    assert_non_null(card);
+    /* 1000 eval rows: count the table lines. */
+    size_t rows = 0;
+    for (const char *q = strstr(card, "|:-"); q && (q = strstr(q + 1, "\n| ")); rows++)
+        ;
+    assert_int_equal(rows, 1000);
+    /* last row: loss 1.0000 in the file is the float 1.0; 1/100000 is 1e-05 */
+    assert_non_null(
+        strstr(card, "| 1.0           | 33.3333 | 100000 | 1e-05           | 0.75     |\n"));
+    fprintf(stderr,
+            "huge log_history: %d entries, %zu bytes, rendered in %.2f s, peak RSS %ld MiB\n",
+            n + 1, bytes, dt / 1e6, ru1.ru_maxrss / 1024);
+    assert_true(dt < 30 * HS_USEC_PER_SEC); /* generous: ASan CI machines */
+    free(card);
+    mc_rm_tree(base);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_hostile_training_args),      cmocka_unit_test(test_missing_state),
+        cmocka_unit_test(test_truncated_state_falls_back), cmocka_unit_test(test_nan_infinity),
+        cmocka_unit_test(test_base_model_sources),         cmocka_unit_test(test_huge_log_history),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
