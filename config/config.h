@@ -266,7 +266,8 @@ const char *config_did_you_mean(const char *word, const char *const *candidates,
  * the repo, revision and privacy, the strategy and what each save and the
  * finish commit, where in the repo, with which message; the effective
  * include/exclude lists; spool, watch mode, endpoint, and where the token
- * comes from (cfg->token_source / token_where; never the token). */
+ * comes from (cfg->token_source / token_where; never the token). 0, or
+ * -E2BIG when out's maximum is too small (a few KiB per job is enough). */
 int config_plan_render(const struct config *cfg, struct hs_buf *out);
 
 #endif

@@ -9,7 +9,36 @@
  */
 #include "config.h"
 
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
+
+/* Appends to the caller's buffer, remembering the first failure (-E2BIG
+ * when the plan outgrows the buffer's maximum). */
+struct out {
+    struct hs_buf *b;
+    int rc;
+};
+
+static void __attribute__((format(printf, 2, 3))) outf(struct out *o, const char *fmt, ...)
+{
+    if (o->rc < 0)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    char *s = NULL;
+    int n = vasprintf(&s, fmt, ap);
+    va_end(ap);
+    if (n < 0) {
+        o->rc = -ENOMEM;
+        return;
+    }
+    int rc = hs_buf_append(o->b, s, (size_t)n);
+    free(s);
+    if (rc < 0)
+        o->rc = rc;
+}
 
 /* Files the Trainer's own pushes never upload from the output dir root
  * (upload_folder ignore_patterns ["_*", "checkpoint-*"]) plus the staging
@@ -29,22 +58,22 @@ static const char *origin_note(enum config_origin o, const char *env_name)
     return "default";
 }
 
-static void list(struct hs_buf *b, const struct config_strlist *l, const char *none)
+static void list(struct out *o, const struct config_strlist *l, const char *none)
 {
     if (l->n == 0) {
-        hs_buf_printf(b, "%s", none);
+        outf(o, "%s", none);
         return;
     }
     for (size_t i = 0; i < l->n; i++)
-        hs_buf_printf(b, "%s%s", i ? ", " : "", l->v[i]);
+        outf(o, "%s%s", i ? ", " : "", l->v[i]);
 }
 
-static void seconds(struct hs_buf *b, hs_usec_t us)
+static void seconds(struct out *o, hs_usec_t us)
 {
     if (us % HS_USEC_PER_SEC == 0)
-        hs_buf_printf(b, "%llus", (unsigned long long)(us / HS_USEC_PER_SEC));
+        outf(o, "%llus", (unsigned long long)(us / HS_USEC_PER_SEC));
     else
-        hs_buf_printf(b, "%.3gs", (double)us / (double)HS_USEC_PER_SEC);
+        outf(o, "%.3gs", (double)us / (double)HS_USEC_PER_SEC);
 }
 
 /* What one "save" is under each layout (training-semantics.md §2.10-2.11);
@@ -69,84 +98,83 @@ static const char *save_unit(enum config_layout l)
     return "?";
 }
 
-static void render_saves(struct hs_buf *b, const struct config_job *j)
+static void render_saves(struct out *o, const struct config_job *j)
 {
-    hs_buf_printf(b, "  a save:       %s\n", save_unit(j->layout));
+    outf(o, "  a save:       %s\n", save_unit(j->layout));
     const char *msg = "message \"Training in progress, step N\" (\"epoch E\" when the run "
                       "saves per epoch)";
     switch (j->hub_strategy) {
     case CONFIG_STRATEGY_END:
-        hs_buf_printf(b, "  each save:    nothing is uploaded\n");
+        outf(o, "  each save:    nothing is uploaded\n");
         break;
     case CONFIG_STRATEGY_EVERY_SAVE:
-        hs_buf_printf(b,
-                      "  each save:    one commit: model files of checkpoint-N -> / ;\n"
-                      "                %s\n",
-                      msg);
+        outf(o,
+             "  each save:    one commit: model files of checkpoint-N -> / ;\n"
+             "                %s\n",
+             msg);
         break;
     case CONFIG_STRATEGY_CHECKPOINT:
-        hs_buf_printf(b,
-                      "  each save:    one commit: model files of checkpoint-N -> / , and the "
-                      "whole\n"
-                      "                checkpoint-N -> last-checkpoint/ (files absent from it "
-                      "deleted there);\n"
-                      "                %s\n",
-                      msg);
+        outf(o,
+             "  each save:    one commit: model files of checkpoint-N -> / , and the "
+             "whole\n"
+             "                checkpoint-N -> last-checkpoint/ (files absent from it "
+             "deleted there);\n"
+             "                %s\n",
+             msg);
         break;
     case CONFIG_STRATEGY_ALL_CHECKPOINTS:
-        hs_buf_printf(b,
-                      "  each save:    one commit: model files of checkpoint-N -> / , and the "
-                      "whole\n"
-                      "                checkpoint-N -> checkpoint-N/ ;\n"
-                      "                %s\n",
-                      msg);
+        outf(o,
+             "  each save:    one commit: model files of checkpoint-N -> / , and the "
+             "whole\n"
+             "                checkpoint-N -> checkpoint-N/ ;\n"
+             "                %s\n",
+             msg);
         break;
     }
     if (j->hub_strategy == CONFIG_STRATEGY_END)
         return;
-    hs_buf_printf(b, "                model files: config.json, weights (single file, or index + "
-                     "every shard),\n"
-                     "                adapter and tokenizer files, training_args.bin, and the "
-                     "rest of the\n"
-                     "                output dir root (minus the exclusions below)\n");
-    hs_buf_printf(b, "  queued saves: %s\n",
-                  j->supersede && j->hub_strategy != CONFIG_STRATEGY_ALL_CHECKPOINTS
-                      ? "a save still queued when a newer one completes is skipped and recorded "
-                        "as superseded"
-                      : "every save is committed, in order");
+    outf(o, "                model files: config.json, weights (single file, or index + "
+            "every shard),\n"
+            "                adapter and tokenizer files, training_args.bin, and the "
+            "rest of the\n"
+            "                output dir root (minus the exclusions below)\n");
+    outf(o, "  queued saves: %s\n",
+         j->supersede && j->hub_strategy != CONFIG_STRATEGY_ALL_CHECKPOINTS
+             ? "a save still queued when a newer one completes is skipped and recorded "
+               "as superseded"
+             : "every save is committed, in order");
 }
 
-static void render_finish(struct hs_buf *b, const struct config_job *j)
+static void render_finish(struct out *o, const struct config_job *j)
 {
     bool card = j->model_card.mode != CONFIG_CARD_OFF;
-    hs_buf_printf(b,
-                  "  at finish:    one commit: output dir root (model files, *_results.json, "
-                  "runs/)%s -> / ;\n"
-                  "                message \"End of training\"\n",
-                  card ? "\n                + README.md (model card)" : "");
+    outf(o,
+         "  at finish:    one commit: output dir root (model files, *_results.json, "
+         "runs/)%s -> / ;\n"
+         "                message \"End of training\"\n",
+         card ? "\n                + README.md (model card)" : "");
     if (j->hub_strategy == CONFIG_STRATEGY_CHECKPOINT)
-        hs_buf_printf(b, "                last-checkpoint/ stays in the repo\n");
+        outf(o, "                last-checkpoint/ stays in the repo\n");
     else if (j->hub_strategy == CONFIG_STRATEGY_ALL_CHECKPOINTS)
-        hs_buf_printf(b, "                every checkpoint-N/ stays in the repo\n");
-    hs_buf_printf(b, "  finish when:  `hubsync finish %s`, or the command of `hubsync run` exits",
-                  j->name);
+        outf(o, "                every checkpoint-N/ stays in the repo\n");
+    outf(o, "  finish when:  `hubsync finish %s`, or the command of `hubsync run` exits", j->name);
     if (j->pid)
-        hs_buf_printf(b, ", or process %ld exits", j->pid);
+        outf(o, ", or process %ld exits", j->pid);
     if (j->pid_file)
-        hs_buf_printf(b, ", or the process in %s exits", j->pid_file);
+        outf(o, ", or the process in %s exits", j->pid_file);
     if (j->finish_after_idle_usec) {
-        hs_buf_printf(b, ", or after ");
-        seconds(b, j->finish_after_idle_usec);
-        hs_buf_printf(b, " without a new save");
+        outf(o, ", or after ");
+        seconds(o, j->finish_after_idle_usec);
+        outf(o, " without a new save");
     }
-    hs_buf_printf(b, "\n");
+    outf(o, "\n");
 }
 
-static void render_card(struct hs_buf *b, const struct config_model_card *m)
+static void render_card(struct out *o, const struct config_model_card *m)
 {
-    hs_buf_printf(b, "  model card:   %s", config_card_mode_name(m->mode));
+    outf(o, "  model card:   %s", config_card_mode_name(m->mode));
     if (m->mode == CONFIG_CARD_OFF) {
-        hs_buf_printf(b, " (README.md is not generated)\n");
+        outf(o, " (README.md is not generated)\n");
         return;
     }
     const struct {
@@ -166,102 +194,103 @@ static void render_card(struct hs_buf *b, const struct config_model_card *m)
     };
     for (size_t i = 0; i < HS_ARRAY_SIZE(f); i++) {
         if (f[i].s)
-            hs_buf_printf(b, "; %s %s", f[i].key, f[i].s);
+            outf(o, "; %s %s", f[i].key, f[i].s);
         else if (f[i].l && f[i].l->n) {
-            hs_buf_printf(b, "; %s ", f[i].key);
-            list(b, f[i].l, "");
+            outf(o, "; %s ", f[i].key);
+            list(o, f[i].l, "");
         }
     }
-    hs_buf_printf(b, "\n");
+    outf(o, "\n");
 }
 
-static void render_job(struct hs_buf *b, const struct config *cfg, const struct config_job *j)
+static void render_job(struct out *o, const struct config *cfg, const struct config_job *j)
 {
     (void)cfg;
-    hs_buf_printf(b, "job %s\n", j->name);
-    hs_buf_printf(b, "  watch:        %s (layout %s; watch mode %s", j->watch,
-                  config_layout_name(j->layout), config_watch_mode_name(j->watch_mode));
+    outf(o, "job %s\n", j->name);
+    outf(o, "  watch:        %s (layout %s; watch mode %s", j->watch, config_layout_name(j->layout),
+         config_watch_mode_name(j->watch_mode));
     if (j->watch_mode == CONFIG_WATCH_AUTO)
-        hs_buf_printf(b, ": inotify, or polling on network filesystems");
+        outf(o, ": inotify, or polling on network filesystems");
     if (j->watch_mode != CONFIG_WATCH_INOTIFY) {
-        hs_buf_printf(b, "; poll every ");
-        seconds(b, j->poll_interval_usec);
+        outf(o, "; poll every ");
+        seconds(o, j->poll_interval_usec);
     }
-    hs_buf_printf(b, ")\n");
+    outf(o, ")\n");
     const char *slash = strchr(j->hub_model_id, '/');
-    hs_buf_printf(b, "  repo:         %s%s, revision %s%s, %s\n", j->hub_model_id,
-                  slash ? "" : " (in the token owner's namespace)", j->revision,
-                  strcmp(j->revision, "main") ? " (created from main if missing)" : "",
-                  j->private_repo ? "private (when hubsync creates it)"
-                                  : "public (when hubsync creates it)");
-    hs_buf_printf(b, "  hub_strategy: %s\n", config_strategy_name(j->hub_strategy));
-    render_saves(b, j);
-    render_finish(b, j);
-    hs_buf_printf(b, "  include:      ");
-    list(b, &j->include, "(nothing)");
-    hs_buf_printf(b, "\n  exclude:      ");
-    list(b, &j->exclude, "(none)");
-    hs_buf_printf(b, "\n                always: ");
+    outf(o, "  repo:         %s%s, revision %s%s, %s\n", j->hub_model_id,
+         slash ? "" : " (in the token owner's namespace)", j->revision,
+         strcmp(j->revision, "main") ? " (created from main if missing)" : "",
+         j->private_repo ? "private (when hubsync creates it)"
+                         : "public (when hubsync creates it)");
+    outf(o, "  hub_strategy: %s\n", config_strategy_name(j->hub_strategy));
+    render_saves(o, j);
+    render_finish(o, j);
+    outf(o, "  include:      ");
+    list(o, &j->include, "(nothing)");
+    outf(o, "\n  exclude:      ");
+    list(o, &j->exclude, "(none)");
+    outf(o, "\n                always: ");
     for (size_t i = 0; config_always_excluded[i]; i++)
-        hs_buf_printf(b, "%s%s", i ? ", " : "", config_always_excluded[i]);
-    hs_buf_printf(b, "\n                from the output dir root: ");
+        outf(o, "%s%s", i ? ", " : "", config_always_excluded[i]);
+    outf(o, "\n                from the output dir root: ");
     for (size_t i = 0; i < HS_ARRAY_SIZE(strategy_excluded); i++)
-        hs_buf_printf(b, "%s%s", i ? ", " : "", strategy_excluded[i]);
-    hs_buf_printf(b, "\n  spool:        %s (%s; ", j->spool_dir,
-                  j->spool_dir_origin == CONFIG_FROM_FILE ? "set in the config" : "default");
+        outf(o, "%s%s", i ? ", " : "", strategy_excluded[i]);
+    outf(o, "\n  spool:        %s (%s; ", j->spool_dir,
+         j->spool_dir_origin == CONFIG_FROM_FILE ? "set in the config" : "default");
     if (j->spool_max_bytes)
-        hs_buf_printf(b, "cap %g GB)\n", j->spool_max_gb);
+        outf(o, "cap %g GB)\n", j->spool_max_gb);
     else
-        hs_buf_printf(b, "no size cap)\n");
-    hs_buf_printf(b, "  saves:        settle ");
-    seconds(b, j->settle_usec);
-    hs_buf_printf(b, ", marker quiet ");
-    seconds(b, j->marker_quiet_usec);
-    hs_buf_printf(b, ", world size %u (%s), existing checkpoints at start: %s\n", j->world_size,
-                  origin_note(j->world_size_origin, "from WORLD_SIZE"),
-                  config_existing_name(j->existing_checkpoints));
-    render_card(b, &j->model_card);
+        outf(o, "no size cap)\n");
+    outf(o, "  saves:        settle ");
+    seconds(o, j->settle_usec);
+    outf(o, ", marker quiet ");
+    seconds(o, j->marker_quiet_usec);
+    outf(o, ", world size %u (%s), existing checkpoints at start: %s\n", j->world_size,
+         origin_note(j->world_size_origin, "from WORLD_SIZE"),
+         config_existing_name(j->existing_checkpoints));
+    render_card(o, &j->model_card);
 }
 
 int config_plan_render(const struct config *cfg, struct hs_buf *b)
 {
-    hs_buf_printf(b, "%s: %zu job%s\n", cfg->path, cfg->n_jobs, cfg->n_jobs == 1 ? "" : "s");
-    hs_buf_printf(b, "endpoint:       %s (%s)\n", cfg->endpoint,
-                  origin_note(cfg->endpoint_origin, "from HF_ENDPOINT"));
-    hs_buf_printf(b, "token:          ");
+    struct out out = {.b = b}, *o = &out;
+    outf(o, "%s: %zu job%s\n", cfg->path, cfg->n_jobs, cfg->n_jobs == 1 ? "" : "s");
+    outf(o, "endpoint:       %s (%s)\n", cfg->endpoint,
+         origin_note(cfg->endpoint_origin, "from HF_ENDPOINT"));
+    outf(o, "token:          ");
     const char *where = cfg->token_where ? cfg->token_where : "";
     switch (cfg->token_source) {
     case CONFIG_TOKEN_NONE:
-        hs_buf_printf(b, "not resolved\n");
+        outf(o, "not resolved\n");
         break;
     case CONFIG_TOKEN_INLINE:
-        hs_buf_printf(b, "inline in the config file\n");
+        outf(o, "inline in the config file\n");
         break;
     case CONFIG_TOKEN_FILE:
-        hs_buf_printf(b, "token_file %s\n", where);
+        outf(o, "token_file %s\n", where);
         break;
     case CONFIG_TOKEN_ENV:
     case CONFIG_TOKEN_ENV_LEGACY:
-        hs_buf_printf(b, "%s\n", where);
+        outf(o, "%s\n", where);
         break;
     case CONFIG_TOKEN_HF_FILE:
-        hs_buf_printf(b, "huggingface_hub token file %s\n", where);
+        outf(o, "huggingface_hub token file %s\n", where);
         break;
     }
-    hs_buf_printf(b, "state_dir:      %s (%s)\n", cfg->state_dir,
-                  origin_note(cfg->state_dir_origin, "from the environment"));
-    hs_buf_printf(b, "uploads:        %u in flight", cfg->max_parallel_uploads);
+    outf(o, "state_dir:      %s (%s)\n", cfg->state_dir,
+         origin_note(cfg->state_dir_origin, "from the environment"));
+    outf(o, "uploads:        %u in flight", cfg->max_parallel_uploads);
     if (cfg->bandwidth_limit_mbps > 0)
-        hs_buf_printf(b, ", at most %g Mbit/s\n", cfg->bandwidth_limit_mbps);
+        outf(o, ", at most %g Mbit/s\n", cfg->bandwidth_limit_mbps);
     else
-        hs_buf_printf(b, ", bandwidth unlimited\n");
-    hs_buf_printf(b, "ca_file:        %s\n", cfg->ca_file ? cfg->ca_file : "(system store)");
-    hs_buf_printf(b, "log:            %s, to %s\n",
-                  (const char *[]){"error", "warn", "info", "debug"}[cfg->log_level],
-                  cfg->log_file ? cfg->log_file : "stderr (journald under systemd)");
+        outf(o, ", bandwidth unlimited\n");
+    outf(o, "ca_file:        %s\n", cfg->ca_file ? cfg->ca_file : "(system store)");
+    outf(o, "log:            %s, to %s\n",
+         (const char *[]){"error", "warn", "info", "debug"}[cfg->log_level],
+         cfg->log_file ? cfg->log_file : "stderr (journald under systemd)");
     for (size_t i = 0; i < cfg->n_jobs; i++) {
-        hs_buf_printf(b, "\n");
-        render_job(b, cfg, &cfg->jobs[i]);
+        outf(o, "\n");
+        render_job(o, cfg, &cfg->jobs[i]);
     }
-    return 0;
+    return out.rc;
 }

@@ -47,11 +47,18 @@ static int run(int argc, char **argv)
         }
         struct hs_buf b;
         hs_buf_init(&b, PLAN_MAX);
-        config_plan_render(cfg, &b);
-        hs_secret_scrub(b.data ? b.data : (char[]){""});
-        fwrite(b.data, 1, b.len, stdout);
-        hs_buf_free(&b);
+        rc = config_plan_render(cfg, &b);
         config_free(cfg);
+        if (rc < 0) {
+            fprintf(stderr, "hubsync check-config: cannot render the plan: %s\n", hs_strerror(rc));
+            hs_buf_free(&b);
+            return HS_EXIT_FAILURE;
+        }
+        if (b.data) {
+            hs_secret_scrub(b.data); /* belt and braces: the plan never names the token */
+            fwrite(b.data, 1, b.len, stdout);
+        }
+        hs_buf_free(&b);
         return fflush(stdout) == 0 ? HS_EXIT_OK : HS_EXIT_FAILURE;
     }
     for (size_t i = 0; i < errs.n; i++) {

@@ -560,6 +560,28 @@ static void test_many_errors_capped(void **state)
     hs_buf_free(&b);
 }
 
+static void test_plan_render(void **state)
+{
+    (void)state;
+    env_reset();
+    struct config *cfg = NULL;
+    struct config_errors errs = {0};
+    assert_int_equal(
+        load("{\"jobs\": [" JOB ", \"hub_strategy\": \"all_checkpoints\"}]}", &cfg, &errs), 0);
+    struct hs_buf b;
+    hs_buf_init(&b, 1 << 20);
+    assert_int_equal(config_plan_render(cfg, &b), 0);
+    assert_non_null(strstr(b.data, "job j\n"));
+    assert_non_null(strstr(b.data, "checkpoint-N -> checkpoint-N/ ;"));
+    assert_non_null(strstr(b.data, "token:          not resolved\n"));
+    assert_non_null(strstr(b.data, "every checkpoint-N/ stays in the repo"));
+    hs_buf_free(&b);
+    hs_buf_init(&b, 100); /* too small: reported, not truncated silently */
+    assert_int_equal(config_plan_render(cfg, &b), -E2BIG);
+    hs_buf_free(&b);
+    config_free(cfg);
+}
+
 static void test_did_you_mean(void **state)
 {
     (void)state;
@@ -589,6 +611,7 @@ int main(void)
         cmocka_unit_test(test_token_load_from_env),
         cmocka_unit_test_setup_teardown(test_unreadable, files_setup, files_teardown),
         cmocka_unit_test(test_many_errors_capped),
+        cmocka_unit_test(test_plan_render),
         cmocka_unit_test(test_did_you_mean),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
