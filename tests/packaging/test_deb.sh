@@ -1,0 +1,162 @@
+#!/usr/bin/env bash
+# The Debian package: packaging/build-deb.sh writes exactly one hubsync_<version>_<arch>.deb;
+# its control data (dpkg-deb -I) has the runtime dependencies of every shared library the
+# binary needs, the conffile and the maintainer scripts; its contents (dpkg-deb -c) are the
+# expected files; the extracted binary runs; and a throwaway root (dpkg --root) goes
+# through install, upgrade with a locally modified conffile (kept), remove and purge
+# (state removed, the admin's own files kept).
+# The package build reuses $HS_BUILD_DIR/packaging-deb between runs (incremental).
+TEST_NAME=packaging_deb
+source "$(dirname "$0")/lib.sh"
+
+for t in dpkg-deb dpkg-shlibdeps cpack; do
+    command -v $t >/dev/null || skip "$t not installed (dpkg-dev, cmake)"
+done
+version=$("$HUBSYNC_BIN" --version | awk '{print $2}')
+arch=$(dpkg --print-architecture)
+deb_name=hubsync_${version}_${arch}.deb
+
+start=$(date +%s)
+out=$("$PKG/build-deb.sh" "$T/out" "$HS_BUILD_DIR/packaging-deb")
+rc=$?
+echo "build-deb.sh: $(($(date +%s) - start)) s"
+check_rc "build-deb.sh" 0 $rc
+[ "$out" = "$T/out/$deb_name" ] || bad "build-deb.sh printed '$out'"
+ls "$T/out" >"$T/outlist"
+[ "$(cat "$T/outlist")" = "$deb_name" ] || bad "OUTDIR holds [$(echo $(cat "$T/outlist"))], not exactly $deb_name"
+deb=$T/out/$deb_name
+[ -f "$deb" ] || { bad "no package"; finish; exit 1; }
+# Usage errors.
+"$PKG/build-deb.sh" >/dev/null 2>&1
+check_rc "build-deb.sh without OUTDIR" 2 $?
+
+# ---- control data ----
+info=$(dpkg-deb -I "$deb")
+field() { dpkg-deb -f "$deb" "$1"; }
+[ "$(field Package)" = hubsync ] || bad "Package: $(field Package)"
+[ "$(field Version)" = "$version" ] || bad "Version: $(field Version) (binary says $version)"
+[ "$(field Architecture)" = "$arch" ] || bad "Architecture: $(field Architecture)"
+depends=$(field Depends)
+echo "Depends: $depends"
+for s in conffiles postinst prerm postrm md5sums; do
+    grep -qE "^ +[0-9]+ bytes, +[0-9]+ lines +(\* )? *$s\b" <<<"$info" || bad "control member $s missing"
+done
+for s in postinst prerm postrm; do
+    grep -qE "^ +[0-9]+ bytes, +[0-9]+ lines +\* +$s " <<<"$info" || bad "$s is not executable"
+done
+mkdir -p "$T/ctl" && dpkg-deb -e "$deb" "$T/ctl"
+[ "$(cat "$T/ctl/conffiles")" = /etc/hubsync/hubsync.json ] || bad "conffiles: $(cat "$T/ctl/conffiles")"
+for s in postinst prerm postrm; do sh -n "$T/ctl/$s" || bad "$s: syntax error"; done
+
+# ---- contents ----
+dpkg-deb -c "$deb" | awk '$1 !~ /^d/ {print $6}' | sed 's#^\./#/#' | sort >"$T/files"
+cat >"$T/want" <<LIST
+/etc/hubsync/hubsync.json
+/lib/systemd/system/hubsync.service
+/lib/systemd/system/hubsync@.service
+/usr/bin/hubsync
+/usr/lib/sysusers.d/hubsync.conf
+/usr/share/bash-completion/completions/hubsync
+/usr/share/doc/hubsync/examples/dropin-readwrite.conf
+/usr/share/doc/hubsync/examples/hubsync.json
+/usr/share/doc/hubsync/examples/multi-job-server.json
+/usr/share/doc/hubsync/examples/single-finetune.json
+/usr/share/doc/hubsync/examples/slurm-run.json
+/usr/share/doc/hubsync/examples/slurm-train.sbatch
+/usr/share/doc/hubsync/operations.md
+/usr/share/man/man1/hubsync.1.gz
+/usr/share/man/man5/hubsync.json.5.gz
+LIST
+sort -o "$T/want" "$T/want"
+diff -u "$T/want" "$T/files" >"$T/diff" || bad "package contents differ: $(cat "$T/diff")"
+dpkg-deb -c "$deb" | awk '{print $2}' | sort -u | grep -vx root/root && bad "files not owned by root/root"
+
+# ---- extracted binary, dependencies of its shared libraries ----
+dpkg-deb -x "$deb" "$T/x"
+got=$("$T/x/usr/bin/hubsync" --version)
+[ "$got" = "hubsync $version" ] || bad "installed hubsync --version: '$got'"
+for so in $(readelf -d "$T/x/usr/bin/hubsync" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p'); do
+    path=$(ldconfig -p | awk -v s="$so" '$1 == s {print $NF; exit}')
+    [ -n "$path" ] || { bad "cannot resolve $so"; continue; }
+    pkg=$(dpkg -S "$(readlink -f "$path")" 2>/dev/null | head -n 1 | cut -d: -f1)
+    [ -n "$pkg" ] || pkg=$(dpkg -S "$path" 2>/dev/null | head -n 1 | cut -d: -f1)
+    [ -n "$pkg" ] || { bad "no package owns $path"; continue; }
+    grep -qE "(^|, |\| )$pkg( |,|$)" <<<"$depends" || bad "Depends lacks $pkg (for $so)"
+    ok
+done
+for p in /usr/share/man/man1/hubsync.1.gz /usr/share/man/man5/hubsync.json.5.gz; do
+    err=$(MANWIDTH=80 man --warnings -l "$T/x$p" 2>&1 >/dev/null)
+    check_rc "man -l $p" 0 $?
+    [ -z "$err" ] || bad "man -l $p: $err"
+done
+grep -qx 'ExecStart=/usr/bin/hubsync daemon --config /etc/hubsync/%i.json' \
+    "$T/x/lib/systemd/system/hubsync@.service" || bad "packaged template unit ExecStart"
+cmp -s "$T/x/usr/share/bash-completion/completions/hubsync" "$PKG/completion/hubsync.bash" ||
+    bad "packaged completion differs from the source"
+probe=$("$T/x/usr/bin/hubsync" check-config "$T/x/etc/hubsync/hubsync.json" 2>&1)
+if grep -q "not available yet" <<<"$probe"; then
+    echo "note: check-config not available yet; installed examples not validated here"
+else
+    for f in "$T/x/etc/hubsync/hubsync.json" "$T"/x/usr/share/doc/hubsync/examples/*.json; do
+        check_config_example "$T/x/usr/bin/hubsync" "$f"
+        check_rc "installed check-config ${f#$T/x}: $CC_OUT" 0 $?
+    done
+fi
+
+# ---- dpkg --root: install, upgrade, remove, purge in a throwaway root ----
+if [ "$(id -u)" != 0 ]; then
+    echo "note: not root; dpkg --root install not tested"
+    finish
+    exit
+fi
+R=$T/root
+host_users=$(md5sum /etc/passwd /etc/group)
+mkdir -p "$R/var/lib/dpkg/info" "$R/var/lib/dpkg/updates" "$R/var/lib/dpkg/triggers" "$R/etc"
+touch "$R/var/lib/dpkg/status"
+dpk() { dpkg --root="$R" --force-script-chrootless --force-depends --log=/dev/null "$@" </dev/null; }
+
+log=$(dpk -i "$deb" 2>&1)
+check_rc "dpkg --root -i: $log" 0 $?
+[ "$(dpkg-query --admindir="$R/var/lib/dpkg" -W -f='${Status} ${Version}' hubsync)" = \
+    "install ok installed $version" ] || bad "package not installed in the throwaway root"
+"$R/usr/bin/hubsync" --version >/dev/null || bad "installed binary does not run"
+grep -q '^hubsync:x:[0-9]*:[0-9]*:[^:]*:/var/lib/hubsync:' "$R/etc/passwd" ||
+    bad "postinst did not create the hubsync user in the root"
+
+# Upgrade to a newer version with a locally modified conffile: the modification stays.
+echo '{ "jobs": [ { "name": "local-edit", "watch": "/srv/x", "hub_model_id": "a/b" } ] }' \
+    >"$R/etc/hubsync/hubsync.json"
+mkdir -p "$T/pkg2"
+dpkg-deb -R "$deb" "$T/pkg2"
+sed -i "s/^Version: .*/Version: ${version}+test1/" "$T/pkg2/DEBIAN/control"
+dpkg-deb --root-owner-group -b "$T/pkg2" "$T/hubsync_up.deb" >/dev/null
+log=$(dpk -i "$T/hubsync_up.deb" 2>&1)
+check_rc "upgrade: $log" 0 $?
+grep -q local-edit "$R/etc/hubsync/hubsync.json" || bad "upgrade overwrote the modified conffile"
+[ -e "$R/etc/hubsync/hubsync.json.dpkg-new" ] && bad "upgrade left hubsync.json.dpkg-new"
+[ "$(dpkg-query --admindir="$R/var/lib/dpkg" -W -f='${Version}' hubsync)" = "${version}+test1" ] ||
+    bad "upgrade did not install the new version"
+
+# Service state and an admin's own file, as a running system would have them.
+mkdir -p "$R/var/lib/hubsync" "$R/var/lib/hubsync-users/alice" "$R/run/hubsync"
+echo journal >"$R/var/lib/hubsync/journal"
+echo journal >"$R/var/lib/hubsync-users/alice/journal"
+echo '{}' >"$R/etc/hubsync/alice.json"
+
+log=$(dpk -r hubsync 2>&1)
+check_rc "remove: $log" 0 $?
+[ -e "$R/usr/bin/hubsync" ] && bad "remove left the binary"
+[ -e "$R/etc/hubsync/hubsync.json" ] || bad "remove deleted the conffile"
+[ -e "$R/var/lib/hubsync/journal" ] || bad "remove deleted the state"
+
+log=$(dpk -P hubsync 2>&1)
+check_rc "purge: $log" 0 $?
+for p in /etc/hubsync/hubsync.json /var/lib/hubsync /var/lib/hubsync-users /run/hubsync; do
+    [ -e "$R$p" ] && bad "purge left $p"
+done
+[ -e "$R/etc/hubsync/alice.json" ] || bad "purge deleted the admin's /etc/hubsync/alice.json"
+[ -z "$(dpkg-query --admindir="$R/var/lib/dpkg" -W -f='${Status}' hubsync 2>/dev/null | grep -v not-installed)" ] ||
+    bad "package still known after purge"
+[ "$(md5sum /etc/passwd /etc/group)" = "$host_users" ] || bad "the maintainer scripts changed the host's users"
+ok
+finish
