@@ -45,6 +45,11 @@ typedef const char *(*config_getenv_fn)(const char *name);
  * case) it refuses with HS_ECONFIG: an uploader cannot work offline.
  * *out is a new string (free()). */
 int config_resolve_endpoint(const char *configured, char **out, struct hs_err *err);
+/* HS_ECONFIG (err says which variable) when HF_HUB_OFFLINE — or, when that
+ * is unset or empty, TRANSFORMERS_OFFLINE — is truthy. Every command that
+ * uploads checks it; config_load() does not, so that offline tools
+ * (`hubsync card`) can read the config. */
+int config_check_online(config_getenv_fn env, struct hs_err *err);
 int config_resolve_endpoint_env(const char *configured, config_getenv_fn env, char **out,
                                 struct hs_err *err);
 
@@ -228,7 +233,8 @@ void config_errors_free(struct config_errors *e);
  * config_errors_free()). Returns 0 with *out set, HS_ECONFIG when the file is
  * invalid (errs lists why), or -errno when it cannot be read (errs holds one
  * line saying so). Environment-dependent defaults (endpoint, state_dir) are
- * resolved with env (NULL: getenv). An inline "token" is registered with
+ * resolved with env (NULL: getenv); offline mode is not checked here (see
+ * config_check_online()). An inline "token" is registered with
  * hs_secret_register(). Reads only the file itself (and stats it for the
  * inline-token mode rule). */
 int config_load(const char *path, struct config **out, struct config_errors *errs);

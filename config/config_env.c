@@ -13,7 +13,7 @@
  * than an unusable "" endpoint. This file reads only the token file; it
  * never logs and never puts a token in a message.
  */
-#include "config.h"
+#include "config_int.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -55,10 +55,8 @@ static bool is_http_url(const char *u)
     return true;
 }
 
-int config_resolve_endpoint_env(const char *configured, config_getenv_fn env, char **out,
-                                struct hs_err *err)
+int config_check_online(config_getenv_fn env, struct hs_err *err)
 {
-    *out = NULL;
     /* `_is_true(HF_HUB_OFFLINE or TRANSFORMERS_OFFLINE)`: a non-empty
      * HF_HUB_OFFLINE decides alone, even "0". */
     const char *off = env_get(env, "HF_HUB_OFFLINE");
@@ -71,6 +69,20 @@ int config_resolve_endpoint_env(const char *configured, config_getenv_fn env, ch
         return hs_err_set(err, HS_ECONFIG,
                           "%s=%s: offline mode is enabled, so nothing can be uploaded; unset it",
                           off_name, off);
+    return 0;
+}
+
+int config_resolve_endpoint_env(const char *configured, config_getenv_fn env, char **out,
+                                struct hs_err *err)
+{
+    *out = NULL;
+    int rc = config_check_online(env, err);
+    return rc < 0 ? rc : config__endpoint(configured, env, out, err);
+}
+
+int config__endpoint(const char *configured, config_getenv_fn env, char **out, struct hs_err *err)
+{
+    *out = NULL;
 
     /* huggingface_hub: HF_ENDPOINT, else the default; staging mode then
      * overrides both. The config file overrides everything. */

@@ -67,4 +67,9 @@ void config__check_keys(struct config__ctx *c, const json_t *obj, const char *pa
                         const char *const *keys, size_t n, const struct config__key_hint *hints,
                         size_t n_hints);
 
+/* config_resolve_endpoint_env without the offline check: loading a config
+ * (e.g. for `hubsync card`) must work offline; commands that upload call
+ * config_check_online() themselves. */
+int config__endpoint(const char *configured, config_getenv_fn env, char **out, struct hs_err *err);
+
 #endif

@@ -478,7 +478,7 @@ static void parse_root(struct config__ctx *c, const json_t *root, unsigned mode,
         default_state_dir(c, cfg, env);
     check_own_dirs(c, cfg);
     struct hs_err err = {0};
-    if (config_resolve_endpoint_env(tmp, env, &cfg->endpoint, &err) < 0) {
+    if (config__endpoint(tmp, env, &cfg->endpoint, &err) < 0) {
         const char *m = err.msg;
         if (tmp && strncmp(m, "endpoint ", 9) == 0)
             m += 9;

@@ -39,9 +39,20 @@ static int run(int argc, char **argv)
     struct config *cfg = NULL;
     int rc = config_load(file, &cfg, &errs);
     if (rc == 0) {
+        /* What the daemon would refuse at start is a problem here too. */
         struct hs_err err = {0};
+        int n = 0;
+        if (config_check_online(NULL, &err) < 0) {
+            fprintf(stderr, "%s: %s\n", file, err.msg);
+            n++;
+        }
         if (config_token_load(cfg, NULL, &err) < 0) {
+            hs_secret_scrub(err.msg);
             fprintf(stderr, "%s: token: %s\n", file, err.msg);
+            n++;
+        }
+        if (n) {
+            fprintf(stderr, "%s: %d problem%s found\n", file, n, n == 1 ? "" : "s");
             config_free(cfg);
             return HS_EXIT_CONFIG;
         }

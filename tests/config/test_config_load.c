@@ -387,7 +387,9 @@ static void test_env_defaults(void **state)
                         "\"jobs\": [" JOB "}]}",
                         "/s", "https://hub.example", CONFIG_FROM_FILE);
 
-    /* offline mode and a missing HOME are config problems listed with the rest */
+    /* a missing HOME is a config problem listed with the rest; offline mode
+     * is not a load error (offline tools read the config) but
+     * config_check_online() reports it */
     env_reset();
     fake_vars[0][0] = NULL;
     env_set("HF_HUB_OFFLINE", "1");
@@ -395,15 +397,22 @@ static void test_env_defaults(void **state)
     struct config_errors errs = {0};
     assert_int_equal(load("{\"jobs\": [" JOB ", \"private\": 1}]}", &cfg, &errs), HS_ECONFIG);
     assert_null(cfg);
-    assert_int_equal(errs.n, 3);
+    assert_int_equal(errs.n, 2);
     assert_string_equal(errs.v[0], "hubsync.json: jobs[0].private: expected true or false, got an "
                                    "integer");
     assert_string_equal(errs.v[1], "hubsync.json: state_dir: not set, and neither "
                                    "STATE_DIRECTORY, XDG_STATE_HOME nor HOME gives a default; "
                                    "set it");
-    assert_string_equal(errs.v[2], "hubsync.json: HF_HUB_OFFLINE=1: offline mode is enabled, so "
-                                   "nothing can be uploaded; unset it");
     config_errors_free(&errs);
+    env_set("HOME", "/home/u");
+    assert_int_equal(load("{\"jobs\": [" JOB "}]}", &cfg, &errs), 0);
+    config_free(cfg);
+    struct hs_err err = {0};
+    assert_int_equal(config_check_online(fake_env, &err), HS_ECONFIG);
+    assert_string_equal(err.msg, "HF_HUB_OFFLINE=1: offline mode is enabled, so nothing can be "
+                                 "uploaded; unset it");
+    env_set("HF_HUB_OFFLINE", "no");
+    assert_int_equal(config_check_online(fake_env, &err), 0);
 }
 
 static void test_world_size_run_env(void **state)
