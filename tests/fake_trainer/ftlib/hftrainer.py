@@ -186,6 +186,9 @@ class TrainerRun:
             self.write_rng(d, "rng_state.pth" if W == 1 else "rng_state_0.pth", step)
         ctx.write_text(os.path.join(d, "trainer_state.json"), self.state_json(step))
         marker = ctx.last_write
+        if d != final_dir and a.rank_files == "late" and not a.save_only_model:
+            # 4.36-4.38 wait_for_everyone() before the rename: late ranks land in the staging dir
+            self.write_late(d, other_rng, step)
         if d != final_dir:  # 4.36-4.38: rename after the save (and after the push was queued)
             if os.path.exists(final_dir):
                 shutil.rmtree(final_dir)
@@ -193,17 +196,22 @@ class TrainerRun:
             ctx.written_in_save = [p.replace(os.path.basename(d), name, 1) for p in ctx.written_in_save]
             ctx.last_write, ctx.last_write_mono = time.time(), time.monotonic_ns()
             marker = ctx.last_write
-        if a.rank_files == "late" and not a.save_only_model:
-            if a.late_rank_delay > 0:
-                time.sleep(a.late_rank_delay)
-            for fn in other_rng:
-                self.write_rng(final_dir, fn, step)
-            for w in self.late_writers:
-                w()
+        if d == final_dir and a.rank_files == "late" and not a.save_only_model:
+            self.write_late(final_dir, other_rng, step)
         self.late_writers = []
         files = sorted(os.path.relpath(os.path.join(r, f), self.out) for r, _, fs in os.walk(final_dir) for f in fs)
         ctx.emit_save("checkpoint", name, step, files, marker_time=marker, extra={"dir": name})
         self.rotate(use_mtime=True)
+
+    def write_late(self, d, other_rng, step):
+        """Other ranks' files arriving after rank 0's trainer_state.json."""
+        if self.a.late_rank_delay > 0:
+            time.sleep(self.a.late_rank_delay)
+        for fn in other_rng:
+            self.write_rng(d, fn, step)
+        for w in self.late_writers:
+            w()
+        self.late_writers = []
 
     def opt_base_bytes(self):
         return sum(tensor_bytes(t) for t in self.adapter) if self.a.peft else self.model_bytes
