@@ -69,6 +69,7 @@ class Session:
         self.nparts = max(1, -(-size // chunk))
         self.parts = {}  # n -> (etag, size)
         self.created = time.time()
+        self.path = None  # DATA/uploads/<uid>.obj: parts are written in place at (n-1)*chunk
 
     def part_size(self, n):
         return min(self.chunk, self.size - (n - 1) * self.chunk)
@@ -150,7 +151,13 @@ class ObjectStore:
     def new_session(self, oid, size, chunk):
         uid = uuid.uuid4().hex
         s = Session(uid, oid, size, chunk)
-        os.makedirs(os.path.join(self.updir, uid), exist_ok=True)
+        if not self.discard:
+            s.path = os.path.join(self.updir, uid + ".obj")
+            fd = os.open(s.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            try:
+                os.ftruncate(fd, size)
+            finally:
+                os.close(fd)
         with self.lock:
             self.sessions[uid] = s
         return s
@@ -185,53 +192,40 @@ class ObjectStore:
         with self.lock:
             if self.sessions.pop(uid, None) is None:
                 raise HttpError(404, "Upload %s already completed" % uid, code="NoSuchUpload")
-        pdir = os.path.join(self.updir, uid)
+        if self.discard:
+            self._mark_discarded(s.oid, s.size)
+            return s
+        h = hashlib.sha256()
+        buf = bytearray(BUF)
+        mv = memoryview(buf)
         try:
-            if self.discard:
-                self._mark_discarded(s.oid, s.size)
-                return s
-            h = hashlib.sha256()
-            tmp = os.path.join(self.tmp, uuid.uuid4().hex)
-            buf = bytearray(BUF)
-            mv = memoryview(buf)
-            out = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            fd = os.open(s.path, os.O_RDONLY)
             try:
-                for n in range(1, s.nparts + 1):
-                    fd = os.open(os.path.join(pdir, str(n)), os.O_RDONLY)
-                    try:
-                        while True:
-                            k = os.readv(fd, [buf])
-                            if k <= 0:
-                                break
-                            h.update(mv[:k])
-                            _write_all(out, mv[:k])
-                    finally:
-                        os.close(fd)
+                while True:
+                    k = os.readv(fd, [buf])
+                    if k <= 0:
+                        break
+                    h.update(mv[:k])
             finally:
-                os.close(out)
+                os.close(fd)
             if h.hexdigest() != s.oid:
-                os.unlink(tmp)
                 raise HttpError(400, "Assembled object hashes to %s, not to its oid %s" % (h.hexdigest(), s.oid),
                                 code="BadDigest")
-            self._install(tmp, s.oid)
+            self._install(s.path, s.oid)
             return s
         finally:
-            _rmtree(pdir)
+            try:
+                os.unlink(s.path)
+            except OSError:
+                pass
 
 
-def _write_all(fd, mv):
+def _write_all(fd, mv, off=None):
     while len(mv):
-        k = os.write(fd, mv)
+        k = os.write(fd, mv) if off is None else os.pwrite(fd, mv, off)
         mv = mv[k:]
-
-
-def _rmtree(d):
-    try:
-        for fn in os.listdir(d):
-            os.unlink(os.path.join(d, fn))
-        os.rmdir(d)
-    except OSError:
-        pass
+        if off is not None:
+            off += k
 
 
 class StorageHandler(BaseHandler):
@@ -300,20 +294,15 @@ class StorageHandler(BaseHandler):
         if length != want:
             raise HttpError(400, "Part %d must be %d bytes, got Content-Length %d" % (n, want, length),
                             xml_code="InvalidPartSize")
-        pdir = os.path.join(store.updir, uid)
+        s.parts.pop(n, None)  # a re-upload invalidates the previous ETag of this part
         if store.discard:
             self.receive(length, None, None)
         else:
-            tmp = os.path.join(pdir, "%d.%s.tmp" % (n, uuid.uuid4().hex[:8]))
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            fd = os.open(s.path, os.O_WRONLY)
             try:
-                self.receive(length, fd, None)
-            except BaseException:
+                self.receive(length, fd, None, offset=(n - 1) * s.chunk)
+            finally:
                 os.close(fd)
-                os.unlink(tmp)
-                raise
-            os.close(fd)
-            os.replace(tmp, os.path.join(pdir, str(n)))
         etag = store.part_etag(uid, n, length)
         s.parts[n] = (etag, length)
         self.reply(200, b"", ctype=None, headers={"ETag": etag})
@@ -348,8 +337,8 @@ class StorageHandler(BaseHandler):
             store._mark_discarded(oid, length)
         self.reply(200, b"", ctype=None, headers={"ETag": '"%s"' % oid[:32]})
 
-    def receive(self, n, fd, hasher):
-        """Stream n body bytes to fd (None = drop), optionally hashing; 4 MiB buffers."""
+    def receive(self, n, fd, hasher, offset=None):
+        """Stream n body bytes to fd (None = drop) at `offset` (None = append), optionally hashing."""
         rfile = self.rfile
         if n > 0:
             pre = rfile.peek(1)
@@ -359,12 +348,14 @@ class StorageHandler(BaseHandler):
                 if hasher:
                     hasher.update(data)
                 if fd is not None:
-                    _write_all(fd, memoryview(data))
+                    _write_all(fd, memoryview(data), offset)
+                if offset is not None:
+                    offset += take
                 n -= take
                 self.req_bytes += take
                 self.body_remaining -= take
         if n > 0 and hasher is None and HAVE_SPLICE:
-            self._splice_in(n, fd)
+            self._splice_in(n, fd, offset)
             return
         buf = self.server.ctx.get_buffer()
         mv = memoryview(buf)
@@ -378,14 +369,16 @@ class StorageHandler(BaseHandler):
                 if hasher:
                     hasher.update(chunk)
                 if fd is not None:
-                    _write_all(fd, chunk)
+                    _write_all(fd, chunk, offset)
+                if offset is not None:
+                    offset += k
                 n -= k
                 self.req_bytes += k
                 self.body_remaining -= k
         finally:
             self.server.ctx.put_buffer(buf)
 
-    def _splice_in(self, n, fd):
+    def _splice_in(self, n, fd, offset):
         """Zero-copy-ish receive: socket → pipe → file (or /dev/null) with splice(2)."""
         sock = self.connection
         r, w = os.pipe()
@@ -406,7 +399,12 @@ class StorageHandler(BaseHandler):
                 self.req_bytes += k
                 self.body_remaining -= k
                 while k > 0:
-                    k -= os.splice(r, dst, k, flags=flags)
+                    if offset is None or fd is None:
+                        w_ = os.splice(r, dst, k, flags=flags)
+                    else:
+                        w_ = os.splice(r, dst, k, offset_dst=offset, flags=flags)
+                        offset += w_
+                    k -= w_
         except BlockingIOError:
             raise TimeoutError("body read timed out")
         finally:
