@@ -37,13 +37,14 @@ bool hs_json_number(const json_t *v, double *out);
  * own. Returns NULL for an unset variable. */
 typedef const char *(*config_getenv_fn)(const char *name);
 
-/* The Hub endpoint: configured (when not NULL) > HF_ENDPOINT >
- * https://hub-ci.huggingface.co when HUGGINGFACE_CO_STAGING is truthy >
+/* The Hub endpoint: configured (when not NULL) >
+ * https://hub-ci.huggingface.co when HUGGINGFACE_CO_STAGING is truthy
+ * (huggingface_hub lets staging mode override HF_ENDPOINT) > HF_ENDPOINT >
  * https://huggingface.co. Every trailing '/' is stripped; the result must be
- * an http:// or https:// URL with a host (HS_ECONFIG otherwise). When
- * HF_HUB_OFFLINE (or TRANSFORMERS_OFFLINE) is truthy (1/ON/YES/TRUE, any
- * case) it refuses with HS_ECONFIG: an uploader cannot work offline.
- * *out is a new string (free()). */
+ * an http:// or https:// URL with a host (HS_ECONFIG otherwise; an empty
+ * HF_ENDPOINT included). Offline mode (config_check_online()) is refused with
+ * HS_ECONFIG: an uploader cannot work offline. *out is a new string
+ * (free()). The _env variant takes an env lookup (NULL: getenv). */
 int config_resolve_endpoint(const char *configured, char **out, struct hs_err *err);
 /* HS_ECONFIG (err says which variable) when HF_HUB_OFFLINE — or, when that
  * is unset or empty, TRANSFORMERS_OFFLINE — is truthy. Every command that
@@ -64,16 +65,19 @@ enum config_token_source {
 };
 
 /* The token: inline_token > token_file > HF_TOKEN > HUGGING_FACE_HUB_TOKEN >
- * huggingface_hub's token file, which is HF_TOKEN_PATH when set, else
- * $HF_HOME/token, else $XDG_CACHE_HOME/huggingface/token, else
- * ~/.cache/huggingface/token ('~' and $VARS expanded as Python does).
+ * huggingface_hub's token file, which is ~/.cache/huggingface_staging/token
+ * in staging mode, else HF_TOKEN_PATH when set, else $HF_HOME/token, else
+ * $XDG_CACHE_HOME/huggingface/token, else ~/.cache/huggingface/token ('~'
+ * and $VARS expanded as Python does; empty variables count as unset).
  * Values are cleaned as huggingface_hub does (\r and \n removed, surrounding
  * whitespace stripped); an empty value counts as none and the next source is
  * tried — except a configured token_file, which must exist, be readable,
  * not be accessible to "others" (mode & 007) and hold a token (HS_ECONFIG or
  * -errno otherwise). -ENOENT with a message naming every place looked at
  * when there is none. *out is a new string: free it with hs_free_secret().
- * The caller registers it with hs_secret_register(). */
+ * The caller registers it with hs_secret_register(). The _env variant also
+ * says which source won and where (a path or "$HF_TOKEN"; never the
+ * token); source and where may be NULL. */
 int config_resolve_token(const char *inline_token, const char *token_file, char **out,
                          struct hs_err *err);
 int config_resolve_token_env(const char *inline_token, const char *token_file, config_getenv_fn env,
@@ -88,9 +92,10 @@ bool config_env_truthy(const char *value);
 
 /* fnmatch of a repo-relative path ('/' separators) as Python's
  * fnmatch.fnmatchcase: '*' matches any run of characters INCLUDING '/',
- * '?' one character, [seq], [!seq] with ranges; an unclosed '[' is literal;
- * no backslash escapes. A pattern ending in '/' means the whole folder
- * (pattern + '*'). Case-sensitive. */
+ * '?' one character, [seq], [!seq] with ranges; an unclosed '[' is literal.
+ * A backslash is a path separator in both pattern and path (current
+ * huggingface_hub normalises them to '/'), never an escape. A pattern ending
+ * in '/' means the whole folder (pattern + '*'). Case-sensitive. */
 bool config_pattern_match(const char *pattern, const char *path);
 
 /* huggingface_hub's filter_repo_objects: allowed when it matches at least one
