@@ -79,7 +79,9 @@ def build_parser():
     g.add_argument("--load-best-model-at-end", action="store_true", help="final OUT weights = best checkpoint's; metric defaults to loss")
     g.add_argument("--batch-size", type=int, default=8, help="per-device train batch size (default 8)")
     g.add_argument("--learning-rate", type=float, default=5e-05, help="initial LR of the linear schedule (default 5e-05)")
-    g.add_argument("--world-size", type=int, default=1, help="ranks: rng_state_<r>.pth / random_states_<r>.pkl / ZeRO shards (default 1)")
+    g.add_argument("--world-size", type=int, default=None,
+                   help="ranks: rng_state_<r>.pth / random_states_<r>.pkl / ZeRO shards (default $WORLD_SIZE as "
+                        "torchrun sets it, else 1)")
     g.add_argument("--rank-files", choices=["early", "late"], default="early",
                    help="when other ranks write their files: early (before rank 0's, the usual case) or late "
                         "(after rank 0's completion marker, after --late-rank-delay)")
@@ -143,6 +145,12 @@ def build_parser():
 
 
 def check_args(p, a):
+    if a.world_size is None:
+        env = os.environ.get("WORLD_SIZE", "1")
+        try:
+            a.world_size = int(env)
+        except ValueError:
+            p.error("WORLD_SIZE=%r in the environment is not an integer" % env)
     if a.steps_per_epoch < 1 or a.epochs < 1 or a.max_steps < 0:
         p.error("--epochs and --steps-per-epoch must be >= 1, --max-steps >= 0")
     if a.save_steps < 1 or a.logging_steps < 1:

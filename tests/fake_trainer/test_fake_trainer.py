@@ -18,6 +18,8 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ftcheck as C  # noqa: E402
 
+os.environ.pop("WORLD_SIZE", None)  # the expectations below are for world size 1 unless stated
+
 TOK = ["special_tokens_map.json", "tokenizer.json", "tokenizer_config.json", "vocab.txt"]
 BASE_CKPT = sorted(["config.json", "model.safetensors", "training_args.bin", "optimizer.pt", "scheduler.pt", "rng_state.pth", "trainer_state.json"] + TOK)
 
@@ -427,6 +429,10 @@ def t_exit_and_crash(s):
     s.check(os.path.getsize(os.path.join(c20, "model.safetensors")) < os.path.getsize(os.path.join(w, "c", "checkpoint-10", "model.safetensors")), "crashed weights are truncated")
     r = C.run_fake(["--out", os.path.join(w, "d"), "--world-size", "3", "--mp-size", "2"])
     s.check(r.returncode == 2 and "multiple of --mp-size" in r.stderr, "bad option: exit 2 with a message (%s)" % r.stderr.strip()[-80:])
+    env = dict(os.environ, WORLD_SIZE="3")
+    r = C.run_fake(["--out", os.path.join(w, "ws"), "--max-steps", "10", "--quiet", "--no-final-save"], env=env)
+    s.check(r.returncode == 0 and [f for f in ckpt_files(os.path.join(w, "ws"), "checkpoint-10") if f.startswith("rng")] == ["rng_state_0.pth", "rng_state_1.pth", "rng_state_2.pth"],
+            "WORLD_SIZE from the environment (torchrun) gives the default world size")
     r = C.run_fake(["--out", os.path.join(w, "d"), "--model-size", "12Q"])
     s.check(r.returncode == 2 and "not a size" in r.stderr, "bad size: exit 2")
     r = C.run_fake(["--help"])
