@@ -1,0 +1,228 @@
+/*
+ * jstate.h — internal to daemon/: the daemon's durable state, kept as
+ * typed records in the journal (journal.h) and as an in-memory model
+ * rebuilt from them at start. It implements the "Durability rules" of
+ * DESIGN.md: every transition of a save (a checkpoint-N, or the final
+ * push) is recorded and fsync'd before the next step depends on it.
+ *
+ * Lifecycle of a save:
+ *   READY (files and their identity recorded, spool entry made)
+ *     → HASHED (every file's sha256 known)
+ *     → COMMIT_SENT (part of a commit whose outcome is not known yet)
+ *     → COMMITTED (commit oid and URL known; the spool entry can go)
+ *   or → SUPERSEDED (a newer save replaced it while queued; never silent)
+ * A commit whose outcome is unknown after a crash stays COMMIT_SENT: the
+ * daemon checks the repo's tree, then records confirmed or aborted (aborted
+ * puts its saves back to HASHED so they are committed again).
+ * Uploaded LFS objects are remembered per (repo, oid) so they are never
+ * sent twice, and finished multipart parts (number, ETag, expiry) per
+ * object so a resumed upload sends only the parts in flight.
+ *
+ * The live calls (jstate_save_ready, ...) append a record, make it durable,
+ * then apply it to the model with exactly the code replay uses, so the
+ * state after a restart is the state before it. Compaction (automatic past
+ * a log size, or jstate_compact) writes the model itself as the snapshot.
+ *
+ * Record payloads (JSON objects; field names are the on-disk format):
+ *   JREC_SAVE_READY      {"save":id, "job":s, "name":s, "meta":{...},
+ *                         "spool":s, "files":[{"path":s, "size":n,
+ *                         "dev":n, "ino":n, "mtime_ns":n}]}
+ *   JREC_FILES_HASHED    {"save":id, "files":[{"path":s, "sha256":s}]}
+ *   JREC_OBJECT_UPLOADED {"repo":s, "oid":s, "size":n}
+ *   JREC_PART_DONE       {"repo":s, "oid":s, "upload":s, "part":n,
+ *                         "etag":s, "expires":n (unix seconds, 0 unknown)}
+ *   JREC_COMMIT_SENT     {"commit":id, "job":s, "saves":[id...],
+ *                         "final":b, "parent":s, "message":s}
+ *   JREC_COMMIT_CONFIRMED {"commit":id, "oid":s, "url":s}
+ *   JREC_COMMIT_ABORTED  {"commit":id, "error":s}
+ *   JREC_SUPERSEDED      {"save":id, "by":id, "reason":s}
+ *   JREC_FINISH          {"job":s, "phase":"requested"|"done", "status":n}
+ * Optional string fields are absent, never null. Snapshot records
+ * (JREC_SNAP_*) hold whole entities in the same fields plus their state.
+ * Unknown record types (from a newer hubsync) and records that do not fit
+ * the model are counted (jstate_skipped_records) and skipped at replay.
+ * Nothing is pruned at compaction yet except the parts of uploaded objects:
+ * the model grows with the number of saves (small records; fine for the
+ * thousands of checkpoints of a long run).
+ */
+#ifndef HUBSYNC_DAEMON_JSTATE_H
+#define HUBSYNC_DAEMON_JSTATE_H
+
+#include "common.h"
+#include "journal.h"
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+enum jrec_type {
+    JREC_SAVE_READY = 1,
+    JREC_FILES_HASHED = 2,
+    JREC_OBJECT_UPLOADED = 3,
+    JREC_PART_DONE = 4,
+    JREC_COMMIT_SENT = 5,
+    JREC_COMMIT_CONFIRMED = 6,
+    JREC_COMMIT_ABORTED = 7,
+    JREC_SUPERSEDED = 8,
+    JREC_FINISH = 9,
+    JREC_SNAP_META = 100,
+    JREC_SNAP_SAVE = 101,
+    JREC_SNAP_OBJECT = 102,
+    JREC_SNAP_COMMIT = 103,
+    JREC_SNAP_JOB = 104,
+};
+
+enum jstate_save_state {
+    JSAVE_READY = 0,
+    JSAVE_HASHED,
+    JSAVE_COMMIT_SENT,
+    JSAVE_COMMITTED,
+    JSAVE_SUPERSEDED,
+};
+const char *jstate_save_state_name(enum jstate_save_state s);
+
+/* A file of a save, identified as DESIGN.md says (device, inode, size,
+ * mtime), so a checkpoint-N re-created by a fresh run is a new save. */
+struct jstate_file {
+    char *path; /* relative to the checkpoint folder */
+    uint64_t size;
+    uint64_t dev;
+    uint64_t ino;
+    int64_t mtime_ns;
+    char sha256[65]; /* "" until hashed */
+};
+
+struct jstate_save {
+    uint64_t id;
+    char *job;
+    char *name;   /* "checkpoint-500" */
+    json_t *meta; /* the daemon's own fields (step/epoch, strategy, ...) */
+    char *spool;  /* NULL when not spooled */
+    struct jstate_file *files;
+    size_t n_files; /* sorted by path */
+    enum jstate_save_state state;
+    uint64_t commit; /* commit id while COMMIT_SENT / COMMITTED */
+    uint64_t superseded_by;
+    char *reason; /* why superseded */
+};
+
+struct jstate_part {
+    uint32_t number;
+    char *etag;
+    int64_t expires; /* unix seconds; 0 unknown */
+};
+
+struct jstate_object {
+    char *repo;
+    char *oid; /* sha256 hex */
+    uint64_t size;
+    bool uploaded;
+    char *upload; /* multipart upload identity the parts belong to */
+    struct jstate_part *parts;
+    size_t n_parts;
+};
+
+enum jstate_commit_state { JCOMMIT_SENT = 0, JCOMMIT_CONFIRMED, JCOMMIT_ABORTED };
+
+struct jstate_commit {
+    uint64_t id;
+    char *job;
+    uint64_t *saves;
+    size_t n_saves;
+    bool final; /* the finish commit */
+    char *parent;
+    char *message;
+    enum jstate_commit_state state;
+    char *oid;   /* when confirmed */
+    char *url;   /* when confirmed */
+    char *error; /* when aborted */
+};
+
+enum jstate_finish { JFINISH_NONE = 0, JFINISH_REQUESTED, JFINISH_DONE };
+
+struct jstate_job {
+    char *name;
+    enum jstate_finish finish;
+    int status; /* exit status given with the finish, or 0 */
+};
+
+struct jstate;
+
+/* Open <state_dir>/journal and replay it into a new model. Take the
+ * state_dir lock (statelock.h) first. report may be NULL. */
+int jstate_open(const char *state_dir, struct jstate **out, struct journal_report *report,
+                struct hs_err *err);
+struct jstate *jstate_close(struct jstate *js);
+
+/* Compact automatically once the log is larger than this (default 4 MiB;
+ * 0 turns automatic compaction off). */
+void jstate_set_compact_threshold(struct jstate *js, uint64_t bytes);
+int jstate_compact(struct jstate *js, struct hs_err *err);
+
+/* Records replay skipped: unknown types (a newer hubsync wrote them) or
+ * records that do not fit the model (e.g. a hash for an unknown save). */
+uint64_t jstate_skipped_records(const struct jstate *js);
+
+/* ---- transitions (each durable before it returns) ---------------------- */
+
+/* A completed save was snapshotted: files (any order; copied) and meta
+ * (borrowed, copied). *id receives the new save's id. */
+int jstate_save_ready(struct jstate *js, const char *job, const char *name, const json_t *meta,
+                      const char *spool, const struct jstate_file *files, size_t n_files,
+                      uint64_t *id, struct hs_err *err);
+
+/* sha256 of some files of a save (paths of that save). When every file has
+ * one the save becomes HASHED. */
+int jstate_files_hashed(struct jstate *js, uint64_t save, const char *const *paths,
+                        const char *const *sha256, size_t n, struct hs_err *err);
+
+int jstate_object_uploaded(struct jstate *js, const char *repo, const char *oid, uint64_t size,
+                           struct hs_err *err);
+
+/* A multipart part finished. A different upload identity than the one
+ * recorded for the object starts a new part list. */
+int jstate_part_done(struct jstate *js, const char *repo, const char *oid, const char *upload,
+                     uint32_t part, const char *etag, int64_t expires, struct hs_err *err);
+
+/* A commit request is about to be sent: saves (may be empty for the final
+ * commit) become COMMIT_SENT. *id receives the commit id. */
+int jstate_commit_sent(struct jstate *js, const char *job, const uint64_t *saves, size_t n,
+                       bool final, const char *parent, const char *message, uint64_t *id,
+                       struct hs_err *err);
+int jstate_commit_confirmed(struct jstate *js, uint64_t commit, const char *oid, const char *url,
+                            struct hs_err *err);
+/* Definitely not applied (the Hub refused, or the tree check showed it is
+ * absent): its saves return to HASHED. */
+int jstate_commit_aborted(struct jstate *js, uint64_t commit, const char *error,
+                          struct hs_err *err);
+
+int jstate_superseded(struct jstate *js, uint64_t save, uint64_t by, const char *reason,
+                      struct hs_err *err);
+
+int jstate_finish(struct jstate *js, const char *job, enum jstate_finish phase, int status,
+                  struct hs_err *err);
+
+/* ---- queries (pointers valid until the next transition) ---------------- */
+
+const struct jstate_save *jstate_save_get(const struct jstate *js, uint64_t id);
+
+/* The save of job with this name whose files have exactly these
+ * identities (path, size, dev, ino, mtime), or NULL: "is this checkpoint
+ * already known?". */
+const struct jstate_save *jstate_save_find(const struct jstate *js, const char *job,
+                                           const char *name, const struct jstate_file *files,
+                                           size_t n_files);
+
+/* Iterate saves in id order: i from 0 while the result is not NULL. */
+const struct jstate_save *jstate_save_at(const struct jstate *js, size_t i);
+
+const struct jstate_object *jstate_object_get(const struct jstate *js, const char *repo,
+                                              const char *oid);
+const struct jstate_commit *jstate_commit_get(const struct jstate *js, uint64_t id);
+const struct jstate_commit *jstate_commit_at(const struct jstate *js, size_t i);
+const struct jstate_job *jstate_job_get(const struct jstate *js, const char *job);
+
+/* The whole model as JSON (for tests, debugging and `status`). */
+json_t *jstate_dump(const struct jstate *js);
+
+#endif

@@ -1,0 +1,296 @@
+/* test_jstate.c — daemon/jstate: the daemon's durable model. Every
+ * transition survives a reopen (the replayed model equals the live one,
+ * compared as JSON), compaction preserves it (manual and automatic), save
+ * identity (a re-created checkpoint-N is a new save), invalid transitions
+ * are refused without writing anything, an aborted commit returns its saves
+ * to the queue, and unknown record types are skipped and counted. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "jstate.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define SHA_A "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+#define SHA_B "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+#define SHA_C "cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc"
+
+static char *make_dir(void)
+{
+    char tmpl[] = "/tmp/hs-jstate-XXXXXX";
+    assert_non_null(mkdtemp(tmpl));
+    return strdup(tmpl);
+}
+
+static void rm_dir(char *dir)
+{
+    char cmd[HS_PATH_MAX + 16];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+    free(dir);
+}
+
+static struct jstate *open_js(const char *dir, struct journal_report *rep)
+{
+    struct hs_err err = {0};
+    struct jstate *js = NULL;
+    if (jstate_open(dir, &js, rep, &err) != 0)
+        fail_msg("jstate_open: %s", err.msg);
+    return js;
+}
+
+/* Close, reopen, and check the replayed model equals the live one. */
+static struct jstate *reopen_same(struct jstate *js, const char *dir)
+{
+    json_t *before = jstate_dump(js);
+    jstate_close(js);
+    js = open_js(dir, NULL);
+    json_t *after = jstate_dump(js);
+    if (!json_equal(before, after)) {
+        char *a = json_dumps(before, JSON_COMPACT), *b = json_dumps(after, JSON_COMPACT);
+        fail_msg("model changed across reopen:\nbefore %s\nafter  %s", a, b);
+    }
+    json_decref(before);
+    json_decref(after);
+    assert_int_equal(jstate_skipped_records(js), 0);
+    return js;
+}
+
+#define OK(call)                                                                                   \
+    do {                                                                                           \
+        struct hs_err e_ = {0};                                                                    \
+        if ((call) != 0)                                                                           \
+            fail_msg("%s: %s", #call, e_.msg);                                                     \
+    } while (0)
+#define E (&e_)
+
+static const struct jstate_file files3[] = {
+    {.path = "model.safetensors", .size = 1000, .dev = 2049, .ino = 11, .mtime_ns = 5000},
+    {.path = "config.json", .size = 10, .dev = 2049, .ino = 12, .mtime_ns = 5001},
+    {.path = "optimizer.pt", .size = 2000, .dev = 2049, .ino = 13, .mtime_ns = 5002},
+};
+
+static void test_lifecycle(void **state)
+{
+    (void)state;
+    char *dir = make_dir();
+    struct jstate *js = open_js(dir, NULL);
+    json_t *meta = json_pack("{s:i, s:s}", "step", 500, "unit", "step");
+    uint64_t s1 = 0, s2 = 0, s3 = 0, c1 = 0;
+    OK(jstate_save_ready(js, "bert", "checkpoint-500", meta, "/spool/bert/500", files3, 3, &s1, E));
+    json_decref(meta);
+    assert_int_equal(s1, 1);
+    const struct jstate_save *s = jstate_save_get(js, s1);
+    assert_int_equal(s->state, JSAVE_READY);
+    assert_string_equal(s->files[0].path, "config.json"); /* sorted */
+    js = reopen_same(js, dir);
+
+    const char *p2[] = {"model.safetensors", "config.json"}, *h2[] = {SHA_A, SHA_B};
+    OK(jstate_files_hashed(js, s1, p2, h2, 2, E));
+    assert_int_equal(jstate_save_get(js, s1)->state, JSAVE_READY);
+    const char *p1[] = {"optimizer.pt"}, *h1[] = {SHA_C};
+    OK(jstate_files_hashed(js, s1, p1, h1, 1, E));
+    assert_int_equal(jstate_save_get(js, s1)->state, JSAVE_HASHED);
+    assert_string_equal(jstate_save_get(js, s1)->files[1].sha256, SHA_A);
+
+    OK(jstate_object_uploaded(js, "acme/bert", SHA_B, 10, E));
+    OK(jstate_part_done(js, "acme/bert", SHA_A, "up-1", 1, "\"e1\"", 1700000000, E));
+    OK(jstate_part_done(js, "acme/bert", SHA_A, "up-1", 2, "\"e2\"", 1700000000, E));
+    js = reopen_same(js, dir);
+    const struct jstate_object *ob = jstate_object_get(js, "acme/bert", SHA_A);
+    assert_non_null(ob);
+    assert_false(ob->uploaded);
+    assert_int_equal(ob->n_parts, 2);
+    assert_string_equal(ob->parts[1].etag, "\"e2\"");
+    /* a new multipart session voids the old parts */
+    OK(jstate_part_done(js, "acme/bert", SHA_A, "up-2", 1, "\"f1\"", 0, E));
+    ob = jstate_object_get(js, "acme/bert", SHA_A);
+    assert_int_equal(ob->n_parts, 1);
+    assert_string_equal(ob->upload, "up-2");
+    assert_true(jstate_object_get(js, "acme/bert", SHA_B)->uploaded);
+    assert_null(jstate_object_get(js, "other/repo", SHA_B));
+
+    OK(jstate_commit_sent(js, "bert", &s1, 1, false, "0123abcd", "Training in progress, step 500",
+                          &c1, E));
+    assert_int_equal(jstate_save_get(js, s1)->state, JSAVE_COMMIT_SENT);
+    js = reopen_same(js, dir); /* a crash here: outcome unknown, still COMMIT_SENT */
+    assert_int_equal(jstate_commit_get(js, c1)->state, JCOMMIT_SENT);
+    OK(jstate_commit_confirmed(js, c1, "feedbeef", "https://hub/acme/bert/commit/feedbeef", E));
+    assert_int_equal(jstate_save_get(js, s1)->state, JSAVE_COMMITTED);
+
+    OK(jstate_save_ready(js, "bert", "checkpoint-1000", NULL, NULL, files3, 1, &s2, E));
+    OK(jstate_save_ready(js, "bert", "checkpoint-1500", NULL, NULL, files3, 1, &s3, E));
+    OK(jstate_superseded(js, s2, s3, "superseded by checkpoint-1500 while queued", E));
+    OK(jstate_finish(js, "bert", JFINISH_REQUESTED, 0, E));
+    js = reopen_same(js, dir);
+    assert_int_equal(jstate_save_get(js, s2)->state, JSAVE_SUPERSEDED);
+    assert_int_equal(jstate_save_get(js, s2)->superseded_by, s3);
+    assert_int_equal(jstate_job_get(js, "bert")->finish, JFINISH_REQUESTED);
+    assert_null(jstate_job_get(js, "gpt"));
+
+    /* compaction keeps everything, and ids continue after it */
+    struct hs_err err = {0};
+    assert_int_equal(jstate_compact(js, &err), 0);
+    js = reopen_same(js, dir);
+    uint64_t s4 = 0;
+    OK(jstate_save_ready(js, "bert", "checkpoint-2000", NULL, NULL, NULL, 0, &s4, E));
+    assert_int_equal(s4, s3 + 1);
+    assert_int_equal(jstate_save_get(js, s4)->state, JSAVE_HASHED); /* no files */
+    uint64_t c2 = 0;
+    OK(jstate_commit_sent(js, "bert", NULL, 0, true, NULL, "End of training", &c2, E));
+    assert_int_equal(c2, c1 + 1);
+    assert_true(jstate_commit_get(js, c2)->final);
+    js = reopen_same(js, dir);
+    jstate_close(js);
+    rm_dir(dir);
+}
+
+static void test_identity(void **state)
+{
+    (void)state;
+    char *dir = make_dir();
+    struct jstate *js = open_js(dir, NULL);
+    uint64_t id = 0;
+    OK(jstate_save_ready(js, "bert", "checkpoint-500", NULL, NULL, files3, 3, &id, E));
+    struct jstate_file again[3] = {files3[2], files3[0], files3[1]};
+    const struct jstate_save *s = jstate_save_find(js, "bert", "checkpoint-500", again, 3);
+    assert_non_null(s);
+    assert_int_equal(s->id, id);
+    again[1].mtime_ns++; /* a fresh run re-created checkpoint-500 */
+    assert_null(jstate_save_find(js, "bert", "checkpoint-500", again, 3));
+    again[1].mtime_ns--;
+    again[0].ino = 99;
+    assert_null(jstate_save_find(js, "bert", "checkpoint-500", again, 3));
+    assert_null(jstate_save_find(js, "gpt", "checkpoint-500", files3, 3));
+    assert_null(jstate_save_find(js, "bert", "checkpoint-500", files3, 2));
+    jstate_close(js);
+    rm_dir(dir);
+}
+
+static void test_refusals(void **state)
+{
+    (void)state;
+    char *dir = make_dir();
+    struct jstate *js = open_js(dir, NULL);
+    struct hs_err err = {0};
+    uint64_t s1 = 0, c = 0;
+    OK(jstate_save_ready(js, "bert", "checkpoint-500", NULL, NULL, files3, 3, &s1, E));
+    json_t *before = jstate_dump(js);
+
+    assert_int_equal(jstate_commit_sent(js, "bert", &s1, 1, false, NULL, "m", &c, &err), -EINVAL);
+    assert_non_null(strstr(err.msg, "is not a hashed save of job bert (ready)"));
+    const char *p[] = {"nope.bin"}, *h[] = {SHA_A};
+    assert_int_equal(jstate_files_hashed(js, s1, p, h, 1, &err), -EINVAL);
+    assert_non_null(strstr(err.msg, "unknown file nope.bin"));
+    const char *p2[] = {"config.json"}, *h2[] = {"not-a-sha"};
+    assert_int_equal(jstate_files_hashed(js, s1, p2, h2, 1, &err), -EINVAL);
+    assert_int_equal(jstate_files_hashed(js, 77, p2, h, 1, &err), -ENOENT);
+    assert_int_equal(jstate_commit_confirmed(js, 5, "x", "y", &err), -EINVAL);
+    assert_int_equal(jstate_object_uploaded(js, "acme/bert", "short", 1, &err), -EINVAL);
+    struct jstate_file dup[2] = {files3[0], files3[0]};
+    assert_int_equal(jstate_save_ready(js, "bert", "checkpoint-9", NULL, NULL, dup, 2, NULL, &err),
+                     -EINVAL);
+    assert_non_null(strstr(err.msg, "invalid file list"));
+    json_t *after = jstate_dump(js);
+    assert_true(json_equal(before, after));
+    json_decref(after);
+
+    /* an aborted commit returns its saves to the queue; a commit in flight
+     * cannot be superseded */
+    const char *pa[] = {"config.json", "model.safetensors", "optimizer.pt"};
+    const char *ha[] = {SHA_A, SHA_B, SHA_C};
+    OK(jstate_files_hashed(js, s1, pa, ha, 3, E));
+    OK(jstate_commit_sent(js, "bert", &s1, 1, false, NULL, "step 500", &c, E));
+    assert_int_equal(jstate_superseded(js, s1, 9, "x", &err), -EINVAL);
+    assert_int_equal(jstate_commit_sent(js, "bert", &s1, 1, false, NULL, "again", NULL, &err),
+                     -EINVAL);
+    OK(jstate_commit_aborted(js, c, "400: invalid metadata", E));
+    assert_int_equal(jstate_save_get(js, s1)->state, JSAVE_HASHED);
+    assert_int_equal(jstate_commit_get(js, c)->state, JCOMMIT_ABORTED);
+    js = reopen_same(js, dir);
+    uint64_t c2 = 0;
+    OK(jstate_commit_sent(js, "bert", &s1, 1, false, NULL, "step 500", &c2, E));
+    assert_int_not_equal(c2, c);
+    json_decref(before);
+    jstate_close(js);
+    rm_dir(dir);
+}
+
+static void test_auto_compaction(void **state)
+{
+    (void)state;
+    char *dir = make_dir();
+    struct jstate *js = open_js(dir, NULL);
+    jstate_set_compact_threshold(js, 3000);
+    for (int i = 0; i < 60; i++) {
+        char name[32];
+        snprintf(name, sizeof(name), "checkpoint-%d", i);
+        uint64_t id = 0;
+        OK(jstate_save_ready(js, "bert", name, NULL, NULL, files3, 3, &id, E));
+        const char *p[] = {"config.json", "model.safetensors", "optimizer.pt"};
+        const char *h[] = {SHA_A, SHA_B, SHA_C};
+        OK(jstate_files_hashed(js, id, p, h, 3, E));
+        if (i > 0)
+            OK(jstate_superseded(js, id - 1, id, "newer", E));
+    }
+    js = reopen_same(js, dir);
+    struct journal_report rep;
+    jstate_close(js);
+    js = open_js(dir, &rep);
+    assert_true(rep.generation >= 3);       /* compacted several times */
+    assert_true(rep.snapshot_records > 10); /* meta + the saves known at the last compaction */
+    assert_int_equal(jstate_save_at(js, 59)->state, JSAVE_HASHED);
+    assert_int_equal(jstate_save_at(js, 58)->state, JSAVE_SUPERSEDED);
+    assert_null(jstate_save_at(js, 60));
+    jstate_close(js);
+    rm_dir(dir);
+}
+
+static void test_unknown_records(void **state)
+{
+    (void)state;
+    char *dir = make_dir();
+    struct jstate *js = open_js(dir, NULL);
+    uint64_t id;
+    OK(jstate_save_ready(js, "bert", "checkpoint-1", NULL, NULL, files3, 1, &id, E));
+    json_t *before = jstate_dump(js);
+    jstate_close(js);
+    /* a newer hubsync's record type, and a record that fits no save */
+    char jdir[HS_PATH_MAX];
+    snprintf(jdir, sizeof(jdir), "%s/journal", dir);
+    struct journal *j = NULL;
+    struct hs_err err = {0};
+    assert_int_equal(journal_open(jdir, NULL, NULL, &j, NULL, &err), 0);
+    json_t *p = json_pack("{s:s}", "future", "field");
+    assert_int_equal(journal_append(j, 999, p, &err), 0);
+    json_decref(p);
+    p = json_pack("{s:i, s:[]}", "save", 42, "files");
+    assert_int_equal(journal_append(j, JREC_FILES_HASHED, p, &err), 0);
+    json_decref(p);
+    journal_close(j);
+    js = open_js(dir, NULL);
+    assert_int_equal(jstate_skipped_records(js), 2);
+    json_t *after = jstate_dump(js);
+    assert_true(json_equal(before, after));
+    json_decref(before);
+    json_decref(after);
+    jstate_close(js);
+    rm_dir(dir);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_lifecycle),       cmocka_unit_test(test_identity),
+        cmocka_unit_test(test_refusals),        cmocka_unit_test(test_auto_compaction),
+        cmocka_unit_test(test_unknown_records),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
