@@ -372,6 +372,14 @@ def test_listing_and_resolve(e, big, cfg):
     st, h, d = req("GET", "%s/api/models/%s/commits/main?limit=2" % (e.hub, repo), token=ALICE)
     eq((len(jbody(d)), 'rel="next"' in h.get("Link", "")), (2, True), "commits paginated")
     eq(jbody(d)[0]["id"], sha, "commits newest first")
+    sys.path.insert(0, HERE)
+    import emu_inspect
+    files = {f["path"]: f for f in emu_inspect.list_files(e.hub, repo, download=True)}
+    eq((files["weights/model.pt"]["sha256"], files["weights/model.pt"]["lfs"]),
+       (hashlib.sha256(big).hexdigest(), True), "emu_inspect: LFS file hashed from its bytes")
+    eq(files["config.json"]["sha256"], hashlib.sha256(cfg).hexdigest(), "emu_inspect: regular file sha256")
+    cs = emu_inspect.list_commits(e.hub, repo)
+    eq((cs[0]["id"], cs[-1]["title"], cs[0]["author"]), (sha, "initial commit", "alice"), "emu_inspect: commits")
 
 
 def test_log(e):
