@@ -393,6 +393,50 @@ def test_log(e):
     check(not any(ALICE in json.dumps(r) for r in recs), "log never contains the token")
 
 
+def test_pr_and_restart(e, work_main, big):
+    repo = "alice/m"
+    h = head(e, repo)
+    st, _, d = req("POST", "%s/api/models/%s/commit/main?create_pr=1" % (e.hub, repo),
+                   ndjson("proposal", [file_op("pr.txt", b"pr")]), {"Content-Type": "application/x-ndjson"}, token=ALICE)
+    r = jbody(d)
+    check(st == 200 and r.get("pullRequestUrl", "").endswith("/%s/discussions/1" % repo), "create_pr → pullRequestUrl")
+    eq(head(e, repo), h, "create_pr leaves main alone")
+    st, _, d = req("GET", "%s/api/models/%s/refs?include_prs=1" % (e.hub, repo), token=ALICE)
+    eq([p["name"] for p in jbody(d)["pullRequests"]], ["refs/pr/1"], "refs lists the PR")
+    eq(commit(e, repo, "more", [file_op("pr2.txt", b"2")], rev="refs%2Fpr%2F1")[0], 200, "commit to refs/pr/1")
+    return h
+
+
+def test_restart(work_main, h, big):
+    e = Emu(work_main)
+    try:
+        eq(head(e, "alice/m"), h, "restart keeps repos and heads")
+        st, hd, _ = req("HEAD", "%s/alice/m/resolve/main/weights/model.pt" % e.hub, token=ALICE)
+        st, _, d = req("GET", hd["Location"])
+        eq(hashlib.sha256(d).hexdigest(), hashlib.sha256(big).hexdigest(), "restart keeps LFS objects")
+    finally:
+        e.stop()
+
+
+def test_discard(work):
+    e = Emu(work, "--discard", "--chunk-size", str(MiB), "--multipart-threshold", str(MiB))
+    try:
+        create(e, "d")
+        data = os.urandom(2 * MiB + 3)
+        oid = upload_lfs(e, "alice/d", data)
+        eq(commit(e, "alice/d", "w", [lfs_op("w.bin", data)])[0], 200, "discard mode: commit of a multipart object")
+        check(not os.path.exists(os.path.join(e.data, "lfs", oid[:2], oid)), "discard mode keeps no bytes")
+        st, hd, _ = req("HEAD", "%s/alice/d/resolve/main/w.bin" % e.hub, token=ALICE)
+        eq((st, hd.get("X-Linked-Size")), (302, str(len(data))), "discard mode: resolve still answers")
+        eq(req("GET", hd["Location"])[0], 410, "discard mode: download → 410")
+        small = os.urandom(100)
+        st, b = batch(e, "alice/d", [{"oid": hashlib.sha256(small).hexdigest(), "size": 100}])
+        st, _, d = req("PUT", b["objects"][0]["actions"]["upload"]["href"], small[::-1])
+        eq(st, 400, "discard mode still hashes basic PUTs")
+    finally:
+        e.stop()
+
+
 def test_quota_expiry(work):
     e = Emu(work, "--commit-quota", "2", "--commit-window", "3600", "--url-ttl", "1")
     try:
@@ -481,8 +525,11 @@ def main():
             cfg = test_commits(e, big)
             test_listing_and_resolve(e, big, cfg)
             test_log(e)
+            h = test_pr_and_restart(e, os.path.join(work, "main"), big)
         finally:
             eq(e.stop(), 0, "main emulator stops with 0 on SIGTERM")
+        test_restart(os.path.join(work, "main"), h, big)
+        test_discard(os.path.join(work, "discard"))
         test_quota_expiry(os.path.join(work, "q"))
         test_faults(work)
     except Exception as ex:  # a crash is a failure, reported with its traceback
