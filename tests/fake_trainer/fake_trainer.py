@@ -67,7 +67,8 @@ def build_parser():
     g.add_argument("--save-strategy", choices=["steps", "epoch", "best", "no"], default="steps",
                    help="steps (default): every --save-steps and at the last step; epoch; best (trainer, "
                         "needs --metric-for-best-model); no")
-    g.add_argument("--save-steps", type=int, default=10, help="save interval in steps (default 10)")
+    g.add_argument("--save-steps", type=int, default=None,
+                   help="save interval in steps (default 10; recorded as 500, the Trainer default, when not saving by steps)")
     g.add_argument("--save-total-limit", type=int, default=0,
                    help="trainer: save_total_limit rotation; accelerate: total_limit (0 = keep all)")
     g.add_argument("--logging-steps", type=int, default=5, help="train log entry interval (default 5)")
@@ -153,6 +154,9 @@ def check_args(p, a):
             p.error("WORLD_SIZE=%r in the environment is not an integer" % env)
     if a.steps_per_epoch < 1 or a.epochs < 1 or a.max_steps < 0:
         p.error("--epochs and --steps-per-epoch must be >= 1, --max-steps >= 0")
+    a.save_steps_recorded = a.save_steps if a.save_steps is not None else (10 if a.save_strategy == "steps" else 500)
+    if a.save_steps is None:
+        a.save_steps = 10
     if a.save_steps < 1 or a.logging_steps < 1:
         p.error("--save-steps and --logging-steps must be >= 1")
     if a.world_size < 1 or a.mp_size < 1 or a.world_size % a.mp_size:

@@ -299,7 +299,7 @@ def t_strategies(s):
     s.check(r.returncode == 0 and cps == [7, 14, 21], "epoch saves at 7, 14, 21 (%s)" % cps)
     st, _ = C.load_state(os.path.join(out, "checkpoint-21", "trainer_state.json"))
     s.check([e["step"] for e in st["log_history"] if "eval_loss" in e] == [4, 8, 12, 16, 20] and st["eval_steps"] == 4, "eval every 4 steps")
-    s.check(st["epoch"] == 3.0 and st["num_train_epochs"] == 3 and st["max_steps"] == 21, "epoch fields")
+    s.check(st["epoch"] == 3.0 and st["num_train_epochs"] == 3 and st["max_steps"] == 21 and st["save_steps"] == 500, "epoch fields, save_steps left at 500")
     out = os.path.join(w, "steps")
     r = C.run_fake(["--out", out, "--max-steps", "25", "--save-steps", "10", "--quiet", "--no-final-save", "--save-only-model", "--weights-format", "bin", "--shards", "2"])
     cps = sorted(int(n.split("-")[1]) for n in os.listdir(out) if n.startswith("checkpoint-"))

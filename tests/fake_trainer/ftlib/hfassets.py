@@ -191,7 +191,7 @@ def training_args_obj(args, out_dir):
             "logging_strategy": Interval("steps"),
             "logging_steps": args.logging_steps,
             "save_strategy": Save(args.save_strategy),
-            "save_steps": args.save_steps,
+            "save_steps": args.save_steps_recorded,
             "save_total_limit": args.save_total_limit,
             "save_safetensors": args.weights_format == "safetensors",
             "save_only_model": args.save_only_model,

@@ -59,7 +59,7 @@ class TrainerRun:
     def state(self, step, final=False):
         a = self.a
         eval_steps = a.eval_steps if a.eval_steps else (a.logging_steps if a.eval_strategy == "steps" else 500)
-        save_steps = a.save_steps if a.save_strategy == "steps" else (a.save_steps or 500)
+        save_steps = a.save_steps_recorded
         return {
             "best_global_step": self.best_global_step,
             "best_metric": self.best_metric,
