@@ -21,6 +21,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <libgen.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
@@ -180,7 +181,7 @@ static int file_path(char *out, size_t n, const char *dir, const char *kind, uin
 
 /* Write data to path via path.tmp: fsync, rename, directory fsync. */
 static int write_atomic(const char *dir, const char *path, const void *data, size_t len,
-                        bool crash_hook)
+                        bool hooked)
 {
     char tmp[HS_PATH_MAX];
     if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
@@ -188,12 +189,12 @@ static int write_atomic(const char *dir, const char *path, const void *data, siz
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0)
         return -errno;
-    int rc = pwrite_all(fd, data, len, 0, false);
+    int rc = pwrite_all(fd, data, len, 0, hooked);
     if (rc == 0 && fsync(fd) < 0)
         rc = -errno;
     if (close(fd) < 0 && rc == 0)
         rc = -errno;
-    if (rc == 0 && crash_hook && crash_at(JOURNAL_STEP_SNAPSHOT_WRITTEN))
+    if (rc == 0 && hooked && crash_at(JOURNAL_STEP_SNAPSHOT_WRITTEN))
         return -ECANCELED; /* simulated crash: the tmp file stays, as it would */
     if (rc == 0 && rename(tmp, path) < 0)
         rc = -errno;
@@ -611,10 +612,17 @@ int journal_open(const char *dir, journal_replay_fn fn, void *ud, struct journal
         rc = hs_err_set(err, -ENAMETOOLONG, "journal: directory name too long");
         goto fail;
     }
+    struct stat st;
+    bool existed = stat(dir, &st) == 0;
     rc = hs_mkdir_p(dir, 0700);
     if (rc < 0) {
         hs_err_set(err, rc, "journal: cannot create %s: %s", dir, hs_strerror(rc));
         goto fail;
+    }
+    if (!existed) { /* make the new directory's own entry durable */
+        char parent[HS_PATH_MAX];
+        snprintf(parent, sizeof(parent), "%s", dir);
+        fsync_dir(dirname(parent));
     }
     bool have_snapshot = false;
     rc = scan_dir(j, &have_snapshot, rep, err);

@@ -135,7 +135,8 @@ enum journal_step {
 };
 
 struct journal_hooks {
-    /* Replace pwrite/fdatasync of the log (inject ENOSPC, short writes, EIO). */
+    /* Replace pwrite/fdatasync of the log (inject ENOSPC, short writes, EIO);
+     * pwrite also serves the compaction snapshot's write. */
     ssize_t (*pwrite)(int fd, const void *buf, size_t len, off_t off);
     int (*fdatasync)(int fd);
     /* Return non-zero to stop compaction right there, as a crash would

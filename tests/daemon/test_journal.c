@@ -445,6 +445,39 @@ static void test_enospc(void **state)
     rm_dir(dir);
 }
 
+/* ENOSPC while writing the compaction snapshot: nothing changes, no tmp
+ * file is left, and the journal keeps working on its generation. */
+static void test_compaction_enospc(void **state)
+{
+    (void)state;
+    char *dir = make_dir();
+    struct seen *s = calloc(1, sizeof(*s));
+    struct journal_report rep;
+    struct hs_err err = {0};
+    struct journal *j = reopen(dir, s, &rep);
+    for (long i = 0; i < 30; i++)
+        append_i(j, T_EVENT, i);
+    journal_close(j);
+    j = reopen(dir, s, &rep);
+    fail_after = 20;
+    struct journal_hooks h = {.pwrite = enospc_pwrite};
+    journal_set_test_hooks(&h);
+    assert_int_equal(compact_values(j, s, &err), -ENOSPC);
+    journal_set_test_hooks(NULL);
+    assert_non_null(strstr(err.msg, "snapshot-1.zst"));
+    assert_int_equal(journal_generation(j), 0);
+    assert_false(exists(dir, "snapshot-1.zst.tmp"));
+    assert_false(exists(dir, "snapshot-1.zst"));
+    append_i(j, T_EVENT, 30);
+    journal_close(j);
+    j = reopen(dir, s, &rep);
+    expect_range(s, 0, 31);
+    assert_int_equal(rep.generation, 0);
+    journal_close(j);
+    free(s);
+    rm_dir(dir);
+}
+
 /* A real write failure: RLIMIT_FSIZE in a child makes pwrite fail (EFBIG)
  * or write short; the child reports how many appends succeeded. */
 static void test_rlimit_fsize(void **state)
@@ -554,8 +587,8 @@ int main(void)
         cmocka_unit_test(test_crc32c),           cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_torn_last_record), cmocka_unit_test(test_corrupt_middle),
         cmocka_unit_test(test_compaction),       cmocka_unit_test(test_compaction_crash),
-        cmocka_unit_test(test_enospc),           cmocka_unit_test(test_rlimit_fsize),
-        cmocka_unit_test(test_kill9_prefix),
+        cmocka_unit_test(test_enospc),           cmocka_unit_test(test_compaction_enospc),
+        cmocka_unit_test(test_rlimit_fsize),     cmocka_unit_test(test_kill9_prefix),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
