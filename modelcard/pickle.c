@@ -24,7 +24,7 @@
 
 #define PK_MAX_STACK 4096
 #define PK_MAX_MEMO  65536
-#define PK_MAX_NODES 200000
+#define PK_MAX_NODES 20000 /* a real TrainingArguments has about 400 */
 #define PK_MAX_DEPTH 32
 #define PK_MAX_FILE  (16u << 20)
 
