@@ -249,7 +249,8 @@ class Metrics:
         self.loss_sum = 0.0
 
     def lr(self, step):
-        return self.args.learning_rate * (self.max_steps - step) / self.max_steps
+        # LambdaLR of get_linear_schedule_with_warmup: base_lr * lambda, lambda = float(max - step) / float(max)
+        return self.args.learning_rate * (float(self.max_steps - step) / float(max(1, self.max_steps)))
 
     def step_loss(self, step):
         x = step / self.max_steps
