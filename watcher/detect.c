@@ -647,3 +647,17 @@ void watcher__detect_free(struct watcher__job *j)
     j->out = NULL;
     j->n_out = j->cap_out = 0;
 }
+
+void watcher_test_dump(const struct watcher_job *job, FILE *out)
+{
+    const struct watcher__job *j = (const struct watcher__job *)job;
+    for (const struct watcher__cand *c = j->cands; c; c = c->next) {
+        if (c->done)
+            continue;
+        fprintf(out, "pending %s (%s): marker=%d live=%d blocked=%d open=%zu", c->key, c->lay->name,
+                c->marker, c->marker_live, c->blocked, c->n_open);
+        for (size_t i = 0; i < c->n_open && i < 5; i++)
+            fprintf(out, " [%s]", c->open[i]);
+        fputc('\n', out);
+    }
+}

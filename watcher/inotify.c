@@ -333,6 +333,18 @@ static int watch_scan(struct ino *b, struct root *r, int parent, const char *abs
     return wd;
 }
 
+static void emit_scan_pair(struct ino *b, uint32_t job)
+{
+    struct watcher__event *e = watcher__event_new(job, WEV_SCAN_BEGIN, "");
+    if (e)
+        e->initial = true;
+    watcher__batch_add(&b->batch, e);
+    e = watcher__event_new(job, WEV_SCAN_DONE, "");
+    if (e)
+        e->initial = true;
+    watcher__batch_add(&b->batch, e);
+}
+
 /* Watch the nearest existing ancestor of a missing root. */
 static void anchor_root(struct ino *b, struct root *r)
 {
@@ -389,6 +401,11 @@ static void setup_root(struct ino *b, struct root *r, bool rescan)
                                   "%s: does not exist (yet); waiting for it to appear", r->path);
             r->waiting_reported = true;
         }
+        if (!r->scanned_once) {
+            /* an empty first scan: whatever appears later is new, not "existing" */
+            emit_scan_pair(b, r->job);
+            r->scanned_once = true;
+        }
         anchor_root(b, r);
         /* it may have appeared between the stat and the anchor watch */
         if (stat(r->path, &st) != 0 || !S_ISDIR(st.st_mode))
@@ -437,7 +454,9 @@ static void handle(struct ino *b, const struct inotify_event *ev)
         return;
     if (nd->anchor) {
         if (r->wd < 0) {
-            node_drop(b, ev->wd, true);
+            /* a deleted directory's watch is already gone: removing it again
+             * only makes the library print an error (pitfall 4) */
+            node_drop(b, ev->wd, !(ev->mask & IN_DELETE_SELF));
             setup_root(b, r, false);
         }
         return;

@@ -147,6 +147,16 @@ static void scan_once(struct proot *r)
                                   "%s: does not exist (yet); waiting for it to appear", r->path);
             r->waiting_reported = true;
         }
+        if (!r->scanned_once) {
+            /* an empty first scan: whatever appears later is new, not "existing" */
+            for (int k = WEV_SCAN_BEGIN; k <= WEV_SCAN_DONE; k++) {
+                struct watcher__event *e = watcher__event_new(r->job, k, "");
+                if (e)
+                    e->initial = true;
+                watcher__batch_add(&bt, e);
+            }
+            r->scanned_once = true;
+        }
         r->exists = false;
         watcher__batch_flush(&bt, r->b->base.queue);
         return;

@@ -300,6 +300,7 @@ void watcher_job_status(const struct watcher_job *job, struct watcher_job_status
         .pending = j->n_pending,
         .spool_bytes = j->spool_bytes,
         .spool_full = j->spool_full,
+        .scanned = j->initial_done,
     };
 }
 

@@ -36,6 +36,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <uv.h>
 
 /* ---- options (one set per job) ----------------------------------------- */
@@ -184,6 +185,7 @@ struct watcher_job_status {
     size_t pending;       /* saves seen but not complete yet */
     uint64_t spool_bytes; /* bytes held by live snapshots */
     bool spool_full;      /* the last snapshot was refused for the budget */
+    bool scanned;         /* the first scan of the root is complete */
 };
 void watcher_job_status(const struct watcher_job *job, struct watcher_job_status *st);
 
@@ -228,5 +230,8 @@ int watcher_snapshot_release(struct watcher_job *job, struct watcher_snapshot *s
 /* Stop (true) or resume (false) reading the inotify descriptor, so that a
  * test can make the kernel queue overflow (IN_Q_OVERFLOW) for real. */
 int watcher_test_pause_inotify(struct watcher *w, bool paused);
+
+/* Print the job's pending saves (why they are not READY) to out. */
+void watcher_test_dump(const struct watcher_job *job, FILE *out);
 
 #endif

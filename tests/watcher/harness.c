@@ -178,6 +178,19 @@ void wt_add_job(struct wt *t)
     assert_int_equal(r, 0);
 }
 
+static bool scanned(struct wt *t)
+{
+    struct watcher_job_status st;
+    watcher_job_status(t->job, &st);
+    return st.scanned;
+}
+
+void wt_wait_scanned(struct wt *t)
+{
+    wt_run_until(t, scanned, 5000);
+    assert_true(scanned(t));
+}
+
 static void tick_cb(uv_timer_t *h)
 {
     struct wt *t = h->data;
@@ -361,6 +374,8 @@ void wt_assert_all_ready(struct wt *t)
             }
         }
     }
+    if (bad)
+        watcher_test_dump(t->job, stdout);
     if (t->n_unexpected)
         printf("%zu unexpected READY (first: %s)\n", t->n_unexpected, t->unexpected[0]);
     assert_int_equal(bad, 0);

@@ -16,8 +16,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define WT_MAX_SAVES 1024
-#define WT_MAX_FILES 64
+#define WT_MAX_SAVES 400
+#define WT_MAX_FILES 160
 
 struct wt_file {
     char rel[256]; /* relative to the save's base */
@@ -69,6 +69,8 @@ struct wt {
 void wt_init(struct wt *t, const char *name);
 /* Add the job (t->o is prefilled with defaults and root; tweak before). */
 void wt_add_job(struct wt *t);
+/* Run the loop until the job's first scan is complete (root must exist). */
+void wt_wait_scanned(struct wt *t);
 /* Run the loop until pred(t) holds or timeout_ms passes (then timed_out). */
 void wt_run_until(struct wt *t, bool (*pred)(struct wt *t), unsigned timeout_ms);
 void wt_start_writer(struct wt *t, void *(*fn)(void *));

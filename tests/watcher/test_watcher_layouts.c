@@ -41,6 +41,7 @@ static void run_trainer(enum watcher_mode mode, unsigned world, const char *labe
     t->take_snapshot = true;
     mkdir(t->root, 0755);
     wt_add_job(t);
+    wt_wait_scanned(t);
     trainer_writer_plan = (struct trainer_plan){
         .saves = 6,
         .save_steps = 10,
@@ -107,6 +108,7 @@ static void run_simple(enum watcher_mode mode, enum watcher_layout layout, unsig
     t->take_snapshot = true;
     mkdir(t->root, 0755);
     wt_add_job(t);
+    wt_wait_scanned(t);
     wt_start_writer(t, writer);
     wt_run_until(t, wt_all_declared_ready, 20000);
     wt_join_writer(t);
