@@ -115,6 +115,8 @@ def build_parser():
     g.add_argument("--include-num-input-tokens-seen", action="store_true",
                    help="log entries carry num_input_tokens_seen, train_runtime, train_tokens_per_second")
     g.add_argument("--args-hub-token", default=None, help="hub_token stored in training_args.bin (secret-scrubbing tests)")
+    g.add_argument("--enum-pickle", choices=["name", "value"], default="name",
+                   help="how training_args.bin pickles enums: by name (Python >= 3.11, default) or by value (<= 3.10)")
     g.add_argument("--no-tensorboard", action="store_true", help="no runs/ (or lightning) event file")
     g.add_argument("--accelerate-naming", choices=["automatic", "epoch", "step"], default="automatic",
                    help="checkpoints/checkpoint_<i> (ProjectConfiguration), epoch_<E> or step_<N>")

@@ -429,6 +429,16 @@ def t_exit_and_crash(s):
     s.check(os.path.getsize(os.path.join(c20, "model.safetensors")) < os.path.getsize(os.path.join(w, "c", "checkpoint-10", "model.safetensors")), "crashed weights are truncated")
     r = C.run_fake(["--out", os.path.join(w, "d"), "--world-size", "3", "--mp-size", "2"])
     s.check(r.returncode == 2 and "multiple of --mp-size" in r.stderr, "bad option: exit 2 with a message (%s)" % r.stderr.strip()[-80:])
+    r = C.run_fake(["--out", os.path.join(w, "ev"), "--max-steps", "10", "--quiet", "--no-final-save", "--enum-pickle", "value", "--args-hub-token", "hf_secret_x"])
+    import pickletools
+    import io
+    import zipfile
+
+    dis = io.StringIO()
+    pickletools.dis(zipfile.ZipFile(os.path.join(w, "ev", "checkpoint-10", "training_args.bin")).read("training_args/data.pkl"), out=dis)
+    ta = C.check_torch_zip(os.path.join(w, "ev", "checkpoint-10", "training_args.bin"))
+    s.check(r.returncode == 0 and "getattr" not in dis.getvalue() and "'epoch'" in dis.getvalue() and ta.eval_strategy == "epoch" and ta.hub_token == "hf_secret_x",
+            "--enum-pickle value: cls('epoch') REDUCE, hub_token stored")
     env = dict(os.environ, WORLD_SIZE="3")
     r = C.run_fake(["--out", os.path.join(w, "ws"), "--max-steps", "10", "--quiet", "--no-final-save"], env=env)
     s.check(r.returncode == 0 and [f for f in ckpt_files(os.path.join(w, "ws"), "checkpoint-10") if f.startswith("rng")] == ["rng_state_0.pth", "rng_state_1.pth", "rng_state_2.pth"],

@@ -11,6 +11,7 @@ objects (TrainingArguments pickles as transformers.training_args.TrainingArgumen
 with its enums, so a reader can recover the hyperparameters).
 """
 
+import enum
 import json
 import math
 import random
@@ -166,6 +167,9 @@ def training_args_obj(args, out_dir):
     Interval = fake_class("transformers.trainer_utils", "IntervalStrategy", enum_values=["no", "steps", "epoch"])
     Save = fake_class("transformers.trainer_utils", "SaveStrategy", enum_values=["no", "steps", "epoch", "best"])
     Hub = fake_class("transformers.trainer_utils", "HubStrategy", enum_values=["end", "every_save", "checkpoint", "all_checkpoints"])
+    for cls in (Optim, Sched, Interval, Save, Hub):
+        # Python >= 3.11 pickles enum members by name (getattr(cls, 'EPOCH')), <= 3.10 by value (cls('epoch'))
+        cls.__reduce_ex__ = (lambda self, proto: (self.__class__, (self._value_,))) if args.enum_pickle == "value" else enum.Enum.__reduce_ex__
     o = TA.__new__(TA)
     o.__dict__.update(
         {
