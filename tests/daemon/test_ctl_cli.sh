@@ -3,7 +3,7 @@
 # message naming the socket when no daemon answers; socket discovery from
 # --config (state_dir, or $RUNTIME_DIRECTORY); usage errors (2) and config
 # errors (78); the human rendering and --json of a status answer, and
-# finish accepted (0) or refused (1), against a stand-in daemon.
+# finish accepted (0) or refused (1), against the real control server.
 set -u
 bin=${HUBSYNC_BIN:?}
 py=${HS_PYTHON:-/usr/bin/python3}
@@ -58,12 +58,16 @@ err=$("$bin" status --config "$work/bad.json" 2>&1); check "status with a bad co
 has "bad config message names the file" "bad.json" "$err"
 err=$("$bin" status --config "$work/missing.json" 2>&1); check "status with a missing config" 78 $?
 
-# --- against a stand-in daemon ---------------------------------------------
-mkdir -p "$work/state"
-sock="$work/state/hubsync.sock"
-exec 3< <("$py" "$here/fake_control_daemon.py" "$sock")
+# --- against the real control server (ctl_server_fixture) -----------------
+# Under systemd the socket is in $RUNTIME_DIRECTORY and the daemon links
+# <state_dir>/hubsync.sock to it: --config must find it either way.
+fixture=${1:?usage: test_ctl_cli.sh CTL_SERVER_FIXTURE}
+mkdir -p "$work/state" "$work/run"
+sock="$work/run/hubsync.sock"
+exec 3< <(exec "$fixture" "$sock" "$work/state/hubsync.sock")
 srv=$!
-read -r -t 10 ready <&3; check "stand-in daemon started" ready "${ready:-}"
+read -r -t 10 ready <&3; check "control server started" ready "${ready:-}"
+mode=$(stat -c %a "$sock"); check "socket mode" 660 "$mode"
 
 out=$("$bin" status --socket "$sock"); check "status" 0 $?
 expected="hubsync daemon (pid 4242, version 0.1.0, up 2h03m)
@@ -86,6 +90,11 @@ err=$("$bin" finish bert --socket "$sock" 2>&1); check "finish bert" 0 $?
 has "finish message" "job bert: finishing (final push queued)" "$err"
 err=$("$bin" finish nope --config "$work/hubsync.json" 2>&1); check "finish unknown job" 1 $?
 has "finish refusal message" "no job named 'nope'" "$err"
+
+kill -TERM "$srv"; wait "$srv" 2>/dev/null; srv=
+[ ! -e "$sock" ] && [ ! -L "$work/state/hubsync.sock" ]; check "socket and link removed at stop" 0 $?
+err=$("$bin" status --socket "$sock" 2>&1); check "status after the daemon stopped" 3 $?
+has "after stop: message" "no hubsync daemon is answering on $sock" "$err"
 
 echo "ctl_cli: $pass passed, $fail failed"
 [ $fail -eq 0 ]
