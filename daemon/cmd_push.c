@@ -124,7 +124,7 @@ static int walk(const struct push_cli *c, const char *prefix, const char *abs, c
         }
     }
     closedir(d);
-    if (rc == 0)
+    if (rc == 0 && n > 0)
         qsort(names, n, sizeof(char *), cmp_str);
     for (size_t i = 0; rc == 0 && i < n; i++) {
         char a[HS_PATH_MAX], r[HS_PATH_MAX], rp[HS_PATH_MAX];

@@ -405,8 +405,19 @@ static void test_retry_and_errors(void **s)
     http_request_free(r);
 
     /* Connection refused: transport failure after retries, message names it. */
-    r = req("GET", "http://127.0.0.1:1", "/x", false);
+    /* A port that was just free: nothing listens there. */
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t al = sizeof(a);
+    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    getsockname(fd, (struct sockaddr *)&a, &al);
+    close(fd);
+    char dead[64];
+    snprintf(dead, sizeof(dead), "http://127.0.0.1:%d", ntohs(a.sin_port));
+    r = req("GET", dead, "/x", false);
     run(r);
+    if (r->error != HS_EHTTP)
+        fprintf(stderr, "unexpected: status %ld curl %d\n", r->resp.status, r->resp.curl_code);
     assert_int_equal(r->error, HS_EHTTP);
     assert_int_equal(r->attempts, 4);
     http_describe_failure(r, "storage", &err);
