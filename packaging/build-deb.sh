@@ -4,7 +4,8 @@
 #   packaging/build-deb.sh OUTDIR [BUILD_DIR]
 #
 # Configures a release build (prefix /usr, no tests, no sanitizers) in BUILD_DIR (default:
-# a temporary directory, removed afterwards; pass a directory to make rebuilds incremental),
+# a temporary directory, removed afterwards; pass a directory to make rebuilds incremental;
+# concurrent runs on one BUILD_DIR are serialised with flock),
 # builds it with -j${HUBSYNC_JOBS:-2}, runs CPack's DEB generator (runtime dependencies from
 # dpkg-shlibdeps) and writes exactly one hubsync_<version>_<arch>.deb into OUTDIR. Prints
 # the path of the package on stdout. Needs cmake, dpkg-dev; no network.
@@ -24,6 +25,11 @@ done
 if [ $# -eq 2 ]; then
     build=$2
     mkdir -p "$build"
+    # Two runs sharing BUILD_DIR (e.g. two test suites at once) take turns.
+    if command -v flock >/dev/null; then
+        exec 9>"$build/.build-deb.lock"
+        flock 9
+    fi
 else
     build=$(mktemp -d "${TMPDIR:-/tmp}/hubsync-deb.XXXXXX")
     trap 'rm -rf "$build"' EXIT

@@ -5,7 +5,10 @@
 # expected files; the extracted binary runs; and a throwaway root (dpkg --root) goes
 # through install, upgrade with a locally modified conffile (kept), remove and purge
 # (state removed, the admin's own files kept).
-# The package build reuses $HS_BUILD_DIR/packaging-deb between runs (incremental).
+# The release tree of the package build is shared by every build dir of this source tree
+# ($HS_SOURCE_DIR/build-deb, or $HS_DEB_BUILD_DIR; $HS_BUILD_DIR/packaging-deb when the
+# source tree is read-only), so the normal and the sanitizer test runs build it once and
+# later runs are incremental; build-deb.sh serialises concurrent users with flock.
 TEST_NAME=packaging_deb
 source "$(dirname "$0")/lib.sh"
 
@@ -17,7 +20,11 @@ arch=$(dpkg --print-architecture)
 deb_name=hubsync_${version}_${arch}.deb
 
 start=$(date +%s)
-out=$("$PKG/build-deb.sh" "$T/out" "$HS_BUILD_DIR/packaging-deb")
+deb_build=${HS_DEB_BUILD_DIR:-$HS_SOURCE_DIR/build-deb}
+if ! mkdir -p "$deb_build" 2>/dev/null || ! [ -w "$deb_build" ]; then
+    deb_build=$HS_BUILD_DIR/packaging-deb
+fi
+out=$("$PKG/build-deb.sh" "$T/out" "$deb_build")
 rc=$?
 echo "build-deb.sh: $(($(date +%s) - start)) s"
 check_rc "build-deb.sh" 0 $rc
