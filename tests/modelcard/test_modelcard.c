@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <cmocka.h>
 
+#include "config.h"
 #include "mc_test_util.h"
 
 static void golden(const char *name, const char *run, int world_size)
@@ -274,6 +275,68 @@ static void test_meta_from_json_errors(void **state)
     json_decref(j);
 }
 
+/* Render a run assembled in memory (state + args JSON), no files. */
+static char *render_mem(const char *state_json, const char *args_json)
+{
+    struct modelcard_run run;
+    memset(&run, 0, sizeof(run));
+    snprintf(run.dir, sizeof(run.dir), "/nonexistent/mem-run");
+    struct hs_err err = {0};
+    run.state = hs_json_loads_tolerant(state_json, strlen(state_json), &err);
+    assert_non_null(run.state);
+    run.args = args_json ? json_loads(args_json, 0, NULL) : NULL;
+    struct modelcard_meta meta = {0};
+    struct modelcard_warnings w = {0};
+    struct hs_buf b;
+    hs_buf_init(&b, 1 << 20);
+    assert_int_equal(modelcard_render(&run, &meta, NULL, 0, &b, &w, &err), 0);
+    modelcard_run_free(&run);
+    return b.data;
+}
+
+#define EVAL(step, loss) "{\"epoch\": 1.0, \"eval_loss\": " loss ", \"step\": " step "}"
+
+/* Summary source: the last eval entry; with load_best_model_at_end the
+ * best checkpoint's entry (a checkpoint state has no later evaluate());
+ * an eval entry at index 0 is never used (parse_log_history's idx > 0). */
+static void test_summary_choice(void **state)
+{
+    (void)state;
+    const char *st =
+        "{\"best_global_step\": 230, \"log_history\": [{\"loss\": 0.5, \"step\": 50}, " EVAL(
+            "115", "0.39") ", " EVAL("230", "0.35") ", " EVAL("345", "0.38") "]}";
+    char *c = render_mem(st, NULL);
+    assert_non_null(strstr(c, "- Loss: 0.38\n"));
+    free(c);
+    c = render_mem(st, "{\"load_best_model_at_end\": true}");
+    assert_non_null(strstr(c, "- Loss: 0.35\n"));
+    free(c);
+    /* An evaluate() after the summary entry wins even with load_best. */
+    const char *st2 =
+        "{\"best_global_step\": 230, \"log_history\": [{\"loss\": 0.5, \"step\": 50}, " EVAL(
+            "230", "0.35") ", " EVAL("345", "0.38") ", {\"step\": 345, \"train_loss\": 0.4, "
+                                                    "\"train_runtime\": 3.0}, " EVAL("345",
+                                                                                     "0.3333") "]}";
+    c = render_mem(st2, "{\"load_best_model_at_end\": true}");
+    assert_non_null(strstr(c, "- Loss: 0.3333\n"));
+    /* ... and is not a table row (rows stop at the summary). */
+    assert_null(strstr(c, "| 0.3333"));
+    free(c);
+    /* Index 0 only: no summary; still a table row. */
+    c = render_mem("{\"log_history\": [" EVAL("10", "0.7") "]}", NULL);
+    assert_null(strstr(c, "It achieves"));
+    assert_non_null(strstr(c, "| No log        | 1.0   | 10   | 0.7             |\n"));
+    free(c);
+    /* include_num_input_tokens_seen: train_runtime in every entry; the
+     * summary is the one with train_loss too, so rows are kept. */
+    c = render_mem(
+        "{\"log_history\": [{\"loss\": 0.9, \"step\": 5, \"train_runtime\": 1.0}, " EVAL(
+            "10", "0.7") ", {\"step\": 10, \"train_loss\": 0.8, \"train_runtime\": 2.0}]}",
+        NULL);
+    assert_non_null(strstr(c, "| 0.9           | 1.0   | 10   | 0.7             |\n"));
+    free(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -285,6 +348,7 @@ int main(void)
         cmocka_unit_test(test_regenerates_trainer_and_own_cards),
         cmocka_unit_test(test_rule6_order_from_existing_table),
         cmocka_unit_test(test_meta_from_json_errors),
+        cmocka_unit_test(test_summary_choice),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
