@@ -188,6 +188,7 @@ static void run_existing(enum watcher_existing policy, enum watcher_mode mode, c
     (void)s;
     write_trainer_save(t, 40, 1, false, false, false, false);
     wt_add_job(t);
+    wt_wait_scanned(t); /* "existing" is what the first scan found */
     t->writer_done = true;
     if (policy != WATCHER_EXISTING_NONE)
         wt_run_until(t, wt_all_declared_ready, 5000);
