@@ -257,6 +257,58 @@ static void test_corrupt_middle(void **state)
     rm_dir(dir);
 }
 
+/* A file written by a future format version is refused with a clear
+ * message, never misread; so is a log without its snapshot. */
+static void test_versions_and_orphans(void **state)
+{
+    (void)state;
+    char *dir = make_dir();
+    char log[HS_PATH_MAX];
+    snprintf(log, sizeof(log), "%s/log-0.jnl", dir);
+    struct seen *s = calloc(1, sizeof(*s));
+    struct journal_report rep;
+    struct hs_err err = {0};
+    struct journal *j = reopen(dir, s, &rep);
+    append_i(j, T_EVENT, 0);
+    journal_close(j);
+    unsigned char *buf;
+    size_t len;
+    assert_int_equal(read_all(log, &buf, &len), 0);
+    unsigned char *orig = malloc(len);
+    memcpy(orig, buf, len);
+    buf[8] = 2; /* header version 2, with a valid CRC */
+    uint32_t crc = journal_crc32c(0, buf, 24);
+    for (int i = 0; i < 4; i++)
+        buf[24 + i] = (unsigned char)(crc >> (8 * i));
+    write_all(log, buf, len);
+    assert_int_equal(journal_open(dir, collect, s, &j, &rep, &err), -EPROTONOSUPPORT);
+    assert_non_null(strstr(err.msg, "format version 2; this hubsync reads 1"));
+    /* a record of a future version inside a current log */
+    memcpy(buf, orig, len);
+    buf[28 + 4] = 2; /* record header version */
+    crc = journal_crc32c(journal_crc32c(0, buf + 28, 20), buf + 28 + 24, len - 28 - 24);
+    for (int i = 0; i < 4; i++)
+        buf[28 + 20 + i] = (unsigned char)(crc >> (8 * i));
+    write_all(log, buf, len);
+    assert_int_equal(journal_open(dir, collect, s, &j, &rep, &err), -EPROTONOSUPPORT);
+    assert_non_null(strstr(err.msg, "unknown format version"));
+    write_all(log, orig, len);
+    /* log-3 without snapshot-3: refuse to guess */
+    char orphan[HS_PATH_MAX];
+    snprintf(orphan, sizeof(orphan), "%s/log-3.jnl", dir);
+    write_all(orphan, orig, len);
+    assert_int_equal(journal_open(dir, collect, s, &j, &rep, &err), -EBADMSG);
+    assert_non_null(strstr(err.msg, "log-3.jnl is newer than every snapshot"));
+    unlink(orphan);
+    j = reopen(dir, s, &rep);
+    expect_range(s, 0, 1);
+    journal_close(j);
+    free(buf);
+    free(orig);
+    free(s);
+    rm_dir(dir);
+}
+
 /* The owner's state for the compaction tests: the list of values seen. */
 static int compact_values(struct journal *j, const struct seen *s, struct hs_err *err)
 {
@@ -584,11 +636,17 @@ static void test_kill9_prefix(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_crc32c),           cmocka_unit_test(test_round_trip),
-        cmocka_unit_test(test_torn_last_record), cmocka_unit_test(test_corrupt_middle),
-        cmocka_unit_test(test_compaction),       cmocka_unit_test(test_compaction_crash),
-        cmocka_unit_test(test_enospc),           cmocka_unit_test(test_compaction_enospc),
-        cmocka_unit_test(test_rlimit_fsize),     cmocka_unit_test(test_kill9_prefix),
+        cmocka_unit_test(test_crc32c),
+        cmocka_unit_test(test_round_trip),
+        cmocka_unit_test(test_torn_last_record),
+        cmocka_unit_test(test_corrupt_middle),
+        cmocka_unit_test(test_versions_and_orphans),
+        cmocka_unit_test(test_compaction),
+        cmocka_unit_test(test_compaction_crash),
+        cmocka_unit_test(test_enospc),
+        cmocka_unit_test(test_compaction_enospc),
+        cmocka_unit_test(test_rlimit_fsize),
+        cmocka_unit_test(test_kill9_prefix),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
