@@ -41,6 +41,7 @@ check_config_example() {
     copy=$T/cc/$(basename "$f")
     sed "s#\"token_file\": \"[^\"]*\"#\"token_file\": \"$T/cc/token\"#" "$f" >"$copy"
     CC_OUT=$(env -u HF_TOKEN_PATH -u HF_HOME -u HF_ENDPOINT -u HUGGING_FACE_HUB_TOKEN \
+        -u HF_HUB_OFFLINE -u TRANSFORMERS_OFFLINE -u STATE_DIRECTORY -u RUNTIME_DIRECTORY \
         HF_TOKEN=hf_packaging_env_token_0123456789 HOME="$T/cc-home" \
         XDG_STATE_HOME="$T/cc-home/state" XDG_CACHE_HOME="$T/cc-home/cache" \
         "$bin" check-config "$copy" 2>&1)

@@ -47,6 +47,13 @@ for f in "${configs[@]}"; do
     done
     grep -q hf_packaging <<<"$CC_OUT" && bad "check-config $(basename "$f") printed the token"
 done
+# Under hubsync@alice.service the per-user example (no state_dir) uses the unit's
+# StateDirectory, which systemd passes as $STATE_DIRECTORY.
+sd=$(sed -n 's/^StateDirectory=//p' "$PKG/systemd/hubsync@.service")
+out=$(env -u HF_HUB_OFFLINE -u TRANSFORMERS_OFFLINE HF_TOKEN=hf_packaging_env_token_0123456789 \
+    STATE_DIRECTORY="/var/lib/${sd//%i/alice}" "$HUBSYNC_BIN" check-config "$ex/single-finetune.json" 2>&1)
+check_rc "check-config under the template's environment" 0 $?
+grep -qE '^state_dir: +/var/lib/hubsync-users/alice ' <<<"$out" || bad "state_dir under the unit: $(grep state_dir <<<"$out")"
 # A typo must be refused with 78, naming the key.
 sed 's/"hub_strategy": "every_save"/"hub_strategy": "every-save"/' "$ex/single-finetune.json" >"$T/bad.json"
 check_config_example "$HUBSYNC_BIN" "$T/bad.json"
