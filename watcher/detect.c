@@ -560,8 +560,9 @@ static void path_event(struct watcher__job *j, const struct watcher__event *e)
     c->blocked = false;
     bool file = !e->is_dir;
     switch (e->kind) {
-    case WEV_CREATED:
     case WEV_MODIFIED:
+        /* written and not closed yet; a creation alone is not a write (a
+         * hard link or a symlink never gets a close) */
         if (file && !e->from_scan)
             open_add(c, rel);
         break;

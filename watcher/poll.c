@@ -83,13 +83,20 @@ static int entries_add(struct entries *e, const char *path, const struct stat *s
     return 0;
 }
 
-static void walk(struct proot *r, const char *abs, const char *rel, int depth, struct entries *out)
+static void walk(struct proot *r, const char *abs, const char *rel, int depth, struct entries *out,
+                 struct watcher__batch *bt, bool report)
 {
     if (depth > 128)
         return;
     DIR *d = opendir(abs);
-    if (!d)
-        return; /* vanished or unreadable: its entries look deleted */
+    if (!d) {
+        /* vanished or unreadable: its entries look deleted */
+        if (report && errno != ENOENT)
+            watcher__batch_notice(bt, r->job, WATCHER_NOTICE_WARN,
+                                  "%s: cannot list: %s; files below it are not seen", abs,
+                                  strerror(errno));
+        return;
+    }
     struct dirent *de;
     while ((de = readdir(d))) {
         const char *n = de->d_name;
@@ -106,7 +113,7 @@ static void walk(struct proot *r, const char *abs, const char *rel, int depth, s
         if (lstat(cabs, &st) == 0 && (S_ISDIR(st.st_mode) || S_ISREG(st.st_mode))) {
             entries_add(out, crel, &st);
             if (S_ISDIR(st.st_mode))
-                walk(r, cabs, crel, depth + 1, out);
+                walk(r, cabs, crel, depth + 1, out, bt, report);
         }
         free(cabs);
         free(crel);
@@ -162,7 +169,7 @@ static void scan_once(struct proot *r)
         return;
     }
     struct entries now = {0};
-    walk(r, r->path, "", 0, &now);
+    walk(r, r->path, "", 0, &now, &bt, !r->exists);
     if (now.n)
         qsort(now.v, now.n, sizeof(*now.v), cmp_entry);
 
