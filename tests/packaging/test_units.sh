@@ -24,6 +24,18 @@ for u in hubsync.service hubsync@root.service; do
     check_rc "systemd-analyze verify $u" 0 $rc
     [ -z "$out" ] || bad "systemd-analyze verify $u printed: $out"
 done
+# The example drop-in (ReadWritePaths= for the training directories) applies cleanly; a
+# misspelt key would be reported ("Unknown key"), so any output is a failure.
+mkdir -p "$T/units/hubsync@root.service.d"
+cp "$PKG/examples/dropin-readwrite.conf" "$T/units/hubsync@root.service.d/"
+out=$(cd "$T/units" && MANPATH=$T/man systemd-analyze verify "$T/units/hubsync@root.service" 2>&1)
+check_rc "verify with the example drop-in" 0 $?
+[ -z "$out" ] || bad "verify with the example drop-in printed: $out"
+sed 's/^ReadWritePaths=/ReadWritePath=/' "$PKG/examples/dropin-readwrite.conf" \
+    >"$T/units/hubsync@root.service.d/dropin-readwrite.conf"
+out=$(cd "$T/units" && MANPATH=$T/man systemd-analyze verify "$T/units/hubsync@root.service" 2>&1)
+grep -q "Unknown key" <<<"$out" || bad "verify does not report a misspelt drop-in key: $out"
+rm -r "$T/units/hubsync@root.service.d"
 # A unit that points at a missing binary must fail verify (the check above can fail).
 sed 's#^ExecStart=.*#ExecStart=/nonexistent/hubsync daemon#' "$units/hubsync.service" >"$T/units/broken.service"
 (cd "$T/units" && MANPATH=$T/man systemd-analyze verify "$T/units/broken.service" >/dev/null 2>&1)
