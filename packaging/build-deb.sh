@@ -23,8 +23,8 @@ for tool in cmake cpack dpkg-deb dpkg-shlibdeps; do
 done
 
 if [ $# -eq 2 ]; then
-    build=$2
-    mkdir -p "$build"
+    mkdir -p "$2"
+    build=$(cd "$2" && pwd)
     # Two runs sharing BUILD_DIR (e.g. two test suites at once) take turns.
     if command -v flock >/dev/null; then
         exec 9>"$build/.build-deb.lock"
