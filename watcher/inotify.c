@@ -44,6 +44,8 @@ struct node {
     bool anchor; /* watches an ancestor of a missing root */
     int parent;  /* -1 for a root */
     uint32_t job;
+    dev_t dev; /* identity of the watched directory */
+    ino_t ino;
     char *name;
 };
 
@@ -275,7 +277,17 @@ static int watch_scan(struct ino *b, struct root *r, int parent, const char *abs
 {
     if (depth > MAX_DEPTH)
         return -ELOOP;
-    int wd = add_watch(b, abs, MASK_DIR);
+    /* Already watched (a rescan)? Watching it again through the library
+     * would leak its old entry for this wd; reuse ours when the directory
+     * is the same inode. O(watches) lookup, only on rescans and new dirs. */
+    struct stat st;
+    if ((parent < 0 ? stat(abs, &st) : lstat(abs, &st)) != 0)
+        return -errno;
+    int wd = parent < 0 ? r->wd : child_wd(b, parent, name);
+    struct node *old = node_get(b, wd);
+    if (old && !old->anchor && old->dev == st.st_dev && old->ino == st.st_ino)
+        goto scan;
+    wd = add_watch(b, abs, MASK_DIR);
     if (wd < 0) {
         if (wd == -ENOSPC)
             return wd;
@@ -287,6 +299,9 @@ static int watch_scan(struct ino *b, struct root *r, int parent, const char *abs
     }
     if (node_set(b, wd, parent, r->job, name, false) < 0)
         return -ENOMEM;
+    b->nodes[wd].dev = st.st_dev;
+    b->nodes[wd].ino = st.st_ino;
+scan:;
     DIR *d = opendir(abs);
     if (!d) {
         if (errno != ENOENT)
