@@ -5,6 +5,7 @@
 # expected files; the extracted binary runs; and a throwaway root (dpkg --root) goes
 # through install, upgrade with a locally modified conffile (kept), remove and purge
 # (state removed, the admin's own files kept).
+# The package is built without network access (unshare -n) when the machine allows it.
 # The release tree of the package build is shared by every build dir of this source tree
 # ($HS_SOURCE_DIR/build-deb, or $HS_DEB_BUILD_DIR; $HS_BUILD_DIR/packaging-deb when the
 # source tree is read-only), so the normal and the sanitizer test runs build it once and
@@ -24,7 +25,10 @@ deb_build=${HS_DEB_BUILD_DIR:-$HS_SOURCE_DIR/build-deb}
 if ! mkdir -p "$deb_build" 2>/dev/null || ! [ -w "$deb_build" ]; then
     deb_build=$HS_BUILD_DIR/packaging-deb
 fi
-out=$("$PKG/build-deb.sh" "$T/out" "$deb_build")
+# Without network when this machine lets us take it away (a new network namespace).
+nonet=()
+if unshare -n true 2>/dev/null; then nonet=(unshare -n); else echo "note: cannot unshare the network; building with it"; fi
+out=$("${nonet[@]}" "$PKG/build-deb.sh" "$T/out" "$deb_build")
 rc=$?
 echo "build-deb.sh: $(($(date +%s) - start)) s"
 check_rc "build-deb.sh" 0 $rc
