@@ -86,11 +86,16 @@ def main(argv=None):
     args = parse_args(argv)
     try:
         ctx = Context(args)
-    except (ValueError, OSError) as e:
-        print("hub_emulator: %s" % e, file=sys.stderr)
+    except (ValueError, OSError, KeyError, TypeError) as e:
+        print("hub_emulator: %s" % (("bad accounts file: missing %s" % e) if isinstance(e, KeyError) else e),
+              file=sys.stderr)
         return 2
-    hub = EmuServer(args.port, HubHandler, ctx, "hub")
-    storage = EmuServer(args.storage_port, StorageHandler, ctx, "storage")
+    try:
+        hub = EmuServer(args.port, HubHandler, ctx, "hub")
+        storage = EmuServer(args.storage_port, StorageHandler, ctx, "storage")
+    except OSError as e:
+        print("hub_emulator: cannot listen on 127.0.0.1: %s" % e, file=sys.stderr)
+        return 2
     ctx.hub_url = "http://127.0.0.1:%d" % hub.server_address[1]
     ctx.storage_url = "http://127.0.0.1:%d" % storage.server_address[1]
     ctx.objects.base_url = ctx.storage_url
