@@ -10,6 +10,7 @@ pkgs=(
   libuv1-dev libcurl4-openssl-dev libinotifytools0-dev libjansson-dev libzstd-dev
   libssl-dev libsystemd-dev libcmocka-dev
   python3 python3-yaml curl ca-certificates inotify-tools clang-format
+  systemd man-db groff-base dpkg-dev
 )
 command -v node >/dev/null 2>&1 || pkgs+=(nodejs)
 command -v npm >/dev/null 2>&1 || pkgs+=(npm)
