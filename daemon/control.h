@@ -65,7 +65,9 @@ struct control_server;
 
 /* Bind path with mode 0660 and listen on loop. An existing socket file at
  * path is replaced only when nobody answers on it (-EADDRINUSE when a
- * process does); any other kind of file is left alone (-EEXIST). */
+ * process does); any other kind of file is left alone (-EEXIST). When a
+ * failure happens after the listener handle was created (uv_listen, the
+ * alias), its close is pending: run the loop once before uv_loop_close. */
 int control_server_start(uv_loop_t *loop, const char *path, const struct control_options *opts,
                          control_handler_fn fn, void *userdata, struct control_server **out,
                          struct hs_err *err);

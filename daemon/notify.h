@@ -40,7 +40,8 @@ struct notify_watchdog {
 };
 
 /* Start the pings when sd_watchdog_enabled() says systemd wants them:
- * returns 1 (started), 0 (not asked for: nothing is created), or -errno. */
+ * returns 1 (started), 0 (not asked for: nothing is created), or -errno.
+ * Call once per struct (it is reset here); stop before starting again. */
 int notify_watchdog_start(struct notify_watchdog *w, uv_loop_t *loop);
 
 /* Stop and close the timer (if started); close_cb (may be NULL) runs when
