@@ -20,6 +20,15 @@ bool notify_enabled(void)
     return s && *s;
 }
 
+bool notify_env_is_private(const char *entry)
+{
+    static const char *const names[] = {"NOTIFY_SOCKET=", "WATCHDOG_USEC=", "WATCHDOG_PID="};
+    for (size_t i = 0; i < HS_ARRAY_SIZE(names); i++)
+        if (strncmp(entry, names[i], strlen(names[i])) == 0)
+            return true;
+    return false;
+}
+
 static int send_state(const char *state)
 {
     if (!notify_enabled())

@@ -32,6 +32,12 @@ int notify_reloading(void);
 /* "STOPPING=1" plus an optional STATUS=. */
 int notify_stopping(const char *status);
 
+/* True for an environment entry ("NAME=value") that belongs to systemd's
+ * notify protocol of this process (NOTIFY_SOCKET, WATCHDOG_USEC,
+ * WATCHDOG_PID): `hubsync run` drops these from CMD's environment so the
+ * trainer cannot speak for the service. */
+bool notify_env_is_private(const char *entry);
+
 /* The watchdog: a uv timer at half of WATCHDOG_USEC sending "WATCHDOG=1". */
 struct notify_watchdog {
     uv_timer_t timer;

@@ -130,11 +130,23 @@ static void test_watchdog(void **state)
     unlink(sock_path);
 }
 
+static void test_private_env(void **state)
+{
+    (void)state;
+    assert_true(notify_env_is_private("NOTIFY_SOCKET=/run/systemd/notify"));
+    assert_true(notify_env_is_private("WATCHDOG_USEC=30000000"));
+    assert_true(notify_env_is_private("WATCHDOG_PID=12"));
+    assert_false(notify_env_is_private("NOTIFY_SOCKETX=1"));
+    assert_false(notify_env_is_private("HF_TOKEN=x"));
+    assert_false(notify_env_is_private("WATCHDOG_USEC"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_messages),
         cmocka_unit_test(test_watchdog),
+        cmocka_unit_test(test_private_env),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
