@@ -75,6 +75,11 @@ static void on_ready(struct watcher_job *job, const struct watcher_checkpoint *c
     (void)job;
     pthread_mutex_lock(&t->lock);
     t->n_ready++;
+    if (t->on_ready) {
+        t->on_ready(t, job, cp);
+        pthread_mutex_unlock(&t->lock);
+        return;
+    }
     struct wt_save *s = find_save(t, cp->id);
     if (!s) {
         if (t->n_unexpected < 8)
@@ -132,7 +137,7 @@ static void on_output(struct watcher_job *job, const struct watcher_output *out,
 {
     struct wt *t = ud;
     (void)job;
-    for (size_t i = 0; i < out->n_files && t->n_outputs < 64; i++)
+    for (size_t i = 0; i < out->n_files && t->n_outputs < WT_MAX_OUTPUTS; i++)
         snprintf(t->outputs[t->n_outputs++], 256, "%s", out->files[i].path);
 }
 

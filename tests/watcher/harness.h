@@ -16,8 +16,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define WT_MAX_SAVES 400
-#define WT_MAX_FILES 160
+#define WT_MAX_SAVES   400
+#define WT_MAX_FILES   160
+#define WT_MAX_OUTPUTS 256
 
 struct wt_file {
     char rel[256]; /* relative to the save's base */
@@ -53,10 +54,13 @@ struct wt {
     size_t n_ready, n_unexpected;
     char unexpected[8][256];
     bool verify_content; /* read and hash every file at READY */
+    /* when set, READY goes here instead of the declared-save checks */
+    void (*on_ready)(struct wt *t, struct watcher_job *job, const struct watcher_checkpoint *cp);
+    void *user;
     bool take_snapshot;
     char notices[64][512];
     size_t n_notices;
-    char outputs[64][256];
+    char outputs[WT_MAX_OUTPUTS][256];
     size_t n_outputs;
     pthread_t writer;
     bool writer_running;
