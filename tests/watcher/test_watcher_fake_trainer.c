@@ -340,20 +340,14 @@ static void run_ft(const char *label, enum watcher_mode mode, unsigned world,
     free(t);
 }
 
-/* Full speed, rotation to one checkpoint, sharded weights, final save. */
-static const char *const trainer_args[] = {"--layout",
-                                           "trainer",
-                                           "--max-steps",
-                                           "60",
-                                           "--save-steps",
-                                           "10",
-                                           "--save-total-limit",
-                                           "1",
-                                           "--shards",
-                                           "2",
-                                           "--model-size",
-                                           "1000000",
-                                           NULL};
+/* Full speed (no pauses at all), sharded weights, final save. */
+static const char *const trainer_args[] = {"--layout",     "trainer", "--max-steps", "60",
+                                           "--save-steps", "10",      "--shards",    "2",
+                                           "--model-size", "1000000", NULL};
+/* Rotation to one checkpoint: the previous folder is deleted right after the
+ * next save, so the snapshot taken at READY must hold it. --save-pause keeps
+ * the interval between saves (minutes in real runs) above scheduling noise on
+ * a loaded CI machine; the deletion itself is immediate. */
 static const char *const trainer_tmp_args[] = {"--layout",
                                                "trainer",
                                                "--max-steps",
@@ -364,6 +358,8 @@ static const char *const trainer_tmp_args[] = {"--layout",
                                                "1",
                                                "--tmp-checkpoint",
                                                "fixed",
+                                               "--save-pause",
+                                               "0.25",
                                                "--model-size",
                                                "1000000",
                                                NULL};
@@ -380,8 +376,8 @@ static const char *const trainer_w2_args[] = {"--layout",
                                               "late",
                                               "--late-rank-delay",
                                               "0.05",
-                                              "--step-time",
-                                              "0.03",
+                                              "--save-pause",
+                                              "0.3",
                                               "--model-size",
                                               "1000000",
                                               NULL};
@@ -393,8 +389,8 @@ static const char *const slow_trainer_args[] = {"--layout",
                                                 "10",
                                                 "--save-total-limit",
                                                 "1",
-                                                "--step-time",
-                                                "0.03",
+                                                "--save-pause",
+                                                "0.3",
                                                 "--model-size",
                                                 "1000000",
                                                 NULL};
@@ -406,21 +402,23 @@ static const char *const accelerate_args[] = {"--layout",
                                               "10",
                                               "--save-total-limit",
                                               "1",
-                                              "--step-time",
-                                              "0.04",
+                                              "--save-pause",
+                                              "0.4",
                                               "--model-size",
                                               "1000000",
                                               NULL};
-static const char *const lightning_args[] = {"--layout",     "lightning", "--max-steps", "50",
-                                             "--save-steps", "10",        "--save-last", "link",
-                                             "--model-size", "1000000",   NULL};
+/* Full speed, every file kept (top-k -1), last.ckpt a symlink. */
+static const char *const lightning_args[] = {
+    "--layout", "lightning",   "--max-steps", "50",           "--save-steps", "10", "--save-top-k",
+    "-1",       "--save-last", "link",        "--model-size", "1000000",      NULL};
+/* Written in place, top-k 1 deletes the previous file after the next save. */
 static const char *const lightning_inplace_args[] = {
-    "--layout",     "lightning",         "--max-steps", "30",          "--save-steps",
-    "10",           "--lightning-write", "inplace",     "--step-time", "0.02",
+    "--layout",     "lightning",         "--max-steps", "30",           "--save-steps",
+    "10",           "--lightning-write", "inplace",     "--save-pause", "0.25",
     "--model-size", "1000000",           NULL};
-static const char *const deepspeed_args[] = {"--layout",     "deepspeed", "--max-steps", "40",
-                                             "--save-steps", "10",        "--step-time", "0.04",
-                                             "--model-size", "1000000",   NULL};
+static const char *const deepspeed_args[] = {
+    "--layout", "deepspeed",    "--max-steps", "40", "--save-steps", "10", "--save-pause",
+    "0.4",      "--model-size", "1000000",     NULL};
 
 static void test_ft_trainer(void **s)
 {
