@@ -28,7 +28,7 @@ from emu_repos import git_blob_sha1, lfs_pointer
 BUF = 4 << 20
 PIPE_SZ = 1 << 20
 F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
-HAVE_SPLICE = hasattr(os, "splice")
+HAVE_SPLICE = hasattr(os, "splice") and not os.environ.get("HUBEMU_NO_SPLICE")
 OID_RE = re.compile(r"^[0-9a-f]{64}$")
 
 

@@ -508,6 +508,41 @@ def test_faults(work):
         check(st in (500, 503) and b"<Error>" in d, "storage5xx → S3-style 5xx")
     finally:
         e.stop()
+    e = Emu(os.path.join(work, "f7"), "--faults", "expire=1")
+    try:
+        create(e, "f")
+        data = os.urandom(100)
+        st, b = batch(e, "alice/f", [{"oid": hashlib.sha256(data).hexdigest(), "size": 100}])
+        st, h, d = req("PUT", b["objects"][0]["actions"]["upload"]["href"], data)
+        check(st == 403 and b"Request has expired" in d, "expire fault → 403 Request has expired")
+    finally:
+        e.stop()
+    e = Emu(os.path.join(work, "f8"), "--faults", "reset=0.5", "--seed", "3")
+    try:
+        create(e, "f")
+        data = os.urandom(3 * MiB)
+        oid = hashlib.sha256(data).hexdigest()
+        b = None
+        for _ in range(30):
+            try:
+                st, b = batch(e, "alice/f", [{"oid": oid, "size": len(data)}])
+                break
+            except (ConnectionError, http.client.HTTPException, OSError):
+                pass
+        href = b["objects"][0]["actions"]["upload"]["href"]
+        outcomes = []
+        for _ in range(30):
+            try:
+                outcomes.append(req("PUT", href, data)[0])
+                break
+            except (ConnectionError, http.client.HTTPException, OSError):
+                outcomes.append("reset")
+                check(not os.path.exists(os.path.join(e.data, "lfs", oid[:2], oid)), "reset PUT stored nothing")
+        check("reset" in outcomes and outcomes[-1] == 200, "storage PUT reset mid-body, then OK: %s" % outcomes)
+        resets = [r for r in e.records() if r["server"] == "storage" and r.get("fault") == "reset"]
+        check(resets and all(0 < r["req_bytes"] < len(data) for r in resets), "reset happened mid-body (log)")
+    finally:
+        e.stop()
     p = subprocess.run([PY, os.path.join(HERE, "hub_emulator.py"), "--data-dir", os.path.join(work, "f6"),
                         "--faults", "bogus=1"], capture_output=True, text=True)
     check(p.returncode == 2 and "unknown fault" in p.stderr, "bad --faults spec is refused")
