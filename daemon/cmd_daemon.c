@@ -1,14 +1,52 @@
 /*
- * cmd_daemon.c — `hubsync daemon`: run the sync service in the foreground
+ * cmd_daemon.c — `hubsync daemon --config FILE`: the sync service in the
+ * foreground (systemd Type=notify). The command line only: everything else
+ * is service.c's. Exit 0 after a clean stop (SIGTERM/SIGINT), 1 when the
+ * service cannot start (state_dir in use, journal unreadable...), 2 usage,
+ * 78 configuration.
  */
 #include "cli.h"
 #include "common.h"
+#include "service.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <uv.h>
 
 static int run(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
-    return cli_not_available("daemon");
+    const char *config = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--config") && i + 1 < argc) {
+            config = argv[++i];
+        } else if (!strncmp(argv[i], "--config=", 9)) {
+            config = argv[i] + 9;
+        } else {
+            fprintf(stderr, "hubsync daemon: unexpected argument '%s'\n", argv[i]);
+            fputs(cmd_daemon.usage, stderr);
+            return HS_EXIT_USAGE;
+        }
+    }
+    if (!config) {
+        fprintf(stderr, "hubsync daemon: --config FILE is required\n");
+        fputs(cmd_daemon.usage, stderr);
+        return HS_EXIT_USAGE;
+    }
+    uv_loop_t loop;
+    if (uv_loop_init(&loop) < 0) {
+        fprintf(stderr, "hubsync daemon: cannot create the event loop\n");
+        return HS_EXIT_FAILURE;
+    }
+    struct service *s = NULL;
+    struct service_options o = {.config_path = config};
+    int rc = service_start(&loop, &o, &s);
+    if (rc != 0)
+        service_stop(s, "start failed");
+    uv_run(&loop, UV_RUN_DEFAULT);
+    service_free(s);
+    if (uv_loop_close(&loop) != 0)
+        hs_log_warn("event loop still had handles at exit");
+    return rc;
 }
 
 const struct hs_command cmd_daemon = {

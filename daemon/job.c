@@ -1,0 +1,876 @@
+/*
+ * job.c — one job's saves, from the watcher's READY to the confirmed
+ * commit (see job.h): snapshot, journal record, hashing, the strategy's
+ * plan, the push with its resume state under <state_dir>/push/, the
+ * confirmation, supersede, retries, restoring the queue after a restart,
+ * and the job's status. The finish commit is job_finish.c's.
+ */
+#include "job_int.h"
+
+#include "modelcard.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <ftw.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define RETRY_MAX (300 * HS_USEC_PER_SEC)
+
+/* ---- small helpers ------------------------------------------------------- */
+
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)ftw;
+    int r = flag == FTW_DP ? rmdir(path) : unlink(path);
+    return r == 0 || errno == ENOENT ? 0 : -1;
+}
+
+int job__rm_tree(const char *dir)
+{
+    if (nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS) < 0)
+        return errno == ENOENT ? 0 : -errno;
+    return 0;
+}
+
+static void set_str(char **dst, const char *s)
+{
+    free(*dst);
+    *dst = s ? strdup(s) : NULL;
+}
+
+void job__changed(struct job *j)
+{
+    if (j->env->changed)
+        j->env->changed(j->env->changed_ud);
+}
+
+void job__note(struct job *j, const char *fmt, ...)
+{
+    char buf[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    hs_log_info("job %s: %s", j->name, buf);
+    if (j->n_notes == JOB_NOTES_MAX) {
+        free(j->notes[0]);
+        memmove(j->notes, j->notes + 1, (JOB_NOTES_MAX - 1) * sizeof(char *));
+        j->n_notes--;
+    }
+    if ((j->notes[j->n_notes] = strdup(buf)))
+        j->n_notes++;
+}
+
+void job__set_error(struct job *j, const char *msg)
+{
+    hs_log_error("job %s: %s", j->name, msg);
+    set_str(&j->last_error, msg);
+    job__changed(j);
+}
+
+static void timer_cb(uv_timer_t *t)
+{
+    struct job *j = t->data;
+    if (j->stopping)
+        return;
+    if (j->phase == JOB_RETRY_WAIT || j->phase == JOB_FINISH_WAIT)
+        j->phase = JOB_IDLE;
+    job__kick(j);
+}
+
+void job__timer_start(struct job *j, hs_usec_t delay)
+{
+    if (j->timer_init && !j->stopping)
+        uv_timer_start(&j->timer, timer_cb, delay / 1000 + 1, 0);
+}
+
+void job__op_free(struct job_op *op)
+{
+    if (!op)
+        return;
+    strategy_commit_free(&op->plan);
+    for (size_t i = 0; i < op->n_hash; i++)
+        free(op->hash_paths[i]);
+    free(op->hash_paths);
+    free(op->hash_sha);
+    free(op);
+}
+
+/* ---- the queue ------------------------------------------------------------ */
+
+static void release_spool(struct job *j, struct job_qsave *qs)
+{
+    struct hs_err err = {0};
+    if (qs->snap) {
+        if (qs->snap_owner && qs->snap_owner == j->wj) {
+            if (watcher_snapshot_release(j->wj, qs->snap, &err) < 0)
+                hs_log_warn("job %s: %s", j->name, err.msg);
+        } else {
+            job__rm_tree(qs->snap->dir);
+            free(qs->snap->dir);
+            watcher_checkpoint_free(qs->snap->cp);
+            free(qs->snap);
+        }
+        qs->snap = NULL;
+        return;
+    }
+    const struct jstate_save *s = jstate_save_get(j->env->js, qs->id);
+    if (s && s->spool) {
+        int r = job__rm_tree(s->spool);
+        if (r < 0)
+            hs_log_warn("job %s: cannot remove %s: %s", j->name, s->spool, hs_strerror(r));
+    }
+}
+
+static void queue_remove(struct job *j, size_t i)
+{
+    memmove(j->q + i, j->q + i + 1, (j->nq - i - 1) * sizeof(*j->q));
+    j->nq--;
+}
+
+static bool supersedes(const struct config_job *cfg)
+{
+    return cfg->supersede && (cfg->hub_strategy == CONFIG_STRATEGY_EVERY_SAVE ||
+                              cfg->hub_strategy == CONFIG_STRATEGY_CHECKPOINT);
+}
+
+/* Queue a save; under every_save/checkpoint with supersede, queued saves
+ * that are not on their way to the repo yet are superseded by it. */
+static int enqueue(struct job *j, uint64_t id, struct watcher_snapshot *snap)
+{
+    if (supersedes(j->cfg)) {
+        const struct jstate_save *nw = jstate_save_get(j->env->js, id);
+        for (size_t i = j->op ? 1 : 0; i < j->nq;) {
+            const struct jstate_save *s = jstate_save_get(j->env->js, j->q[i].id);
+            if (!s || (s->state != JSAVE_READY && s->state != JSAVE_HASHED)) {
+                i++;
+                continue;
+            }
+            char old_name[256];
+            snprintf(old_name, sizeof(old_name), "%s", s->name);
+            struct hs_err err = {0};
+            if (jstate_superseded(j->env->js, j->q[i].id, id, "a newer save completed while queued",
+                                  &err) < 0) {
+                job__set_error(j, err.msg);
+                i++;
+                continue;
+            }
+            j->superseded++;
+            job__note(j, "%s superseded by %s", old_name, nw ? nw->name : "a newer save");
+            release_spool(j, &j->q[i]);
+            queue_remove(j, i);
+        }
+    }
+    if (j->nq == j->capq) {
+        size_t cap = j->capq ? 2 * j->capq : 8;
+        struct job_qsave *q = realloc(j->q, cap * sizeof(*q));
+        if (!q)
+            return -ENOMEM;
+        j->q = q;
+        j->capq = cap;
+    }
+    j->q[j->nq++] = (struct job_qsave){.id = id, .snap = snap, .snap_owner = snap ? j->wj : NULL};
+    return 0;
+}
+
+/* ---- per_epoch: how the run saves (training_args.bin) -------------------- */
+
+static bool read_per_epoch(const char *dir)
+{
+    char path[HS_PATH_MAX], *data = NULL;
+    size_t len = 0;
+    if (hs_path_join(path, sizeof(path), dir, "training_args.bin") < 0 ||
+        hs_read_file(path, 16u << 20, &data, &len) < 0)
+        return false;
+    json_t *args = NULL;
+    struct hs_err err = {0};
+    bool per_epoch = false;
+    if (modelcard_pickle_load((const unsigned char *)data, len, &args, &err) == 0) {
+        json_t *v = json_object_get(args, "save_strategy");
+        char *text = v ? json_dumps(v, JSON_ENCODE_ANY) : NULL;
+        /* "steps" saves per step; "epoch" and "best" name the epoch. */
+        per_epoch =
+            text && !strstr(text, "steps") && (strstr(text, "epoch") || strstr(text, "best"));
+        free(text);
+        json_decref(args);
+    }
+    free(data);
+    return per_epoch;
+}
+
+/* ---- watcher events ------------------------------------------------------- */
+
+void job_on_output(struct job *j)
+{
+    j->last_activity = hs_now_monotonic();
+}
+
+void job_on_checkpoint(struct job *j, const struct watcher_checkpoint *cp)
+{
+    j->last_activity = hs_now_monotonic();
+    if (j->stopping)
+        return;
+    if (j->cfg->hub_strategy == CONFIG_STRATEGY_END) {
+        hs_log_debug("job %s: %s complete (hub_strategy end: pushed at finish)", j->name, cp->id);
+        return;
+    }
+    struct jstate_file *files = calloc(cp->n_files + 1, sizeof(*files));
+    if (!files)
+        return job__set_error(j, "out of memory");
+    for (size_t i = 0; i < cp->n_files; i++) {
+        files[i].path = cp->files[i].path;
+        files[i].size = cp->files[i].size;
+        files[i].dev = cp->files[i].dev;
+        files[i].ino = cp->files[i].ino;
+        files[i].mtime_ns = (int64_t)cp->files[i].mtime * 1000;
+    }
+    if (jstate_save_find(j->env->js, j->name, cp->id, files, cp->n_files)) {
+        hs_log_debug("job %s: %s is already in the journal", j->name, cp->id);
+        free(files);
+        return;
+    }
+    struct hs_err err = {0};
+    struct watcher_snapshot *snap = NULL;
+    if (watcher_snapshot(j->wj, cp, &snap, &err) < 0) {
+        char msg[HS_ERR_MAX + 64];
+        snprintf(msg, sizeof(msg), "%s not queued: snapshot failed: %s", cp->id, err.msg);
+        job__note(j, "%s", msg);
+        job__set_error(j, msg);
+        free(files);
+        return;
+    }
+    json_t *meta = json_pack("{s:s, s:I, s:f, s:I, s:s, s:b, s:I}", "layout", cp->layout, "step",
+                             (json_int_t)cp->step, "epoch", cp->epoch, "index",
+                             (json_int_t)cp->index, "folder", cp->folder, "per_epoch",
+                             read_per_epoch(snap->dir), "bytes", (json_int_t)cp->total_bytes);
+    uint64_t id = 0;
+    int rc = meta ? jstate_save_ready(j->env->js, j->name, cp->id, meta, snap->dir, files,
+                                      cp->n_files, &id, &err)
+                  : hs_err_set(&err, -ENOMEM, "out of memory");
+    json_decref(meta);
+    free(files);
+    if (rc < 0) {
+        job__set_error(j, err.msg);
+        watcher_snapshot_release(j->wj, snap, NULL);
+        return;
+    }
+    hs_log_info("job %s: %s ready (%zu files, %" PRIu64 " bytes, %s)", j->name, cp->id, cp->n_files,
+                cp->total_bytes, watcher_snapshot_method_name(snap->method));
+    if (enqueue(j, id, snap) < 0)
+        return job__set_error(j, "out of memory");
+    job__changed(j);
+    job__kick(j);
+}
+
+/* ---- one save's commit ------------------------------------------------------ */
+
+static void save_plan_and_push(struct job_op *op);
+
+/* Files are hashed one after the other so that slot k belongs to file k
+ * (the hasher's own parallelism still serves the other jobs and pushes);
+ * the uploader caches each hash by file identity, so its push does not
+ * read the files again. */
+static void hash_next(struct job_op *op);
+
+static void hash_one_cb(int status, const struct uploader_hash *h, const struct hs_err *err,
+                        void *ud)
+{
+    struct job_op *op = ud;
+    struct job *j = op->j;
+    if (j->stopping) {
+        j->op = NULL;
+        job__op_free(op);
+        return;
+    }
+    if (status < 0)
+        return job__op_failed(op, err ? err->msg : hs_strerror(status));
+    size_t k = op->n_hash - op->hash_pending;
+    memcpy(op->hash_sha[k], h->sha256, 65);
+    if (--op->hash_pending)
+        return hash_next(op);
+    struct hs_err e = {0};
+    const char **sha = calloc(op->n_hash + 1, sizeof(char *));
+    if (!sha)
+        return job__op_failed(op, "out of memory");
+    for (size_t i = 0; i < op->n_hash; i++)
+        sha[i] = op->hash_sha[i];
+    int rc = jstate_files_hashed(j->env->js, op->save, (const char *const *)op->hash_paths, sha,
+                                 op->n_hash, &e);
+    free(sha);
+    if (rc < 0)
+        return job__op_failed(op, e.msg);
+    save_plan_and_push(op);
+}
+
+static void hash_next(struct job_op *op)
+{
+    struct job *j = op->j;
+    const struct jstate_save *s = jstate_save_get(j->env->js, op->save);
+    size_t k = op->n_hash - op->hash_pending;
+    char path[HS_PATH_MAX];
+    struct hs_err e = {0};
+    int rc = s && s->spool ? hs_path_join_under(path, sizeof(path), s->spool, op->hash_paths[k])
+                           : hs_err_set(&e, -ENOENT, "save has no spool");
+    if (rc == 0)
+        rc = uploader_hash_file(j->env->uploader, path, hash_one_cb, op);
+    if (rc < 0) {
+        char msg[HS_ERR_MAX];
+        snprintf(msg, sizeof(msg), "hashing %s: %s", op->hash_paths[k], hs_strerror(rc));
+        job__op_failed(op, msg);
+    }
+}
+
+static void start_hashing(struct job_op *op, const struct jstate_save *s)
+{
+    op->n_hash = s->n_files;
+    op->hash_pending = s->n_files;
+    op->hash_paths = calloc(s->n_files + 1, sizeof(char *));
+    op->hash_sha = calloc(s->n_files + 1, sizeof(*op->hash_sha));
+    if (!op->hash_paths || !op->hash_sha)
+        return job__op_failed(op, "out of memory");
+    for (size_t i = 0; i < s->n_files; i++)
+        if (!(op->hash_paths[i] = strdup(s->files[i].path)))
+            return job__op_failed(op, "out of memory");
+    op->j->phase = JOB_HASHING;
+    job__changed(op->j);
+    hash_next(op);
+}
+
+/* The save as the watcher reported it, rebuilt from the journal with its
+ * base in the spool. */
+static int save_checkpoint(const struct jstate_save *s, struct watcher_checkpoint *cp,
+                           bool *per_epoch)
+{
+    memset(cp, 0, sizeof(*cp));
+    cp->id = s->name;
+    const char *layout = json_string_value(json_object_get(s->meta, "layout"));
+    cp->layout = layout ? layout : "generic";
+    json_t *v = json_object_get(s->meta, "step");
+    cp->step = json_is_integer(v) ? json_integer_value(v) : -1;
+    v = json_object_get(s->meta, "epoch");
+    cp->epoch = json_is_number(v) ? json_number_value(v) : -1;
+    v = json_object_get(s->meta, "index");
+    cp->index = json_is_integer(v) ? json_integer_value(v) : -1;
+    const char *folder = json_string_value(json_object_get(s->meta, "folder"));
+    cp->folder = (char *)(folder ? folder : s->spool);
+    cp->base = s->spool;
+    *per_epoch = json_is_true(json_object_get(s->meta, "per_epoch"));
+    cp->n_files = s->n_files;
+    cp->files = calloc(s->n_files + 1, sizeof(*cp->files));
+    if (!cp->files)
+        return -ENOMEM;
+    for (size_t i = 0; i < s->n_files; i++) {
+        cp->files[i].path = s->files[i].path;
+        cp->files[i].size = s->files[i].size;
+        cp->total_bytes += s->files[i].size;
+    }
+    return 0;
+}
+
+static void save_plan_and_push(struct job_op *op)
+{
+    struct job *j = op->j;
+    const struct jstate_save *s = jstate_save_get(j->env->js, op->save);
+    struct watcher_checkpoint cp;
+    bool per_epoch = false;
+    struct hs_err err = {0};
+    if (!s || !s->spool)
+        return job__op_failed(op, "save vanished from the journal");
+    if (save_checkpoint(s, &cp, &per_epoch) < 0)
+        return job__op_failed(op, "out of memory");
+    int rc = strategy_plan_save(j->cfg, &cp, per_epoch, &op->plan, &err);
+    free(cp.files);
+    if (rc < 0)
+        return job__op_failed(op, err.msg);
+    if (!op->plan.message) {
+        /* hub_strategy became "end" while the save was queued */
+        char name[256];
+        snprintf(name, sizeof(name), "%s", s->name);
+        if (s->state != JSAVE_COMMIT_SENT &&
+            jstate_superseded(j->env->js, op->save, op->save, "hub_strategy is end", &err) == 0) {
+            job__note(j, "%s not pushed: hub_strategy is now end (pushed at finish)", name);
+            release_spool(j, &j->q[0]);
+            queue_remove(j, 0);
+            j->op = NULL;
+            job__op_free(op);
+            j->phase = JOB_IDLE;
+            return job__kick(j);
+        }
+        op->plan.message = strdup("Training in progress");
+    }
+    if (s->state == JSAVE_COMMIT_SENT) {
+        op->commit = s->commit;
+    } else if (jstate_commit_sent(j->env->js, j->name, &op->save, 1, false, NULL, op->plan.message,
+                                  &op->commit, &err) < 0) {
+        return job__op_failed(op, err.msg);
+    }
+    if (job__push(op) < 0)
+        return;
+}
+
+static void start_save(struct job *j)
+{
+    const struct jstate_save *s = jstate_save_get(j->env->js, j->q[0].id);
+    struct job_op *op = calloc(1, sizeof(*op));
+    if (!op)
+        return job__set_error(j, "out of memory");
+    op->j = j;
+    op->save = j->q[0].id;
+    j->op = op;
+    set_str(&j->current, s->name);
+    j->bytes_done = 0;
+    j->bytes_total = 0;
+    json_t *b = json_object_get(s->meta, "bytes");
+    if (json_is_integer(b))
+        j->bytes_total = (uint64_t)json_integer_value(b);
+    if (s->state == JSAVE_READY && s->n_files)
+        return start_hashing(op, s);
+    save_plan_and_push(op);
+}
+
+void job__kick(struct job *j)
+{
+    while (!j->stopping && j->phase == JOB_IDLE && !j->op) {
+        if (j->nq) {
+            const struct jstate_save *s = jstate_save_get(j->env->js, j->q[0].id);
+            if (!s || s->state == JSAVE_COMMITTED || s->state == JSAVE_SUPERSEDED) {
+                release_spool(j, &j->q[0]);
+                queue_remove(j, 0);
+                continue;
+            }
+            start_save(j);
+            return;
+        }
+        if (j->finish_requested)
+            job__start_final(j);
+        else
+            set_str(&j->current, NULL);
+        return;
+    }
+}
+
+/* ---- the push ------------------------------------------------------------- */
+
+static void progress_cb(const struct uploader_progress *p, void *ud)
+{
+    struct job_op *op = ud;
+    struct job *j = op->j;
+    j->up_phase = p->phase;
+    j->bytes_done = p->sent_bytes;
+    if (p->send_total)
+        j->bytes_total = p->send_total;
+}
+
+static int persist_cb(const char *json, size_t len, void *ud)
+{
+    struct job_op *op = ud;
+    char dir[HS_PATH_MAX];
+    if (hs_path_join(dir, sizeof(dir), op->j->env->state_dir, "push") < 0)
+        return -ENAMETOOLONG;
+    int rc = hs_mkdir_p(dir, 0700);
+    if (rc == 0)
+        rc = hs_write_file_atomic(op->state_path, json, len, 0600);
+    if (rc < 0)
+        hs_log_error("job %s: cannot keep the resume state %s: %s", op->j->name, op->state_path,
+                     hs_strerror(rc));
+    return rc;
+}
+
+static void done_cb(int status, const struct uploader_result *res, const struct hs_err *err,
+                    void *ud)
+{
+    struct job_op *op = ud;
+    struct job *j = op->j;
+    if (j->stopping) {
+        /* cancelled by the shutdown: the journal and the resume state say
+         * where to continue */
+        j->op = NULL;
+        job__op_free(op);
+        return;
+    }
+    if (op->final)
+        return job__final_done(op, status, res, err);
+    if (status < 0)
+        return job__op_failed(op, err ? err->msg : hs_strerror(status));
+    struct hs_err e = {0};
+    const struct jstate_save *s = jstate_save_get(j->env->js, op->save);
+    char name[256];
+    snprintf(name, sizeof(name), "%s", s ? s->name : "?");
+    if (jstate_commit_confirmed(j->env->js, op->commit, res->commit_oid, res->commit_url, &e) < 0)
+        return job__op_failed(op, e.msg);
+    unlink(op->state_path);
+    j->committed++;
+    j->bytes_sent_total += res->bytes_sent;
+    set_str(&j->last_commit_url, res->commit_url);
+    if (res->resumed_commit) {
+        j->resumed++;
+        job__note(j, "%s: the commit sent before a restart was found in the repo", name);
+    }
+    hs_log_info("job %s: %s committed: %s (%" PRIu64 " bytes sent, %u objects already there)%s",
+                j->name, name, res->commit_url, res->bytes_sent, res->objects_skipped,
+                res->nothing_to_commit ? " (nothing changed)" : "");
+    if (j->nq && j->q[0].id == op->save) {
+        release_spool(j, &j->q[0]);
+        queue_remove(j, 0);
+    }
+    j->op = NULL;
+    job__op_free(op);
+    j->attempts = 0;
+    j->phase = JOB_IDLE;
+    job__changed(j);
+    job__kick(j);
+}
+
+int job__push(struct job_op *op)
+{
+    struct job *j = op->j;
+    char name[64];
+    snprintf(name, sizeof(name), "push/%" PRIu64 ".json", op->commit);
+    if (hs_path_join(op->state_path, sizeof(op->state_path), j->env->state_dir, name) < 0) {
+        job__op_failed(op, "state_dir path too long");
+        return -ENAMETOOLONG;
+    }
+    char *resume = NULL;
+    size_t resume_len = 0;
+    if (hs_read_file(op->state_path, 256u << 20, &resume, &resume_len) < 0)
+        resume = NULL;
+    struct uploader_file *files = calloc(op->plan.n_files + 1, sizeof(*files));
+    if (!files) {
+        free(resume);
+        job__op_failed(op, "out of memory");
+        return -ENOMEM;
+    }
+    for (size_t i = 0; i < op->plan.n_files; i++) {
+        files[i].local_path = op->plan.files[i].local_path;
+        files[i].repo_path = op->plan.files[i].repo_path;
+    }
+    struct uploader_push_request req = {
+        .repo_id = j->cfg->hub_model_id,
+        .revision = j->cfg->revision,
+        .private_repo = j->cfg->private_repo,
+        .summary = op->plan.message,
+        .files = files,
+        .n_files = op->plan.n_files,
+        .resume_state = resume,
+    };
+    struct uploader_push_hooks hooks = {
+        .progress = progress_cb, .persist = persist_cb, .done = done_cb, .userdata = op};
+    struct hs_err err = {0};
+    j->phase = JOB_PUSHING;
+    j->up_phase = UPLOADER_PHASE_PREPARE;
+    j->push_started = hs_now_monotonic();
+    j->bytes_done = 0;
+    int rc = uploader_push(j->env->uploader, &req, &hooks, &err);
+    free(files);
+    free(resume);
+    if (rc < 0) {
+        job__op_failed(op, err.msg);
+        return rc;
+    }
+    hs_log_info("job %s: pushing \"%s\" (%zu files)%s", j->name, op->plan.message, op->plan.n_files,
+                resume ? " (resuming)" : "");
+    job__changed(j);
+    return 0;
+}
+
+void job__op_failed(struct job_op *op, const char *msg)
+{
+    struct job *j = op->j;
+    char text[HS_ERR_MAX + 64];
+    snprintf(text, sizeof(text), "%s: %s", j->current ? j->current : "commit", msg);
+    job__set_error(j, text);
+    bool final = op->final;
+    j->op = NULL;
+    job__op_free(op);
+    j->attempts++;
+    if (j->env->give_up_after && j->attempts >= j->env->give_up_after && j->finish_requested &&
+        j->finish_cb) {
+        /* `run`: report instead of retrying forever; the journal keeps it */
+        job_finish_cb cb = j->finish_cb;
+        j->finish_cb = NULL;
+        j->phase = JOB_RETRY_WAIT;
+        cb(j, final ? -EIO : -EAGAIN, text, j->finish_ud);
+        return;
+    }
+    hs_usec_t delay = j->env->retry_delay ? j->env->retry_delay : 5 * HS_USEC_PER_SEC;
+    for (unsigned i = 1; i < j->attempts && delay < RETRY_MAX; i++)
+        delay *= 2;
+    if (delay > RETRY_MAX)
+        delay = RETRY_MAX;
+    hs_log_info("job %s: retrying in %" PRIu64 " s", j->name, delay / HS_USEC_PER_SEC);
+    j->phase = JOB_RETRY_WAIT;
+    job__timer_start(j, delay);
+}
+
+/* ---- lifecycle -------------------------------------------------------------- */
+
+static int add_watch(struct job *j, struct hs_err *err)
+{
+    const struct config_job *c = j->cfg;
+    struct watcher_options o;
+    watcher_options_init(&o);
+    o.root = c->watch;
+    o.layout = (enum watcher_layout)c->layout; /* same order */
+    o.mode = c->watch_mode == CONFIG_WATCH_POLL      ? WATCHER_MODE_POLL
+             : c->watch_mode == CONFIG_WATCH_INOTIFY ? WATCHER_MODE_INOTIFY
+                                                     : WATCHER_MODE_AUTO;
+    o.poll_interval = c->poll_interval_usec;
+    o.settle = c->settle_usec;
+    o.marker_quiet = c->marker_quiet_usec;
+    o.world_size = c->world_size ? c->world_size : 1;
+    o.spool_dir = c->spool_dir;
+    o.spool_max_bytes = c->spool_max_bytes;
+    o.existing = c->existing_checkpoints == CONFIG_EXISTING_ALL    ? WATCHER_EXISTING_ALL
+                 : c->existing_checkpoints == CONFIG_EXISTING_NONE ? WATCHER_EXISTING_NONE
+                                                                   : WATCHER_EXISTING_LATEST;
+    o.userdata = j;
+    return watcher_add_job(j->env->watcher, &o, &j->wj, err);
+}
+
+/* Spool entries no live save refers to (a crash between the snapshot and
+ * its journal record, or after the commit before the release). */
+static void clean_spool(struct job *j)
+{
+    DIR *d = opendir(j->cfg->spool_dir);
+    if (!d)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+            continue;
+        char path[HS_PATH_MAX];
+        if (hs_path_join(path, sizeof(path), j->cfg->spool_dir, e->d_name) < 0)
+            continue;
+        bool live = false;
+        for (size_t i = 0; i < j->nq && !live; i++) {
+            const struct jstate_save *s = jstate_save_get(j->env->js, j->q[i].id);
+            live = s && s->spool && strcmp(s->spool, path) == 0;
+        }
+        if (!live) {
+            hs_log_info("job %s: removing stale spool entry %s", j->name, path);
+            job__rm_tree(path);
+        }
+    }
+    closedir(d);
+}
+
+static void restore(struct job *j)
+{
+    const struct jstate_save *s;
+    for (size_t i = 0; (s = jstate_save_at(j->env->js, i)); i++) {
+        if (strcmp(s->job, j->name) != 0)
+            continue;
+        if (s->state == JSAVE_READY || s->state == JSAVE_HASHED || s->state == JSAVE_COMMIT_SENT) {
+            hs_log_info("job %s: %s is %s in the journal: queued again", j->name, s->name,
+                        jstate_save_state_name(s->state));
+            if (enqueue(j, s->id, NULL) < 0)
+                job__set_error(j, "out of memory");
+        }
+    }
+    const struct jstate_commit *c;
+    for (size_t i = 0; (c = jstate_commit_at(j->env->js, i)); i++)
+        if (c->final && c->state == JCOMMIT_SENT && strcmp(c->job, j->name) == 0)
+            j->resume_final_commit = c->id;
+    const struct jstate_job *jj = jstate_job_get(j->env->js, j->name);
+    if (jj && jj->finish == JFINISH_REQUESTED && !j->env->run_mode) {
+        hs_log_info("job %s: a finish was requested before the restart: finishing", j->name);
+        j->finish_requested = true;
+        j->finish_status = jj->status;
+    } else if (jj && jj->finish == JFINISH_DONE) {
+        j->finished = true;
+    }
+    clean_spool(j);
+}
+
+int job_new(const struct job_env *env, const struct config_job *cfg, struct job **out,
+            struct hs_err *err)
+{
+    struct job *j = calloc(1, sizeof(*j));
+    if (!j || !(j->name = strdup(cfg->name))) {
+        free(j);
+        return hs_err_set(err, -ENOMEM, "out of memory");
+    }
+    j->env = env;
+    j->cfg = cfg;
+    j->last_activity = hs_now_monotonic();
+    uv_timer_init(env->loop, &j->timer);
+    j->timer.data = j;
+    j->timer_init = true;
+    restore(j);
+    int rc = add_watch(j, err);
+    if (rc < 0) {
+        j->stopping = true;
+        uv_close((uv_handle_t *)&j->timer, NULL);
+        *out = j; /* freed by the caller after the loop ran */
+        return rc;
+    }
+    *out = j;
+    job__kick(j);
+    return 0;
+}
+
+static bool same_str(const char *a, const char *b)
+{
+    return (!a && !b) || (a && b && !strcmp(a, b));
+}
+
+int job_reconfigure(struct job *j, const struct config_job *cfg, struct hs_err *err)
+{
+    const struct config_job *old = j->cfg;
+    bool rewatch =
+        !same_str(old->watch, cfg->watch) || old->layout != cfg->layout ||
+        old->watch_mode != cfg->watch_mode || old->poll_interval_usec != cfg->poll_interval_usec ||
+        old->settle_usec != cfg->settle_usec || old->marker_quiet_usec != cfg->marker_quiet_usec ||
+        old->world_size != cfg->world_size || !same_str(old->spool_dir, cfg->spool_dir) ||
+        old->spool_max_bytes != cfg->spool_max_bytes;
+    j->cfg = cfg;
+    if (!rewatch)
+        return 0;
+    hs_log_info("job %s: watch settings changed: watching %s again", j->name, cfg->watch);
+    if (j->wj)
+        watcher_remove_job(j->env->watcher, j->wj);
+    j->wj = NULL;
+    return add_watch(j, err);
+}
+
+void job_stop(struct job *j)
+{
+    if (!j || j->stopping)
+        return;
+    j->stopping = true;
+    if (j->wj)
+        watcher_remove_job(j->env->watcher, j->wj);
+    j->wj = NULL;
+    if (j->timer_init)
+        uv_close((uv_handle_t *)&j->timer, NULL);
+}
+
+struct job *job_free(struct job *j)
+{
+    if (!j)
+        return NULL;
+    for (size_t i = 0; i < j->nq; i++) {
+        if (j->q[i].snap) {
+            /* the snapshot stays on disk for the next start (the journal has it) */
+            free(j->q[i].snap->dir);
+            watcher_checkpoint_free(j->q[i].snap->cp);
+            free(j->q[i].snap);
+        }
+    }
+    free(j->q);
+    job__op_free(j->op);
+    for (size_t i = 0; i < j->n_notes; i++)
+        free(j->notes[i]);
+    free(j->name);
+    free(j->current);
+    free(j->last_commit_url);
+    free(j->last_error);
+    free(j->card_error);
+    free(j);
+    return NULL;
+}
+
+const char *job_name(const struct job *j)
+{
+    return j->name;
+}
+
+const struct config_job *job_config(const struct job *j)
+{
+    return j->cfg;
+}
+
+struct watcher_job *job_watcher_job(const struct job *j)
+{
+    return j->wj;
+}
+
+bool job_busy(const struct job *j)
+{
+    return j->nq || j->op || j->finish_requested;
+}
+
+/* ---- status ----------------------------------------------------------------- */
+
+static const char *state_name(const struct job *j)
+{
+    if (j->stopping)
+        return "stopping";
+    switch (j->phase) {
+    case JOB_HASHING:
+        return "hashing";
+    case JOB_PUSHING:
+        if (j->op && j->op->final)
+            return "finishing";
+        return j->up_phase == UPLOADER_PHASE_COMMIT   ? "committing"
+               : j->up_phase == UPLOADER_PHASE_UPLOAD ? "uploading"
+               : j->up_phase == UPLOADER_PHASE_HASH   ? "hashing"
+                                                      : "uploading";
+    case JOB_RETRY_WAIT:
+        return "failed";
+    case JOB_FINISH_WAIT:
+        return "finishing";
+    case JOB_IDLE:
+        break;
+    }
+    if (j->finish_requested)
+        return "finishing";
+    if (j->finished)
+        return "finished";
+    if (j->wj) {
+        struct watcher_job_status st;
+        watcher_job_status(j->wj, &st);
+        if (!strcmp(st.mode, "waiting"))
+            return "waiting";
+    }
+    return "idle";
+}
+
+json_t *job_status_json(const struct job *j)
+{
+    json_t *o = json_object();
+    if (!o)
+        return NULL;
+    json_object_set_new(o, "name", json_string(j->name));
+    json_object_set_new(o, "state", json_string(state_name(j)));
+    json_object_set_new(o, "repo", json_string(j->cfg->hub_model_id));
+    json_object_set_new(o, "strategy", json_string(config_strategy_name(j->cfg->hub_strategy)));
+    json_object_set_new(o, "checkpoint", j->current ? json_string(j->current) : json_null());
+    json_object_set_new(o, "bytes_done", json_integer((json_int_t)j->bytes_done));
+    json_object_set_new(o, "bytes_total", json_integer((json_int_t)j->bytes_total));
+    double rate = 0;
+    hs_usec_t el = hs_now_monotonic() - j->push_started;
+    if (j->phase == JOB_PUSHING && el > 0)
+        rate = (double)j->bytes_done * 1e6 / (double)el;
+    json_object_set_new(o, "rate_bytes_per_sec", json_integer((json_int_t)rate));
+    if (rate > 0 && j->bytes_total >= j->bytes_done)
+        json_object_set_new(
+            o, "eta_seconds",
+            json_integer((json_int_t)((double)(j->bytes_total - j->bytes_done) / rate)));
+    else
+        json_object_set_new(o, "eta_seconds", json_null());
+    json_object_set_new(o, "queued", json_integer((json_int_t)j->nq));
+    json_object_set_new(o, "committed", json_integer((json_int_t)j->committed));
+    json_object_set_new(o, "superseded", json_integer((json_int_t)j->superseded));
+    json_object_set_new(o, "coalesced", json_integer(0));
+    json_object_set_new(o, "bytes_sent", json_integer((json_int_t)j->bytes_sent_total));
+    json_object_set_new(o, "last_commit_url",
+                        j->last_commit_url ? json_string(j->last_commit_url) : json_null());
+    json_object_set_new(o, "last_error", j->last_error ? json_string(j->last_error) : json_null());
+    json_t *notes = json_array();
+    for (size_t i = 0; notes && i < j->n_notes; i++)
+        json_array_append_new(notes, json_string(j->notes[i]));
+    json_object_set_new(o, "notes", notes);
+    return o;
+}
+
+void job_status_line(const struct job *j, char *out, size_t n)
+{
+    snprintf(out, n, "%s: %s%s%s, %zu queued, %" PRIu64 " committed", j->name, state_name(j),
+             j->current ? " " : "", j->current ? j->current : "", j->nq, j->committed);
+}

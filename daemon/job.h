@@ -1,0 +1,101 @@
+/*
+ * job.h — internal to daemon/: one configured job of the service — what
+ * happens between the watcher saying "checkpoint-N is complete" and the
+ * Hub holding it (DESIGN.md "Data flow", "Durability rules").
+ *
+ * Per save: snapshot (hard links into the spool) → jstate READY → hashes
+ * (uploader's hasher, cached) → HASHED → jstate COMMIT_SENT → one uploader
+ * push of the strategy's plan (strategy.h), whose resumable state is kept
+ * in <state_dir>/push/<commit id>.json → COMMITTED → spool released. One
+ * push at a time per job; every job shares the service's single uploader
+ * (its global parallelism and bandwidth cap). Under every_save/checkpoint
+ * with "supersede": true a queued save is superseded (recorded) when a
+ * newer one arrives; all_checkpoints keeps every save.
+ *
+ * After a restart, job_new() rebuilds the queue from the journal: saves
+ * READY/HASHED are queued again and COMMIT_SENT ones are pushed again with
+ * their resume state (the uploader checks the repo before resending a
+ * commit whose answer was lost), so every READY save is committed once.
+ *
+ * Finish (job_finish): once the queue is empty, one "End of training"
+ * commit of the output dir plus the regenerated README.md (job_finish.c);
+ * if the Hub refuses the commit with 400 it is redone without the card and
+ * the error reported.
+ *
+ * This file set does not own the loop, the uploader, the watcher, the
+ * journal or the config: service.c does and hands them in struct job_env.
+ */
+#ifndef HUBSYNC_DAEMON_JOB_H
+#define HUBSYNC_DAEMON_JOB_H
+
+#include "common.h"
+#include "config.h"
+#include "jstate.h"
+#include "uploader.h"
+#include "watcher.h"
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <uv.h>
+
+/* What every job shares (owned by the service; outlives every job). */
+struct job_env {
+    uv_loop_t *loop;
+    struct uploader *uploader;
+    struct watcher *watcher;
+    struct jstate *js;
+    const char *state_dir;
+    const char *endpoint;
+    bool run_mode;             /* `hubsync run`: the finish waits for CMD, not the journal */
+    unsigned give_up_after;    /* failed attempts of one commit before reporting it (0: never) */
+    hs_usec_t retry_delay;     /* first delay before retrying a failed commit (doubles, <= 5 min) */
+    void (*changed)(void *ud); /* something status-worthy happened (STATUS= line) */
+    void *changed_ud;
+};
+
+struct job;
+
+/* Finish outcome: status 0 (final commit made, or the card was rejected
+ * and the model committed without it: then msg says so), or a negative
+ * error with msg. */
+typedef void (*job_finish_cb)(struct job *j, int status, const char *msg, void *userdata);
+
+/* Create the job for cfg (borrowed: it must outlive the job or be replaced
+ * with job_reconfigure), restore its queue from the journal and start
+ * watching. */
+int job_new(const struct job_env *env, const struct config_job *cfg, struct job **out,
+            struct hs_err *err);
+
+/* A new config for the same job name: later commits use it; the watcher
+ * job is re-created when what it watches changed. The running upload is
+ * not disturbed. */
+int job_reconfigure(struct job *j, const struct config_job *cfg, struct hs_err *err);
+
+/* Stop watching and close the job's handles (uploads are cancelled by
+ * closing the uploader). Free with job_free once the loop has run. */
+void job_stop(struct job *j);
+struct job *job_free(struct job *j);
+
+const char *job_name(const struct job *j);
+const struct config_job *job_config(const struct job *j);
+struct watcher_job *job_watcher_job(const struct job *j);
+
+/* Watcher events routed here by the service. */
+void job_on_checkpoint(struct job *j, const struct watcher_checkpoint *cp);
+void job_on_output(struct job *j);
+
+/* Training ended (exit_status: the wrapped command's, or 0): push the
+ * final commit once every queued save is committed. cb may be NULL. */
+int job_finish(struct job *j, int exit_status, job_finish_cb cb, void *userdata,
+               struct hs_err *err);
+
+/* True while something is queued or being pushed. */
+bool job_busy(const struct job *j);
+
+/* The job's entry of the status answer (control.h). */
+json_t *job_status_json(const struct job *j);
+
+/* One line for systemd's STATUS=. */
+void job_status_line(const struct job *j, char *out, size_t n);
+
+#endif

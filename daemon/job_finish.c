@@ -1,0 +1,342 @@
+/*
+ * job_finish.c — the end of a job's training (see job.h): wait until every
+ * queued save is committed and the watcher has no save half-seen, list the
+ * output dir, render README.md with modelcard/ (mode merge/overwrite/off;
+ * a failed command says so in the card), and push both as one "End of
+ * training" commit (strategy_plan_finish). When the Hub refuses that
+ * commit with 400 (the card's metadata), the commit is redone without
+ * README.md and the error is reported. The listing and the rendering run
+ * on the loop thread: an output dir's top level and a card are small.
+ */
+#include "job_int.h"
+
+#include "modelcard.h"
+
+#include <errno.h>
+#include <ftw.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#define CARD_MAX     (64u << 20)
+#define LIST_MAX     200000
+#define FINISH_POLL  (200 * HS_USEC_PER_MSEC)
+#define FINISH_DELAY (300 * HS_USEC_PER_MSEC)
+
+/* ---- the output dir ------------------------------------------------------- */
+
+struct listing {
+    const char *root;
+    size_t root_len;
+    char **v;
+    size_t n, cap;
+    int err;
+};
+static __thread struct listing *cur_listing;
+
+static bool pruned_top(const char *rel)
+{
+    return !strncmp(rel, "checkpoint-", 11) || !strncmp(rel, "tmp-checkpoint-", 15) ||
+           rel[0] == '_' || !strcmp(rel, ".hubsync") || !strcmp(rel, ".git") ||
+           !strcmp(rel, ".cache");
+}
+
+static int list_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    struct listing *l = cur_listing;
+    if (ftw->level == 0)
+        return FTW_CONTINUE;
+    const char *rel = path + l->root_len + 1;
+    if (ftw->level == 1 && pruned_top(rel))
+        return flag == FTW_D ? FTW_SKIP_SUBTREE : FTW_CONTINUE;
+    if (flag != FTW_F)
+        return FTW_CONTINUE;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? 2 * l->cap : 64;
+        char **v = cap <= LIST_MAX ? realloc(l->v, cap * sizeof(*v)) : NULL;
+        if (!v) {
+            l->err = cap <= LIST_MAX ? -ENOMEM : -E2BIG;
+            return FTW_STOP;
+        }
+        l->v = v;
+        l->cap = cap;
+    }
+    if (!(l->v[l->n] = strdup(rel))) {
+        l->err = -ENOMEM;
+        return FTW_STOP;
+    }
+    l->n++;
+    return FTW_CONTINUE;
+}
+
+static void listing_free(struct listing *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        free(l->v[i]);
+    free(l->v);
+}
+
+static int list_output(const char *root, struct listing *l)
+{
+    memset(l, 0, sizeof(*l));
+    l->root = root;
+    l->root_len = strlen(root);
+    while (l->root_len > 1 && root[l->root_len - 1] == '/')
+        l->root_len--;
+    cur_listing = l;
+    int r = nftw(root, list_one, 16, FTW_PHYS | FTW_ACTIONRETVAL);
+    cur_listing = NULL;
+    if (l->err)
+        return l->err;
+    return r < 0 ? -errno : 0;
+}
+
+/* ---- the card --------------------------------------------------------------- */
+
+static int copy_strv(struct modelcard_strv *dst, const struct config_strlist *src)
+{
+    for (size_t i = 0; i < src->n; i++) {
+        char **nv = realloc(dst->v, (dst->n + 1) * sizeof(*nv));
+        if (!nv)
+            return -ENOMEM;
+        dst->v = nv;
+        if (!(dst->v[dst->n] = strdup(src->v[i])))
+            return -ENOMEM;
+        dst->n++;
+    }
+    return 0;
+}
+
+static char *dup_or_null(const char *s)
+{
+    return s ? strdup(s) : NULL;
+}
+
+/* The job's model_card settings as modelcard/ metadata (as `hubsync card`:
+ * model_name defaults to the name part of hub_model_id). */
+static int meta_from_job(const struct config_job *job, struct modelcard_meta *m)
+{
+    memset(m, 0, sizeof(*m));
+    const struct config_model_card *c = &job->model_card;
+    m->mode = c->mode == CONFIG_CARD_OFF         ? MODELCARD_OFF
+              : c->mode == CONFIG_CARD_OVERWRITE ? MODELCARD_OVERWRITE
+                                                 : MODELCARD_MERGE;
+    const char *slash = strrchr(job->hub_model_id, '/');
+    m->model_name = strdup(c->model_name ? c->model_name : slash ? slash + 1 : job->hub_model_id);
+    m->base_model = c->base_model.n ? strdup(c->base_model.v[0]) : NULL;
+    m->dataset_name = dup_or_null(c->dataset_name);
+    m->license = dup_or_null(c->license);
+    m->task = dup_or_null(c->task);
+    m->world_size = (int)job->world_size;
+    if (!m->model_name || (c->base_model.n && !m->base_model) ||
+        (c->dataset_name && !m->dataset_name) || (c->license && !m->license) ||
+        (c->task && !m->task) || copy_strv(&m->datasets, &c->datasets) < 0 ||
+        copy_strv(&m->language, &c->language) < 0 || copy_strv(&m->tags, &c->tags) < 0 ||
+        copy_strv(&m->metrics_order, &c->metrics_order) < 0)
+        return -ENOMEM;
+    return 0;
+}
+
+/* Render the card into <state_dir>/cards/<job>.md. 1: written to out;
+ * 0: model_card mode off; <0: error with err. */
+static int render_card(struct job *j, char *out, size_t n, struct hs_err *err)
+{
+    struct modelcard_meta meta;
+    int rc = meta_from_job(j->cfg, &meta);
+    if (rc < 0) {
+        modelcard_meta_free(&meta);
+        return hs_err_set(err, rc, "out of memory");
+    }
+    if (meta.mode == MODELCARD_OFF) {
+        modelcard_meta_free(&meta);
+        return 0;
+    }
+    struct modelcard_run run;
+    struct modelcard_warnings w = {0};
+    rc = modelcard_run_read(j->cfg->watch, &run, &w, err);
+    if (rc < 0) {
+        modelcard_meta_free(&meta);
+        return rc;
+    }
+    struct hs_buf card;
+    hs_buf_init(&card, CARD_MAX);
+    rc =
+        modelcard_render(&run, &meta, run.existing_readme, run.existing_readme_len, &card, &w, err);
+    for (size_t i = 0; i < w.n; i++)
+        hs_log_warn("job %s: model card: %s", j->name, w.msg[i]);
+    if (rc == 0 && j->finish_status != 0)
+        rc = hs_buf_printf(&card,
+                           "\n**Note:** the training command exited with status %d; this "
+                           "repository holds what it saved before that.\n",
+                           j->finish_status);
+    char dir[HS_PATH_MAX], name[HS_PATH_MAX];
+    snprintf(name, sizeof(name), "cards/%s.md", j->name);
+    if (rc == 0 && (hs_path_join(dir, sizeof(dir), j->env->state_dir, "cards") < 0 ||
+                    hs_path_join(out, n, j->env->state_dir, name) < 0))
+        rc = hs_err_set(err, -ENAMETOOLONG, "state_dir path too long");
+    if (rc == 0 && (rc = hs_mkdir_p(dir, 0700)) < 0)
+        hs_err_set(err, rc, "%s: %s", dir, hs_strerror(rc));
+    if (rc == 0 && (rc = hs_write_file_atomic(out, card.data ? card.data : "", card.len, 0600)) < 0)
+        hs_err_set(err, rc, "%s: %s", out, hs_strerror(rc));
+    hs_buf_free(&card);
+    modelcard_run_free(&run);
+    modelcard_meta_free(&meta);
+    return rc < 0 ? rc : 1;
+}
+
+/* ---- the finish commit ------------------------------------------------------ */
+
+static int plan_final(struct job_op *op, bool with_card, struct hs_err *err)
+{
+    struct job *j = op->j;
+    struct listing l;
+    int rc = list_output(j->cfg->watch, &l);
+    if (rc < 0) {
+        listing_free(&l);
+        return hs_err_set(err, rc, "listing %s: %s", j->cfg->watch, hs_strerror(rc));
+    }
+    op->with_card = false;
+    if (with_card) {
+        rc = render_card(j, op->card_path, sizeof(op->card_path), err);
+        if (rc < 0) {
+            listing_free(&l);
+            return rc;
+        }
+        op->with_card = rc == 1;
+    }
+    strategy_commit_free(&op->plan);
+    rc = strategy_plan_finish(j->cfg, j->cfg->watch, (const char *const *)l.v, l.n,
+                              op->with_card ? op->card_path : NULL, &op->plan, err);
+    listing_free(&l);
+    return rc;
+}
+
+void job__start_final(struct job *j)
+{
+    hs_usec_t now = hs_now_monotonic();
+    if (j->wj && now < j->finish_deadline) {
+        struct watcher_job_status st;
+        watcher_job_status(j->wj, &st);
+        if (st.pending || !st.scanned) {
+            j->phase = JOB_FINISH_WAIT;
+            return job__timer_start(j, FINISH_POLL);
+        }
+    }
+    struct job_op *op = calloc(1, sizeof(*op));
+    if (!op)
+        return job__set_error(j, "out of memory");
+    op->j = j;
+    op->final = true;
+    j->op = op;
+    free(j->current);
+    j->current = strdup("End of training");
+    j->bytes_total = 0;
+    struct hs_err err = {0};
+    if (plan_final(op, !j->card_error, &err) < 0)
+        return job__op_failed(op, err.msg);
+    if (j->resume_final_commit) {
+        op->commit = j->resume_final_commit;
+    } else if (jstate_commit_sent(j->env->js, j->name, NULL, 0, true, NULL, op->plan.message,
+                                  &op->commit, &err) < 0) {
+        return job__op_failed(op, err.msg);
+    }
+    j->resume_final_commit = op->commit;
+    job__push(op);
+}
+
+static bool card_rejected(const struct hs_err *err)
+{
+    return err && strstr(err->msg, "commit: HTTP 400");
+}
+
+void job__final_done(struct job_op *op, int status, const struct uploader_result *res,
+                     const struct hs_err *err)
+{
+    struct job *j = op->j;
+    struct hs_err e = {0};
+    if (status < 0 && op->with_card && card_rejected(err)) {
+        /* The Hub refused the whole commit for the card: redo it without. */
+        char msg[HS_ERR_MAX + 128];
+        snprintf(msg, sizeof(msg),
+                 "the Hub refused the model card (%s); committing the model without README.md",
+                 err->msg);
+        job__set_error(j, msg);
+        free(j->card_error);
+        j->card_error = strdup(msg);
+        if (jstate_commit_aborted(j->env->js, op->commit, err->msg, &e) < 0)
+            hs_log_warn("job %s: %s", j->name, e.msg);
+        unlink(op->state_path);
+        j->resume_final_commit = 0;
+        j->op = NULL;
+        job__op_free(op);
+        j->phase = JOB_IDLE;
+        return job__kick(j);
+    }
+    if (status < 0)
+        return job__op_failed(op, err ? err->msg : hs_strerror(status));
+    if (jstate_commit_confirmed(j->env->js, op->commit, res->commit_oid, res->commit_url, &e) < 0 ||
+        jstate_finish(j->env->js, j->name, JFINISH_DONE, j->finish_status, &e) < 0)
+        return job__op_failed(op, e.msg);
+    unlink(op->state_path);
+    j->bytes_sent_total += res->bytes_sent;
+    free(j->last_commit_url);
+    j->last_commit_url = res->commit_url ? strdup(res->commit_url) : NULL;
+    hs_log_info("job %s: End of training committed: %s (%" PRIu64 " bytes sent)%s%s", j->name,
+                res->commit_url, res->bytes_sent,
+                res->nothing_to_commit ? " (nothing changed)" : "",
+                res->resumed_commit ? " (found in the repo after a restart)" : "");
+    j->resume_final_commit = 0;
+    j->finish_requested = false;
+    j->finished = true;
+    j->op = NULL;
+    job__op_free(op);
+    j->attempts = 0;
+    j->phase = JOB_IDLE;
+    char *card_error = j->card_error;
+    j->card_error = NULL;
+    job_finish_cb cb = j->finish_cb;
+    j->finish_cb = NULL;
+    job__changed(j);
+    if (cb)
+        cb(j, 0, card_error, j->finish_ud);
+    free(card_error);
+    job__kick(j);
+}
+
+int job_finish(struct job *j, int exit_status, job_finish_cb cb, void *userdata, struct hs_err *err)
+{
+    if (j->stopping)
+        return hs_err_set(err, -ESHUTDOWN, "job %s: the daemon is stopping", j->name);
+    if (j->finish_requested && j->finish_cb && cb)
+        return hs_err_set(err, -EALREADY, "job %s: a finish is already in progress", j->name);
+    int rc = jstate_finish(j->env->js, j->name, JFINISH_REQUESTED, exit_status, err);
+    if (rc < 0)
+        return rc;
+    j->finish_requested = true;
+    j->finished = false;
+    j->finish_status = exit_status;
+    if (cb) {
+        j->finish_cb = cb;
+        j->finish_ud = userdata;
+    }
+    j->attempts = 0;
+    hs_usec_t grace = j->cfg->settle_usec + j->cfg->marker_quiet_usec + 5 * HS_USEC_PER_SEC;
+    if (j->cfg->watch_mode == CONFIG_WATCH_POLL)
+        grace += j->cfg->poll_interval_usec;
+    j->finish_deadline = hs_now_monotonic() + grace;
+    hs_log_info("job %s: training ended%s; the final push follows the %zu queued save%s", j->name,
+                exit_status ? " (with a failure status)" : "", j->nq, j->nq == 1 ? "" : "s");
+    if (j->phase == JOB_RETRY_WAIT) {
+        uv_timer_stop(&j->timer);
+        j->phase = JOB_IDLE;
+    }
+    if (j->phase == JOB_IDLE && !j->op) {
+        /* let inotify deliver the last writes before judging "pending" */
+        j->phase = JOB_FINISH_WAIT;
+        job__timer_start(j, FINISH_DELAY);
+    }
+    job__changed(j);
+    return 0;
+}

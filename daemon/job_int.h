@@ -1,0 +1,94 @@
+/*
+ * job_int.h — shared by job.c (saves: queue, snapshot, hash, push) and
+ * job_finish.c (the "End of training" commit). Nothing else includes it.
+ */
+#ifndef HUBSYNC_DAEMON_JOB_INT_H
+#define HUBSYNC_DAEMON_JOB_INT_H
+
+#include "job.h"
+#include "strategy.h"
+
+#define JOB_NOTES_MAX 32
+
+/* A queued save: its journal id and, when taken by this process, its
+ * snapshot (NULL after a restart: the spool dir is then in the journal). */
+struct job_qsave {
+    uint64_t id;
+    struct watcher_snapshot *snap;
+    struct watcher_job *snap_owner; /* the watcher job that took it */
+};
+
+enum job_phase {
+    JOB_IDLE = 0,
+    JOB_HASHING,
+    JOB_PUSHING,
+    JOB_RETRY_WAIT,  /* a commit failed; the timer retries it */
+    JOB_FINISH_WAIT, /* the watcher still has saves pending before the finish */
+};
+
+/* One push in flight (a save's commit or the finish commit). */
+struct job_op {
+    struct job *j;
+    uint64_t save; /* 0: the finish commit */
+    uint64_t commit;
+    bool final;
+    bool with_card;
+    struct strategy_commit plan;
+    char state_path[HS_PATH_MAX];
+    char card_path[HS_PATH_MAX];
+    /* hashing (READY → HASHED) */
+    size_t n_hash, hash_pending;
+    char **hash_paths;
+    char (*hash_sha)[65];
+};
+
+struct job {
+    const struct job_env *env;
+    const struct config_job *cfg;
+    char *name;
+    struct watcher_job *wj;
+    struct job_qsave *q;
+    size_t nq, capq;
+    enum job_phase phase;
+    struct job_op *op;
+    enum uploader_phase up_phase;
+    bool stopping;
+    uv_timer_t timer;
+    bool timer_init;
+    unsigned attempts;
+    /* finish */
+    bool finish_requested, finished;
+    int finish_status;
+    job_finish_cb finish_cb;
+    void *finish_ud;
+    uint64_t resume_final_commit; /* a finish commit COMMIT_SENT in the journal */
+    hs_usec_t finish_deadline;    /* stop waiting for pending saves after this */
+    char *card_error;             /* the Hub refused the card: why */
+    /* status */
+    char *current;
+    uint64_t bytes_done, bytes_total, bytes_sent_total;
+    hs_usec_t push_started, last_activity;
+    char *last_commit_url, *last_error;
+    uint64_t committed, superseded, resumed;
+    char *notes[JOB_NOTES_MAX];
+    size_t n_notes;
+};
+
+/* job.c */
+void job__note(struct job *j, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void job__set_error(struct job *j, const char *msg);
+void job__kick(struct job *j);
+int job__push(struct job_op *op);
+void job__op_free(struct job_op *op);
+void job__op_failed(struct job_op *op, const char *msg);
+void job__timer_start(struct job *j, hs_usec_t delay);
+int job__rm_tree(const char *dir);
+void job__changed(struct job *j);
+
+/* job_finish.c */
+void job__start_final(struct job *j);
+/* The push of a finish commit ended (from the shared done callback). */
+void job__final_done(struct job_op *op, int status, const struct uploader_result *res,
+                     const struct hs_err *err);
+
+#endif

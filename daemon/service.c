@@ -1,0 +1,605 @@
+/*
+ * service.c — the running service (see service.h): start-up order (config,
+ * token, lock, journal, uploader, watcher, control socket, jobs, signals,
+ * systemd readiness), the control socket's status and finish answers,
+ * SIGHUP reloads (jobs added, removed and changed; an invalid config is
+ * refused and the old one kept), finishing when a job's pid / pid_file
+ * process exits (pidfd), and the clean stop. The per-job work is job.c's.
+ */
+#include "service.h"
+
+#include "cli.h"
+#include "config.h"
+#include "control.h"
+#include "job.h"
+#include "jstate.h"
+#include "notify.h"
+#include "statelock.h"
+#include "uploader.h"
+#include "watcher.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#ifndef HUBSYNC_VERSION
+#define HUBSYNC_VERSION "0.0.0"
+#endif
+
+/* A job's configured pid / pid_file process, watched through a pidfd. */
+struct pidwatch {
+    uv_poll_t poll;
+    struct service *s;
+    char *job;
+    int fd;
+    struct pidwatch *next;
+};
+
+struct service {
+    uv_loop_t *loop;
+    struct service_options o;
+    char *config_path;
+    struct config *cfg;
+    struct config **old; /* replaced configs: stopped jobs may still point into them */
+    size_t n_old;
+    struct statelock *lock;
+    struct jstate *js;
+    struct watcher *w;
+    struct uploader *up;
+    struct control_server *ctl;
+    struct job_env env;
+    struct job **jobs;
+    size_t n_jobs;
+    struct job **gone; /* removed by a reload; freed at the end */
+    size_t n_gone;
+    uv_signal_t sig_hup, sig_term, sig_int;
+    bool sig_init;
+    struct notify_watchdog wd;
+    bool wd_started;
+    struct pidwatch *pids;
+    bool stopping;
+    uv_timer_t stop_timer; /* the stop runs from the loop, outside any callback chain */
+    hs_usec_t started;
+    service_finish_cb fin_cb;
+    void *fin_ud;
+    char *run_job;
+};
+
+static struct job *find_job(struct service *s, const char *name)
+{
+    for (size_t i = 0; i < s->n_jobs; i++)
+        if (!strcmp(job_name(s->jobs[i]), name))
+            return s->jobs[i];
+    return NULL;
+}
+
+/* ---- watcher callbacks ------------------------------------------------------ */
+
+static void on_ready(struct watcher_job *wj, const struct watcher_checkpoint *cp, void *ud)
+{
+    (void)ud;
+    struct job *j = watcher_job_userdata(wj);
+    if (j)
+        job_on_checkpoint(j, cp);
+}
+
+static void on_output(struct watcher_job *wj, const struct watcher_output *out, void *ud)
+{
+    (void)ud;
+    (void)out;
+    struct job *j = watcher_job_userdata(wj);
+    if (j)
+        job_on_output(j);
+}
+
+static void on_notice(struct watcher_job *wj, enum watcher_notice_level level, const char *msg,
+                      void *ud)
+{
+    (void)ud;
+    struct job *j = wj ? watcher_job_userdata(wj) : NULL;
+    enum hs_log_level l = level == WATCHER_NOTICE_ERROR  ? HS_LOG_ERROR
+                          : level == WATCHER_NOTICE_WARN ? HS_LOG_WARN
+                                                         : HS_LOG_INFO;
+    hs_log(l, "%s%s%s%s", j ? "job " : "", j ? job_name(j) : "", j ? ": " : "", msg);
+}
+
+/* ---- status ------------------------------------------------------------------ */
+
+static void on_changed(void *ud)
+{
+    struct service *s = ud;
+    if (!notify_enabled() || s->stopping)
+        return;
+    char line[1024] = "", one[256];
+    size_t off = 0;
+    for (size_t i = 0; i < s->n_jobs && off < sizeof(line) - 1; i++) {
+        job_status_line(s->jobs[i], one, sizeof(one));
+        int w = snprintf(line + off, sizeof(line) - off, "%s%s", i ? "; " : "", one);
+        if (w < 0)
+            break;
+        off += (size_t)w;
+    }
+    notify_status("%s", line);
+}
+
+static json_t *status_json(struct service *s)
+{
+    json_t *jobs = json_array();
+    for (size_t i = 0; jobs && i < s->n_jobs; i++)
+        json_array_append_new(jobs, job_status_json(s->jobs[i]));
+    return json_pack("{s:I, s:s, s:I, s:s, s:s, s:o}", "pid", (json_int_t)getpid(), "version",
+                     HUBSYNC_VERSION, "uptime_seconds",
+                     (json_int_t)((hs_now_monotonic() - s->started) / HS_USEC_PER_SEC), "state_dir",
+                     s->cfg->state_dir, "config", s->config_path, "jobs", jobs);
+}
+
+static json_t *control_cb(const char *cmd, const json_t *req, void *ud)
+{
+    struct service *s = ud;
+    if (!strcmp(cmd, "status"))
+        return status_json(s);
+    if (!strcmp(cmd, "finish")) {
+        const char *name = json_string_value(json_object_get(req, "job"));
+        struct job *j = name ? find_job(s, name) : NULL;
+        if (!j) {
+            char names[512] = "";
+            size_t off = 0;
+            for (size_t i = 0; i < s->n_jobs && off < sizeof(names); i++)
+                off += (size_t)snprintf(names + off, sizeof(names) - off, "%s%s", i ? ", " : "",
+                                        job_name(s->jobs[i]));
+            return json_pack("{s:b, s:s+++}", "ok", 0, "error", "no job named \"", name ? name : "",
+                             "\"; jobs: ", names);
+        }
+        struct hs_err err = {0};
+        if (job_finish(j, 0, NULL, NULL, &err) < 0)
+            return json_pack("{s:b, s:s}", "ok", 0, "error", err.msg);
+        return json_pack("{s:s+++}", "message", "job ", name,
+                         ": finish requested; the daemon pushes the final model and model card "
+                         "after the queued saves (see hubsync status)",
+                         "");
+    }
+    return json_pack("{s:b, s:s++}", "ok", 0, "error", "unknown command ", cmd);
+}
+
+/* ---- pid / pid_file ------------------------------------------------------------ */
+
+static void pid_closed(uv_handle_t *h)
+{
+    struct pidwatch *p = h->data;
+    close(p->fd);
+    free(p->job);
+    free(p);
+}
+
+static void pid_exited(uv_poll_t *h, int status, int events)
+{
+    (void)status;
+    (void)events;
+    struct pidwatch *p = h->data;
+    struct service *s = p->s;
+    uv_poll_stop(h);
+    struct job *j = find_job(s, p->job);
+    struct hs_err err = {0};
+    hs_log_info("job %s: the training process exited: finishing", p->job);
+    if (j && job_finish(j, 0, NULL, NULL, &err) < 0)
+        hs_log_error("%s", err.msg);
+}
+
+static int read_pid_file(const char *path, long *pid)
+{
+    char *text = NULL;
+    size_t len;
+    int rc = hs_read_file(path, 64, &text, &len);
+    if (rc < 0)
+        return rc;
+    char *end;
+    errno = 0;
+    long v = strtol(text, &end, 10);
+    while (*end == ' ' || *end == '\n' || *end == '\t' || *end == '\r')
+        end++;
+    rc = (errno || v <= 0 || *end || end == text) ? -EINVAL : 0;
+    free(text);
+    *pid = v;
+    return rc;
+}
+
+static void watch_pids(struct service *s)
+{
+    for (size_t i = 0; i < s->cfg->n_jobs; i++) {
+        const struct config_job *c = &s->cfg->jobs[i];
+        long pid = c->pid;
+        if (!pid && c->pid_file) {
+            int rc = read_pid_file(c->pid_file, &pid);
+            if (rc < 0) {
+                hs_log_warn("job %s: pid_file %s: %s (not watched)", c->name, c->pid_file,
+                            rc == -EINVAL ? "not a process id" : hs_strerror(rc));
+                continue;
+            }
+        }
+        if (!pid)
+            continue;
+        bool known = false;
+        for (struct pidwatch *p = s->pids; p && !known; p = p->next)
+            known = !strcmp(p->job, c->name);
+        if (known)
+            continue;
+        int fd = (int)syscall(SYS_pidfd_open, (pid_t)pid, 0);
+        if (fd < 0) {
+            hs_log_warn("job %s: process %ld: %s (finishing now)", c->name, pid, strerror(errno));
+            struct job *j = find_job(s, c->name);
+            struct hs_err err = {0};
+            if (errno == ESRCH && j && job_finish(j, 0, NULL, NULL, &err) < 0)
+                hs_log_error("%s", err.msg);
+            continue;
+        }
+        struct pidwatch *p = calloc(1, sizeof(*p));
+        if (!p || !(p->job = strdup(c->name))) {
+            free(p);
+            close(fd);
+            continue;
+        }
+        p->s = s;
+        p->fd = fd;
+        uv_poll_init(s->loop, &p->poll, fd);
+        p->poll.data = p;
+        uv_poll_start(&p->poll, UV_READABLE, pid_exited);
+        p->next = s->pids;
+        s->pids = p;
+        hs_log_info("job %s: finishing when process %ld exits", c->name, pid);
+    }
+}
+
+/* ---- config and reload ------------------------------------------------------------ */
+
+static int load_config(struct service *s, struct config **out)
+{
+    struct config_errors errs = {0};
+    int rc = config_load(s->config_path, out, &errs);
+    for (size_t i = 0; i < errs.n; i++) {
+        hs_secret_scrub(errs.v[i]);
+        hs_log_error("%s", errs.v[i]);
+    }
+    config_errors_free(&errs);
+    if (rc < 0)
+        return rc;
+    struct hs_err err = {0};
+    if (s->o.run_mode && config_apply_run_env(*out, NULL, &err) < 0) {
+        hs_log_error("%s", err.msg);
+        *out = config_free(*out);
+        return HS_ECONFIG;
+    }
+    return 0;
+}
+
+static void reload(struct service *s)
+{
+    notify_reloading();
+    hs_log_info("SIGHUP: reloading %s", s->config_path);
+    struct config *nc = NULL;
+    if (load_config(s, &nc) < 0) {
+        hs_log_error("config reload refused: %s is invalid; the running configuration is kept",
+                     s->config_path);
+        notify_ready("config reload refused; running configuration kept");
+        return;
+    }
+    if (strcmp(nc->state_dir, s->cfg->state_dir) || strcmp(nc->endpoint, s->cfg->endpoint) ||
+        nc->max_parallel_uploads != s->cfg->max_parallel_uploads ||
+        nc->bandwidth_limit_bytes_per_sec != s->cfg->bandwidth_limit_bytes_per_sec)
+        hs_log_warn("config reload: state_dir, endpoint, max_parallel_uploads and "
+                    "bandwidth_limit_mbps take effect at the next start");
+    /* removed jobs */
+    for (size_t i = 0; i < s->n_jobs;) {
+        struct job *j = s->jobs[i];
+        if (config_job_find(nc, job_name(j))) {
+            i++;
+            continue;
+        }
+        hs_log_info("config reload: job %s removed%s", job_name(j),
+                    job_busy(j) ? " (its queued saves stay in the journal)" : "");
+        job_stop(j);
+        struct job **g = realloc(s->gone, (s->n_gone + 1) * sizeof(*g));
+        if (g) {
+            s->gone = g;
+            s->gone[s->n_gone++] = j;
+        }
+        memmove(s->jobs + i, s->jobs + i + 1, (s->n_jobs - i - 1) * sizeof(*s->jobs));
+        s->n_jobs--;
+    }
+    /* changed and added jobs */
+    for (size_t i = 0; i < nc->n_jobs; i++) {
+        struct job *j = find_job(s, nc->jobs[i].name);
+        struct hs_err err = {0};
+        if (j) {
+            if (job_reconfigure(j, &nc->jobs[i], &err) < 0)
+                hs_log_error("job %s: %s", nc->jobs[i].name, err.msg);
+            continue;
+        }
+        struct job **v = realloc(s->jobs, (s->n_jobs + 1) * sizeof(*v));
+        if (!v)
+            continue;
+        s->jobs = v;
+        if (job_new(&s->env, &nc->jobs[i], &j, &err) < 0) {
+            hs_log_error("job %s: %s", nc->jobs[i].name, err.msg);
+            if (j) {
+                struct job **g = realloc(s->gone, (s->n_gone + 1) * sizeof(*g));
+                if (g) {
+                    s->gone = g;
+                    s->gone[s->n_gone++] = j;
+                }
+            }
+            continue;
+        }
+        hs_log_info("config reload: job %s added (watching %s)", job_name(j), nc->jobs[i].watch);
+        s->jobs[s->n_jobs++] = j;
+    }
+    struct config **old = realloc(s->old, (s->n_old + 1) * sizeof(*old));
+    if (old) {
+        s->old = old;
+        s->old[s->n_old++] = s->cfg;
+    }
+    s->cfg = nc;
+    hs_log_set_level(nc->log_level);
+    watch_pids(s);
+    hs_log_info("config reloaded: %zu job%s", s->n_jobs, s->n_jobs == 1 ? "" : "s");
+    notify_ready("configuration reloaded");
+}
+
+/* ---- signals -------------------------------------------------------------------- */
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    struct service *s = h->data;
+    if (signum == SIGHUP)
+        return reload(s);
+    char why[64];
+    snprintf(why, sizeof(why), "stopping on %s", signum == SIGTERM ? "SIGTERM" : "SIGINT");
+    service_stop(s, why);
+}
+
+/* ---- start / stop ------------------------------------------------------------------ */
+
+static unsigned env_uint(const char *name, unsigned def)
+{
+    const char *v = getenv(name);
+    char *end;
+    if (!v || !*v)
+        return def;
+    unsigned long x = strtoul(v, &end, 10);
+    return *end ? def : (unsigned)x;
+}
+
+int service_start(uv_loop_t *loop, const struct service_options *o, struct service **out)
+{
+    *out = NULL;
+    struct service *s = calloc(1, sizeof(*s));
+    if (!s || !(s->config_path = strdup(o->config_path))) {
+        free(s);
+        hs_log_error("out of memory");
+        return HS_EXIT_FAILURE;
+    }
+    s->loop = loop;
+    uv_timer_init(loop, &s->stop_timer);
+    s->stop_timer.data = s;
+    s->o = *o;
+    s->o.config_path = s->config_path;
+    s->started = hs_now_monotonic();
+    struct hs_err err = {0};
+    *out = s;
+    if (load_config(s, &s->cfg) < 0)
+        return HS_EXIT_CONFIG;
+    hs_log_set_level(s->cfg->log_level);
+    if (o->run_mode) {
+        const struct config_job *rj = o->run_job            ? config_job_find(s->cfg, o->run_job)
+                                      : s->cfg->n_jobs == 1 ? &s->cfg->jobs[0]
+                                                            : NULL;
+        if (!rj) {
+            if (o->run_job)
+                hs_log_error("%s: no job named \"%s\"", s->config_path, o->run_job);
+            else
+                hs_log_error("%s has %zu jobs: say which one CMD trains with --job NAME",
+                             s->config_path, s->cfg->n_jobs);
+            return o->run_job ? HS_EXIT_CONFIG : HS_EXIT_USAGE;
+        }
+        s->run_job = strdup(rj->name);
+    }
+    if (config_check_online(NULL, &err) < 0 || config_token_load(s->cfg, NULL, &err) < 0) {
+        hs_log_error("%s", err.msg);
+        return HS_EXIT_CONFIG;
+    }
+    pid_t holder = 0;
+    if (statelock_acquire(s->cfg->state_dir, &s->lock, &holder, &err) < 0) {
+        hs_log_error("%s", err.msg);
+        return HS_EXIT_FAILURE;
+    }
+    struct journal_report rep = {0};
+    if (jstate_open(s->cfg->state_dir, &s->js, &rep, &err) < 0) {
+        hs_log_error("journal: %s", err.msg);
+        return HS_EXIT_FAILURE;
+    }
+    if (rep.torn_bytes)
+        hs_log_warn("journal: a torn last record (%" PRIu64 " bytes) was cut away", rep.torn_bytes);
+    if (rep.corrupt)
+        hs_log_error("journal: damage at byte %" PRIu64 "; the damaged log is kept as %s",
+                     rep.corrupt_offset, rep.corrupt_copy);
+    unsigned retry_ms = env_uint("HUBSYNC_RETRY_BASE_MS", 0);
+    struct uploader_options uo = {
+        .endpoint = s->cfg->endpoint,
+        .token = s->cfg->token,
+        .ca_file = s->cfg->ca_file,
+        .max_parallel = s->cfg->max_parallel_uploads,
+        .bandwidth_bytes_per_sec = s->cfg->bandwidth_limit_bytes_per_sec,
+        .retry_base = (hs_usec_t)retry_ms * HS_USEC_PER_MSEC,
+        .stall_seconds = env_uint("HUBSYNC_STALL_SECONDS", 0),
+    };
+    if (uploader_new(loop, &uo, &s->up, &err) < 0) {
+        hs_log_error("uploader: %s", err.msg);
+        return HS_EXIT_FAILURE;
+    }
+    struct watcher_callbacks wcb = {
+        .on_checkpoint_ready = on_ready, .on_training_output = on_output, .on_notice = on_notice};
+    if (watcher_new(loop, &wcb, s, &s->w, &err) < 0) {
+        hs_log_error("watcher: %s", err.msg);
+        return HS_EXIT_FAILURE;
+    }
+    char sock[HS_PATH_MAX], alias[HS_PATH_MAX];
+    struct control_options co = {0};
+    if (control_socket_path(s->cfg->state_dir, sock, sizeof(sock)) < 0) {
+        hs_log_error("control socket path too long under %s", s->cfg->state_dir);
+        return HS_EXIT_FAILURE;
+    }
+    if (getenv("RUNTIME_DIRECTORY") &&
+        hs_path_join(alias, sizeof(alias), s->cfg->state_dir, CONTROL_SOCKET_NAME) == 0 &&
+        strcmp(alias, sock) != 0)
+        co.alias = alias;
+    if (control_server_start(loop, sock, &co, control_cb, s, &s->ctl, &err) < 0) {
+        hs_log_error("control socket: %s", err.msg);
+        return HS_EXIT_FAILURE;
+    }
+    s->env = (struct job_env){
+        .loop = loop,
+        .uploader = s->up,
+        .watcher = s->w,
+        .js = s->js,
+        .state_dir = s->cfg->state_dir,
+        .endpoint = s->cfg->endpoint,
+        .run_mode = o->run_mode,
+        .give_up_after = o->run_mode ? env_uint("HUBSYNC_RUN_ATTEMPTS", 3) : 0,
+        .retry_delay = (hs_usec_t)env_uint("HUBSYNC_JOB_RETRY_MS", 5000) * HS_USEC_PER_MSEC,
+        .changed = on_changed,
+        .changed_ud = s,
+    };
+    s->jobs = calloc(s->cfg->n_jobs + 1, sizeof(*s->jobs));
+    if (!s->jobs)
+        return HS_EXIT_FAILURE;
+    for (size_t i = 0; i < s->cfg->n_jobs; i++) {
+        struct job *j = NULL;
+        int rc = job_new(&s->env, &s->cfg->jobs[i], &j, &err);
+        if (j)
+            s->jobs[s->n_jobs++] = j;
+        if (rc < 0) {
+            hs_log_error("job %s: %s", s->cfg->jobs[i].name, err.msg);
+            return HS_EXIT_FAILURE;
+        }
+        hs_log_info("job %s: watching %s → %s (%s)", s->cfg->jobs[i].name, s->cfg->jobs[i].watch,
+                    s->cfg->jobs[i].hub_model_id,
+                    config_strategy_name(s->cfg->jobs[i].hub_strategy));
+    }
+    uv_signal_init(loop, &s->sig_hup);
+    uv_signal_init(loop, &s->sig_term);
+    uv_signal_init(loop, &s->sig_int);
+    s->sig_hup.data = s->sig_term.data = s->sig_int.data = s;
+    s->sig_init = true;
+    uv_signal_start(&s->sig_hup, on_signal, SIGHUP);
+    if (!o->run_mode) {
+        uv_signal_start(&s->sig_term, on_signal, SIGTERM);
+        uv_signal_start(&s->sig_int, on_signal, SIGINT);
+    }
+    watch_pids(s);
+    s->wd_started = notify_watchdog_start(&s->wd, loop) == 1;
+    hs_log_info("hubsync %s: %zu job%s, state in %s, control socket %s", HUBSYNC_VERSION, s->n_jobs,
+                s->n_jobs == 1 ? "" : "s", s->cfg->state_dir, sock);
+    notify_ready("watching");
+    on_changed(s);
+    return 0;
+}
+
+const char *service_run_job(const struct service *s)
+{
+    return s->run_job;
+}
+
+static void finish_cb(struct job *j, int status, const char *msg, void *ud)
+{
+    (void)j;
+    struct service *s = ud;
+    service_finish_cb cb = s->fin_cb;
+    s->fin_cb = NULL;
+    if (cb)
+        cb(status, msg, s->fin_ud);
+}
+
+int service_finish_job(struct service *s, const char *job, int exit_status, service_finish_cb cb,
+                       void *userdata)
+{
+    struct job *j = find_job(s, job);
+    struct hs_err err = {0};
+    if (!j)
+        return hs_err_set(&err, -ENOENT, "no job %s", job);
+    s->fin_cb = cb;
+    s->fin_ud = userdata;
+    int rc = job_finish(j, exit_status, finish_cb, s, &err);
+    if (rc < 0) {
+        hs_log_error("%s", err.msg);
+        s->fin_cb = NULL;
+    }
+    return rc;
+}
+
+bool service_stopping(const struct service *s)
+{
+    return s->stopping;
+}
+
+/* The stop itself, from a timer callback: service_stop may be called from
+ * inside an uploader or job callback, whose objects closing would free. */
+static void do_stop(uv_timer_t *t)
+{
+    struct service *s = t->data;
+    for (size_t i = 0; i < s->n_jobs; i++)
+        job_stop(s->jobs[i]);
+    if (s->up)
+        uploader_close(s->up);
+    if (s->w)
+        watcher_close(s->w);
+    if (s->ctl)
+        control_server_stop(s->ctl, NULL, NULL);
+    s->ctl = NULL;
+    if (s->sig_init) {
+        uv_close((uv_handle_t *)&s->sig_hup, NULL);
+        uv_close((uv_handle_t *)&s->sig_term, NULL);
+        uv_close((uv_handle_t *)&s->sig_int, NULL);
+    }
+    if (s->wd_started)
+        notify_watchdog_stop(&s->wd, NULL);
+    for (struct pidwatch *p = s->pids, *n; p; p = n) {
+        n = p->next;
+        uv_close((uv_handle_t *)&p->poll, pid_closed);
+    }
+    s->pids = NULL;
+    uv_close((uv_handle_t *)&s->stop_timer, NULL);
+}
+
+void service_stop(struct service *s, const char *why)
+{
+    if (!s || s->stopping)
+        return;
+    s->stopping = true;
+    hs_log_info("%s", why);
+    notify_stopping(why);
+    uv_timer_start(&s->stop_timer, do_stop, 0, 0);
+}
+
+struct service *service_free(struct service *s)
+{
+    if (!s)
+        return NULL;
+    for (size_t i = 0; i < s->n_jobs; i++)
+        job_free(s->jobs[i]);
+    for (size_t i = 0; i < s->n_gone; i++)
+        job_free(s->gone[i]);
+    free(s->jobs);
+    free(s->gone);
+    jstate_close(s->js);
+    statelock_release(s->lock);
+    config_free(s->cfg);
+    for (size_t i = 0; i < s->n_old; i++)
+        config_free(s->old[i]);
+    free(s->old);
+    free(s->run_job);
+    free(s->config_path);
+    free(s);
+    return NULL;
+}

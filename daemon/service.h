@@ -1,0 +1,56 @@
+/*
+ * service.h — internal to daemon/: the running service behind `hubsync
+ * daemon` and `hubsync run` (DESIGN.md "Data flow", "Running as a
+ * service"). It loads the config and the token, takes the state_dir lock,
+ * opens and replays the journal, creates the watcher and the single
+ * uploader on the caller's loop, one job (job.h) per configured job, the
+ * control socket (status, finish), signal handling (SIGHUP reload; SIGTERM
+ * and SIGINT stop unless the caller handles them) and systemd notify and
+ * watchdog. Policy and logging live here; cmd_daemon.c and cmd_run.c are
+ * thin command lines around it.
+ */
+#ifndef HUBSYNC_DAEMON_SERVICE_H
+#define HUBSYNC_DAEMON_SERVICE_H
+
+#include "common.h"
+
+#include <stdbool.h>
+#include <uv.h>
+
+struct service_options {
+    const char *config_path;
+    bool run_mode;       /* `hubsync run`: WORLD_SIZE from the environment; SIGINT/SIGTERM
+                            are the caller's; a finish left by an earlier run is not resumed
+                            until this run's finish */
+    const char *run_job; /* run mode: the job CMD trains (NULL: the only one) */
+};
+
+struct service;
+
+/* Start everything. On failure prints the reason (stderr/log) and returns
+ * the exit code to use (HS_EXIT_CONFIG for the config, HS_EXIT_FAILURE for
+ * the rest, e.g. a state_dir held by another process); 0 on success. After
+ * a failure that created handles, *out is still set: call service_stop,
+ * run the loop, then service_free. */
+int service_start(uv_loop_t *loop, const struct service_options *o, struct service **out);
+
+/* Run mode: the name of the job CMD trains. */
+const char *service_run_job(const struct service *s);
+
+/* Training of job ended with exit_status; cb(status, msg, ud) when its
+ * final commit is made (status 0; msg non-NULL when the card was refused)
+ * or failed for good (status < 0). */
+typedef void (*service_finish_cb)(int status, const char *msg, void *userdata);
+int service_finish_job(struct service *s, const char *job, int exit_status, service_finish_cb cb,
+                       void *userdata);
+
+/* Begin a clean stop: no new work, uploads cancelled with their state kept
+ * (journal + resume files), every handle closed; the loop then returns.
+ * why goes to the log and systemd's STATUS=. Idempotent. */
+void service_stop(struct service *s, const char *why);
+bool service_stopping(const struct service *s);
+
+/* After the loop returned: close the journal, release the lock, free. */
+struct service *service_free(struct service *s);
+
+#endif

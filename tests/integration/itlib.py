@@ -1,0 +1,197 @@
+"""Shared helpers of the integration tests: the real `hubsync` binary against
+the Hub emulator, with the fake trainer writing the output directory.
+
+Environment (set by ctest): HUBSYNC_BIN, HS_SOURCE_DIR, HS_PYTHON.
+Everything here uses /usr/bin/python3's stdlib + yaml only.
+"""
+
+import hashlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+SRC = os.environ.get("HS_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "..", ".."))
+BIN = os.environ.get("HUBSYNC_BIN", os.path.join(SRC, "build", "daemon", "hubsync"))
+PY = os.environ.get("HS_PYTHON", "/usr/bin/python3")
+FT = os.path.join(SRC, "tests", "fake_trainer", "fake_trainer.py")
+sys.path.insert(0, os.path.join(SRC, "tests", "hub_emulator"))
+sys.path.insert(0, os.path.join(SRC, "tests", "fake_trainer"))
+import emu_inspect  # noqa: E402
+from ftcheck import Suite, read_events  # noqa: E402,F401
+
+ALICE = "hf_alice_write_0123456789abcdefghij"
+
+# strategy.c's model files (what transformers copies to the output dir root)
+MODEL_FILES = {
+    "config.json", "pytorch_model.bin", "model.safetensors", "model.safetensors.index.json",
+    "pytorch_model.bin.index.json", "adapter_config.json", "adapter_model.bin",
+    "adapter_model.safetensors", "training_args.bin", "tokenizer.json", "tokenizer_config.json",
+    "special_tokens_map.json", "added_tokens.json", "vocab.txt", "vocab.json", "merges.txt",
+    "spiece.model", "sentencepiece.bpe.model", "tokenizer.model", "chat_template.jinja",
+    "chat_template.json", "preprocessor_config.json", "processor_config.json",
+}
+
+
+def sha256(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for b in iter(lambda: f.read(1 << 20), b""):
+            h.update(b)
+    return h.hexdigest()
+
+
+def workdir(name):
+    d = tempfile.mkdtemp(prefix="hs-it-%s-" % name)
+    return d
+
+
+class Emu:
+    """The Hub emulator as a subprocess (emulator.sh's emu_start in Python)."""
+
+    def __init__(self, work, *flags):
+        self.data = os.path.join(work, "emu-data")
+        self.log = os.path.join(work, "emu-log.jsonl")
+        self.err = open(os.path.join(work, "emu-stderr"), "w")
+        self.p = subprocess.Popen(
+            [PY, os.path.join(SRC, "tests", "hub_emulator", "hub_emulator.py"), "--port", "0",
+             "--data-dir", self.data, "--log", self.log] + list(flags),
+            stdout=subprocess.PIPE, stderr=self.err, text=True)
+        line = self.p.stdout.readline().split()
+        if len(line) < 6 or line[0] != "hub_emulator":
+            raise RuntimeError("emulator did not start: %r" % line)
+        self.url, self.storage = line[3], line[5]
+
+    def stop(self):
+        if self.p.poll() is None:
+            self.p.send_signal(signal.SIGTERM)
+            self.p.wait(10)
+        self.err.close()
+
+    def requests(self):
+        try:
+            with open(self.log) as f:
+                return [json.loads(x) for x in f if x.strip()]
+        except FileNotFoundError:
+            return []
+
+    def files(self, repo):
+        return {f["path"]: f["sha256"] for f in emu_inspect.list_files(self.url, repo)}
+
+    def commits(self, repo):
+        """Commit titles, oldest first."""
+        return [c["title"] for c in reversed(emu_inspect.list_commits(self.url, repo))]
+
+
+def write_config(work, emu, jobs, **top):
+    tok = os.path.join(work, "token")
+    with open(tok, "w") as f:
+        f.write(ALICE + "\n")
+    os.chmod(tok, 0o600)
+    cfg = {"endpoint": emu.url, "token_file": tok, "state_dir": os.path.join(work, "state")}
+    cfg.update(top)
+    cfg["jobs"] = jobs
+    path = os.path.join(work, "hubsync.json")
+    with open(path, "w") as f:
+        json.dump(cfg, f, indent=1)
+    return path
+
+
+def job(name, watch, repo, strategy="every_save", **kw):
+    j = {"name": name, "watch": watch, "hub_model_id": repo, "hub_strategy": strategy,
+         "supersede": False, "settle_seconds": 1, "marker_quiet_seconds": 0.3}
+    j.update(kw)
+    return j
+
+
+def trainer_cmd(out, *args, events=None):
+    cmd = [PY, FT, "--out", out, "--quiet"]
+    if events:
+        cmd += ["--events", events]
+    return cmd + list(args)
+
+
+def hubsync(*args, env=None, timeout=60, **kw):
+    e = dict(os.environ)
+    e.pop("HF_TOKEN", None)
+    e.update(env or {})
+    return subprocess.run([BIN] + list(args), env=e, timeout=timeout, capture_output=True,
+                          text=True, **kw)
+
+
+def popen_hubsync(*args, env=None, log=None, **kw):
+    e = dict(os.environ)
+    e.pop("HF_TOKEN", None)
+    e.update(env or {})
+    return subprocess.Popen([BIN] + list(args), env=e, stdout=log or subprocess.DEVNULL,
+                            stderr=log or subprocess.DEVNULL, **kw)
+
+
+def local_files(root, skip_top=("checkpoint-", "tmp-checkpoint-", "_", ".hubsync")):
+    """Files of the output dir that the finish commit carries: {rel: sha256}."""
+    out = {}
+    for r, ds, fs in os.walk(root):
+        rel_dir = os.path.relpath(r, root)
+        if rel_dir == ".":
+            ds[:] = [d for d in ds if not d.startswith(skip_top)]
+        for f in fs:
+            rel = f if rel_dir == "." else os.path.join(rel_dir, f)
+            if rel_dir == "." and f.startswith(skip_top):
+                continue
+            out[rel] = sha256(os.path.join(r, f))
+    return out
+
+
+def expected_repo(strategy, out_dir, events, card_path):
+    """What the repo must hold after the run (DESIGN.md strategies table),
+    from the trainer's events (what each save held) and the output dir."""
+    saves = [e for e in events if e.get("event") == "save" and e.get("kind") == "checkpoint"]
+    exp = {}
+    if strategy != "end":
+        for e in saves:
+            name = e["dir"]
+            for f in e["files"]:
+                rel = f["path"][len(name) + 1:]
+                if "/" not in rel and rel in MODEL_FILES:
+                    exp[rel] = f["sha256"]
+        if strategy == "checkpoint" and saves:
+            e = saves[-1]
+            for f in e["files"]:
+                exp["last-checkpoint/" + f["path"][len(e["dir"]) + 1:]] = f["sha256"]
+        if strategy == "all_checkpoints":
+            for e in saves:
+                for f in e["files"]:
+                    exp[f["path"]] = f["sha256"]
+    exp.update(local_files(out_dir))
+    exp["README.md"] = sha256(card_path)
+    return exp, ["Training in progress, step %d" % e["step"] for e in saves]
+
+
+def readme_yaml_ok(emu, repo):
+    import yaml
+
+    body, _ = emu_inspect._get("%s/%s/resolve/main/README.md" % (emu.url, repo), ALICE)
+    text = body.decode()
+    if not text.startswith("---\n"):
+        return False, "no front matter"
+    meta = yaml.safe_load(text.split("---\n")[1])
+    return isinstance(meta, dict), meta
+
+
+def wait_for(cond, timeout, step=0.1):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        v = cond()
+        if v:
+            return v
+        time.sleep(step)
+    return cond()
+
+
+def cleanup(work):
+    if not os.environ.get("HS_KEEP"):
+        shutil.rmtree(work, ignore_errors=True)

@@ -1,0 +1,71 @@
+#!/usr/bin/env python3
+"""`hubsync run --config job.json -- fake_trainer ...` for each hub_strategy
+(supersede: false): afterwards the emulator's repo holds exactly the files
+transformers would have pushed (paths and sha256 against the trainer's
+events and the output dir), the expected commits with the expected messages,
+and a README.md whose YAML front matter parses."""
+
+import os
+import sys
+
+import itlib
+
+STRATEGIES = sys.argv[1:] or ["every_save", "checkpoint", "all_checkpoints", "end"]
+
+
+def run_strategy(t, strategy):
+    work = itlib.workdir(strategy)
+    emu = itlib.Emu(work)
+    try:
+        out = os.path.join(work, "out")
+        repo = "alice/run-" + strategy.replace("_", "-")
+        cfg = itlib.write_config(work, emu, [itlib.job("j", out, repo, strategy)])
+        ev = os.path.join(work, "events.jsonl")
+        r = itlib.hubsync("run", "--config", cfg, "--",
+                          *itlib.trainer_cmd(out, "--epochs", "1", "--steps-per-epoch", "30",
+                                             "--save-steps", "10", "--step-time", "0.02",
+                                             events=ev))
+        if not t.check(r.returncode == 0, "%s: hubsync run exit %d\n%s" % (strategy, r.returncode,
+                                                                          r.stderr[-3000:])):
+            return
+        events = itlib.read_events(ev)
+        card = os.path.join(work, "state", "cards", "j.md")
+        t.check(os.path.exists(card), "%s: the rendered card is kept in the state dir" % strategy)
+        exp, msgs = itlib.expected_repo(strategy, out, events, card)
+        got = emu.files(repo)
+        got.pop(".gitattributes", None)
+        missing = sorted(set(exp) - set(got))
+        extra = sorted(set(got) - set(exp))
+        wrong = sorted(p for p in exp if p in got and got[p] != exp[p])
+        t.check(not missing, "%s: files missing from the repo: %s" % (strategy, missing))
+        t.check(not extra, "%s: unexpected files in the repo: %s" % (strategy, extra))
+        t.check(not wrong, "%s: files with other content: %s" % (strategy, wrong))
+        commits = emu.commits(repo)
+        want = ["initial commit"] + ([] if strategy == "end" else msgs) + ["End of training"]
+        t.check(commits == want, "%s: commits %s, want %s" % (strategy, commits, want))
+        if strategy != "end":
+            t.check(len(msgs) == 3, "%s: three saves (got %d)" % (strategy, len(msgs)))
+        ok, meta = itlib.readme_yaml_ok(emu, repo)
+        t.check(ok, "%s: README.md YAML front matter parses: %r" % (strategy, meta))
+        if ok:
+            t.check(meta.get("model-index", [{}])[0].get("name") == repo.split("/")[1],
+                    "%s: card names the model: %r" % (strategy, meta.get("model-index")))
+        # one commit per save: the request log has no commit POST beyond those
+        posts = [q for q in emu.requests() if q.get("method") == "POST" and "/commit/" in q["path"]
+                 and q.get("status") == 200]
+        t.check(len(posts) == len(want) - 1, "%s: %d commit requests, want %d" %
+                (strategy, len(posts), len(want) - 1))
+    finally:
+        emu.stop()
+        itlib.cleanup(work)
+
+
+def main():
+    t = itlib.Suite("integration_run_strategies")
+    for s in STRATEGIES:
+        t.run(run_strategy, s)
+    return t.finish()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
