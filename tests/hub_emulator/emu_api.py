@@ -18,7 +18,7 @@ from urllib.parse import parse_qs, quote, unquote
 from emu_commit import apply_ops, decode_files, log_ops, parse_payload, readme_errors
 from emu_http import BaseHandler, HttpError
 from emu_repos import (REPO_TYPES, Accounts, attr_patterns, check_repo_part, gitignore_match, is_lfs_tracked,
-                       list_tree, path_info)
+                       lfs_pointer, list_tree, path_info)
 from emu_storage import OID_RE
 
 TYPE_PLURAL = {"models": "model", "datasets": "dataset", "spaces": "space"}
@@ -584,7 +584,6 @@ class HubHandler(BaseHandler):
                             "Location": ctx.objects.signed_url(ctx.storage_url, "GET", "/download/" + e["lfs"])})
             return self.reply(302, b"Found. Redirecting to storage", ctype="text/plain; charset=utf-8", headers=headers)
         if e.get("lfs"):
-            from emu_repos import lfs_pointer
             data = lfs_pointer(e["lfs"], e["size"])
         else:
             data = ctx.blobs.get(e["blob"])

@@ -8,7 +8,6 @@ emu_api.py (Hub) and emu_storage.py (storage).
 """
 
 import json
-import os
 import socket
 import struct
 import sys
@@ -306,18 +305,3 @@ def header_safe(msg):
 def iso_now(t=None):
     t = time.time() if t is None else t
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + ".%03dZ" % int((t % 1) * 1000)
-
-
-def sock_fd(handler):
-    return handler.connection.fileno()
-
-
-def fsync_dir(path):
-    try:
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-    except OSError:
-        pass

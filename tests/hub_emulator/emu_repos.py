@@ -185,10 +185,6 @@ class Repo:
             return rev[11:]
         return None
 
-    def lfs_patterns(self, files):
-        ent = files.get(".gitattributes")
-        return None if ent is None else ent
-
 
 class RepoStore:
     def __init__(self, data_dir, blobs):

@@ -89,7 +89,6 @@ class ObjectStore:
         self.secret = os.urandom(32)
         self.lock = threading.Lock()
         self.sessions = {}
-        self.base_url = None  # storage server base, set at start
 
     # -- objects ---------------------------------------------------------------------------------
     def path(self, oid):

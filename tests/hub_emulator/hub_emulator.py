@@ -98,7 +98,6 @@ def main(argv=None):
         return 2
     ctx.hub_url = "http://127.0.0.1:%d" % hub.server_address[1]
     ctx.storage_url = "http://127.0.0.1:%d" % storage.server_address[1]
-    ctx.objects.base_url = ctx.storage_url
     stop = threading.Event()
 
     def on_signal(signum, frame):
