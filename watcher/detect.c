@@ -342,8 +342,11 @@ static void evaluate(struct watcher__job *j, struct watcher__cand *c)
 {
     char why[256] = "";
     if (!watcher__name_printable(c->key)) {
+        char esc[512];
+        watcher__name_escape(c->key, esc, sizeof(esc));
         watcher__notice(j, WATCHER_NOTICE_WARN,
-                        "%s: a save whose name is not printable UTF-8 was skipped", j->o.root);
+                        "%s: skipped the save \"%s\": its name is not printable UTF-8", j->o.root,
+                        esc);
         mark_done(j, c);
         return;
     }

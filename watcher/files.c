@@ -60,11 +60,14 @@ static int walk(struct watcher__job *j, struct watcher_checkpoint *cp, const cha
         }
         struct stat st;
         if (lstat(abs, &st) == 0 && (S_ISREG(st.st_mode) || S_ISDIR(st.st_mode))) {
-            if (!watcher__name_printable(n))
+            if (!watcher__name_printable(n)) {
+                char esc[256];
+                watcher__name_escape(rel, esc, sizeof(esc));
                 watcher__notice(j, WATCHER_NOTICE_WARN,
-                                "%s: skipped a name that is not printable UTF-8 in %s", j->o.root,
-                                cp->id);
-            else if (S_ISDIR(st.st_mode))
+                                "%s: skipped \"%s\" in %s: not printable UTF-8 (the Hub "
+                                "cannot store it)",
+                                j->o.root, esc, cp->id);
+            } else if (S_ISDIR(st.st_mode))
                 rc = walk(j, cp, abs, rel, depth + 1);
             else
                 rc = watcher__add_file(cp, rel, &st);

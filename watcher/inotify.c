@@ -59,7 +59,7 @@ struct root {
     bool dead; /* handed to the poller */
 };
 
-enum { CMD_ADD, CMD_REMOVE, CMD_PAUSE, CMD_STOP };
+enum { CMD_ADD, CMD_REMOVE, CMD_PAUSE, CMD_LIMIT, CMD_STOP };
 struct cmd {
     struct cmd *next;
     int op;
@@ -89,6 +89,8 @@ struct ino {
     } moves[64];
     size_t n_moves;
     bool overflow;
+    size_t n_live;     /* directory watches we hold */
+    size_t fake_limit; /* test hook: ENOSPC past this many watches (0 = off) */
 };
 
 static atomic_bool in_use;
@@ -144,6 +146,8 @@ static int node_set(struct ino *b, int wd, int parent, uint32_t job, const char 
     char *copy = strdup(name);
     if (!copy)
         return -ENOMEM;
+    if (!nd->live)
+        b->n_live++;
     free(nd->name);
     *nd = (struct node){.live = true, .anchor = anchor, .parent = parent, .job = job, .name = copy};
     return 0;
@@ -156,6 +160,7 @@ static void node_drop(struct ino *b, int wd, bool rm_watch)
         return;
     if (rm_watch)
         inotifytools_remove_watch_by_wd(wd);
+    b->n_live--;
     free(nd->name);
     *nd = (struct node){0};
 }
@@ -237,6 +242,8 @@ static void emit(struct ino *b, uint32_t job, int kind, const char *path, bool i
 
 static int add_watch(struct ino *b, const char *abs, uint32_t mask)
 {
+    if (b->fake_limit && b->n_live >= b->fake_limit)
+        return -ENOSPC;
     if (!inotifytools_watch_file(abs, (int)mask)) {
         int e = inotifytools_error();
         return e > 0 ? -e : -EIO;
@@ -263,8 +270,10 @@ static void give_up_root(struct ino *b, struct root *r, int err)
                               "fs.inotify.max_user_watches=%ld",
                               r->path, cur, cur > 0 ? cur * 4 : 524288);
     }
-    if (r->wd >= 0)
-        drop_subtree(b, r->wd, true);
+    /* every watch of this root, including those of a scan cut short */
+    for (size_t wd = 0; wd < b->n_nodes; wd++)
+        if (b->nodes[wd].live && b->nodes[wd].job == r->job)
+            node_drop(b, (int)wd, true);
     r->wd = -1;
     r->dead = true;
     emit(b, r->job, WEV_USE_POLL, "", false, false, 0);
@@ -613,6 +622,8 @@ static void run_cmds(struct ino *b)
                 free(r);
                 break;
             }
+        } else if (c->op == CMD_LIMIT) {
+            b->fake_limit = c->job;
         } else if (c->op == CMD_PAUSE) {
             b->paused = c->flag;
         } else if (c->op == CMD_STOP) {
@@ -678,6 +689,11 @@ static int ino_add_root(struct watcher__backend *base, uint32_t job, const char 
 static int ino_remove_root(struct watcher__backend *base, uint32_t job)
 {
     return send_cmd((struct ino *)base, CMD_REMOVE, job, NULL, false);
+}
+
+int watcher__inotify_fake_limit(struct watcher__backend *base, size_t limit)
+{
+    return send_cmd((struct ino *)base, CMD_LIMIT, (uint32_t)limit, NULL, false);
 }
 
 int watcher__inotify_pause(struct watcher__backend *base, bool paused)

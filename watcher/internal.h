@@ -73,6 +73,8 @@ void watcher__batch_notice(struct watcher__batch *b, uint32_t job_id, int level,
 bool watcher__name_ignored(const char *name);
 /* True when name can be reported: valid UTF-8, no control characters. */
 bool watcher__name_printable(const char *name);
+/* name with bytes outside printable ASCII as \xNN, for messages. */
+void watcher__name_escape(const char *name, char *out, size_t n);
 
 /* ---- backends ---------------------------------------------------------- */
 
@@ -98,6 +100,7 @@ struct watcher__backend {
 int watcher__inotify_new(struct watcher__queue *q, struct watcher__backend **out,
                          struct hs_err *err);
 int watcher__inotify_pause(struct watcher__backend *b, bool paused);
+int watcher__inotify_fake_limit(struct watcher__backend *b, size_t limit);
 int watcher__poll_new(struct watcher__queue *q, struct watcher__backend **out, struct hs_err *err);
 
 /* statfs f_type → name, and whether inotify is blind to remote writes there. */

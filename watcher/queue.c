@@ -142,3 +142,15 @@ bool watcher__name_printable(const char *name)
     }
     return true;
 }
+
+void watcher__name_escape(const char *name, char *out, size_t n)
+{
+    size_t k = 0;
+    for (const unsigned char *s = (const unsigned char *)name; *s && k + 5 < n; s++) {
+        if (*s >= 0x20 && *s < 0x7f && *s != '\\')
+            out[k++] = (char)*s;
+        else
+            k += (size_t)snprintf(out + k, n - k, "\\x%02x", *s);
+    }
+    out[k < n ? k : n - 1] = 0;
+}

@@ -310,3 +310,11 @@ int watcher_test_pause_inotify(struct watcher *w, bool paused)
         return -ENODEV;
     return watcher__inotify_pause(w->inotify, paused);
 }
+
+int watcher_test_watch_limit(struct watcher *w, size_t limit)
+{
+    struct hs_err err = {0};
+    struct watcher__backend *b;
+    int r = ensure_backend(w, false, &b, &err);
+    return r < 0 ? r : watcher__inotify_fake_limit(b, limit);
+}

@@ -231,6 +231,11 @@ int watcher_snapshot_release(struct watcher_job *job, struct watcher_snapshot *s
  * test can make the kernel queue overflow (IN_Q_OVERFLOW) for real. */
 int watcher_test_pause_inotify(struct watcher *w, bool paused);
 
+/* Make the inotify thread behave as if fs.inotify.max_user_watches were
+ * reached once it holds `limit` directory watches (0: off), so a test can
+ * see the switch to polling. Applies to watches added after the call. */
+int watcher_test_watch_limit(struct watcher *w, size_t limit);
+
 /* Print the job's pending saves (why they are not READY) to out. */
 void watcher_test_dump(const struct watcher_job *job, FILE *out);
 

@@ -193,6 +193,44 @@ static void test_root_lifecycle_poll(void **state)
     run_root_lifecycle(WATCHER_MODE_POLL, "root-poll");
 }
 
+/* ---- inotify watch limit -------------------------------------------------- */
+
+static void *four_saves(void *arg)
+{
+    struct wt *t = arg;
+    for (int i = 1; i <= 4; i++) {
+        write_trainer_save(t, i * 10, 1, false, false, true, true);
+        usleep(150000);
+    }
+    t->writer_done = true;
+    return NULL;
+}
+
+static void test_watch_limit_falls_back_to_poll(void **state)
+{
+    (void)state;
+    struct wt *t = calloc(1, sizeof(*t));
+    wt_init(t, "limit");
+    t->o.mode = WATCHER_MODE_INOTIFY;
+    mkdir(t->root, 0755);
+    /* the root and two checkpoint folders fit, the third does not */
+    assert_int_equal(watcher_test_watch_limit(t->w, 3), 0);
+    wt_add_job(t);
+    wt_wait_scanned(t);
+    wt_start_writer(t, four_saves);
+    wt_run_until(t, wt_all_declared_ready, 20000);
+    wt_join_writer(t);
+    wt_assert_all_ready(t);
+    assert_false(t->timed_out);
+    assert_true(wt_has_notice(t, "fs.inotify.max_user_watches"));
+    struct watcher_job_status st;
+    watcher_job_status(t->job, &st);
+    assert_string_equal(st.mode, "poll");
+    printf("limit: now %s on %s\n", st.mode, st.fs_type);
+    wt_fini(t);
+    free(t);
+}
+
 /* ---- spool ---------------------------------------------------------------- */
 
 static void test_spool_budget_and_copy(void **state)
@@ -287,9 +325,13 @@ int main(void)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_many_inotify),        cmocka_unit_test(test_many_poll),
-        cmocka_unit_test(test_overflow_rescan),     cmocka_unit_test(test_root_lifecycle_inotify),
-        cmocka_unit_test(test_root_lifecycle_poll), cmocka_unit_test(test_spool_budget_and_copy),
+        cmocka_unit_test(test_many_inotify),
+        cmocka_unit_test(test_many_poll),
+        cmocka_unit_test(test_overflow_rescan),
+        cmocka_unit_test(test_root_lifecycle_inotify),
+        cmocka_unit_test(test_root_lifecycle_poll),
+        cmocka_unit_test(test_spool_budget_and_copy),
+        cmocka_unit_test(test_watch_limit_falls_back_to_poll),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

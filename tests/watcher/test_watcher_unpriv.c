@@ -66,7 +66,9 @@ static void run_bad_input(enum watcher_mode mode, const char *label)
     wt_assert_all_ready(t);
     assert_false(t->timed_out);
     assert_int_equal(t->n_ready, 1);
-    assert_true(wt_has_notice(t, "not printable UTF-8"));
+    assert_true(wt_has_notice(t, "skipped \"bad\\x0aname.bin\" in checkpoint-10"));
+    assert_true(wt_has_notice(t, "skipped \"\\xff\\xfe.bin\""));
+    assert_true(wt_has_notice(t, "skipped the save \"epoch=1\\xff.ckpt\""));
     assert_true(wt_has_notice(t, "Permission denied"));
     for (size_t i = 0; i < t->n_outputs; i++)
         assert_null(strstr(t->outputs[i], "escape"));
