@@ -112,8 +112,7 @@ class HubHandler(BaseHandler):
             if key == "commits" and m == "GET":
                 return self.commits(rtype, ns, name, split_rev(args)[0] if args else "main")
             if key == "tree" and m == "GET":
-                rev, path = split_rev(args) if args else ("main", [])
-                return self.tree(rtype, ns, name, rev, "/".join(path))
+                return self.tree(rtype, ns, name, args or ["main"])
             if key == "paths-info" and m == "POST":
                 return self.paths_info(rtype, ns, name, split_rev(args)[0] if args else "main")
         raise HttpError(404, "Sorry, we can't find the page you are looking for.", code="NotFound")
@@ -520,11 +519,18 @@ class HubHandler(BaseHandler):
         headers.update(self.page_link(len(hist), page * limit, limit, {"p": page + 1}))
         self.reply_json(items, headers=headers)
 
-    def tree(self, rtype, ns, name, rev, path):
+    def tree(self, rtype, ns, name, segs):
         expand = self.qarg("expand") in ("1", "true", "True")
         recursive = self.qarg("recursive") in ("1", "true", "True")
         with self.ctx.store.lock:
             r = self.repo(rtype, ns, name)
+            # huggingface.js sends the revision unencoded: "feature/x" may span segments.
+            rev, rest = split_rev(segs)
+            for i in range(len(segs), 1, -1):
+                if r.resolve("/".join(segs[:i])) is not None:
+                    rev, rest = "/".join(segs[:i]), segs[i:]
+                    break
+            path = "/".join(rest)
             oid, files = self.files_at(r, rev)
             items = list_tree(files, path, recursive)
             if items is None:

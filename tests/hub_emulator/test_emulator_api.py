@@ -194,6 +194,9 @@ def test_auth_and_repos(e):
     eq(req("POST", e.hub + "/api/models/alice/m/branch/dev", {}, token=ALICE)[0], 409, "branch exists → 409")
     eq(req("POST", e.hub + "/api/models/alice/m/branch/refs%2Fpr%2F5", {}, token=ALICE)[0], 400, "invalid branch")
     eq(req("GET", e.hub + "/api/models/alice/m/revision/dev", token=ALICE)[0], 200, "revision dev")
+    eq(req("POST", e.hub + "/api/models/alice/m/branch/feature%2Fx", {}, token=ALICE)[0], 200, "branch with a slash")
+    st, h, d = req("GET", e.hub + "/api/models/alice/m/tree/feature/x?recursive=true", token=ALICE)
+    eq((st, [i["path"] for i in jbody(d) or []]), (200, [".gitattributes"]), "tree with an unencoded feature/x rev")
     st, h, d = req("GET", e.hub + "/api/models/alice/m/revision/nope", token=ALICE)
     eq((st, h.get("X-Error-Code")), (404, "RevisionNotFound"), "unknown revision")
 
