@@ -234,7 +234,22 @@ void job__start_final(struct job *j)
     j->current = strdup("End of training");
     j->bytes_total = 0;
     struct hs_err err = {0};
-    if (plan_final(op, !j->card_error, &err) < 0)
+    int rc = plan_final(op, !j->card_error, &err);
+    if (rc == -ENOENT || rc == -ENOTDIR) {
+        /* nothing will appear by retrying: say so now */
+        char msg[HS_ERR_MAX + 64];
+        snprintf(msg, sizeof(msg), "%s: nothing to push (check \"watch\")", err.msg);
+        job__set_error(j, msg);
+        j->op = NULL;
+        job__op_free(op);
+        j->finish_requested = false;
+        job_finish_cb cb = j->finish_cb;
+        j->finish_cb = NULL;
+        if (cb)
+            cb(j, rc, msg, j->finish_ud);
+        return;
+    }
+    if (rc < 0)
         return job__op_failed(op, err.msg);
     if (j->resume_final_commit) {
         op->commit = j->resume_final_commit;
