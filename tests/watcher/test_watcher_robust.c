@@ -231,6 +231,53 @@ static void test_watch_limit_falls_back_to_poll(void **state)
     free(t);
 }
 
+/* ---- several jobs, removal --------------------------------------------------- */
+
+static bool never(struct wt *t)
+{
+    (void)t;
+    return false;
+}
+
+static void test_two_jobs_and_removal(void **state)
+{
+    (void)state;
+    struct wt *t = calloc(1, sizeof(*t));
+    wt_init(t, "two");
+    t->o.mode = WATCHER_MODE_INOTIFY;
+    mkdir(t->root, 0755);
+    wt_add_job(t);
+    struct watcher_options o2 = t->o;
+    char root2[256];
+    snprintf(root2, sizeof(root2), "%s/other", t->dir);
+    mkdir(root2, 0755);
+    o2.root = root2;
+    o2.layout = WATCHER_LAYOUT_LIGHTNING;
+    struct watcher_job *job2 = NULL;
+    struct hs_err err = {0};
+    assert_int_equal(watcher_add_job(t->w, &o2, &job2, &err), 0);
+    wt_wait_scanned(t);
+    write_trainer_save(t, 10, 1, false, false, true, true);
+    struct wt_save *s = wt_declare(t, "epoch=0-step=5.ckpt");
+    wt_write(s, root2, "epoch=0-step=5.ckpt", NULL, 70000);
+    t->writer_done = true;
+    wt_run_until(t, wt_all_declared_ready, 5000);
+    wt_assert_all_ready(t);
+    assert_false(t->timed_out);
+    /* a removed job reports nothing more, the other one carries on */
+    assert_int_equal(watcher_remove_job(t->w, job2), 0);
+    wt_write(NULL, root2, "epoch=1-step=10.ckpt", NULL, 70000);
+    t->writer_done = false;
+    write_trainer_save(t, 20, 1, false, false, true, true);
+    t->writer_done = true;
+    wt_run_until(t, wt_all_declared_ready, 5000);
+    wt_run_until(t, never, 300); /* time for a READY of the removed job, if any */
+    wt_assert_all_ready(t);
+    assert_int_equal(t->n_ready, 3);
+    wt_fini(t);
+    free(t);
+}
+
 /* ---- spool ---------------------------------------------------------------- */
 
 static void test_spool_budget_and_copy(void **state)
@@ -332,6 +379,7 @@ int main(void)
         cmocka_unit_test(test_root_lifecycle_poll),
         cmocka_unit_test(test_spool_budget_and_copy),
         cmocka_unit_test(test_watch_limit_falls_back_to_poll),
+        cmocka_unit_test(test_two_jobs_and_removal),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
