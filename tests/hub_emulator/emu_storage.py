@@ -262,7 +262,7 @@ class StorageHandler(BaseHandler):
             st = faults.choice([500, 503])
             raise HttpError(st, "We encountered an internal error. Please try again." if st == 500 else
                             "Please reduce your request rate.")
-        if kind != "download" and faults.hit(self, "reset"):
+        if kind != "download" and faults.hit(self, "reset"):  # downloads: reset mid-body in _download
             self.reset_connection()
         faults.maybe_stall(self)
         if kind == "part":
@@ -441,6 +441,9 @@ class StorageHandler(BaseHandler):
         if self.command == "HEAD" or count == 0:
             return
         self.wfile.flush()
+        cut = self.server.ctx.faults.hit(self, "reset") and count > 1
         with open(store.path(oid), "rb") as f:
-            sent = self.connection.sendfile(f, start, count)
+            sent = self.connection.sendfile(f, start, count // 2 if cut else count)
         self.resp_bytes += sent
+        if cut:  # reset mid-body: the client sees a truncated response
+            self.reset_connection(read_some=False)
