@@ -6,7 +6,7 @@
  * are skipped. Storage and completion URLs are handed out by the Hub: they
  * are requested WITHOUT Authorization, whatever their host. An expired or
  * refused URL (403, or 404 for an unknown upload) gets the object batched
- * again (at most 3 times); the verify action is never called. Bodies are
+ * again (at most 8 times); the verify action is never called. Bodies are
  * streamed from the file by http_loop.c, never held in memory.
  */
 #include "push_int.h"
@@ -16,7 +16,7 @@
 #include <time.h>
 
 #define BATCH_MAX     256
-#define REBATCH_MAX   3
+#define REBATCH_MAX   8
 #define EXPIRY_MARGIN 120 /* seconds: do not start a part on a URL this close to expiry */
 
 struct xfer_ctx {

@@ -45,12 +45,12 @@ push() {
 
 # Number of commits on a branch (the initial commit included).
 commits() { # repo [rev]
-    curl -sf -H "Authorization: Bearer $TOKEN" "$EMU_URL/api/models/$1/commits/${2:-main}" | "$PY" -c 'import json,sys; print(len(json.load(sys.stdin)))'
+    curl -sf --retry 10 --retry-all-errors --retry-delay 1 --retry-max-time 30 -H "Authorization: Bearer $TOKEN" "$EMU_URL/api/models/$1/commits/${2:-main}" | "$PY" -c 'import json,sys; print(len(json.load(sys.stdin)))'
 }
 
 # sha256 of a repo file downloaded through resolve (follows the storage redirect).
 remote_sha() { # repo rev path
-    curl -sfL -H "Authorization: Bearer $TOKEN" "$EMU_URL/$1/resolve/$2/$3" | sha256sum | cut -d' ' -f1
+    curl -sfL --retry 10 --retry-all-errors --retry-delay 1 --retry-max-time 30 -H "Authorization: Bearer $TOKEN" "$EMU_URL/$1/resolve/$2/$3" | sha256sum | cut -d' ' -f1
 }
 
 # Every file under DIR (relative path) must be in REPO at REV (under PREFIX) with the same bytes.

@@ -20,7 +20,6 @@ cp "$D/weights.bin" "$D/sub/weights-copy.bin"  # same content: one object
 echo secret >"$D/.git/config"
 echo cache >"$D/.cache/huggingface/x"
 
-before=$(commits alice/m1 2>/dev/null || echo 0)
 push "$D" --repo alice/m1 --message "first push"
 check "push exits 0" test "$RC" -eq 0
 cat "$WORK/err" | sed 's/^/  stderr: /' | tail -n 5
