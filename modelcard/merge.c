@@ -247,28 +247,39 @@ static int merged_key(const struct mc_card *c, const char *key, const struct blo
     return r;
 }
 
-#define MAX_BLOCKS 256
+/* Upper bound of top-level blocks: one per line at most. */
+static size_t count_lines(const char *y, size_t len)
+{
+    size_t n = 1;
+    for (size_t i = 0; i < len; i++)
+        n += y[i] == '\n';
+    return n;
+}
 
 static int merge_front_matter(const struct mc_card *c, const struct split *s, struct hs_buf *out)
 {
-    struct block *b = calloc(MAX_BLOCKS, sizeof(*b));
+    size_t max = s->has_fm ? count_lines(s->yaml, s->yaml_len) : 1;
+    struct block *b = calloc(max, sizeof(*b));
     if (!b)
         return -ENOMEM;
-    size_t n = s->has_fm ? yaml_blocks(s->yaml, s->yaml_len, b, MAX_BLOCKS) : 0;
+    size_t n = s->has_fm ? yaml_blocks(s->yaml, s->yaml_len, b, max) : 0;
     int r = hs_buf_append(out, "---\n", 4);
     /* Theirs, in their order, with our keys replaced in place. */
+    bool seen[HS_ARRAY_SIZE(modelcard__yaml_keys)] = {0};
     for (size_t i = 0; r == 0 && i < n; i++) {
-        bool ours = false;
+        size_t ours = SIZE_MAX;
         for (size_t k = 0; k < HS_ARRAY_SIZE(modelcard__yaml_keys); k++)
-            ours |= !strcmp(b[i].key, modelcard__yaml_keys[k]);
-        if (!ours) {
+            if (!strcmp(b[i].key, modelcard__yaml_keys[k]))
+                ours = k;
+        if (ours == SIZE_MAX) {
             r = hs_buf_append(out, b[i].text, b[i].len);
             if (r == 0 && b[i].len && b[i].text[b[i].len - 1] != '\n')
                 r = hs_buf_append(out, "\n", 1);
             continue;
         }
-        if (block_get(b, n, b[i].key) != &b[i])
+        if (seen[ours])
             continue; /* a duplicate key: the first one wins */
+        seen[ours] = true;
         bool present;
         r = merged_key(c, b[i].key, &b[i], out, &present);
         if (r == 0 && present && out->len && out->data[out->len - 1] != '\n')

@@ -236,12 +236,40 @@ static void test_huge_log_history(void **state)
     mc_rm_tree(base);
 }
 
+/* A person's card with a huge front matter (150k keys, repeated license
+ * lines, flow-style tags) merges in linear time and keeps every line. */
+static void test_merge_large_front_matter(void **state)
+{
+    (void)state;
+    char dir[HS_PATH_MAX];
+    mc_data(dir, sizeof(dir), "cls_epoch/run/bert-finetuned-mrpc");
+    struct hs_buf b;
+    hs_buf_init(&b, 16u << 20);
+    hs_buf_printf(&b, "---\ntags: [mine, other]\n");
+    for (int i = 0; i < 150000; i++)
+        hs_buf_printf(&b, i % 1000 == 0 ? "license: x%d\n" : "key%d: v\n", i);
+    hs_buf_printf(&b, "---\nBody.\n");
+    struct modelcard_warnings w;
+    hs_usec_t t0 = hs_now_monotonic();
+    char *card = mc_render(dir, NULL, b.data, &w);
+    hs_usec_t dt = hs_now_monotonic() - t0;
+    assert_non_null(card);
+    assert_true(dt < 10 * HS_USEC_PER_SEC);
+    assert_non_null(strstr(card, "---\ntags: [mine, other]\nlicense: x0\nkey1: v\n"));
+    assert_non_null(strstr(card, "key149999: v\n"));
+    assert_null(strstr(card, "license: x1000\n")); /* duplicates: the first one is kept */
+    assert_non_null(strstr(card, "---\nBody.\n\n" MODELCARD_BEGIN_MARKER "\n"));
+    free(card);
+    hs_buf_free(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_hostile_training_args),      cmocka_unit_test(test_missing_state),
         cmocka_unit_test(test_truncated_state_falls_back), cmocka_unit_test(test_nan_infinity),
         cmocka_unit_test(test_base_model_sources),         cmocka_unit_test(test_huge_log_history),
+        cmocka_unit_test(test_merge_large_front_matter),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
