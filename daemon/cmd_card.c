@@ -8,6 +8,7 @@
  * Warnings (broken trainer files) go to stderr; the card still comes out.
  * Exit 0, 1 (DIR unreadable, write failed), 2 (usage), 78 (config).
  */
+#include "card_meta.h"
 #include "cli.h"
 #include "common.h"
 #include "config.h"
@@ -20,49 +21,6 @@
 
 #define CARD_MAX     (64u << 20)
 #define EXISTING_MAX (4u << 20)
-
-static int copy_strv(struct modelcard_strv *dst, const struct config_strlist *src)
-{
-    for (size_t i = 0; i < src->n; i++) {
-        char **nv = realloc(dst->v, (dst->n + 1) * sizeof(*nv));
-        if (!nv)
-            return -ENOMEM;
-        dst->v = nv;
-        if (!(dst->v[dst->n] = strdup(src->v[i])))
-            return -ENOMEM;
-        dst->n++;
-    }
-    return 0;
-}
-
-static char *dup_or_null(const char *s)
-{
-    return s ? strdup(s) : NULL;
-}
-
-/* The job's model_card settings as modelcard/ metadata. */
-static int meta_from_job(const struct config_job *job, struct modelcard_meta *m)
-{
-    memset(m, 0, sizeof(*m));
-    m->mode = job->model_card.mode == CONFIG_CARD_OFF         ? MODELCARD_OFF
-              : job->model_card.mode == CONFIG_CARD_OVERWRITE ? MODELCARD_OVERWRITE
-                                                              : MODELCARD_MERGE;
-    const struct config_model_card *c = &job->model_card;
-    const char *slash = strrchr(job->hub_model_id, '/');
-    m->model_name = strdup(c->model_name ? c->model_name : slash ? slash + 1 : job->hub_model_id);
-    m->base_model = c->base_model.n ? strdup(c->base_model.v[0]) : NULL;
-    m->dataset_name = dup_or_null(c->dataset_name);
-    m->license = dup_or_null(c->license);
-    m->task = dup_or_null(c->task);
-    m->world_size = (int)job->world_size;
-    if (!m->model_name || (c->base_model.n && !m->base_model) ||
-        (c->dataset_name && !m->dataset_name) || (c->license && !m->license) ||
-        (c->task && !m->task) || copy_strv(&m->datasets, &c->datasets) < 0 ||
-        copy_strv(&m->language, &c->language) < 0 || copy_strv(&m->tags, &c->tags) < 0 ||
-        copy_strv(&m->metrics_order, &c->metrics_order) < 0)
-        return -ENOMEM;
-    return 0;
-}
 
 static int load_meta(const char *file, const char *job_name, struct modelcard_meta *m)
 {
@@ -92,7 +50,7 @@ static int load_meta(const char *file, const char *job_name, struct modelcard_me
         config_free(cfg);
         return job_name ? HS_EXIT_CONFIG : HS_EXIT_USAGE;
     }
-    int r = meta_from_job(job, m);
+    int r = card_meta_from_job(job, m);
     config_free(cfg);
     if (r < 0) {
         fprintf(stderr, "hubsync card: %s\n", hs_strerror(r));

@@ -1,0 +1,18 @@
+/*
+ * card_meta.h — internal to daemon/: a job's "model_card" config as
+ * modelcard/ metadata, shared by `hubsync card` and the finish step.
+ */
+#ifndef HUBSYNC_DAEMON_CARD_META_H
+#define HUBSYNC_DAEMON_CARD_META_H
+
+#include "config.h"
+#include "modelcard.h"
+
+/* Fill m (zeroed first) from job: mode, model_name (default: the name part
+ * of hub_model_id, as push_to_hub passes the repo name), base_model (the
+ * first when a list), datasets, dataset_name, language, license, tags,
+ * task, metrics_order, and world_size for the hyperparameters. -ENOMEM;
+ * free with modelcard_meta_free() in every case. */
+int card_meta_from_job(const struct config_job *job, struct modelcard_meta *m);
+
+#endif
