@@ -565,6 +565,7 @@ int job__push(struct job_op *op)
     j->up_phase = UPLOADER_PHASE_PREPARE;
     j->push_started = hs_now_monotonic();
     j->bytes_done = 0;
+    bool resuming = resume != NULL;
     int rc = uploader_push(j->env->uploader, &req, &hooks, &err);
     free(files);
     free(resume);
@@ -573,7 +574,7 @@ int job__push(struct job_op *op)
         return rc;
     }
     hs_log_info("job %s: pushing \"%s\" (%zu files)%s", j->name, op->plan.message, op->plan.n_files,
-                resume ? " (resuming)" : "");
+                resuming ? " (resuming)" : "");
     job__changed(j);
     return 0;
 }
