@@ -14,7 +14,7 @@
  *     results. Top-level keys are found line by line (a key at column 0);
  *     nothing else of the person's YAML is reinterpreted.
  * Also reads the column order of an existing Training results table (rule 6).
- * Limitation: a CRLF card gets LF lines in the parts hubsync writes.
+ * A CRLF card stays CRLF (the parts hubsync writes into it follow it).
  */
 #include "modelcard_int.h"
 
@@ -308,6 +308,29 @@ static int marked_body(const struct mc_card *c, struct hs_buf *out)
     return r;
 }
 
+/* Append src to out (then empty src), turning lone "\n" into "\r\n" when crlf. */
+static int append_eol(struct hs_buf *out, struct hs_buf *src, bool crlf)
+{
+    int r = 0;
+    if (!crlf) {
+        r = hs_buf_append(out, src->data ? src->data : "", src->len);
+    } else {
+        size_t run = 0;
+        for (size_t i = 0; r == 0 && i < src->len; i++) {
+            if (src->data[i] == '\n' && (i == 0 || src->data[i - 1] != '\r')) {
+                r = hs_buf_append(out, src->data + run, i - run);
+                if (r == 0)
+                    r = hs_buf_append(out, "\r\n", 2);
+                run = i + 1;
+            }
+        }
+        if (r == 0)
+            r = hs_buf_append(out, src->data ? src->data + run : "", src->len - run);
+    }
+    hs_buf_reset(src);
+    return r;
+}
+
 static bool only_space(const char *p, size_t n)
 {
     for (size_t i = 0; i < n; i++)
@@ -352,7 +375,15 @@ int modelcard_render(const struct modelcard_run *run, const struct modelcard_met
         if (r == 0)
             r = marked_body(&c, out);
     } else {
-        r = merge_front_matter(&c, &s, out);
+        /* huggingface_hub keeps a card's line endings: what hubsync writes
+         * into a CRLF card gets CRLF too; the person's bytes stay as they are. */
+        const char *nl = memchr(existing, '\n', existing_len);
+        bool crlf = nl && nl > existing && nl[-1] == '\r';
+        struct hs_buf tmp;
+        hs_buf_init(&tmp, out->max);
+        r = merge_front_matter(&c, &s, &tmp);
+        if (r == 0)
+            r = append_eol(out, &tmp, crlf);
         if (r == 0 && b1) {
             /* Their text before and after our markers stays byte for byte. */
             const char *after = b2 + strlen(MODELCARD_END_MARKER);
@@ -362,18 +393,23 @@ int modelcard_render(const struct modelcard_run *run, const struct modelcard_met
                 after++;
             r = hs_buf_append(out, s.body, (size_t)(b1 - s.body));
             if (r == 0)
-                r = marked_body(&c, out);
+                r = marked_body(&c, &tmp);
+            if (r == 0)
+                r = append_eol(out, &tmp, crlf);
             if (r == 0)
                 r = hs_buf_append(out, after, s.body_len - (size_t)(after - s.body));
         } else if (r == 0) {
             r = hs_buf_append(out, s.body, s.body_len);
             if (r == 0 && s.body_len && s.body[s.body_len - 1] != '\n')
-                r = hs_buf_append(out, "\n", 1);
+                r = hs_buf_append(out, crlf ? "\r\n" : "\n", crlf ? 2 : 1);
             if (r == 0)
-                r = hs_buf_append(out, "\n", 1);
+                r = hs_buf_append(out, crlf ? "\r\n" : "\n", crlf ? 2 : 1);
             if (r == 0)
-                r = marked_body(&c, out);
+                r = marked_body(&c, &tmp);
+            if (r == 0)
+                r = append_eol(out, &tmp, crlf);
         }
+        hs_buf_free(&tmp);
     }
     modelcard__card_free(&c);
     if (r < 0)

@@ -275,6 +275,30 @@ static void test_meta_from_json_errors(void **state)
     json_decref(j);
 }
 
+/* A CRLF card stays CRLF: no lone LF anywhere, the person's bytes intact,
+ * and merging again changes nothing. */
+static void test_merge_crlf_card(void **state)
+{
+    (void)state;
+    char dir[HS_PATH_MAX];
+    mc_data(dir, sizeof(dir), "cls_epoch/run/bert-finetuned-mrpc");
+    const char *human = "---\r\nlicense: mit\r\ntags:\r\n- nlp\r\n---\r\n# Mine\r\n\r\nText.\r\n";
+    struct modelcard_warnings w;
+    char *card = mc_render(dir, NULL, human, &w);
+    assert_non_null(card);
+    for (const char *p = card; (p = strchr(p, '\n')); p++)
+        assert_true(p > card && p[-1] == '\r');
+    assert_non_null(
+        strstr(card, "---\r\n# Mine\r\n\r\nText.\r\n\r\n" MODELCARD_BEGIN_MARKER "\r\n"));
+    assert_non_null(strstr(card, "tags:\r\n- nlp\r\n- generated_from_trainer\r\n"));
+    assert_non_null(strstr(card, "should probably proofread and complete it, then remove this "
+                                 "comment. -->\r\n\r\n# bert-finetuned-mrpc\r\n"));
+    char *again = mc_render(dir, NULL, card, &w);
+    assert_string_equal(again, card);
+    free(again);
+    free(card);
+}
+
 /* Render a run assembled in memory (state + args JSON), no files. */
 static char *render_mem(const char *state_json, const char *args_json)
 {
@@ -349,6 +373,7 @@ int main(void)
         cmocka_unit_test(test_rule6_order_from_existing_table),
         cmocka_unit_test(test_meta_from_json_errors),
         cmocka_unit_test(test_summary_choice),
+        cmocka_unit_test(test_merge_crlf_card),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
