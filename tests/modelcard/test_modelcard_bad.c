@@ -263,13 +263,79 @@ static void test_merge_large_front_matter(void **state)
     hs_buf_free(&b);
 }
 
+/* Random existing cards built from the pieces the merger looks for
+ * (front matter fences, CR/LF, markers, top-level keys, list items, the
+ * Trainer's comment, junk bytes): rendering always succeeds and the result
+ * always carries hubsync's section. Deterministic; ASan checks memory. */
+static void test_merge_random_cards(void **state)
+{
+    (void)state;
+    char dir[HS_PATH_MAX];
+    mc_data(dir, sizeof(dir), "cls_epoch/run/bert-finetuned-mrpc");
+    static const char *const pieces[] = {
+        "---",
+        "\n",
+        "\r\n",
+        "\r",
+        MODELCARD_BEGIN_MARKER,
+        MODELCARD_END_MARKER,
+        "tags:",
+        "- x",
+        "'q'",
+        "license: mit",
+        "model-index:",
+        "  results: []",
+        "library_name: peft",
+        ":",
+        " ",
+        "#",
+        "This model card has been generated automatically according to the information the "
+        "Trainer had access to",
+        "| Training Loss | Epoch | F1 |",
+        "\xc3\xa9",
+        "\xff",
+        "[a, b]",
+        "tags: [a]",
+    };
+    uint64_t x = 88172645463325252ULL;
+    struct modelcard_meta meta = {0};
+    for (int it = 0; it < 600; it++) {
+        char text[2048];
+        size_t n = 0;
+        int parts = 1 + (int)(x % 40);
+        for (int k = 0; k < parts; k++) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17; /* xorshift64 */
+            const char *pc = pieces[x % HS_ARRAY_SIZE(pieces)];
+            size_t l = strlen(pc);
+            if (n + l + 1 >= sizeof(text))
+                break;
+            memcpy(text + n, pc, l);
+            n += l;
+        }
+        text[n] = '\0';
+        meta.mode = (x >> 20) % 3 == 0 ? MODELCARD_OVERWRITE : MODELCARD_MERGE;
+        struct modelcard_warnings w;
+        char *card = mc_render(dir, &meta, text, &w);
+        if (!card)
+            fail_msg("iteration %d: render failed on %s", it, text);
+        assert_non_null(strstr(card, MODELCARD_BEGIN_MARKER));
+        assert_non_null(strstr(card, MODELCARD_END_MARKER));
+        assert_true(!strncmp(card, "---", 3));
+        free(card);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_hostile_training_args),      cmocka_unit_test(test_missing_state),
-        cmocka_unit_test(test_truncated_state_falls_back), cmocka_unit_test(test_nan_infinity),
-        cmocka_unit_test(test_base_model_sources),         cmocka_unit_test(test_huge_log_history),
+        cmocka_unit_test(test_hostile_training_args),
+        cmocka_unit_test(test_missing_state),
+        cmocka_unit_test(test_truncated_state_falls_back),
+        cmocka_unit_test(test_nan_infinity),
+        cmocka_unit_test(test_base_model_sources),
+        cmocka_unit_test(test_huge_log_history),
         cmocka_unit_test(test_merge_large_front_matter),
+        cmocka_unit_test(test_merge_random_cards),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
