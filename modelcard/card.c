@@ -180,7 +180,7 @@ static int summary_from(struct mc_card *c, const json_t *entry, bool results_fil
         if (summary_skip(kk))
             continue;
         struct hs_buf b;
-        hs_buf_init(&b, 1024);
+        hs_buf_init(&b, 64 * 1024);
         if (modelcard__py_title(kk, 0, &b) < 0 || !b.data) {
             hs_buf_free(&b);
             continue;
@@ -253,20 +253,18 @@ static bool table_dropped(const char *k)
     return false;
 }
 
+/* A table cell: _maybe_round of v ("None" when absent). A value too long
+ * for a cell (hostile file) becomes an empty cell, not a failed card. */
 static char *cell(const json_t *v)
 {
     struct hs_buf b;
-    hs_buf_init(&b, 4096);
-    if (!v) {
-        if (hs_buf_printf(&b, "None") < 0)
-            return NULL;
-    } else if (modelcard__py_round4(v, &b) < 0) {
+    hs_buf_init(&b, 64 * 1024);
+    int r = v ? modelcard__py_round4(v, &b) : hs_buf_printf(&b, "None");
+    if (r < 0 || !b.data) {
         hs_buf_free(&b);
-        return NULL;
+        return strdup("");
     }
-    if (!b.data && hs_buf_append(&b, "", 0) < 0)
-        return NULL;
-    return b.data ? b.data : strdup("");
+    return b.data;
 }
 
 static int build_table(struct mc_card *c, const json_t *lh, size_t summary_idx,
@@ -304,11 +302,10 @@ static int build_table(struct mc_card *c, const json_t *lh, size_t summary_idx,
         if (table_dropped(key) || !strcmp(key, "eval_loss"))
             continue;
         struct hs_buf b;
-        hs_buf_init(&b, 1024);
-        if (modelcard__py_title(key, 1, &b) < 0 || hs_buf_append(&b, "", 0) < 0) {
+        hs_buf_init(&b, 64 * 1024);
+        if (modelcard__py_title(key, 1, &b) < 0 || hs_buf_append(&b, "", 0) < 0 || !b.data) {
             hs_buf_free(&b);
-            r = -ENOMEM;
-            goto out;
+            continue; /* a key too long for a column name: drop the column */
         }
         keys[nkeys] = (char *)key;
         pretty[nkeys] = b.data;

@@ -73,6 +73,10 @@ static int add_json(struct mc_card *c, const char *name, const json_t *v)
     json_t *ev = enum_value(v);
     int r = ev ? modelcard__py_str(ev, &b) : -ENOMEM;
     json_decref(ev);
+    if (r == -E2BIG) { /* a hostile value: leave this line out */
+        hs_buf_free(&b);
+        return 0;
+    }
     if (r == 0)
         r = hs_buf_append(&b, "", 0);
     if (r == 0)
@@ -179,6 +183,8 @@ int modelcard__hparams_build(const struct modelcard_run *run, const struct model
         }
         if (r == 0)
             r = add(c, "optimizer", b.data);
+        else if (r == -E2BIG)
+            r = 0; /* hostile optim_args: no optimizer line */
         hs_buf_free(&b);
     }
     json_decref(optim);

@@ -178,6 +178,33 @@ static void test_base_model_sources(void **state)
     mc_rm_tree(base);
 }
 
+/* Absurdly long keys and values: the card still comes out. */
+static void test_huge_values(void **state)
+{
+    (void)state;
+    char tmpl[] = "/tmp/hs-mcbad-XXXXXX", dir[HS_PATH_MAX], p[2 * HS_PATH_MAX];
+    char *base = mk_run(tmpl, dir, sizeof(dir));
+    struct hs_buf b;
+    hs_buf_init(&b, 4u << 20);
+    hs_buf_printf(&b, "{\"log_history\": [{\"loss\": 1.0, \"step\": 1}, {\"eval_");
+    for (int i = 0; i < 200000; i++)
+        hs_buf_append(&b, "k", 1);
+    hs_buf_printf(&b, "\": 1, \"eval_note\": \"");
+    for (int i = 0; i < 200000; i++)
+        hs_buf_append(&b, "v", 1);
+    hs_buf_printf(&b, "\", \"eval_loss\": 0.5, \"step\": 2}]}");
+    snprintf(p, sizeof(p), "%s/trainer_state.json", dir);
+    assert_int_equal(mc_spit(p, b.data, b.len), 0);
+    hs_buf_free(&b);
+    struct modelcard_warnings w;
+    char *card = mc_render(dir, NULL, NULL, &w);
+    assert_non_null(card);
+    assert_non_null(strstr(card, "| Training Loss | Epoch | Step | Validation Loss | Note |"));
+    assert_non_null(strstr(card, "| 1.0           | None  | 2    | 0.5             |      |\n"));
+    free(card);
+    mc_rm_tree(base);
+}
+
 /* 100k log entries (a 1000-eval run logging every step): linear time,
  * bounded memory. */
 static void test_huge_log_history(void **state)
@@ -336,6 +363,7 @@ int main(void)
         cmocka_unit_test(test_huge_log_history),
         cmocka_unit_test(test_merge_large_front_matter),
         cmocka_unit_test(test_merge_random_cards),
+        cmocka_unit_test(test_huge_values),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
