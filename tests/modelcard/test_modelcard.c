@@ -299,6 +299,61 @@ static void test_merge_crlf_card(void **state)
     free(card);
 }
 
+/* Several datasets, a task override, all_results.json as the summary. */
+static void test_wording_variants(void **state)
+{
+    (void)state;
+    char src[HS_PATH_MAX], dir[2 * HS_PATH_MAX];
+    char tmpl[] = "/tmp/hs-mc-XXXXXX";
+    char *base = mkdtemp(tmpl);
+    assert_non_null(base);
+    mc_data(src, sizeof(src), "s2s_steps/run/t5-small-xsum");
+    snprintf(dir, sizeof(dir), "%s/t5", base);
+    assert_int_equal(mc_copy_tree(src, dir), 0);
+    char p[3 * HS_PATH_MAX];
+    snprintf(p, sizeof(p), "%s/eval_results.json", dir);
+    assert_int_equal(unlink(p), 0);
+    snprintf(p, sizeof(p), "%s/all_results.json", dir);
+    const char *all = "{\"epoch\": 1.0, \"eval_loss\": 2.5, \"eval_rouge1\": 30.123456, "
+                      "\"eval_samples\": 10, \"total_flos\": 1e15, \"train_loss\": 2.9, "
+                      "\"train_runtime\": 900.0, \"train_samples\": 1000}\n";
+    assert_int_equal(mc_spit(p, all, strlen(all)), 0);
+
+    json_t *mj =
+        json_loads("{\"datasets\": [\"a\", \"b\", \"c\"], \"task\": \"summarization\"}", 0, NULL);
+    struct modelcard_meta meta;
+    struct hs_err err;
+    assert_int_equal(modelcard_meta_from_json(mj, &meta, &err), 0);
+    json_decref(mj);
+    struct modelcard_warnings w;
+    char *card = mc_render(dir, &meta, NULL, &w);
+    assert_non_null(strstr(card,
+                           "on the a, the b and the c datasets.\nIt achieves the following "
+                           "results on the evaluation set:\n- Loss: 2.5\n- Rouge1: 30.1235\n\n"));
+    /* One result per dataset tag, task from the config. */
+    const char *r = card;
+    int results = 0;
+    while ((r = strstr(r, "  - task:\n      name: Summarization\n      type: summarization\n")))
+        results++, r++;
+    assert_int_equal(results, 3);
+    assert_non_null(strstr(card,
+                           "      name: c\n      type: c\n    metrics:\n    - name: Rouge1\n      "
+                           "type: rouge\n      value: 30.123456\n"));
+    free(card);
+    /* A display name pairs with the first tag only (zip). */
+    meta.dataset_name = strdup("The A set");
+    card = mc_render(dir, &meta, NULL, &w);
+    assert_non_null(strstr(card, "on the The A set dataset."));
+    results = 0;
+    for (r = card; (r = strstr(r, "  - task:\n")); r++)
+        results++;
+    assert_int_equal(results, 1);
+    assert_non_null(strstr(card, "    dataset:\n      name: The A set\n      type: a\n"));
+    free(card);
+    modelcard_meta_free(&meta);
+    mc_rm_tree(base);
+}
+
 /* Render a run assembled in memory (state + args JSON), no files. */
 static char *render_mem(const char *state_json, const char *args_json)
 {
@@ -374,6 +429,7 @@ int main(void)
         cmocka_unit_test(test_meta_from_json_errors),
         cmocka_unit_test(test_summary_choice),
         cmocka_unit_test(test_merge_crlf_card),
+        cmocka_unit_test(test_wording_variants),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
