@@ -210,6 +210,20 @@ static int plan_final(struct job_op *op, bool with_card, struct hs_err *err)
     rc = strategy_plan_finish(j->cfg, j->cfg->watch, (const char *const *)l.v, l.n,
                               op->with_card ? op->card_path : NULL, &op->plan, err);
     listing_free(&l);
+    if (rc == 0 && !with_card) {
+        /* the Hub refused the card: no README.md at all this time (the
+         * output dir's own would carry the same metadata) */
+        for (size_t i = 0; i < op->plan.n_files; i++) {
+            if (strcmp(op->plan.files[i].repo_path, "README.md") != 0)
+                continue;
+            free(op->plan.files[i].local_path);
+            free(op->plan.files[i].repo_path);
+            memmove(op->plan.files + i, op->plan.files + i + 1,
+                    (op->plan.n_files - i - 1) * sizeof(*op->plan.files));
+            op->plan.n_files--;
+            break;
+        }
+    }
     return rc;
 }
 
