@@ -65,6 +65,33 @@ push "$WORK/small" --repo alice/lost
 check "a push whose commit answer is lost still succeeds" test "$RC" -eq 0
 check "...and found its commit in the tree" grep -q "commit sent by an earlier run is in the repo\|committed" "$WORK/err"
 check "...with exactly one commit" test "$(commits alice/lost)" -eq 2
+
+# The process died after sending the commit (state says "commit sent"): the
+# re-run checks the repo tree (paths-info) before anything else and does not
+# commit again when the files are there; when they are not, it pushes normally.
+state_file() { # dir → the state file cmd_push uses for (endpoint, repo, main, dir, "")
+    local key
+    key=$(printf '%s\n%s\n%s\n%s\n%s' "$EMU_URL" "$2" main "$(realpath "$1")" "" | sha256sum | cut -c1-32)
+    echo "$WORK/cache/hubsync/push/$key.json"
+}
+fake_sent_state() { # dir repo
+    mkdir -p "$WORK/cache/hubsync/push"
+    printf '{"version":1,"key":"%s\\nmodel\\n%s\\nmain","files":[],"objects":[],"commit_sent":true}' \
+        "$EMU_URL" "$2" >"$(state_file "$1" "$2")"
+}
+fake_sent_state "$WORK/small" alice/lost
+n=$(commits alice/lost)
+push "$WORK/small" --repo alice/lost
+check "commit-sent state, files in the repo: exit 0" test "$RC" -eq 0
+check "...says the earlier commit is in the repo" grep -q "commit sent by an earlier run is in the repo" "$WORK/err"
+check "...checked with paths-info" test "$(log_count '"paths-info" in r["path"]')" -ge 1
+check "...and made no new commit" test "$(commits alice/lost)" -eq "$n"
+echo changed >"$WORK/small/b.txt"
+fake_sent_state "$WORK/small" alice/lost
+push "$WORK/small" --repo alice/lost
+check "commit-sent state, files not in the repo: exit 0" test "$RC" -eq 0
+check "...commits the change once" test "$(commits alice/lost)" -eq $((n + 1))
+check "...content identical" same_content "$WORK/small" alice/lost main
 check "the token appears in no output, log or state" no_token_anywhere
 emu_stop
 finish
