@@ -205,14 +205,42 @@ static bool read_per_epoch(const char *dir)
 
 /* ---- watcher events ------------------------------------------------------- */
 
-void job_on_output(struct job *j)
+static void idle_cb(uv_timer_t *t)
+{
+    struct job *j = t->data;
+    hs_usec_t idle = j->cfg->finish_after_idle_usec;
+    if (j->stopping || !idle || j->finish_requested || j->finished)
+        return;
+    hs_usec_t quiet = hs_now_monotonic() - j->last_activity;
+    if (quiet + HS_USEC_PER_MSEC < idle) {
+        uv_timer_start(&j->idle_timer, idle_cb, (idle - quiet) / 1000 + 1, 0);
+        return;
+    }
+    struct hs_err err = {0};
+    hs_log_info("job %s: no activity for %" PRIu64 " s (finish_after_idle_seconds): finishing",
+                j->name, idle / HS_USEC_PER_SEC);
+    if (job_finish(j, 0, NULL, NULL, &err) < 0)
+        job__set_error(j, err.msg);
+}
+
+/* Activity in the output dir: remember when, and (re)arm the idle finish
+ * as a one-shot timer (an idle job with no finish configured wakes nobody). */
+static void activity(struct job *j)
 {
     j->last_activity = hs_now_monotonic();
+    if (j->cfg->finish_after_idle_usec && j->timer_init && !j->stopping &&
+        !uv_is_active((uv_handle_t *)&j->idle_timer))
+        uv_timer_start(&j->idle_timer, idle_cb, j->cfg->finish_after_idle_usec / 1000 + 1, 0);
+}
+
+void job_on_output(struct job *j)
+{
+    activity(j);
 }
 
 void job_on_checkpoint(struct job *j, const struct watcher_checkpoint *cp)
 {
-    j->last_activity = hs_now_monotonic();
+    activity(j);
     if (j->stopping)
         return;
     if (j->cfg->hub_strategy == CONFIG_STRATEGY_END) {
@@ -701,12 +729,15 @@ int job_new(const struct job_env *env, const struct config_job *cfg, struct job 
     j->last_activity = hs_now_monotonic();
     uv_timer_init(env->loop, &j->timer);
     j->timer.data = j;
+    uv_timer_init(env->loop, &j->idle_timer);
+    j->idle_timer.data = j;
     j->timer_init = true;
     restore(j);
     int rc = add_watch(j, err);
     if (rc < 0) {
         j->stopping = true;
         uv_close((uv_handle_t *)&j->timer, NULL);
+        uv_close((uv_handle_t *)&j->idle_timer, NULL);
         *out = j; /* freed by the caller after the loop ran */
         return rc;
     }
@@ -747,8 +778,10 @@ void job_stop(struct job *j)
     if (j->wj)
         watcher_remove_job(j->env->watcher, j->wj);
     j->wj = NULL;
-    if (j->timer_init)
+    if (j->timer_init) {
         uv_close((uv_handle_t *)&j->timer, NULL);
+        uv_close((uv_handle_t *)&j->idle_timer, NULL);
+    }
 }
 
 struct job *job_free(struct job *j)

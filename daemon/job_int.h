@@ -55,6 +55,7 @@ struct job {
     bool stopping;
     uv_timer_t timer;
     bool timer_init;
+    uv_timer_t idle_timer; /* finish_after_idle_seconds: armed by activity only */
     unsigned attempts;
     /* finish */
     bool finish_requested, finished;
