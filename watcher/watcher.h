@@ -23,6 +23,27 @@
  *   uv_loop_close() then returns 0). libinotifytools keeps global state, so at
  *   most one watcher per process may use inotify at a time (-EBUSY otherwise).
  *
+ * When READY fires (training-semantics.md §2.9–2.11)
+ *   Never while a file of the save is seen written and not yet closed.
+ *   Trainer (checkpoint-N, also under run-*), on the close of
+ *   trainer_state.json (or the rename of tmp-checkpoint-* into checkpoint-N)
+ *   once it parses with global_step == N and the file set is consistent
+ *   (index shards, adapter config, rng_state_0..W-1, DeepSpeed latest +
+ *   one optimizer shard per rank): ~20 ms later with world_size 1, after
+ *   marker_quiet without writes otherwise. Lightning (*.ckpt): the rename
+ *   into place or the close, ~20 ms later; symlinks (last.ckpt) never.
+ *   DeepSpeed (global_stepN): `latest` names it or a later tag and every
+ *   rank's shard is there; same timing as the Trainer. Accelerate
+ *   (checkpoint_i, epoch_E, step_N): random_states_0..W-1.pkl present, then
+ *   marker_quiet. Generic: settle without writes. Saves seen only by a scan
+ *   (start, rescan, polling's first look) wait marker_quiet (settle for
+ *   generic). Polling sees a file "closed" when it did not change over one
+ *   interval, so it adds about two intervals. Checks (a readdir of the save,
+ *   parsing trainer_state.json) run on the loop thread once per save.
+ *   Ignored everywhere: names starting with '.', tmp-checkpoint-*, the
+ *   spool; symlinks are never followed; names that are not printable UTF-8
+ *   are skipped with a notice.
+ *
  * Errors
  *   Functions return 0 or a negative errno and fill a struct hs_err. Nothing
  *   here logs: conditions the daemon should tell the user about (root missing,
