@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <dirent.h>
 #include <ftw.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -431,4 +432,43 @@ int wt_active_timers(struct wt *t)
     void *a[2] = {t, &n};
     uv_walk(&t->loop, count_timer, a);
     return n;
+}
+
+/* Sum of context switches of every thread but the main one. */
+static uint64_t other_threads_switches(void)
+{
+    uint64_t sum = 0;
+    DIR *d = opendir("/proc/self/task");
+    struct dirent *de;
+    while (d && (de = readdir(d))) {
+        if (de->d_name[0] == '.' || atoi(de->d_name) == (int)getpid())
+            continue;
+        char p[320], line[256];
+        snprintf(p, sizeof(p), "/proc/self/task/%s/status", de->d_name);
+        FILE *f = fopen(p, "r");
+        while (f && fgets(line, sizeof(line), f)) {
+            unsigned long long v;
+            if (sscanf(line, "voluntary_ctxt_switches: %llu", &v) == 1 ||
+                sscanf(line, "nonvoluntary_ctxt_switches: %llu", &v) == 1)
+                sum += v;
+        }
+        if (f)
+            fclose(f);
+    }
+    if (d)
+        closedir(d);
+    return sum;
+}
+
+static bool never_true(struct wt *t)
+{
+    (void)t;
+    return false;
+}
+
+uint64_t wt_idle_wakeups(struct wt *t, unsigned ms)
+{
+    uint64_t before = other_threads_switches();
+    wt_run_until(t, never_true, ms);
+    return other_threads_switches() - before;
 }

@@ -100,6 +100,9 @@ bool wt_all_declared_ready(struct wt *t);
 bool wt_has_notice(struct wt *t, const char *needle);
 /* Print latency lines "latency LABEL: n=.. min=.. median=.. max=.. ms". */
 void wt_report_latency(struct wt *t, const char *label);
+/* Context switches of the process's threads other than the main one (the
+ * watcher's threads) while the loop runs idle for ms. */
+uint64_t wt_idle_wakeups(struct wt *t, unsigned ms);
 /* Active uv timers other than the harness's own. */
 int wt_active_timers(struct wt *t);
 
