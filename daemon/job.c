@@ -78,7 +78,7 @@ static void timer_cb(uv_timer_t *t)
     struct job *j = t->data;
     if (j->stopping)
         return;
-    if (j->phase == JOB_RETRY_WAIT || j->phase == JOB_FINISH_WAIT)
+    if (j->phase == JOB_RETRY_WAIT || j->phase == JOB_FINISH_WAIT || j->phase == JOB_BUDGET_WAIT)
         j->phase = JOB_IDLE;
     job__kick(j);
 }
@@ -98,6 +98,8 @@ void job__op_free(struct job_op *op)
         free(op->hash_paths[i]);
     free(op->hash_paths);
     free(op->hash_sha);
+    free(op->saves);
+    free(op->description);
     free(op);
 }
 
@@ -295,15 +297,28 @@ void job_on_checkpoint(struct job *j, const struct watcher_checkpoint *cp)
     job__kick(j);
 }
 
-/* ---- one save's commit ------------------------------------------------------ */
+/* ---- one commit of saves ------------------------------------------------------ */
 
+/* A commit usually holds one save; under all_checkpoints, when the commit
+ * budget runs low, every queued save goes into one commit (coalesced).
+ * Saves are hashed one after the other, their files too, so that slot k
+ * belongs to file k (the hasher's own parallelism still serves the other
+ * jobs and pushes); the uploader caches each hash by file identity, so its
+ * push does not read the files again. */
 static void save_plan_and_push(struct job_op *op);
-
-/* Files are hashed one after the other so that slot k belongs to file k
- * (the hasher's own parallelism still serves the other jobs and pushes);
- * the uploader caches each hash by file identity, so its push does not
- * read the files again. */
+static void hash_or_plan(struct job_op *op);
 static void hash_next(struct job_op *op);
+
+static void hash_clear(struct job_op *op)
+{
+    for (size_t i = 0; i < op->n_hash; i++)
+        free(op->hash_paths[i]);
+    free(op->hash_paths);
+    free(op->hash_sha);
+    op->hash_paths = NULL;
+    op->hash_sha = NULL;
+    op->n_hash = op->hash_pending = 0;
+}
 
 static void hash_one_cb(int status, const struct uploader_hash *h, const struct hs_err *err,
                         void *ud)
@@ -327,18 +342,20 @@ static void hash_one_cb(int status, const struct uploader_hash *h, const struct 
         return job__op_failed(op, "out of memory");
     for (size_t i = 0; i < op->n_hash; i++)
         sha[i] = op->hash_sha[i];
-    int rc = jstate_files_hashed(j->env->js, op->save, (const char *const *)op->hash_paths, sha,
-                                 op->n_hash, &e);
+    int rc = jstate_files_hashed(j->env->js, op->saves[op->hash_save],
+                                 (const char *const *)op->hash_paths, sha, op->n_hash, &e);
     free(sha);
     if (rc < 0)
         return job__op_failed(op, e.msg);
-    save_plan_and_push(op);
+    hash_clear(op);
+    op->hash_save++;
+    hash_or_plan(op);
 }
 
 static void hash_next(struct job_op *op)
 {
     struct job *j = op->j;
-    const struct jstate_save *s = jstate_save_get(j->env->js, op->save);
+    const struct jstate_save *s = jstate_save_get(j->env->js, op->saves[op->hash_save]);
     size_t k = op->n_hash - op->hash_pending;
     char path[HS_PATH_MAX];
     struct hs_err e = {0};
@@ -367,6 +384,16 @@ static void start_hashing(struct job_op *op, const struct jstate_save *s)
     op->j->phase = JOB_HASHING;
     job__changed(op->j);
     hash_next(op);
+}
+
+static void hash_or_plan(struct job_op *op)
+{
+    for (; op->hash_save < op->n_saves; op->hash_save++) {
+        const struct jstate_save *s = jstate_save_get(op->j->env->js, op->saves[op->hash_save]);
+        if (s && s->state == JSAVE_READY && s->n_files)
+            return start_hashing(op, s);
+    }
+    save_plan_and_push(op);
 }
 
 /* The save as the watcher reported it, rebuilt from the journal with its
@@ -400,27 +427,85 @@ static int save_checkpoint(const struct jstate_save *s, struct watcher_checkpoin
     return 0;
 }
 
+static int cmp_plan_files(const void *a, const void *b)
+{
+    return strcmp(((const struct strategy_file *)a)->repo_path,
+                  ((const struct strategy_file *)b)->repo_path);
+}
+
+/* Move src's files into dst; a later save's file replaces an earlier one at
+ * the same repo path (the root model files come from the newest save). */
+static int merge_plan(struct strategy_commit *dst, struct strategy_commit *src)
+{
+    for (size_t i = 0; i < src->n_files; i++) {
+        struct strategy_file *f = &src->files[i];
+        size_t k = 0;
+        for (; k < dst->n_files && strcmp(dst->files[k].repo_path, f->repo_path); k++)
+            ;
+        if (k < dst->n_files) {
+            free(dst->files[k].local_path);
+            dst->files[k].local_path = f->local_path;
+            free(f->repo_path);
+        } else {
+            struct strategy_file *v = realloc(dst->files, (dst->n_files + 1) * sizeof(*v));
+            if (!v)
+                return -ENOMEM;
+            dst->files = v;
+            dst->files[dst->n_files++] = *f;
+        }
+        f->local_path = f->repo_path = NULL;
+    }
+    src->n_files = 0;
+    for (size_t i = 0; i < src->n_sync; i++) {
+        bool have = false;
+        for (size_t k = 0; k < dst->n_sync && !have; k++)
+            have = !strcmp(dst->sync_prefixes[k], src->sync_prefixes[i]);
+        if (have)
+            continue;
+        char **v = realloc(dst->sync_prefixes, (dst->n_sync + 1) * sizeof(*v));
+        if (!v)
+            return -ENOMEM;
+        dst->sync_prefixes = v;
+        dst->sync_prefixes[dst->n_sync++] = src->sync_prefixes[i];
+        src->sync_prefixes[i] = NULL;
+    }
+    free(dst->message);
+    dst->message = src->message;
+    src->message = NULL;
+    return 0;
+}
+
 static void save_plan_and_push(struct job_op *op)
 {
     struct job *j = op->j;
-    const struct jstate_save *s = jstate_save_get(j->env->js, op->save);
-    struct watcher_checkpoint cp;
-    bool per_epoch = false;
     struct hs_err err = {0};
-    if (!s || !s->spool)
-        return job__op_failed(op, "save vanished from the journal");
-    if (save_checkpoint(s, &cp, &per_epoch) < 0)
-        return job__op_failed(op, "out of memory");
-    int rc = strategy_plan_save(j->cfg, &cp, per_epoch, &op->plan, &err);
-    free(cp.files);
-    if (rc < 0)
-        return job__op_failed(op, err.msg);
+    const struct jstate_save *s0 = jstate_save_get(j->env->js, op->saves[0]);
+    for (size_t k = 0; k < op->n_saves; k++) {
+        const struct jstate_save *s = jstate_save_get(j->env->js, op->saves[k]);
+        struct watcher_checkpoint cp;
+        bool per_epoch = false;
+        struct strategy_commit part;
+        if (!s || !s->spool)
+            return job__op_failed(op, "save vanished from the journal");
+        if (save_checkpoint(s, &cp, &per_epoch) < 0)
+            return job__op_failed(op, "out of memory");
+        int rc = strategy_plan_save(j->cfg, &cp, per_epoch, &part, &err);
+        free(cp.files);
+        if (rc < 0)
+            return job__op_failed(op, err.msg);
+        rc = part.message ? merge_plan(&op->plan, &part) : 0;
+        strategy_commit_free(&part);
+        if (rc < 0)
+            return job__op_failed(op, "out of memory");
+    }
+    qsort(op->plan.files, op->plan.n_files, sizeof(*op->plan.files), cmp_plan_files);
     if (!op->plan.message) {
         /* hub_strategy became "end" while the save was queued */
         char name[256];
-        snprintf(name, sizeof(name), "%s", s->name);
-        if (s->state != JSAVE_COMMIT_SENT &&
-            jstate_superseded(j->env->js, op->save, op->save, "hub_strategy is end", &err) == 0) {
+        snprintf(name, sizeof(name), "%s", s0->name);
+        if (op->n_saves == 1 && s0->state != JSAVE_COMMIT_SENT &&
+            jstate_superseded(j->env->js, op->saves[0], op->saves[0], "hub_strategy is end",
+                              &err) == 0) {
             job__note(j, "%s not pushed: hub_strategy is now end (pushed at finish)", name);
             release_spool(j, &j->q[0]);
             queue_remove(j, 0);
@@ -431,34 +516,183 @@ static void save_plan_and_push(struct job_op *op)
         }
         op->plan.message = strdup("Training in progress");
     }
-    if (s->state == JSAVE_COMMIT_SENT) {
-        op->commit = s->commit;
-    } else if (jstate_commit_sent(j->env->js, j->name, &op->save, 1, false, NULL, op->plan.message,
-                                  &op->commit, &err) < 0) {
+    if (op->n_saves > 1) {
+        struct hs_buf d;
+        hs_buf_init(&d, 64 * 1024);
+        hs_buf_printf(&d, "Coalesced by hubsync (commit budget): ");
+        for (size_t k = 0; k < op->n_saves; k++) {
+            const struct jstate_save *s = jstate_save_get(j->env->js, op->saves[k]);
+            hs_buf_printf(&d, "%s%s", k ? ", " : "", s ? s->name : "?");
+        }
+        free(op->description);
+        op->description = d.data ? strdup(d.data) : NULL;
+        hs_buf_free(&d);
+    }
+    if (s0->state == JSAVE_COMMIT_SENT) {
+        op->commit = s0->commit;
+    } else if (jstate_commit_sent(j->env->js, j->name, op->saves, op->n_saves, false, NULL,
+                                  op->plan.message, &op->commit, &err) < 0) {
         return job__op_failed(op, err.msg);
     }
-    if (job__push(op) < 0)
-        return;
+    job__push(op);
 }
 
-static void start_save(struct job *j)
+/* ---- the commit budget ------------------------------------------------------- */
+
+/* Commits this job made in the current window (oldest dropped as it ages). */
+static size_t budget_used(struct job *j)
+{
+    hs_usec_t now = hs_now_monotonic(), win = j->env->commit_window;
+    size_t drop = 0;
+    while (drop < j->n_commit_times && now - j->commit_times[drop] >= win)
+        drop++;
+    if (drop) {
+        memmove(j->commit_times, j->commit_times + drop,
+                (j->n_commit_times - drop) * sizeof(*j->commit_times));
+        j->n_commit_times -= drop;
+    }
+    return j->n_commit_times;
+}
+
+void job__budget_count(struct job *j)
+{
+    if (!j->env->commit_budget)
+        return;
+    budget_used(j);
+    hs_usec_t *v = realloc(j->commit_times, (j->n_commit_times + 1) * sizeof(*v));
+    if (!v)
+        return;
+    j->commit_times = v;
+    j->commit_times[j->n_commit_times++] = hs_now_monotonic();
+}
+
+/* every_save / checkpoint: the newest queued save replaces the others. */
+static void coalesce_supersede(struct job *j, size_t left)
+{
+    uint64_t newest = j->q[j->nq - 1].id;
+    const struct jstate_save *nw = jstate_save_get(j->env->js, newest);
+    char nname[256];
+    snprintf(nname, sizeof(nname), "%s", nw ? nw->name : "?");
+    for (size_t i = 0; i + 1 < j->nq;) {
+        const struct jstate_save *s = jstate_save_get(j->env->js, j->q[i].id);
+        if (!s || (s->state != JSAVE_READY && s->state != JSAVE_HASHED)) {
+            i++;
+            continue;
+        }
+        char name[256], reason[512];
+        snprintf(name, sizeof(name), "%s", s->name);
+        snprintf(reason, sizeof(reason), "commit budget low (%zu of %u left this window)", left,
+                 j->env->commit_budget);
+        struct hs_err err = {0};
+        if (jstate_superseded(j->env->js, j->q[i].id, newest, reason, &err) < 0) {
+            job__set_error(j, err.msg);
+            i++;
+            continue;
+        }
+        j->coalesced++;
+        job__note(j, "%s coalesced into %s: %s", name, nname, reason);
+        release_spool(j, &j->q[i]);
+        queue_remove(j, i);
+    }
+}
+
+/* Before the next commit: coalesce when the budget cannot give each queued
+ * save (and the finish) its own commit; wait when it is spent, unless the
+ * training has ended. Returns true when the job must wait. */
+static bool budget_check(struct job *j, bool *group)
+{
+    *group = false;
+    if (!j->env->commit_budget)
+        return false;
+    size_t used = budget_used(j);
+    size_t left = used < j->env->commit_budget ? j->env->commit_budget - used : 0;
+    const struct jstate_save *s0 = jstate_save_get(j->env->js, j->q[0].id);
+    bool sent = s0 && s0->state == JSAVE_COMMIT_SENT;
+    if (!sent && left < j->nq + 1 && j->nq > 1) {
+        if (j->cfg->hub_strategy == CONFIG_STRATEGY_ALL_CHECKPOINTS)
+            *group = true;
+        else
+            coalesce_supersede(j, left);
+    }
+    if (left == 0 && !sent && j->finish_requested &&
+        j->cfg->hub_strategy == CONFIG_STRATEGY_EVERY_SAVE) {
+        /* every_save: the End of training commit carries the final model,
+         * which replaces what the queued saves would put at the root */
+        for (size_t i = 0; i < j->nq;) {
+            const struct jstate_save *s = jstate_save_get(j->env->js, j->q[i].id);
+            struct hs_err err = {0};
+            char name[256];
+            snprintf(name, sizeof(name), "%s", s ? s->name : "?");
+            if (!s || (s->state != JSAVE_READY && s->state != JSAVE_HASHED) ||
+                jstate_superseded(j->env->js, j->q[i].id, j->q[i].id,
+                                  "commit budget spent: the End of training commit carries the "
+                                  "final model",
+                                  &err) < 0) {
+                i++;
+                continue;
+            }
+            j->coalesced++;
+            job__note(j, "%s coalesced into the End of training commit (commit budget spent)",
+                      name);
+            release_spool(j, &j->q[i]);
+            queue_remove(j, i);
+        }
+        return false;
+    }
+    if (left == 0 && !sent && !j->finish_requested) {
+        hs_usec_t wait = j->commit_times[0] + j->env->commit_window - hs_now_monotonic();
+        if (!j->budget_noted) {
+            job__note(j,
+                      "commit budget of %u per %" PRIu64 " s spent: next commit in %" PRIu64
+                      " s (queued saves will be coalesced)",
+                      j->env->commit_budget, j->env->commit_window / HS_USEC_PER_SEC,
+                      wait / HS_USEC_PER_SEC);
+            j->budget_noted = true;
+        }
+        j->phase = JOB_BUDGET_WAIT;
+        job__timer_start(j, wait);
+        return true;
+    }
+    j->budget_noted = false;
+    return false;
+}
+
+static void start_save(struct job *j, bool group)
 {
     const struct jstate_save *s = jstate_save_get(j->env->js, j->q[0].id);
     struct job_op *op = calloc(1, sizeof(*op));
-    if (!op)
+    if (!op || !(op->saves = calloc(j->nq + 1, sizeof(*op->saves)))) {
+        free(op);
         return job__set_error(j, "out of memory");
+    }
     op->j = j;
-    op->save = j->q[0].id;
+    op->saves[op->n_saves++] = j->q[0].id;
+    /* after a restart: the saves of the same unconfirmed commit go together */
+    for (size_t i = 1; i < j->nq; i++) {
+        const struct jstate_save *o = jstate_save_get(j->env->js, j->q[i].id);
+        if (!o)
+            continue;
+        bool same = s->state == JSAVE_COMMIT_SENT && o->state == JSAVE_COMMIT_SENT &&
+                    o->commit == s->commit;
+        bool join = group && s->state != JSAVE_COMMIT_SENT &&
+                    (o->state == JSAVE_READY || o->state == JSAVE_HASHED);
+        if (same || join)
+            op->saves[op->n_saves++] = j->q[i].id;
+        else if (group)
+            break;
+    }
     j->op = op;
-    set_str(&j->current, s->name);
+    const struct jstate_save *last = jstate_save_get(j->env->js, op->saves[op->n_saves - 1]);
+    set_str(&j->current, last ? last->name : s->name);
     j->bytes_done = 0;
     j->bytes_total = 0;
-    json_t *b = json_object_get(s->meta, "bytes");
-    if (json_is_integer(b))
-        j->bytes_total = (uint64_t)json_integer_value(b);
-    if (s->state == JSAVE_READY && s->n_files)
-        return start_hashing(op, s);
-    save_plan_and_push(op);
+    for (size_t k = 0; k < op->n_saves; k++) {
+        const struct jstate_save *x = jstate_save_get(j->env->js, op->saves[k]);
+        json_t *b = x ? json_object_get(x->meta, "bytes") : NULL;
+        if (json_is_integer(b))
+            j->bytes_total += (uint64_t)json_integer_value(b);
+    }
+    hash_or_plan(op);
 }
 
 void job__kick(struct job *j)
@@ -471,7 +705,12 @@ void job__kick(struct job *j)
                 queue_remove(j, 0);
                 continue;
             }
-            start_save(j);
+            bool group;
+            if (budget_check(j, &group))
+                return;
+            if (!j->nq)
+                continue;
+            start_save(j, group);
             return;
         }
         if (j->finish_requested)
@@ -526,25 +765,37 @@ static void done_cb(int status, const struct uploader_result *res, const struct 
     if (status < 0)
         return job__op_failed(op, err ? err->msg : hs_strerror(status));
     struct hs_err e = {0};
-    const struct jstate_save *s = jstate_save_get(j->env->js, op->save);
+    const struct jstate_save *s = jstate_save_get(j->env->js, op->saves[op->n_saves - 1]);
     char name[256];
     snprintf(name, sizeof(name), "%s", s ? s->name : "?");
     if (jstate_commit_confirmed(j->env->js, op->commit, res->commit_oid, res->commit_url, &e) < 0)
         return job__op_failed(op, e.msg);
     unlink(op->state_path);
-    j->committed++;
+    if (!res->nothing_to_commit)
+        job__budget_count(j);
+    j->committed += op->n_saves;
     j->bytes_sent_total += res->bytes_sent;
     set_str(&j->last_commit_url, res->commit_url);
     if (res->resumed_commit) {
         j->resumed++;
         job__note(j, "%s: the commit sent before a restart was found in the repo", name);
     }
+    if (op->n_saves > 1) {
+        j->coalesced += op->n_saves - 1;
+        job__note(j, "%zu saves coalesced into one commit (%s): %s", op->n_saves, name,
+                  op->description ? op->description : "");
+    }
     hs_log_info("job %s: %s committed: %s (%" PRIu64 " bytes sent, %u objects already there)%s",
                 j->name, name, res->commit_url, res->bytes_sent, res->objects_skipped,
                 res->nothing_to_commit ? " (nothing changed)" : "");
-    if (j->nq && j->q[0].id == op->save) {
-        release_spool(j, &j->q[0]);
-        queue_remove(j, 0);
+    for (size_t k = 0; k < op->n_saves; k++) {
+        for (size_t i = 0; i < j->nq; i++) {
+            if (j->q[i].id != op->saves[k])
+                continue;
+            release_spool(j, &j->q[i]);
+            queue_remove(j, i);
+            break;
+        }
     }
     j->op = NULL;
     job__op_free(op);
@@ -582,6 +833,7 @@ int job__push(struct job_op *op)
         .revision = j->cfg->revision,
         .private_repo = j->cfg->private_repo,
         .summary = op->plan.message,
+        .description = op->description,
         .files = files,
         .n_files = op->plan.n_files,
         .resume_state = resume,
@@ -805,6 +1057,7 @@ struct job *job_free(struct job *j)
     free(j->last_commit_url);
     free(j->last_error);
     free(j->card_error);
+    free(j->commit_times);
     free(j);
     return NULL;
 }
@@ -847,6 +1100,8 @@ static const char *state_name(const struct job *j)
                                                       : "uploading";
     case JOB_RETRY_WAIT:
         return "failed";
+    case JOB_BUDGET_WAIT:
+        return "waiting";
     case JOB_FINISH_WAIT:
         return "finishing";
     case JOB_IDLE:
@@ -891,7 +1146,7 @@ json_t *job_status_json(const struct job *j)
     json_object_set_new(o, "queued", json_integer((json_int_t)j->nq));
     json_object_set_new(o, "committed", json_integer((json_int_t)j->committed));
     json_object_set_new(o, "superseded", json_integer((json_int_t)j->superseded));
-    json_object_set_new(o, "coalesced", json_integer(0));
+    json_object_set_new(o, "coalesced", json_integer((json_int_t)j->coalesced));
     json_object_set_new(o, "bytes_sent", json_integer((json_int_t)j->bytes_sent_total));
     json_object_set_new(o, "last_commit_url",
                         j->last_commit_url ? json_string(j->last_commit_url) : json_null());

@@ -49,6 +49,8 @@ struct job_env {
     bool run_mode;             /* `hubsync run`: the finish waits for CMD, not the journal */
     unsigned give_up_after;    /* failed attempts of one commit before reporting it (0: never) */
     hs_usec_t retry_delay;     /* first delay before retrying a failed commit (doubles, <= 5 min) */
+    unsigned commit_budget;    /* commits per job and window before coalescing (0: no budget) */
+    hs_usec_t commit_window;   /* the budget's window */
     void (*changed)(void *ud); /* something status-worthy happened (STATUS= line) */
     void *changed_ud;
 };

@@ -309,6 +309,8 @@ void job__final_done(struct job_op *op, int status, const struct uploader_result
         jstate_finish(j->env->js, j->name, JFINISH_DONE, j->finish_status, &e) < 0)
         return job__op_failed(op, e.msg);
     unlink(op->state_path);
+    if (!res->nothing_to_commit)
+        job__budget_count(j);
     j->bytes_sent_total += res->bytes_sent;
     free(j->last_commit_url);
     j->last_commit_url = res->commit_url ? strdup(res->commit_url) : NULL;
@@ -357,7 +359,7 @@ int job_finish(struct job *j, int exit_status, job_finish_cb cb, void *userdata,
     j->finish_deadline = hs_now_monotonic() + grace;
     hs_log_info("job %s: training ended%s; the final push follows the %zu queued save%s", j->name,
                 exit_status ? " (with a failure status)" : "", j->nq, j->nq == 1 ? "" : "s");
-    if (j->phase == JOB_RETRY_WAIT) {
+    if (j->phase == JOB_RETRY_WAIT || j->phase == JOB_BUDGET_WAIT) {
         uv_timer_stop(&j->timer);
         j->phase = JOB_IDLE;
     }

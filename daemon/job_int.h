@@ -24,12 +24,16 @@ enum job_phase {
     JOB_PUSHING,
     JOB_RETRY_WAIT,  /* a commit failed; the timer retries it */
     JOB_FINISH_WAIT, /* the watcher still has saves pending before the finish */
+    JOB_BUDGET_WAIT, /* the commit budget is spent until the window moves on */
 };
 
 /* One push in flight (a save's commit or the finish commit). */
 struct job_op {
     struct job *j;
-    uint64_t save; /* 0: the finish commit */
+    uint64_t *saves; /* the saves of this commit (none: the finish commit) */
+    size_t n_saves;
+    size_t hash_save;  /* index in saves being hashed */
+    char *description; /* commit description (coalesced saves) */
     uint64_t commit;
     bool final;
     bool with_card;
@@ -70,7 +74,10 @@ struct job {
     uint64_t bytes_done, bytes_total, bytes_sent_total;
     hs_usec_t push_started, last_activity;
     char *last_commit_url, *last_error;
-    uint64_t committed, superseded, resumed;
+    uint64_t committed, superseded, resumed, coalesced;
+    hs_usec_t *commit_times; /* commits made in the budget window, oldest first */
+    size_t n_commit_times;
+    bool budget_noted;
     char *notes[JOB_NOTES_MAX];
     size_t n_notes;
 };
@@ -85,6 +92,7 @@ void job__op_failed(struct job_op *op, const char *msg);
 void job__timer_start(struct job *j, hs_usec_t delay);
 int job__rm_tree(const char *dir);
 void job__changed(struct job *j);
+void job__budget_count(struct job *j); /* a commit was made (budget window) */
 
 /* job_finish.c */
 void job__start_final(struct job *j);

@@ -468,6 +468,11 @@ int service_start(uv_loop_t *loop, const struct service_options *o, struct servi
         .run_mode = o->run_mode,
         .give_up_after = o->run_mode ? env_uint("HUBSYNC_RUN_ATTEMPTS", 3) : 0,
         .retry_delay = (hs_usec_t)env_uint("HUBSYNC_JOB_RETRY_MS", 5000) * HS_USEC_PER_MSEC,
+        /* the Hub allows about 128 commits per repo and hour: keep some for
+         * other writers and the finish (test knobs in the environment) */
+        .commit_budget = env_uint("HUBSYNC_COMMIT_BUDGET", 120),
+        .commit_window =
+            (hs_usec_t)env_uint("HUBSYNC_COMMIT_WINDOW_SECONDS", 3600) * HS_USEC_PER_SEC,
         .changed = on_changed,
         .changed_ud = s,
     };
