@@ -50,7 +50,14 @@ commits() { # repo [rev]
 
 # sha256 of a repo file downloaded through resolve (follows the storage redirect).
 remote_sha() { # repo rev path
-    curl -sfL --retry 10 --retry-all-errors --retry-delay 1 --retry-max-time 30 -H "Authorization: Bearer $TOKEN" "$EMU_URL/$1/resolve/$2/$3" | sha256sum | cut -d' ' -f1
+    local i rc=1
+    for ((i = 0; i < 15 && rc != 0; i++)); do
+        [ "$i" -gt 0 ] && sleep 0.3
+        curl -sfL -H "Authorization: Bearer $TOKEN" -o "$WORK/dl" "$EMU_URL/$1/resolve/$2/$3"
+        rc=$?
+    done
+    [ "$rc" -eq 0 ] || echo "  download of $3 failed (curl exit $rc)" >&2
+    sha256sum <"$WORK/dl" | cut -d' ' -f1
 }
 
 # Every file under DIR (relative path) must be in REPO at REV (under PREFIX) with the same bytes.
