@@ -165,6 +165,8 @@ int watcher_snapshot(struct watcher_job *job, const struct watcher_checkpoint *c
     size_t ilen = strlen(inside);
     bool file_save =
         strcmp(cp->folder, cp->base) != 0 && cp->n_files == 1 && !strcmp(cp->files[0].path, inside);
+    /* the output root's own files are rewritten in place: never linked */
+    bool root_files = !strcmp(cp->folder, j->o.root);
     for (size_t i = 0; i < cp->n_files; i++) {
         const struct watcher_file *f = &cp->files[i];
         char src[HS_PATH_MAX], dst[HS_PATH_MAX];
@@ -192,8 +194,9 @@ int watcher_snapshot(struct watcher_job *job, const struct watcher_checkpoint *c
             hs_err_set(err, r, "%s: %s", dst, hs_strerror(r));
             goto fail;
         }
-        bool in_folder = file_save || strcmp(cp->folder, cp->base) == 0 ||
-                         (ilen && !strncmp(f->path, inside, ilen) && f->path[ilen] == '/');
+        bool in_folder =
+            !root_files && (file_save || strcmp(cp->folder, cp->base) == 0 ||
+                            (ilen && !strncmp(f->path, inside, ilen) && f->path[ilen] == '/'));
         r = put_file(src, dst, in_folder);
         if (r < 0) {
             hs_err_set(err, r, "%s: snapshot of %s failed: %s", cp->id, f->path, strerror(-r));

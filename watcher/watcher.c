@@ -220,6 +220,19 @@ int watcher_add_job(struct watcher *w, const struct watcher_options *o, struct w
     j->fs_type = watcher__fs_type(probe, &remote);
     bool poll = o->mode == WATCHER_MODE_POLL || (o->mode == WATCHER_MODE_AUTO && remote);
 
+    if (!poll) {
+        /* one inotify descriptor: a directory has one watch, owned by one job */
+        for (struct watcher__job *o2 = w->jobs; o2; o2 = o2->next) {
+            size_t a = strlen(o2->o.root), n = a < rl ? a : rl;
+            if (o2->backend == w->inotify && !strncmp(o2->o.root, root, n) &&
+                (o2->o.root[n] == 0 || o2->o.root[n] == '/') && (root[n] == 0 || root[n] == '/')) {
+                int e = hs_err_set(err, -EEXIST, "%s overlaps the watched directory %s", root,
+                                   o2->o.root);
+                job_free(j);
+                return e;
+            }
+        }
+    }
     int r = uv_timer_init(w->loop, &j->timer);
     if (r < 0) {
         job_free(j);

@@ -185,7 +185,8 @@ int watcher_new(uv_loop_t *loop, const struct watcher_callbacks *cb, void *userd
 
 /* Start watching a job root. The root may be missing: the job waits for it
  * (notice) and starts when it appears. Saves already on disk follow
- * o->existing once the first scan is complete. */
+ * o->existing once the first scan is complete. Two inotify jobs may not
+ * watch overlapping trees (-EEXIST). */
 int watcher_add_job(struct watcher *w, const struct watcher_options *o, struct watcher_job **out,
                     struct hs_err *err);
 
@@ -236,7 +237,9 @@ struct watcher_snapshot {
  * may be deleted right after the next save. A file that changed size since
  * READY fails the snapshot with HS_ECHANGED. Past spool_max_bytes it
  * returns -ENOSPC without taking anything (release or supersede queued
- * snapshots first). Copies block the calling thread: fine for the small
+ * snapshots first). To snapshot training output (struct watcher_output),
+ * pass a checkpoint whose folder and base are the job root: those files are
+ * reflinked or copied, never linked. Copies block the calling thread: fine for the small
  * in-place files, slow for a whole checkpoint on a filesystem without links. */
 int watcher_snapshot(struct watcher_job *job, const struct watcher_checkpoint *cp,
                      struct watcher_snapshot **out, struct hs_err *err);

@@ -369,6 +369,44 @@ static void test_spool_budget_and_copy(void **state)
     assert_int_equal(watcher_snapshot_release(t->job, s2, &err), 0);
     assert_int_equal(watcher_snapshot(t->job, &c, &s3, &err), HS_ECHANGED);
     assert_null(s3);
+
+    /* output-root files (rewritten in place by the trainer) are copied even
+     * when the spool is on the same filesystem, so a later rewrite does not
+     * reach into the snapshot */
+    t->o.spool_dir = NULL;
+    struct watcher_job *job2 = NULL;
+    struct watcher_options o2 = t->o;
+    o2.spool_dir = NULL;
+    assert_int_equal(watcher_add_job(t->w, &o2, &job2, &err), -EEXIST); /* same tree */
+    assert_non_null(strstr(err.msg, "overlaps"));
+    o2.mode = WATCHER_MODE_POLL;
+    assert_int_equal(watcher_add_job(t->w, &o2, &job2, &err), 0);
+    wt_write_text(NULL, t->root, "README.md", NULL, "# first version\n");
+    char readme[640];
+    snprintf(readme, sizeof(readme), "%s/README.md", t->root);
+    struct stat rst;
+    assert_int_equal(stat(readme, &rst), 0);
+    struct watcher_file rf = {
+        .path = "README.md", .size = (uint64_t)rst.st_size, .ino = rst.st_ino};
+    struct watcher_checkpoint out = {.id = "output",
+                                     .folder = t->root,
+                                     .base = t->root,
+                                     .layout = "output",
+                                     .files = &rf,
+                                     .n_files = 1,
+                                     .total_bytes = rf.size};
+    struct watcher_snapshot *s4 = NULL;
+    assert_int_equal(watcher_snapshot(job2, &out, &s4, &err), 0);
+    assert_int_equal(s4->n_link, 0);
+    FILE *rw = fopen(readme, "w"); /* open-truncate-write, as the trainer does */
+    fputs("# rewritten\n", rw);
+    fclose(rw);
+    char snapped[640], *text = NULL;
+    snprintf(snapped, sizeof(snapped), "%s/README.md", s4->dir);
+    assert_int_equal(hs_read_file(snapped, 1024, &text, NULL), 0);
+    assert_string_equal(text, "# first version\n");
+    free(text);
+    assert_int_equal(watcher_snapshot_release(job2, s4, &err), 0);
     wt_fini(t);
     wt_rm_rf(shm);
     free(t);
