@@ -79,6 +79,17 @@ static void *conn_main(void *arg)
         char method[16], path[1024];
         if (sscanf(line, "%15s %1023s", method, path) != 2)
             break;
+        if (strcmp(path, "/reset") == 0) {
+            /* Read the headers and a little of the body, then RST. */
+            while (read_line(fd, line, sizeof(line)) > 0 && strcmp(line, "\r\n") != 0)
+                ;
+            char junk[1000];
+            if (read(fd, junk, sizeof(junk)) < 0)
+                break;
+            struct linger lg = {1, 0};
+            setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+            break;
+        }
         long clen = 0;
         bool auth = false, auth_ok = false;
         while (read_line(fd, line, sizeof(line)) > 0 && strcmp(line, "\r\n") != 0) {
@@ -352,6 +363,16 @@ static void test_file_bodies(void **s)
     assert_int_equal(a->bytes_sent, 5u << 20);
     http_request_free(a);
     http_request_free(b);
+
+    /* The server resets the connection mid-body: retried (body re-read
+     * from the start), then a transport failure after max_retries. */
+    struct http_request *rs = req("PUT", g_storage_url, "/reset", false);
+    rs->file_path = strdup(path);
+    rs->file_len = 2u << 20;
+    run(rs);
+    assert_int_equal(rs->error, HS_EHTTP);
+    assert_int_equal(rs->attempts, 4);
+    http_request_free(rs);
 
     /* The file is shorter than announced (it shrank): HS_ECHANGED, not a retry loop. */
     struct http_request *c = req("PUT", g_storage_url, "/upload/c", false);
