@@ -100,6 +100,9 @@ void job__op_free(struct job_op *op)
     free(op->hash_sha);
     free(op->saves);
     free(op->description);
+    for (size_t i = 0; i < op->n_deletes; i++)
+        free(op->deletes[i]);
+    free(op->deletes);
     free(op);
 }
 
@@ -475,6 +478,61 @@ static int merge_plan(struct strategy_commit *dst, struct strategy_commit *src)
     return 0;
 }
 
+static bool op_has_save(const struct job_op *op, uint64_t id)
+{
+    for (size_t k = 0; k < op->n_saves; k++)
+        if (op->saves[k] == id)
+            return true;
+    return false;
+}
+
+static bool plan_has(const struct strategy_commit *c, const char *repo_path)
+{
+    for (size_t i = 0; i < c->n_files; i++)
+        if (!strcmp(c->files[i].repo_path, repo_path))
+            return true;
+    return false;
+}
+
+/* Stale files of the synced folders (last-checkpoint/): what the job's
+ * last committed save put there and this commit does not. After that
+ * commit the folder held exactly that save (same patterns), so these
+ * paths exist; a repo changed behind our back answers 404 and the commit
+ * is retried without deletions (job__op_failed). */
+static int stale_paths(struct job_op *op)
+{
+    struct job *j = op->j;
+    if (!op->plan.n_sync || j->no_deletes_commit == op->commit)
+        return 0;
+    const struct jstate_save *prev = NULL, *s;
+    for (size_t i = 0; (s = jstate_save_at(j->env->js, i)); i++)
+        if (!strcmp(s->job, j->name) && s->state == JSAVE_COMMITTED && !op_has_save(op, s->id))
+            prev = s;
+    if (!prev)
+        return 0;
+    for (size_t p = 0; p < op->plan.n_sync; p++) {
+        for (size_t i = 0; i < prev->n_files; i++) {
+            char repo[HS_PATH_MAX];
+            int w = snprintf(repo, sizeof(repo), "%s%s", op->plan.sync_prefixes[p],
+                             prev->files[i].path);
+            if (w < 0 || (size_t)w >= sizeof(repo) || config_path_always_excluded(repo) ||
+                !config_path_allowed(repo, (const char *const *)j->cfg->include.v,
+                                     j->cfg->include.n, (const char *const *)j->cfg->exclude.v,
+                                     j->cfg->exclude.n) ||
+                plan_has(&op->plan, repo))
+                continue;
+            char **v = realloc(op->deletes, (op->n_deletes + 1) * sizeof(*v));
+            if (!v)
+                return -ENOMEM;
+            op->deletes = v;
+            if (!(v[op->n_deletes] = strdup(repo)))
+                return -ENOMEM;
+            op->n_deletes++;
+        }
+    }
+    return 0;
+}
+
 static void save_plan_and_push(struct job_op *op)
 {
     struct job *j = op->j;
@@ -534,6 +592,10 @@ static void save_plan_and_push(struct job_op *op)
                                   op->plan.message, &op->commit, &err) < 0) {
         return job__op_failed(op, err.msg);
     }
+    if (stale_paths(op) < 0)
+        return job__op_failed(op, "out of memory");
+    for (size_t i = 0; i < op->n_deletes; i++)
+        hs_log_info("job %s: %s is stale: deleted in this commit", j->name, op->deletes[i]);
     job__push(op);
 }
 
@@ -837,6 +899,8 @@ int job__push(struct job_op *op)
         .files = files,
         .n_files = op->plan.n_files,
         .resume_state = resume,
+        .delete_paths = (const char *const *)op->deletes,
+        .n_delete = op->n_deletes,
     };
     struct uploader_push_hooks hooks = {
         .progress = progress_cb, .persist = persist_cb, .done = done_cb, .userdata = op};
@@ -866,6 +930,8 @@ void job__op_failed(struct job_op *op, const char *msg)
     snprintf(text, sizeof(text), "%s: %s", j->current ? j->current : "commit", msg);
     job__set_error(j, text);
     bool final = op->final;
+    if (op->n_deletes && strstr(msg, "404"))
+        j->no_deletes_commit = op->commit; /* the repo changed: retry without deletions */
     j->op = NULL;
     job__op_free(op);
     j->attempts++;

@@ -34,6 +34,8 @@ struct job_op {
     size_t n_saves;
     size_t hash_save;  /* index in saves being hashed */
     char *description; /* commit description (coalesced saves) */
+    char **deletes;    /* stale repo paths of synced folders */
+    size_t n_deletes;
     uint64_t commit;
     bool final;
     bool with_card;
@@ -78,6 +80,7 @@ struct job {
     hs_usec_t *commit_times; /* commits made in the budget window, oldest first */
     size_t n_commit_times;
     bool budget_noted;
+    uint64_t no_deletes_commit; /* a commit whose deletions got 404: sent without them */
     char *notes[JOB_NOTES_MAX];
     size_t n_notes;
 };

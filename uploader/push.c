@@ -41,6 +41,9 @@ static void push_free(struct push *p)
         free(p->files[i].content_b64);
     }
     free(p->files);
+    for (size_t i = 0; i < p->n_deletes; i++)
+        free(p->deletes[i]);
+    free(p->deletes);
     free(p->objs);
     push_state_clear(&p->st);
     free(p->repo.endpoint);
@@ -445,7 +448,7 @@ static void plan(struct push *p)
     }
     p->prog.files_changed = changed;
     p->res.files_committed = changed;
-    if (changed == 0) {
+    if (changed == 0 && p->n_deletes == 0) {
         p->res.nothing_to_commit = true;
         if (p->parent) {
             p->res.commit_oid = strdup(p->parent);
@@ -518,6 +521,27 @@ static void build_work(uv_work_t *w)
     }
     p->commit_body = hub_body_commit(p->summary, p->description, p->parent, ops, n, &p->commit_len);
     p->commit_ops = (unsigned)n;
+    for (size_t i = 0; p->commit_body && i < p->n_deletes; i++) {
+        json_t *v =
+            json_pack("{s:s, s:{s:s}}", "key", "deletedFile", "value", "path", p->deletes[i]);
+        char *line = v ? json_dumps(v, JSON_COMPACT) : NULL;
+        json_decref(v);
+        size_t ll = line ? strlen(line) : 0;
+        char *body = line ? realloc(p->commit_body, p->commit_len + ll + 2) : NULL;
+        if (!body) {
+            free(line);
+            free(p->commit_body);
+            p->commit_body = NULL;
+            break;
+        }
+        memcpy(body + p->commit_len, line, ll);
+        body[p->commit_len + ll] = '\n';
+        body[p->commit_len + ll + 1] = 0;
+        p->commit_len += ll + 1;
+        p->commit_body = body;
+        p->commit_ops++;
+        free(line);
+    }
     if (!p->commit_body)
         hs_err_set(&p->err, -ENOMEM, "cannot build the commit body");
 out:
@@ -819,6 +843,10 @@ int uploader_push(struct uploader *u, const struct uploader_push_request *req,
         if (!hs_path_is_safe_relative(req->files[i].repo_path))
             return hs_err_set(err, -EINVAL, "push: unsafe path in repo \"%s\"",
                               req->files[i].repo_path);
+    for (size_t i = 0; i < req->n_delete; i++)
+        if (!hs_path_is_safe_relative(req->delete_paths[i]))
+            return hs_err_set(err, -EINVAL, "push: unsafe path to delete \"%s\"",
+                              req->delete_paths[i]);
     struct push *p = calloc(1, sizeof(*p));
     if (!p)
         return hs_err_set(err, -ENOMEM, "out of memory");
@@ -869,6 +897,17 @@ int uploader_push(struct uploader *u, const struct uploader_push_request *req,
             oom = !(p->st.files[i].repo_path = strdup(p->files[i].repo_path));
     } else {
         free(key);
+    }
+    p->deletes = oom ? NULL : calloc(req->n_delete + 1, sizeof(char *));
+    oom = oom || !p->deletes;
+    for (size_t i = 0; !oom && i < req->n_delete; i++) {
+        const char *d = req->delete_paths[i];
+        bool in_files = false;
+        for (size_t k = 0; k < p->n_files && !in_files; k++)
+            in_files = strcmp(p->files[k].repo_path, d) == 0;
+        if (in_files)
+            continue;
+        oom = !(p->deletes[p->n_deletes++] = strdup(d));
     }
     if (oom) {
         push_free(p);

@@ -113,6 +113,11 @@ struct uploader_push_request {
     const struct uploader_file *files;
     size_t n_files;
     const char *resume_state; /* JSON from an earlier persist hook, or NULL */
+    /* Repo paths deleted in the same commit ("deletedFile"), e.g. stale files
+     * of a synced folder. Each must exist in the repo (the Hub answers 404
+     * for a missing one); a path that is also in files is not deleted. */
+    const char *const *delete_paths;
+    size_t n_delete;
 };
 
 /* Start a push; the request is copied. Returns 0 (done will be called) or a

@@ -171,11 +171,60 @@ def test_sigterm_mid_upload(t):
         itlib.cleanup(work)
 
 
+def test_stale_last_checkpoint(t):
+    """checkpoint strategy: files absent from the new save are deleted in
+    last-checkpoint/ (a run restarted with fewer ranks)."""
+    work = itlib.workdir("stale")
+    emu = itlib.Emu(work)
+    p = None
+    try:
+        out = os.path.join(work, "out")
+        os.mkdir(out)
+        repo = "alice/stale"
+        cfg = itlib.write_config(work, emu, [itlib.job("j", out, repo, "checkpoint")])
+        log = open(os.path.join(work, "daemon.log"), "w")
+        p = itlib.popen_hubsync("daemon", "--config", cfg, log=log)
+        t.check(itlib.wait_for(lambda: status(cfg), 20), "daemon up")
+        ev = os.path.join(work, "ev.jsonl")
+        subprocess.run(itlib.trainer_cmd(out, "--epochs", "1", "--steps-per-epoch", "10",
+                                         "--save-steps", "10", "--world-size", "2",
+                                         "--no-final-save", events=ev), timeout=60, check=True)
+        t.check(itlib.wait_for(lambda: jobs(cfg).get("j", {}).get("committed") == 1, 20),
+                "first save committed")
+        before = emu.files(repo)
+        t.check("last-checkpoint/rng_state_1.pth" in before, "two ranks' files at first")
+        subprocess.run(itlib.trainer_cmd(out, "--epochs", "1", "--steps-per-epoch", "20",
+                                         "--save-steps", "20", "--world-size", "1", "--seed", "3",
+                                         "--no-final-save", events=ev), timeout=60, check=True)
+        t.check(itlib.wait_for(lambda: jobs(cfg).get("j", {}).get("committed") == 2, 20),
+                "second save committed: %s" % jobs(cfg).get("j"))
+        save = [e for e in itlib.read_events(ev) if e["event"] == "save" and
+                e.get("kind") == "checkpoint"][-1]
+        want = {"last-checkpoint/" + f["path"].split("/", 1)[1]: f["sha256"]
+                for f in save["files"]}
+        got = {k: v for k, v in emu.files(repo).items() if k.startswith("last-checkpoint/")}
+        t.check(got == want, "last-checkpoint/ is exactly the new save: stale %s, missing %s" %
+                (sorted(set(got) - set(want)), sorted(set(want) - set(got))))
+        ops = [q.get("ops") for q in emu.requests() if q.get("ops")]
+        t.check(any(any(o.get("op") == "deletedFile" for o in (x or [])) for x in ops),
+                "deletedFile operations in the commit")
+        t.check(len(emu.commits(repo)) == 3, "one commit per save: %s" % emu.commits(repo))
+        p.send_signal(signal.SIGTERM)
+        t.check(p.wait(15) == 0, "clean stop")
+        log.close()
+    finally:
+        if p and p.poll() is None:
+            p.kill()
+        emu.stop()
+        itlib.cleanup(work)
+
+
 def main():
     t = itlib.Suite("integration_ops")
     t.run(test_rotation)
     t.run(test_reload)
     t.run(test_sigterm_mid_upload)
+    t.run(test_stale_last_checkpoint)
     return t.finish()
 
 
