@@ -82,9 +82,14 @@ class Emu:
     def files(self, repo):
         return {f["path"]: f["sha256"] for f in emu_inspect.list_files(self.url, repo)}
 
-    def commits(self, repo):
-        """Commit titles, oldest first."""
-        return [c["title"] for c in reversed(emu_inspect.list_commits(self.url, repo))]
+    def commits(self, repo, missing_ok=False):
+        """Commit titles, oldest first ([] for a missing repo with missing_ok)."""
+        try:
+            return [c["title"] for c in reversed(emu_inspect.list_commits(self.url, repo))]
+        except RuntimeError as e:
+            if missing_ok and "404" in str(e):
+                return []
+            raise
 
 
 def write_config(work, emu, jobs, **top):

@@ -105,7 +105,7 @@ def test_notify_and_changed_job(t):
         args = ["--epochs", "1", "--steps-per-epoch", "10", "--save-steps", "10",
                 "--no-final-save"]
         subprocess.run(itlib.trainer_cmd(out, *args, events=ev), timeout=60, check=True)
-        t.check(itlib.wait_for(lambda: emu.commits("alice/first")[-1:] ==
+        t.check(itlib.wait_for(lambda: emu.commits("alice/first", True)[-1:] ==
                                ["Training in progress, step 10"], 20), "first repo got step 10")
         # the job now pushes to another repo
         c = json.load(open(cfg))
@@ -118,7 +118,7 @@ def test_notify_and_changed_job(t):
         subprocess.run(itlib.trainer_cmd(out, "--epochs", "1", "--steps-per-epoch", "20",
                                          "--save-steps", "20", "--no-final-save", "--seed", "9",
                                          events=ev), timeout=60, check=True)
-        got = itlib.wait_for(lambda: (emu.commits("acme/second") or [None])[-1] ==
+        got = itlib.wait_for(lambda: (emu.commits("acme/second", True) or [None])[-1] ==
                              "Training in progress, step 20", 20)
         t.check(got, "after the reload the next save goes to the new repo")
         t.check(emu.commits("alice/first")[-1] == "Training in progress, step 10",
