@@ -22,7 +22,10 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
+#include <systemd/sd-journal.h>
+#include <time.h>
 #include <unistd.h>
 
 #ifndef HUBSYNC_VERSION
@@ -252,6 +255,73 @@ static void watch_pids(struct service *s)
     }
 }
 
+/* ---- log sinks ------------------------------------------------------------------ */
+
+/* Under systemd (stderr is the journal stream named by JOURNAL_STREAM),
+ * lines go to journald natively: PRIORITY, SYSLOG_IDENTIFIER and, for job
+ * lines ("job NAME: ..."), HUBSYNC_JOB. */
+static bool stderr_is_journal(void)
+{
+    const char *js = getenv("JOURNAL_STREAM");
+    unsigned long long dev, ino;
+    struct stat st;
+    return js && sscanf(js, "%llu:%llu", &dev, &ino) == 2 && fstat(2, &st) == 0 &&
+           (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
+}
+
+static void journald_sink(enum hs_log_level level, const char *line, void *ud)
+{
+    (void)ud;
+    static const int prio[] = {3, 4, 6, 7};
+    char job[128] = "";
+    const char *colon = !strncmp(line, "job ", 4) ? strstr(line + 4, ": ") : NULL;
+    if (colon && (size_t)(colon - line - 4) < sizeof(job))
+        snprintf(job, sizeof(job), "%.*s", (int)(colon - line - 4), line + 4);
+    if (job[0])
+        sd_journal_send("MESSAGE=%s", line, "PRIORITY=%d", prio[level], "HUBSYNC_JOB=%s", job,
+                        "SYSLOG_IDENTIFIER=hubsync", NULL);
+    else
+        sd_journal_send("MESSAGE=%s", line, "PRIORITY=%d", prio[level], "SYSLOG_IDENTIFIER=hubsync",
+                        NULL);
+}
+
+/* log_file: one timestamped line per message, appended (batch jobs
+ * without journald). */
+static FILE *g_log_file;
+
+static void file_sink(enum hs_log_level level, const char *line, void *ud)
+{
+    (void)ud;
+    static const char *const names[] = {"error", "warn", "info", "debug"};
+    char ts[32];
+    time_t now = time(NULL);
+    struct tm tm;
+    strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&now, &tm));
+    fprintf(g_log_file, "%s %s: %s\n", ts, names[level], line);
+    fflush(g_log_file);
+}
+
+static void setup_logging(const struct config *cfg)
+{
+    if (cfg->log_file && !g_log_file) {
+        g_log_file = fopen(cfg->log_file, "ae");
+        if (!g_log_file)
+            hs_log_error("log_file %s: %s (logging to stderr)", cfg->log_file, strerror(errno));
+        else
+            hs_log_set_sink(file_sink, NULL);
+    } else if (!cfg->log_file && stderr_is_journal()) {
+        hs_log_set_sink(journald_sink, NULL);
+    }
+}
+
+static void teardown_logging(void)
+{
+    hs_log_set_sink(NULL, NULL);
+    if (g_log_file)
+        fclose(g_log_file);
+    g_log_file = NULL;
+}
+
 /* ---- config and reload ------------------------------------------------------------ */
 
 static int load_config(struct service *s, struct config **out)
@@ -391,6 +461,7 @@ int service_start(uv_loop_t *loop, const struct service_options *o, struct servi
     if (load_config(s, &s->cfg) < 0)
         return HS_EXIT_CONFIG;
     hs_log_set_level(s->cfg->log_level);
+    setup_logging(s->cfg);
     if (o->run_mode) {
         const struct config_job *rj = o->run_job            ? config_job_find(s->cfg, o->run_job)
                                       : s->cfg->n_jobs == 1 ? &s->cfg->jobs[0]
@@ -606,5 +677,6 @@ struct service *service_free(struct service *s)
     free(s->run_job);
     free(s->config_path);
     free(s);
+    teardown_logging();
     return NULL;
 }

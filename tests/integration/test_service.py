@@ -137,10 +137,42 @@ def test_notify_and_changed_job(t):
         itlib.cleanup(work)
 
 
+def test_log_file(t):
+    work = itlib.workdir("logfile")
+    emu = itlib.Emu(work)
+    p = None
+    try:
+        out = os.path.join(work, "out")
+        os.mkdir(out)
+        logf = os.path.join(work, "hubsync.log")
+        cfg = itlib.write_config(work, emu, [itlib.job("j", out, "alice/logged")], log_file=logf)
+        err = open(os.path.join(work, "stderr"), "w")
+        p = itlib.popen_hubsync("daemon", "--config", cfg, log=err)
+        t.check(itlib.wait_for(lambda: os.path.exists(logf) and "control socket" in
+                               open(logf).read(), 20), "log lines go to log_file")
+        p.send_signal(signal.SIGTERM)
+        t.check(p.wait(15) == 0, "clean stop")
+        text = open(logf).read()
+        t.check(text and all(line[:4].isdigit() and any(
+            x in line for x in (" info: ", " warn: ", " error: ")) for line in text.splitlines()),
+                "timestamped lines with their level: %r" % text[:300])
+        t.check("stopping on SIGTERM" in text, "the stop is logged there too")
+        t.check(itlib.ALICE not in text, "the token never appears")
+        err.close()
+        t.check("hubsync: info:" not in open(os.path.join(work, "stderr")).read(),
+                "nothing logged to stderr instead")
+    finally:
+        if p and p.poll() is None:
+            p.kill()
+        emu.stop()
+        itlib.cleanup(work)
+
+
 def main():
     t = itlib.Suite("integration_service")
     t.run(test_bad_configs)
     t.run(test_notify_and_changed_job)
+    t.run(test_log_file)
     return t.finish()
 
 
