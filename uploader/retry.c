@@ -33,6 +33,9 @@ bool retry_curl_retryable(CURLcode code)
     case CURLE_HTTP2_STREAM:
     case CURLE_SSL_CONNECT_ERROR:
     case CURLE_WEIRD_SERVER_REPLY:
+    /* curl found its reused connection dead and wants to resend the body,
+     * which a streamed body cannot do from inside curl: we resend it. */
+    case CURLE_SEND_FAIL_REWIND:
         return true;
     default:
         return false;

@@ -85,6 +85,7 @@ static void test_retry(void **s)
     assert_int_equal(retry_delay(&p, 5, 503, CURLE_OK, NULL, NULL, 7), -1);
     assert_true(retry_delay(&p, 0, 0, CURLE_RECV_ERROR, NULL, NULL, 7) >= 500000);
     assert_true(retry_delay(&p, 0, 0, CURLE_OPERATION_TIMEDOUT, NULL, NULL, 7) >= 500000);
+    assert_true(retry_delay(&p, 0, 0, CURLE_SEND_FAIL_REWIND, NULL, NULL, 7) >= 500000);
     /* Retry-After is honoured (at least the value, small jitter on top). */
     int64_t d = retry_delay(&p, 0, 429, CURLE_OK, "3", NULL, 100);
     assert_true(d >= 3000000 && d < 3300000);
