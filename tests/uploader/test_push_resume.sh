@@ -17,7 +17,7 @@ mkfile "$D/model-00002.safetensors" 6291456  # 6 parts
 mkfile "$D/optimizer.bin" 1500000           # basic PUT
 TOTAL=$((12582912 + 6291456 + 1500000))
 PAR=2
-export HUBSYNC_MAX_PARALLEL=$PAR HUBSYNC_BANDWIDTH_MBPS=24 # ~3 MB/s: ~7 s of upload
+export HUBSYNC_MAX_PARALLEL=$PAR HUBSYNC_BANDWIDTH_MBPS=12 # 1.5 MB/s: ~13.6 s of upload, kills at 7.5 s in all
 
 kills=0
 for t in 0.3 1.2 2.4 3.6; do
