@@ -18,6 +18,7 @@
 #include "uploader.h"
 #include "watcher.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -417,6 +418,32 @@ static void reload(struct service *s)
     notify_ready("configuration reloaded");
 }
 
+/* Resume states (<state_dir>/push/<commit>.json) of commits the journal
+ * no longer waits for: a crash between the confirmation and the unlink. */
+static void clean_push_states(struct service *s)
+{
+    char dir[HS_PATH_MAX];
+    if (hs_path_join(dir, sizeof(dir), s->cfg->state_dir, "push") < 0)
+        return;
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        char *end;
+        unsigned long long id = strtoull(e->d_name, &end, 10);
+        if (end == e->d_name || strcmp(end, ".json") != 0)
+            continue;
+        const struct jstate_commit *c = jstate_commit_get(s->js, id);
+        if (c && c->state == JCOMMIT_SENT)
+            continue;
+        char path[HS_PATH_MAX];
+        if (hs_path_join(path, sizeof(path), dir, e->d_name) == 0 && unlink(path) == 0)
+            hs_log_debug("removed the resume state of finished commit %llu", id);
+    }
+    closedir(d);
+}
+
 /* ---- signals -------------------------------------------------------------------- */
 
 static void on_signal(uv_signal_t *h, int signum)
@@ -495,6 +522,7 @@ int service_start(uv_loop_t *loop, const struct service_options *o, struct servi
     if (rep.corrupt)
         hs_log_error("journal: damage at byte %" PRIu64 "; the damaged log is kept as %s",
                      rep.corrupt_offset, rep.corrupt_copy);
+    clean_push_states(s);
     unsigned retry_ms = env_uint("HUBSYNC_RETRY_BASE_MS", 0);
     struct uploader_options uo = {
         .endpoint = s->cfg->endpoint,

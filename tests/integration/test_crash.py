@@ -7,7 +7,8 @@ the output dir and the card; paths and sha256), every save was committed
 exactly once (commit messages counted in the emulator), and the bytes sent
 to storage beyond the unique objects (re-sent after kills) are reported.
 
-usage: test_crash.py [KILLS] [SEED]   (defaults 20, 5; HS_CRASH_KILLS overrides)
+usage: test_crash.py [KILLS] [SEED] [STRATEGY]   (defaults 20, 5, every_save;
+HS_CRASH_KILLS overrides KILLS)
 """
 
 import collections
@@ -23,6 +24,7 @@ import itlib
 
 KILLS = int(os.environ.get("HS_CRASH_KILLS", sys.argv[1] if len(sys.argv) > 1 else 20))
 SEED = int(sys.argv[2]) if len(sys.argv) > 2 else 5
+STRATEGY = sys.argv[3] if len(sys.argv) > 3 else "every_save"
 
 
 def job_state(cfg):
@@ -42,10 +44,10 @@ def test_crash(t):
     try:
         out = os.path.join(work, "out")
         os.mkdir(out)
-        repo = "alice/crash"
+        repo = "alice/crash-" + STRATEGY.replace("_", "-")
         cfg = itlib.write_config(
             work, emu,
-            [itlib.job("j", out, repo, "every_save", existing_checkpoints="all")],
+            [itlib.job("j", out, repo, STRATEGY, existing_checkpoints="all")],
             bandwidth_limit_mbps=40, max_parallel_uploads=4)
         ev = os.path.join(work, "ev.jsonl")
         trainer = subprocess.Popen(itlib.trainer_cmd(
@@ -87,7 +89,7 @@ def test_crash(t):
 
         events = itlib.read_events(ev)
         card = os.path.join(work, "state", "cards", "j.md")
-        exp, msgs = itlib.expected_repo("every_save", out, events, card)
+        exp, msgs = itlib.expected_repo(STRATEGY, out, events, card)
         got = emu.files(repo)
         got.pop(".gitattributes", None)
         t.check(got == exp, "repo content as a crash-free run: missing %s, extra %s, differ %s" %
@@ -110,9 +112,9 @@ def test_crash(t):
             if q.get("status") == 200 and q["path"] not in delivered:
                 delivered[q["path"]] = q.get("req_bytes", 0)
         unique = sum(delivered.values())
-        print("crash test: %d kills (seed %d), %d commits; storage received %d bytes for %d "
+        print("crash test (%s): %d kills (seed %d), %d commits; storage received %d bytes for %d "
               "objects or parts of %d bytes: %d bytes re-sent (%.0f%%: parts in flight at a kill)" %
-              (kills, SEED, len(commits), sent, len(delivered), unique, sent - unique,
+              (STRATEGY, kills, SEED, len(commits), sent, len(delivered), unique, sent - unique,
                100.0 * (sent - unique) / max(unique, 1)))
         # An object may reach storage twice only when it was in flight at a
         # kill: the dead process's last bytes still arrive after the next
@@ -141,7 +143,7 @@ def test_crash(t):
 
 
 def main():
-    t = itlib.Suite("integration_crash")
+    t = itlib.Suite("integration_crash_" + STRATEGY)
     t.run(test_crash)
     return t.finish()
 
