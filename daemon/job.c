@@ -198,9 +198,10 @@ static bool read_per_epoch(const char *dir)
     if (modelcard_pickle_load((const unsigned char *)data, len, &args, &err) == 0) {
         json_t *v = json_object_get(args, "save_strategy");
         char *text = v ? json_dumps(v, JSON_ENCODE_ANY) : NULL;
-        /* "steps" saves per step; "epoch" and "best" name the epoch. */
-        per_epoch =
-            text && !strstr(text, "steps") && (strstr(text, "epoch") || strstr(text, "best"));
+        /* "steps" saves per step; "epoch" and "best" name the epoch (enums are
+         * pickled by name, EPOCH, or by value, "epoch") */
+        per_epoch = text && !strcasestr(text, "steps") &&
+                    (strcasestr(text, "epoch") || strcasestr(text, "best"));
         free(text);
         json_decref(args);
     }

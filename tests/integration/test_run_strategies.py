@@ -60,10 +60,48 @@ def run_strategy(t, strategy):
         itlib.cleanup(work)
 
 
+def test_epoch_and_patterns(t):
+    """save_strategy epoch → "Training in progress, epoch E" (read from
+    training_args.bin); `_*` at the top of the output dir and the job's
+    exclude patterns stay out of every commit."""
+    work = itlib.workdir("epoch")
+    emu = itlib.Emu(work)
+    try:
+        out = os.path.join(work, "out")
+        repo = "alice/epoch-patterns"
+        cfg = itlib.write_config(work, emu, [itlib.job("j", out, repo, "checkpoint",
+                                                       exclude=["*.pt", "runs/"])])
+        os.makedirs(out)
+        with open(os.path.join(out, "_scratch.txt"), "w") as f:
+            f.write("private\n")
+        ev = os.path.join(work, "ev.jsonl")
+        r = itlib.hubsync("run", "--config", cfg, "--",
+                          *itlib.trainer_cmd(out, "--epochs", "2", "--steps-per-epoch", "10",
+                                             "--save-strategy", "epoch", "--step-time", "0.01",
+                                             events=ev))
+        t.check(r.returncode == 0, "run exit %d\n%s" % (r.returncode, r.stderr[-1500:]))
+        commits = emu.commits(repo)
+        t.check(commits == ["initial commit", "Training in progress, epoch 1",
+                            "Training in progress, epoch 2", "End of training"],
+                "per-epoch messages: %s" % commits)
+        files = emu.files(repo)
+        t.check(not any(p.endswith(".pt") for p in files), "exclude *.pt: %s" %
+                [p for p in files if p.endswith(".pt")])
+        t.check(not any(p.startswith("runs/") for p in files), "exclude runs/")
+        t.check("_scratch.txt" not in files, "_* at the top is not pushed")
+        t.check("last-checkpoint/trainer_state.json" in files and
+                "last-checkpoint/rng_state.pth" in files, "the rest of the checkpoint is there")
+    finally:
+        emu.stop()
+        itlib.cleanup(work)
+
+
 def main():
     t = itlib.Suite("integration_run_strategies")
     for s in STRATEGIES:
         t.run(run_strategy, s)
+    if len(sys.argv) == 1:
+        t.run(test_epoch_and_patterns)
     return t.finish()
 
 
