@@ -144,32 +144,50 @@ static bool supersedes(const struct config_job *cfg)
                               cfg->hub_strategy == CONFIG_STRATEGY_CHECKPOINT);
 }
 
+static bool in_op(const struct job *j, uint64_t id)
+{
+    for (size_t k = 0; j->op && k < j->op->n_saves; k++)
+        if (j->op->saves[k] == id)
+            return true;
+    return false;
+}
+
+/* Supersede every queued save that is not on its way to the repo (READY or
+ * HASHED, not in the running commit) by save `by` (0: each by itself, for
+ * a replacement that has no journal id yet), with the reason recorded. */
+static void supersede_queued(struct job *j, uint64_t by, const char *by_name, const char *reason)
+{
+    for (size_t i = 0; i < j->nq;) {
+        const struct jstate_save *s = jstate_save_get(j->env->js, j->q[i].id);
+        if (!s || (s->state != JSAVE_READY && s->state != JSAVE_HASHED) || in_op(j, j->q[i].id) ||
+            j->q[i].id == by) {
+            i++;
+            continue;
+        }
+        char old_name[256];
+        snprintf(old_name, sizeof(old_name), "%s", s->name);
+        struct hs_err err = {0};
+        if (jstate_superseded(j->env->js, j->q[i].id, by ? by : j->q[i].id, reason, &err) < 0) {
+            job__set_error(j, err.msg);
+            i++;
+            continue;
+        }
+        j->superseded++;
+        job__note(j, "%s superseded by %s (%s)", old_name, by_name, reason);
+        release_spool(j, &j->q[i]);
+        queue_remove(j, i);
+    }
+}
+
 /* Queue a save; under every_save/checkpoint with supersede, queued saves
  * that are not on their way to the repo yet are superseded by it. */
 static int enqueue(struct job *j, uint64_t id, struct watcher_snapshot *snap)
 {
     if (supersedes(j->cfg)) {
         const struct jstate_save *nw = jstate_save_get(j->env->js, id);
-        for (size_t i = j->op ? 1 : 0; i < j->nq;) {
-            const struct jstate_save *s = jstate_save_get(j->env->js, j->q[i].id);
-            if (!s || (s->state != JSAVE_READY && s->state != JSAVE_HASHED)) {
-                i++;
-                continue;
-            }
-            char old_name[256];
-            snprintf(old_name, sizeof(old_name), "%s", s->name);
-            struct hs_err err = {0};
-            if (jstate_superseded(j->env->js, j->q[i].id, id, "a newer save completed while queued",
-                                  &err) < 0) {
-                job__set_error(j, err.msg);
-                i++;
-                continue;
-            }
-            j->superseded++;
-            job__note(j, "%s superseded by %s", old_name, nw ? nw->name : "a newer save");
-            release_spool(j, &j->q[i]);
-            queue_remove(j, i);
-        }
+        char name[256];
+        snprintf(name, sizeof(name), "%s", nw ? nw->name : "a newer save");
+        supersede_queued(j, id, name, "a newer save completed while queued");
     }
     if (j->nq == j->capq) {
         size_t cap = j->capq ? 2 * j->capq : 8;
@@ -270,7 +288,15 @@ void job_on_checkpoint(struct job *j, const struct watcher_checkpoint *cp)
     }
     struct hs_err err = {0};
     struct watcher_snapshot *snap = NULL;
-    if (watcher_snapshot(j->wj, cp, &snap, &err) < 0) {
+    int src = watcher_snapshot(j->wj, cp, &snap, &err);
+    if (src == -ENOSPC && j->nq &&
+        (j->cfg->hub_strategy == CONFIG_STRATEGY_EVERY_SAVE ||
+         j->cfg->hub_strategy == CONFIG_STRATEGY_CHECKPOINT)) {
+        /* spool budget: the newer save replaces the queued ones first */
+        supersede_queued(j, 0, cp->id, "spool budget reached");
+        src = watcher_snapshot(j->wj, cp, &snap, &err);
+    }
+    if (src < 0) {
         char msg[HS_ERR_MAX + 64];
         snprintf(msg, sizeof(msg), "%s not queued: snapshot failed: %s", cp->id, err.msg);
         job__note(j, "%s", msg);

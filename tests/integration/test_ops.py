@@ -219,12 +219,45 @@ def test_stale_last_checkpoint(t):
         itlib.cleanup(work)
 
 
+def test_spool_budget(t):
+    """spool_max_gb: past the budget, queued saves are superseded by the new
+    one (recorded), never silently dropped; the newest save is committed."""
+    work = itlib.workdir("spool")
+    emu = itlib.Emu(work)
+    try:
+        out = os.path.join(work, "out")
+        repo = "alice/spool"
+        cfg = itlib.write_config(work, emu, [itlib.job("j", out, repo, spool_max_gb=0.0075)],
+                                 bandwidth_limit_mbps=16)
+        ev = os.path.join(work, "ev.jsonl")
+        r = itlib.hubsync("run", "--config", cfg, "--",
+                          *itlib.trainer_cmd(out, "--epochs", "1", "--steps-per-epoch", "60",
+                                             "--save-steps", "10", "--step-time", "0.02",
+                                             "--model-size", "1M", events=ev), timeout=120)
+        t.check(r.returncode == 0, "run exit %d\n%s" % (r.returncode, r.stderr[-1500:]))
+        saves = [e for e in itlib.read_events(ev) if e["event"] == "save" and
+                 e.get("kind") == "checkpoint"]
+        progress = [c for c in emu.commits(repo) if c.startswith("Training in progress")]
+        spooled = r.stderr.count("(spool budget reached)")
+        t.check(spooled >= 1, "the spool budget superseded queued saves (%d)" % spooled)
+        t.check(len(progress) + spooled == len(saves),
+                "each save committed or recorded: %d + %d vs %d" % (len(progress), spooled,
+                                                                  len(saves)))
+        t.check("not queued" not in r.stderr, "no save refused outright")
+        t.check(progress[-1] == "Training in progress, step %d" % saves[-1]["step"],
+                "the newest save is committed: %s" % progress[-1:])
+    finally:
+        emu.stop()
+        itlib.cleanup(work)
+
+
 def main():
     t = itlib.Suite("integration_ops")
     t.run(test_rotation)
     t.run(test_reload)
     t.run(test_sigterm_mid_upload)
     t.run(test_stale_last_checkpoint)
+    t.run(test_spool_budget)
     return t.finish()
 
 
