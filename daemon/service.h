@@ -8,6 +8,17 @@
  * and SIGINT stop unless the caller handles them) and systemd notify and
  * watchdog. Policy and logging live here; cmd_daemon.c and cmd_run.c are
  * thin command lines around it.
+ *
+ * Knobs in the environment (tests and operators; not config keys):
+ *   HUBSYNC_COMMIT_BUDGET (120) and HUBSYNC_COMMIT_WINDOW_SECONDS (3600):
+ *     commits per job and window before queued saves are coalesced (the Hub
+ *     allows about 128 per repo and hour); 0 turns the budget off.
+ *   HUBSYNC_JOB_RETRY_MS (5000): first delay before a failed commit is
+ *     retried (doubling, at most 5 minutes).
+ *   HUBSYNC_RUN_ATTEMPTS (3): `run` reports a commit that failed this many
+ *     times after CMD exited instead of retrying (the journal keeps it).
+ *   HUBSYNC_RETRY_BASE_MS, HUBSYNC_STALL_SECONDS: the uploader's request
+ *     retry base and stall timeout.
  */
 #ifndef HUBSYNC_DAEMON_SERVICE_H
 #define HUBSYNC_DAEMON_SERVICE_H
