@@ -96,12 +96,44 @@ def test_epoch_and_patterns(t):
         itlib.cleanup(work)
 
 
+def test_world_size_from_env(t):
+    """`run` takes world_size from WORLD_SIZE in CMD's environment: a save
+    whose other ranks write after rank 0's marker is complete only with
+    every rank's files."""
+    work = itlib.workdir("world")
+    emu = itlib.Emu(work)
+    try:
+        out = os.path.join(work, "out")
+        repo = "alice/world"
+        cfg = itlib.write_config(work, emu, [itlib.job("j", out, repo, "checkpoint")])
+        ev = os.path.join(work, "ev.jsonl")
+        r = itlib.hubsync("run", "--config", cfg, "--",
+                          *itlib.trainer_cmd(out, "--epochs", "1", "--steps-per-epoch", "10",
+                                             "--save-steps", "10", "--rank-files", "late",
+                                             "--late-rank-delay", "1.0", events=ev),
+                          env={"WORLD_SIZE": "2"})
+        t.check(r.returncode == 0, "run exit %d\n%s" % (r.returncode, r.stderr[-1500:]))
+        files = emu.files(repo)
+        t.check("last-checkpoint/rng_state_0.pth" in files and
+                "last-checkpoint/rng_state_1.pth" in files,
+                "both ranks' files in the checkpoint commit: %s" %
+                sorted(p for p in files if "rng" in p))
+        r = itlib.hubsync("run", "--config", cfg, "--", "/bin/true", env={"WORLD_SIZE": "two"})
+        t.check(r.returncode == 78 and "WORLD_SIZE" in r.stderr,
+                "a bad WORLD_SIZE is a configuration error (%d): %s" % (r.returncode,
+                                                                      r.stderr[-300:]))
+    finally:
+        emu.stop()
+        itlib.cleanup(work)
+
+
 def main():
     t = itlib.Suite("integration_run_strategies")
     for s in STRATEGIES:
         t.run(run_strategy, s)
     if len(sys.argv) == 1:
         t.run(test_epoch_and_patterns)
+        t.run(test_world_size_from_env)
     return t.finish()
 
 
