@@ -86,6 +86,9 @@ struct job {
 };
 
 /* job.c */
+void job__set_str(char **dst, const char *s);
+void job__release_spool(struct job *j, struct job_qsave *qs);
+void job__queue_remove(struct job *j, size_t i);
 void job__note(struct job *j, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void job__set_error(struct job *j, const char *msg);
 void job__kick(struct job *j);
