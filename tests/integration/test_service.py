@@ -12,6 +12,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 import itlib
@@ -75,21 +76,34 @@ def test_notify_and_changed_job(t):
     emu = itlib.Emu(work)
     p = None
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    stop = threading.Event()
     try:
         npath = os.path.join(work, "notify.sock")
         sock.bind(npath)
         sock.settimeout(0.2)
         msgs = []
 
-        def drain(until=None, timeout=10):
-            end = time.monotonic() + timeout
-            while time.monotonic() < end:
+        # A reader thread drains the socket all the time, as systemd does:
+        # the daemon's sd_notify blocks when the datagram queue is full
+        # (net.unix.max_dgram_qlen is 10 here).
+        def reader():
+            while not stop.is_set():
                 try:
                     msgs.append(sock.recv(4096).decode())
                 except socket.timeout:
                     pass
-                if until and any(until in m for m in msgs):
+                except OSError:
+                    return
+
+        th = threading.Thread(target=reader, daemon=True)
+        th.start()
+
+        def drain(until=None, timeout=10):
+            end = time.monotonic() + timeout
+            while time.monotonic() < end:
+                if until and any(until in m for m in list(msgs)):
                     return True
+                time.sleep(0.05)
             return until is None
 
         out = os.path.join(work, "out")
@@ -132,6 +146,7 @@ def test_notify_and_changed_job(t):
     finally:
         if p and p.poll() is None:
             p.kill()
+        stop.set()
         sock.close()
         emu.stop()
         itlib.cleanup(work)
