@@ -23,6 +23,9 @@ build=${FUZZ_BUILD:-$src/build-libfuzzer}
 out=${FUZZ_OUT:-/tmp/hs-fuzz-$name}
 command -v clang >/dev/null || { echo "$0: clang not found (apt-get install -y clang)" >&2; exit 1; }
 [ -f "$here/fuzz_$name.c" ] || { echo "$0: no target tests/fuzz/fuzz_$name.c" >&2; exit 2; }
+seeds=$here/corpus/$name
+# the pickle target's seeds are the model card fixtures
+[ "$name" = pickle ] && seeds=$src/tests/modelcard/data/pickles
 
 # fuzzer-no-link: coverage instrumentation for the libraries too, not
 # only for the target file (which gets -fsanitize=fuzzer from CMake).
@@ -32,7 +35,7 @@ cmake --build "$build" -j2 --target "fuzz_$name" >/dev/null
 
 rm -rf "$out"
 mkdir -p "$out/corpus" "$out/artifacts"
-cp "$here/corpus/$name/"* "$out/corpus/"
+cp "$seeds/"* "$out/corpus/"
 dict=
 [ -f "$here/dict/$name.dict" ] && dict="-dict=$here/dict/$name.dict"
 bin=$(find "$build/tests" -name "fuzz_$name" -type f -perm -u+x | head -n 1)
