@@ -255,9 +255,12 @@ static int parse_action(json_t *o, struct hub_lfs_action *a, int64_t now, struct
         return hs_err_set(err, HS_EPROTO, "LFS batch: object %.12s has no upload href", a->oid);
     a->href = strdup(json_string_value(href));
     json_t *ei = json_object_get(up, "expires_in"), *ea = json_object_get(up, "expires_at");
-    if (json_is_integer(ei))
-        a->expires_at = now + json_integer_value(ei);
-    else if (json_is_string(ea)) {
+    if (json_is_integer(ei)) {
+        /* A server-controlled value: clamp instead of overflowing. */
+        json_int_t v = json_integer_value(ei);
+        if (v < 0 || __builtin_add_overflow(now, (int64_t)v, &a->expires_at))
+            a->expires_at = v < 0 ? now : INT64_MAX;
+    } else if (json_is_string(ea)) {
         struct tm tm = {0};
         const char *e = strptime(json_string_value(ea), "%Y-%m-%dT%H:%M:%S", &tm);
         if (e)
@@ -376,12 +379,17 @@ char *hub_body_commit(const char *summary, const char *description, const char *
                       const struct hub_commit_op *ops, size_t n, size_t *len)
 {
     struct hs_buf b;
+    char *line = NULL;
     hs_buf_init(&b, (size_t)2 << 30);
     json_t *hv =
         json_pack("{s:s, s:s}", "summary", summary, "description", description ? description : "");
-    if (hv && parent)
-        json_object_set_new(hv, "parentCommit", json_string(parent));
-    char *line = dump(json_pack("{s:s, s:o}", "key", "header", "value", hv));
+    if (hv && parent && json_object_set_new(hv, "parentCommit", json_string(parent)) < 0) {
+        json_decref(hv); /* never a commit without its parent check */
+        hv = NULL;
+    }
+    if (!hv)
+        goto fail;
+    line = dump(json_pack("{s:s, s:o}", "key", "header", "value", hv));
     if (!line || hs_buf_append(&b, line, strlen(line)) < 0 || hs_buf_append(&b, "\n", 1) < 0)
         goto fail;
     free(line);

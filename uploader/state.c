@@ -266,7 +266,7 @@ int push_state_load(const char *text, struct push_state *s, struct hs_err *err)
                 a.part_urls[k] = strdup(json_string_value(json_array_get(parts, k)) ?: "");
         }
         push_state_object_set_action(po, &a);
-        for (size_t k = 0; k < np; k++) {
+        for (size_t k = 0; k < a.n_parts; k++) {
             json_t *e = json_array_get(etags, k);
             if (json_is_string(e))
                 po->etags[k] = strdup(json_string_value(e));
