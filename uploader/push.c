@@ -161,6 +161,25 @@ struct http_request *push__api(struct push *p, const char *method, char *url,
     return r;
 }
 
+/* A POST of an owned JSON body to the API; NULL (body freed, push failed)
+ * when either could not be made. */
+struct http_request *push__api_json(struct push *p, char *url, char *body,
+                                    void (*done)(struct http_request *, void *))
+{
+    struct http_request *r = push__api(p, "POST", url, done);
+    if (!r) {
+        free(body);
+        return NULL;
+    }
+    if (!body) {
+        http_request_free(r);
+        push__fail(p, -ENOMEM, NULL);
+        return NULL;
+    }
+    http_request_set_body(r, body, strlen(body), "application/json");
+    return r;
+}
+
 /* Every done callback starts here: false when the push already failed. */
 bool push__settle(struct push *p, struct http_request *r)
 {
@@ -393,17 +412,9 @@ static void preupload_next(struct push *p)
     }
     char *body = hub_body_preupload(items, n);
     free(items);
-    struct http_request *r = push__api(p, "POST", hub_url_preupload(&p->repo), preupload_done);
-    if (!r) {
-        free(body);
-        return;
-    }
-    if (!body) {
-        http_request_free(r);
-        return push__fail(p, -ENOMEM, NULL);
-    }
-    http_request_set_body(r, body, strlen(body), "application/json");
-    push__submit(p, r);
+    struct http_request *r = push__api_json(p, hub_url_preupload(&p->repo), body, preupload_done);
+    if (r)
+        push__submit(p, r);
 }
 
 static bool file_unchanged(const struct pfile *f)
@@ -724,17 +735,9 @@ static void check_send(struct push *p)
             paths[n++] = p->files[i].repo_path;
     char *body = hub_body_paths_info(paths, n);
     free(paths);
-    struct http_request *r = push__api(p, "POST", hub_url_paths_info(&p->repo), check_done);
-    if (!r) {
-        free(body);
-        return;
-    }
-    if (!body) {
-        http_request_free(r);
-        return push__fail(p, -ENOMEM, NULL);
-    }
-    http_request_set_body(r, body, strlen(body), "application/json");
-    push__submit(p, r);
+    struct http_request *r = push__api_json(p, hub_url_paths_info(&p->repo), body, check_done);
+    if (r)
+        push__submit(p, r);
 }
 
 static void check_tree(struct push *p, bool all_files)
@@ -780,14 +783,9 @@ static void next(struct push *p)
             push__submit(p, r);
         return;
     case STEP_CREATE:
-        if ((r = push__api(p, "POST", hub_url_create_repo(&p->repo), create_done))) {
-            char *body = hub_body_create_repo(&p->repo, p->private_repo);
-            if (!body) {
-                http_request_free(r);
-                return push__fail(p, -ENOMEM, NULL);
-            }
+        if ((r = push__api_json(p, hub_url_create_repo(&p->repo),
+                                hub_body_create_repo(&p->repo, p->private_repo), create_done))) {
             r->retry = HTTP_RETRY_RATELIMIT;
-            http_request_set_body(r, body, strlen(body), "application/json");
             push__submit(p, r);
         }
         return;
@@ -796,9 +794,8 @@ static void next(struct push *p)
             p->step = STEP_HASH;
             return next(p);
         }
-        if ((r = push__api(p, "POST", hub_url_branch(&p->repo), branch_done))) {
-            char *body = strdup("{\"startingPoint\":\"main\"}");
-            http_request_set_body(r, body, body ? strlen(body) : 0, "application/json");
+        if ((r = push__api_json(p, hub_url_branch(&p->repo), strdup("{\"startingPoint\":\"main\"}"),
+                                branch_done))) {
             r->retry = HTTP_RETRY_RATELIMIT;
             push__submit(p, r);
         }

@@ -100,6 +100,8 @@ void push__fail_http(struct push *p, struct http_request *r, const char *what);
 void lfs__all_done(struct push *p); /* push.c: every object is stored → commit */
 struct http_request *push__api(struct push *p, const char *method, char *url_owned,
                                void (*done)(struct http_request *, void *));
+struct http_request *push__api_json(struct push *p, char *url_owned, char *body_owned,
+                                    void (*done)(struct http_request *, void *));
 
 /* lfs.c */
 void lfs__start(struct push *p); /* STEP_BATCH: batch calls, then uploads, then commit */
