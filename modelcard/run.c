@@ -20,7 +20,11 @@
 #define ARGS_MAX   (16u << 20)
 #define README_MAX (4u << 20)
 
-/* The checkpoint-N directory under dir with the largest N, or "" */
+static bool file_exists(const char *path);
+
+/* The checkpoint-N directory under dir with the largest N that holds a
+ * trainer_state.json (the Trainer's last write: a save interrupted before
+ * it is skipped), or "" */
 static void newest_checkpoint(const char *dir, char *out, size_t n)
 {
     out[0] = '\0';
@@ -39,8 +43,11 @@ static void newest_checkpoint(const char *dir, char *out, size_t n)
         unsigned long long v = strtoull(num, NULL, 10);
         char path[HS_PATH_MAX];
         struct stat st;
+        char state[HS_PATH_MAX];
         if (hs_path_join(path, sizeof(path), dir, e->d_name) < 0 || stat(path, &st) < 0 ||
-            !S_ISDIR(st.st_mode))
+            !S_ISDIR(st.st_mode) ||
+            hs_path_join(state, sizeof(state), path, "trainer_state.json") < 0 ||
+            !file_exists(state))
             continue;
         if (!found || v > best) {
             best = v;

@@ -98,6 +98,10 @@ static void test_truncated_state_falls_back(void **state)
     char *text = mc_slurp(p, &len);
     assert_int_equal(mc_spit(p, text, len / 2), 0); /* cut mid-write */
     free(text);
+    /* A newer save interrupted before its trainer_state.json is not used. */
+    snprintf(p, sizeof(p), "%s/checkpoint-345", dir);
+    assert_int_equal(mkdir(p, 0755), 0);
+    put(p, "config.json", "{\"architectures\": [\"Broken\"]}");
     struct modelcard_warnings w;
     char *card = mc_render(dir, NULL, NULL, &w);
     assert_non_null(card);
