@@ -274,6 +274,17 @@ static int format_job(const json_t *job, struct hs_buf *b)
         snprintf(q, sizeof(q), "%" PRIu64 " save%s", queued, queued == 1 ? "" : "s");
         rc = field(b, "queued", q);
     }
+    uint64_t com = 0, sup = 0, coa = 0, sent = 0;
+    bool has_com = get_u64(job, "committed", &com), has_sup = get_u64(job, "superseded", &sup),
+         has_coa = get_u64(job, "coalesced", &coa), has_sent = get_u64(job, "bytes_sent", &sent);
+    if (rc == 0 && (has_com || has_sup || has_coa || has_sent)) {
+        char s[32], line[160];
+        ctlcli_format_bytes(sent, s, sizeof(s));
+        snprintf(line, sizeof(line),
+                 "%" PRIu64 " committed, %" PRIu64 " superseded, %" PRIu64 " coalesced, %s sent",
+                 com, sup, coa, s);
+        rc = field(b, "saves", line);
+    }
     const char *url = json_string_value(json_object_get(job, "last_commit_url"));
     if (rc == 0)
         rc = field(b, "last commit", url ? url : "none yet");

@@ -13,6 +13,7 @@ static const char *status_json =
     "{\"name\": \"bert\", \"state\": \"uploading\", \"checkpoint\": \"checkpoint-500\","
     " \"bytes_done\": 1288490189, \"bytes_total\": 3650722201, \"rate_bytes_per_sec\": 12897485,"
     " \"eta_seconds\": 185, \"queued\": 2,"
+    " \"committed\": 4, \"superseded\": 1, \"coalesced\": 2, \"bytes_sent\": 5368709120,"
     " \"last_commit_url\": \"https://huggingface.co/acme/bert/commit/abc123\","
     " \"notes\": [\"checkpoint-400 superseded by checkpoint-500\"]},"
     "{\"name\": \"gpt\", \"state\": \"idle\", \"last_error\": \"HTTP 429\\ninjected\"}]}";

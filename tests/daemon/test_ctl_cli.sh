@@ -74,6 +74,7 @@ expected="hubsync daemon (pid 4242, version 0.1.0, up 2h03m)
 job bert: uploading checkpoint-500
   progress     1.2 GiB of 3.4 GiB (35%), 12.3 MiB/s, ETA 3m05s
   queued       2 saves
+  saves        4 committed, 1 superseded, 2 coalesced, 5.0 GiB sent
   last commit  https://huggingface.co/acme/bert/commit/abc123
   last error   none
   note         checkpoint-400 superseded by checkpoint-500
