@@ -195,7 +195,10 @@ struct watcher__job {
     hs_usec_t out_activity;
     /* counters */
     uint64_t rescans, ready, spool_bytes, snap_seq;
+    uint64_t spool_reserved; /* bytes of async snapshots in flight */
     bool spool_full;
+    unsigned inflight; /* thread-pool work holding this job */
+    bool timer_closed; /* freed once closed and inflight == 0 */
     struct watcher__job *next;
 };
 
@@ -211,6 +214,10 @@ struct watcher {
     unsigned pending_closes;
     bool closing;
 };
+
+/* Thread-pool work pins the job (and the watcher) until it is done. */
+void watcher__job_work_start(struct watcher__job *j);
+void watcher__job_work_done(struct watcher__job *j);
 
 void watcher__detect_event(struct watcher__job *j, const struct watcher__event *e);
 void watcher__detect_timer_cb(uv_timer_t *t);

@@ -123,35 +123,43 @@ static void sanitize(char *s)
             *s = '_';
 }
 
-int watcher_snapshot(struct watcher_job *job, const struct watcher_checkpoint *cp,
-                     struct watcher_snapshot **out, struct hs_err *err)
+/* Refuse cp past the budget (counting bytes reserved by snapshots still in
+ * flight) and pick its spool directory name; runs on the loop. */
+static int reserve(struct watcher__job *j, const struct watcher_checkpoint *cp, char *name,
+                   size_t cap, struct hs_err *err)
 {
-    struct watcher__job *j = (struct watcher__job *)job;
-    *out = NULL;
-    if (j->o.spool_max_bytes && j->spool_bytes + cp->total_bytes > j->o.spool_max_bytes) {
+    uint64_t held = j->spool_bytes + j->spool_reserved;
+    if (j->o.spool_max_bytes && held + cp->total_bytes > j->o.spool_max_bytes) {
         j->spool_full = true;
         watcher__notice(j, WATCHER_NOTICE_WARN,
                         "%s: spool budget reached (%llu of %llu bytes held); no snapshot of %s",
-                        j->o.root, (unsigned long long)j->spool_bytes,
+                        j->o.root, (unsigned long long)held,
                         (unsigned long long)j->o.spool_max_bytes, cp->id);
         return hs_err_set(err, -ENOSPC,
                           "spool budget of %llu bytes reached (%llu held, %s needs %llu); "
                           "release or supersede queued snapshots",
-                          (unsigned long long)j->o.spool_max_bytes,
-                          (unsigned long long)j->spool_bytes, cp->id,
-                          (unsigned long long)cp->total_bytes);
+                          (unsigned long long)j->o.spool_max_bytes, (unsigned long long)held,
+                          cp->id, (unsigned long long)cp->total_bytes);
     }
-    char name[HS_PATH_MAX], dir[HS_PATH_MAX];
-    snprintf(name, sizeof(name), "%s-%llu", cp->id, (unsigned long long)++j->snap_seq);
+    snprintf(name, cap, "%s-%llu", cp->id, (unsigned long long)++j->snap_seq);
     sanitize(name);
-    int r = hs_mkdir_p(j->o.spool_dir, 0700);
+    return 0;
+}
+
+/* The filesystem work of a snapshot: touches no watcher state, so it may run
+ * on the thread pool. spool_dir and root are the job's (stable) strings. */
+static int build(const char *spool_dir, const char *root, const struct watcher_checkpoint *cp,
+                 const char *name, struct watcher_snapshot **out, struct hs_err *err)
+{
+    char dir[HS_PATH_MAX];
+    *out = NULL;
+    int r = hs_mkdir_p(spool_dir, 0700);
     if (r < 0)
-        return hs_err_set(err, r, "%s: cannot create spool: %s", j->o.spool_dir, hs_strerror(r));
-    if (hs_path_join(dir, sizeof(dir), j->o.spool_dir, name) < 0)
+        return hs_err_set(err, r, "%s: cannot create spool: %s", spool_dir, hs_strerror(r));
+    if (hs_path_join(dir, sizeof(dir), spool_dir, name) < 0)
         return hs_err_set(err, -ENAMETOOLONG, "spool path too long");
     if (mkdir(dir, 0700) != 0)
         return hs_err_set(err, -errno, "%s: %s", dir, strerror(errno));
-
     struct watcher_snapshot *s = calloc(1, sizeof(*s));
     if (!s || !(s->dir = strdup(dir)) || !(s->cp = watcher_checkpoint_dup(cp))) {
         r = hs_err_set(err, -ENOMEM, "out of memory");
@@ -166,7 +174,7 @@ int watcher_snapshot(struct watcher_job *job, const struct watcher_checkpoint *c
     bool file_save =
         strcmp(cp->folder, cp->base) != 0 && cp->n_files == 1 && !strcmp(cp->files[0].path, inside);
     /* the output root's own files are rewritten in place: never linked */
-    bool root_files = !strcmp(cp->folder, j->o.root);
+    bool root_files = !strcmp(cp->folder, root);
     for (size_t i = 0; i < cp->n_files; i++) {
         const struct watcher_file *f = &cp->files[i];
         char src[HS_PATH_MAX], dst[HS_PATH_MAX];
@@ -218,8 +226,6 @@ int watcher_snapshot(struct watcher_job *job, const struct watcher_checkpoint *c
         r = hs_err_set(err, -ENOMEM, "out of memory");
         goto fail;
     }
-    j->spool_bytes += s->bytes;
-    j->spool_full = false;
     *out = s;
     return 0;
 fail:
@@ -230,6 +236,23 @@ fail:
         free(s);
     }
     return r;
+}
+
+int watcher_snapshot(struct watcher_job *job, const struct watcher_checkpoint *cp,
+                     struct watcher_snapshot **out, struct hs_err *err)
+{
+    struct watcher__job *j = (struct watcher__job *)job;
+    char name[HS_PATH_MAX];
+    *out = NULL;
+    int r = reserve(j, cp, name, sizeof(name), err);
+    if (r < 0)
+        return r;
+    r = build(j->o.spool_dir, j->o.root, cp, name, out, err);
+    if (r < 0)
+        return r;
+    j->spool_bytes += (*out)->bytes;
+    j->spool_full = false;
+    return 0;
 }
 
 int watcher_snapshot_release(struct watcher_job *job, struct watcher_snapshot *snap,
@@ -246,4 +269,81 @@ int watcher_snapshot_release(struct watcher_job *job, struct watcher_snapshot *s
     watcher_checkpoint_free(snap->cp);
     free(snap);
     return r;
+}
+
+/* ---- asynchronous snapshots ---------------------------------------------- */
+
+struct snap_work {
+    uv_work_t req;
+    struct watcher__job *j;
+    struct watcher_checkpoint *cp; /* our copy: the caller's may go away */
+    char name[HS_PATH_MAX];
+    watcher_snapshot_cb cb;
+    void *userdata;
+    struct watcher_snapshot *snap;
+    int rc;
+    struct hs_err err;
+};
+
+static void snap_work_cb(uv_work_t *req)
+{
+    struct snap_work *w = req->data;
+    w->rc = build(w->j->o.spool_dir, w->j->o.root, w->cp, w->name, &w->snap, &w->err);
+}
+
+static void snap_after_cb(uv_work_t *req, int status)
+{
+    struct snap_work *w = req->data;
+    struct watcher__job *j = w->j;
+    j->spool_reserved -= w->cp->total_bytes;
+    if (w->rc == 0 && (status < 0 || j->removed)) {
+        rm_tree(w->snap->dir);
+        free(w->snap->dir);
+        watcher_checkpoint_free(w->snap->cp);
+        free(w->snap);
+        w->snap = NULL;
+        w->rc = -ECANCELED;
+    }
+    if (w->rc == 0) {
+        j->spool_bytes += w->snap->bytes;
+        j->spool_full = false;
+    } else if (w->rc == -ECANCELED && !w->err.msg[0]) {
+        hs_err_set(&w->err, -ECANCELED, "%s: snapshot cancelled: job removed", w->cp->id);
+    }
+    w->cb((struct watcher_job *)j, w->snap, w->rc, &w->err, w->userdata);
+    watcher_checkpoint_free(w->cp);
+    free(w);
+    watcher__job_work_done(j);
+}
+
+int watcher_snapshot_start(struct watcher_job *job, const struct watcher_checkpoint *cp,
+                           watcher_snapshot_cb cb, void *userdata, struct hs_err *err)
+{
+    struct watcher__job *j = (struct watcher__job *)job;
+    if (j->removed)
+        return hs_err_set(err, -ECANCELED, "%s: job removed", cp->id);
+    struct snap_work *w = calloc(1, sizeof(*w));
+    if (!w || !(w->cp = watcher_checkpoint_dup(cp))) {
+        free(w);
+        return hs_err_set(err, -ENOMEM, "out of memory");
+    }
+    int r = reserve(j, cp, w->name, sizeof(w->name), err);
+    if (r < 0) {
+        watcher_checkpoint_free(w->cp);
+        free(w);
+        return r;
+    }
+    w->j = j;
+    w->cb = cb;
+    w->userdata = userdata;
+    w->req.data = w;
+    r = uv_queue_work(j->w->loop, &w->req, snap_work_cb, snap_after_cb);
+    if (r < 0) {
+        watcher_checkpoint_free(w->cp);
+        free(w);
+        return hs_err_set(err, r, "cannot queue snapshot: %s", uv_strerror(r));
+    }
+    j->spool_reserved += cp->total_bytes;
+    watcher__job_work_start(j);
+    return 0;
 }

@@ -157,13 +157,32 @@ static void closed_cb(uv_handle_t *h)
         free(w);
 }
 
+static void job_unpin(struct watcher__job *j)
+{
+    struct watcher *w = j->w;
+    if (j->timer_closed && j->inflight == 0)
+        job_free(j);
+    if (--w->pending_closes == 0 && w->closing)
+        free(w);
+}
+
 static void timer_closed_cb(uv_handle_t *h)
 {
     struct watcher__job *j = h->data;
-    struct watcher *w = j->w;
-    job_free(j);
-    if (--w->pending_closes == 0 && w->closing)
-        free(w);
+    j->timer_closed = true;
+    job_unpin(j);
+}
+
+void watcher__job_work_start(struct watcher__job *j)
+{
+    j->inflight++;
+    j->w->pending_closes++;
+}
+
+void watcher__job_work_done(struct watcher__job *j)
+{
+    j->inflight--;
+    job_unpin(j);
 }
 
 int watcher_add_job(struct watcher *w, const struct watcher_options *o, struct watcher_job **out,

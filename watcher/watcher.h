@@ -244,6 +244,19 @@ struct watcher_snapshot {
 int watcher_snapshot(struct watcher_job *job, const struct watcher_checkpoint *cp,
                      struct watcher_snapshot **out, struct hs_err *err);
 
+/* The same snapshot taken on libuv's thread pool (copies of large files must
+ * not block the loop). The budget check and a reservation of cp's bytes
+ * happen now (an over-budget request fails here with -ENOSPC, like
+ * watcher_snapshot); cp is copied. cb runs later on the loop with either
+ * status 0 and snap (release it with watcher_snapshot_release), or status
+ * < 0, snap NULL and err filled: -ECANCELED when the job was removed or the
+ * watcher closed meanwhile (the job pointer is then only for identification;
+ * the job is freed after cb returns). Returns 0 or -errno with err filled. */
+typedef void (*watcher_snapshot_cb)(struct watcher_job *job, struct watcher_snapshot *snap,
+                                    int status, const struct hs_err *err, void *userdata);
+int watcher_snapshot_start(struct watcher_job *job, const struct watcher_checkpoint *cp,
+                           watcher_snapshot_cb cb, void *userdata, struct hs_err *err);
+
 /* After the upload is confirmed: remove the spool directory, give its bytes
  * back to the budget and free snap. Accepts NULL. */
 int watcher_snapshot_release(struct watcher_job *job, struct watcher_snapshot *snap,
