@@ -25,14 +25,14 @@ static bool file_exists(const char *path);
 /* The checkpoint-N directory under dir with the largest N that holds a
  * trainer_state.json (the Trainer's last write: a save interrupted before
  * it is skipped), or "" */
-static void newest_checkpoint(const char *dir, char *out, size_t n)
+static void newest_checkpoint(const char *dir, char *out, size_t n, struct modelcard_warnings *w)
 {
     out[0] = '\0';
     DIR *d = opendir(dir);
     if (!d)
         return;
-    unsigned long long best = 0;
-    bool found = false;
+    unsigned long long best = 0, skipped = 0;
+    bool found = false, any_skipped = false;
     struct dirent *e;
     while ((e = readdir(d))) {
         if (strncmp(e->d_name, "checkpoint-", 11))
@@ -46,9 +46,14 @@ static void newest_checkpoint(const char *dir, char *out, size_t n)
         char state[HS_PATH_MAX];
         if (hs_path_join(path, sizeof(path), dir, e->d_name) < 0 || stat(path, &st) < 0 ||
             !S_ISDIR(st.st_mode) ||
-            hs_path_join(state, sizeof(state), path, "trainer_state.json") < 0 ||
-            !file_exists(state))
+            hs_path_join(state, sizeof(state), path, "trainer_state.json") < 0)
             continue;
+        if (!file_exists(state)) {
+            if (!any_skipped || v > skipped)
+                skipped = v;
+            any_skipped = true;
+            continue;
+        }
         if (!found || v > best) {
             best = v;
             found = true;
@@ -56,6 +61,11 @@ static void newest_checkpoint(const char *dir, char *out, size_t n)
         }
     }
     closedir(d);
+    if (any_skipped && (!found || skipped > best))
+        modelcard_warn(w,
+                       "%s/checkpoint-%llu has no trainer_state.json (save interrupted?): "
+                       "using the newest checkpoint that has one",
+                       dir, skipped);
 }
 
 static bool file_exists(const char *path)
@@ -144,7 +154,7 @@ int modelcard_run_read(const char *dir, struct modelcard_run *run, struct modelc
         run->dir[--dl] = '\0';
 
     char ckpt[HS_PATH_MAX];
-    newest_checkpoint(run->dir, ckpt, sizeof(ckpt));
+    newest_checkpoint(run->dir, ckpt, sizeof(ckpt), w);
 
     /* The final state: the output dir's (written by save_state at the end),
      * else the newest checkpoint's; a broken one falls back to the next. */

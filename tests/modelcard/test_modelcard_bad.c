@@ -106,6 +106,7 @@ static void test_truncated_state_falls_back(void **state)
     char *card = mc_render(dir, NULL, NULL, &w);
     assert_non_null(card);
     assert_true(mc_warned(&w, "trainer_state.json: ignored: "));
+    assert_true(mc_warned(&w, "checkpoint-345 has no trainer_state.json (save interrupted?)"));
     /* checkpoint-230's state: two eval rows, summary from its last eval. */
     assert_non_null(strstr(card, "| 0.2911        | 2.0   | 230  | 0.3521          | 0.8603   | "
                                  "0.9019 |\n\n\n### Framework"));
