@@ -8,6 +8,7 @@
  * README.md and the error is reported. The listing and the rendering run
  * on the loop thread: an output dir's top level and a card are small.
  */
+#include "card_meta.h"
 #include "job_int.h"
 
 #include "modelcard.h"
@@ -95,56 +96,12 @@ static int list_output(const char *root, struct listing *l)
 
 /* ---- the card --------------------------------------------------------------- */
 
-static int copy_strv(struct modelcard_strv *dst, const struct config_strlist *src)
-{
-    for (size_t i = 0; i < src->n; i++) {
-        char **nv = realloc(dst->v, (dst->n + 1) * sizeof(*nv));
-        if (!nv)
-            return -ENOMEM;
-        dst->v = nv;
-        if (!(dst->v[dst->n] = strdup(src->v[i])))
-            return -ENOMEM;
-        dst->n++;
-    }
-    return 0;
-}
-
-static char *dup_or_null(const char *s)
-{
-    return s ? strdup(s) : NULL;
-}
-
-/* The job's model_card settings as modelcard/ metadata (as `hubsync card`:
- * model_name defaults to the name part of hub_model_id). */
-static int meta_from_job(const struct config_job *job, struct modelcard_meta *m)
-{
-    memset(m, 0, sizeof(*m));
-    const struct config_model_card *c = &job->model_card;
-    m->mode = c->mode == CONFIG_CARD_OFF         ? MODELCARD_OFF
-              : c->mode == CONFIG_CARD_OVERWRITE ? MODELCARD_OVERWRITE
-                                                 : MODELCARD_MERGE;
-    const char *slash = strrchr(job->hub_model_id, '/');
-    m->model_name = strdup(c->model_name ? c->model_name : slash ? slash + 1 : job->hub_model_id);
-    m->base_model = c->base_model.n ? strdup(c->base_model.v[0]) : NULL;
-    m->dataset_name = dup_or_null(c->dataset_name);
-    m->license = dup_or_null(c->license);
-    m->task = dup_or_null(c->task);
-    m->world_size = (int)job->world_size;
-    if (!m->model_name || (c->base_model.n && !m->base_model) ||
-        (c->dataset_name && !m->dataset_name) || (c->license && !m->license) ||
-        (c->task && !m->task) || copy_strv(&m->datasets, &c->datasets) < 0 ||
-        copy_strv(&m->language, &c->language) < 0 || copy_strv(&m->tags, &c->tags) < 0 ||
-        copy_strv(&m->metrics_order, &c->metrics_order) < 0)
-        return -ENOMEM;
-    return 0;
-}
-
 /* Render the card into <state_dir>/cards/<job>.md. 1: written to out;
  * 0: model_card mode off; <0: error with err. */
 static int render_card(struct job *j, char *out, size_t n, struct hs_err *err)
 {
     struct modelcard_meta meta;
-    int rc = meta_from_job(j->cfg, &meta);
+    int rc = card_meta_from_job(j->cfg, &meta);
     if (rc < 0) {
         modelcard_meta_free(&meta);
         return hs_err_set(err, rc, "out of memory");
