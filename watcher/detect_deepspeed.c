@@ -77,22 +77,7 @@ bool watcher__deepspeed_consistent(const char *save_dir, const char *tag, int64_
 
 static bool ds_classify(const char *path, struct watcher__match *m)
 {
-    const char *a = path, *s1 = strchr(a, '/');
-    size_t n0 = s1 ? (size_t)(s1 - a) : strlen(a);
-    int64_t num = tag_number(a, n0);
-    if (num >= 0) {
-        *m = (struct watcher__match){WATCHER_LAYOUT_DEEPSPEED, n0, true, num};
-        return true;
-    }
-    if (!s1)
-        return false;
-    const char *b = s1 + 1, *s2 = strchr(b, '/');
-    size_t n1 = s2 ? (size_t)(s2 - b) : strlen(b);
-    num = tag_number(b, n1);
-    if (num < 0)
-        return false;
-    *m = (struct watcher__match){WATCHER_LAYOUT_DEEPSPEED, n0 + 1 + n1, true, num};
-    return true;
+    return watcher__classify_dir(path, WATCHER_LAYOUT_DEEPSPEED, tag_number, m);
 }
 
 static bool ds_is_marker(const char *rel)

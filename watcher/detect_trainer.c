@@ -33,6 +33,27 @@ int64_t watcher__parse_num(const char *s, size_t n)
     return v;
 }
 
+bool watcher__classify_dir(const char *path, enum watcher_layout id,
+                           int64_t (*number)(const char *s, size_t n), struct watcher__match *m)
+{
+    const char *a = path, *s1 = strchr(a, '/');
+    size_t n0 = s1 ? (size_t)(s1 - a) : strlen(a);
+    int64_t num = number(a, n0);
+    if (num >= 0) {
+        *m = (struct watcher__match){id, n0, true, num};
+        return true;
+    }
+    if (!s1)
+        return false;
+    const char *b = s1 + 1, *s2 = strchr(b, '/');
+    size_t n1 = s2 ? (size_t)(s2 - b) : strlen(b);
+    num = number(b, n1);
+    if (num < 0)
+        return false;
+    *m = (struct watcher__match){id, n0 + 1 + n1, true, num};
+    return true;
+}
+
 bool watcher__file_exists(const char *folder, const char *rel)
 {
     char p[HS_PATH_MAX];
@@ -51,22 +72,7 @@ static int64_t ckpt_number(const char *s, size_t n)
 
 static bool trainer_classify(const char *path, struct watcher__match *m)
 {
-    const char *a = path, *s1 = strchr(a, '/');
-    size_t n0 = s1 ? (size_t)(s1 - a) : strlen(a);
-    int64_t num = ckpt_number(a, n0);
-    if (num >= 0) {
-        *m = (struct watcher__match){WATCHER_LAYOUT_TRAINER, n0, true, num};
-        return true;
-    }
-    if (!s1)
-        return false;
-    const char *b = s1 + 1, *s2 = strchr(b, '/');
-    size_t n1 = s2 ? (size_t)(s2 - b) : strlen(b);
-    num = ckpt_number(b, n1);
-    if (num < 0)
-        return false;
-    *m = (struct watcher__match){WATCHER_LAYOUT_TRAINER, n0 + 1 + n1, true, num};
-    return true;
+    return watcher__classify_dir(path, WATCHER_LAYOUT_TRAINER, ckpt_number, m);
 }
 
 static bool trainer_is_marker(const char *rel)

@@ -240,6 +240,12 @@ bool watcher__deepspeed_consistent(const char *save_dir, const char *tag, int64_
                                    unsigned world, char *why, size_t why_len);
 /* Parse a decimal number filling all of s[0..n) (no sign); -1 if not one. */
 int64_t watcher__parse_num(const char *s, size_t n);
+
+/* A save directory named by the first or the second component of path
+ * ("checkpoint-5/...", "out/checkpoint-5/..."): number() of that component
+ * is >= 0. Fills m with layout id, the key length and the number. */
+bool watcher__classify_dir(const char *path, enum watcher_layout id,
+                           int64_t (*number)(const char *s, size_t n), struct watcher__match *m);
 /* Does folder/rel exist as a regular file? */
 bool watcher__file_exists(const char *folder, const char *rel);
 
