@@ -211,6 +211,17 @@ static uint64_t rd_le(const unsigned char *p, size_t n)
     return v;
 }
 
+/* Read an opcode's n-byte little-endian argument and step over it. */
+static int pk_arg(struct pk *k, size_t n, const unsigned char *base, uint64_t *v)
+{
+    int r = need(k, n, base);
+    if (r < 0)
+        return r;
+    *v = rd_le(k->p, n);
+    k->p += n;
+    return 0;
+}
+
 static int pk_string(struct pk *k, size_t n, const unsigned char *base)
 {
     if (need(k, n, base) < 0)
@@ -310,6 +321,7 @@ static int pk_run(struct pk *k, const unsigned char *base, json_t **out)
         size_t off = pk_off(k, base);
         unsigned char op = *k->p++;
         json_t *a, *b, *c;
+        uint64_t u;
         long m;
         switch (op) {
         case 0x80: /* PROTO */
@@ -320,9 +332,8 @@ static int pk_run(struct pk *k, const unsigned char *base, json_t **out)
             k->p++;
             break;
         case 0x95: /* FRAME: framing is only a hint; the opcodes follow inline */
-            if ((r = need(k, 8, base)) < 0)
+            if ((r = pk_arg(k, 8, base, &u)) < 0)
                 return r;
-            k->p += 8;
             break;
         case '.': /* STOP */
             if (k->sp != 1 || !k->stack[0])
@@ -375,41 +386,26 @@ static int pk_run(struct pk *k, const unsigned char *base, json_t **out)
                 return r;
             break;
         case 'K': /* BININT1 */
-            if ((r = need(k, 1, base)) < 0)
-                return r;
-            r = pk_push(k, json_integer(*k->p));
-            k->p += 1;
-            if (r < 0)
-                return r;
-            break;
         case 'M': /* BININT2 */
-            if ((r = need(k, 2, base)) < 0)
-                return r;
-            r = pk_push(k, json_integer((json_int_t)rd_le(k->p, 2)));
-            k->p += 2;
-            if (r < 0)
-                return r;
-            break;
         case 'J': /* BININT: signed 32-bit */
-            if ((r = need(k, 4, base)) < 0)
+            if ((r = pk_arg(k, op == 'K' ? 1 : op == 'M' ? 2 : 4, base, &u)) < 0)
                 return r;
-            r = pk_push(k, json_integer((int32_t)(uint32_t)rd_le(k->p, 4)));
-            k->p += 4;
-            if (r < 0)
+            if ((r = pk_push(k, json_integer(op == 'J' ? (json_int_t)(int32_t)(uint32_t)u
+                                                       : (json_int_t)u))) < 0)
                 return r;
             break;
         case 0x8a: { /* LONG1: little-endian two's complement, up to 8 bytes here */
-            if ((r = need(k, 1, base)) < 0)
+            if ((r = pk_arg(k, 1, base, &u)) < 0)
                 return r;
-            size_t n = *k->p++;
+            size_t n = (size_t)u;
             if ((r = need(k, n, base)) < 0)
                 return r;
             if (n > 8)
                 return pk_fail(k, "integer too large", off);
-            uint64_t u = rd_le(k->p, n);
-            if (n > 0 && n < 8 && (k->p[n - 1] & 0x80))
+            if ((r = pk_arg(k, n, base, &u)) < 0)
+                return r;
+            if (n > 0 && n < 8 && (k->p[-1] & 0x80))
                 u |= ~UINT64_C(0) << (8 * n);
-            k->p += n;
             if ((r = pk_push(k, json_integer((json_int_t)(int64_t)u))) < 0)
                 return r;
             break;
@@ -417,7 +413,7 @@ static int pk_run(struct pk *k, const unsigned char *base, json_t **out)
         case 'G': { /* BINFLOAT: big-endian IEEE double */
             if ((r = need(k, 8, base)) < 0)
                 return r;
-            uint64_t u = 0;
+            u = 0;
             for (int i = 0; i < 8; i++)
                 u = (u << 8) | k->p[i];
             k->p += 8;
@@ -437,30 +433,15 @@ static int pk_run(struct pk *k, const unsigned char *base, json_t **out)
             break;
         }
         case 0x8c: /* SHORT_BINUNICODE */
-            if ((r = need(k, 1, base)) < 0)
+        case 'X':  /* BINUNICODE */
+        case 0x8d: /* BINUNICODE8 */
+            if ((r = pk_arg(k, op == 0x8c ? 1 : op == 'X' ? 4 : 8, base, &u)) < 0)
                 return r;
-            k->p++;
-            if ((r = pk_string(k, k->p[-1], base)) < 0)
-                return r;
-            break;
-        case 'X': /* BINUNICODE */
-            if ((r = need(k, 4, base)) < 0)
-                return r;
-            k->p += 4;
-            if ((r = pk_string(k, (size_t)rd_le(k->p - 4, 4), base)) < 0)
-                return r;
-            break;
-        case 0x8d: { /* BINUNICODE8 */
-            if ((r = need(k, 8, base)) < 0)
-                return r;
-            uint64_t n = rd_le(k->p, 8);
-            k->p += 8;
-            if (n > (uint64_t)(k->end - k->p))
+            if (u > (uint64_t)(k->end - k->p))
                 return pk_fail(k, "truncated pickle", off);
-            if ((r = pk_string(k, (size_t)n, base)) < 0)
+            if ((r = pk_string(k, (size_t)u, base)) < 0)
                 return r;
             break;
-        }
         case 'c': { /* GLOBAL "module\nname\n" */
             const unsigned char *nl1 = memchr(k->p, '\n', (size_t)(k->end - k->p));
             if (!nl1)
@@ -495,32 +476,21 @@ static int pk_run(struct pk *k, const unsigned char *base, json_t **out)
                 return r;
             break;
         case 'q': /* BINPUT */
-            if ((r = need(k, 1, base)) < 0)
-                return r;
-            k->p++;
-            if ((r = pk_memo_put(k, k->p[-1], base)) < 0)
-                return r;
-            break;
         case 'r': /* LONG_BINPUT */
-            if ((r = need(k, 4, base)) < 0)
+            if ((r = pk_arg(k, op == 'q' ? 1 : 4, base, &u)) < 0)
                 return r;
-            k->p += 4;
-            if ((r = pk_memo_put(k, rd_le(k->p - 4, 4), base)) < 0)
+            if ((r = pk_memo_put(k, u, base)) < 0)
                 return r;
             break;
-        case 'h':   /* BINGET */
-        case 'j': { /* LONG_BINGET */
-            size_t n = op == 'h' ? 1 : 4;
-            if ((r = need(k, n, base)) < 0)
+        case 'h': /* BINGET */
+        case 'j': /* LONG_BINGET */
+            if ((r = pk_arg(k, op == 'h' ? 1 : 4, base, &u)) < 0)
                 return r;
-            uint64_t idx = rd_le(k->p, n);
-            k->p += n;
-            if (idx >= k->nmemo || !k->memo[idx])
+            if (u >= k->nmemo || !k->memo[u])
                 return pk_fail(k, "memo fetch of an unknown index", off);
-            if ((r = pk_push(k, json_incref(k->memo[idx]))) < 0)
+            if ((r = pk_push(k, json_incref(k->memo[u]))) < 0)
                 return r;
             break;
-        }
         case 0x85: /* TUPLE1..3 */
         case 0x86:
         case 0x87: {
