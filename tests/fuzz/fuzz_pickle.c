@@ -2,7 +2,7 @@
  * fuzz_pickle.c — fuzz target for modelcard_pickle_load (training_args.bin).
  *
  * Built two ways: with clang -fsanitize=fuzzer as a libFuzzer target (see
- * README.md; optional, needs clang), and with gcc into pickle_replay (the
+ * README.md; optional, needs clang), and with gcc into fuzz_pickle_replay (the
  * ctest driver: seed corpus + deterministic mutations). Besides "no crash,
  * no leak", it checks the reader's promises on every accepted input: the
  * result is a JSON object and no key anywhere contains "token".

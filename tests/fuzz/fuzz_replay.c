@@ -7,8 +7,7 @@
  * passes as -dict=) overwritten or inserted, truncation, chunk duplication
  * and deletion, splicing two seeds. It does not explore like libFuzzer
  * (no coverage feedback); it keeps the corpus and the invariants of every
- * target honest on every CI run. The pickle target keeps its own driver
- * (pickle_replay.c, pickle opcodes as its token list).
+ * target honest on every CI run.
  *
  * Usage: fuzz_<name>_replay [-d DICT] [-n MUTATIONS_PER_SEED] [-s SEED] PATH...
  * PATH is a corpus directory or one input file (a crash reproducer).
