@@ -9,8 +9,6 @@
  */
 #include "job_int.h"
 
-#include "modelcard.h"
-
 #include <dirent.h>
 #include <errno.h>
 #include <ftw.h>
@@ -157,7 +155,7 @@ static bool in_op(const struct job *j, uint64_t id)
 /* Supersede every queued save that is not on its way to the repo (READY or
  * HASHED, not in the running commit) by save `by` (0: each by itself, for
  * a replacement that has no journal id yet), with the reason recorded. */
-static void supersede_queued(struct job *j, uint64_t by, const char *by_name, const char *reason)
+void job__supersede_queued(struct job *j, uint64_t by, const char *by_name, const char *reason)
 {
     for (size_t i = 0; i < j->nq;) {
         const struct jstate_save *s = jstate_save_get(j->env->js, j->q[i].id);
@@ -183,13 +181,14 @@ static void supersede_queued(struct job *j, uint64_t by, const char *by_name, co
 
 /* Queue a save; under every_save/checkpoint with supersede, queued saves
  * that are not on their way to the repo yet are superseded by it. */
-static int enqueue(struct job *j, uint64_t id, struct watcher_snapshot *snap)
+int job__enqueue(struct job *j, uint64_t id, struct watcher_snapshot *snap,
+                 struct watcher_job *owner)
 {
     if (supersedes(j->cfg)) {
         const struct jstate_save *nw = jstate_save_get(j->env->js, id);
         char name[256];
         snprintf(name, sizeof(name), "%s", nw ? nw->name : "a newer save");
-        supersede_queued(j, id, name, "a newer save completed while queued");
+        job__supersede_queued(j, id, name, "a newer save completed while queued");
     }
     if (j->nq == j->capq) {
         size_t cap = j->capq ? 2 * j->capq : 8;
@@ -199,34 +198,8 @@ static int enqueue(struct job *j, uint64_t id, struct watcher_snapshot *snap)
         j->q = q;
         j->capq = cap;
     }
-    j->q[j->nq++] = (struct job_qsave){.id = id, .snap = snap, .snap_owner = snap ? j->wj : NULL};
+    j->q[j->nq++] = (struct job_qsave){.id = id, .snap = snap, .snap_owner = snap ? owner : NULL};
     return 0;
-}
-
-/* ---- per_epoch: how the run saves (training_args.bin) -------------------- */
-
-static bool read_per_epoch(const char *dir)
-{
-    char path[HS_PATH_MAX], *data = NULL;
-    size_t len = 0;
-    if (hs_path_join(path, sizeof(path), dir, "training_args.bin") < 0 ||
-        hs_read_file(path, 16u << 20, &data, &len) < 0)
-        return false;
-    json_t *args = NULL;
-    struct hs_err err = {0};
-    bool per_epoch = false;
-    if (modelcard_pickle_load((const unsigned char *)data, len, &args, &err) == 0) {
-        json_t *v = json_object_get(args, "save_strategy");
-        char *text = v ? json_dumps(v, JSON_ENCODE_ANY) : NULL;
-        /* "steps" saves per step; "epoch" and "best" name the epoch (enums are
-         * pickled by name, EPOCH, or by value, "epoch") */
-        per_epoch = text && !strcasestr(text, "steps") &&
-                    (strcasestr(text, "epoch") || strcasestr(text, "best"));
-        free(text);
-        json_decref(args);
-    }
-    free(data);
-    return per_epoch;
 }
 
 /* ---- watcher events ------------------------------------------------------- */
@@ -251,7 +224,7 @@ static void idle_cb(uv_timer_t *t)
 
 /* Activity in the output dir: remember when, and (re)arm the idle finish
  * as a one-shot timer (an idle job with no finish configured wakes nobody). */
-static void activity(struct job *j)
+void job__activity(struct job *j)
 {
     j->last_activity = hs_now_monotonic();
     if (j->cfg->finish_after_idle_usec && j->timer_init && !j->stopping &&
@@ -261,72 +234,7 @@ static void activity(struct job *j)
 
 void job_on_output(struct job *j)
 {
-    activity(j);
-}
-
-void job_on_checkpoint(struct job *j, const struct watcher_checkpoint *cp)
-{
-    activity(j);
-    if (j->stopping)
-        return;
-    if (j->cfg->hub_strategy == CONFIG_STRATEGY_END) {
-        hs_log_debug("job %s: %s complete (hub_strategy end: pushed at finish)", j->name, cp->id);
-        return;
-    }
-    struct jstate_file *files = calloc(cp->n_files + 1, sizeof(*files));
-    if (!files)
-        return job__set_error(j, "out of memory");
-    for (size_t i = 0; i < cp->n_files; i++) {
-        files[i].path = cp->files[i].path;
-        files[i].size = cp->files[i].size;
-        files[i].dev = cp->files[i].dev;
-        files[i].ino = cp->files[i].ino;
-        files[i].mtime_ns = (int64_t)cp->files[i].mtime * 1000;
-    }
-    if (jstate_save_find(j->env->js, j->name, cp->id, files, cp->n_files)) {
-        hs_log_debug("job %s: %s is already in the journal", j->name, cp->id);
-        free(files);
-        return;
-    }
-    struct hs_err err = {0};
-    struct watcher_snapshot *snap = NULL;
-    int src = watcher_snapshot(j->wj, cp, &snap, &err);
-    if (src == -ENOSPC && j->nq &&
-        (j->cfg->hub_strategy == CONFIG_STRATEGY_EVERY_SAVE ||
-         j->cfg->hub_strategy == CONFIG_STRATEGY_CHECKPOINT)) {
-        /* spool budget: the newer save replaces the queued ones first */
-        supersede_queued(j, 0, cp->id, "spool budget reached");
-        src = watcher_snapshot(j->wj, cp, &snap, &err);
-    }
-    if (src < 0) {
-        char msg[HS_ERR_MAX + 64];
-        snprintf(msg, sizeof(msg), "%s not queued: snapshot failed: %s", cp->id, err.msg);
-        job__note(j, "%s", msg);
-        job__set_error(j, msg);
-        free(files);
-        return;
-    }
-    json_t *meta = json_pack("{s:s, s:I, s:f, s:I, s:s, s:b, s:I}", "layout", cp->layout, "step",
-                             (json_int_t)cp->step, "epoch", cp->epoch, "index",
-                             (json_int_t)cp->index, "folder", cp->folder, "per_epoch",
-                             read_per_epoch(snap->dir), "bytes", (json_int_t)cp->total_bytes);
-    uint64_t id = 0;
-    int rc = meta ? jstate_save_ready(j->env->js, j->name, cp->id, meta, snap->dir, files,
-                                      cp->n_files, &id, &err)
-                  : hs_err_set(&err, -ENOMEM, "out of memory");
-    json_decref(meta);
-    free(files);
-    if (rc < 0) {
-        job__set_error(j, err.msg);
-        watcher_snapshot_release(j->wj, snap, NULL);
-        return;
-    }
-    hs_log_info("job %s: %s ready (%zu files, %" PRIu64 " bytes, %s)", j->name, cp->id, cp->n_files,
-                cp->total_bytes, watcher_snapshot_method_name(snap->method));
-    if (enqueue(j, id, snap) < 0)
-        return job__set_error(j, "out of memory");
-    job__changed(j);
-    job__kick(j);
+    job__activity(j);
 }
 
 /* ---- the push ------------------------------------------------------------- */
@@ -561,7 +469,7 @@ static void restore(struct job *j)
         if (s->state == JSAVE_READY || s->state == JSAVE_HASHED || s->state == JSAVE_COMMIT_SENT) {
             hs_log_info("job %s: %s is %s in the journal: queued again", j->name, s->name,
                         jstate_save_state_name(s->state));
-            if (enqueue(j, s->id, NULL) < 0)
+            if (job__enqueue(j, s->id, NULL, NULL) < 0)
                 job__set_error(j, "out of memory");
         }
     }
@@ -591,6 +499,7 @@ int job_new(const struct job_env *env, const struct config_job *cfg, struct job 
     j->env = env;
     j->cfg = cfg;
     j->last_activity = hs_now_monotonic();
+    j->snaps_tail = &j->snaps;
     uv_timer_init(env->loop, &j->timer);
     j->timer.data = j;
     uv_timer_init(env->loop, &j->idle_timer);
@@ -652,6 +561,7 @@ struct job *job_free(struct job *j)
 {
     if (!j)
         return NULL;
+    job__snaps_detach(j);
     for (size_t i = 0; i < j->nq; i++) {
         if (j->q[i].snap) {
             /* the snapshot stays on disk for the next start (the journal has it) */
@@ -691,7 +601,7 @@ struct watcher_job *job_watcher_job(const struct job *j)
 
 bool job_busy(const struct job *j)
 {
-    return j->nq || j->op || j->finish_requested;
+    return j->nq || j->op || j->snaps || j->finish_requested;
 }
 
 /* ---- status ----------------------------------------------------------------- */

@@ -186,6 +186,8 @@ static int plan_final(struct job_op *op, bool with_card, struct hs_err *err)
 
 void job__start_final(struct job *j)
 {
+    if (j->snaps)
+        return; /* a save's snapshot is still running: its record kicks the job */
     hs_usec_t now = hs_now_monotonic();
     if (j->wj && now < j->finish_deadline) {
         struct watcher_job_status st;

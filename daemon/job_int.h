@@ -10,6 +10,10 @@
 
 #define JOB_NOTES_MAX 32
 
+/* A save whose snapshot runs on the thread pool (job_ready.c); they wait
+ * in start order so that their READY records keep the watcher's order. */
+struct job_snap;
+
 /* A queued save: its journal id and, when taken by this process, its
  * snapshot (NULL after a restart: the spool dir is then in the journal). */
 struct job_qsave {
@@ -80,7 +84,8 @@ struct job {
     hs_usec_t *commit_times; /* commits made in the budget window, oldest first */
     size_t n_commit_times;
     bool budget_noted;
-    uint64_t no_deletes_commit; /* a commit whose deletions got 404: sent without them */
+    struct job_snap *snaps, **snaps_tail; /* snapshots in flight, oldest first */
+    uint64_t no_deletes_commit;           /* a commit whose deletions got 404: sent without them */
     char *notes[JOB_NOTES_MAX];
     size_t n_notes;
 };
@@ -99,6 +104,16 @@ void job__timer_start(struct job *j, hs_usec_t delay);
 int job__rm_tree(const char *dir);
 void job__changed(struct job *j);
 void job__budget_count(struct job *j); /* a commit was made (budget window) */
+void job__activity(struct job *j);
+/* Queue a save (snap: its snapshot taken by watcher job owner, or NULL). */
+int job__enqueue(struct job *j, uint64_t id, struct watcher_snapshot *snap,
+                 struct watcher_job *owner);
+/* Supersede queued saves not on their way to the repo by save `by`. */
+void job__supersede_queued(struct job *j, uint64_t by, const char *by_name, const char *reason);
+
+/* job_ready.c */
+/* The job is freed: snapshots still in flight only free themselves. */
+void job__snaps_detach(struct job *j);
 
 /* job_finish.c */
 void job__start_final(struct job *j);

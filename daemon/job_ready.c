@@ -1,0 +1,258 @@
+/*
+ * job_ready.c — from the watcher's READY to the journal's READY record (see
+ * job.h): is the save already known, its snapshot (hard links into the
+ * spool) taken on libuv's thread pool with watcher_snapshot_start() so that
+ * a copy of a large file never blocks the loop, then the journal record and
+ * the queue. Snapshots may finish in any order on the pool; they wait here
+ * in a FIFO in the order the watcher reported the saves, so the journal and
+ * the queue keep that order (a newer save supersedes an older one, never
+ * the reverse). Crash guarantees are those of the synchronous version: a
+ * save is queued only once its READY record is durable; a kill while its
+ * snapshot runs leaves a spool entry no record names (removed at the next
+ * start, clean_spool) and the save is seen again on disk
+ * (existing_checkpoints). The push is job.c's and job_commit.c's.
+ */
+#include "job_int.h"
+
+#include "modelcard.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+struct job_snap {
+    struct job *j; /* NULL once the job was freed: the callback only frees */
+    struct watcher_checkpoint *cp;
+    struct watcher_job *owner;
+    struct watcher_snapshot *snap;
+    int status;
+    bool done;
+    char msg[HS_ERR_MAX];
+    struct job_snap *next;
+};
+
+/* ---- per_epoch: how the run saves (training_args.bin) -------------------- */
+
+static bool read_per_epoch(const char *dir)
+{
+    char path[HS_PATH_MAX], *data = NULL;
+    size_t len = 0;
+    if (hs_path_join(path, sizeof(path), dir, "training_args.bin") < 0 ||
+        hs_read_file(path, 16u << 20, &data, &len) < 0)
+        return false;
+    json_t *args = NULL;
+    struct hs_err err = {0};
+    bool per_epoch = false;
+    if (modelcard_pickle_load((const unsigned char *)data, len, &args, &err) == 0) {
+        json_t *v = json_object_get(args, "save_strategy");
+        char *text = v ? json_dumps(v, JSON_ENCODE_ANY) : NULL;
+        /* "steps" saves per step; "epoch" and "best" name the epoch (enums are
+         * pickled by name, EPOCH, or by value, "epoch") */
+        per_epoch = text && !strcasestr(text, "steps") &&
+                    (strcasestr(text, "epoch") || strcasestr(text, "best"));
+        free(text);
+        json_decref(args);
+    }
+    free(data);
+    return per_epoch;
+}
+
+/* ---- the save's identity ---------------------------------------------------- */
+
+static struct jstate_file *save_files(const struct watcher_checkpoint *cp)
+{
+    struct jstate_file *files = calloc(cp->n_files + 1, sizeof(*files));
+    if (!files)
+        return NULL;
+    for (size_t i = 0; i < cp->n_files; i++) {
+        files[i].path = cp->files[i].path;
+        files[i].size = cp->files[i].size;
+        files[i].dev = cp->files[i].dev;
+        files[i].ino = cp->files[i].ino;
+        files[i].mtime_ns = (int64_t)cp->files[i].mtime * 1000;
+    }
+    return files;
+}
+
+static bool same_save(const struct watcher_checkpoint *a, const struct watcher_checkpoint *b)
+{
+    if (strcmp(a->id, b->id) != 0 || a->n_files != b->n_files)
+        return false;
+    for (size_t i = 0; i < a->n_files; i++) {
+        const struct watcher_file *x = &a->files[i], *y = &b->files[i];
+        if (strcmp(x->path, y->path) || x->size != y->size || x->dev != y->dev ||
+            x->ino != y->ino || x->mtime != y->mtime)
+            return false;
+    }
+    return true;
+}
+
+/* ---- the journal record --------------------------------------------------- */
+
+/* The snapshot of ctx's save is on disk: record READY, then queue it. */
+static void record_ready(struct job *j, struct job_snap *ctx)
+{
+    const struct watcher_checkpoint *cp = ctx->cp;
+    struct watcher_snapshot *snap = ctx->snap;
+    ctx->snap = NULL;
+    if (ctx->status < 0) {
+        char msg[HS_ERR_MAX + 64];
+        snprintf(msg, sizeof(msg), "%s not queued: snapshot failed: %s", cp->id, ctx->msg);
+        job__note(j, "%s", msg);
+        job__set_error(j, msg);
+        return;
+    }
+    struct hs_err err = {0};
+    struct jstate_file *files = save_files(cp);
+    json_t *meta = json_pack("{s:s, s:I, s:f, s:I, s:s, s:b, s:I}", "layout", cp->layout, "step",
+                             (json_int_t)cp->step, "epoch", cp->epoch, "index",
+                             (json_int_t)cp->index, "folder", cp->folder, "per_epoch",
+                             read_per_epoch(snap->dir), "bytes", (json_int_t)cp->total_bytes);
+    uint64_t id = 0;
+    int rc = meta && files ? jstate_save_ready(j->env->js, j->name, cp->id, meta, snap->dir, files,
+                                               cp->n_files, &id, &err)
+                           : hs_err_set(&err, -ENOMEM, "out of memory");
+    json_decref(meta);
+    free(files);
+    if (rc < 0) {
+        job__set_error(j, err.msg);
+        watcher_snapshot_release(ctx->owner, snap, NULL);
+        return;
+    }
+    hs_log_info("job %s: %s ready (%zu files, %" PRIu64 " bytes, %s)", j->name, cp->id, cp->n_files,
+                cp->total_bytes, watcher_snapshot_method_name(snap->method));
+    if (job__enqueue(j, id, snap, ctx->owner) < 0)
+        job__set_error(j, "out of memory");
+}
+
+static void snap_free(struct job_snap *ctx)
+{
+    watcher_checkpoint_free(ctx->cp);
+    free(ctx);
+}
+
+/* Record every finished snapshot at the head of the FIFO, in order. */
+static void drain(struct job *j)
+{
+    bool any = false;
+    while (j->snaps && j->snaps->done) {
+        struct job_snap *ctx = j->snaps;
+        j->snaps = ctx->next;
+        if (!j->snaps)
+            j->snaps_tail = &j->snaps;
+        if (!j->stopping)
+            record_ready(j, ctx);
+        else if (ctx->snap) /* not recorded: the next start finds the save again */
+            watcher_snapshot_release(ctx->owner, ctx->snap, NULL);
+        snap_free(ctx);
+        any = true;
+    }
+    if (any && !j->stopping) {
+        job__changed(j);
+        job__kick(j);
+    }
+}
+
+static void unlink_snap(struct job *j, struct job_snap *ctx)
+{
+    for (struct job_snap **p = &j->snaps; *p; p = &(*p)->next) {
+        if (*p != ctx)
+            continue;
+        *p = ctx->next;
+        if (!*p)
+            j->snaps_tail = p;
+        return;
+    }
+}
+
+static void snap_cb(struct watcher_job *wj, struct watcher_snapshot *snap, int status,
+                    const struct hs_err *err, void *ud)
+{
+    (void)wj;
+    struct job_snap *ctx = ud;
+    struct job *j = ctx->j;
+    if (!j) {
+        /* the job is gone: nothing to record (a snapshot made anyway stays
+         * for clean_spool at the next start, as after a crash) */
+        snap_free(ctx);
+        return;
+    }
+    if (status == -ECANCELED) {
+        /* the watcher job was removed (stop, or watch settings changed):
+         * the save is not recorded; the next watch finds it on disk */
+        if (!j->stopping)
+            job__note(j, "%s: snapshot cancelled (watch stopped)", ctx->cp->id);
+        unlink_snap(j, ctx);
+        snap_free(ctx);
+        return drain(j);
+    }
+    ctx->snap = snap;
+    ctx->status = status;
+    if (status < 0)
+        snprintf(ctx->msg, sizeof(ctx->msg), "%s",
+                 err && err->msg[0] ? err->msg : hs_strerror(status));
+    ctx->done = true;
+    drain(j);
+}
+
+void job__snaps_detach(struct job *j)
+{
+    for (struct job_snap *ctx = j->snaps; ctx; ctx = ctx->next)
+        ctx->j = NULL;
+    j->snaps = NULL;
+    j->snaps_tail = &j->snaps;
+}
+
+/* ---- the watcher's READY ------------------------------------------------------ */
+
+void job_on_checkpoint(struct job *j, const struct watcher_checkpoint *cp)
+{
+    job__activity(j);
+    if (j->stopping || !j->wj)
+        return;
+    if (j->cfg->hub_strategy == CONFIG_STRATEGY_END) {
+        hs_log_debug("job %s: %s complete (hub_strategy end: pushed at finish)", j->name, cp->id);
+        return;
+    }
+    struct jstate_file *files = save_files(cp);
+    if (!files)
+        return job__set_error(j, "out of memory");
+    bool known = jstate_save_find(j->env->js, j->name, cp->id, files, cp->n_files) != NULL;
+    free(files);
+    for (struct job_snap *p = j->snaps; p && !known; p = p->next)
+        known = same_save(p->cp, cp);
+    if (known) {
+        hs_log_debug("job %s: %s is already in the journal", j->name, cp->id);
+        return;
+    }
+    struct job_snap *ctx = calloc(1, sizeof(*ctx));
+    if (!ctx || !(ctx->cp = watcher_checkpoint_dup(cp))) {
+        free(ctx);
+        return job__set_error(j, "out of memory");
+    }
+    ctx->j = j;
+    ctx->owner = j->wj;
+    struct hs_err err = {0};
+    int rc = watcher_snapshot_start(j->wj, cp, snap_cb, ctx, &err);
+    if (rc == -ENOSPC && j->nq &&
+        (j->cfg->hub_strategy == CONFIG_STRATEGY_EVERY_SAVE ||
+         j->cfg->hub_strategy == CONFIG_STRATEGY_CHECKPOINT)) {
+        /* spool budget: the newer save replaces the queued ones first */
+        job__supersede_queued(j, 0, cp->id, "spool budget reached");
+        err = (struct hs_err){0};
+        rc = watcher_snapshot_start(j->wj, cp, snap_cb, ctx, &err);
+    }
+    if (rc < 0) {
+        char msg[HS_ERR_MAX + 64];
+        snprintf(msg, sizeof(msg), "%s not queued: snapshot failed: %s", cp->id, err.msg);
+        job__note(j, "%s", msg);
+        job__set_error(j, msg);
+        snap_free(ctx);
+        return;
+    }
+    if (!j->snaps_tail)
+        j->snaps_tail = &j->snaps;
+    *j->snaps_tail = ctx;
+    j->snaps_tail = &ctx->next;
+}
