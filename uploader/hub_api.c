@@ -111,18 +111,16 @@ static char *dump(json_t *j)
     return s;
 }
 
+/* The user name of whoami.c's parser (one parser for every whoami use). */
 int hub_parse_whoami(const char *body, char **name, struct hs_err *err)
 {
-    json_t *j = parse(body, "whoami-v2", err);
-    if (!j)
-        return HS_EPROTO;
-    json_t *n = json_object_get(j, "name");
-    int rc = 0;
-    if (!json_is_string(n) || !*json_string_value(n))
-        rc = hs_err_set(err, HS_EPROTO, "whoami-v2: answer has no user name");
-    else if (!(*name = strdup(json_string_value(n))))
-        rc = -ENOMEM;
-    json_decref(j);
+    struct uploader_whoami w;
+    int rc = uploader_whoami_parse(body, &w, err);
+    if (rc == 0) {
+        *name = w.name;
+        w.name = NULL;
+    }
+    uploader_whoami_clear(&w);
     return rc;
 }
 

@@ -148,4 +148,58 @@ int uploader_hash_file(struct uploader *u, const char *path, uploader_hash_cb cb
 /* Number of files actually read by the hasher since uploader_new (cache misses). */
 unsigned uploader_hash_files_read(const struct uploader *u);
 
+/* ---- who the token is (whoami.c) --------------------------------------- */
+
+/* An organization of the token's user, with the user's role in it
+ * ("admin", "write", "contributor", "read"; NULL when the Hub did not say). */
+struct uploader_whoami_org {
+    char *name, *role;
+};
+/* One scoped permission set of a fine-grained token: the entity (type
+ * "user", "org", "model", "dataset", "space"; name "ns" or "ns/repo") and
+ * its permissions ("repo.write", "repo.content.read", ...). */
+struct uploader_whoami_scope {
+    char *entity_type, *entity_name;
+    char **permissions;
+    size_t n_permissions;
+};
+/* The parsed whoami-v2 answer (hub-protocol.md §2). */
+struct uploader_whoami {
+    char *name;       /* the user (never NULL once parsed) */
+    char *type;       /* "user", "org", "app" or NULL */
+    struct uploader_whoami_org *orgs;
+    size_t n_orgs;
+    char *token_role; /* auth.accessToken.role: "read", "write", "fineGrained"...; NULL */
+    char *token_name; /* auth.accessToken.displayName, NULL */
+    bool has_scopes;  /* auth.accessToken.fineGrained.scoped was present */
+    struct uploader_whoami_scope *scoped;
+    size_t n_scoped;
+};
+/* Parse a whoami-v2 body (bounded: at most 1024 orgs / scopes, 256
+ * permissions each; unusable entries are skipped). HS_EPROTO without a user
+ * name. Clear with uploader_whoami_clear (NULL fine). */
+int uploader_whoami_parse(const char *body, struct uploader_whoami *out, struct hs_err *err);
+void uploader_whoami_clear(struct uploader_whoami *w);
+
+enum uploader_write_access {
+    UPLOADER_WRITE_OK = 0,
+    UPLOADER_WRITE_DENIED, /* positive evidence the token cannot write there */
+    UPLOADER_WRITE_UNKNOWN,
+};
+/* May this token write repo_id ("name" = the user's namespace, or
+ * "ns/name"; repo_type NULL = "model")? why gets one sentence for the
+ * user, never the token. */
+enum uploader_write_access uploader_whoami_can_write(const struct uploader_whoami *w,
+                                                     const char *repo_id, const char *repo_type,
+                                                     char *why, size_t why_len);
+
+/* GET whoami-v2 on the loop (retried like every API request: transport
+ * failures, 5xx, 429). cb runs once: status 0 with w (valid during the
+ * call), or an error with err; http_status is the Hub's answer (401: the
+ * token is invalid) or 0 when none came (unreachable, cancelled by
+ * uploader_close: -ECANCELED). Returns 0, or an error (cb not called). */
+typedef void (*uploader_whoami_cb)(int status, const struct uploader_whoami *w, long http_status,
+                                   const struct hs_err *err, void *userdata);
+int uploader_whoami(struct uploader *u, uploader_whoami_cb cb, void *userdata, struct hs_err *err);
+
 #endif
