@@ -5,6 +5,7 @@ Environment (set by ctest): HUBSYNC_BIN, HS_SOURCE_DIR, HS_PYTHON.
 Everything here uses /usr/bin/python3's stdlib + yaml only.
 """
 
+import collections
 import hashlib
 import json
 import os
@@ -57,14 +58,40 @@ class Emu:
         self.data = os.path.join(work, "emu-data")
         self.log = os.path.join(work, "emu-log.jsonl")
         self.err = open(os.path.join(work, "emu-stderr"), "w")
+        self.flags = list(flags)
+        self._spawn(["--port", "0"])
+
+    def _spawn(self, ports):
         self.p = subprocess.Popen(
-            [PY, os.path.join(SRC, "tests", "hub_emulator", "hub_emulator.py"), "--port", "0",
-             "--data-dir", self.data, "--log", self.log] + list(flags),
+            [PY, os.path.join(SRC, "tests", "hub_emulator", "hub_emulator.py")] + ports +
+            ["--data-dir", self.data, "--log", self.log] + self.flags,
             stdout=subprocess.PIPE, stderr=self.err, text=True)
         line = self.p.stdout.readline().split()
         if len(line) < 6 or line[0] != "hub_emulator":
             raise RuntimeError("emulator did not start: %r" % line)
         self.url, self.storage = line[3], line[5]
+
+    def kill(self):
+        """SIGKILL the emulator (no clean shutdown); restart() brings it back."""
+        if self.p.poll() is None:
+            self.p.kill()
+        self.p.wait(10)
+        self.p.stdout.close()
+
+    def restart(self, tries=50):
+        """Start it again on the same two ports with the same data dir, log and
+        flags (after kill() or stop()); retries while the ports are still busy."""
+        ports = ["--port", self.url.rsplit(":", 1)[1],
+                 "--storage-port", self.storage.rsplit(":", 1)[1]]
+        if self.err.closed:
+            self.err = open(self.err.name, "a")
+        for i in range(tries):
+            try:
+                return self._spawn(ports)
+            except RuntimeError:
+                if i == tries - 1:
+                    raise
+                time.sleep(0.1)
 
     def stop(self):
         if self.p.poll() is None:
@@ -200,3 +227,77 @@ def wait_for(cond, timeout, step=0.1):
 def cleanup(work):
     if not os.environ.get("HS_KEEP"):
         shutil.rmtree(work, ignore_errors=True)
+
+
+def job_status(cfg, name=None):
+    """The job's entry of `hubsync status --json` (the first job without a
+    name), or None when no daemon answers."""
+    r = hubsync("status", "--config", cfg, "--json", timeout=20)
+    if r.returncode != 0:
+        return None
+    jobs = json.loads(r.stdout)["jobs"]
+    for j in jobs:
+        if name is None or j.get("name") == name:
+            return j
+    return None
+
+
+def storage_traffic(emu):
+    """What storage received, from the emulator's request log: bytes of every
+    PUT (parts and basic objects, failed ones included), the distinct paths
+    delivered with 200 and their bytes, so sent - unique is what was re-sent
+    (parts in flight at a kill, PUTs cut by faults or timeouts)."""
+    puts = [q for q in emu.requests() if q.get("server") == "storage" and
+            q.get("method") == "PUT"]
+    delivered = {}
+    for q in puts:
+        if q.get("status") == 200 and q["path"] not in delivered:
+            delivered[q["path"]] = q.get("req_bytes", 0)
+    sent = sum(q.get("req_bytes", 0) for q in puts)
+    unique = sum(delivered.values())
+    return {"sent": sent, "unique": unique, "resent": sent - unique, "objects": len(delivered),
+            "puts": len(puts), "failed_puts": sum(1 for q in puts if q.get("status") != 200),
+            "faults": collections.Counter(
+                f for q in emu.requests() for f in (q.get("fault") or "").split(",") if f)}
+
+
+class Daemon:
+    """`hubsync daemon --config CFG` that a test kills (SIGKILL) and starts
+    again; every start appends to one log file, kill times are kept."""
+
+    def __init__(self, cfg, log_path, env=None):
+        self.cfg, self.env = cfg, env
+        self.logf = open(log_path, "a")
+        self.p = None
+        self.starts = 0
+        self.kill_times = []
+
+    def start(self):
+        self.logf.write("---- start %d\n" % self.starts)
+        self.logf.flush()
+        self.starts += 1
+        self.p = popen_hubsync("daemon", "--config", self.cfg, env=self.env, log=self.logf)
+        return self.p
+
+    def kill(self):
+        self.p.send_signal(signal.SIGKILL)
+        self.kill_times.append(time.time())
+        return self.p.wait()
+
+    def stop(self, timeout=15):
+        """SIGTERM; the exit status (None when it had to be killed)."""
+        if not self.p or self.p.poll() is not None:
+            return self.p.returncode if self.p else None
+        self.p.send_signal(signal.SIGTERM)
+        try:
+            return self.p.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.p.kill()
+            self.p.wait()
+            return None
+
+    def close(self):
+        if self.p and self.p.poll() is None:
+            self.p.kill()
+            self.p.wait()
+        self.logf.close()
