@@ -284,7 +284,8 @@ static void done_cb(int status, const struct uploader_result *res, const struct 
     const struct jstate_save *s = jstate_save_get(j->env->js, op->saves[op->n_saves - 1]);
     char name[256];
     snprintf(name, sizeof(name), "%s", s ? s->name : "?");
-    if (jstate_commit_confirmed(j->env->js, op->commit, res->commit_oid, res->commit_url, &e) < 0)
+    if (jstate_commit_confirmed(j->env->js, op->commit, res->commit_oid, res->commit_url,
+                                (int64_t)hs_now_realtime(), res->nothing_to_commit, &e) < 0)
         return job__op_failed(op, e.msg);
     unlink(op->state_path);
     if (!res->nothing_to_commit)
@@ -486,6 +487,7 @@ static void restore(struct job *j)
         j->finished = true;
     }
     clean_spool(j);
+    job__budget_restore(j);
 }
 
 int job_new(const struct job_env *env, const struct config_job *cfg, struct job **out,

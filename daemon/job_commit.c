@@ -341,6 +341,47 @@ void job__budget_count(struct job *j)
     j->commit_times[j->n_commit_times++] = hs_now_monotonic();
 }
 
+static int cmp_usec(const void *a, const void *b)
+{
+    hs_usec_t x = *(const hs_usec_t *)a, y = *(const hs_usec_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* The budget survives a restart: every commit of this job the journal
+ * confirmed with a time inside the window counts, placed on the monotonic
+ * clock as long ago as the wall clock says (a commit "in the future", after
+ * the clock was set back, counts as made now). Commits confirmed by an older
+ * hubsync carry no time and are not counted. */
+void job__budget_restore(struct job *j)
+{
+    if (!j->env->commit_budget)
+        return;
+    hs_usec_t now = hs_now_monotonic(), real = hs_now_realtime(), win = j->env->commit_window;
+    const struct jstate_commit *c;
+    for (size_t i = 0; (c = jstate_commit_at(j->env->js, i)); i++) {
+        if (c->state != JCOMMIT_CONFIRMED || c->empty || c->confirmed_at <= 0 ||
+            strcmp(c->job, j->name) != 0)
+            continue;
+        hs_usec_t at = (hs_usec_t)c->confirmed_at;
+        hs_usec_t ago = real > at ? real - at : 0;
+        if (ago >= win)
+            continue;
+        if (ago > now) /* made before this boot: counted from the boot on */
+            ago = now;
+        hs_usec_t *v = realloc(j->commit_times, (j->n_commit_times + 1) * sizeof(*v));
+        if (!v)
+            return;
+        j->commit_times = v;
+        j->commit_times[j->n_commit_times++] = now - ago;
+    }
+    qsort(j->commit_times, j->n_commit_times, sizeof(*j->commit_times), cmp_usec);
+    if (j->n_commit_times)
+        hs_log_info("job %s: %zu commit%s in the last %" PRIu64
+                    " s count against the commit budget of %u",
+                    j->name, j->n_commit_times, j->n_commit_times == 1 ? "" : "s",
+                    win / HS_USEC_PER_SEC, j->env->commit_budget);
+}
+
 /* every_save / checkpoint: the newest queued save replaces the others. */
 static void coalesce_supersede(struct job *j, size_t left)
 {

@@ -264,7 +264,8 @@ void job__final_done(struct job_op *op, int status, const struct uploader_result
     }
     if (status < 0)
         return job__op_failed(op, err ? err->msg : hs_strerror(status));
-    if (jstate_commit_confirmed(j->env->js, op->commit, res->commit_oid, res->commit_url, &e) < 0 ||
+    if (jstate_commit_confirmed(j->env->js, op->commit, res->commit_oid, res->commit_url,
+                                (int64_t)hs_now_realtime(), res->nothing_to_commit, &e) < 0 ||
         jstate_finish(j->env->js, j->name, JFINISH_DONE, j->finish_status, &e) < 0)
         return job__op_failed(op, e.msg);
     unlink(op->state_path);

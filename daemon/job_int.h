@@ -103,8 +103,12 @@ void job__op_failed(struct job_op *op, const char *msg);
 void job__timer_start(struct job *j, hs_usec_t delay);
 int job__rm_tree(const char *dir);
 void job__changed(struct job *j);
-void job__budget_count(struct job *j); /* a commit was made (budget window) */
 void job__activity(struct job *j);
+
+/* job_commit.c */
+/* After a restart: the commits of the budget window, from the journal. */
+void job__budget_restore(struct job *j);
+void job__budget_count(struct job *j); /* a commit was made (budget window) */
 /* Queue a save (snap: its snapshot taken by watcher job owner, or NULL). */
 int job__enqueue(struct job *j, uint64_t id, struct watcher_snapshot *snap,
                  struct watcher_job *owner);

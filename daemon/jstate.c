@@ -245,13 +245,16 @@ static int commit_end(struct jstate *js, enum jrec_type type, uint64_t commit, j
 }
 
 int jstate_commit_confirmed(struct jstate *js, uint64_t commit, const char *oid, const char *url,
-                            struct hs_err *err)
+                            int64_t time, bool empty, struct hs_err *err)
 {
-    if (!oid || !url)
+    if (!oid || !url || time < 0)
         return hs_err_set(err, -EINVAL, "jstate: a confirmed commit needs its oid and url");
-    return commit_end(
-        js, JREC_COMMIT_CONFIRMED, commit,
-        json_pack("{s:I, s:s, s:s}", "commit", (json_int_t)commit, "oid", oid, "url", url), err);
+    json_t *p = json_pack("{s:I, s:s, s:s}", "commit", (json_int_t)commit, "oid", oid, "url", url);
+    if (p && time)
+        json_object_set_new(p, "time", json_integer((json_int_t)time));
+    if (p && empty)
+        json_object_set_new(p, "empty", json_true());
+    return commit_end(js, JREC_COMMIT_CONFIRMED, commit, p, err);
 }
 
 int jstate_commit_aborted(struct jstate *js, uint64_t commit, const char *error, struct hs_err *err)

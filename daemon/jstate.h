@@ -33,7 +33,9 @@
  *                         "etag":s, "expires":n (unix seconds, 0 unknown)}
  *   JREC_COMMIT_SENT     {"commit":id, "job":s, "saves":[id...],
  *                         "final":b, "parent":s, "message":s}
- *   JREC_COMMIT_CONFIRMED {"commit":id, "oid":s, "url":s}
+ *   JREC_COMMIT_CONFIRMED {"commit":id, "oid":s, "url":s, "time":n (unix usec;
+ *                         absent in journals of older hubsync), "empty":true
+ *                         (only when nothing changed: no commit was made)}
  *   JREC_COMMIT_ABORTED  {"commit":id, "error":s}
  *   JREC_SUPERSEDED      {"save":id, "by":id, "reason":s}
  *   JREC_FINISH          {"job":s, "phase":"requested"|"done", "status":n}
@@ -133,9 +135,11 @@ struct jstate_commit {
     char *parent;
     char *message;
     enum jstate_commit_state state;
-    char *oid;   /* when confirmed */
-    char *url;   /* when confirmed */
-    char *error; /* when aborted */
+    char *oid;            /* when confirmed */
+    char *url;            /* when confirmed */
+    char *error;          /* when aborted */
+    int64_t confirmed_at; /* when confirmed: unix usec (0 unknown) — the commit budget */
+    bool empty;           /* confirmed, but nothing changed: no commit was made */
 };
 
 enum jstate_finish { JFINISH_NONE = 0, JFINISH_REQUESTED, JFINISH_DONE };
@@ -189,8 +193,11 @@ int jstate_part_done(struct jstate *js, const char *repo, const char *oid, const
 int jstate_commit_sent(struct jstate *js, const char *job, const uint64_t *saves, size_t n,
                        bool final, const char *parent, const char *message, uint64_t *id,
                        struct hs_err *err);
+/* The commit is in the repo: oid and url of it; time (unix usec, 0: not
+ * recorded) and empty (nothing changed, so the Hub made no commit) let the
+ * commit budget count it again after a restart. */
 int jstate_commit_confirmed(struct jstate *js, uint64_t commit, const char *oid, const char *url,
-                            struct hs_err *err);
+                            int64_t time, bool empty, struct hs_err *err);
 /* Definitely not applied (the Hub refused, or the tree check showed it is
  * absent): its saves return to HASHED. */
 int jstate_commit_aborted(struct jstate *js, uint64_t commit, const char *error,

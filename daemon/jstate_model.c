@@ -239,6 +239,10 @@ json_t *jstate__commit_json(const struct jstate_commit *c, bool full)
         set_opt(o, "oid", c->oid);
         set_opt(o, "url", c->url);
         set_opt(o, "error", c->error);
+        if (c->confirmed_at)
+            json_object_set_new(o, "time", json_integer((json_int_t)c->confirmed_at));
+        if (c->empty)
+            json_object_set_new(o, "empty", json_true());
     }
     return o;
 }
@@ -507,11 +511,13 @@ static int apply_commit(struct jstate *js, const json_t *p, bool full)
     const char *job = NULL, *parent = NULL, *message = NULL, *state = NULL, *oid = NULL,
                *url = NULL, *error = NULL;
     json_t *saves = NULL;
-    int final = 0;
-    if (UNPACK(p, "{s:I, s:s, s:o, s:b, s?s, s:s, s?s, s?s, s?s, s?s}", "commit", &id, "job", &job,
-               "saves", &saves, "final", &final, "parent", &parent, "message", &message, "state",
-               &state, "oid", &oid, "url", &url, "error", &error) < 0 ||
-        id <= 0 || !json_is_array(saves) || jstate__commit_mut(js, (uint64_t)id))
+    int final = 0, empty = 0;
+    json_int_t time = 0;
+    if (UNPACK(p, "{s:I, s:s, s:o, s:b, s?s, s:s, s?s, s?s, s?s, s?s, s?I, s?b}", "commit", &id,
+               "job", &job, "saves", &saves, "final", &final, "parent", &parent, "message",
+               &message, "state", &state, "oid", &oid, "url", &url, "error", &error, "time", &time,
+               "empty", &empty) < 0 ||
+        id <= 0 || !json_is_array(saves) || jstate__commit_mut(js, (uint64_t)id) || time < 0)
         return -EINVAL;
     int st = full ? name_index(commit_states, HS_ARRAY_SIZE(commit_states), state) : JCOMMIT_SENT;
     if (st < 0)
@@ -537,6 +543,10 @@ static int apply_commit(struct jstate *js, const json_t *p, bool full)
     c.oid = dup_or_null(oid);
     c.url = dup_or_null(url);
     c.error = dup_or_null(error);
+    if (full && st == JCOMMIT_CONFIRMED) {
+        c.confirmed_at = (int64_t)time;
+        c.empty = empty;
+    }
     if (!c.job || !c.saves || !c.message ||
         grow((void **)&js->commits, &js->cap_commits, js->n_commits, sizeof(*js->commits)) < 0) {
         jstate__free_commit(&c);
@@ -558,12 +568,14 @@ static int apply_commit(struct jstate *js, const json_t *p, bool full)
 
 static int apply_commit_end(struct jstate *js, enum jrec_type type, const json_t *p)
 {
-    json_int_t id = 0;
+    json_int_t id = 0, time = 0;
     const char *oid = NULL, *url = NULL, *error = NULL;
+    int empty = 0;
     int rc = type == JREC_COMMIT_CONFIRMED
-                 ? UNPACK(p, "{s:I, s:s, s:s}", "commit", &id, "oid", &oid, "url", &url)
+                 ? UNPACK(p, "{s:I, s:s, s:s, s?I, s?b}", "commit", &id, "oid", &oid, "url", &url,
+                          "time", &time, "empty", &empty)
                  : UNPACK(p, "{s:I, s:s}", "commit", &id, "error", &error);
-    if (rc < 0)
+    if (rc < 0 || time < 0)
         return -EINVAL;
     struct jstate_commit *c = jstate__commit_mut(js, (uint64_t)id);
     if (!c || c->state != JCOMMIT_SENT)
@@ -579,6 +591,8 @@ static int apply_commit_end(struct jstate *js, enum jrec_type type, const json_t
         c->state = JCOMMIT_CONFIRMED;
         c->oid = a;
         c->url = b;
+        c->confirmed_at = (int64_t)time;
+        c->empty = empty;
     } else {
         c->state = JCOMMIT_ABORTED;
         c->error = a;

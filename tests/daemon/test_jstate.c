@@ -126,8 +126,12 @@ static void test_lifecycle(void **state)
     assert_int_equal(jstate_save_get(js, s1)->state, JSAVE_COMMIT_SENT);
     js = reopen_same(js, dir); /* a crash here: outcome unknown, still COMMIT_SENT */
     assert_int_equal(jstate_commit_get(js, c1)->state, JCOMMIT_SENT);
-    OK(jstate_commit_confirmed(js, c1, "feedbeef", "https://hub/acme/bert/commit/feedbeef", E));
+    OK(jstate_commit_confirmed(js, c1, "feedbeef", "https://hub/acme/bert/commit/feedbeef",
+                               1700000000000000, false, E));
     assert_int_equal(jstate_save_get(js, s1)->state, JSAVE_COMMITTED);
+    /* the time feeds the commit budget after a restart */
+    assert_int_equal(jstate_commit_get(js, c1)->confirmed_at, 1700000000000000);
+    assert_false(jstate_commit_get(js, c1)->empty);
 
     OK(jstate_save_ready(js, "bert", "checkpoint-1000", NULL, NULL, files3, 1, &s2, E));
     OK(jstate_save_ready(js, "bert", "checkpoint-1500", NULL, NULL, files3, 1, &s3, E));
@@ -151,7 +155,17 @@ static void test_lifecycle(void **state)
     OK(jstate_commit_sent(js, "bert", NULL, 0, true, NULL, "End of training", &c2, E));
     assert_int_equal(c2, c1 + 1);
     assert_true(jstate_commit_get(js, c2)->final);
-    js = reopen_same(js, dir);
+    OK(jstate_commit_confirmed(js, c2, "abcd", "https://hub/c2", 1700000000123456, true, E));
+    js = reopen_same(js, dir); /* replayed from the log */
+    assert_int_equal(jstate_commit_get(js, c2)->confirmed_at, 1700000000123456);
+    assert_true(jstate_commit_get(js, c2)->empty);
+    assert_int_equal(jstate_commit_get(js, c1)->confirmed_at, 1700000000000000);
+    assert_int_equal(jstate_compact(js, &err), 0);
+    js = reopen_same(js, dir); /* and from the compaction snapshot */
+    assert_int_equal(jstate_commit_get(js, c2)->confirmed_at, 1700000000123456);
+    assert_true(jstate_commit_get(js, c2)->empty);
+    assert_int_equal(jstate_commit_get(js, c1)->confirmed_at, 1700000000000000);
+    assert_false(jstate_commit_get(js, c1)->empty);
     jstate_close(js);
     rm_dir(dir);
 }
@@ -196,7 +210,7 @@ static void test_refusals(void **state)
     const char *p2[] = {"config.json"}, *h2[] = {"not-a-sha"};
     assert_int_equal(jstate_files_hashed(js, s1, p2, h2, 1, &err), -EINVAL);
     assert_int_equal(jstate_files_hashed(js, 77, p2, h, 1, &err), -ENOENT);
-    assert_int_equal(jstate_commit_confirmed(js, 5, "x", "y", &err), -EINVAL);
+    assert_int_equal(jstate_commit_confirmed(js, 5, "x", "y", 0, false, &err), -EINVAL);
     assert_int_equal(jstate_object_uploaded(js, "acme/bert", "short", 1, &err), -EINVAL);
     struct jstate_file dup[2] = {files3[0], files3[0]};
     assert_int_equal(jstate_save_ready(js, "bert", "checkpoint-9", NULL, NULL, dup, 2, NULL, &err),
@@ -324,7 +338,8 @@ static void resume_worker(const char *dir, int total, int done_fd)
         } else if (last->state == JSAVE_COMMIT_SENT) {
             /* outcome unknown after a crash: the daemon checks the tree;
              * here the commit always landed */
-            rc = jstate_commit_confirmed(js, last->commit, "feedbeef", "https://hub/c", &err);
+            rc = jstate_commit_confirmed(js, last->commit, "feedbeef", "https://hub/c", 0, false,
+                                         &err);
         } else {
             _exit(201);
         }

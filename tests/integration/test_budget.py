@@ -4,10 +4,12 @@ a small budget (HUBSYNC_COMMIT_BUDGET) and saves queueing behind a slow
 link, all_checkpoints coalesces queued saves into fewer commits that still
 hold every checkpoint-N/ folder, and every_save supersedes the older queued
 saves with a recorded reason; the Hub's own quota (emulator --commit-quota)
-is never hit and status counts what was coalesced."""
+is never hit and status counts what was coalesced. The budget is kept in
+the journal: a restart within the window still counts the commits made."""
 
 import os
 import sys
+import time
 
 import itlib
 
@@ -60,10 +62,67 @@ def run(t, strategy):
         itlib.cleanup(work)
 
 
+def restart(t):
+    """The budget survives a restart: the journal records when each commit
+    was confirmed, so a second `hubsync run` on the same state_dir within
+    the window starts with the first run's commits counted (its saves wait
+    and end up coalesced into the End of training commit); with a window
+    that has passed, the same run commits every save."""
+    work = itlib.workdir("budget-restart")
+    emu = itlib.Emu(work)
+    repo = "alice/budget-restart"
+    budget = 3
+    try:
+        def one_run(name, window):
+            out = os.path.join(work, name)
+            cfg = itlib.write_config(work, emu, [itlib.job("j", out, repo, "every_save")])
+            ev = os.path.join(work, name + ".jsonl")
+            before = len(emu.commits(repo, missing_ok=True))
+            r = itlib.hubsync("run", "--config", cfg, "--",
+                              *itlib.trainer_cmd(out, "--epochs", "1", "--steps-per-epoch", "4",
+                                                 "--save-steps", "2", "--step-time", "0.05",
+                                                 "--model-size", "64K", events=ev),
+                              env={"HUBSYNC_COMMIT_BUDGET": str(budget),
+                                   "HUBSYNC_COMMIT_WINDOW_SECONDS": str(window)}, timeout=90)
+            t.check(r.returncode == 0, "%s: run exit %d\n%s" % (name, r.returncode,
+                                                               r.stderr[-2000:]))
+            saves = [e for e in itlib.read_events(ev)
+                     if e.get("event") == "save" and e.get("kind") == "checkpoint"]
+            t.check(len(saves) == 2, "%s: the trainer saved twice: %d" % (name, len(saves)))
+            return r, emu.commits(repo)[max(before, 1):]
+
+        r1, c1 = one_run("run1", 3600)
+        t.check(c1 == ["Training in progress, step 2", "Training in progress, step 4",
+                       "End of training"], "first run: one commit per save + finish: %s" % c1)
+        t.check("count against the commit budget" not in r1.stderr,
+                "first run: nothing to restore:\n%s" % r1.stderr[-1500:])
+        r2, c2 = one_run("run2", 3600)
+        t.check("3 commits in the last 3600 s count against the commit budget of 3" in r2.stderr,
+                "second run: the first run's commits are counted again:\n%s" % r2.stderr[-2000:])
+        t.check(c2 == ["End of training"],
+                "second run, budget spent before it started: only the finish commit: %s" % c2)
+        t.check(r2.stderr.count(" coalesced into ") == 2 and
+                "coalesced into the End of training commit" in r2.stderr,
+                "second run: both saves recorded as coalesced:\n%s" % r2.stderr[-2000:])
+        time.sleep(1.2)
+        r3, c3 = one_run("run3", 1)
+        t.check("count against the commit budget" not in r3.stderr,
+                "third run: commits older than the window do not count:\n%s" %
+                r3.stderr[-1500:])
+        t.check(c3 == ["Training in progress, step 2", "Training in progress, step 4",
+                       "End of training"], "third run: one commit per save again: %s" % c3)
+        print("restart: %d, %d and %d commits in three runs (budget %d)" %
+              (len(c1), len(c2), len(c3), budget))
+    finally:
+        emu.stop()
+        itlib.cleanup(work)
+
+
 def main():
     t = itlib.Suite("integration_budget")
     t.run(run, "all_checkpoints")
     t.run(run, "every_save")
+    t.run(restart)
     return t.finish()
 
 
