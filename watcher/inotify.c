@@ -41,7 +41,7 @@
 
 struct node {
     bool live;
-    bool anchor; /* watches an ancestor of a missing root */
+    bool anchor; /* watches an ancestor of missing roots (job 0: shared) */
     int parent;  /* -1 for a root */
     uint32_t job;
     dev_t dev; /* identity of the watched directory */
@@ -53,7 +53,9 @@ struct root {
     struct root *next;
     uint32_t job;
     char *path;
-    int wd; /* -1 while missing */
+    int wd;     /* -1 while missing */
+    int anchor; /* wd of the watched ancestor while missing, -1 none */
+    bool retry; /* scratch: its anchor fired */
     bool scanned_once;
     bool waiting_reported;
     bool dead; /* handed to the poller */
@@ -256,6 +258,8 @@ static int add_watch(struct ino *b, const char *abs, uint32_t mask)
     return wd < 0 ? -errno : wd;
 }
 
+static void anchor_release(struct ino *b, struct root *r);
+
 static void give_up_root(struct ino *b, struct root *r, int err)
 {
     if (err == -ENOSPC) {
@@ -270,6 +274,7 @@ static void give_up_root(struct ino *b, struct root *r, int err)
                               "fs.inotify.max_user_watches=%ld",
                               r->path, cur, cur > 0 ? cur * 4 : 524288);
     }
+    anchor_release(b, r);
     /* every watch of this root, including those of a scan cut short */
     for (size_t wd = 0; wd < b->n_nodes; wd++)
         if (b->nodes[wd].live && b->nodes[wd].job == r->job)
@@ -369,7 +374,40 @@ static void emit_scan_pair(struct ino *b, uint32_t job)
     watcher__batch_add(&b->batch, e);
 }
 
-/* Watch the nearest existing ancestor of a missing root. */
+/* ---- anchors: watches on the nearest existing ancestor of missing roots ----
+ * Several missing roots may wait under the same ancestor. The directory gets
+ * one watch (watching it twice through the library would leak the library's
+ * first entry for that wd), owned by no job; each root names it in
+ * r->anchor, and the watch is removed when no root names it any more. */
+
+static bool anchor_used(struct ino *b, int wd)
+{
+    for (struct root *r = b->roots; r; r = r->next)
+        if (r->anchor == wd)
+            return true;
+    return false;
+}
+
+static void anchor_release(struct ino *b, struct root *r)
+{
+    int wd = r->anchor;
+    r->anchor = -1;
+    if (wd >= 0 && node_get(b, wd) && b->nodes[wd].anchor && !anchor_used(b, wd))
+        node_drop(b, wd, true);
+}
+
+/* The anchor node already watching directory (dev, ino), or -1. */
+static int anchor_find(struct ino *b, dev_t dev, ino_t ino)
+{
+    for (size_t wd = 0; wd < b->n_nodes; wd++)
+        if (b->nodes[wd].live && b->nodes[wd].anchor && b->nodes[wd].dev == dev &&
+            b->nodes[wd].ino == ino)
+            return (int)wd;
+    return -1;
+}
+
+/* Watch (or share the watch of) the nearest existing ancestor of a missing
+ * root. */
 static void anchor_root(struct ino *b, struct root *r)
 {
     char p[HS_PATH_MAX];
@@ -382,13 +420,55 @@ static void anchor_root(struct ino *b, struct root *r)
             slash[1] = 0;
         else
             *slash = 0;
-        int wd = add_watch(b, p, MASK_ANCHOR);
-        if (wd >= 0) {
-            node_set(b, wd, -1, r->job, "", true);
-            return;
+        struct stat st;
+        if (stat(p, &st) == 0 && S_ISDIR(st.st_mode)) {
+            int wd = anchor_find(b, st.st_dev, st.st_ino);
+            if (wd < 0) {
+                wd = add_watch(b, p, MASK_ANCHOR);
+                if (wd >= 0 && node_set(b, wd, -1, 0, p, true) == 0) {
+                    b->nodes[wd].dev = st.st_dev;
+                    b->nodes[wd].ino = st.st_ino;
+                }
+            }
+            if (wd >= 0 && node_get(b, wd)) {
+                if (r->anchor != wd) {
+                    anchor_release(b, r);
+                    r->anchor = wd;
+                }
+                return;
+            }
         }
         if (slash == p)
             return;
+    }
+}
+
+/* Something happened in (or to) an anchored ancestor: every root waiting on
+ * it looks again (it may exist now, or a nearer ancestor may). */
+static void setup_root(struct ino *b, struct root *r, bool rescan);
+
+static void anchor_event(struct ino *b, const struct inotify_event *ev)
+{
+    int wd = ev->wd;
+    /* the kernel already removed the watch: removing it again only makes the
+     * library print an error (pitfall 4) */
+    bool kernel_gone = ev->mask & (IN_DELETE_SELF | IN_IGNORED | IN_UNMOUNT);
+    bool invalid = kernel_gone || (ev->mask & IN_MOVE_SELF); /* path no longer leads there */
+    for (struct root *r = b->roots; r; r = r->next) {
+        r->retry = r->anchor == wd;
+        if (r->retry && invalid)
+            r->anchor = -1;
+    }
+    if (invalid)
+        node_drop(b, wd, !kernel_gone);
+    for (struct root *r = b->roots; r; r = r->next) {
+        if (!r->retry)
+            continue;
+        r->retry = false;
+        if (!r->dead && r->wd < 0)
+            setup_root(b, r, false);
+        else
+            anchor_release(b, r);
     }
 }
 
@@ -417,8 +497,10 @@ static void setup_root(struct ino *b, struct root *r, bool rescan)
             watcher__batch_add(&b->batch, e);
             r->scanned_once = true;
             r->waiting_reported = false;
-            if (wd >= 0)
+            if (wd >= 0) {
+                anchor_release(b, r);
                 return;
+            }
         }
         if (!r->waiting_reported) {
             watcher__batch_notice(&b->batch, r->job, WATCHER_NOTICE_INFO,
@@ -459,6 +541,10 @@ static void handle(struct ino *b, const struct inotify_event *ev)
     struct node *nd = node_get(b, ev->wd);
     if (!nd)
         return; /* a watch we already dropped */
+    if (nd->anchor) {
+        anchor_event(b, ev);
+        return;
+    }
     uint32_t job = nd->job;
     struct root *r = root_find(b, job);
     if (ev->mask & IN_IGNORED) {
@@ -476,15 +562,6 @@ static void handle(struct ino *b, const struct inotify_event *ev)
     }
     if (!r || r->dead)
         return;
-    if (nd->anchor) {
-        if (r->wd < 0) {
-            /* a deleted directory's watch is already gone: removing it again
-             * only makes the library print an error (pitfall 4) */
-            node_drop(b, ev->wd, !(ev->mask & IN_DELETE_SELF));
-            setup_root(b, r, false);
-        }
-        return;
-    }
     if (ev->mask & (IN_DELETE_SELF | IN_MOVE_SELF)) {
         if (r->wd == ev->wd && (ev->mask & IN_MOVE_SELF)) {
             /* the root itself was renamed away: as good as deleted */
@@ -603,6 +680,7 @@ static void run_cmds(struct ino *b)
             if (r && (r->path = strdup(c->path))) {
                 r->job = c->job;
                 r->wd = -1;
+                r->anchor = -1;
                 r->next = b->roots;
                 b->roots = r;
                 setup_root(b, r, false);
@@ -615,6 +693,10 @@ static void run_cmds(struct ino *b)
                     continue;
                 struct root *r = *pp;
                 *pp = r->next;
+                int anchor = r->anchor;
+                r->anchor = -1;
+                if (anchor >= 0 && node_get(b, anchor) && !anchor_used(b, anchor))
+                    node_drop(b, anchor, true);
                 for (size_t wd = 0; wd < b->n_nodes; wd++)
                     if (b->nodes[wd].live && b->nodes[wd].job == r->job)
                         node_drop(b, (int)wd, true);

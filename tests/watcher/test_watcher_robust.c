@@ -138,6 +138,12 @@ static void test_overflow_rescan(void **state)
 
 /* ---- root missing / deleted ------------------------------------------------ */
 
+static bool never(struct wt *t)
+{
+    (void)t;
+    return false;
+}
+
 static bool notice_missing(struct wt *t)
 {
     return wt_has_notice(t, "does not exist");
@@ -199,6 +205,80 @@ static void test_root_lifecycle_poll(void **state)
     run_root_lifecycle(WATCHER_MODE_POLL, "root-poll");
 }
 
+/* Two missing roots under the same missing parent share the watch on the
+ * nearest existing ancestor: both must wake when the parent appears (the
+ * library must not be asked to watch that ancestor twice either: under ASan
+ * a duplicate watch shows up as a leak). */
+static size_t count_notices(struct wt *t, const char *needle)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < t->n_notices; i++)
+        n += strstr(t->notices[i], needle) != NULL;
+    return n;
+}
+
+static bool both_missing(struct wt *t)
+{
+    return count_notices(t, "does not exist") >= 2;
+}
+
+static void test_missing_roots_share_parent(void **state)
+{
+    (void)state;
+    struct wt *t = calloc(1, sizeof(*t));
+    wt_init(t, "shared-anchor");
+    t->o.mode = WATCHER_MODE_INOTIFY;
+    char parent[160], root2[200];
+    snprintf(parent, sizeof(parent), "%s/p", t->dir);
+    snprintf(t->root, sizeof(t->root), "%s/a", parent);
+    snprintf(root2, sizeof(root2), "%s/b", parent);
+    wt_add_job(t);
+    struct watcher_options o2 = t->o;
+    o2.root = root2;
+    o2.layout = WATCHER_LAYOUT_LIGHTNING;
+    struct watcher_job *job2 = NULL;
+    struct hs_err err = {0};
+    assert_int_equal(watcher_add_job(t->w, &o2, &job2, &err), 0);
+    wt_run_until(t, both_missing, 3000);
+    assert_true(both_missing(t));
+    /* the shared parent appears first, then each root (separate events) */
+    assert_int_equal(mkdir(parent, 0755), 0);
+    uv_sleep(50);
+    assert_int_equal(mkdir(t->root, 0755), 0);
+    assert_int_equal(mkdir(root2, 0755), 0);
+    write_trainer_save(t, 10, 1, false, false, true, true);
+    struct wt_save *s = wt_declare(t, "epoch=0-step=5.ckpt");
+    wt_write(s, root2, "epoch=0-step=5.ckpt", NULL, 70000);
+    t->writer_done = true;
+    wt_run_until(t, wt_all_declared_ready, 5000);
+    wt_assert_all_ready(t);
+    assert_false(t->timed_out);
+    assert_int_equal(t->n_ready, 2);
+    assert_int_equal(count_notices(t, "directory appeared"), 2);
+    struct watcher_job_status st;
+    watcher_job_status(job2, &st);
+    assert_string_equal(st.mode, "inotify");
+    assert_int_equal(st.ready, 1);
+
+    /* both deleted with their parent and re-created at once (mkdir -p): both
+     * wait on the same ancestor again and both wake */
+    wt_rm_rf(parent);
+    wt_run_until(t, never, 300);
+    assert_int_equal(hs_mkdir_p(t->root, 0755), 0);
+    assert_int_equal(hs_mkdir_p(root2, 0755), 0);
+    t->writer_done = false;
+    write_trainer_save(t, 20, 1, false, false, true, true);
+    s = wt_declare(t, "epoch=1-step=10.ckpt");
+    wt_write(s, root2, "epoch=1-step=10.ckpt", NULL, 70000);
+    t->writer_done = true;
+    wt_run_until(t, wt_all_declared_ready, 5000);
+    wt_assert_all_ready(t);
+    assert_false(t->timed_out);
+    assert_int_equal(t->n_ready, 4);
+    wt_fini(t);
+    free(t);
+}
+
 /* ---- inotify watch limit -------------------------------------------------- */
 
 static void *four_saves(void *arg)
@@ -238,12 +318,6 @@ static void test_watch_limit_falls_back_to_poll(void **state)
 }
 
 /* ---- several jobs, removal --------------------------------------------------- */
-
-static bool never(struct wt *t)
-{
-    (void)t;
-    return false;
-}
 
 static void test_two_jobs_and_removal(void **state)
 {
@@ -421,6 +495,7 @@ int main(void)
         cmocka_unit_test(test_overflow_rescan),
         cmocka_unit_test(test_root_lifecycle_inotify),
         cmocka_unit_test(test_root_lifecycle_poll),
+        cmocka_unit_test(test_missing_roots_share_parent),
         cmocka_unit_test(test_spool_budget_and_copy),
         cmocka_unit_test(test_watch_limit_falls_back_to_poll),
         cmocka_unit_test(test_two_jobs_and_removal),
