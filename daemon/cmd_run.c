@@ -8,36 +8,102 @@
  * executable), 1 if CMD succeeded but the final push did not, 0 otherwise.
  * SIGINT/SIGTERM after CMD exited stop hubsync before the final push
  * completes: the journal keeps it and the message says how to complete it.
+ *
+ * Each signal reaches CMD once. With a controlling terminal CMD stays in
+ * hubsync's process group (job control, reading the terminal, ^Z work as
+ * without hubsync), and a signal the terminal generated (si_code
+ * SI_KERNEL: ^C, which goes to the whole foreground group, CMD included)
+ * is not forwarded again. Without one (batch jobs, setsid, services) CMD
+ * gets its own process group, so a signal for hubsync's group (kill -INT
+ * -PGID) reaches hubsync alone and is forwarded once. That is why CMD is
+ * started with posix_spawn (libuv cannot set a process group) and the four
+ * signals are caught with sigaction(SA_SIGINFO) (libuv does not pass
+ * siginfo); the handler only counts and wakes the loop.
  */
 #include "cli.h"
 #include "common.h"
 #include "service.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
+#include <spawn.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <uv.h>
+
+extern char **environ;
 
 struct run_ctx {
     uv_loop_t *loop;
     struct service *s;
     const char *config;
-    uv_process_t proc;
-    uv_signal_t sig[4];
+    pid_t pid;        /* CMD */
+    bool own_group;   /* CMD leads its own process group (no controlling terminal) */
+    uv_signal_t chld; /* SIGCHLD: reap CMD */
+    uv_async_t wake;  /* the signal handler's wake-up */
     bool child_running, signals_closed;
     int child_status; /* exit status or 128+signal */
     bool final_ok, interrupted;
 };
 
-static const int forwarded[4] = {SIGINT, SIGTERM, SIGUSR1, SIGUSR2};
+enum { N_FWD = 4 };
+static const int forwarded[N_FWD] = {SIGINT, SIGTERM, SIGUSR1, SIGUSR2};
+
+/* Filled by the signal handler, drained on the loop: per signal, how many
+ * arrived from a process or the kernel, and how many the terminal made. */
+static atomic_uint g_sent[N_FWD], g_tty[N_FWD];
+static uv_async_t *volatile g_wake;
+static struct sigaction g_old[N_FWD];
+
+static void on_sig(int signum, siginfo_t *si, void *uc)
+{
+    (void)uc;
+    int saved = errno;
+    for (int k = 0; k < N_FWD; k++) {
+        if (forwarded[k] != signum)
+            continue;
+        if (si && si->si_code == SI_KERNEL)
+            atomic_fetch_add(&g_tty[k], 1);
+        else
+            atomic_fetch_add(&g_sent[k], 1);
+    }
+    uv_async_t *w = g_wake;
+    if (w)
+        uv_async_send(w); /* async-signal-safe */
+    errno = saved;
+}
+
+static void handlers_install(uv_async_t *wake)
+{
+    g_wake = wake;
+    struct sigaction sa = {.sa_sigaction = on_sig, .sa_flags = SA_SIGINFO | SA_RESTART};
+    sigemptyset(&sa.sa_mask);
+    for (int k = 0; k < N_FWD; k++) {
+        atomic_store(&g_sent[k], 0);
+        atomic_store(&g_tty[k], 0);
+        sigaction(forwarded[k], &sa, &g_old[k]);
+    }
+}
+
+static void handlers_remove(void)
+{
+    for (int k = 0; k < N_FWD; k++)
+        sigaction(forwarded[k], &g_old[k], NULL);
+    g_wake = NULL;
+}
 
 static void close_signals(struct run_ctx *c)
 {
     if (c->signals_closed)
         return;
     c->signals_closed = true;
-    for (int i = 0; i < 4; i++)
-        uv_close((uv_handle_t *)&c->sig[i], NULL);
+    handlers_remove();
+    uv_close((uv_handle_t *)&c->wake, NULL);
+    uv_close((uv_handle_t *)&c->chld, NULL);
 }
 
 static void stop_all(struct run_ctx *c, const char *why)
@@ -60,29 +126,52 @@ static void on_finished(int status, const char *msg, void *ud)
     stop_all(c, status == 0 ? "final push done" : "final push failed");
 }
 
-static void on_exit_cb(uv_process_t *p, int64_t exit_status, int term_signal)
+static void child_ended(struct run_ctx *c, int wstatus)
 {
-    struct run_ctx *c = p->data;
     c->child_running = false;
-    c->child_status = term_signal ? 128 + term_signal : (int)exit_status;
-    uv_close((uv_handle_t *)p, NULL);
+    int term_signal = WIFSIGNALED(wstatus) ? WTERMSIG(wstatus) : 0;
+    int exit_status = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : 0;
+    c->child_status = term_signal ? 128 + term_signal : exit_status;
     if (term_signal)
         hs_log_info("the training command was killed by signal %d (%s)", term_signal,
                     strsignal(term_signal));
     else
-        hs_log_info("the training command exited with status %d", (int)exit_status);
+        hs_log_info("the training command exited with status %d", exit_status);
     if (service_stopping(c->s))
         return;
     if (service_finish_job(c->s, service_run_job(c->s), c->child_status, on_finished, c) < 0)
         stop_all(c, "finish failed");
 }
 
-static void on_signal(uv_signal_t *h, int signum)
+static void on_chld(uv_signal_t *h, int signum)
 {
+    (void)signum;
     struct run_ctx *c = h->data;
+    int st;
+    if (!c->child_running)
+        return;
+    pid_t r;
+    do
+        r = waitpid(c->pid, &st, WNOHANG);
+    while (r < 0 && errno == EINTR);
+    if (r == c->pid)
+        child_ended(c, st);
+}
+
+/* One signal for hubsync. tty: the terminal generated it for its
+ * foreground process group. */
+static void handle_signal(struct run_ctx *c, int signum, bool tty)
+{
     if (c->child_running) {
+        if (tty && !c->own_group && getpgid(c->pid) == getpgrp()) {
+            hs_log_info("%s from the terminal reached the training command directly (same "
+                        "process group): not forwarded",
+                        strsignal(signum));
+            return;
+        }
         hs_log_info("forwarding %s to the training command", strsignal(signum));
-        uv_process_kill(&c->proc, signum);
+        if (kill(c->pid, signum) < 0 && errno != ESRCH)
+            hs_log_warn("cannot forward %s: %s", strsignal(signum), strerror(errno));
         return;
     }
     if (signum != SIGINT && signum != SIGTERM)
@@ -94,6 +183,57 @@ static void on_signal(uv_signal_t *h, int signum)
             "again\n",
             signum == SIGINT ? "SIGINT" : "SIGTERM", c->config);
     stop_all(c, "stopped before the final push completed");
+}
+
+static void on_wake(uv_async_t *h)
+{
+    struct run_ctx *c = h->data;
+    /* reap first: a signal that arrived after CMD ended is hubsync's own */
+    if (c->child_running)
+        on_chld(&c->chld, SIGCHLD);
+    for (int k = 0; k < N_FWD && !c->signals_closed; k++) {
+        unsigned tty = atomic_exchange(&g_tty[k], 0), sent = atomic_exchange(&g_sent[k], 0);
+        for (unsigned i = 0; i < tty && !c->signals_closed; i++)
+            handle_signal(c, forwarded[k], true);
+        for (unsigned i = 0; i < sent && !c->signals_closed; i++)
+            handle_signal(c, forwarded[k], false);
+    }
+}
+
+/* True when the process has a controlling terminal. */
+static bool has_ctty(void)
+{
+    int fd = open("/dev/tty", O_RDONLY | O_NOCTTY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    close(fd);
+    return true;
+}
+
+/* Start CMD: the environment passed through, every signal at its default
+ * and unblocked, its own process group when asked. 0 or an errno. */
+static int spawn_cmd(char **cmd, bool own_group, pid_t *pid)
+{
+    posix_spawnattr_t attr;
+    int rc = posix_spawnattr_init(&attr);
+    if (rc)
+        return rc;
+    sigset_t none, all;
+    sigemptyset(&none);
+    sigfillset(&all);
+    sigdelset(&all, SIGKILL);
+    sigdelset(&all, SIGSTOP);
+    short flags = POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF;
+    if (own_group) {
+        flags |= POSIX_SPAWN_SETPGROUP;
+        posix_spawnattr_setpgroup(&attr, 0);
+    }
+    posix_spawnattr_setflags(&attr, flags);
+    posix_spawnattr_setsigmask(&attr, &none);
+    posix_spawnattr_setsigdefault(&attr, &all);
+    rc = posix_spawnp(pid, cmd[0], NULL, &attr, cmd, environ);
+    posix_spawnattr_destroy(&attr);
+    return rc;
 }
 
 static int run(int argc, char **argv)
@@ -140,32 +280,18 @@ static int run(int argc, char **argv)
         return rc;
     }
     c.signals_closed = false;
-    for (int k = 0; k < 4; k++) {
-        uv_signal_init(&loop, &c.sig[k]);
-        c.sig[k].data = &c;
-        uv_signal_start(&c.sig[k], on_signal, forwarded[k]);
-    }
-    uv_stdio_container_t stdio[3] = {
-        {.flags = UV_INHERIT_FD, .data.fd = 0},
-        {.flags = UV_INHERIT_FD, .data.fd = 1},
-        {.flags = UV_INHERIT_FD, .data.fd = 2},
-    };
-    uv_process_options_t po = {
-        .exit_cb = on_exit_cb,
-        .file = cmd[0],
-        .args = cmd,
-        .stdio_count = 3,
-        .stdio = stdio,
-    };
-    c.proc.data = &c;
-    int sr = uv_spawn(&loop, &c.proc, &po);
-    if (sr < 0) {
+    c.own_group = !has_ctty();
+    uv_async_init(&loop, &c.wake, on_wake);
+    c.wake.data = &c;
+    uv_signal_init(&loop, &c.chld);
+    c.chld.data = &c;
+    uv_signal_start(&c.chld, on_chld, SIGCHLD);
+    handlers_install(&c.wake);
+    int sr = spawn_cmd(cmd, c.own_group, &c.pid);
+    if (sr) {
         fprintf(stderr, "hubsync run: %s: %s\n", cmd[0],
-                sr == UV_ENOENT ? "command not found" : uv_strerror(sr));
-        c.child_status = sr == UV_EACCES ? 126 : 127;
-        if (sr != UV_ENOENT && sr != UV_EACCES)
-            c.child_status = 127;
-        uv_close((uv_handle_t *)&c.proc, NULL);
+                sr == ENOENT ? "command not found" : strerror(sr));
+        c.child_status = sr == EACCES ? 126 : 127;
         stop_all(&c, "the training command could not start");
         uv_run(&loop, UV_RUN_DEFAULT);
         service_free(c.s);
@@ -173,7 +299,9 @@ static int run(int argc, char **argv)
         return c.child_status;
     }
     c.child_running = true;
-    hs_log_info("started the training command (pid %d): %s", c.proc.pid, cmd[0]);
+    hs_log_info("started the training command (pid %d%s): %s", (int)c.pid,
+                c.own_group ? ", its own process group" : "", cmd[0]);
+    on_chld(&c.chld, SIGCHLD); /* it may have ended before the handler was there */
     uv_run(&loop, UV_RUN_DEFAULT);
     service_free(c.s);
     if (uv_loop_close(&loop) != 0)
