@@ -641,6 +641,8 @@ static int easy_setup(struct http_loop *h, struct http_request_priv *p)
     curl_easy_setopt(e, CURLOPT_MAXREDIRS, 5L);
     curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
+    if (r->not_idempotent)
+        curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
 
     if (r->file_path) {
         curl_easy_setopt(e, CURLOPT_UPLOAD, 1L);

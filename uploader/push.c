@@ -10,9 +10,11 @@
  * The commit POST is never blindly retried (a lost answer could mean it was
  * applied): a 429 is retried after the server's wait, a transport error or
  * 5xx is followed by a paths-info check, and only a tree without our files
- * gets the commit again. Every failure ends the push with one message; the
- * requests still in flight are allowed to finish before done() is called, so
- * nothing touches freed memory.
+ * gets the commit again. It goes out on a fresh connection so libcurl cannot
+ * replay it by itself, and a 412 is checked the same way before it fails the
+ * push (the branch may have moved by our own commit). Every failure ends the push with one message;
+ * the requests still in flight are allowed to finish before done() is called, so nothing touches
+ * freed memory.
  */
 #include "push_int.h"
 
@@ -616,15 +618,17 @@ static void commit_done(struct http_request *r, void *ud)
         return check_tree(p, false);
     }
     if (r->error == 0 && st == 412) {
+        /* The branch moved. Maybe by our own commit whose answer was lost
+         * and that something on the way replayed: look before failing. */
         struct hs_err e;
         http_describe_failure(r, "commit", &e);
         http_request_free(r);
-        struct hs_err e2;
-        hs_err_set(&e2, HS_EHTTP,
+        hs_err_set(&p->commit_412, HS_EHTTP,
                    "%s — the branch moved while pushing (someone else committed); nothing was "
                    "committed, run the push again",
                    e.msg);
-        return push__fail(p, HS_EHTTP, &e2);
+        p->commit_refused = true;
+        return check_tree(p, false);
     }
     push__fail_http(p, r, "commit");
 }
@@ -647,6 +651,7 @@ static void send_commit(struct push *p)
     memcpy(body, p->commit_body, p->commit_len + 1);
     http_request_set_body(r, body, p->commit_len, "application/x-ndjson");
     r->retry = HTTP_RETRY_RATELIMIT;
+    r->not_idempotent = true; /* never replayed by curl on a reused connection */
     p->commit_attempts++;
     push__submit(p, r);
 }
@@ -713,6 +718,8 @@ static void check_done(struct http_request *r, void *ud)
         p->step = STEP_HEAD;
         return next(p);
     }
+    if (p->commit_refused)
+        return push__fail(p, HS_EHTTP, &p->commit_412);
     if (all) {
         /* Not committed: start the normal path (preupload decides what to send). */
         p->st.commit_sent = false;

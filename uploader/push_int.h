@@ -78,6 +78,8 @@ struct push {
     bool batching;
     size_t hash_next, hash_done, pre_next;
     unsigned commit_attempts;
+    bool commit_refused; /* a 412: fail with commit_412 unless the tree has our files */
+    struct hs_err commit_412;
     int failed;
     struct hs_err err;
     struct uploader_result res;

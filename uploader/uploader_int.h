@@ -111,6 +111,12 @@ struct http_request {
     bool auth;   /* attach Authorization: only allowed under the endpoint */
     int retry;   /* HTTP_RETRY_*: which failures the retry policy may heal */
     bool follow; /* follow redirects (API requests only) */
+    /* Not idempotent (the commit POST): sent on a fresh connection. libcurl
+     * silently resends a request whose reused connection died before any
+     * response byte ("Connection died, retrying a fresh connect"); for a
+     * request the server may already have applied that is a second commit
+     * (or a 412 for our own first one). On a new connection it never does. */
+    bool not_idempotent;
     const char *content_type;
     const char *accept;
     char *body; /* owned memory body, or NULL */

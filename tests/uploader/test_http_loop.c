@@ -36,7 +36,7 @@ struct server {
     struct server *other;
 };
 static struct server g_hub, g_storage;
-static atomic_int g_flaky;
+static atomic_int g_flaky, g_lost;
 
 static int read_line(int fd, char *buf, size_t n)
 {
@@ -88,6 +88,24 @@ static void *conn_main(void *arg)
                 break;
             struct linger lg = {1, 0};
             setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+            break;
+        }
+        if (strcmp(path, "/lost") == 0) {
+            /* "Apply" the request (read all of it, count it), then close
+             * cleanly before any response byte: a lost answer. */
+            long n = 0;
+            while (read_line(fd, line, sizeof(line)) > 0 && strcmp(line, "\r\n") != 0)
+                if (strncasecmp(line, "content-length:", 15) == 0)
+                    n = atol(line + 15);
+            char junk[1024];
+            while (n > 0) {
+                ssize_t k = read(fd, junk, (size_t)n < sizeof(junk) ? (size_t)n : sizeof(junk));
+                if (k <= 0)
+                    break;
+                n -= k;
+            }
+            atomic_fetch_add(&g_lost, 1);
+            shutdown(fd, SHUT_RDWR);
             break;
         }
         long clen = 0;
@@ -446,6 +464,36 @@ static void test_retry_and_errors(void **s)
     http_request_free(r);
 }
 
+/* The cause of test_push_resume's flaky "lost commit answer" case: when a
+ * reused keep-alive connection dies before any response byte, libcurl
+ * resends the request by itself on a new connection ("Connection died,
+ * retrying a fresh connect") — for the commit POST a second commit, or a 412
+ * for our own first one. The emulator's lost fault (RST) only hit that path
+ * when curl, not our poll handle, noticed the reset (timing); a clean close
+ * (FIN) always does. A not_idempotent request goes out on a fresh connection
+ * and reaches the server exactly once. */
+static void test_not_idempotent_never_replayed(void **s)
+{
+    (void)s;
+    for (int once = 0; once <= 1; once++) {
+        struct http_request *warm = req("GET", g_hub_url, "/api/ok", true);
+        run(warm); /* leaves a keep-alive connection to the hub in curl's pool */
+        assert_int_equal(warm->resp.status, 200);
+        http_request_free(warm);
+        atomic_store(&g_lost, 0);
+        struct http_request *r = req("POST", g_hub_url, "/lost", true);
+        http_request_set_body(r, strdup("{\"commit\":1}"), 12, "application/x-ndjson");
+        r->retry = HTTP_RETRY_RATELIMIT; /* as the commit: only a 429 is retried by us */
+        r->not_idempotent = once;
+        run(r);
+        assert_int_equal(r->error, HS_EHTTP);
+        assert_int_equal(r->attempts, 1);
+        /* Without the flag libcurl replayed it; with it, the server saw it once. */
+        assert_int_equal(atomic_load(&g_lost), once ? 1 : 2);
+        http_request_free(r);
+    }
+}
+
 static void test_bandwidth_cap(void **s)
 {
     (void)s;
@@ -560,6 +608,7 @@ int main(void)
         cmocka_unit_test(test_auth_only_under_endpoint),
         cmocka_unit_test(test_file_bodies),
         cmocka_unit_test(test_retry_and_errors),
+        cmocka_unit_test(test_not_idempotent_never_replayed),
         cmocka_unit_test(test_bandwidth_cap),
         cmocka_unit_test(test_hasher_cache),
     };
