@@ -28,8 +28,20 @@ FT = itlib.FT
 TICK = os.sysconf("SC_CLK_TCK")
 
 
+def fs_type(path):
+    """The filesystem type of the mount holding path, from /proc/mounts."""
+    path = os.path.realpath(path)
+    best, kind = "", "?"
+    with open("/proc/mounts") as f:
+        for line in f:
+            dev, mnt, typ = line.split()[:3]
+            if (path == mnt or path.startswith(mnt.rstrip("/") + "/")) and len(mnt) > len(best):
+                best, kind = mnt, typ
+    return kind
+
+
 def machine():
-    """One line: CPUs, RAM, kernel, CPU model, filesystem of BENCH_DIR."""
+    """One line: CPUs, RAM, kernel, CPU model, filesystem of BENCH_DIR, load."""
     model = "?"
     with open("/proc/cpuinfo") as f:
         for line in f:
@@ -39,13 +51,10 @@ def machine():
     with open("/proc/meminfo") as f:
         mem_kb = int(f.readline().split()[1])
     bench_dir = os.environ.get("BENCH_DIR", "/tmp")
-    fs = subprocess.run(["stat", "-f", "-c", "%T", bench_dir], capture_output=True,
-                        text=True).stdout.strip()
     load = open("/proc/loadavg").read().split()[:3]
-    return "%d CPUs (%s), %.1f GiB RAM, Linux %s, %s on %s (%s), load average %s" % (
-        os.cpu_count(), model, mem_kb / 2**20, platform.release(), bench_dir,
-        fs, shutil.disk_usage(bench_dir).free // 2**30 and "%d GiB free" %
-        (shutil.disk_usage(bench_dir).free // 2**30), " ".join(load))
+    return "%d CPUs (%s), %.1f GiB RAM, Linux %s, %s on %s (%d GiB free), load average %s" % (
+        os.cpu_count(), model, mem_kb / 2**20, platform.release(), bench_dir, fs_type(bench_dir),
+        shutil.disk_usage(bench_dir).free // 2**30, " ".join(load))
 
 
 def cpu_seconds(pid):
