@@ -36,7 +36,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import proclib as P  # noqa: E402
+import benchlib as P  # noqa: E402
 
 IDLE_CPU_LIMIT = 0.001  # share of one CPU, inotify daemon
 IDLE_WAKE_LIMIT = 1.0  # context switches per second, inotify daemon

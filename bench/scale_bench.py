@@ -41,7 +41,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import proclib as P  # noqa: E402
+import benchlib as P  # noqa: E402
 
 RSS_LIMIT_MIB = 64
 START_LIMIT = 30.0  # seconds, start-up of a 100k-file tree (either mode)
