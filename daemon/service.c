@@ -13,6 +13,7 @@
 #include "control.h"
 #include "job.h"
 #include "jstate.h"
+#include "logfile.h"
 #include "notify.h"
 #include "statelock.h"
 #include "uploader.h"
@@ -287,29 +288,30 @@ static void journald_sink(enum hs_log_level level, const char *line, void *ud)
 }
 
 /* log_file: one timestamped line per message, appended (batch jobs
- * without journald). */
-static FILE *g_log_file;
+ * without journald), rotated by size with zstd-compressed predecessors
+ * (logfile.h; HUBSYNC_LOG_MAX_BYTES, default 64 MiB, HUBSYNC_LOG_KEEP, 5). */
+static struct logfile *g_log_file;
 
-static void file_sink(enum hs_log_level level, const char *line, void *ud)
+static uint64_t env_u64(const char *name, uint64_t def)
 {
-    (void)ud;
-    static const char *const names[] = {"error", "warn", "info", "debug"};
-    char ts[32];
-    time_t now = time(NULL);
-    struct tm tm;
-    strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&now, &tm));
-    fprintf(g_log_file, "%s %s: %s\n", ts, names[level], line);
-    fflush(g_log_file);
+    const char *v = getenv(name);
+    char *end;
+    if (!v || !*v)
+        return def;
+    unsigned long long x = strtoull(v, &end, 10);
+    return *end ? def : (uint64_t)x;
 }
 
 static void setup_logging(const struct config *cfg)
 {
     if (cfg->log_file && !g_log_file) {
-        g_log_file = fopen(cfg->log_file, "ae");
-        if (!g_log_file)
-            hs_log_error("log_file %s: %s (logging to stderr)", cfg->log_file, strerror(errno));
+        struct hs_err err = {0};
+        if (logfile_open(cfg->log_file, env_u64("HUBSYNC_LOG_MAX_BYTES", LOGFILE_DEFAULT_MAX_BYTES),
+                         (unsigned)env_u64("HUBSYNC_LOG_KEEP", LOGFILE_DEFAULT_KEEP), &g_log_file,
+                         &err) < 0)
+            hs_log_error("%s (logging to stderr)", err.msg);
         else
-            hs_log_set_sink(file_sink, NULL);
+            hs_log_set_sink(logfile_sink, g_log_file);
     } else if (!cfg->log_file && stderr_is_journal()) {
         hs_log_set_sink(journald_sink, NULL);
     }
@@ -318,9 +320,7 @@ static void setup_logging(const struct config *cfg)
 static void teardown_logging(void)
 {
     hs_log_set_sink(NULL, NULL);
-    if (g_log_file)
-        fclose(g_log_file);
-    g_log_file = NULL;
+    g_log_file = logfile_close(g_log_file);
 }
 
 /* ---- config and reload ------------------------------------------------------------ */
