@@ -374,12 +374,13 @@ void job__budget_restore(struct job *j)
         j->commit_times = v;
         j->commit_times[j->n_commit_times++] = now - ago;
     }
+    if (!j->n_commit_times)
+        return; /* (qsort's base may not be NULL) */
     qsort(j->commit_times, j->n_commit_times, sizeof(*j->commit_times), cmp_usec);
-    if (j->n_commit_times)
-        hs_log_info("job %s: %zu commit%s in the last %" PRIu64
-                    " s count against the commit budget of %u",
-                    j->name, j->n_commit_times, j->n_commit_times == 1 ? "" : "s",
-                    win / HS_USEC_PER_SEC, j->env->commit_budget);
+    hs_log_info("job %s: %zu commit%s in the last %" PRIu64
+                " s count against the commit budget of %u",
+                j->name, j->n_commit_times, j->n_commit_times == 1 ? "" : "s",
+                win / HS_USEC_PER_SEC, j->env->commit_budget);
 }
 
 /* every_save / checkpoint: the newest queued save replaces the others. */
