@@ -500,6 +500,11 @@ int job_new(const struct job_env *env, const struct config_job *cfg, struct job 
     }
     j->env = env;
     j->cfg = cfg;
+    if (env->start_held && !(j->held = strdup(env->start_held))) {
+        free(j->name);
+        free(j);
+        return hs_err_set(err, -ENOMEM, "out of memory");
+    }
     j->last_activity = hs_now_monotonic();
     j->snaps_tail = &j->snaps;
     uv_timer_init(env->loop, &j->timer);
@@ -580,6 +585,7 @@ struct job *job_free(struct job *j)
     free(j->current);
     free(j->last_commit_url);
     free(j->last_error);
+    free(j->held);
     free(j->card_error);
     free(j->commit_times);
     free(j);
@@ -601,6 +607,35 @@ struct watcher_job *job_watcher_job(const struct job *j)
     return j->wj;
 }
 
+void job_hold(struct job *j, const char *why, bool error)
+{
+    if (!why) {
+        if (!j->held)
+            return;
+        if (j->held_error && j->last_error && !strcmp(j->last_error, j->held))
+            job__set_str(&j->last_error, NULL);
+        free(j->held);
+        j->held = NULL;
+        j->held_error = false;
+        job__changed(j);
+        job__kick(j);
+        return;
+    }
+    if (j->held && !strcmp(j->held, why) && j->held_error == error)
+        return;
+    job__set_str(&j->held, why);
+    j->held_error = error;
+    if (error)
+        job__set_error(j, why);
+    else
+        job__changed(j);
+}
+
+const char *job_held(const struct job *j)
+{
+    return j->held;
+}
+
 bool job_busy(const struct job *j)
 {
     return j->nq || j->op || j->snaps || j->finish_requested;
@@ -612,6 +647,8 @@ static const char *state_name(const struct job *j)
 {
     if (j->stopping)
         return "stopping";
+    if (j->held && !j->op && j->phase != JOB_HASHING && j->phase != JOB_PUSHING)
+        return "held";
     switch (j->phase) {
     case JOB_HASHING:
         return "hashing";
@@ -675,6 +712,7 @@ json_t *job_status_json(const struct job *j)
     json_object_set_new(o, "last_commit_url",
                         j->last_commit_url ? json_string(j->last_commit_url) : json_null());
     json_object_set_new(o, "last_error", j->last_error ? json_string(j->last_error) : json_null());
+    json_object_set_new(o, "held", j->held ? json_string(j->held) : json_null());
     json_t *notes = json_array();
     for (size_t i = 0; notes && i < j->n_notes; i++)
         json_array_append_new(notes, json_string(j->notes[i]));

@@ -53,6 +53,7 @@ struct job_env {
     hs_usec_t commit_window;   /* the budget's window */
     void (*changed)(void *ud); /* something status-worthy happened (STATUS= line) */
     void *changed_ud;
+    const char *start_held; /* non-NULL: job_new leaves the job held with this reason */
 };
 
 struct job;
@@ -90,6 +91,15 @@ void job_on_output(struct job *j);
  * final commit once every queued save is committed. cb may be NULL. */
 int job_finish(struct job *j, int exit_status, job_finish_cb cb, void *userdata,
                struct hs_err *err);
+
+/* Hold the job's pushes (the token cannot write its repo, or is being
+ * checked): saves are still snapshotted, recorded in the journal and
+ * queued; nothing new is sent (a commit already on its way ends first).
+ * why is copied; with error it also becomes last_error (and is logged).
+ * NULL releases the hold (clearing that last_error) and pushes what
+ * waited. job_held: the reason, or NULL. */
+void job_hold(struct job *j, const char *why, bool error);
+const char *job_held(const struct job *j);
 
 /* True while something is queued or being pushed. */
 bool job_busy(const struct job *j);

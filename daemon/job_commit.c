@@ -514,7 +514,7 @@ static void start_save(struct job *j, bool group)
 
 void job__kick(struct job *j)
 {
-    while (!j->stopping && j->phase == JOB_IDLE && !j->op) {
+    while (!j->stopping && !j->held && j->phase == JOB_IDLE && !j->op) {
         if (j->nq) {
             const struct jstate_save *s = jstate_save_get(j->env->js, j->q[0].id);
             if (!s || s->state == JSAVE_COMMITTED || s->state == JSAVE_SUPERSEDED) {

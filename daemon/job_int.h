@@ -80,6 +80,8 @@ struct job {
     uint64_t bytes_done, bytes_total, bytes_sent_total;
     hs_usec_t push_started, last_activity;
     char *last_commit_url, *last_error;
+    char *held; /* job_hold's reason: no pushes start while set */
+    bool held_error;
     uint64_t committed, superseded, resumed, coalesced;
     hs_usec_t *commit_times; /* commits made in the budget window, oldest first */
     size_t n_commit_times;
