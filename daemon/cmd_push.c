@@ -9,7 +9,10 @@
  * Exit codes: 0 pushed (or nothing to commit; the head's URL is printed),
  * 1 the push failed (message names the Hub's X-Error-Message and request id
  * when there is one), 2 usage (bad option, invalid repo id/revision), 78
- * configuration (no token, bad HF_ENDPOINT).
+ * configuration (no token, bad HF_ENDPOINT), 130 / 143 interrupted by
+ * SIGINT / SIGTERM (uv_signal on the loop: the state is saved, transfers are
+ * cut, "interrupted; re-run the same command to resume"; a second signal
+ * exits at once — the state file is always replaced atomically).
  *
  * Test knobs (environment, not part of the contract): HUBSYNC_MAX_PARALLEL,
  * HUBSYNC_BANDWIDTH_MBPS, HUBSYNC_RETRY_BASE_MS, HUBSYNC_STALL_SECONDS,
@@ -27,6 +30,7 @@
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -52,6 +56,9 @@ struct run_ctx {
     uint64_t send_total;
     int status;
     bool finished;
+    struct uploader *u; /* NULL once closed */
+    int signum;         /* the first SIGINT/SIGTERM, 0 if none */
+    uv_signal_t sig_int, sig_term;
 };
 
 /* ---- folder walk ------------------------------------------------------- */
@@ -309,6 +316,11 @@ static void done(int status, const struct uploader_result *res, const struct hs_
     ctx->finished = true;
     if (ctx->tty)
         fprintf(stderr, "\n");
+    if (status == -EINTR && ctx->signum) {
+        fprintf(stderr, "hubsync: interrupted; re-run the same command to resume\n");
+        ctx->status = 128 + ctx->signum;
+        return;
+    }
     if (status < 0) {
         hs_log_error("push failed: %s", err && err->msg[0] ? err->msg : hs_strerror(status));
         if (status != HS_EAUTH && ctx->state_path[0] && status != -ECANCELED)
@@ -332,6 +344,39 @@ static void done(int status, const struct uploader_result *res, const struct hs_
     if (ctx->state_path[0])
         unlink(ctx->state_path);
     ctx->status = HS_EXIT_OK;
+}
+
+/* ---- signals ----------------------------------------------------------- */
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    struct run_ctx *ctx = h->data;
+    if (ctx->signum)
+        _exit(128 + ctx->signum); /* second signal: now (the state file is whole) */
+    if (ctx->finished || !ctx->u)
+        return; /* the push already ended: its result stands */
+    ctx->signum = signum;
+    uploader_interrupt(ctx->u); /* saves the state; done runs with -EINTR */
+    uploader_close(ctx->u);     /* cuts what is in flight */
+    ctx->u = NULL;
+}
+
+static void signals_start(uv_loop_t *loop, struct run_ctx *ctx)
+{
+    uv_signal_init(loop, &ctx->sig_int);
+    uv_signal_init(loop, &ctx->sig_term);
+    ctx->sig_int.data = ctx->sig_term.data = ctx;
+    uv_signal_start(&ctx->sig_int, on_signal, SIGINT);
+    uv_signal_start(&ctx->sig_term, on_signal, SIGTERM);
+    /* They must not keep the loop alive: the push does. */
+    uv_unref((uv_handle_t *)&ctx->sig_int);
+    uv_unref((uv_handle_t *)&ctx->sig_term);
+}
+
+static void signals_stop(struct run_ctx *ctx)
+{
+    uv_close((uv_handle_t *)&ctx->sig_int, NULL);
+    uv_close((uv_handle_t *)&ctx->sig_term, NULL);
 }
 
 /* ---- main -------------------------------------------------------------- */
@@ -513,6 +558,7 @@ static int run(int argc, char **argv)
 
     uv_loop_t loop;
     uv_loop_init(&loop);
+    signals_start(&loop, &ctx);
     struct uploader_options uo = {
         .endpoint = endpoint,
         .token = token,
@@ -527,6 +573,7 @@ static int run(int argc, char **argv)
         hs_log_error("%s", uf ? err.msg : "out of memory");
         goto out;
     }
+    ctx.u = u;
     for (size_t i = 0; i < files.n; i++) {
         uf[i].local_path = files.local[i];
         uf[i].repo_path = files.repo[i];
@@ -548,7 +595,8 @@ static int run(int argc, char **argv)
     else
         uv_run(&loop, UV_RUN_DEFAULT);
 out:
-    uploader_close(u);
+    uploader_close(ctx.u); /* NULL when a signal closed it */
+    signals_stop(&ctx);
     uv_run(&loop, UV_RUN_DEFAULT);
     if (uv_loop_close(&loop) != 0)
         hs_log_warn("internal: libuv handles left open at exit");

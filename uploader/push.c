@@ -90,6 +90,21 @@ void push__fail(struct push *p, int code, const struct hs_err *err)
     maybe_end(p);
 }
 
+/* Interrupted (SIGINT/SIGTERM in `hubsync push`): save the state once more —
+ * it was saved at every durable step, but hashes of the files hashed so far
+ * are saved only here before the last one ends — then end the push with
+ * -EINTR. Requests in flight are cut by the uploader_close that follows. */
+void push__interrupt(struct push *p)
+{
+    if (p->failed || p->step == STEP_DONE)
+        return;
+    if (push__persist(p) < 0)
+        return; /* failed with the persist error */
+    struct hs_err e;
+    hs_err_set(&e, -EINTR, "push interrupted");
+    push__fail(p, -EINTR, &e);
+}
+
 int push__persist(struct push *p)
 {
     if (!p->hooks.persist)

@@ -95,6 +95,7 @@ struct push {
 /* push.c */
 void push__fail(struct push *p, int code, const struct hs_err *err);
 int push__persist(struct push *p);
+void push__interrupt(struct push *p);
 void push__progress(struct push *p, bool force);
 int push__submit(struct push *p, struct http_request *r);
 bool push__settle(struct push *p, struct http_request *r);

@@ -102,6 +102,16 @@ void uploader_close(struct uploader *u)
     http_loop_close(u->http, http_closed, u); /* requests report -ECANCELED */
 }
 
+void uploader_interrupt(struct uploader *u)
+{
+    if (!u || u->closing)
+        return;
+    for (struct push *p = u->pushes, *n; p; p = n) {
+        n = p->next; /* p may be gone after this */
+        push__interrupt(p);
+    }
+}
+
 int uploader_hash_file(struct uploader *u, const char *path, uploader_hash_cb cb, void *userdata)
 {
     if (u->closing)

@@ -58,6 +58,12 @@ int uploader_new(uv_loop_t *loop, const struct uploader_options *opt, struct upl
  * run the close callbacks. NULL is fine. */
 void uploader_close(struct uploader *u);
 
+/* Interrupt every running push: its state goes through the persist hook once
+ * more (so an interrupted push resumes with what it had, hashes of the files
+ * hashed so far included) and its done callback will run with -EINTR. Call
+ * uploader_close() next to cut the transfers in flight. NULL is fine. */
+void uploader_interrupt(struct uploader *u);
+
 /* One file of a push: where it is on disk and where it goes in the repo. */
 struct uploader_file {
     const char *local_path; /* absolute or cwd-relative */
@@ -165,8 +171,8 @@ struct uploader_whoami_scope {
 };
 /* The parsed whoami-v2 answer (hub-protocol.md §2). */
 struct uploader_whoami {
-    char *name;       /* the user (never NULL once parsed) */
-    char *type;       /* "user", "org", "app" or NULL */
+    char *name; /* the user (never NULL once parsed) */
+    char *type; /* "user", "org", "app" or NULL */
     struct uploader_whoami_org *orgs;
     size_t n_orgs;
     char *token_role; /* auth.accessToken.role: "read", "write", "fineGrained"...; NULL */
@@ -180,6 +186,8 @@ struct uploader_whoami {
  * name. Clear with uploader_whoami_clear (NULL fine). */
 int uploader_whoami_parse(const char *body, struct uploader_whoami *out, struct hs_err *err);
 void uploader_whoami_clear(struct uploader_whoami *w);
+/* Deep copy (dst is cleared first); -ENOMEM leaves dst cleared. */
+int uploader_whoami_copy(struct uploader_whoami *dst, const struct uploader_whoami *src);
 
 enum uploader_write_access {
     UPLOADER_WRITE_OK = 0,
