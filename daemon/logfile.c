@@ -294,7 +294,8 @@ static int queue_leftovers(struct logfile *lf)
     }
     if (d)
         closedir(d);
-    qsort(seqs, n, sizeof(*seqs), cmp_seq);
+    if (n)
+        qsort(seqs, n, sizeof(*seqs), cmp_seq);
     int rc = 0;
     for (size_t i = 0; i < n && rc == 0; i++) {
         char *p = NULL;
