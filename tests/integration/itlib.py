@@ -255,7 +255,17 @@ def storage_traffic(emu):
             delivered[q["path"]] = q.get("req_bytes", 0)
     sent = sum(q.get("req_bytes", 0) for q in puts)
     unique = sum(delivered.values())
+    # the LFS objects the commits refer to (each once): what had to be sent at
+    # least; an upload started again under a new upload id re-sends parts
+    # that `unique` counts twice (other paths)
+    oids = {}
+    for q in emu.requests():
+        if q.get("server") == "hub" and q.get("status") == 200 and q.get("ops"):
+            for op in q["ops"]:
+                if op.get("op") == "lfsFile":
+                    oids[op["oid"]] = op.get("size", 0)
     return {"sent": sent, "unique": unique, "resent": sent - unique, "objects": len(delivered),
+            "lfs_bytes": sum(oids.values()), "lfs_objects": len(oids),
             "puts": len(puts), "failed_puts": sum(1 for q in puts if q.get("status") != 200),
             "faults": collections.Counter(
                 f for q in emu.requests() for f in (q.get("fault") or "").split(",") if f)}
