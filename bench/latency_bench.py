@@ -8,7 +8,8 @@ the fake trainer then writes SAVES checkpoints, GAP seconds apart (longer
 than detection + push, so one save is pushed before the next completes),
 with --events logging each save's marker time. Per save:
   ready  = time of the daemon's "job J: ID ready" stderr line (stamped by
-           benchlib.Daemon as it arrives) − the event's marker_time;
+           pushlib.Daemon when its reader thread gets it: an upper bound, a few
+           ms late, tens of ms on a loaded machine) − the event's marker_time;
   upload = ts of the first emulator request after the marker − marker_time
            (the emulator logs when it began handling the request).
 The generic layout has no marker: there the reference is the save's last
@@ -188,8 +189,10 @@ def main():
             bad.append("%s: READY before the marker (%.3f s)" % (x["save"], x["ready_s"]))
         if x["upload_s"] is None:
             bad.append("%s / %s: no upload request after the marker" % (x["layout"], x["save"]))
-        elif x["upload_s"] < x["ready_s"] - 0.005:
-            bad.append("%s: upload before READY" % x["save"])
+        elif x["upload_s"] < x["ready_s"] - 0.1:
+            # the READY stamp is when the reader thread got the line: under load it can lag
+            # the request by tens of milliseconds, not more
+            bad.append("%s: upload %.3f s before READY" % (x["save"], x["ready_s"] - x["upload_s"]))
     ok = sum(1 for r in rows if r[4] == r[5] and not any(b.startswith(r[0] + " / " + r[1])
                                                           for b in bad))
     print("latency_bench: %d passed, %d failed" % (ok, len(bad)))

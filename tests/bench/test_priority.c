@@ -1,0 +1,190 @@
+/*
+ * test_priority.c — daemon/priority.c: the environment overrides (values,
+ * errors naming the variable, settings untouched on error), and that
+ * priority_lower() changes every thread of the process — a second thread
+ * that already exists included — by the nice increment (capped at 19) and
+ * to the I/O class/level, never raising an I/O priority that is already
+ * weaker. Read back with getpriority() and the ioprio_get system call.
+ */
+#include "priority.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+static int io_get(pid_t tid)
+{
+    return (int)syscall(SYS_ioprio_get, 1 /* IOPRIO_WHO_PROCESS */, (int)tid);
+}
+
+static int nice_of(pid_t tid)
+{
+    errno = 0;
+    int v = getpriority(PRIO_PROCESS, (id_t)tid);
+    assert_int_equal(errno, 0);
+    return v;
+}
+
+static void test_env(void **state)
+{
+    (void)state;
+    struct priority_settings p = PRIORITY_DEFAULTS;
+    struct hs_err err = {0};
+    unsetenv("HUBSYNC_NICE");
+    unsetenv("HUBSYNC_IO_PRIORITY");
+    assert_int_equal(priority_from_env(&p, &err), 0);
+    assert_int_equal(p.nice, 10);
+    assert_int_equal(p.io_class, PRIORITY_IO_BEST_EFFORT);
+    assert_int_equal(p.io_level, 7);
+
+    setenv("HUBSYNC_NICE", "5", 1);
+    setenv("HUBSYNC_IO_PRIORITY", "idle", 1);
+    assert_int_equal(priority_from_env(&p, &err), 0);
+    assert_int_equal(p.nice, 5);
+    assert_int_equal(p.io_class, PRIORITY_IO_IDLE);
+
+    setenv("HUBSYNC_IO_PRIORITY", "be3", 1);
+    assert_int_equal(priority_from_env(&p, &err), 0);
+    assert_int_equal(p.io_class, PRIORITY_IO_BEST_EFFORT);
+    assert_int_equal(p.io_level, 3);
+
+    setenv("HUBSYNC_IO_PRIORITY", "unchanged", 1);
+    setenv("HUBSYNC_NICE", "0", 1);
+    assert_int_equal(priority_from_env(&p, &err), 0);
+    assert_int_equal(p.io_class, PRIORITY_IO_UNCHANGED);
+    assert_int_equal(p.nice, 0);
+
+    const struct priority_settings before = p;
+    const char *bad_nice[] = {"20", "-1", "ten", "", "5x"};
+    for (size_t i = 0; i < sizeof(bad_nice) / sizeof(*bad_nice); i++) {
+        setenv("HUBSYNC_NICE", bad_nice[i], 1);
+        assert_int_equal(priority_from_env(&p, &err), -EINVAL);
+        assert_non_null(strstr(err.msg, "HUBSYNC_NICE"));
+        assert_memory_equal(&p, &before, sizeof(p));
+    }
+    setenv("HUBSYNC_NICE", "3", 1);
+    const char *bad_io[] = {"be8", "be", "realtime", "IDLE", "be-1"};
+    for (size_t i = 0; i < sizeof(bad_io) / sizeof(*bad_io); i++) {
+        setenv("HUBSYNC_IO_PRIORITY", bad_io[i], 1);
+        assert_int_equal(priority_from_env(&p, &err), -EINVAL);
+        assert_non_null(strstr(err.msg, "HUBSYNC_IO_PRIORITY"));
+        assert_non_null(strstr(err.msg, bad_io[i]));
+        assert_memory_equal(&p, &before, sizeof(p)); /* HUBSYNC_NICE=3 not applied either */
+    }
+    unsetenv("HUBSYNC_NICE");
+    unsetenv("HUBSYNC_IO_PRIORITY");
+}
+
+/* A second thread that exists before priority_lower() and waits to be checked. */
+static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t g_cv = PTHREAD_COND_INITIALIZER;
+static pid_t g_tid;
+static int g_done;
+
+static void *other_thread(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&g_mu);
+    g_tid = (pid_t)syscall(SYS_gettid);
+    pthread_cond_broadcast(&g_cv);
+    while (!g_done)
+        pthread_cond_wait(&g_cv, &g_mu);
+    pthread_mutex_unlock(&g_mu);
+    return NULL;
+}
+
+static void test_lower_all_threads(void **state)
+{
+    (void)state;
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, other_thread, NULL), 0);
+    pthread_mutex_lock(&g_mu);
+    while (!g_tid)
+        pthread_cond_wait(&g_cv, &g_mu);
+    pthread_mutex_unlock(&g_mu);
+    pid_t self = (pid_t)syscall(SYS_gettid), other = g_tid;
+    int n0 = nice_of(self);
+    assert_int_equal(nice_of(other), n0);
+
+    struct hs_err err = {0};
+    struct priority_settings p = {4, PRIORITY_IO_BEST_EFFORT, 7};
+    assert_int_equal(priority_lower(&p, &err), 0);
+    int n1 = n0 + 4 > 19 ? 19 : n0 + 4;
+    assert_int_equal(nice_of(self), n1);
+    assert_int_equal(nice_of(other), n1);
+    assert_int_equal(io_get(self), (2 << 13) | 7);
+    assert_int_equal(io_get(other), (2 << 13) | 7);
+
+    /* idle is weaker than best-effort 7: applied */
+    p = (struct priority_settings){0, PRIORITY_IO_IDLE, 0};
+    assert_int_equal(priority_lower(&p, &err), 0);
+    assert_int_equal(nice_of(self), n1); /* increment 0: unchanged */
+    assert_int_equal(io_get(self) >> 13, 3);
+    assert_int_equal(io_get(other) >> 13, 3);
+
+    /* best-effort 3 would raise it again: kept idle. The nice value is capped at 19. */
+    p = (struct priority_settings){19, PRIORITY_IO_BEST_EFFORT, 3};
+    assert_int_equal(priority_lower(&p, &err), 0);
+    assert_int_equal(io_get(self) >> 13, 3);
+    assert_int_equal(io_get(other) >> 13, 3);
+    assert_int_equal(nice_of(self), 19);
+    assert_int_equal(nice_of(other), 19);
+
+    /* a thread created now inherits from its creator */
+    pthread_mutex_lock(&g_mu);
+    g_done = 1;
+    g_tid = 0;
+    pthread_cond_broadcast(&g_cv);
+    pthread_mutex_unlock(&g_mu);
+    assert_int_equal(pthread_join(th, NULL), 0);
+    g_done = 0;
+    assert_int_equal(pthread_create(&th, NULL, other_thread, NULL), 0);
+    pthread_mutex_lock(&g_mu);
+    while (!g_tid)
+        pthread_cond_wait(&g_cv, &g_mu);
+    pthread_mutex_unlock(&g_mu);
+    assert_int_equal(nice_of(g_tid), 19);
+    assert_int_equal(io_get(g_tid) >> 13, 3);
+    pthread_mutex_lock(&g_mu);
+    g_done = 1;
+    pthread_cond_broadcast(&g_cv);
+    pthread_mutex_unlock(&g_mu);
+    assert_int_equal(pthread_join(th, NULL), 0);
+
+    /* out of range */
+    p = (struct priority_settings){20, PRIORITY_IO_BEST_EFFORT, 7};
+    assert_int_equal(priority_lower(&p, &err), -EINVAL);
+    p = (struct priority_settings){1, PRIORITY_IO_BEST_EFFORT, 8};
+    assert_int_equal(priority_lower(&p, &err), -EINVAL);
+    assert_non_null(strstr(err.msg, "out of range"));
+}
+
+static void test_describe(void **state)
+{
+    (void)state;
+    char b[64];
+    priority_describe(&PRIORITY_DEFAULTS, b, sizeof(b));
+    assert_string_equal(b, "nice +10, I/O best-effort 7");
+    priority_describe(&(struct priority_settings){0, PRIORITY_IO_IDLE, 0}, b, sizeof(b));
+    assert_string_equal(b, "nice unchanged, I/O idle");
+    priority_describe(&(struct priority_settings){5, PRIORITY_IO_UNCHANGED, 0}, b, sizeof(b));
+    assert_string_equal(b, "nice +5, I/O unchanged");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_env), cmocka_unit_test(test_describe),
+        cmocka_unit_test(test_lower_all_threads), /* last: it lowers this process for good */
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
