@@ -53,6 +53,7 @@ struct run_ctx {
     char state_path[HS_PATH_MAX];
     bool tty;
     hs_usec_t started, last_line, interval;
+    hs_usec_t phase_started; /* rate and ETA count from the phase's start */
     uint64_t send_total;
     int status;
     bool finished;
@@ -265,16 +266,17 @@ static void progress(const struct uploader_progress *p, void *ud)
     if (p->phase != last_phase) {
         last_phase = p->phase;
         phase_line = true;
+        ctx->phase_started = now;
     }
     if (!ctx->tty && !phase_line && now - ctx->last_line < ctx->interval)
         return;
     ctx->last_line = now;
     char done[32], total[32], rate[48] = "";
     uint64_t d = p->phase == UPLOADER_PHASE_HASH ? p->hashed_bytes : p->sent_bytes;
-    uint64_t t = p->phase == UPLOADER_PHASE_HASH ? 0 : p->send_total;
+    uint64_t t = p->phase == UPLOADER_PHASE_HASH ? ctx->send_total : p->send_total;
     human(d, done, sizeof(done));
     human(t, total, sizeof(total));
-    double secs = (double)(now - ctx->started) / 1e6;
+    double secs = (double)(now - ctx->phase_started) / 1e6;
     if (secs > 0.5 && d) {
         char r[24];
         human((uint64_t)((double)d / secs), r, sizeof(r));
@@ -296,8 +298,9 @@ static void progress(const struct uploader_progress *p, void *ud)
                     (int)eta);
         }
     } else if (p->phase == UPLOADER_PHASE_HASH) {
-        fprintf(stderr, ctx->tty ? "\rhashing: %s  %s          " : "hubsync: hashing: %s %s\n",
-                done, rate);
+        fprintf(stderr,
+                ctx->tty ? "\rhashing: %s / %s  %s          " : "hubsync: hashing: %s / %s %s\n",
+                done, total, rate);
     } else if (phase_line) {
         if (ctx->tty)
             fprintf(stderr, "\r%-60s", "");

@@ -3,8 +3,10 @@
  * interface, plus in the same pass the 512-byte sample and the size the
  * preupload call needs, and the git blob SHA-1 for files small enough to be
  * regular (≤ 10 MiB, compared with preupload's remote oid). A file is read in
- * work items of at most 64 MiB so a multi-GB hash does not hold a pool thread
- * for minutes, and at most `parallel` files are in flight. A file that
+ * work items of at most 16 MiB so a multi-GB hash does not hold a pool thread
+ * for minutes, and at most `parallel` files are in flight; after each work
+ * item the caller's progress callback (optional) gets the bytes of that file
+ * hashed so far, on the loop thread. A file that
  * changes while being read (short read, size/mtime/ctime differ at the end)
  * fails with HS_ECHANGED. Results are cached by (device, inode, size, mtime,
  * ctime) so the same file is never hashed twice.
@@ -19,7 +21,7 @@
 #include <unistd.h>
 
 #define READ_BUF      (1024u * 1024)
-#define WORK_SLICE    (64ull * 1024 * 1024)
+#define WORK_SLICE    (16ull * 1024 * 1024)
 #define CACHE_BUCKETS 4096
 
 /* ---- cache ------------------------------------------------------------- */
@@ -121,13 +123,14 @@ struct hash_job {
     struct hasher *hs;
     char *path;
     uploader_hash_cb cb;
+    hasher_progress_cb progress;
     void *userdata;
     uv_work_t work;
     int fd;
     bool stat_only; /* first round: stat, then look in the cache */
     EVP_MD_CTX *sha256, *sha1;
     char *buf;
-    uint64_t done;
+    uint64_t done, counted; /* bytes hashed; of them counted in bytes_read */
     struct hash_key key;
     struct uploader_hash res;
     int err;
@@ -274,6 +277,8 @@ static void after_cb(uv_work_t *w, int status)
             hasher_pump(hs);
         return;
     }
+    hs->bytes_read += j->done - j->counted; /* read from disk in this work item */
+    j->counted = j->done;
     if (!j->err && j->stat_only) {
         j->stat_only = false;
         const struct uploader_hash *c = hash_cache_get(hs->cache, &j->key);
@@ -288,9 +293,10 @@ static void after_cb(uv_work_t *w, int status)
         j->res.ino = j->key.ino;
         j->res.mtime_ns = j->key.mtime_ns;
         j->res.ctime_ns = j->key.ctime_ns;
-        j->done = j->key.size;
+        j->done = j->counted = j->key.size;
     } else if (!j->err && j->done < j->key.size) {
-        hs->bytes_read += WORK_SLICE;
+        if (j->progress)
+            j->progress(j->done, j->userdata);
         uv_queue_work(hs->loop, &j->work, work_cb, after_cb);
         return;
     }
@@ -356,7 +362,8 @@ void hasher_free(struct hasher *hs)
         free(hs);
 }
 
-int hasher_hash(struct hasher *hs, const char *path, uploader_hash_cb cb, void *userdata)
+int hasher_hash(struct hasher *hs, const char *path, uploader_hash_cb cb,
+                hasher_progress_cb progress, void *userdata)
 {
     struct hash_job *j = calloc(1, sizeof(*j));
     if (!j || !(j->path = strdup(path))) {
@@ -365,6 +372,7 @@ int hasher_hash(struct hasher *hs, const char *path, uploader_hash_cb cb, void *
     }
     j->hs = hs;
     j->cb = cb;
+    j->progress = progress;
     j->userdata = userdata;
     j->fd = -1;
     j->stat_only = true;

@@ -319,12 +319,13 @@ static void hash_done(int status, const struct uploader_hash *h, const struct hs
     struct pfile *f = &p->files[i];
     f->hash = *h;
     f->hashed = true;
+    p->prog.hashed_bytes += h->size - f->hash_progress; /* the rest of it */
+    f->hash_progress = h->size;
     f->key = (struct hash_key){h->dev, h->ino, h->size, h->mtime_ns, h->ctime_ns};
     struct push_state_file *sf = &p->st.files[i];
     sf->key = f->key;
     sf->hash = *h;
     sf->hashed = true;
-    p->prog.hashed_bytes += h->size;
     p->hash_done++;
     push__progress(p, false);
     if (p->hash_done < p->n_files)
@@ -333,6 +334,19 @@ static void hash_done(int status, const struct uploader_hash *h, const struct hs
         return;
     p->step = p->st.commit_sent ? STEP_CHECK_SENT : STEP_PREUPLOAD;
     next(p);
+}
+
+/* A work item of a file's hash finished: progress as the pool works. */
+static void hash_tick(uint64_t done, void *ud)
+{
+    struct hash_ctx *c = ud;
+    struct pfile *f = &c->p->files[c->idx];
+    if (done > f->hash_progress) {
+        c->p->prog.hashed_bytes += done - f->hash_progress;
+        f->hash_progress = done;
+    }
+    if (!c->p->failed)
+        push__progress(c->p, false);
 }
 
 static void start_hashing(struct push *p)
@@ -344,7 +358,9 @@ static void start_hashing(struct push *p)
             return push__fail(p, -ENOMEM, NULL);
         c->p = p;
         c->idx = i;
-        int rc = uploader_hash_file(p->u, p->files[i].local, hash_done, c);
+        int rc = p->u->closing
+                     ? -ECANCELED
+                     : hasher_hash(p->u->hasher, p->files[i].local, hash_done, hash_tick, c);
         if (rc < 0) {
             free(c);
             return push__fail(p, rc, NULL);

@@ -25,6 +25,7 @@ struct pfile {
     struct hash_key key;
     struct uploader_hash hash;
     bool hashed;
+    uint64_t hash_progress; /* bytes hashed so far while being hashed */
     bool lfs, ignore, unchanged;
     char *remote_oid;
     char *content_b64; /* regular files, filled right before the commit */

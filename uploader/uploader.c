@@ -116,7 +116,7 @@ int uploader_hash_file(struct uploader *u, const char *path, uploader_hash_cb cb
 {
     if (u->closing)
         return -ECANCELED;
-    return hasher_hash(u->hasher, path, cb, userdata);
+    return hasher_hash(u->hasher, path, cb, NULL, userdata);
 }
 
 unsigned uploader_hash_files_read(const struct uploader *u)

@@ -180,9 +180,14 @@ struct hasher;
 int hasher_new(uv_loop_t *loop, struct hash_cache *cache, unsigned parallel, struct hasher **out);
 /* Cancels queued work; frees once running work returned. */
 void hasher_free(struct hasher *hs);
-int hasher_hash(struct hasher *hs, const char *path, uploader_hash_cb cb, void *userdata);
+/* Bytes of one file hashed so far, after each work item (loop thread). */
+typedef void (*hasher_progress_cb)(uint64_t done, void *userdata);
+/* Queue path; cb runs once at the end, progress (optional) after each work
+ * item but the last (not for a cache hit). */
+int hasher_hash(struct hasher *hs, const char *path, uploader_hash_cb cb,
+                hasher_progress_cb progress, void *userdata);
 unsigned hasher_files_read(const struct hasher *hs);
-uint64_t hasher_bytes_read(const struct hasher *hs);
+uint64_t hasher_bytes_read(const struct hasher *hs); /* read and hashed, over all files */
 /* Synchronous one-shot hash (tests, thread-pool work). */
 int hash_file_sync(const char *path, struct uploader_hash *out, struct hash_key *key,
                    struct hs_err *err);

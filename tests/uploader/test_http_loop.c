@@ -602,6 +602,71 @@ static void test_hasher_cache(void **s)
     unlink(path);
 }
 
+/* Hashing progress: the bytes of a file hashed so far arrive on the loop as
+ * the pool works through it (one report per 16 MiB work item), before the
+ * file's result, and the result is the file's real SHA-256. */
+struct tick_out {
+    struct hash_out out;
+    uint64_t ticks[16];
+    int n_ticks;
+    bool tick_after_done;
+};
+
+static void tick_cb(uint64_t done, void *ud)
+{
+    struct tick_out *t = ud;
+    if (t->out.done)
+        t->tick_after_done = true;
+    if (t->n_ticks < 16)
+        t->ticks[t->n_ticks++] = done;
+}
+
+static void tick_hash_cb(int status, const struct uploader_hash *h, const struct hs_err *err,
+                         void *ud)
+{
+    hash_cb(status, h, err, &((struct tick_out *)ud)->out);
+}
+
+static void test_hash_progress(void **s)
+{
+    (void)s;
+    const char *path = "/tmp/hs_hash_progress.bin";
+    const uint64_t size = (40u << 20) + 12345; /* 3 work items */
+    make_file(path, (size_t)size);
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    struct hash_cache *cache = hash_cache_new();
+    struct hasher *hs = NULL;
+    assert_int_equal(hasher_new(&loop, cache, 2, &hs), 0);
+    struct tick_out t = {0};
+    assert_int_equal(hasher_hash(hs, path, tick_hash_cb, tick_cb, &t), 0);
+    while (!t.out.done)
+        uv_run(&loop, UV_RUN_ONCE);
+    assert_int_equal(t.out.status, 0);
+    assert_int_equal(t.n_ticks, 2);
+    assert_int_equal(t.ticks[0], 16u << 20);
+    assert_int_equal(t.ticks[1], 32u << 20);
+    assert_false(t.tick_after_done);
+    assert_int_equal(t.out.h.size, size);
+    char want[65];
+    sha_of_range(path, 0, size, want);
+    assert_string_equal(t.out.h.sha256, want);
+    assert_int_equal(hasher_bytes_read(hs), size);
+    /* A cache hit: the result at once, no progress, nothing read. */
+    struct tick_out c = {0};
+    assert_int_equal(hasher_hash(hs, path, tick_hash_cb, tick_cb, &c), 0);
+    while (!c.out.done)
+        uv_run(&loop, UV_RUN_ONCE);
+    assert_true(c.out.h.from_cache);
+    assert_int_equal(c.n_ticks, 0);
+    assert_int_equal(hasher_bytes_read(hs), size);
+    hasher_free(hs);
+    hash_cache_free(cache);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    assert_int_equal(uv_loop_close(&loop), 0);
+    unlink(path);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -611,6 +676,7 @@ int main(void)
         cmocka_unit_test(test_not_idempotent_never_replayed),
         cmocka_unit_test(test_bandwidth_cap),
         cmocka_unit_test(test_hasher_cache),
+        cmocka_unit_test(test_hash_progress),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
