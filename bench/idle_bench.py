@@ -204,7 +204,7 @@ def main():
         cpu_ms(ino), w, IDLE_CPU_LIMIT * 100), cpu_ms(ino) <= IDLE_CPU_LIMIT * w * 1000, limit=True)
     cs = ino["vcs"] + ino["ivcs"]
     chk("hubsync inotify: %d context switches in %.1f s <= %.0f/s" % (cs, w, IDLE_WAKE_LIMIT),
-        cs <= IDLE_WAKE_LIMIT * w, limit=True)
+        cs <= IDLE_WAKE_LIMIT * w)  # behaviour (no timer while idle): applied under ASan too
     chk("hubsync inotify: %d log lines in the window" % ino["log_lines"], ino["log_lines"] == 0)
     chk("hubsync poll: CPU %.2f ms in %.1f s <= %.0f%% of a CPU" % (
         cpu_ms(poll), poll["window"], POLL_CPU_LIMIT * 100),
