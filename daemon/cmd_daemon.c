@@ -3,7 +3,7 @@
  * foreground (systemd Type=notify). The command line only: everything else
  * is service.c's. Exit 0 after a clean stop (SIGTERM/SIGINT), 1 when the
  * service cannot start (state_dir in use, journal unreadable...), 2 usage,
- * 78 configuration.
+ * 78 configuration (also when the Hub refuses the token at start: 401).
  */
 #include "cli.h"
 #include "common.h"
@@ -43,6 +43,8 @@ static int run(int argc, char **argv)
     if (rc != 0)
         service_stop(s, "start failed");
     uv_run(&loop, UV_RUN_DEFAULT);
+    if (rc == 0)
+        rc = service_exit_status(s); /* e.g. 78: the Hub refused the token */
     service_free(s);
     if (uv_loop_close(&loop) != 0)
         hs_log_warn("event loop still had handles at exit");

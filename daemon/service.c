@@ -71,7 +71,17 @@ struct service {
     service_finish_cb fin_cb;
     void *fin_ud;
     char *run_job;
+    /* the token check (whoami-v2) */
+    struct uploader_whoami who; /* the last answer (who_ok) */
+    bool who_ok, who_pending, who_started, who_recheck;
+    bool token_refused;                /* the Hub answered 401 */
+    uv_timer_t who_timer;              /* retries a check the Hub did not answer */
+    char token_from[HS_PATH_MAX + 64]; /* where the token came from, for messages */
+    int exit_status;                   /* a failure after the start (service_exit_status) */
+    const char *token;                 /* the uploader's token (the start config's, kept in old) */
 };
+
+#define HELD_CHECKING "checking the token (whoami-v2) before the first push"
 
 static struct job *find_job(struct service *s, const char *name)
 {
@@ -257,6 +267,183 @@ static void watch_pids(struct service *s)
     }
 }
 
+/* ---- the token check ------------------------------------------------------------ */
+
+/* DESIGN.md: "At start it checks the token with whoami-v2 and says clearly
+ * when it lacks write access to the namespace". Jobs start held until the
+ * answer; a job whose repo the token cannot write stays held with the
+ * reason as its last_error (its saves are still journaled, and pushed once
+ * a later check passes: SIGHUP re-checks). A 401 stops `hubsync daemon`
+ * with exit 78; under `run` CMD keeps running, every job is held and the
+ * final push fails with the reason. No answer (Hub unreachable, 5xx after
+ * the retries) does not stop anything: uploads go ahead and the check is
+ * retried later (HUBSYNC_WHOAMI_RETRY_SECONDS, 60). */
+
+static void token_check(struct service *s);
+static unsigned env_uint(const char *name, unsigned def);
+
+static void describe_token_source(struct service *s)
+{
+    const struct config *c = s->cfg;
+    const char *w = c->token_where ? c->token_where : "";
+    switch (c->token_source) {
+    case CONFIG_TOKEN_INLINE:
+        snprintf(s->token_from, sizeof(s->token_from), "the \"token\" of %s", s->config_path);
+        break;
+    case CONFIG_TOKEN_FILE:
+        snprintf(s->token_from, sizeof(s->token_from), "token_file %s", w);
+        break;
+    case CONFIG_TOKEN_ENV:
+    case CONFIG_TOKEN_ENV_LEGACY:
+        snprintf(s->token_from, sizeof(s->token_from), "%s",
+                 c->token_source == CONFIG_TOKEN_ENV ? "$HF_TOKEN" : "$HUGGING_FACE_HUB_TOKEN");
+        break;
+    case CONFIG_TOKEN_HF_FILE:
+        snprintf(s->token_from, sizeof(s->token_from), "the huggingface_hub token file %s", w);
+        break;
+    case CONFIG_TOKEN_NONE:
+        snprintf(s->token_from, sizeof(s->token_from), "(unknown)");
+        break;
+    }
+}
+
+/* `run`: the finish of the run's job waits for a push that cannot happen. */
+static void fail_run_finish(struct service *s, const char *why)
+{
+    service_finish_cb cb = s->fin_cb;
+    s->fin_cb = NULL;
+    if (cb)
+        cb(-EACCES, why, s->fin_ud);
+}
+
+/* Hold or release one job after the last answer. */
+static void judge_job(struct service *s, struct job *j)
+{
+    if (s->token_refused) {
+        char why[HS_ERR_MAX];
+        snprintf(why, sizeof(why),
+                 "not pushing: the Hub refused the token from %.600s (401); its saves are kept "
+                 "in the journal",
+                 s->token_from);
+        job_hold(j, why, true);
+        if (s->run_job && !strcmp(job_name(j), s->run_job))
+            fail_run_finish(s, why);
+        return;
+    }
+    if (!s->who_ok) {
+        job_hold(j, NULL, false); /* no answer: the pushes will tell */
+        return;
+    }
+    const struct config_job *c = job_config(j);
+    char why[768], msg[HS_ERR_MAX];
+    enum uploader_write_access a =
+        uploader_whoami_can_write(&s->who, c->hub_model_id, NULL, why, sizeof(why));
+    if (a != UPLOADER_WRITE_DENIED) {
+        if (a == UPLOADER_WRITE_UNKNOWN)
+            hs_log_warn("job %s: cannot tell whether the token may write %s (%s): pushing anyway",
+                        job_name(j), c->hub_model_id, why);
+        job_hold(j, NULL, false);
+        return;
+    }
+    snprintf(msg, sizeof(msg),
+             "cannot push to %s: %s. Its saves are kept in the journal and pushed once the token "
+             "can write there (fix the token's access or hub_model_id, then reload with SIGHUP "
+             "or restart)",
+             c->hub_model_id, why);
+    job_hold(j, msg, true);
+    if (s->run_job && !strcmp(job_name(j), s->run_job))
+        fail_run_finish(s, msg);
+}
+
+static void judge_jobs(struct service *s)
+{
+    for (size_t i = 0; i < s->n_jobs; i++)
+        judge_job(s, s->jobs[i]);
+}
+
+static void who_retry(uv_timer_t *t)
+{
+    token_check(t->data);
+}
+
+static void whoami_answer(struct service *s, int status, const struct uploader_whoami *w,
+                          long http_status, const struct hs_err *err)
+{
+    bool first = !s->who_started;
+    s->who_started = true;
+    if (status == 0) {
+        bool was_ok = s->who_ok, was_refused = s->token_refused;
+        uploader_whoami_clear(&s->who);
+        s->who_ok = false;
+        s->token_refused = false;
+        /* keep our own copy: w lives during the call only */
+        s->who_ok = uploader_whoami_copy(&s->who, w) == 0;
+        char orgs[512] = "";
+        size_t off = 0;
+        for (size_t i = 0; i < w->n_orgs && off < sizeof(orgs); i++)
+            off += (size_t)snprintf(orgs + off, sizeof(orgs) - off, "%s%s (%s)", i ? ", " : "",
+                                    w->orgs[i].name, w->orgs[i].role ? w->orgs[i].role : "?");
+        if (first || !was_ok || was_refused)
+            hs_log_info("token from %s: user %s, %s token, organizations: %s", s->token_from,
+                        w->name, w->token_role ? w->token_role : "unknown role",
+                        orgs[0] ? orgs : "none");
+        judge_jobs(s);
+        return;
+    }
+    if (http_status == 401) {
+        s->token_refused = true;
+        s->who_ok = false;
+        hs_log_error("the Hub refused the token from %s (401 Unauthorized): it is invalid, expired "
+                     "or revoked. Put a valid token there (https://huggingface.co/settings/tokens)",
+                     s->token_from);
+        if (first && !s->o.run_mode) {
+            s->exit_status = HS_EXIT_CONFIG;
+            service_stop(s, "stopping: the token was refused");
+            return;
+        }
+        judge_jobs(s);
+        return;
+    }
+    unsigned secs = env_uint("HUBSYNC_WHOAMI_RETRY_SECONDS", 60);
+    hs_log_warn("cannot check the token now (%s); uploads go ahead and the check is retried in "
+                "%u s",
+                err ? err->msg : hs_strerror(status), secs);
+    judge_jobs(s); /* the last answer if any, else released */
+    uv_timer_start(&s->who_timer, who_retry, (uint64_t)secs * 1000, 0);
+}
+
+static void on_whoami(int status, const struct uploader_whoami *w, long http_status,
+                      const struct hs_err *err, void *ud)
+{
+    struct service *s = ud;
+    s->who_pending = false;
+    if (s->stopping || status == -ECANCELED)
+        return;
+    whoami_answer(s, status, w, http_status, err);
+    if (s->who_recheck && !s->stopping) {
+        s->who_recheck = false; /* a reload asked while this one was on its way */
+        token_check(s);
+    }
+}
+
+static void token_check(struct service *s)
+{
+    if (s->stopping)
+        return;
+    if (s->who_pending) {
+        s->who_recheck = true;
+        return;
+    }
+    uv_timer_stop(&s->who_timer);
+    struct hs_err err = {0};
+    if (uploader_whoami(s->up, on_whoami, s, &err) < 0) {
+        hs_log_warn("cannot check the token: %s", err.msg);
+        judge_jobs(s);
+        return;
+    }
+    s->who_pending = true;
+}
+
 /* ---- log sinks ------------------------------------------------------------------ */
 
 /* Under systemd (stderr is the journal stream named by JOURNAL_STREAM),
@@ -361,6 +548,13 @@ static void reload(struct service *s)
         nc->bandwidth_limit_bytes_per_sec != s->cfg->bandwidth_limit_bytes_per_sec)
         hs_log_warn("config reload: state_dir, endpoint, max_parallel_uploads and "
                     "bandwidth_limit_mbps take effect at the next start");
+    struct hs_err terr = {0};
+    if (config_token_load(nc, NULL, &terr) < 0)
+        hs_log_warn("config reload: %s (the running process keeps its token)", terr.msg);
+    else if (s->token && strcmp(nc->token, s->token) != 0)
+        hs_log_warn("config reload: the token changed; a new token takes effect at the next "
+                    "start (this process keeps the token from %s)",
+                    s->token_from);
     /* removed jobs */
     for (size_t i = 0; i < s->n_jobs;) {
         struct job *j = s->jobs[i];
@@ -415,6 +609,7 @@ static void reload(struct service *s)
     hs_log_set_level(nc->log_level);
     watch_pids(s);
     hs_log_info("config reloaded: %zu job%s", s->n_jobs, s->n_jobs == 1 ? "" : "s");
+    token_check(s); /* access may have changed: the new jobs wait for it */
     notify_ready("configuration reloaded");
 }
 
@@ -480,6 +675,8 @@ int service_start(uv_loop_t *loop, const struct service_options *o, struct servi
     s->loop = loop;
     uv_timer_init(loop, &s->stop_timer);
     s->stop_timer.data = s;
+    uv_timer_init(loop, &s->who_timer);
+    s->who_timer.data = s;
     s->o = *o;
     s->o.config_path = s->config_path;
     s->started = hs_now_monotonic();
@@ -507,6 +704,8 @@ int service_start(uv_loop_t *loop, const struct service_options *o, struct servi
         hs_log_error("%s", err.msg);
         return HS_EXIT_CONFIG;
     }
+    describe_token_source(s);
+    s->token = s->cfg->token;
     pid_t holder = 0;
     if (statelock_acquire(s->cfg->state_dir, &s->lock, &holder, &err) < 0) {
         hs_log_error("%s", err.msg);
@@ -574,6 +773,7 @@ int service_start(uv_loop_t *loop, const struct service_options *o, struct servi
             (hs_usec_t)env_uint("HUBSYNC_COMMIT_WINDOW_SECONDS", 3600) * HS_USEC_PER_SEC,
         .changed = on_changed,
         .changed_ud = s,
+        .start_held = HELD_CHECKING, /* until the token check answers (judge_job) */
     };
     s->jobs = calloc(s->cfg->n_jobs + 1, sizeof(*s->jobs));
     if (!s->jobs)
@@ -602,6 +802,7 @@ int service_start(uv_loop_t *loop, const struct service_options *o, struct servi
         uv_signal_start(&s->sig_int, on_signal, SIGINT);
     }
     watch_pids(s);
+    token_check(s);
     s->wd_started = notify_watchdog_start(&s->wd, loop) == 1;
     hs_log_info("hubsync %s: %zu job%s, state in %s, control socket %s", HUBSYNC_VERSION, s->n_jobs,
                 s->n_jobs == 1 ? "" : "s", s->cfg->state_dir, sock);
@@ -638,8 +839,15 @@ int service_finish_job(struct service *s, const char *job, int exit_status, serv
     if (rc < 0) {
         hs_log_error("%s", err.msg);
         s->fin_cb = NULL;
+    } else if (job_held(j) && strcmp(job_held(j), HELD_CHECKING) != 0) {
+        fail_run_finish(s, job_held(j)); /* the token cannot push it: say so now */
     }
     return rc;
+}
+
+int service_exit_status(const struct service *s)
+{
+    return s ? s->exit_status : 0;
 }
 
 bool service_stopping(const struct service *s)
@@ -673,6 +881,7 @@ static void do_stop(uv_timer_t *t)
         uv_close((uv_handle_t *)&p->poll, pid_closed);
     }
     s->pids = NULL;
+    uv_close((uv_handle_t *)&s->who_timer, NULL);
     uv_close((uv_handle_t *)&s->stop_timer, NULL);
 }
 
@@ -703,6 +912,7 @@ struct service *service_free(struct service *s)
         config_free(s->old[i]);
     free(s->old);
     free(s->run_job);
+    uploader_whoami_clear(&s->who);
     free(s->config_path);
     free(s);
     teardown_logging();

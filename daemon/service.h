@@ -9,6 +9,13 @@
  * watchdog. Policy and logging live here; cmd_daemon.c and cmd_run.c are
  * thin command lines around it.
  *
+ * At start (and after each SIGHUP) it checks the token with whoami-v2:
+ * jobs stay held (job_hold) until the answer; a job whose repo the token
+ * cannot write stays held with the reason as its last_error; a 401 at the
+ * start stops `hubsync daemon` (exit 78) and, under `run`, holds every job
+ * and fails the final push with the reason while CMD runs on. No answer
+ * does not stop anything: the check is retried later.
+ *
  * Knobs in the environment (tests and operators; not config keys):
  *   HUBSYNC_COMMIT_BUDGET (120) and HUBSYNC_COMMIT_WINDOW_SECONDS (3600):
  *     commits per job and window before queued saves are coalesced (the Hub
@@ -19,6 +26,8 @@
  *     times after CMD exited instead of retrying (the journal keeps it).
  *   HUBSYNC_RETRY_BASE_MS, HUBSYNC_STALL_SECONDS: the uploader's request
  *     retry base and stall timeout.
+ *   HUBSYNC_WHOAMI_RETRY_SECONDS (60): the next token check after one the
+ *     Hub did not answer.
  */
 #ifndef HUBSYNC_DAEMON_SERVICE_H
 #define HUBSYNC_DAEMON_SERVICE_H
@@ -60,6 +69,10 @@ int service_finish_job(struct service *s, const char *job, int exit_status, serv
  * why goes to the log and systemd's STATUS=. Idempotent. */
 void service_stop(struct service *s, const char *why);
 bool service_stopping(const struct service *s);
+
+/* After the loop returned: 0, or the exit code a failure after the start
+ * calls for (HS_EXIT_CONFIG: the Hub refused the token at start). */
+int service_exit_status(const struct service *s);
 
 /* After the loop returned: close the journal, release the lock, free. */
 struct service *service_free(struct service *s);

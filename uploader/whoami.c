@@ -162,6 +162,42 @@ done:
     return rc;
 }
 
+static int dup_opt(char **dst, const char *src)
+{
+    *dst = src ? strdup(src) : NULL;
+    return src && !*dst ? -ENOMEM : 0;
+}
+
+int uploader_whoami_copy(struct uploader_whoami *dst, const struct uploader_whoami *src)
+{
+    uploader_whoami_clear(dst);
+    int rc = dup_opt(&dst->name, src->name) | dup_opt(&dst->type, src->type) |
+             dup_opt(&dst->token_role, src->token_role) |
+             dup_opt(&dst->token_name, src->token_name);
+    dst->has_scopes = src->has_scopes;
+    if (!rc && src->n_orgs && !(dst->orgs = calloc(src->n_orgs, sizeof(*dst->orgs))))
+        rc = -ENOMEM;
+    for (size_t i = 0; !rc && i < src->n_orgs; i++, dst->n_orgs++)
+        rc = dup_opt(&dst->orgs[i].name, src->orgs[i].name) |
+             dup_opt(&dst->orgs[i].role, src->orgs[i].role);
+    if (!rc && src->n_scoped && !(dst->scoped = calloc(src->n_scoped, sizeof(*dst->scoped))))
+        rc = -ENOMEM;
+    for (size_t i = 0; !rc && i < src->n_scoped; i++) {
+        const struct uploader_whoami_scope *o = &src->scoped[i];
+        struct uploader_whoami_scope *d = &dst->scoped[dst->n_scoped++];
+        rc = dup_opt(&d->entity_type, o->entity_type) | dup_opt(&d->entity_name, o->entity_name);
+        if (!rc && o->n_permissions && !(d->permissions = calloc(o->n_permissions, sizeof(char *))))
+            rc = -ENOMEM;
+        for (size_t k = 0; !rc && k < o->n_permissions; k++, d->n_permissions++)
+            rc = dup_opt(&d->permissions[k], o->permissions[k]);
+    }
+    if (rc) {
+        uploader_whoami_clear(dst);
+        return -ENOMEM;
+    }
+    return 0;
+}
+
 /* ---- the write verdict ------------------------------------------------------- */
 
 static const struct uploader_whoami_org *find_org(const struct uploader_whoami *w, const char *ns)
