@@ -3,7 +3,8 @@
  * roleInOrg, token role, a fine-grained token's scoped permissions, bounds
  * and malformed entries) and the write verdict per repo id (own namespace,
  * organisations by role, read tokens, fine-grained scopes on a namespace
- * or on one repo, unknown roles); hub_parse_whoami gives the same name.
+ * or on one repo, unknown roles); the deep copy; hub_parse_whoami gives the
+ * same name.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -97,6 +98,33 @@ static void test_parse(void **s)
     assert_int_equal(hub_parse_whoami(FINE, &name, &err), 0);
     assert_string_equal(name, "dave");
     free(name);
+}
+
+static void test_copy(void **s)
+{
+    (void)s;
+    struct uploader_whoami w, c = {0};
+    struct hs_err err = {0};
+    char why[512];
+    assert_int_equal(uploader_whoami_parse(FINE, &w, &err), 0);
+    assert_int_equal(uploader_whoami_copy(&c, &w), 0);
+    uploader_whoami_clear(&w); /* the copy owns its own memory */
+    assert_string_equal(c.name, "dave");
+    assert_int_equal(c.n_orgs, 2);
+    assert_string_equal(c.orgs[1].role, "admin");
+    assert_int_equal(c.n_scoped, 3);
+    assert_string_equal(c.scoped[1].permissions[1], "repo.write");
+    assert_true(c.has_scopes);
+    assert_int_equal(verdict(&c, "acme/m", why), UPLOADER_WRITE_OK);
+    assert_int_equal(verdict(&c, "dave/m", why), UPLOADER_WRITE_DENIED);
+    /* copying over a filled struct replaces it */
+    assert_int_equal(uploader_whoami_parse(ALICE, &w, &err), 0);
+    assert_int_equal(uploader_whoami_copy(&c, &w), 0);
+    assert_string_equal(c.name, "alice");
+    assert_int_equal(c.n_scoped, 0);
+    assert_null(c.orgs[2].role);
+    uploader_whoami_clear(&w);
+    uploader_whoami_clear(&c);
 }
 
 static void test_bounds(void **s)
@@ -200,6 +228,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse),
         cmocka_unit_test(test_bounds),
+        cmocka_unit_test(test_copy),
         cmocka_unit_test(test_verdict_roles),
         cmocka_unit_test(test_verdict_fine_grained),
     };
