@@ -80,6 +80,7 @@ static void timer_cb(uv_timer_t *t)
         return;
     if (j->phase == JOB_RETRY_WAIT || j->phase == JOB_FINISH_WAIT || j->phase == JOB_BUDGET_WAIT)
         j->phase = JOB_IDLE;
+    job__snaps_retry(j);
     job__kick(j);
 }
 

@@ -120,6 +120,9 @@ void job__supersede_queued(struct job *j, uint64_t by, const char *by_name, cons
 /* job_ready.c */
 /* The job is freed: snapshots still in flight only free themselves. */
 void job__snaps_detach(struct job *j);
+/* From the job's timer: a save waiting for disk space (its snapshot or its
+ * READY record found the disk full) is tried again. */
+void job__snaps_retry(struct job *j);
 
 /* job_finish.c */
 void job__start_final(struct job *j);

@@ -28,9 +28,14 @@ struct job_snap {
     struct watcher_snapshot *snap;
     int status;
     bool done;
+    bool retry;           /* blocked by a full disk: waits for the job's timer */
+    hs_usec_t retry_wait; /* its current wait (doubles up to SPACE_RETRY_MAX) */
     char msg[HS_ERR_MAX];
     struct job_snap *next;
 };
+
+#define SPACE_RETRY_MIN (HS_USEC_PER_SEC / 2)
+#define SPACE_RETRY_MAX (10 * HS_USEC_PER_SEC)
 
 /* ---- per_epoch: how the run saves (training_args.bin) -------------------- */
 
@@ -90,18 +95,50 @@ static bool same_save(const struct watcher_checkpoint *a, const struct watcher_c
 
 /* ---- the journal record --------------------------------------------------- */
 
-/* The snapshot of ctx's save is on disk: record READY, then queue it. */
-static void record_ready(struct job *j, struct job_snap *ctx)
+static bool no_space(int rc)
+{
+    return rc == -ENOSPC || rc == -EDQUOT;
+}
+
+/* The disk holding `dir` is full (the journal's state_dir, or the spool):
+ * the save stays at the head of the FIFO, so no newer save is recorded
+ * before it (no new work is taken), says so, and is tried again from the
+ * job's timer (job__snaps_retry) with a growing wait. */
+static void wait_for_space(struct job *j, struct job_snap *ctx, const char *what, const char *dir,
+                           const char *why)
+{
+    ctx->retry = true;
+    ctx->retry_wait = !ctx->retry_wait                        ? SPACE_RETRY_MIN
+                      : 2 * ctx->retry_wait > SPACE_RETRY_MAX ? SPACE_RETRY_MAX
+                                                              : 2 * ctx->retry_wait;
+    char msg[HS_ERR_MAX + 256];
+    snprintf(msg, sizeof(msg),
+             "%s waits: no space left on device (ENOSPC) for its %s in %s (%s); no new save is "
+             "taken until there is room again (next try in %.1f s)",
+             ctx->cp->id, what, dir, why, (double)ctx->retry_wait / HS_USEC_PER_SEC);
+    job__set_error(j, msg);
+    uint64_t ms = ctx->retry_wait / HS_USEC_PER_MSEC;
+    if (!uv_is_active((uv_handle_t *)&j->timer) || uv_timer_get_due_in(&j->timer) > ms)
+        job__timer_start(j, ctx->retry_wait);
+}
+
+/* The snapshot of ctx's save is on disk: record READY, then queue it.
+ * Returns false when the disk is full: ctx keeps its snapshot and waits. */
+static bool record_ready(struct job *j, struct job_snap *ctx)
 {
     const struct watcher_checkpoint *cp = ctx->cp;
     struct watcher_snapshot *snap = ctx->snap;
     ctx->snap = NULL;
+    if (ctx->status < 0 && no_space(ctx->status)) {
+        wait_for_space(j, ctx, "snapshot", j->cfg->spool_dir, ctx->msg);
+        return false;
+    }
     if (ctx->status < 0) {
         char msg[HS_ERR_MAX + 64];
         snprintf(msg, sizeof(msg), "%s not queued: snapshot failed: %s", cp->id, ctx->msg);
         job__note(j, "%s", msg);
         job__set_error(j, msg);
-        return;
+        return true;
     }
     struct hs_err err = {0};
     struct jstate_file *files = save_files(cp);
@@ -115,15 +152,25 @@ static void record_ready(struct job *j, struct job_snap *ctx)
                            : hs_err_set(&err, -ENOMEM, "out of memory");
     json_decref(meta);
     free(files);
+    if (rc < 0 && no_space(rc)) {
+        ctx->snap = snap;
+        wait_for_space(j, ctx, "journal record", j->env->state_dir, err.msg);
+        return false;
+    }
     if (rc < 0) {
         job__set_error(j, err.msg);
         watcher_snapshot_release(ctx->owner, snap, NULL);
-        return;
+        return true;
     }
     hs_log_info("job %s: %s ready (%zu files, %" PRIu64 " bytes, %s)", j->name, cp->id, cp->n_files,
                 cp->total_bytes, watcher_snapshot_method_name(snap->method));
+    if (ctx->retry_wait) {
+        job__note(j, "%s recorded: there is room again", cp->id);
+        job__set_str(&j->last_error, NULL);
+    }
     if (job__enqueue(j, id, snap, ctx->owner) < 0)
         job__set_error(j, "out of memory");
+    return true;
 }
 
 static void snap_free(struct job_snap *ctx)
@@ -132,18 +179,19 @@ static void snap_free(struct job_snap *ctx)
     free(ctx);
 }
 
-/* Record every finished snapshot at the head of the FIFO, in order. */
+/* Record every finished snapshot at the head of the FIFO, in order; a
+ * head waiting for disk space blocks the ones behind it. */
 static void drain(struct job *j)
 {
     bool any = false;
     while (j->snaps && j->snaps->done) {
         struct job_snap *ctx = j->snaps;
+        if (!j->stopping && (ctx->retry || !record_ready(j, ctx)))
+            break;
         j->snaps = ctx->next;
         if (!j->snaps)
             j->snaps_tail = &j->snaps;
-        if (!j->stopping)
-            record_ready(j, ctx);
-        else if (ctx->snap) /* not recorded: the next start finds the save again */
+        if (j->stopping && ctx->snap) /* not recorded: the next start finds the save again */
             watcher_snapshot_release(ctx->owner, ctx->snap, NULL);
         snap_free(ctx);
         any = true;
@@ -198,10 +246,44 @@ static void snap_cb(struct watcher_job *wj, struct watcher_snapshot *snap, int s
 
 void job__snaps_detach(struct job *j)
 {
-    for (struct job_snap *ctx = j->snaps; ctx; ctx = ctx->next)
-        ctx->j = NULL;
+    for (struct job_snap *ctx = j->snaps, *next; ctx; ctx = next) {
+        next = ctx->next;
+        if (!ctx->done) {
+            ctx->j = NULL; /* its callback frees it */
+            continue;
+        }
+        /* waiting for disk space: no callback will come; a snapshot stays
+         * on disk for clean_spool at the next start */
+        if (ctx->snap) {
+            free(ctx->snap->dir);
+            watcher_checkpoint_free(ctx->snap->cp);
+            free(ctx->snap);
+        }
+        snap_free(ctx);
+    }
     j->snaps = NULL;
     j->snaps_tail = &j->snaps;
+}
+
+void job__snaps_retry(struct job *j)
+{
+    struct job_snap *ctx = j->snaps;
+    if (j->stopping || !ctx || !ctx->retry)
+        return;
+    ctx->retry = false;
+    if (ctx->snap || !j->wj) /* the snapshot exists: record it again */
+        return drain(j);
+    /* the snapshot itself found no room: take it again */
+    struct hs_err err = {0};
+    ctx->done = false;
+    ctx->owner = j->wj;
+    int rc = watcher_snapshot_start(j->wj, ctx->cp, snap_cb, ctx, &err);
+    if (rc < 0) {
+        ctx->done = true;
+        ctx->status = rc;
+        snprintf(ctx->msg, sizeof(ctx->msg), "%s", err.msg[0] ? err.msg : hs_strerror(rc));
+        drain(j);
+    }
 }
 
 /* ---- the watcher's READY ------------------------------------------------------ */
@@ -243,7 +325,12 @@ void job_on_checkpoint(struct job *j, const struct watcher_checkpoint *cp)
         err = (struct hs_err){0};
         rc = watcher_snapshot_start(j->wj, cp, snap_cb, ctx, &err);
     }
-    if (rc < 0) {
+    if (rc < 0 && no_space(rc)) {
+        /* no room in the spool: the save waits in the FIFO (drain) */
+        ctx->done = true;
+        ctx->status = rc;
+        snprintf(ctx->msg, sizeof(ctx->msg), "%s", err.msg[0] ? err.msg : hs_strerror(rc));
+    } else if (rc < 0) {
         char msg[HS_ERR_MAX + 64];
         snprintf(msg, sizeof(msg), "%s not queued: snapshot failed: %s", cp->id, err.msg);
         job__note(j, "%s", msg);
@@ -255,4 +342,6 @@ void job_on_checkpoint(struct job *j, const struct watcher_checkpoint *cp)
         j->snaps_tail = &j->snaps;
     *j->snaps_tail = ctx;
     j->snaps_tail = &ctx->next;
+    if (ctx->done)
+        drain(j);
 }
