@@ -11,6 +11,7 @@ pkgs=(
   libssl-dev libsystemd-dev libcmocka-dev
   python3 python3-yaml curl ca-certificates inotify-tools clang-format
   systemd man-db groff-base dpkg-dev
+  nghttp2-server openssl # nghttpd + a test CA: TLS/HTTP/2 test of uploader/http_loop.c (test_http_tls)
 )
 command -v node >/dev/null 2>&1 || pkgs+=(nodejs)
 command -v npm >/dev/null 2>&1 || pkgs+=(npm)

@@ -643,6 +643,8 @@ static int easy_setup(struct http_loop *h, struct http_request_priv *p)
     curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
     if (r->not_idempotent)
         curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
+    else /* wait for a connection being set up if it may multiplex (HTTP/2) */
+        curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
 
     if (r->file_path) {
         curl_easy_setopt(e, CURLOPT_UPLOAD, 1L);
@@ -770,6 +772,7 @@ static void check_multi_info(struct http_loop *h)
             curl_easy_getinfo(p->easy, CURLINFO_RESPONSE_CODE, &status);
         r->resp.status = status;
         curl_easy_getinfo(p->easy, CURLINFO_HTTP_VERSION, &r->resp.http_version);
+        curl_easy_getinfo(p->easy, CURLINFO_NUM_CONNECTS, &r->resp.num_connects);
         if (r->error == 0 && code != CURLE_OK)
             r->error = HS_EHTTP;
         if (code == CURLE_ABORTED_BY_CALLBACK && r->error == HS_EHTTP)
@@ -953,8 +956,15 @@ int http_describe_failure(const struct http_request *r, const char *what, struct
         char safe[CURL_ERROR_SIZE + 1];
         snprintf(safe, sizeof(safe), "%s", ce);
         hs_secret_scrub(safe);
-        return hs_err_set(err, HS_EHTTP, "%s: %s %s failed after %u attempt%s: %s", what, r->method,
-                          url, r->attempts, r->attempts == 1 ? "" : "s", safe);
+        CURLcode cc = r->resp.curl_code;
+        const char *hint =
+            cc == CURLE_PEER_FAILED_VERIFICATION
+                ? " (the server's TLS certificate is not trusted: nothing was sent; for a "
+                  "private CA set ca_file to its PEM bundle)"
+            : cc == CURLE_SSL_CACERT_BADFILE ? " (check ca_file: it must be a PEM bundle)"
+                                             : "";
+        return hs_err_set(err, HS_EHTTP, "%s: %s %s failed after %u attempt%s: %s%s", what,
+                          r->method, url, r->attempts, r->attempts == 1 ? "" : "s", safe, hint);
     }
     http_error_message(r, msg, sizeof(msg));
     hs_secret_scrub(msg);

@@ -98,6 +98,7 @@ struct http_response {
     struct hs_buf body;
     char *etag, *request_id, *error_message, *error_code, *retry_after, *ratelimit, *link;
     long http_version; /* CURL_HTTP_VERSION_* actually used */
+    long num_connects; /* new connections this attempt needed (0: reused/multiplexed) */
 };
 
 enum { HTTP_RETRY_NONE = 0, HTTP_RETRY_ALL = 1, HTTP_RETRY_RATELIMIT = 2 /* 429 only */ };
