@@ -338,6 +338,11 @@ static void done(int status, const struct uploader_result *res, const struct hs_
         fprintf(stderr, "hubsync: nothing to commit: every file is already in the repo\n");
     else if (res->resumed_commit)
         fprintf(stderr, "hubsync: the commit sent by an earlier run is in the repo\n");
+    else if (res->answer_lost)
+        fprintf(stderr,
+                "hubsync: committed %u file%s (the Hub's answer was lost; the commit is "
+                "in the repo, once)\n",
+                res->files_committed, res->files_committed == 1 ? "" : "s");
     else
         fprintf(stderr, "hubsync: committed %u file%s (%s sent, %u object%s already on the Hub)\n",
                 res->files_committed, res->files_committed == 1 ? "" : "s", sent,

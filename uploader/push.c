@@ -745,7 +745,10 @@ static void check_done(struct http_request *r, void *ud)
     p->prog.files_changed = 0;
     p->pre_next = 0;
     if (landed) {
-        p->res.resumed_commit = true;
+        if (all)
+            p->res.resumed_commit = true;
+        else
+            p->res.answer_lost = true;
         p->step = STEP_HEAD;
         return next(p);
     }

@@ -91,6 +91,7 @@ struct uploader_result {
     char *commit_url; /* {EP}/{repo}/commit/{oid} */
     bool nothing_to_commit;
     bool resumed_commit; /* a commit sent by an earlier run was found in the repo */
+    bool answer_lost;    /* this run's commit got no answer (or a replay's 412) but is there */
     unsigned files_committed;
     uint64_t bytes_sent;      /* object bytes this run put on the wire (retries included) */
     unsigned objects_skipped; /* LFS objects the Hub already had */

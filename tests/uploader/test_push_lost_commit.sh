@@ -49,7 +49,7 @@ push "$D" --repo alice/lost
 check "lose: exit 0 although the commit answer was lost" test "$RC" -eq 0
 check "lose: the commit reached the Hub exactly once (no replay by libcurl)" \
     test "$(proxy_commits)" = "200"
-check "lose: found its commit in the tree" grep -q "is in the repo" "$WORK/err"
+check "lose: found its commit in the tree" grep -q "answer was lost; the commit is in the repo" "$WORK/err"
 check "lose: exactly one commit" test "$(commits alice/lost)" -eq 2
 check "lose: content identical" same_content "$D" alice/lost main
 proxy_stop
@@ -62,6 +62,7 @@ check "replay: the Hub applied the first and refused the replay" \
     test "$(proxy_commits)" = "200 412"
 check "replay: checked the tree (paths-info) after the 412" \
     test "$(log_count '"paths-info" in r["path"]')" -ge 2
+check "replay: says the commit is in the repo" grep -q "answer was lost; the commit is in the repo" "$WORK/err"
 check "replay: one more commit" test "$(commits alice/lost)" -eq 3
 check "replay: content identical" same_content "$D" alice/lost main
 proxy_stop
