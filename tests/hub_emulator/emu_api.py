@@ -145,10 +145,10 @@ class HubHandler(BaseHandler):
             raise not_found_repo(self.user)
         if write:
             self.need_user()
-            if self.user.role not in ("write", "admin"):
+            if self.user.role not in ("write", "admin", "fineGrained"):
                 raise HttpError(403, "You have read access but not the required permissions for this operation.",
                                 code="Forbidden")
-            if not Accounts.can_write(self.user, r.ns):
+            if not Accounts.can_write(self.user, r.ns, r.full):
                 raise HttpError(403, "You don't have write access to %s/%s" % (r.ns, r.name), code="Forbidden")
         return r
 
@@ -188,7 +188,7 @@ class HubHandler(BaseHandler):
         ns = ns or u.name
         check_repo_part(name, "repo name")
         check_repo_part(ns, "namespace")
-        if u.role not in ("write", "admin"):
+        if u.role not in ("write", "admin", "fineGrained"):
             raise HttpError(403, "You have read access but not the required permissions for this operation.",
                             code="Forbidden")
         if not self.ctx.accounts.namespace_exists(ns) or not Accounts.can_write(u, ns):

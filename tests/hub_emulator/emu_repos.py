@@ -65,8 +65,10 @@ def check_repo_part(part, what):
 
 
 class User:
-    def __init__(self, name, token, role, orgs):
+    def __init__(self, name, token, role, orgs, fine_grained=None):
         self.name, self.token, self.role, self.orgs = name, token, role, dict(orgs or {})
+        # role "fineGrained": {"scoped": [{"entity": {"type", "name"}, "permissions": [...]}]}
+        self.fine_grained = fine_grained or {}
 
 
 class Accounts:
@@ -75,7 +77,8 @@ class Accounts:
         self.users = {}
         self.orgs = set()
         for u in spec.get("users", []):
-            user = User(u["name"], u["token"], u.get("role", "write"), u.get("orgs", {}))
+            user = User(u["name"], u["token"], u.get("role", "write"), u.get("orgs", {}),
+                        u.get("fineGrained"))
             self.by_token[user.token] = user
             self.users[user.name] = user
             self.orgs.update(user.orgs)
@@ -91,10 +94,22 @@ class Accounts:
         return ns in self.users or ns in self.orgs
 
     @staticmethod
-    def can_write(user, ns):
-        if user is None or user.role not in ("write", "admin"):
+    def can_write(user, ns, repo_full=None):
+        if user is None or user.role not in ("write", "admin", "fineGrained"):
             return False
-        return ns == user.name or user.orgs.get(ns) in ("write", "admin", "contributor")
+        if not (ns == user.name or user.orgs.get(ns) in ("write", "admin", "contributor")):
+            return False
+        if user.role != "fineGrained":
+            return True
+        # a fine-grained token writes where a scoped entry grants repo.write: the
+        # namespace (user/org entity) or that one repo (model/dataset/space entity)
+        for s in user.fine_grained.get("scoped", []):
+            e = s.get("entity", {})
+            on_ns = e.get("type") in ("user", "org") and e.get("name") == ns
+            on_repo = repo_full is not None and e.get("type") in REPO_TYPES and e.get("name") == repo_full
+            if (on_ns or on_repo) and "repo.write" in s.get("permissions", []):
+                return True
+        return False
 
     @staticmethod
     def can_read(user, repo):
@@ -103,6 +118,14 @@ class Accounts:
         return user is not None and (repo.ns == user.name or repo.ns in user.orgs)
 
     def whoami(self, user):
+        token = {"displayName": "%s-token" % user.name, "role": user.role, "createdAt": "2025-01-01T00:00:00.000Z"}
+        if user.role == "fineGrained":
+            scoped = []
+            for s in user.fine_grained.get("scoped", []):
+                ent = dict(s.get("entity", {}))
+                ent["_id"] = hashlib.sha1(("%s/%s" % (ent.get("type"), ent.get("name"))).encode()).hexdigest()[:24]
+                scoped.append({"entity": ent, "permissions": list(s.get("permissions", []))})
+            token["fineGrained"] = {"canReadGatedRepos": False, "global": [], "scoped": scoped}
         return {
             "type": "user",
             "id": hashlib.sha1(user.name.encode()).hexdigest()[:24],
@@ -123,10 +146,7 @@ class Accounts:
                 }
                 for o, role in sorted(user.orgs.items())
             ],
-            "auth": {
-                "type": "access_token",
-                "accessToken": {"displayName": "%s-token" % user.name, "role": user.role, "createdAt": "2025-01-01T00:00:00.000Z"},
-            },
+            "auth": {"type": "access_token", "accessToken": token},
         }
 
 

@@ -16,6 +16,8 @@ with the write role; bob: read-only token; carol: write token, no orgs).
 - `run` with bob's read-only token: exit 1 with the reason; the saves and
   the finish are journaled, and a daemon with a write token on the same
   state_dir pushes all of them later (nothing lost).
+- A fine-grained token (emulator --accounts): repo.write on an org pushes,
+  its own namespace with only repo.content.read is held.
 - Hub unreachable at start: the daemon keeps running, warns, uploads go
   ahead once the Hub is back and the check succeeds on its retry.
 The token string never appears in any output."""
@@ -209,6 +211,72 @@ def test_read_token_run(t):
         itlib.cleanup(work)
 
 
+DAVE = "hf_dave_finegrained_0123456789abcdef"
+
+
+def test_fine_grained(t):
+    """A fine-grained token (emulator --accounts): repo.write on org acme,
+    only repo.content.read on the user's own namespace."""
+    work = itlib.workdir("tokfg")
+    acc = os.path.join(work, "accounts.json")
+    with open(acc, "w") as f:
+        json.dump({"users": [{"name": "alice", "token": itlib.ALICE, "role": "write",
+                              "orgs": {"acme": "write"}},  # emu_inspect reads with it
+                             {"name": "dave", "token": DAVE, "role": "fineGrained",
+                              "orgs": {"acme": "write"},
+                              "fineGrained": {"scoped": [
+                                  {"entity": {"type": "user", "name": "dave"},
+                                   "permissions": ["repo.content.read"]},
+                                  {"entity": {"type": "org", "name": "acme"},
+                                   "permissions": ["repo.content.read", "repo.write"]}]}}]}, f)
+    emu = itlib.Emu(work, "--accounts", acc)
+    p = None
+    try:
+        # the emulator itself enforces the scopes (what the check predicts)
+        import urllib.request
+        import urllib.error
+
+        def create(ns):
+            rq = urllib.request.Request(emu.url + "/api/repos/create", method="POST",
+                                        data=json.dumps({"name": "probe", "organization": ns})
+                                        .encode(), headers={"Authorization": "Bearer " + DAVE,
+                                                            "Content-Type": "application/json"})
+            try:
+                return urllib.request.urlopen(rq, timeout=10).status
+            except urllib.error.HTTPError as e:
+                return e.code
+        t.check((create("acme"), create("dave")) == (200, 403),
+                "emulator: the fine-grained token writes acme, not its own namespace")
+        outs = {n: os.path.join(work, n) for n in ("org", "own")}
+        for o in outs.values():
+            train(o, steps=10, save=10)
+        jobs = [itlib.job("org", outs["org"], "acme/fg"), itlib.job("own", outs["own"], "dave/fg")]
+        cfg = config(work, emu.url, jobs, token=DAVE)
+        log = open(os.path.join(work, "daemon.log"), "w")
+        p = itlib.popen_hubsync("daemon", "--config", cfg, env=FAST, log=log)
+        ok = itlib.wait_for(lambda: "Training in progress, step 10" in
+                            emu.commits("acme/fg", missing_ok=True), 40)
+        t.check(ok, "fine-grained repo.write on acme: the job pushes")
+        own = itlib.job_status(cfg, "own") or {}
+        t.check(own.get("state") == "held" and
+                "fine-grained token of user \"dave\" has no repo.write permission on \"dave\""
+                in (own.get("last_error") or ""), "own namespace without repo.write: held: %s" %
+                own)
+        t.check(not [q for q in emu.requests() if "dave/fg" in q["path"]],
+                "nothing was sent for dave/fg")
+        p.send_signal(signal.SIGTERM)
+        t.check(p.wait(30) == 0, "SIGTERM: exit 0")
+        log.close()
+        text = open(log.name).read()
+        t.check("user dave, fineGrained token" in text, "the log names the token's role")
+        t.check(DAVE not in text, "fine-grained: no token in the output")
+    finally:
+        if p and p.poll() is None:
+            p.kill()
+        emu.stop()
+        itlib.cleanup(work)
+
+
 def free_port():
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
@@ -263,6 +331,7 @@ def main():
     t.run(test_refused_token)
     t.run(test_namespaces)
     t.run(test_read_token_run)
+    t.run(test_fine_grained)
     t.run(test_unreachable)
     return t.finish()
 
