@@ -3,7 +3,10 @@
  * commit (see job.h): snapshot, journal record, hashing, the strategy's
  * plan, the push with its resume state under <state_dir>/push/, the
  * confirmation, supersede, retries, restoring the queue after a restart,
- * and the job's status. What one commit holds (hashing, the strategy's
+ * and the job's status. The commit request and the removal of spool
+ * entries and resume states wait until the journal records they depend on
+ * are durable (the journal's fdatasync runs on the thread pool, jstate.h).
+ * What one commit holds (hashing, the strategy's
  * plan, coalescing under the commit budget) is job_commit.c's; the finish
  * commit is job_finish.c's.
  */
@@ -109,28 +112,97 @@ void job__op_free(struct job_op *op)
 
 /* ---- the queue ------------------------------------------------------------ */
 
-void job__release_spool(struct job *j, struct job_qsave *qs)
+/* ---- removals that wait for the journal ----------------------------------- */
+
+/* A file may go only once the record that makes it unneeded is durable (a
+ * spool entry after CONFIRMED or SUPERSEDED, a push resume state after the
+ * commit's outcome): otherwise a power loss could leave a journal that
+ * still needs what is gone. With the journal's fsync on the thread pool
+ * (jstate_use_loop), the removal runs from jstate_when_durable. */
+struct job_rm {
+    struct job *j;
+    struct watcher_snapshot *snap; /* a snapshot this process took, or NULL */
+    struct watcher_job *owner;
+    char *path;  /* else: this tree (or file, with unlink) */
+    bool unlink; /* a single file */
+};
+
+static void free_snap(struct watcher_snapshot *snap)
 {
+    free(snap->dir);
+    watcher_checkpoint_free(snap->cp);
+    free(snap);
+}
+
+static void rm_now(struct job_rm *r, int status)
+{
+    struct job *j = r->j;
     struct hs_err err = {0};
-    if (qs->snap) {
-        if (qs->snap_owner && qs->snap_owner == j->wj) {
-            if (watcher_snapshot_release(j->wj, qs->snap, &err) < 0)
+    if (status < 0) {
+        /* the record may not be on disk: keep the files (the next start
+         * removes what the journal does not need) */
+        hs_log_warn("job %s: %s kept: the journal could not be made durable", j->name,
+                    r->snap ? r->snap->dir : r->path);
+        if (r->snap)
+            free_snap(r->snap);
+    } else if (r->snap) {
+        if (r->owner && r->owner == j->wj && !j->stopping) {
+            if (watcher_snapshot_release(j->wj, r->snap, &err) < 0)
                 hs_log_warn("job %s: %s", j->name, err.msg);
         } else {
-            job__rm_tree(qs->snap->dir);
-            free(qs->snap->dir);
-            watcher_checkpoint_free(qs->snap->cp);
-            free(qs->snap);
+            job__rm_tree(r->snap->dir);
+            free_snap(r->snap);
         }
+    } else if (r->unlink) {
+        unlink(r->path);
+    } else {
+        int rc = job__rm_tree(r->path);
+        if (rc < 0)
+            hs_log_warn("job %s: cannot remove %s: %s", j->name, r->path, hs_strerror(rc));
+    }
+    free(r->path);
+    free(r);
+}
+
+static void rm_durable_cb(int status, void *ud)
+{
+    rm_now(ud, status);
+}
+
+static void rm_when_durable(struct job *j, struct watcher_snapshot *snap, struct watcher_job *owner,
+                            const char *path, bool unlink_only)
+{
+    struct job_rm *r = calloc(1, sizeof(*r));
+    if (!r || (path && !(r->path = strdup(path)))) {
+        free(r);
+        /* no memory to wait: keep the file for the next start's cleanup */
+        hs_log_warn("job %s: out of memory: %s kept", j->name, snap ? snap->dir : path);
+        if (snap)
+            free_snap(snap);
+        return;
+    }
+    r->j = j;
+    r->snap = snap;
+    r->owner = owner;
+    r->unlink = unlink_only;
+    jstate_when_durable(j->env->js, rm_durable_cb, r);
+}
+
+void job__unlink_durable(struct job *j, const char *path)
+{
+    rm_when_durable(j, NULL, NULL, path, true);
+}
+
+void job__release_spool(struct job *j, struct job_qsave *qs)
+{
+    if (qs->snap) {
+        rm_when_durable(j, qs->snap, qs->snap_owner, NULL, false);
         qs->snap = NULL;
         return;
     }
     const struct jstate_save *s = jstate_save_get(j->env->js, qs->id);
-    if (s && s->spool) {
-        int r = job__rm_tree(s->spool);
-        if (r < 0)
-            hs_log_warn("job %s: cannot remove %s: %s", j->name, s->spool, hs_strerror(r));
-    }
+    if (s && s->spool)
+        rm_when_durable(j, NULL, NULL, s->spool, false);
 }
 
 void job__queue_remove(struct job *j, size_t i)
@@ -288,7 +360,7 @@ static void done_cb(int status, const struct uploader_result *res, const struct 
     if (jstate_commit_confirmed(j->env->js, op->commit, res->commit_oid, res->commit_url,
                                 (int64_t)hs_now_realtime(), res->nothing_to_commit, &e) < 0)
         return job__op_failed(op, e.msg);
-    unlink(op->state_path);
+    job__unlink_durable(j, op->state_path);
     if (!res->nothing_to_commit)
         job__budget_count(j);
     j->committed += op->n_saves;
@@ -323,14 +395,40 @@ static void done_cb(int status, const struct uploader_result *res, const struct 
     job__kick(j);
 }
 
-int job__push(struct job_op *op)
+static void push_now(struct job_op *op);
+
+/* The commit request depends on COMMIT_SENT (and the records before it):
+ * it starts once they are durable. */
+static void push_durable_cb(int status, void *ud)
+{
+    struct job_op *op = ud;
+    struct job *j = op->j;
+    if (j->stopping) {
+        if (j->op == op)
+            j->op = NULL;
+        job__op_free(op);
+        return;
+    }
+    if (status < 0)
+        return job__op_failed(op, "the journal could not be made durable (fdatasync failed)");
+    push_now(op);
+}
+
+void job__push(struct job_op *op)
+{
+    op->j->phase = JOB_PUSHING;
+    op->j->up_phase = UPLOADER_PHASE_PREPARE;
+    jstate_when_durable(op->j->env->js, push_durable_cb, op);
+}
+
+static void push_now(struct job_op *op)
 {
     struct job *j = op->j;
     char name[64];
     snprintf(name, sizeof(name), "push/%" PRIu64 ".json", op->commit);
     if (hs_path_join(op->state_path, sizeof(op->state_path), j->env->state_dir, name) < 0) {
         job__op_failed(op, "state_dir path too long");
-        return -ENAMETOOLONG;
+        return;
     }
     char *resume = NULL;
     size_t resume_len = 0;
@@ -340,7 +438,7 @@ int job__push(struct job_op *op)
     if (!files) {
         free(resume);
         job__op_failed(op, "out of memory");
-        return -ENOMEM;
+        return;
     }
     for (size_t i = 0; i < op->plan.n_files; i++) {
         files[i].local_path = op->plan.files[i].local_path;
@@ -371,12 +469,11 @@ int job__push(struct job_op *op)
     free(resume);
     if (rc < 0) {
         job__op_failed(op, err.msg);
-        return rc;
+        return;
     }
     hs_log_info("job %s: pushing \"%s\" (%zu files)%s", j->name, op->plan.message, op->plan.n_files,
                 resuming ? " (resuming)" : "");
     job__changed(j);
-    return 0;
 }
 
 void job__op_failed(struct job_op *op, const char *msg)

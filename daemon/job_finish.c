@@ -255,7 +255,7 @@ void job__final_done(struct job_op *op, int status, const struct uploader_result
         j->card_error = strdup(msg);
         if (jstate_commit_aborted(j->env->js, op->commit, err->msg, &e) < 0)
             hs_log_warn("job %s: %s", j->name, e.msg);
-        unlink(op->state_path);
+        job__unlink_durable(j, op->state_path);
         j->resume_final_commit = 0;
         j->op = NULL;
         job__op_free(op);
@@ -268,7 +268,7 @@ void job__final_done(struct job_op *op, int status, const struct uploader_result
                                 (int64_t)hs_now_realtime(), res->nothing_to_commit, &e) < 0 ||
         jstate_finish(j->env->js, j->name, JFINISH_DONE, j->finish_status, &e) < 0)
         return job__op_failed(op, e.msg);
-    unlink(op->state_path);
+    job__unlink_durable(j, op->state_path);
     if (!res->nothing_to_commit)
         job__budget_count(j);
     j->bytes_sent_total += res->bytes_sent;

@@ -94,12 +94,16 @@ struct job {
 
 /* job.c */
 void job__set_str(char **dst, const char *s);
+/* Remove a save's spool entry once its CONFIRMED / SUPERSEDED is durable. */
 void job__release_spool(struct job *j, struct job_qsave *qs);
 void job__queue_remove(struct job *j, size_t i);
 void job__note(struct job *j, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void job__set_error(struct job *j, const char *msg);
 void job__kick(struct job *j);
-int job__push(struct job_op *op);
+/* Send op's commit once the journal's records are durable. */
+void job__push(struct job_op *op);
+/* Remove a file once the records written so far are durable. */
+void job__unlink_durable(struct job *j, const char *path);
 void job__op_free(struct job_op *op);
 void job__op_failed(struct job_op *op, const char *msg);
 void job__timer_start(struct job *j, hs_usec_t delay);

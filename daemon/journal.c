@@ -651,8 +651,8 @@ fail:
 
 /* ---- appends ----------------------------------------------------------- */
 
-int journal_append_batch(struct journal *j, const struct journal_entry *entries, size_t n,
-                         struct hs_err *err)
+static int append(struct journal *j, const struct journal_entry *entries, size_t n, bool sync,
+                  struct hs_err *err)
 {
     if (j->broken)
         return hs_err_set(err, -EIO,
@@ -667,7 +667,7 @@ int journal_append_batch(struct journal *j, const struct journal_entry *entries,
         rc = frame_record(&b, entries[i].type, j->next_seq + i, entries[i].payload, err);
     if (rc == 0) {
         rc = pwrite_all(j->fd, b.data, b.len, (off_t)j->size, true);
-        if (rc == 0 && do_fdatasync(j->fd) < 0) {
+        if (rc == 0 && sync && do_fdatasync(j->fd) < 0) {
             /* After a failed fsync the page cache cannot be trusted (the data
              * may or may not be on disk): only a reopen and replay can say. */
             rc = -errno;
@@ -690,10 +690,40 @@ int journal_append_batch(struct journal *j, const struct journal_entry *entries,
     return 0;
 }
 
+int journal_append_batch(struct journal *j, const struct journal_entry *entries, size_t n,
+                         struct hs_err *err)
+{
+    return append(j, entries, n, true, err);
+}
+
 int journal_append(struct journal *j, uint16_t type, const json_t *payload, struct hs_err *err)
 {
     struct journal_entry e = {type, payload};
     return journal_append_batch(j, &e, 1, err);
+}
+
+int journal_append_nosync(struct journal *j, const struct journal_entry *entries, size_t n,
+                          struct hs_err *err)
+{
+    return append(j, entries, n, false, err);
+}
+
+int journal_sync_fd(struct journal *j)
+{
+    if (j->broken)
+        return -EIO;
+    int fd = fcntl(j->fd, F_DUPFD_CLOEXEC, 0);
+    return fd < 0 ? -errno : fd;
+}
+
+int journal_fdatasync(int fd)
+{
+    return do_fdatasync(fd) < 0 ? -errno : 0;
+}
+
+void journal_set_broken(struct journal *j)
+{
+    j->broken = true;
 }
 
 /* ---- compaction -------------------------------------------------------- */

@@ -30,26 +30,24 @@
  *     closed: the operator decides).
  *   - a file with an unknown format version fails with -EPROTONOSUPPORT.
  *
- * Threading: one journal is used by one thread at a time. Every call is
- * synchronous and may block on fsync. The daemon calls it on the loop
- * thread and accepts that block, knowingly against "no fsync on the loop"
- * (c-style.md), because it is bounded: one fdatasync of an append-only file
- * per state transition (a record of < 1 KiB; batched with
- * journal_append_batch when several are due), about 4 per committed save
- * (READY, HASHED, COMMIT_SENT, CONFIRMED), never per byte or per part, and
- * compaction (a few MiB, zstd) once per 4 MiB of log. Measured with
+ * Threading: one journal is used by one thread at a time. journal_append*
+ * and journal_compact are synchronous; journal_append and _batch block on
+ * fdatasync. The daemon (jstate_use_loop) appends with
+ * journal_append_nosync on the loop thread (a write into the page cache)
+ * and runs the fdatasync of a journal_sync_fd() descriptor on the thread
+ * pool, one for all records written meanwhile (group commit); what depends
+ * on a record waits for that sync (jstate_when_durable). Measured with
  * tests/daemon/measure_loop_fsync.py (strace -T of `hubsync run`, 10 saves,
- * this 2-core VM at load 13): 4.4 fdatasync per save, median 0.6 ms, p90
- * 2-5 ms, 5-9 ms per save in all. While the loop waits nothing is lost
- * (watcher events queue, curl transfers resume after it), only delayed.
- * The larger share of the loop's syncs is not the journal: the uploader's
- * persist hook (job.c persist_cb writes <state_dir>/push/<id>.json with
- * hs_write_file_atomic: fsync of the file and of the directory) costs 5.5-8.5
- * such writes per save, 24-35 ms per save in the same run. Moving either to
- * the thread pool needs a completion step before the action that depends
- * on it (the commit request after COMMIT_SENT, the spool removal after
- * CONFIRMED or SUPERSEDED), and for the persist hook an asynchronous
- * contract in uploader.h; neither is done yet.
+ * checkpoint strategy, this 2-core VM at load 13-20): before, the loop made
+ * 4.4 journal fdatasyncs per save, median 0.6 ms, p90 2-5 ms, 5-9 ms per
+ * save in all; now 3.9 per save on pool threads (median 1.0 ms), none on
+ * the loop. Still on the loop: compaction (a few MiB zstd, once per 4 MiB
+ * of log; rare) and, the larger share, the uploader's persist hook (job.c
+ * persist_cb writes <state_dir>/push/<id>.json with hs_write_file_atomic:
+ * fsync of the file and of its directory, 8.3 + 8.8 per save, 16-51 ms per
+ * save in the same runs): its contract in uploader.h is synchronous
+ * ("persisted before the step that depends on it"), so moving it needs an
+ * asynchronous persist hook there.
  */
 #ifndef HUBSYNC_DAEMON_JOURNAL_H
 #define HUBSYNC_DAEMON_JOURNAL_H
@@ -120,6 +118,22 @@ int journal_append(struct journal *j, uint16_t type, const json_t *payload, stru
  * journal refuses every later append (-EIO) until it is reopened. */
 int journal_append_batch(struct journal *j, const struct journal_entry *entries, size_t n,
                          struct hs_err *err);
+
+/* Deferred durability (group commit off the caller's thread): append as
+ * journal_append_batch does (all or nothing) but without the fdatasync.
+ * The records are durable once an fdatasync of a descriptor from
+ * journal_sync_fd(), taken after the append, has returned 0. */
+int journal_append_nosync(struct journal *j, const struct journal_entry *entries, size_t n,
+                          struct hs_err *err);
+/* A new descriptor of the current log (close it after use), -EIO when the
+ * journal is broken. Valid across a compaction: syncing the old log then
+ * is harmless (the snapshot was made durable by the compaction). */
+int journal_sync_fd(struct journal *j);
+/* fdatasync(fd) through the test hooks; 0 or -errno. Any thread. */
+int journal_fdatasync(int fd);
+/* After a failed fdatasync of a deferred append: the page cache cannot be
+ * trusted, so every later append fails with -EIO until a reopen. */
+void journal_set_broken(struct journal *j);
 
 /* Replace the log by a snapshot of the owner's current state (entries, in
  * the order replay should return them) and start generation G+1. On

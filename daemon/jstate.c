@@ -11,6 +11,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #define DEFAULT_COMPACT_BYTES (UINT64_C(4) << 20)
 
@@ -44,6 +45,19 @@ struct jstate *jstate_close(struct jstate *js)
 {
     if (!js)
         return NULL;
+    if (js->j && js->written > js->synced && !js->sync_err) {
+        /* the loop has ended: make the last records durable here */
+        int fd = journal_sync_fd(js->j);
+        if (fd >= 0) {
+            if (journal_fdatasync(fd) < 0)
+                hs_log_error("journal: fdatasync failed at close: the last records may be lost");
+            close(fd);
+        }
+    }
+    for (struct jstate_waiter *w = js->waiters, *n; w; w = n) {
+        n = w->next;
+        free(w);
+    }
     journal_close(js->j);
     for (size_t i = 0; i < js->n_saves; i++)
         jstate__free_save(&js->saves[i]);
@@ -100,13 +114,146 @@ int jstate_compact(struct jstate *js, struct hs_err *err)
     return rc;
 }
 
+/* ---- deferred durability ---------------------------------------------------- */
+
+static void sync_start(struct jstate *js);
+
+static void sync_work(uv_work_t *req)
+{
+    struct jstate *js = req->data;
+    js->sync_rc = journal_fdatasync(js->sync_fd);
+}
+
+/* Call the waiters whose records are durable now (all of them, with the
+ * error, after a failed sync), oldest first. */
+static void wake_waiters(struct jstate *js)
+{
+    while (js->waiters && (js->sync_err || js->waiters->target <= js->synced)) {
+        struct jstate_waiter *w = js->waiters;
+        js->waiters = w->next;
+        if (!js->waiters)
+            js->waiters_tail = &js->waiters;
+        w->cb(js->sync_err, w->userdata);
+        free(w);
+    }
+}
+
+static void sync_done(uv_work_t *req, int status)
+{
+    struct jstate *js = req->data;
+    close(js->sync_fd);
+    js->sync_fd = -1;
+    js->sync_busy = false;
+    int rc = status < 0 ? status : js->sync_rc;
+    if (rc < 0) {
+        hs_log_error("journal: fdatasync failed: %s; no further state is recorded until a "
+                     "restart",
+                     hs_strerror(rc));
+        js->sync_err = -EIO;
+        journal_set_broken(js->j);
+    } else {
+        js->syncs++;
+        if (js->sync_target > js->synced)
+            js->synced = js->sync_target;
+    }
+    wake_waiters(js);
+    sync_start(js);
+}
+
+/* One fdatasync on the pool for everything written so far, unless one is
+ * running (then the next one starts when it ends: group commit). */
+static void sync_start(struct jstate *js)
+{
+    if (!js->loop || js->sync_busy || js->sync_err || js->synced >= js->written)
+        return;
+    int fd = journal_sync_fd(js->j);
+    int rc = fd;
+    if (fd >= 0) {
+        js->sync_fd = fd;
+        js->sync_target = js->written;
+        js->sync_req.data = js;
+        rc = uv_queue_work(js->loop, &js->sync_req, sync_work, sync_done);
+        if (rc == 0) {
+            js->sync_busy = true;
+            return;
+        }
+        close(fd);
+        js->sync_fd = -1;
+    }
+    /* no pool: sync here rather than lose the guarantee */
+    hs_log_warn("journal: cannot sync on the thread pool (%s): syncing on the loop",
+                hs_strerror(rc));
+    fd = journal_sync_fd(js->j);
+    rc = fd < 0 ? fd : journal_fdatasync(fd);
+    if (fd >= 0)
+        close(fd);
+    if (rc < 0) {
+        js->sync_err = -EIO;
+        journal_set_broken(js->j);
+    } else {
+        js->synced = js->written;
+    }
+    wake_waiters(js);
+}
+
+int jstate_use_loop(struct jstate *js, uv_loop_t *loop)
+{
+    js->loop = loop;
+    js->sync_fd = -1;
+    js->waiters_tail = &js->waiters;
+    return 0;
+}
+
+void jstate_when_durable(struct jstate *js, jstate_durable_cb cb, void *userdata)
+{
+    if (!js->loop || js->sync_err || js->synced >= js->written) {
+        cb(js->sync_err, userdata);
+        return;
+    }
+    struct jstate_waiter *w = calloc(1, sizeof(*w));
+    if (!w) {
+        /* cannot wait: sync here, on the loop (rare; correct, only slower) */
+        int fd = journal_sync_fd(js->j);
+        int rc = fd < 0 ? fd : journal_fdatasync(fd);
+        if (fd >= 0)
+            close(fd);
+        cb(rc < 0 ? -EIO : 0, userdata);
+        return;
+    }
+    w->target = js->written;
+    w->cb = cb;
+    w->userdata = userdata;
+    *js->waiters_tail = w;
+    js->waiters_tail = &w->next;
+    sync_start(js);
+}
+
+uint64_t jstate_pool_syncs(const struct jstate *js)
+{
+    return js->syncs;
+}
+
+/* ---- records ------------------------------------------------------------------ */
+
 /* Append one record, then apply it; compact when the log grew too big. */
 static int commit_record(struct jstate *js, enum jrec_type type, json_t *payload,
                          struct hs_err *err)
 {
     if (!payload)
         return hs_err_set(err, -ENOMEM, "out of memory");
-    int rc = journal_append(js->j, (uint16_t)type, payload, err);
+    int rc;
+    if (js->sync_err) {
+        rc = hs_err_set(err, -EIO, "journal: an earlier fdatasync failed; restart hubsync");
+    } else if (js->loop) {
+        struct journal_entry e = {(uint16_t)type, payload};
+        rc = journal_append_nosync(js->j, &e, 1, err);
+        if (rc == 0) {
+            js->written++;
+            sync_start(js);
+        }
+    } else {
+        rc = journal_append(js->j, (uint16_t)type, payload, err);
+    }
     if (rc == 0) {
         rc = jstate__apply(js, (uint16_t)type, payload);
         if (rc < 0) /* validated before appending: this is a bug, say so */

@@ -18,10 +18,12 @@
  * sent twice, and finished multipart parts (number, ETag, expiry) per
  * object so a resumed upload sends only the parts in flight.
  *
- * The live calls (jstate_save_ready, ...) append a record, make it durable,
- * then apply it to the model with exactly the code replay uses, so the
- * state after a restart is the state before it. Compaction (automatic past
- * a log size, or jstate_compact) writes the model itself as the snapshot.
+ * The live calls (jstate_save_ready, ...) append a record, make it durable
+ * (or, after jstate_use_loop, have it made durable on the thread pool: see
+ * "deferred durability" below), then apply it to the model with exactly
+ * the code replay uses, so the state after a restart is the state before
+ * it. Compaction (automatic past a log size, or jstate_compact) writes the
+ * model itself as the snapshot.
  *
  * Record payloads (JSON objects; field names are the on-disk format):
  *   JREC_SAVE_READY      {"save":id, "job":s, "name":s, "meta":{...},
@@ -56,6 +58,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <uv.h>
 
 enum jrec_type {
     JREC_SAVE_READY = 1,
@@ -167,7 +170,31 @@ int jstate_compact(struct jstate *js, struct hs_err *err);
  * records that do not fit the model (e.g. a hash for an unknown save). */
 uint64_t jstate_skipped_records(const struct jstate *js);
 
-/* ---- transitions (each durable before it returns) ---------------------- */
+/* ---- deferred durability (the daemon's loop) ----------------------------
+ *
+ * By default every transition below is durable (fdatasync) before it
+ * returns, on the calling thread. After jstate_use_loop() a transition
+ * only writes its record (page cache) and applies it; one fdatasync runs
+ * on loop's thread pool for every record written so far (group commit:
+ * records written while it runs share the next one). Whoever is about to
+ * do something that depends on the records (send the commit after
+ * COMMIT_SENT, remove a spool entry after CONFIRMED or SUPERSEDED) calls
+ * jstate_when_durable() and does it in the callback. A failed fdatasync
+ * fails every waiter and every later transition with -EIO (reopen to
+ * recover, as after a failed synchronous append). Close only after the
+ * loop has run (no sync in flight); jstate_close() syncs what is left. */
+int jstate_use_loop(struct jstate *js, uv_loop_t *loop);
+
+typedef void (*jstate_durable_cb)(int status, void *userdata);
+/* cb(0, ud) once every record written before this call is durable —
+ * right now, before returning, when they already are (or without a loop);
+ * else later on the loop. cb(-EIO, ud) after a failed fdatasync. */
+void jstate_when_durable(struct jstate *js, jstate_durable_cb cb, void *userdata);
+
+/* fdatasyncs done on the thread pool since jstate_use_loop (tests). */
+uint64_t jstate_pool_syncs(const struct jstate *js);
+
+/* ---- transitions (each durable before it returns, see above) ----------- */
 
 /* A completed save was snapshotted: files (any order; copied) and meta
  * (borrowed, copied). *id receives the new save's id. */

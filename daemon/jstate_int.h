@@ -11,8 +11,26 @@
 /* json_unpack() does not modify its argument but is not declared const. */
 #define UNPACK(v, ...) json_unpack((json_t *)(v), __VA_ARGS__)
 
+/* A caller waiting until the records appended so far are durable. */
+struct jstate_waiter {
+    uint64_t target; /* records written when it started waiting */
+    jstate_durable_cb cb;
+    void *userdata;
+    struct jstate_waiter *next;
+};
+
 struct jstate {
     struct journal *j;
+    /* deferred durability (jstate_use_loop): records written / durable */
+    uv_loop_t *loop;
+    uint64_t written, synced;
+    int sync_err;   /* a failed fdatasync: every waiter and append fails */
+    bool sync_busy; /* a sync runs on the thread pool */
+    uv_work_t sync_req;
+    int sync_fd, sync_rc;
+    uint64_t sync_target;
+    uint64_t syncs; /* fdatasyncs done by the pool (tests) */
+    struct jstate_waiter *waiters, **waiters_tail;
     uint64_t compact_threshold;
     uint64_t next_save, next_commit;
     uint64_t skipped;

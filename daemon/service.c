@@ -716,6 +716,7 @@ int service_start(uv_loop_t *loop, const struct service_options *o, struct servi
         hs_log_error("journal: %s", err.msg);
         return HS_EXIT_FAILURE;
     }
+    jstate_use_loop(s->js, loop); /* its fdatasync on the thread pool (jstate.h) */
     if (rep.torn_bytes)
         hs_log_warn("journal: a torn last record (%" PRIu64 " bytes) was cut away", rep.torn_bytes);
     if (rep.corrupt)

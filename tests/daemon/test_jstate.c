@@ -14,6 +14,7 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <semaphore.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -423,12 +424,130 @@ static void test_kill9_resume(void **state)
     rm_dir(dir);
 }
 
+/* ---- deferred durability: the fdatasync on the thread pool ------------------ */
+
+static sem_t g_gate;              /* the pool's fdatasync waits here while g_hold */
+static volatile bool g_hold;      /* set by the test thread before the sync starts */
+static volatile int g_fail;       /* errno the hook fails with (0: none) */
+static volatile int g_hook_syncs; /* fdatasyncs that reached the hook */
+
+static int hook_fdatasync(int fd)
+{
+    if (g_hold)
+        sem_wait(&g_gate);
+    __atomic_add_fetch(&g_hook_syncs, 1, __ATOMIC_SEQ_CST);
+    if (g_fail) {
+        errno = g_fail;
+        return -1;
+    }
+    return fdatasync(fd);
+}
+
+struct order {
+    int calls[8];
+    int status[8];
+    int n;
+};
+static struct order g_order;
+
+static void durable_cb(int status, void *ud)
+{
+    int id = (int)(intptr_t)ud;
+    g_order.calls[g_order.n] = id;
+    g_order.status[g_order.n++] = status;
+}
+
+static void test_deferred_sync(void **state)
+{
+    (void)state;
+    char *dir = make_dir();
+    struct journal_hooks h = {.fdatasync = hook_fdatasync};
+    journal_set_test_hooks(&h);
+    sem_init(&g_gate, 0, 0);
+    g_hold = true;
+    g_fail = 0;
+    g_hook_syncs = 0;
+    memset(&g_order, 0, sizeof(g_order));
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    struct jstate *js = open_js(dir, NULL);
+    assert_int_equal(jstate_use_loop(js, &loop), 0);
+    uint64_t s1 = 0, s2 = 0, s3 = 0;
+    /* the first record starts a sync on the pool, held at the gate */
+    OK(jstate_save_ready(js, "bert", "checkpoint-1", NULL, NULL, files3, 1, &s1, E));
+    jstate_when_durable(js, durable_cb, (void *)1);
+    for (int i = 0; i < 20; i++)
+        uv_run(&loop, UV_RUN_NOWAIT);
+    assert_int_equal(g_order.n, 0); /* not durable yet: nothing may depend on it */
+    /* two more while it is held: they share the next sync (group commit) */
+    OK(jstate_save_ready(js, "bert", "checkpoint-2", NULL, NULL, files3, 1, &s2, E));
+    OK(jstate_save_ready(js, "bert", "checkpoint-3", NULL, NULL, files3, 1, &s3, E));
+    jstate_when_durable(js, durable_cb, (void *)2);
+    jstate_when_durable(js, durable_cb, (void *)3);
+    assert_int_equal(g_order.n, 0);
+    g_hold = false;
+    sem_post(&g_gate);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    assert_int_equal(g_order.n, 3);
+    assert_int_equal(g_order.calls[0], 1);
+    assert_int_equal(g_order.calls[1], 2);
+    assert_int_equal(g_order.calls[2], 3);
+    assert_int_equal(g_order.status[0] | g_order.status[1] | g_order.status[2], 0);
+    assert_int_equal(jstate_pool_syncs(js), 2); /* three records, two fdatasyncs */
+    assert_int_equal(g_hook_syncs, 2);
+    /* everything durable: the callback runs at once */
+    jstate_when_durable(js, durable_cb, (void *)4);
+    assert_int_equal(g_order.n, 4);
+    assert_int_equal(g_order.calls[3], 4);
+
+    /* a failed fdatasync fails its waiter and every later transition */
+    g_fail = EIO;
+    uint64_t s4 = 0;
+    OK(jstate_save_ready(js, "bert", "checkpoint-4", NULL, NULL, files3, 1, &s4, E));
+    jstate_when_durable(js, durable_cb, (void *)5);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    assert_int_equal(g_order.n, 5);
+    assert_int_equal(g_order.calls[4], 5);
+    assert_int_equal(g_order.status[4], -EIO);
+    struct hs_err err = {0};
+    assert_int_equal(jstate_superseded(js, s2, s3, "x", &err), -EIO);
+    assert_non_null(strstr(err.msg, "fdatasync failed"));
+    jstate_when_durable(js, durable_cb, (void *)6);
+    assert_int_equal(g_order.status[5], -EIO);
+    jstate_close(js);
+    g_fail = 0;
+
+    /* a fresh journal: each record is durable through the pool, close has
+     * nothing left to sync, and a reopen replays them */
+    rm_dir(dir);
+    dir = make_dir();
+    js = open_js(dir, NULL);
+    jstate_use_loop(js, &loop);
+    int before = g_hook_syncs;
+    OK(jstate_save_ready(js, "bert", "checkpoint-1", NULL, NULL, files3, 1, &s1, E));
+    uv_run(&loop, UV_RUN_DEFAULT);
+    assert_int_equal(g_hook_syncs, before + 1);
+    OK(jstate_save_ready(js, "bert", "checkpoint-2", NULL, NULL, files3, 1, &s2, E));
+    uv_run(&loop, UV_RUN_DEFAULT);
+    assert_int_equal(g_hook_syncs, before + 2);
+    jstate_close(js); /* nothing left: no extra sync */
+    assert_int_equal(g_hook_syncs, before + 2);
+    journal_set_test_hooks(NULL);
+    js = open_js(dir, NULL);
+    assert_non_null(jstate_save_get(js, s2));
+    jstate_close(js);
+    assert_int_equal(uv_loop_close(&loop), 0);
+    sem_destroy(&g_gate);
+    rm_dir(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_lifecycle),       cmocka_unit_test(test_identity),
         cmocka_unit_test(test_refusals),        cmocka_unit_test(test_auto_compaction),
         cmocka_unit_test(test_unknown_records), cmocka_unit_test(test_kill9_resume),
+        cmocka_unit_test(test_deferred_sync),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
