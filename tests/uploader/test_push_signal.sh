@@ -92,5 +92,42 @@ push "$D" --repo alice/twice
 check "two SIGINTs: the re-run completes" test "$RC" -eq 0
 check "two SIGINTs: content identical" same_content "$D" alice/twice main
 check "two SIGINTs: exactly one commit" test "$(commits alice/twice)" -eq 2
+# SIGINT while hashing: the hashes of the files already hashed are saved
+# (otherwise they are saved only once every file is hashed).
+H=$WORK/hashing
+mkdir -p "$H"
+echo '{"b": 2}' >"$H/config.json"
+mkfile "$H/small.bin" 300000
+truncate -s 4G "$H/zz-big.bin" # sparse: hashing it takes seconds, reading it no disk
+env HF_TOKEN="$TOKEN" XDG_CACHE_HOME="$WORK/cache" HF_HOME="$WORK/hfhome" \
+    HUBSYNC_PROGRESS_INTERVAL_MS=0 "$HUBSYNC_BIN" push "$H" --repo alice/hashing \
+    >"$WORK/out" 2>"$WORK/err" &
+pid=$!
+for ((i = 0; i < 400; i++)); do # a progress line with bytes of the big file hashed
+    grep -q "hashing: [1-9][0-9.]* [MG]iB / 4.0 GiB" "$WORK/err" && break
+    sleep 0.025
+done
+kill -INT "$pid"
+wait "$pid"
+RC=$?
+check "SIGINT while hashing: exit 130" test "$RC" -eq 130
+check "SIGINT while hashing: hashing progress was reported before the big file was done" \
+    grep -q "hashing: [1-9][0-9.]* [MG]iB / 4.0 GiB" "$WORK/err"
+check "SIGINT while hashing: says how to resume" \
+    grep -qx "hubsync: interrupted; re-run the same command to resume" "$WORK/err"
+saved=$("$PY" - "$WORK/cache/hubsync/push" "$H" <<'PYEOF'
+import glob, hashlib, json, os, sys
+want = {n: hashlib.sha256(open(os.path.join(sys.argv[2], n), "rb").read()).hexdigest()
+        for n in ("config.json", "small.bin")}
+for f in glob.glob(sys.argv[1] + "/*.json"):
+    st = json.load(open(f))
+    got = {e["path"]: e["sha256"] for e in st["files"]}
+    if "alice/hashing" in st["key"]:
+        print("ok" if got == want else "saved %s, want %s" % (sorted(got), sorted(want)))
+PYEOF
+)
+check "SIGINT while hashing: the state holds the hashed files (sha256), not the big one: $saved" \
+    test "$saved" = ok
+rm -f "$H/zz-big.bin"
 check "the token appears in no output, log or state" no_token_anywhere
 finish
