@@ -79,46 +79,73 @@ static struct watcher__cand *cand_find(struct watcher__job *j, const char *key, 
     return NULL;
 }
 
-static void open_clear(struct watcher__cand *c)
+static void set_clear(struct watcher__strset *s)
 {
-    for (size_t i = 0; i < c->n_open; i++)
-        free(c->open[i]);
-    c->n_open = 0;
+    for (size_t i = 0; i < s->n; i++)
+        free(s->v[i]);
+    s->n = 0;
 }
 
-static void open_add(struct watcher__cand *c, const char *rel)
+static void set_free(struct watcher__strset *s)
 {
-    for (size_t i = 0; i < c->n_open; i++)
-        if (!strcmp(c->open[i], rel))
-            return;
-    if (c->n_open == c->cap_open) {
-        size_t n = c->cap_open ? c->cap_open * 2 : 8;
-        char **v = realloc(c->open, n * sizeof(*v));
+    set_clear(s);
+    free(s->v);
+    *s = (struct watcher__strset){0};
+}
+
+static bool set_has(const struct watcher__strset *s, const char *rel)
+{
+    for (size_t i = 0; i < s->n; i++)
+        if (!strcmp(s->v[i], rel))
+            return true;
+    return false;
+}
+
+/* O(n) per call: n is the number of files of one save in that state, small
+ * for open/made; closed holds a save's files once (hundreds at most). */
+static void set_add(struct watcher__strset *s, const char *rel)
+{
+    if (set_has(s, rel))
+        return;
+    if (s->n == s->cap) {
+        size_t n = s->cap ? s->cap * 2 : 8;
+        char **v = realloc(s->v, n * sizeof(*v));
         if (!v)
             return; /* the quiet period still applies */
-        c->open = v;
-        c->cap_open = n;
+        s->v = v;
+        s->cap = n;
     }
-    char *s = strdup(rel);
-    if (s)
-        c->open[c->n_open++] = s;
+    char *d = strdup(rel);
+    if (d)
+        s->v[s->n++] = d;
 }
 
-static void open_remove(struct watcher__cand *c, const char *rel)
+static void set_remove(struct watcher__strset *s, const char *rel)
 {
-    for (size_t i = 0; i < c->n_open; i++) {
-        if (!strcmp(c->open[i], rel)) {
-            free(c->open[i]);
-            c->open[i] = c->open[--c->n_open];
+    for (size_t i = 0; i < s->n; i++) {
+        if (!strcmp(s->v[i], rel)) {
+            free(s->v[i]);
+            s->v[i] = s->v[--s->n];
             return;
         }
     }
 }
 
+static void open_clear(struct watcher__cand *c)
+{
+    set_clear(&c->open);
+    set_clear(&c->closed);
+    set_clear(&c->made);
+    c->open_check = 0;
+    c->quiet_needed = false;
+    c->renamed = false;
+}
+
 static void cand_free(struct watcher__cand *c)
 {
-    open_clear(c);
-    free(c->open);
+    set_free(&c->open);
+    set_free(&c->closed);
+    set_free(&c->made);
     free(c->key);
     free(c);
 }
@@ -264,18 +291,33 @@ static void fire(struct watcher__job *j, struct watcher__cand *c, struct watcher
 
 /* ---- scheduling ------------------------------------------------------------ */
 
+/* Only one process writes the save (its own files are closed before its
+ * marker), so the marker is proof enough. */
+static bool single_writer(struct watcher__job *j, const struct watcher__cand *c)
+{
+    return j->o.world_size <= 1 || c->lay->id == WATCHER_LAYOUT_LIGHTNING;
+}
+
 static hs_usec_t due(struct watcher__job *j, const struct watcher__cand *c)
 {
-    if (c->done || c->blocked || c->n_open > 0)
+    if (c->done || c->blocked)
         return NEVER;
+    if (c->open.n > 0) /* a close never seen must not block forever: look again */
+        return c->open_check ? c->open_check : c->last_activity + j->o.settle;
+    hs_usec_t last = c->marker_at > c->last_activity ? c->marker_at : c->last_activity;
     switch (c->lay->rule) {
     case WRULE_MARKER:
         if (!c->marker)
             return NEVER;
-        if (c->marker_live && (j->o.world_size <= 1 || c->lay->id == WATCHER_LAYOUT_LIGHTNING))
+        if (c->marker_live && single_writer(j, c))
             return c->marker_at + IMMEDIATE;
-        return (c->marker_at > c->last_activity ? c->marker_at : c->last_activity) +
-               j->o.marker_quiet;
+        /* other ranks: READY as soon as every file they must write is there
+         * and seen closed (checked on evaluation); marker_quiet only for
+         * what cannot be observed (a save seen by a scan, a file whose
+         * close was not seen) */
+        if (c->marker_live && !c->quiet_needed)
+            return last + IMMEDIATE;
+        return last + j->o.marker_quiet;
     case WRULE_MARKER_QUIET:
         if (!c->marker)
             return NEVER;
@@ -338,7 +380,89 @@ static void report_output(struct watcher__job *j)
     free(tmp.files);
 }
 
-static void evaluate(struct watcher__job *j, struct watcher__cand *c)
+/* Files seen written whose close never came (an open made before the
+ * watch existed and closed before it did, a lost event): one whose mtime is
+ * older than settle is treated as closed, with a notice, so that it cannot
+ * block its save forever. One written since is looked at again later.
+ * (IN_MODIFY events are coalesced, so the mtime, not the last event, tells
+ * whether writes go on.) */
+static void stale_opens(struct watcher__job *j, struct watcher__cand *c, hs_usec_t now)
+{
+    hs_usec_t now_real = hs_now_realtime(), next = NEVER;
+    for (size_t i = 0; i < c->open.n;) {
+        const char *rel = c->open.v[i];
+        char folder[HS_PATH_MAX], p[HS_PATH_MAX];
+        struct stat st;
+        if (watcher__cand_path(j, c, folder, sizeof(folder)) < 0 ||
+            hs_path_join(p, sizeof(p), folder, rel) < 0 || lstat(p, &st) != 0) {
+            set_remove(&c->open, rel); /* gone (its deletion event follows) */
+            continue;
+        }
+        hs_usec_t m =
+            (hs_usec_t)st.st_mtim.tv_sec * HS_USEC_PER_SEC + (hs_usec_t)st.st_mtim.tv_nsec / 1000;
+        if (m + j->o.settle <= now_real) {
+            watcher__notice(j, WATCHER_NOTICE_WARN,
+                            "%s: %s%s%s was written but its close was never seen; unchanged for "
+                            "%.1f s, treating it as closed",
+                            j->o.root, c->key, *rel ? "/" : "", rel,
+                            (double)(now_real - m) / HS_USEC_PER_SEC);
+            set_add(&c->closed, rel);
+            set_remove(&c->open, rel);
+            continue;
+        }
+        hs_usec_t d = now + (m + j->o.settle - now_real);
+        if (d < next)
+            next = d;
+        i++;
+    }
+    c->open_check = next == NEVER ? 0 : next;
+}
+
+/* W > 1, before marker_quiet has passed: is every file of the save either
+ * seen closed after writing, or older than the marker (or there when the
+ * folder was renamed into its final name) and not seen created since (rank
+ * 0's files, written before it)? Otherwise the quiet period covers what we
+ * could not see. */
+static bool all_closed(struct watcher__cand *c, const struct watcher_checkpoint *cp, char *why,
+                       size_t why_len)
+{
+    const char *mf = c->lay->marker_file;
+    hs_usec_t mt = 0;
+    for (size_t i = 0; mf && i < cp->n_files; i++)
+        if (!strcmp(cp->files[i].path, mf))
+            mt = cp->files[i].mtime;
+    if (!mt) {
+        snprintf(why, why_len, "no marker file");
+        return false;
+    }
+    /* file paths are relative to base; the sets to the save's folder */
+    size_t blen = strlen(cp->base);
+    const char *inside = "";
+    if (!strncmp(cp->folder, cp->base, blen) && cp->folder[blen] == '/')
+        inside = cp->folder + blen + 1;
+    size_t ilen = strlen(inside);
+    for (size_t i = 0; i < cp->n_files; i++) {
+        const struct watcher_file *f = &cp->files[i];
+        if (!strcmp(f->path, mf))
+            continue;
+        const char *rel = NULL;
+        if (!ilen)
+            rel = f->path;
+        else if (!strncmp(f->path, inside, ilen) && f->path[ilen] == '/')
+            rel = f->path + ilen + 1;
+        if (rel && set_has(&c->closed, rel))
+            continue;
+        /* timestamps are coarse (a clock tick): rank 0's last files share the
+         * marker's; another rank's file created that late is in made */
+        if ((f->mtime <= mt || c->renamed) && !(rel && set_has(&c->made, rel)))
+            continue;
+        snprintf(why, why_len, "%s not seen closed", f->path);
+        return false;
+    }
+    return true;
+}
+
+static void evaluate(struct watcher__job *j, struct watcher__cand *c, hs_usec_t now)
 {
     char why[256] = "";
     if (!watcher__name_printable(c->key)) {
@@ -364,6 +488,13 @@ static void evaluate(struct watcher__job *j, struct watcher__cand *c)
         c->blocked = true;
         return;
     }
+    hs_usec_t last = c->marker_at > c->last_activity ? c->marker_at : c->last_activity;
+    if (c->lay->rule == WRULE_MARKER && !single_writer(j, c) && c->marker_live &&
+        now < last + j->o.marker_quiet && !all_closed(c, cp, why, sizeof(why))) {
+        c->quiet_needed = true; /* until the next event in it */
+        watcher_checkpoint_free(cp);
+        return;
+    }
     fire(j, c, cp);
     watcher_checkpoint_free(cp);
 }
@@ -375,8 +506,12 @@ void watcher__detect_timer_cb(uv_timer_t *t)
     hs_usec_t now = hs_now_monotonic();
     for (struct watcher__cand *c = j->cands, *next; c; c = next) {
         next = c->next;
-        if (due(j, c) <= now)
-            evaluate(j, c);
+        if (due(j, c) > now)
+            continue;
+        if (c->open.n)
+            stale_opens(j, c, now);
+        else
+            evaluate(j, c, now);
         if (j->removed)
             return;
     }
@@ -404,7 +539,7 @@ static void apply_existing(struct watcher__job *j)
     struct watcher__cand **who = NULL;
     hs_usec_t now_real = hs_now_realtime();
     for (struct watcher__cand *c = j->cands; c; c = c->next) {
-        if (c->done || !c->existing || c->n_open)
+        if (c->done || !c->existing || c->open.n)
             continue;
         char why[256];
         if (c->lay->check(j, c, why, sizeof(why)) != WCHECK_COMPLETE)
@@ -561,20 +696,41 @@ static void path_event(struct watcher__job *j, const struct watcher__event *e)
     if (!e->from_scan || !c->last_activity)
         c->last_activity = e->time;
     c->blocked = false;
+    c->quiet_needed = false;
+    c->open_check = 0;
     bool file = !e->is_dir;
     switch (e->kind) {
+    case WEV_CREATED:
+        /* a creation alone is not a write (a hard link or a symlink never
+         * gets a close): not "open", but not "seen closed" either */
+        if (file && !e->from_scan) {
+            set_add(&c->made, rel);
+            set_remove(&c->closed, rel);
+        }
+        break;
     case WEV_MODIFIED:
-        /* written and not closed yet; a creation alone is not a write (a
-         * hard link or a symlink never gets a close) */
-        if (file && !e->from_scan)
-            open_add(c, rel);
+        if (file && !e->from_scan) {
+            set_add(&c->open, rel);
+            set_remove(&c->closed, rel);
+        }
         break;
     case WEV_CLOSED_WRITE:
     case WEV_MOVED_IN:
+        if (file && !e->from_scan) {
+            set_remove(&c->open, rel);
+            set_remove(&c->made, rel);
+            set_add(&c->closed, rel);
+        } else if (file) {
+            set_remove(&c->open, rel);
+        }
+        break;
     case WEV_DELETED:
     case WEV_MOVED_OUT:
-        if (file)
-            open_remove(c, rel);
+        if (file) {
+            set_remove(&c->open, rel);
+            set_remove(&c->made, rel);
+            set_remove(&c->closed, rel);
+        }
         break;
     default:
         break;
@@ -597,6 +753,7 @@ static void path_event(struct watcher__job *j, const struct watcher__event *e)
     if (renamed_in && lay->rule != WRULE_SETTLE) {
         /* a rename into the final name: whatever was written is closed */
         open_clear(c);
+        c->renamed = true;
     }
 }
 
@@ -659,9 +816,11 @@ void watcher_test_dump(const struct watcher_job *job, FILE *out)
         if (c->done)
             continue;
         fprintf(out, "pending %s (%s): marker=%d live=%d blocked=%d open=%zu", c->key, c->lay->name,
-                c->marker, c->marker_live, c->blocked, c->n_open);
-        for (size_t i = 0; i < c->n_open && i < 5; i++)
-            fprintf(out, " [%s]", c->open[i]);
+                c->marker, c->marker_live, c->blocked, c->open.n);
+        for (size_t i = 0; i < c->open.n && i < 5; i++)
+            fprintf(out, " [%s]", c->open.v[i]);
+        if (c->quiet_needed)
+            fprintf(out, " quiet_needed");
         fputc('\n', out);
     }
 }

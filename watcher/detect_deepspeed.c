@@ -108,5 +108,6 @@ const struct watcher__layout_ops watcher__layout_deepspeed = {
     .rule = WRULE_MARKER,
     .classify = ds_classify,
     .is_marker = ds_is_marker,
+    .marker_file = "latest",
     .check = ds_check,
 };

@@ -169,5 +169,6 @@ const struct watcher__layout_ops watcher__layout_trainer = {
     .rule = WRULE_MARKER,
     .classify = trainer_classify,
     .is_marker = trainer_is_marker,
+    .marker_file = "trainer_state.json",
     .check = trainer_check,
 };

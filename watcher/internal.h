@@ -136,6 +136,10 @@ struct watcher__layout_ops {
     /* Is rel (relative to the save's folder) the layout's completion marker,
      * or is the save's own path being renamed in the marker? */
     bool (*is_marker)(const char *rel);
+    /* The completion marker relative to the checkpoint's base, when it is a
+     * file (trainer_state.json, DeepSpeed's latest), else NULL: with W > 1
+     * files not seen closed must be older than it for READY at once. */
+    const char *marker_file;
     /* Check the save on disk; fill step/epoch; why gets a short reason. */
     enum watcher__check (*check)(struct watcher__job *j, struct watcher__cand *c, char *why,
                                  size_t why_len);
@@ -146,6 +150,12 @@ extern const struct watcher__layout_ops watcher__layout_accelerate;
 extern const struct watcher__layout_ops watcher__layout_lightning;
 extern const struct watcher__layout_ops watcher__layout_deepspeed;
 extern const struct watcher__layout_ops watcher__layout_generic;
+
+/* A small set of paths (relative to a save's folder). */
+struct watcher__strset {
+    char **v;
+    size_t n, cap;
+};
 
 /* A save seen on disk, from its first event until READY (and after, as a
  * "done" record so the same save is not reported twice). */
@@ -168,8 +178,12 @@ struct watcher__cand {
     hs_usec_t mtime; /* files: mtime when done */
     int64_t step;    /* filled by check() */
     double epoch;
-    char **open; /* files (relative to key) written and not yet closed */
-    size_t n_open, cap_open;
+    struct watcher__strset open;   /* files (relative to key) written, not closed yet */
+    struct watcher__strset closed; /* ... seen closed after writing (live) */
+    struct watcher__strset made;   /* ... seen created (live), not closed yet */
+    hs_usec_t open_check;          /* when to look at files whose close never came, 0 = default */
+    bool quiet_needed;             /* W > 1: a file not seen closed: marker_quiet applies */
+    bool renamed;                  /* the folder was renamed into its final name */
 };
 
 /* A job as the loop sees it. */

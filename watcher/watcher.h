@@ -29,8 +29,11 @@
  *   trainer_state.json (or the rename of tmp-checkpoint-* into checkpoint-N)
  *   once it parses with global_step == N and the file set is consistent
  *   (index shards, adapter config, rng_state_0..W-1, DeepSpeed latest +
- *   one optimizer shard per rank): ~20 ms later with world_size 1, after
- *   marker_quiet without writes otherwise. Lightning (*.ckpt): the rename
+ *   one optimizer shard per rank): ~20 ms later with world_size 1; with
+ *   W > 1 ~20 ms after the last of the other ranks' files is seen closed
+ *   (every file of the save seen closed or older than the marker), and
+ *   after marker_quiet without writes only when that cannot be observed
+ *   (a file whose close was not seen). Lightning (*.ckpt): the rename
  *   into place or the close, ~20 ms later; symlinks (last.ckpt) never.
  *   DeepSpeed (global_stepN): `latest` names it or a later tag and every
  *   rank's shard is there; same timing as the Trainer. Accelerate
@@ -38,7 +41,9 @@
  *   marker_quiet. Generic: settle without writes. Saves seen only by a scan
  *   (start, rescan, polling's first look) wait marker_quiet (settle for
  *   generic). Polling sees a file "closed" when it did not change over one
- *   interval, so it adds about two intervals. Checks (a readdir of the save,
+ *   interval, so it adds about two intervals. A file seen written whose
+ *   close never arrives counts as closed once unchanged for settle (with a
+ *   notice). Checks (a readdir of the save,
  *   parsing trainer_state.json) run on the loop thread once per save.
  *   Ignored everywhere: names starting with '.', tmp-checkpoint-*, the
  *   spool; symlinks are never followed; names that are not printable UTF-8

@@ -154,9 +154,48 @@ static void on_notice(struct watcher_job *job, enum watcher_notice_level level, 
         memcpy(t->notices[t->n_notices++], line, sizeof(line));
 }
 
+/* The test in progress. A failed cmocka assertion longjmps out of the test
+ * before its wt_fini: the next wt_init (or wt_cleanup_failed) closes what
+ * that test left open, so libinotifytools is free again (-EBUSY otherwise)
+ * and one failure does not cascade into the rest of the binary. */
+static struct wt *current;
+
+void wt_cleanup_failed(void)
+{
+    struct wt *t = current;
+    current = NULL;
+    if (!t)
+        return;
+    printf("cleanup: closing the watcher left by a failed test (%s)\n", t->dir);
+    t->writer_done = true;
+    wt_join_writer(t);
+    for (size_t i = 0; i < t->n_saves; i++) {
+        struct hs_err err = {0};
+        if (t->saves[i].snap && t->job)
+            watcher_snapshot_release(t->job, t->saves[i].snap, &err);
+        t->saves[i].snap = NULL;
+    }
+    watcher_close(t->w);
+    if (!uv_is_closing((uv_handle_t *)&t->tick))
+        uv_close((uv_handle_t *)&t->tick, NULL);
+    uv_run(&t->loop, UV_RUN_DEFAULT);
+    uv_loop_close(&t->loop);
+    chmod(t->dir, 0700);
+    wt_rm_rf(t->dir);
+}
+
+void wt_select_tests(void)
+{
+    const char *f = getenv("WT_FILTER");
+    if (f && *f)
+        cmocka_set_test_filter(f);
+}
+
 void wt_init(struct wt *t, const char *name)
 {
+    wt_cleanup_failed();
     memset(t, 0, sizeof(*t));
+    current = t;
     snprintf(t->dir, sizeof(t->dir), "/tmp/hs-wt-%s-XXXXXX", name);
     assert_non_null(mkdtemp(t->dir));
     snprintf(t->root, sizeof(t->root), "%s/out", t->dir);
@@ -218,6 +257,10 @@ void wt_run_until(struct wt *t, bool (*pred)(struct wt *t), unsigned timeout_ms)
     deadline.data = t;
     t->until = pred;
     t->timed_out = false;
+    /* the loop's clock is cached: after the caller blocked (joining a writer
+     * that took 30 s under load) the deadline would already be past, and
+     * the loop would stop after one iteration with work half done */
+    uv_update_time(&t->loop);
     uv_timer_start(&deadline, deadline_cb, timeout_ms, 0);
     uv_timer_start(&t->tick, tick_cb, 5, 5);
     if (!pred(t))
@@ -243,6 +286,8 @@ void wt_join_writer(struct wt *t)
 
 void wt_fini(struct wt *t)
 {
+    if (current == t)
+        current = NULL;
     wt_join_writer(t);
     for (size_t i = 0; i < t->n_saves; i++) {
         struct hs_err err = {0};

@@ -81,6 +81,11 @@ void wt_start_writer(struct wt *t, void *(*fn)(void *));
 void wt_join_writer(struct wt *t);
 /* Close the watcher, release snapshots, assert uv_loop_close() == 0, rm -rf. */
 void wt_fini(struct wt *t);
+/* Close what a test that failed before its wt_fini left open (wt_init does
+ * it too), so one failure does not cascade -EBUSY into the next tests. */
+void wt_cleanup_failed(void);
+/* Run only the tests matching $WT_FILTER (cmocka's pattern), when set. */
+void wt_select_tests(void);
 
 /* Declare a save before writing it (the id is relative to the root). */
 struct wt_save *wt_declare(struct wt *t, const char *id);

@@ -474,6 +474,7 @@ static void test_ft_deepspeed_poll(void **s)
 int main(void)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
+    wt_select_tests();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ft_trainer),    cmocka_unit_test(test_ft_trainer_tmp),
         cmocka_unit_test(test_ft_trainer_w2), cmocka_unit_test(test_ft_trainer_poll),

@@ -137,6 +137,13 @@ static void test_accelerate_poll(void **state)
                "accelerate-poll");
 }
 
+static void test_accelerate_world2_inotify(void **state)
+{
+    (void)state;
+    run_simple(WATCHER_MODE_INOTIFY, WATCHER_LAYOUT_AUTO, 2, accelerate_writer, 4,
+               "accelerate-w2-inotify");
+}
+
 static void test_lightning_inotify(void **state)
 {
     (void)state;
@@ -156,6 +163,13 @@ static void test_deepspeed_inotify(void **state)
     (void)state;
     run_simple(WATCHER_MODE_INOTIFY, WATCHER_LAYOUT_AUTO, 2, deepspeed_writer, 3,
                "deepspeed-inotify");
+}
+
+static void test_deepspeed_world1_inotify(void **state)
+{
+    (void)state;
+    run_simple(WATCHER_MODE_INOTIFY, WATCHER_LAYOUT_AUTO, 1, deepspeed_writer, 3,
+               "deepspeed-w1-inotify");
 }
 
 static void test_deepspeed_poll(void **state)
@@ -248,13 +262,22 @@ static void test_existing_none(void **state)
 int main(void)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
+    wt_select_tests();
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_trainer_inotify),   cmocka_unit_test(test_trainer_world2_inotify),
-        cmocka_unit_test(test_trainer_poll),      cmocka_unit_test(test_accelerate_inotify),
-        cmocka_unit_test(test_accelerate_poll),   cmocka_unit_test(test_lightning_inotify),
-        cmocka_unit_test(test_lightning_poll),    cmocka_unit_test(test_deepspeed_inotify),
-        cmocka_unit_test(test_deepspeed_poll),    cmocka_unit_test(test_existing_latest),
-        cmocka_unit_test(test_existing_all_poll), cmocka_unit_test(test_existing_none),
+        cmocka_unit_test(test_trainer_inotify),
+        cmocka_unit_test(test_trainer_world2_inotify),
+        cmocka_unit_test(test_trainer_poll),
+        cmocka_unit_test(test_accelerate_inotify),
+        cmocka_unit_test(test_accelerate_poll),
+        cmocka_unit_test(test_lightning_inotify),
+        cmocka_unit_test(test_lightning_poll),
+        cmocka_unit_test(test_deepspeed_inotify),
+        cmocka_unit_test(test_deepspeed_poll),
+        cmocka_unit_test(test_existing_latest),
+        cmocka_unit_test(test_existing_all_poll),
+        cmocka_unit_test(test_existing_none),
+        cmocka_unit_test(test_accelerate_world2_inotify),
+        cmocka_unit_test(test_deepspeed_world1_inotify),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

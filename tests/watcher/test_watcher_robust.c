@@ -8,6 +8,7 @@
  */
 #include "writers.h"
 
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -279,6 +280,58 @@ static void test_missing_roots_share_parent(void **state)
     free(t);
 }
 
+/* ---- a close that never comes --------------------------------------------- */
+
+static bool notice_treated_closed(struct wt *t)
+{
+    return wt_has_notice(t, "treating it as closed");
+}
+
+/* A file seen written whose close-after-write never arrives (here: still
+ * open) must not block its save forever: once it has not changed for
+ * settle, it counts as closed, with a notice; not before. */
+static void test_close_never_seen(void **state)
+{
+    (void)state;
+    struct wt *t = calloc(1, sizeof(*t));
+    wt_init(t, "never-closed");
+    t->o.mode = WATCHER_MODE_INOTIFY;
+    mkdir(t->root, 0755);
+    wt_add_job(t);
+    wt_wait_scanned(t);
+    struct wt_save *s = write_trainer_save(t, 10, 1, false, false, true, false);
+    char dir[512], opt[640];
+    snprintf(dir, sizeof(dir), "%s/checkpoint-10", t->root);
+    snprintf(opt, sizeof(opt), "%s/optimizer.pt", dir);
+    /* rewrite one byte in place and keep the file open: IN_MODIFY, no close */
+    int fd = open(opt, O_RDWR | O_CLOEXEC);
+    assert_true(fd >= 0);
+    char c;
+    assert_int_equal(pread(fd, &c, 1, 0), 1);
+    assert_int_equal(pwrite(fd, &c, 1, 0), 1);
+    hs_usec_t last_write = hs_now_monotonic();
+    wt_write_text(s, dir, "trainer_state.json", NULL,
+                  "{\"global_step\": 10, \"epoch\": 1.0, \"log_history\": []}\n");
+    wt_marker(t, s);
+    t->writer_done = true;
+    /* the marker alone would fire in ~20 ms: the open file holds it */
+    wt_run_until(t, never, 150);
+    assert_int_equal(t->n_ready, 0);
+    wt_run_until(t, wt_all_declared_ready, 5000);
+    assert_false(t->timed_out);
+    wt_assert_all_ready(t);
+    assert_true(notice_treated_closed(t));
+    assert_true(s->ready_at >= last_write + t->o.settle);
+    printf("never-closed: READY %.0f ms after the last write (settle %.0f ms)\n",
+           (s->ready_at - last_write) / 1000.0, t->o.settle / 1000.0);
+    /* the late close changes nothing: no second READY */
+    close(fd);
+    wt_run_until(t, never, 200);
+    assert_int_equal(t->n_ready, 1);
+    wt_fini(t);
+    free(t);
+}
+
 /* ---- inotify watch limit -------------------------------------------------- */
 
 static void *four_saves(void *arg)
@@ -489,6 +542,7 @@ static void test_spool_budget_and_copy(void **state)
 int main(void)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
+    wt_select_tests();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_many_inotify),
         cmocka_unit_test(test_many_poll),
@@ -496,6 +550,7 @@ int main(void)
         cmocka_unit_test(test_root_lifecycle_inotify),
         cmocka_unit_test(test_root_lifecycle_poll),
         cmocka_unit_test(test_missing_roots_share_parent),
+        cmocka_unit_test(test_close_never_seen),
         cmocka_unit_test(test_spool_budget_and_copy),
         cmocka_unit_test(test_watch_limit_falls_back_to_poll),
         cmocka_unit_test(test_two_jobs_and_removal),

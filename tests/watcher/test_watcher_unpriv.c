@@ -96,6 +96,7 @@ static void test_bad_input_poll(void **state)
 int main(void)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
+    wt_select_tests();
     if (geteuid() == 0) {
         /* root ignores permission bits: become nobody for a real EACCES */
         if (setgroups(0, NULL) != 0 || setgid(65534) != 0 || setuid(65534) != 0) {

@@ -115,6 +115,12 @@ void *accelerate_writer(void *arg)
         wt_write(s, dir, "sampler.bin", NULL, 700);
         wt_write(s, dir, "random_states_0.pkl", NULL, 15000);
         wt_marker(t, s);
+        for (unsigned r = 1; r < t->o.world_size; r++) {
+            char name[64];
+            usleep(30000); /* other processes: no barrier */
+            snprintf(name, sizeof(name), "random_states_%u.pkl", r);
+            wt_write(s, dir, name, NULL, 15000);
+        }
         usleep(20000);
         wt_write(s, dir, "custom_checkpoint_0.pkl", NULL, 3000);
         usleep(400000); /* training until the next save */
@@ -177,9 +183,11 @@ void *deepspeed_writer(void *arg)
         snprintf(latest, sizeof(latest), "%s", id);
         wt_write_text(s, t->root, "latest", NULL, latest);
         wt_marker(t, s);
-        usleep(40000); /* rank 1 finishes after rank 0 wrote latest */
-        snprintf(rel, sizeof(rel), "%s/zero_pp_rank_1_mp_rank_00_optim_states.pt", id);
-        wt_write(s, t->root, rel, NULL, 150000);
+        for (unsigned r = 1; r < t->o.world_size; r++) {
+            usleep(40000); /* rank r finishes after rank 0 wrote latest */
+            snprintf(rel, sizeof(rel), "%s/zero_pp_rank_%u_mp_rank_00_optim_states.pt", id, r);
+            wt_write(s, t->root, rel, NULL, 150000);
+        }
         usleep(450000); /* the next save rewrites latest: let READY come first */
     }
     t->writer_done = true;
