@@ -57,11 +57,19 @@ sparse_dir() {
     echo "$work/$1"
 }
 
-# measure NAME command... → "$work/time.NAME": wall user sys maxrss_kb; stdout/stderr kept
+# stamp: prefix each line with the time it arrived (seconds, µs)
+stamp() {
+    local l
+    while IFS= read -r l; do printf '%s %s\n' "$EPOCHREALTIME" "$l"; done
+}
+
+# measure NAME command... → "$work/time.NAME": wall user sys maxrss_kb; stdout
+# kept, stderr kept with arrival times (hubsync's phase lines time the phases)
 measure() {
     local name=$1
     shift
-    /usr/bin/time -f "%e %U %S %M" -o "$work/time.$name" "$@" >"$work/out.$name" 2>"$work/err.$name" || {
+    { /usr/bin/time -f "%e %U %S %M" -o "$work/time.$name" "$@" 2>&1 >"$work/out.$name"; } |
+        stamp >"$work/err.$name" || {
         echo "$name failed:" >&2
         tail -n 5 "$work/err.$name" >&2
         return 1
@@ -132,6 +140,16 @@ print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
 for n, mib, wall, user, sysc, rss in rows:
     print("| %s | %d | %.1f | %.0f | %.2f | %.2f | %.2f | %.1f | %.4f%% |" % (
         n, mib, wall, (mib << 20) / wall / 1e6, user, sysc, user + sysc, rss, 100 * rss / mib))
+marks = {}  # hubsync's phase lines: "hubsync: hashing: …", "hubsync: preupload", …
+for line in open(os.path.join(work, "err.hubsync")):
+    t, _, msg = line.partition(" ")
+    key = msg.split(":")[1].strip() if msg.startswith("hubsync:") and ":" in msg else ""
+    marks.setdefault(key.split()[0] if key else "", float(t))
+if all(k in marks for k in ("hashing", "preupload", "upload", "commit")):
+    print()
+    print("- hubsync phases (wall): hashing %.1f s (%.0f MB/s), upload %.1f s (%.0f MB/s)" % (
+        marks["preupload"] - marks["hashing"], (size_mib << 20) / (marks["preupload"] - marks["hashing"]) / 1e6,
+        marks["commit"] - marks["upload"], (size_mib << 20) / (marks["commit"] - marks["upload"]) / 1e6))
 if len(rows) == 2:
     h, j = rows
     same = "same file" if h[1] == j[1] else "JS on %d MiB, hubsync on %d MiB" % (j[1], h[1])
