@@ -8,7 +8,8 @@
  *     `ca_file` key): h2 is negotiated, eight requests in flight at once —
  *     six GETs of static files and two PUTs streaming a file body through
  *     the loop's buffers (nghttpd --echo-upload sends the body back) — all
- *     come back over ONE connection, bytes checked by SHA-256;
+ *     come back over ONE connection, bytes checked by SHA-256; then a
+ *     not_idempotent POST (the commit) goes over a new h2 connection;
  *   - without it (the system store, which does not know this CA): a clear
  *     certificate verification error, one attempt, and nghttpd's log shows
  *     the request never reached it (nothing was sent insecurely).
@@ -316,6 +317,29 @@ static void test_h2_multiplexed_with_ca_file(void **s)
     assert_int_equal(count_in_log("recv (stream_id=15) :path"), 1); /* the 8th stream */
     for (int i = 0; i < N_GET + N_PUT; i++)
         http_request_free(r[i]);
+
+    /* The commit POST (not idempotent) takes a connection of its own, h2 too. */
+    char url[128];
+    snprintf(url, sizeof(url), "%s/api/models/a/b/commit/main", g_url);
+    struct http_request *c = http_request_new("POST", url);
+    const char *ndjson = "{\"key\":\"header\",\"value\":{\"summary\":\"x\"}}\n";
+    http_request_set_body(c, strdup(ndjson), strlen(ndjson), "application/x-ndjson");
+    c->auth = true;
+    c->retry = HTTP_RETRY_RATELIMIT;
+    c->not_idempotent = true;
+    c->done = on_done;
+    done = 0;
+    c->userdata = &done;
+    assert_int_equal(http_submit(h, c), 0);
+    while (!done)
+        uv_run(&g_loop, UV_RUN_ONCE);
+    assert_int_equal(c->error, 0);
+    assert_int_equal(c->resp.status, 200);
+    assert_int_equal(c->resp.http_version, CURL_HTTP_VERSION_2_0);
+    assert_int_equal(c->resp.num_connects, 1);
+    assert_int_equal(c->resp.body.len, strlen(ndjson));
+    assert_memory_equal(c->resp.body.data, ndjson, strlen(ndjson));
+    http_request_free(c);
     loop_close(h);
     assert_int_equal(uv_loop_close(&g_loop), 0);
 }
