@@ -139,6 +139,9 @@ def ratio(a, b):
     return "%g vs 0 (hubsync)" % a if a > 0 else "both 0"
 
 
+WORK = [None]  # the work dir, removed by main_cleaned()
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true")
@@ -155,7 +158,7 @@ def main():
     if not os.access(P.BIN, os.X_OK):
         sys.exit("idle_bench: %s is not executable (set HUBSYNC_BIN)" % P.BIN)
     chk = P.Checks("idle_bench")
-    work = tempfile.mkdtemp(prefix="hs-idlebench.", dir=os.environ.get("BENCH_DIR", "/tmp"))
+    work = WORK[0] = tempfile.mkdtemp(prefix="hs-idlebench.", dir=os.environ.get("BENCH_DIR", "/tmp"))
     print("machine:", P.machine())
     print("hubsync:", P.BIN)
     print("jobs: %d, window: %.0f s, poll interval: %g s" % (args.jobs, args.seconds,
@@ -177,8 +180,6 @@ def main():
             os.path.abspath(__file__)), "naive_poll.py"), "1"] + dirs, "^ready", "naive poll", args)
     finally:
         emu.stop()
-        if not os.environ.get("HS_KEEP"):
-            shutil.rmtree(work, ignore_errors=True)
     print()
     print(P.table(["process", "window s", "CPU ms", "CPU %", "ctx sw vol + invol",
                    "ctx sw / s", "perf task-clock ms", "perf ctx sw", "perf migr", "threads",
@@ -212,5 +213,15 @@ def main():
     return chk.finish()
 
 
+def main_cleaned():
+    """main(), then the work dir removed — after the report, since deleting
+    a large tree is slow (this machine's ext4 discards on every unlink)."""
+    try:
+        return main()
+    finally:
+        if WORK[0] and not os.environ.get("HS_KEEP"):
+            shutil.rmtree(WORK[0], ignore_errors=True)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main_cleaned())

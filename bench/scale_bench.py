@@ -208,6 +208,9 @@ def peer_naive(work, out, args):
     return r
 
 
+WORK = [None]  # the work dir, removed by main_cleaned()
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true")
@@ -223,7 +226,7 @@ def main():
     if not os.access(P.BIN, os.X_OK):
         sys.exit("scale_bench: %s is not executable (set HUBSYNC_BIN)" % P.BIN)
     chk = P.Checks("scale_bench")
-    work = tempfile.mkdtemp(prefix="hs-scalebench.", dir=os.environ.get("BENCH_DIR", "/tmp"))
+    work = WORK[0] = tempfile.mkdtemp(prefix="hs-scalebench.", dir=os.environ.get("BENCH_DIR", "/tmp"))
     print("machine:", P.machine())
     print("hubsync:", P.BIN, flush=True)
     emu = P.itlib.Emu(work)
@@ -241,8 +244,6 @@ def main():
         rows.append(peer_naive(work, out, args))
     finally:
         emu.stop()
-        if not os.environ.get("HS_KEEP"):
-            shutil.rmtree(work, ignore_errors=True)
 
     def f(v, fmt):
         return fmt % v if v is not None else "-"
@@ -287,5 +288,15 @@ def main():
     return chk.finish()
 
 
+def main_cleaned():
+    """main(), then the work dir removed — after the report, since deleting
+    a large tree is slow (this machine's ext4 discards on every unlink)."""
+    try:
+        return main()
+    finally:
+        if WORK[0] and not os.environ.get("HS_KEEP"):
+            shutil.rmtree(WORK[0], ignore_errors=True)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main_cleaned())
