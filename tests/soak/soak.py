@@ -118,11 +118,21 @@ def run(a, work, out, label, kills, faults, bandwidth, step_time, rnd, t):
             ok = itlib.wait_for(lambda: itlib.job_status(cfg) and itlib.hubsync(
                 "finish", "j", "--config", cfg).returncode == 0, 30, 0.3)
             t.check(ok, "%s: finish accepted" % label)
-        done = itlib.wait_for(
-            lambda: (itlib.job_status(cfg) or {}).get("state") == "finished", a.timeout, 0.3)
+        # wait for the finish; give up early when no commit lands for a.stuck s
+        done, end, last, last_n = False, time.monotonic() + a.timeout, time.monotonic(), -1
+        while not done and time.monotonic() < end and time.monotonic() - last < a.stuck:
+            done = (itlib.job_status(cfg) or {}).get("state") == "finished"
+            n = len(emu.commits(REPO, missing_ok=True)) if not faults else -1
+            if faults:  # the emulator may answer 5xx: count commits in its request log
+                n = sum(1 for q in emu.requests() if q.get("status") == 200 and
+                        q.get("ops") is not None)
+            if n != last_n:
+                last, last_n = time.monotonic(), n
+            time.sleep(0.3)
         res["done_secs"] = time.monotonic() - t0
-        t.check(done, "%s: the job finished (%d kills): %s" % (label, res["kills"],
-                                                               itlib.job_status(cfg)))
+        t.check(done, "%s: the job finished (%d kills; %s): %s" % (
+            label, res["kills"], "no commit for %d s" % a.stuck
+            if time.monotonic() - last >= a.stuck else "timeout", itlib.job_status(cfg)))
         t.check(d.stop() == 0, "%s: the daemon stops cleanly at the end" % label)
         if faults:  # inspect through a fault-free emulator on the same data
             emu.stop()
@@ -227,6 +237,8 @@ def main():
                     "marker_quiet can be reported out of order: a known watcher bug)")
     ap.add_argument("--stall-timeout", type=int, default=4,
                     help="the daemon's HUBSYNC_STALL_SECONDS (default 4, above stall_s)")
+    ap.add_argument("--stuck", type=float, default=90,
+                    help="fail when no commit lands for this many seconds after the kills")
     ap.add_argument("--timeout", type=float, default=300, help="seconds to finish after the kills")
     ap.add_argument("--name", default="soak")
     a = ap.parse_args()
