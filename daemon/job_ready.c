@@ -288,6 +288,41 @@ void job__snaps_retry(struct job *j)
 
 /* ---- the watcher's READY ------------------------------------------------------ */
 
+static void fifo_append(struct job *j, struct job_snap *ctx)
+{
+    if (!j->snaps_tail)
+        j->snaps_tail = &j->snaps;
+    *j->snaps_tail = ctx;
+    j->snaps_tail = &ctx->next;
+}
+
+/* The saves superseded for the spool budget are released (their records
+ * durable, their entries removed): take the snapshot now. */
+static void retry_after_release(int status, void *ud)
+{
+    (void)status; /* a journal failure shows at the READY record */
+    struct job_snap *ctx = ud;
+    struct job *j = ctx->j;
+    if (!j) { /* the job was freed meanwhile */
+        snap_free(ctx);
+        return;
+    }
+    if (j->stopping || !j->wj) {
+        unlink_snap(j, ctx);
+        snap_free(ctx);
+        return drain(j);
+    }
+    struct hs_err err = {0};
+    ctx->owner = j->wj;
+    int rc = watcher_snapshot_start(j->wj, ctx->cp, snap_cb, ctx, &err);
+    if (rc < 0) {
+        ctx->done = true;
+        ctx->status = rc;
+        snprintf(ctx->msg, sizeof(ctx->msg), "%s", err.msg[0] ? err.msg : hs_strerror(rc));
+        drain(j);
+    }
+}
+
 void job_on_checkpoint(struct job *j, const struct watcher_checkpoint *cp)
 {
     job__activity(j);
@@ -320,10 +355,12 @@ void job_on_checkpoint(struct job *j, const struct watcher_checkpoint *cp)
     if (rc == -ENOSPC && j->nq &&
         (j->cfg->hub_strategy == CONFIG_STRATEGY_EVERY_SAVE ||
          j->cfg->hub_strategy == CONFIG_STRATEGY_CHECKPOINT)) {
-        /* spool budget: the newer save replaces the queued ones first */
+        /* spool budget: the newer save replaces the queued ones first; their
+         * spool entries go once SUPERSEDED is durable, then it is retried */
         job__supersede_queued(j, 0, cp->id, "spool budget reached");
-        err = (struct hs_err){0};
-        rc = watcher_snapshot_start(j->wj, cp, snap_cb, ctx, &err);
+        fifo_append(j, ctx);
+        jstate_when_durable(j->env->js, retry_after_release, ctx);
+        return;
     }
     if (rc < 0 && no_space(rc)) {
         /* no room in the spool: the save waits in the FIFO (drain) */
@@ -338,10 +375,7 @@ void job_on_checkpoint(struct job *j, const struct watcher_checkpoint *cp)
         snap_free(ctx);
         return;
     }
-    if (!j->snaps_tail)
-        j->snaps_tail = &j->snaps;
-    *j->snaps_tail = ctx;
-    j->snaps_tail = &ctx->next;
+    fifo_append(j, ctx);
     if (ctx->done)
         drain(j);
 }
