@@ -11,7 +11,9 @@
  * and reports training output. Layout rules live in detect_<layout>.c.
  *
  * The disk checks (a readdir of one save, parsing trainer_state.json) run on
- * the loop thread: milliseconds on a local disk, done once per completed save.
+ * the thread pool (check.c), one at a time per job; what stays here is a
+ * single lstat where a save is never listed and for files whose close never
+ * came.
  */
 #include "internal.h"
 
@@ -143,6 +145,8 @@ static void open_clear(struct watcher__cand *c)
 
 static void cand_free(struct watcher__cand *c)
 {
+    if (c->checking)
+        c->checking->c = NULL; /* its check's result is dropped */
     set_free(&c->open);
     set_free(&c->closed);
     set_free(&c->made);
@@ -198,12 +202,20 @@ static bool same_identity(struct watcher__job *j, struct watcher__cand *c)
     return true;
 }
 
-static void mark_done(struct watcher__job *j, struct watcher__cand *c)
+/* Remember the save as reported, with its identity (recorded by its check
+ * when it was listed) so that a later event counts as a new save only if
+ * the folder was re-created (same_identity). */
+static void mark_done(struct watcher__job *j, struct watcher__cand *c,
+                      const struct watcher__eval_item *it)
 {
     char p[HS_PATH_MAX];
     struct stat st;
-    if (watcher__cand_path(j, c, p, sizeof(p)) == 0 && lstat(p, &st) == 0) {
-        c->dev = st.st_dev;
+    if (it && it->have_id) {
+        c->dev = it->dev;
+        c->ino = it->ino;
+        c->mtime = it->mtime;
+    } else if (watcher__cand_path(j, c, p, sizeof(p)) == 0 && lstat(p, &st) == 0) {
+        c->dev = st.st_dev; /* one lstat, only for saves never listed */
         c->ino = st.st_ino;
         c->mtime =
             (hs_usec_t)st.st_mtim.tv_sec * HS_USEC_PER_SEC + (hs_usec_t)st.st_mtim.tv_nsec / 1000;
@@ -214,73 +226,19 @@ static void mark_done(struct watcher__job *j, struct watcher__cand *c)
     open_clear(c);
 }
 
-/* ---- building the report ------------------------------------------------- */
-
-static struct watcher_checkpoint *build(struct watcher__job *j, struct watcher__cand *c,
-                                        hs_usec_t *newest_mtime)
-{
-    struct watcher_checkpoint *cp = calloc(1, sizeof(*cp));
-    char folder[HS_PATH_MAX];
-    if (!cp || watcher__cand_path(j, c, folder, sizeof(folder)) < 0)
-        goto fail;
-    cp->id = strdup(c->key);
-    cp->folder = strdup(folder);
-    cp->layout = c->lay->name;
-    cp->step = c->step;
-    cp->epoch = c->epoch;
-    cp->index = c->number;
-    cp->existing = c->existing;
-    cp->marker_at = c->marker_at;
-    char *slash = strrchr(folder, '/');
-    bool base_is_parent = !c->is_dir || c->lay->id == WATCHER_LAYOUT_DEEPSPEED;
-    if (base_is_parent && slash)
-        cp->base = strndup(folder, (size_t)(slash - folder));
-    else
-        cp->base = strdup(folder);
-    if (!cp->id || !cp->folder || !cp->base)
-        goto fail;
-    if (!c->is_dir) {
-        struct stat st;
-        if (lstat(folder, &st) != 0 || !S_ISREG(st.st_mode))
-            goto fail;
-        if (watcher__add_file(cp, slash + 1, &st) < 0)
-            goto fail;
-    } else if (base_is_parent) {
-        if (watcher__list_files(j, cp, folder, slash + 1) < 0)
-            goto fail;
-        static const char *const extra[] = {"latest", "zero_to_fp32.py"};
-        for (size_t i = 0; i < HS_ARRAY_SIZE(extra); i++) {
-            char p[HS_PATH_MAX];
-            struct stat st;
-            if (hs_path_join(p, sizeof(p), cp->base, extra[i]) == 0 && lstat(p, &st) == 0 &&
-                S_ISREG(st.st_mode))
-                watcher__add_file(cp, extra[i], &st);
-        }
-    } else if (watcher__list_files(j, cp, folder, "") < 0) {
-        goto fail;
-    }
-    hs_usec_t newest = 0;
-    for (size_t i = 0; i < cp->n_files; i++) {
-        cp->total_bytes += cp->files[i].size;
-        if (cp->files[i].mtime > newest)
-            newest = cp->files[i].mtime;
-    }
-    if (newest_mtime)
-        *newest_mtime = newest;
-    return cp;
-fail:
-    watcher_checkpoint_free(cp);
-    return NULL;
-}
+/* ---- reporting ------------------------------------------------------------- */
 
 static int cmp_file(const void *a, const void *b)
 {
     return strcmp(((const struct watcher_file *)a)->path, ((const struct watcher_file *)b)->path);
 }
 
-static void fire(struct watcher__job *j, struct watcher__cand *c, struct watcher_checkpoint *cp)
+static void fire(struct watcher__job *j, struct watcher__cand *c, struct watcher__eval_item *it)
 {
-    mark_done(j, c);
+    struct watcher_checkpoint *cp = it->cp;
+    mark_done(j, c, it);
+    cp->existing = c->existing;
+    cp->marker_at = c->marker_at;
     if (cp->n_files > 1)
         qsort(cp->files, cp->n_files, sizeof(*cp->files), cmp_file);
     cp->ready_at = hs_now_monotonic();
@@ -300,7 +258,7 @@ static bool single_writer(struct watcher__job *j, const struct watcher__cand *c)
 
 static hs_usec_t due(struct watcher__job *j, const struct watcher__cand *c)
 {
-    if (c->done || c->blocked)
+    if (c->done || c->blocked || c->checking)
         return NEVER;
     if (c->open.n > 0) /* a close never seen must not block forever: look again */
         return c->open_check ? c->open_check : c->last_activity + j->o.settle;
@@ -334,6 +292,10 @@ static void schedule(struct watcher__job *j)
         return;
     hs_usec_t next = NEVER;
     for (struct watcher__cand *c = j->cands; c; c = c->next) {
+        /* while a check runs only stale opens are looked at; the rest is
+         * scheduled again when it ends */
+        if (j->eval && !c->open.n)
+            continue;
         hs_usec_t d = due(j, c);
         if (d < next)
             next = d;
@@ -462,41 +424,51 @@ static bool all_closed(struct watcher__cand *c, const struct watcher_checkpoint 
     return true;
 }
 
-static void evaluate(struct watcher__job *j, struct watcher__cand *c, hs_usec_t now)
+/* Start the disk check of a due save on the thread pool (the result comes
+ * back in watcher__detect_checked). */
+static void evaluate(struct watcher__job *j, struct watcher__cand *c)
 {
-    char why[256] = "";
     if (!watcher__name_printable(c->key)) {
         char esc[512];
         watcher__name_escape(c->key, esc, sizeof(esc));
         watcher__notice(j, WATCHER_NOTICE_WARN,
                         "%s: skipped the save \"%s\": its name is not printable UTF-8", j->o.root,
                         esc);
-        mark_done(j, c);
+        mark_done(j, c, NULL);
         return;
     }
-    enum watcher__check r = c->lay->check(j, c, why, sizeof(why));
-    if (r == WCHECK_GONE) {
+    if (watcher__eval_start(j, &c, 1, false) < 0)
+        c->blocked = true; /* out of memory: the next event in it retries */
+}
+
+/* The result of one live save's check. */
+static void checked(struct watcher__job *j, struct watcher__eval_item *it, hs_usec_t now)
+{
+    struct watcher__cand *c = it->c;
+    if (!c || c->done)
+        return; /* forgotten or reported meanwhile */
+    c->checking = NULL;
+    if (c->events != it->seq)
+        return; /* it changed while we looked: look again when due */
+    c->step = it->probe.step;
+    c->epoch = it->probe.epoch;
+    if (it->result == WCHECK_GONE) {
         cand_unlink(j, c);
         return;
     }
-    if (r == WCHECK_INCOMPLETE) {
+    if (it->result == WCHECK_INCOMPLETE || !it->cp) {
         c->blocked = true; /* until the next event in it */
         return;
     }
-    struct watcher_checkpoint *cp = build(j, c, NULL);
-    if (!cp) {
-        c->blocked = true;
-        return;
-    }
+    c->is_dir = it->probe.is_dir;
+    char why[256];
     hs_usec_t last = c->marker_at > c->last_activity ? c->marker_at : c->last_activity;
     if (c->lay->rule == WRULE_MARKER && !single_writer(j, c) && c->marker_live &&
-        now < last + j->o.marker_quiet && !all_closed(c, cp, why, sizeof(why))) {
+        now < last + j->o.marker_quiet && !all_closed(c, it->cp, why, sizeof(why))) {
         c->quiet_needed = true; /* until the next event in it */
-        watcher_checkpoint_free(cp);
         return;
     }
-    fire(j, c, cp);
-    watcher_checkpoint_free(cp);
+    fire(j, c, it);
 }
 
 void watcher__detect_timer_cb(uv_timer_t *t)
@@ -504,17 +476,24 @@ void watcher__detect_timer_cb(uv_timer_t *t)
     struct watcher__job *j = t->data;
     j->timer_armed = false;
     hs_usec_t now = hs_now_monotonic();
+    /* one check in flight per job: the save due first goes first, so READY
+     * events keep the order in which their saves completed */
+    struct watcher__cand *first = NULL;
+    hs_usec_t first_due = NEVER;
     for (struct watcher__cand *c = j->cands, *next; c; c = next) {
         next = c->next;
-        if (due(j, c) > now)
+        hs_usec_t d = due(j, c);
+        if (d > now)
             continue;
         if (c->open.n)
             stale_opens(j, c, now);
-        else
-            evaluate(j, c, now);
-        if (j->removed)
-            return;
+        else if (!j->eval && d <= first_due) /* ties: the older (later in the list) */
+            first = c, first_due = d;
     }
+    if (first)
+        evaluate(j, first);
+    if (j->removed)
+        return;
     if (j->n_out && j->out_activity + j->o.marker_quiet <= now)
         report_output(j);
     schedule(j);
@@ -532,63 +511,61 @@ static int cmp_ready(const void *a, const void *b)
     return strcmp(x->id, y->id);
 }
 
+/* After the first scan: check every save found (one batch on the thread
+ * pool); existing_done() applies existing_checkpoints to the results. */
 static void apply_existing(struct watcher__job *j)
 {
-    size_t n = 0, cap = 0;
-    struct watcher_checkpoint **v = NULL;
-    struct watcher__cand **who = NULL;
+    size_t n = 0;
+    for (struct watcher__cand *c = j->cands; c; c = c->next)
+        n += !c->done && c->existing && !c->open.n && !c->checking;
+    struct watcher__cand **v = n ? calloc(n, sizeof(*v)) : NULL;
+    if (!v)
+        return; /* none, or out of memory: the live rules report them */
+    n = 0;
+    for (struct watcher__cand *c = j->cands; c; c = c->next)
+        if (!c->done && c->existing && !c->open.n && !c->checking)
+            v[n++] = c;
+    if (watcher__eval_start(j, v, n, true) < 0)
+        j->existing_wanted = true; /* a live check runs: retried when it ends */
+    free(v);
+}
+
+static void existing_done(struct watcher__job *j, struct watcher__eval *ev)
+{
+    size_t n = 0;
+    struct watcher__eval_item **v = calloc(ev->n ? ev->n : 1, sizeof(*v));
+    if (!v)
+        return;
     hs_usec_t now_real = hs_now_realtime();
-    for (struct watcher__cand *c = j->cands; c; c = c->next) {
-        if (c->done || !c->existing || c->open.n)
-            continue;
-        char why[256];
-        if (c->lay->check(j, c, why, sizeof(why)) != WCHECK_COMPLETE)
-            continue;
-        hs_usec_t newest = 0;
-        struct watcher_checkpoint *cp = build(j, c, &newest);
-        if (!cp)
-            continue;
+    for (size_t i = 0; i < ev->n; i++) {
+        struct watcher__eval_item *it = &ev->items[i];
+        struct watcher__cand *c = it->c;
+        if (!c || c->done || c->events != it->seq || it->result != WCHECK_COMPLETE || !it->cp)
+            continue; /* the live rules apply */
         hs_usec_t quiet = c->lay->rule == WRULE_SETTLE         ? j->o.settle
                           : c->lay->rule == WRULE_MARKER_QUIET ? j->o.marker_quiet
                                                                : 0;
-        if (newest + quiet > now_real) {
-            watcher_checkpoint_free(cp); /* still being written: the live rules apply */
-            continue;
-        }
-        if (n == cap) {
-            cap = cap ? cap * 2 : 16;
-            void *nv = realloc(v, cap * sizeof(*v)), *nw = realloc(who, cap * sizeof(*who));
-            if (nv)
-                v = nv;
-            if (nw)
-                who = nw;
-            if (!nv || !nw) {
-                watcher_checkpoint_free(cp);
-                break;
-            }
-        }
-        v[n] = cp;
-        who[n] = c;
-        n++;
+        if (it->newest + quiet > now_real)
+            continue; /* still being written: the live rules apply */
+        c->step = it->probe.step;
+        c->epoch = it->probe.epoch;
+        c->is_dir = it->probe.is_dir;
+        v[n++] = it;
     }
-    /* sort both arrays together by (step|index, id) */
+    /* by (step|index, id) */
     for (size_t a = 1; a < n; a++)
-        for (size_t b = a; b > 0 && cmp_ready(&v[b - 1], &v[b]) > 0; b--) {
-            struct watcher_checkpoint *t = v[b];
+        for (size_t b = a; b > 0 && cmp_ready(&v[b - 1]->cp, &v[b]->cp) > 0; b--) {
+            struct watcher__eval_item *t = v[b];
             v[b] = v[b - 1];
             v[b - 1] = t;
-            struct watcher__cand *u = who[b];
-            who[b] = who[b - 1];
-            who[b - 1] = u;
         }
     for (size_t i = 0; i < n; i++) {
         bool report = j->o.existing == WATCHER_EXISTING_ALL ||
                       (j->o.existing == WATCHER_EXISTING_LATEST && i == n - 1);
         if (report && !j->removed)
-            fire(j, who[i], v[i]);
+            fire(j, v[i]->c, v[i]);
         else
-            mark_done(j, who[i]);
-        watcher_checkpoint_free(v[i]);
+            mark_done(j, v[i]->c, v[i]);
     }
     if (n && j->o.existing != WATCHER_EXISTING_ALL)
         watcher__notice(j, WATCHER_NOTICE_INFO, "%s: %zu complete save(s) already on disk; %s",
@@ -596,7 +573,22 @@ static void apply_existing(struct watcher__job *j)
                         j->o.existing == WATCHER_EXISTING_NONE ? "none reported (existing: none)"
                                                                : "reporting the newest only");
     free(v);
-    free(who);
+}
+
+void watcher__detect_checked(struct watcher__job *j, struct watcher__eval *ev)
+{
+    if (ev->existing) {
+        existing_done(j, ev);
+    } else {
+        hs_usec_t now = hs_now_monotonic();
+        for (size_t i = 0; i < ev->n && !j->removed; i++)
+            checked(j, &ev->items[i], now);
+    }
+    if (j->existing_wanted && !j->removed) {
+        j->existing_wanted = false;
+        apply_existing(j);
+    }
+    schedule(j);
 }
 
 /* ---- events ---------------------------------------------------------------- */
@@ -688,6 +680,7 @@ static void path_event(struct watcher__job *j, const struct watcher__event *e)
         j->n_pending++;
     }
     c->seen = true;
+    c->events++;
     if (c->done) {
         if (removal || e->kind == WEV_DELETED || same_identity(j, c))
             return;
@@ -768,6 +761,7 @@ void watcher__detect_event(struct watcher__job *j, const struct watcher__event *
             j->rescans++;
             for (struct watcher__cand *c = j->cands; c; c = c->next) {
                 c->seen = false;
+                c->events++;
                 open_clear(c); /* closes may have been lost with the overflow */
             }
         }

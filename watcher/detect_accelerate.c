@@ -57,26 +57,24 @@ static bool acc_is_marker(const char *rel)
            !strcmp(rel + n - 4, ".pkl");
 }
 
-static enum watcher__check acc_check(struct watcher__job *j, struct watcher__cand *c, char *why,
-                                     size_t why_len)
+static enum watcher__check acc_check(struct watcher__probe *pr)
 {
-    char folder[HS_PATH_MAX];
+    const char *folder = pr->folder;
     struct stat st;
-    if (watcher__cand_path(j, c, folder, sizeof(folder)) < 0 || lstat(folder, &st) != 0 ||
-        !S_ISDIR(st.st_mode))
+    if (lstat(folder, &st) != 0 || !S_ISDIR(st.st_mode))
         return WCHECK_GONE;
-    unsigned w = j->o.world_size ? j->o.world_size : 1;
+    unsigned w = pr->world ? pr->world : 1;
     for (unsigned r = 0; r < w; r++) {
         char name[64];
         snprintf(name, sizeof(name), "random_states_%u.pkl", r);
         if (!watcher__file_exists(folder, name)) {
-            snprintf(why, why_len, "%s missing (world size %u)", name, w);
+            snprintf(pr->why, sizeof(pr->why), "%s missing (world size %u)", name, w);
             return WCHECK_INCOMPLETE;
         }
     }
-    const char *last = strrchr(c->key, '/');
-    last = last ? last + 1 : c->key;
-    acc_number(last, strlen(last), &c->epoch, &c->step);
+    const char *last = strrchr(folder, '/');
+    last = last ? last + 1 : folder;
+    acc_number(last, strlen(last), &pr->epoch, &pr->step);
     return WCHECK_COMPLETE;
 }
 

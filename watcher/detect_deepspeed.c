@@ -86,19 +86,19 @@ static bool ds_is_marker(const char *rel)
     return false; /* the marker, latest, lives beside the tag: see detect.c */
 }
 
-static enum watcher__check ds_check(struct watcher__job *j, struct watcher__cand *c, char *why,
-                                    size_t why_len)
+static enum watcher__check ds_check(struct watcher__probe *pr)
 {
     char folder[HS_PATH_MAX];
     struct stat st;
-    if (watcher__cand_path(j, c, folder, sizeof(folder)) < 0 || lstat(folder, &st) != 0 ||
-        !S_ISDIR(st.st_mode))
+    if (snprintf(folder, sizeof(folder), "%s", pr->folder) >= (int)sizeof(folder) ||
+        lstat(folder, &st) != 0 || !S_ISDIR(st.st_mode) || !strrchr(folder, '/'))
         return WCHECK_GONE;
     char *slash = strrchr(folder, '/');
     *slash = 0;
-    if (!watcher__deepspeed_consistent(folder, slash + 1, c->number, j->o.world_size, why, why_len))
+    if (!watcher__deepspeed_consistent(folder, slash + 1, pr->number, pr->world, pr->why,
+                                       sizeof(pr->why)))
         return WCHECK_INCOMPLETE;
-    c->step = c->number;
+    pr->step = pr->number;
     return WCHECK_COMPLETE;
 }
 

@@ -23,17 +23,14 @@ static bool gen_is_marker(const char *rel)
     return false;
 }
 
-static enum watcher__check gen_check(struct watcher__job *j, struct watcher__cand *c, char *why,
-                                     size_t why_len)
+static enum watcher__check gen_check(struct watcher__probe *pr)
 {
-    char p[HS_PATH_MAX];
     struct stat st;
-    if (watcher__cand_path(j, c, p, sizeof(p)) < 0 || lstat(p, &st) != 0 ||
-        !(S_ISDIR(st.st_mode) || S_ISREG(st.st_mode))) {
-        snprintf(why, why_len, "gone");
+    if (lstat(pr->folder, &st) != 0 || !(S_ISDIR(st.st_mode) || S_ISREG(st.st_mode))) {
+        snprintf(pr->why, sizeof(pr->why), "gone");
         return WCHECK_GONE;
     }
-    c->is_dir = S_ISDIR(st.st_mode);
+    pr->is_dir = S_ISDIR(st.st_mode);
     return WCHECK_COMPLETE;
 }
 

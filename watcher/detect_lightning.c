@@ -42,20 +42,18 @@ static int64_t name_value(const char *base, const char *key)
     return -1;
 }
 
-static enum watcher__check light_check(struct watcher__job *j, struct watcher__cand *c, char *why,
-                                       size_t why_len)
+static enum watcher__check light_check(struct watcher__probe *pr)
 {
-    char p[HS_PATH_MAX];
     struct stat st;
-    if (watcher__cand_path(j, c, p, sizeof(p)) < 0 || lstat(p, &st) != 0 || !S_ISREG(st.st_mode)) {
-        snprintf(why, why_len, "not a regular file");
+    if (lstat(pr->folder, &st) != 0 || !S_ISREG(st.st_mode)) {
+        snprintf(pr->why, sizeof(pr->why), "not a regular file");
         return WCHECK_GONE; /* deleted, or a symlink (save_last="link") */
     }
-    const char *base = strrchr(c->key, '/');
-    base = base ? base + 1 : c->key;
-    c->step = name_value(base, "step");
+    const char *base = strrchr(pr->folder, '/');
+    base = base ? base + 1 : pr->folder;
+    pr->step = name_value(base, "step");
     int64_t e = name_value(base, "epoch");
-    c->epoch = e >= 0 ? (double)e : -1;
+    pr->epoch = e >= 0 ? (double)e : -1;
     return WCHECK_COMPLETE;
 }
 

@@ -109,33 +109,33 @@ static bool index_complete(const char *folder, const char *index, char *why, siz
     return ok;
 }
 
-static enum watcher__check trainer_check(struct watcher__job *j, struct watcher__cand *c, char *why,
-                                         size_t why_len)
+static enum watcher__check trainer_check(struct watcher__probe *pr)
 {
-    char folder[HS_PATH_MAX], p[HS_PATH_MAX];
+    const char *folder = pr->folder;
+    char *why = pr->why, p[HS_PATH_MAX];
+    size_t why_len = sizeof(pr->why);
     struct stat st;
-    if (watcher__cand_path(j, c, folder, sizeof(folder)) < 0 || lstat(folder, &st) != 0 ||
-        !S_ISDIR(st.st_mode))
+    if (lstat(folder, &st) != 0 || !S_ISDIR(st.st_mode))
         return WCHECK_GONE;
     if (hs_path_join(p, sizeof(p), folder, "trainer_state.json") < 0)
         return WCHECK_GONE;
     struct hs_err err = {0};
     json_t *state = hs_json_load_tolerant(p, STATE_MAX, &err);
     if (!state) {
-        snprintf(why, why_len, "trainer_state.json: %s", err.msg);
+        snprintf(why, why_len, "trainer_state.json: %.200s", err.msg);
         return WCHECK_INCOMPLETE;
     }
     double gs = -1, ep = -1;
     hs_json_number(json_object_get(state, "global_step"), &gs);
     if (hs_json_number(json_object_get(state, "epoch"), &ep))
-        c->epoch = ep;
+        pr->epoch = ep;
     json_decref(state);
-    if (gs != (double)c->number) {
+    if (gs != (double)pr->number) {
         snprintf(why, why_len, "trainer_state.json has global_step %.0f, not %lld", gs,
-                 (long long)c->number);
+                 (long long)pr->number);
         return WCHECK_INCOMPLETE;
     }
-    c->step = c->number;
+    pr->step = pr->number;
     static const char *const indexes[] = {"model.safetensors.index.json",
                                           "pytorch_model.bin.index.json"};
     for (size_t i = 0; i < HS_ARRAY_SIZE(indexes); i++)
@@ -148,7 +148,7 @@ static enum watcher__check trainer_check(struct watcher__job *j, struct watcher_
         snprintf(why, why_len, "adapter weights without adapter_config.json");
         return WCHECK_INCOMPLETE;
     }
-    unsigned w = j->o.world_size;
+    unsigned w = pr->world;
     for (unsigned r = 0; w > 1 && r < w; r++) {
         char name[64];
         snprintf(name, sizeof(name), "rng_state_%u.pth", r);
@@ -158,7 +158,7 @@ static enum watcher__check trainer_check(struct watcher__job *j, struct watcher_
         }
     }
     if (watcher__file_exists(folder, "latest") &&
-        !watcher__deepspeed_consistent(folder, NULL, c->number, w, why, why_len))
+        !watcher__deepspeed_consistent(folder, NULL, pr->number, w, why, why_len))
         return WCHECK_INCOMPLETE;
     return WCHECK_COMPLETE;
 }

@@ -37,8 +37,8 @@ int watcher__add_file(struct watcher_checkpoint *cp, const char *rel, const stru
     return 0;
 }
 
-static int walk(struct watcher__job *j, struct watcher_checkpoint *cp, const char *dir,
-                const char *prefix, int depth)
+static int walk(struct watcher__notes *notes, const char *root, struct watcher_checkpoint *cp,
+                const char *dir, const char *prefix, int depth)
 {
     if (depth > 64)
         return 0;
@@ -63,12 +63,12 @@ static int walk(struct watcher__job *j, struct watcher_checkpoint *cp, const cha
             if (!watcher__name_printable(n)) {
                 char esc[256];
                 watcher__name_escape(rel, esc, sizeof(esc));
-                watcher__notice(j, WATCHER_NOTICE_WARN,
-                                "%s: skipped \"%s\" in %s: not printable UTF-8 (the Hub "
-                                "cannot store it)",
-                                j->o.root, esc, cp->id);
+                watcher__notes_add(notes,
+                                   "%s: skipped \"%s\" in %s: not printable UTF-8 (the Hub "
+                                   "cannot store it)",
+                                   root, esc, cp->id);
             } else if (S_ISDIR(st.st_mode))
-                rc = walk(j, cp, abs, rel, depth + 1);
+                rc = walk(notes, root, cp, abs, rel, depth + 1);
             else
                 rc = watcher__add_file(cp, rel, &st);
         }
@@ -79,10 +79,10 @@ static int walk(struct watcher__job *j, struct watcher_checkpoint *cp, const cha
     return rc;
 }
 
-int watcher__list_files(struct watcher__job *j, struct watcher_checkpoint *cp, const char *dir,
-                        const char *prefix)
+int watcher__list_files(struct watcher__notes *notes, const char *root,
+                        struct watcher_checkpoint *cp, const char *dir, const char *prefix)
 {
-    return walk(j, cp, dir, prefix, 0);
+    return walk(notes, root, cp, dir, prefix, 0);
 }
 
 struct watcher_checkpoint *watcher_checkpoint_free(struct watcher_checkpoint *cp)

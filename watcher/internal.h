@@ -127,6 +127,18 @@ struct watcher__job;
 /* Outcome of a disk check of one save. */
 enum watcher__check { WCHECK_COMPLETE, WCHECK_INCOMPLETE, WCHECK_GONE };
 
+/* What a layout's check reads and fills. Copied from the job and the save
+ * on the loop; the check runs on the thread pool and touches nothing else. */
+struct watcher__probe {
+    const char *folder; /* absolute path of the save (directory or file) */
+    int64_t number;     /* the number in its name, -1 none */
+    unsigned world;     /* world_size */
+    int64_t step;       /* out: global step, -1 unknown */
+    double epoch;       /* out: < 0 unknown */
+    bool is_dir;        /* in: as classified; out: as found (generic) */
+    char why[256];      /* out: why it is not complete */
+};
+
 struct watcher__layout_ops {
     enum watcher_layout id;
     const char *name;
@@ -140,9 +152,9 @@ struct watcher__layout_ops {
      * file (trainer_state.json, DeepSpeed's latest), else NULL: with W > 1
      * files not seen closed must be older than it for READY at once. */
     const char *marker_file;
-    /* Check the save on disk; fill step/epoch; why gets a short reason. */
-    enum watcher__check (*check)(struct watcher__job *j, struct watcher__cand *c, char *why,
-                                 size_t why_len);
+    /* Check the save on disk (any thread); fill step/epoch; why gets a short
+     * reason. */
+    enum watcher__check (*check)(struct watcher__probe *p);
 };
 
 extern const struct watcher__layout_ops watcher__layout_trainer;
@@ -184,6 +196,8 @@ struct watcher__cand {
     hs_usec_t open_check;          /* when to look at files whose close never came, 0 = default */
     bool quiet_needed;             /* W > 1: a file not seen closed: marker_quiet applies */
     bool renamed;                  /* the folder was renamed into its final name */
+    uint64_t events;               /* events seen in it: a check started before the last is stale */
+    struct watcher__eval_item *checking; /* its check in flight, NULL none */
 };
 
 /* A job as the loop sees it. */
@@ -211,8 +225,10 @@ struct watcher__job {
     uint64_t rescans, ready, spool_bytes, snap_seq;
     uint64_t spool_reserved; /* bytes of async snapshots in flight */
     bool spool_full;
-    unsigned inflight; /* thread-pool work holding this job */
-    bool timer_closed; /* freed once closed and inflight == 0 */
+    unsigned inflight;          /* thread-pool work holding this job */
+    struct watcher__eval *eval; /* the check in flight (one at a time), NULL none */
+    bool existing_wanted;       /* the first scan ended while a check ran */
+    bool timer_closed;          /* freed once closed and inflight == 0 */
     struct watcher__job *next;
 };
 
@@ -233,6 +249,49 @@ struct watcher {
 void watcher__job_work_start(struct watcher__job *j);
 void watcher__job_work_done(struct watcher__job *j);
 
+/* Messages produced on the thread pool, given to on_notice on the loop. */
+struct watcher__notes {
+    char *v[16];
+    size_t n;
+};
+void watcher__notes_add(struct watcher__notes *n, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* One save's check (check.c): inputs copied on the loop, results filled on
+ * the thread pool. c is cleared when the save is forgotten meanwhile. */
+struct watcher__eval_item {
+    struct watcher__cand *c;
+    uint64_t seq; /* c->events when the check started */
+    const struct watcher__layout_ops *lay;
+    char *key;
+    char folder[HS_PATH_MAX];
+    int64_t number;
+    struct watcher__probe probe;
+    enum watcher__check result;
+    struct watcher_checkpoint *cp; /* COMPLETE: the report (files unsorted) */
+    hs_usec_t newest;              /* newest file mtime (realtime) */
+    bool have_id;                  /* identity of the save when listed */
+    dev_t dev;
+    ino_t ino;
+    hs_usec_t mtime;
+};
+
+struct watcher__eval {
+    uv_work_t req;
+    struct watcher__job *j;
+    const char *root;
+    bool existing; /* the saves found by the first scan (existing_checkpoints) */
+    size_t n;
+    struct watcher__eval_item *items;
+    struct watcher__notes notes;
+};
+
+/* Check saves on the thread pool; watcher__detect_checked() gets the results
+ * on the loop. One at a time per job (-EBUSY while one runs). */
+int watcher__eval_start(struct watcher__job *j, struct watcher__cand **cands, size_t n,
+                        bool existing);
+void watcher__detect_checked(struct watcher__job *j, struct watcher__eval *ev);
+
 void watcher__detect_event(struct watcher__job *j, const struct watcher__event *e);
 void watcher__detect_timer_cb(uv_timer_t *t);
 void watcher__detect_free(struct watcher__job *j);
@@ -243,9 +302,10 @@ void watcher__notice(struct watcher__job *j, int level, const char *fmt, ...)
 int watcher__cand_path(struct watcher__job *j, const struct watcher__cand *c, char *out, size_t n);
 /* Fill a checkpoint's file list: regular files under folder (recursively,
  * relative to base with prefix), skipping ignored names and reporting
- * unprintable ones through notice. Appends to cp->files. */
-int watcher__list_files(struct watcher__job *j, struct watcher_checkpoint *cp, const char *dir,
-                        const char *prefix);
+ * unprintable ones in notes (root names the job in them). Appends to
+ * cp->files. Any thread. */
+int watcher__list_files(struct watcher__notes *notes, const char *root,
+                        struct watcher_checkpoint *cp, const char *dir, const char *prefix);
 int watcher__add_file(struct watcher_checkpoint *cp, const char *rel, const struct stat *st);
 /* DeepSpeed engine checkpoint in save_dir with tag folder `tag` (NULL: read
  * save_dir/latest): latest names tag or a later one, model states present,

@@ -43,8 +43,9 @@
  *   generic). Polling sees a file "closed" when it did not change over one
  *   interval, so it adds about two intervals. A file seen written whose
  *   close never arrives counts as closed once unchanged for settle (with a
- *   notice). Checks (a readdir of the save,
- *   parsing trainer_state.json) run on the loop thread once per save.
+ *   notice). Checks (a readdir of the save, parsing trainer_state.json)
+ *   run on libuv's thread pool, one at a time per job, so READY events
+ *   keep the order in which saves completed.
  *   Ignored everywhere: names starting with '.', tmp-checkpoint-*, the
  *   spool; symlinks are never followed; names that are not printable UTF-8
  *   are skipped with a notice.
