@@ -103,8 +103,13 @@ int watcher__inotify_pause(struct watcher__backend *b, bool paused);
 int watcher__inotify_fake_limit(struct watcher__backend *b, size_t limit);
 int watcher__poll_new(struct watcher__queue *q, struct watcher__backend **out, struct hs_err *err);
 
-/* statfs f_type → name, and whether inotify is blind to remote writes there. */
+/* statfs f_type → name, and whether inotify is blind to remote writes there
+ * ("unknown", false for a magic not in the table). */
+const char *watcher__fs_name(unsigned long magic, bool *remote);
+/* The same for the filesystem holding path. */
 const char *watcher__fs_type(const char *path, bool *remote);
+/* Does a job with this watch_mode on such a filesystem poll? */
+bool watcher__use_poll(enum watcher_mode mode, bool remote);
 
 /* ---- detector ---------------------------------------------------------- */
 

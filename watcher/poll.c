@@ -337,17 +337,28 @@ static const struct {
     {0x7461636f, "ocfs2", true},  {0x24051905, "ubifs", false},   {0x4d44, "vfat", false},
 };
 
+const char *watcher__fs_name(unsigned long magic, bool *remote)
+{
+    *remote = false;
+    for (size_t i = 0; i < HS_ARRAY_SIZE(fs_types); i++) {
+        if (magic == fs_types[i].magic) {
+            *remote = fs_types[i].remote;
+            return fs_types[i].name;
+        }
+    }
+    return "unknown";
+}
+
 const char *watcher__fs_type(const char *path, bool *remote)
 {
     struct statfs s;
     *remote = false;
     if (statfs(path, &s) != 0)
         return "unknown";
-    for (size_t i = 0; i < HS_ARRAY_SIZE(fs_types); i++) {
-        if ((unsigned long)s.f_type == fs_types[i].magic) {
-            *remote = fs_types[i].remote;
-            return fs_types[i].name;
-        }
-    }
-    return "unknown";
+    return watcher__fs_name((unsigned long)s.f_type, remote);
+}
+
+bool watcher__use_poll(enum watcher_mode mode, bool remote)
+{
+    return mode == WATCHER_MODE_POLL || (mode == WATCHER_MODE_AUTO && remote);
 }

@@ -237,7 +237,7 @@ int watcher_add_job(struct watcher *w, const struct watcher_options *o, struct w
         s == probe ? (void)(s[1] = 0) : (void)(*s = 0);
     }
     j->fs_type = watcher__fs_type(probe, &remote);
-    bool poll = o->mode == WATCHER_MODE_POLL || (o->mode == WATCHER_MODE_AUTO && remote);
+    bool poll = watcher__use_poll(o->mode, remote);
 
     if (!poll) {
         /* one inotify descriptor: a directory has one watch, owned by one job */
