@@ -240,6 +240,9 @@ static void snap_cb(struct watcher_job *wj, struct watcher_snapshot *snap, int s
     if (status < 0)
         snprintf(ctx->msg, sizeof(ctx->msg), "%s",
                  err && err->msg[0] ? err->msg : hs_strerror(status));
+    hs_log_debug("job %s: snapshot of %s done (%s)%s", j->name, ctx->cp->id,
+                 status < 0 ? ctx->msg : watcher_snapshot_method_name(snap->method),
+                 j->snaps != ctx ? "; an older save's snapshot is still running" : "");
     ctx->done = true;
     drain(j);
 }
@@ -375,6 +378,7 @@ void job_on_checkpoint(struct job *j, const struct watcher_checkpoint *cp)
         snap_free(ctx);
         return;
     }
+    hs_log_debug("job %s: %s complete: snapshot started on the thread pool", j->name, cp->id);
     fifo_append(j, ctx);
     if (ctx->done)
         drain(j);
