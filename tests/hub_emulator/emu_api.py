@@ -430,9 +430,13 @@ class HubHandler(BaseHandler):
 
     def complete_multipart(self):
         uid = self.qarg("uploadId") or ""
-        self.ctx.objects.check_signature("POST", "/api/complete_multipart/" + uid, self.query)
+        objects = self.ctx.objects
+        objects.check_signature("POST", "/api/complete_multipart/" + uid, self.query)
         body = self.read_json()
-        s = self.ctx.objects.complete(uid, body)
+        s = objects.session(uid)
+        if s is not None and not s.poisoned and self.ctx.faults.take(self, "badetag"):
+            objects.poison(s)  # this upload can no longer be completed with the client's ETags
+        s = objects.complete(uid, body)
         self.reply_json({"oid": s.oid, "size": s.size})
 
     def lfs_verify(self, rtype, ns, name):

@@ -1,7 +1,7 @@
 """Fault injection and the per-repo commit quota.
 
 Owns: parsing of the --faults spec ("api5xx=0.1,storage5xx=0.1,reset=0.05,stall=0.02,
-stall_s=5,expire=0.1,api429=0.05,lost=0.05"), the seeded random draws (one
+stall_s=5,expire=0.1,api429=0.05,lost=0.05,badetag=1"), the seeded random draws (one
 random.Random(--seed) behind a lock, so a run with the same request order injects the
 same faults), stalls, and the commit quota (fixed windows per repo → 429 with
 Retry-After and RateLimit headers as hub-protocol.md §9.2).
@@ -14,12 +14,14 @@ import time
 
 PROB_KEYS = ("api5xx", "api429", "storage5xx", "reset", "lost", "stall", "expire")
 NUM_KEYS = ("stall_s",)
+COUNT_KEYS = ("badetag",)  # deterministic: the first N occasions, not a probability
 
 
 class Faults:
     def __init__(self, spec, seed):
         self.p = {k: 0.0 for k in PROB_KEYS}
         self.stall_s = 5.0
+        self.left = {k: 0 for k in COUNT_KEYS}
         self.rng = random.Random(seed)
         self.lock = threading.Lock()
         for item in (spec or "").split(","):
@@ -38,13 +40,17 @@ class Faults:
                 if not 0.0 <= val <= 1.0:
                     raise ValueError("fault %s=%s: probability must be within [0, 1]" % (k, v))
                 self.p[k] = val
+            elif k in COUNT_KEYS:
+                if not math.isfinite(val) or val < 0 or val != int(val):
+                    raise ValueError("fault %s=%s: must be a count (integer >= 0)" % (k, v))
+                self.left[k] = int(val)
             elif k in NUM_KEYS:
                 if val < 0:
                     raise ValueError("fault %s must be >= 0" % k)
                 self.stall_s = val
             else:
-                raise ValueError("unknown fault %r (known: %s)" % (k, ", ".join(PROB_KEYS + NUM_KEYS)))
-        self.counts = {k: 0 for k in PROB_KEYS}
+                raise ValueError("unknown fault %r (known: %s)" % (k, ", ".join(PROB_KEYS + NUM_KEYS + COUNT_KEYS)))
+        self.counts = {k: 0 for k in PROB_KEYS + COUNT_KEYS}
 
     def hit(self, handler, key):
         """Draw for fault `key`; on a hit record it on the handler (request log) and count it."""
@@ -54,6 +60,17 @@ class Faults:
         with self.lock:
             hit = self.rng.random() < p
             if hit:
+                self.counts[key] += 1
+        if hit:
+            handler.fault = key if not handler.fault else handler.fault + "," + key
+        return hit
+
+    def take(self, handler, key):
+        """Counted fault `key`: True (and recorded like hit) while occasions are left."""
+        with self.lock:
+            hit = self.left.get(key, 0) > 0
+            if hit:
+                self.left[key] -= 1
                 self.counts[key] += 1
         if hit:
             handler.fault = key if not handler.fault else handler.fault + "," + key

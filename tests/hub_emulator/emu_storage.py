@@ -3,9 +3,10 @@
 Owns: the regular-blob store (DATA/blobs, by git blob SHA-1), the LFS object store
 (DATA/lfs, by SHA-256; `--discard` keeps only size markers), presigned-style URL
 signing (HMAC-SHA256 over method, path and expiration), multipart upload sessions
-(part files under DATA/uploads, cheap HMAC ETags, completion that concatenates the
-parts while hashing and checks SHA-256 == oid) and the storage HTTP handler: basic
-PUT, part PUT, ranged GET/HEAD downloads. Every storage request that carries an
+(one file per part under DATA/uploads, stored only once its whole body was received,
+S3 ETags = quoted MD5 of the part's bytes; completion that concatenates the parts
+while hashing and checks SHA-256 == oid) and the storage HTTP handler: basic PUT,
+part PUT, ranged GET/HEAD downloads. Every storage request that carries an
 Authorization header is rejected (S3: only one auth mechanism allowed). Bodies are
 streamed with 4 MiB buffers, never held whole in memory.
 """
@@ -64,15 +65,28 @@ def lfs_entry(oid, size):
 
 
 class Session:
-    def __init__(self, uid, oid, size, chunk):
+    def __init__(self, uid, oid, size, chunk, updir):
         self.uid, self.oid, self.size, self.chunk = uid, oid, size, chunk
         self.nparts = max(1, -(-size // chunk))
-        self.parts = {}  # n -> (etag, size)
+        self.parts = {}  # n -> (etag, size): only parts whose whole body was received
         self.created = time.time()
-        self.path = None  # DATA/uploads/<uid>.obj: parts are written in place at (n-1)*chunk
+        self.updir = updir  # None with --discard; else DATA/uploads, one file per stored part
+        self.poisoned = False  # badetag fault: part 1 was "replaced by other bytes"
 
     def part_size(self, n):
         return min(self.chunk, self.size - (n - 1) * self.chunk)
+
+    def part_path(self, n):
+        return os.path.join(self.updir, "%s.%05d" % (self.uid, n))
+
+    def remove_files(self):
+        if self.updir is None:
+            return
+        for n in range(1, self.nparts + 1):
+            try:
+                os.unlink(self.part_path(n))
+            except OSError:
+                pass
 
 
 class ObjectStore:
@@ -148,75 +162,100 @@ class ObjectStore:
 
     # -- multipart -------------------------------------------------------------------------------
     def new_session(self, oid, size, chunk):
-        uid = uuid.uuid4().hex
-        s = Session(uid, oid, size, chunk)
-        if not self.discard:
-            s.path = os.path.join(self.updir, uid + ".obj")
-            fd = os.open(s.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-            try:
-                os.ftruncate(fd, size)
-            finally:
-                os.close(fd)
+        s = Session(uuid.uuid4().hex, oid, size, chunk, None if self.discard else self.updir)
         with self.lock:
-            self.sessions[uid] = s
+            self.sessions[s.uid] = s
         return s
 
-    def part_etag(self, uid, n, size):
-        msg = ("%s:%d:%d:%d" % (uid, n, size, time.time_ns())).encode()
+    def discard_etag(self, uid, n, size):
+        """--discard: the bytes are not looked at; a deterministic stand-in for their MD5."""
+        msg = ("%s:%d:%d" % (uid, n, size)).encode()
         return '"%s"' % hmac.new(self.secret, msg, hashlib.md5).hexdigest()
+
+    def store_part(self, s, n, tmp, etag, size):
+        """Make a fully received part the session's part n (replacing an earlier one)."""
+        with self.lock:
+            if self.sessions.get(s.uid) is not s:
+                if tmp:
+                    os.unlink(tmp)
+                raise HttpError(404, "The specified upload does not exist. The upload ID may be invalid, or the "
+                                "upload may have been aborted or completed.", xml_code="NoSuchUpload")
+            if tmp:
+                os.replace(tmp, s.part_path(n))
+            s.parts[n] = (etag, size)
+
+    def poison(self, s):
+        """badetag fault: as if a late PUT of other bytes had replaced part 1 (ETag changed)."""
+        with self.lock:
+            s.poisoned = True
+            s.parts[1] = ('"%s"' % hashlib.md5(b"other bytes " + s.uid.encode()).hexdigest(), s.part_size(1))
+
+    def session(self, uid):
+        with self.lock:
+            return self.sessions.get(uid)
 
     def complete(self, uid, body):
         """Multipart completion: check parts and ETags, assemble, verify SHA-256 == oid."""
+        if not isinstance(body, dict):
+            body = {}
         with self.lock:
             s = self.sessions.get(uid)
-        if s is None:
-            raise HttpError(404, "Unknown or already completed upload %s" % uid, code="NoSuchUpload")
-        if not isinstance(body, dict) or body.get("oid") != s.oid:
-            raise HttpError(400, "Completion oid %r does not match the upload's oid %s" % (
-                body.get("oid") if isinstance(body, dict) else None, s.oid), code="BadRequest")
-        parts = body.get("parts")
-        if not isinstance(parts, list) or [p.get("partNumber") if isinstance(p, dict) else None for p in parts] != list(
-                range(1, s.nparts + 1)):
-            raise HttpError(400, "Completion must list parts 1..%d in ascending order" % s.nparts, code="InvalidPartOrder")
-        for p in parts:
-            n = p["partNumber"]
-            got = s.parts.get(n)
-            if got is None:
-                raise HttpError(400, "Part %d was never uploaded" % n, code="InvalidPart")
-            if p.get("etag") != got[0]:
-                raise HttpError(400, "ETag mismatch for part %d: got %r, expected %r" % (n, p.get("etag"), got[0]),
-                                code="InvalidPart")
-            if got[1] != s.part_size(n):
-                raise HttpError(400, "Part %d has %d bytes, expected %d" % (n, got[1], s.part_size(n)), code="InvalidPart")
-        with self.lock:
-            if self.sessions.pop(uid, None) is None:
-                raise HttpError(404, "Upload %s already completed" % uid, code="NoSuchUpload")
+            if s is None:
+                raise HttpError(404, "Unknown or already completed upload %s" % uid, code="NoSuchUpload")
+            if body.get("oid") != s.oid:
+                raise HttpError(400, "Completion oid %r does not match the upload's oid %s" % (body.get("oid"), s.oid),
+                                code="BadRequest")
+            parts = body.get("parts")
+            if not isinstance(parts, list) or [p.get("partNumber") if isinstance(p, dict) else None
+                                               for p in parts] != list(range(1, s.nparts + 1)):
+                raise HttpError(400, "Completion must list parts 1..%d in ascending order" % s.nparts,
+                                code="InvalidPartOrder")
+            for p in parts:
+                n = p["partNumber"]
+                got = s.parts.get(n)
+                if got is None:
+                    raise HttpError(400, "Part %d was never uploaded" % n, code="InvalidPart")
+                if p.get("etag") != got[0]:
+                    raise HttpError(400, "ETag mismatch for part %d: got %r, expected %r" % (n, p.get("etag"), got[0]),
+                                    code="InvalidPart")
+            # Parts are stored only with their expected size, so the sizes need no check.
+            del self.sessions[uid]  # from here no part PUT can store into this session
         if self.discard:
             self._mark_discarded(s.oid, s.size)
             return s
         h = hashlib.sha256()
         buf = bytearray(BUF)
         mv = memoryview(buf)
+        tmp = os.path.join(self.tmp, uuid.uuid4().hex)
         try:
-            fd = os.open(s.path, os.O_RDONLY)
+            out = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
             try:
-                while True:
-                    k = os.readv(fd, [buf])
-                    if k <= 0:
-                        break
-                    h.update(mv[:k])
+                for n in range(1, s.nparts + 1):
+                    fd = os.open(s.part_path(n), os.O_RDONLY)
+                    try:
+                        while True:
+                            k = os.readv(fd, [buf])
+                            if k <= 0:
+                                break
+                            h.update(mv[:k])
+                            _write_all(out, mv[:k])
+                    finally:
+                        os.close(fd)
             finally:
-                os.close(fd)
+                os.close(out)
             if h.hexdigest() != s.oid:
                 raise HttpError(400, "Assembled object hashes to %s, not to its oid %s" % (h.hexdigest(), s.oid),
                                 code="BadDigest")
-            self._install(s.path, s.oid)
+            self._install(tmp, s.oid)
+            tmp = None
             return s
         finally:
-            try:
-                os.unlink(s.path)
-            except OSError:
-                pass
+            if tmp:
+                try:
+                    os.unlink(tmp)
+                except OSError:
+                    pass
+            s.remove_files()
 
 
 def _write_all(fd, mv, off=None):
@@ -293,17 +332,26 @@ class StorageHandler(BaseHandler):
         if length != want:
             raise HttpError(400, "Part %d must be %d bytes, got Content-Length %d" % (n, want, length),
                             xml_code="InvalidPartSize")
-        s.parts.pop(n, None)  # a re-upload invalidates the previous ETag of this part
+        # Like S3: the part is stored (replacing an earlier upload of it) only once its whole
+        # body was received; an aborted or timed-out PUT stores nothing and keeps the earlier
+        # part. ETag = quoted MD5 of the bytes, so re-sending the same bytes gives the same ETag.
         if store.discard:
             self.receive(length, None, None)
+            etag = store.discard_etag(uid, n, length)
+            store.store_part(s, n, None, etag, length)
         else:
-            fd = os.open(s.path, os.O_WRONLY)
+            h = hashlib.md5()
+            tmp = os.path.join(store.tmp, "%s.%05d.%s" % (uid, n, uuid.uuid4().hex))
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
             try:
-                self.receive(length, fd, None, offset=(n - 1) * s.chunk)
-            finally:
+                self.receive(length, fd, h)
+            except BaseException:
                 os.close(fd)
-        etag = store.part_etag(uid, n, length)
-        s.parts[n] = (etag, length)
+                os.unlink(tmp)
+                raise
+            os.close(fd)
+            etag = '"%s"' % h.hexdigest()
+            store.store_part(s, n, tmp, etag, length)
         self.reply(200, b"", ctype=None, headers={"ETag": etag})
 
     def _put_basic(self, store, oid):

@@ -7,7 +7,8 @@ storage server (token rejection, signatures, expiry, part sizes, ETags, SHA-256 
 commits (412, unknown LFS oid, > 10 MiB regular, README YAML / model-index, 404 on
 missing deletes, .gitattributes update), tree / paths-info / commits pagination, resolve
 headers and redirects, the commit quota (429 + Retry-After + RateLimit), fault injection
-(seeded determinism, 5xx without side effects, reset, lost response, stall, expire), the
+(seeded determinism, 5xx without side effects, reset, lost response, stall, expire, badetag),
+S3 part semantics (MD5 ETags, aborted part PUTs keep the earlier part), the
 request log and SIGTERM. Ends with "hub_emulator_api: N passed, M failed".
 """
 
@@ -233,7 +234,7 @@ def test_lfs_and_storage(e):
     eq(urlsplit(href).port, urlsplit(e.storage).port, "upload URL is on the storage origin")
     st, h, d = req("PUT", href, small, token=ALICE)
     check(st == 400 and b"InvalidArgument" in d, "storage rejects Authorization (%d)" % st)
-    st, h, d = req("PUT", href, small[:-1] + b"!")
+    st, h, d = req("PUT", href, small[:-1] + bytes([small[-1] ^ 1]))  # always other bytes
     check(st == 400 and b"BadDigest" in d, "basic PUT with wrong content → BadDigest")
     st, h, d = req("PUT", href.replace("signature=", "signature=0"), small)
     check(st == 403 and b"SignatureDoesNotMatch" in d, "bad signature → 403")
@@ -274,6 +275,75 @@ def test_lfs_and_storage(e):
     eq(upload_lfs(e, repo, big), boid, "multipart upload round trip")
     check(os.path.getsize(os.path.join(e.data, "lfs", boid[:2], boid)) == len(big), "object stored content-addressed")
     return big
+
+
+def raw_aborted_put(url, body, send):
+    """PUT with Content-Length len(body) but only `send` bytes of it, then close (a dead client)."""
+    import socket
+    u = urlsplit(url)
+    c = socket.create_connection((u.hostname, u.port), timeout=10)
+    c.sendall(("PUT %s?%s HTTP/1.1\r\nHost: %s:%d\r\nContent-Length: %d\r\n\r\n" % (
+        u.path, u.query, u.hostname, u.port, len(body))).encode() + body[:send])
+    time.sleep(0.1)
+    c.close()
+
+
+def wait_log(e, pred, what, timeout=10):
+    end = time.time() + timeout
+    while time.time() < end:
+        if any(pred(r) for r in e.records()):
+            return True
+        time.sleep(0.05)
+    check(False, "log never showed: %s" % what)
+    return False
+
+
+def test_part_fidelity(e):
+    """S3 part semantics: ETag = quoted MD5 of the bytes (a duplicate PUT of the same bytes is
+    harmless), a PUT whose body never fully arrives stores nothing and keeps the earlier part,
+    a replaced part changes its ETag, completion refuses stale/missing parts and then works."""
+    repo = "alice/m"
+    data = os.urandom(3 * MiB + 7)
+    oid = hashlib.sha256(data).hexdigest()
+    chunk = [data[(n - 1) * MiB:n * MiB] for n in range(1, 5)]
+    md5 = ['"%s"' % hashlib.md5(c).hexdigest() for c in chunk]
+    st, b = batch(e, repo, [{"oid": oid, "size": len(data)}])
+    up = b["objects"][0]["actions"]["upload"]
+    url = {n: up["header"]["%05d" % n] for n in range(1, 5)}
+    uid = urlsplit(up["href"]).query.split("uploadId=")[1].split("&")[0]
+    st, h, _ = req("PUT", url[1], chunk[0])
+    eq((st, h.get("ETag")), (200, md5[0]), "part ETag = quoted MD5 of its bytes")
+    st, h, _ = req("PUT", url[1], chunk[0])
+    eq((st, h.get("ETag")), (200, md5[0]), "the same bytes again → the same ETag (late duplicate harmless)")
+    st, h, _ = req("PUT", url[2], chunk[1])
+    eq(h.get("ETag"), md5[1], "part 2 ETag")
+    # a re-send of part 2 whose body never fully arrives (the client died): nothing stored
+    raw_aborted_put(url[2], os.urandom(MiB), MiB // 2)
+    wait_log(e, lambda r: r["server"] == "storage" and r["path"].endswith("/upload/%s/2" % uid) and r["status"] == 499,
+             "the aborted part 2 PUT (499)")
+    # part 3 only ever started (aborted): completion says it was never uploaded
+    raw_aborted_put(url[3], chunk[2], 1000)
+    wait_log(e, lambda r: r["server"] == "storage" and r["path"].endswith("/upload/%s/3" % uid) and r["status"] == 499,
+             "the aborted part 3 PUT (499)")
+    parts = [{"partNumber": n, "etag": md5[n - 1]} for n in range(1, 5)]
+    st, h, d = req("POST", up["href"], {"oid": oid, "parts": parts})
+    check(st == 400 and h.get("X-Error-Code") == "InvalidPart" and "Part 3 was never uploaded" in jbody(d)["error"],
+          "completion before part 3 arrived → 400 InvalidPart (%d %s)" % (st, d[:120]))
+    # part 4 first with other bytes: its ETag differs and the right ETag is refused until re-sent
+    st, h, _ = req("PUT", url[4], b"\0" * len(chunk[3]))
+    check(st == 200 and h.get("ETag") not in (None, md5[3]), "other bytes → another ETag")
+    eq(req("PUT", url[3], chunk[2])[1].get("ETag"), md5[2], "part 3 ETag")
+    st, h, d = req("POST", up["href"], {"oid": oid, "parts": parts})
+    check(st == 400 and "ETag mismatch for part 4" in jbody(d)["error"], "stale ETag of part 4 → 400 InvalidPart")
+    eq(req("PUT", url[4], chunk[3])[1].get("ETag"), md5[3], "part 4 re-sent → its MD5 ETag")
+    st, h, d = req("POST", up["href"], {"oid": oid, "parts": parts})
+    eq(st, 200, "completion with the MD5 ETags (part 2's aborted re-send kept the first part 2)")
+    with open(os.path.join(e.data, "lfs", oid[:2], oid), "rb") as f:
+        eq(hashlib.sha256(f.read()).hexdigest(), oid, "assembled object is the data")
+    st, h, d = req("PUT", url[1], chunk[0])
+    check(st == 404 and b"NoSuchUpload" in d, "part PUT after completion → 404 NoSuchUpload (%d)" % st)
+    left = [f for d_ in ("uploads", "tmp") for f in os.listdir(os.path.join(e.data, d_)) if uid in f]
+    eq(left, [], "no part files left after completion")
 
 
 def test_commits(e, big):
@@ -565,9 +635,34 @@ def test_faults(work):
         check(resets and all(0 < r["req_bytes"] < len(data) for r in resets), "reset happened mid-body (log)")
     finally:
         e.stop()
-    p = subprocess.run([PY, os.path.join(HERE, "hub_emulator.py"), "--data-dir", os.path.join(work, "f6"),
-                        "--faults", "bogus=1"], capture_output=True, text=True)
-    check(p.returncode == 2 and "unknown fault" in p.stderr, "bad --faults spec is refused")
+    e = Emu(os.path.join(work, "f9"), "--faults", "badetag=1", "--chunk-size", str(MiB), "--multipart-threshold",
+            str(MiB))
+    try:
+        create(e, "f")
+        data = os.urandom(2 * MiB + 1)
+        oid = hashlib.sha256(data).hexdigest()
+        st, b = batch(e, "alice/f", [{"oid": oid, "size": len(data)}])
+        up = b["objects"][0]["actions"]["upload"]
+        parts = []
+        for n in range(1, 4):
+            st, h, _ = req("PUT", up["header"]["%05d" % n], data[(n - 1) * MiB:n * MiB])
+            parts.append({"partNumber": n, "etag": h["ETag"]})
+        for attempt in (1, 2):
+            st, h, d = req("POST", up["href"], {"oid": oid, "parts": parts})
+            check(st == 400 and h.get("X-Error-Code") == "InvalidPart" and "ETag mismatch for part 1" in
+                  jbody(d)["error"], "badetag: completion attempt %d refused (%d %s)" % (attempt, st, d[:100]))
+        eq([r["status"] for r in e.records() if r.get("fault") == "badetag"], [400],
+           "badetag marked once in the log (the first refusal)")
+        eq(upload_lfs(e, "alice/f", data), oid, "badetag=1: a new upload (batch again) completes")
+        eq(commit(e, "alice/f", "w", [lfs_op("w.bin", data)])[0], 200, "badetag: the object is committable")
+        eq(upload_lfs(e, "alice/f", os.urandom(MiB + 5)) is not None, True, "badetag=1 refuses only once")
+    finally:
+        e.stop()
+    for bad in ("bogus=1", "badetag=0.5", "badetag=-1"):
+        p = subprocess.run([PY, os.path.join(HERE, "hub_emulator.py"), "--data-dir", os.path.join(work, "f6"),
+                            "--faults", bad], capture_output=True, text=True)
+        check(p.returncode == 2 and ("unknown fault" in p.stderr or "count" in p.stderr),
+              "bad --faults spec %s is refused (%s)" % (bad, p.stderr.strip()))
 
 
 def main():
@@ -579,6 +674,7 @@ def main():
             test_auth_and_repos(e)
             test_preupload(e)
             big = test_lfs_and_storage(e)
+            test_part_fidelity(e)
             cfg = test_commits(e, big)
             test_listing_and_resolve(e, big, cfg)
             test_log(e)
