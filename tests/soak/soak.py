@@ -141,6 +141,23 @@ def run(a, work, out, label, kills, faults, bandwidth, step_time, rnd, t):
         res["files"] = emu.files(REPO)
         res["commits"] = emu.commits(REPO)
         res["traffic"] = itlib.storage_traffic(emu)
+        # a part or object reaches storage twice only when it was in flight at a
+        # kill (the dead process's last bytes arrive after the next one asked
+        # again) or a fault cut the first answer: nothing done is sent again
+        first, odd, twice = {}, [], 0
+        for q in emu.requests():
+            if q.get("server") != "storage" or q.get("method") != "PUT" or q.get("status") != 200:
+                continue
+            if q["path"] in first:
+                twice += 1
+                t_end, fault = first[q["path"]]
+                if not fault and not any(k - 0.2 <= t_end <= k + 3 for k in d.kill_times):
+                    odd.append(q["path"])
+            else:
+                first[q["path"]] = (q["ts"], q.get("fault"))
+        res["twice"] = twice
+        t.check(not odd, "%s: parts delivered twice without a kill or fault in flight: %s" % (
+            label, odd))
         res["events"] = itlib.read_events(ev)
         card = os.path.join(rdir, "state", "cards", "j.md")
         if not os.path.exists(card):  # no finish: the checks below fail on the repo
@@ -299,7 +316,8 @@ def main():
              "distinct parts" % (tr["sent"] - tr["lfs_bytes"], 100.0 * (
                  tr["sent"] - tr["lfs_bytes"]) / max(tr["lfs_bytes"], 1),
                  rt["sent"] - rt["lfs_bytes"], tr["resent"])),
-            ("storage PUTs failed (faults, kills)", "%d of %d" % (tr["failed_puts"], tr["puts"])),
+            ("storage PUTs failed (faults, kills)", "%d of %d; %d parts stored twice (in flight "
+             "at a kill)" % (tr["failed_puts"], tr["puts"], flt["twice"])),
             ("durations", "reference %.1f s; faults: kills %.1f s, trainer %.1f s, done %.1f s" % (
                 ref["secs"], flt["kill_secs"], flt["train_secs"], flt["done_secs"])),
         ]
