@@ -6,8 +6,14 @@
  * are skipped. Storage and completion URLs are handed out by the Hub: they
  * are requested WITHOUT Authorization, whatever their host. An expired or
  * refused URL (403, or 404 for an unknown upload) gets the object batched
- * again (at most 8 times); the verify action is never called. Bodies are
- * streamed from the file by http_loop.c, never held in memory.
+ * again (at most 8 times). A completion that refuses the recorded parts
+ * (400 InvalidPart / InvalidPartOrder, "Part N was never uploaded", a bad
+ * digest: any 4xx but auth, 404, 408 and 429) can never succeed with the same
+ * parts, so the object's parts and ETags are forgotten (resume state too) and
+ * it is uploaded again as a new upload, at most REFUSED_MAX times per push;
+ * then the push fails with the Hub's answer. The verify action is never
+ * called. Bodies are streamed from the file by http_loop.c, never held in
+ * memory.
  */
 #include "push_int.h"
 
@@ -17,6 +23,7 @@
 
 #define BATCH_MAX     256
 #define REBATCH_MAX   8
+#define REFUSED_MAX   2   /* new uploads of an object after refused completions, per push */
 #define EXPIRY_MARGIN 120 /* seconds: do not start a part on a URL this close to expiry */
 
 struct xfer_ctx {
@@ -253,6 +260,42 @@ static void basic_done(struct http_request *r, void *ud)
     push__fail_http(p, r, what);
 }
 
+/* The completion refused the parts themselves (not the URL, not a transient
+ * answer): retrying it with the same ETags cannot succeed. */
+static bool parts_refused(const struct http_request *r)
+{
+    long st = r->resp.status;
+    return r->error == 0 && st >= 400 && st < 500 && st != 401 && st != 403 && st != 404 &&
+           st != 408 && st != 429;
+}
+
+/* Forget the object's upload (parts, ETags, batch answer; persisted, so a
+ * resumed push does not complete it either) and batch it again, or fail the
+ * push once REFUSED_MAX new uploads were refused too. Consumes r. */
+static void reupload_refused(struct push *p, struct pobj *o, struct http_request *r)
+{
+    push_state_object_forget(sobj(p, o));
+    o->next_part = 0;
+    o->need_batch = true;
+    p->prog.send_total += o->size; /* sent once more */
+    if (++o->refusals > REFUSED_MAX) {
+        char what[HS_PATH_MAX + 160];
+        snprintf(what, sizeof(what),
+                 "completing the multipart upload of %s (refused %u times, the object was "
+                 "uploaded again after each refusal)",
+                 o->local, o->refusals);
+        if (push__persist(p) < 0) {
+            http_request_free(r);
+            return;
+        }
+        return push__fail_http(p, r, what);
+    }
+    http_request_free(r);
+    if (push__persist(p) < 0)
+        return;
+    lfs__pump(p);
+}
+
 static void complete_done(struct http_request *r, void *ud)
 {
     struct xfer_ctx *c = ud;
@@ -270,6 +313,8 @@ static void complete_done(struct http_request *r, void *ud)
     }
     if (rebatch_if_refused(o, r))
         return lfs__pump(p);
+    if (parts_refused(r))
+        return reupload_refused(p, o, r);
     char what[HS_PATH_MAX + 64];
     snprintf(what, sizeof(what), "completing the multipart upload of %s", o->local);
     push__fail_http(p, r, what);

@@ -111,8 +111,10 @@ int push__persist(struct push *p)
         return 0;
     size_t len;
     char *doc = push_state_dump(&p->st, &len);
-    if (!doc)
+    if (!doc) {
+        push__fail(p, -ENOMEM, NULL); /* callers return on < 0: the push must end */
         return -ENOMEM;
+    }
     int rc = p->hooks.persist(doc, len, p->hooks.userdata);
     free(doc);
     if (rc < 0) {

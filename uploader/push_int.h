@@ -39,6 +39,7 @@ struct pobj {
     size_t next_part;  /* multipart: next part to consider */
     unsigned inflight;
     unsigned rebatches;
+    unsigned refusals; /* completions that refused the recorded parts (lfs.c) */
     bool done, completing, need_batch;
 };
 

@@ -66,6 +66,13 @@ struct push_state_object *push_state_object_add(struct push_state *s, const char
     return o;
 }
 
+void push_state_object_forget(struct push_state_object *o)
+{
+    object_clear(o);
+    snprintf(o->action.oid, sizeof(o->action.oid), "%s", o->oid);
+    o->action.size = o->size;
+}
+
 int push_state_object_set_action(struct push_state_object *o, const struct hub_lfs_action *a)
 {
     /* Keep finished parts when the new answer is for the same multipart upload

@@ -296,6 +296,8 @@ int push_state_load(const char *json, struct push_state *s, struct hs_err *err);
 struct push_state_object *push_state_object_find(struct push_state *s, const char *oid);
 struct push_state_object *push_state_object_add(struct push_state *s, const char *oid,
                                                 uint64_t size);
+/* Drop the object's batch answer and part ETags (the object is batched again). */
+void push_state_object_forget(struct push_state_object *o);
 /* Replace the object's action (etags reset unless the part URLs are the same). */
 int push_state_object_set_action(struct push_state_object *o, const struct hub_lfs_action *a);
 
