@@ -398,10 +398,7 @@ static bool all_closed(struct watcher__cand *c, const struct watcher_checkpoint 
         return false;
     }
     /* file paths are relative to base; the sets to the save's folder */
-    size_t blen = strlen(cp->base);
-    const char *inside = "";
-    if (!strncmp(cp->folder, cp->base, blen) && cp->folder[blen] == '/')
-        inside = cp->folder + blen + 1;
+    const char *inside = watcher__folder_in_base(cp);
     size_t ilen = strlen(inside);
     for (size_t i = 0; i < cp->n_files; i++) {
         const struct watcher_file *f = &cp->files[i];

@@ -37,6 +37,58 @@ int watcher__add_file(struct watcher_checkpoint *cp, const char *rel, const stru
     return 0;
 }
 
+bool watcher__dir_next(DIR *d, const char *dir, const char *prefix, bool need_stat,
+                       struct watcher__dirent *e)
+{
+    watcher__dirent_done(e);
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        const char *n = de->d_name;
+        if (!strcmp(n, ".") || !strcmp(n, "..") || watcher__name_ignored(n))
+            continue;
+        if (asprintf(&e->abs, "%s/%s", dir, n) < 0) {
+            e->abs = NULL;
+            e->err = -ENOMEM;
+            return false;
+        }
+        if (asprintf(&e->rel, "%s%s%s", prefix, *prefix ? "/" : "", n) < 0) {
+            e->rel = NULL;
+            watcher__dirent_done(e);
+            e->err = -ENOMEM;
+            return false;
+        }
+        e->name = n;
+        e->type = de->d_type;
+        memset(&e->st, 0, sizeof(e->st));
+        if (need_stat || e->type == DT_UNKNOWN) {
+            e->type = lstat(e->abs, &e->st)    ? DT_UNKNOWN
+                      : S_ISDIR(e->st.st_mode) ? DT_DIR
+                      : S_ISREG(e->st.st_mode) ? DT_REG
+                                               : DT_LNK;
+        } else if (e->type != DT_DIR && e->type != DT_REG) {
+            e->type = DT_LNK; /* symlinks and specials: never followed */
+        }
+        return true;
+    }
+    return false;
+}
+
+void watcher__dirent_done(struct watcher__dirent *e)
+{
+    free(e->abs);
+    free(e->rel);
+    e->abs = e->rel = NULL;
+    e->name = NULL;
+}
+
+const char *watcher__folder_in_base(const struct watcher_checkpoint *cp)
+{
+    size_t blen = strlen(cp->base);
+    if (!strncmp(cp->folder, cp->base, blen) && cp->folder[blen] == '/')
+        return cp->folder + blen + 1;
+    return "";
+}
+
 static int walk(struct watcher__notes *notes, const char *root, struct watcher_checkpoint *cp,
                 const char *dir, const char *prefix, int depth)
 {
@@ -45,21 +97,12 @@ static int walk(struct watcher__notes *notes, const char *root, struct watcher_c
     DIR *d = opendir(dir);
     if (!d)
         return depth == 0 ? -errno : 0;
-    struct dirent *de;
+    struct watcher__dirent e = {0};
     int rc = 0;
-    while (rc == 0 && (de = readdir(d))) {
-        const char *n = de->d_name;
-        if (!strcmp(n, ".") || !strcmp(n, "..") || watcher__name_ignored(n))
-            continue;
-        char *abs = NULL, *rel = NULL;
-        if (asprintf(&abs, "%s/%s", dir, n) < 0)
-            return closedir(d), -ENOMEM;
-        if (asprintf(&rel, "%s%s%s", prefix, *prefix ? "/" : "", n) < 0) {
-            free(abs);
-            return closedir(d), -ENOMEM;
-        }
-        struct stat st;
-        if (lstat(abs, &st) == 0 && (S_ISREG(st.st_mode) || S_ISDIR(st.st_mode))) {
+    while (rc == 0 && watcher__dir_next(d, dir, prefix, true, &e)) {
+        const char *n = e.name, *abs = e.abs, *rel = e.rel;
+        struct stat st = e.st;
+        if (e.type == DT_REG || e.type == DT_DIR) {
             if (!watcher__name_printable(n)) {
                 char esc[256];
                 watcher__name_escape(rel, esc, sizeof(esc));
@@ -72,9 +115,10 @@ static int walk(struct watcher__notes *notes, const char *root, struct watcher_c
             else
                 rc = watcher__add_file(cp, rel, &st);
         }
-        free(abs);
-        free(rel);
     }
+    if (rc == 0)
+        rc = e.err;
+    watcher__dirent_done(&e);
     closedir(d);
     return rc;
 }

@@ -324,40 +324,22 @@ scan:;
                                   strerror(errno));
         return wd;
     }
-    struct dirent *de;
-    while ((de = readdir(d))) {
-        const char *n = de->d_name;
-        if (!strcmp(n, ".") || !strcmp(n, "..") || watcher__name_ignored(n))
-            continue;
-        char *cabs = NULL, *crel = NULL;
-        if (asprintf(&cabs, "%s/%s", abs, n) < 0)
-            continue;
-        if (asprintf(&crel, "%s%s%s", rel, *rel ? "/" : "", n) < 0) {
-            free(cabs);
-            continue;
-        }
-        unsigned char t = de->d_type;
-        if (t == DT_UNKNOWN) {
-            struct stat st;
-            t = lstat(cabs, &st)      ? DT_UNKNOWN
-                : S_ISDIR(st.st_mode) ? DT_DIR
-                : S_ISREG(st.st_mode) ? DT_REG
-                                      : DT_LNK;
-        }
+    struct watcher__dirent e = {0};
+    while (watcher__dir_next(d, abs, rel, false, &e)) {
         int rc = 0;
-        if (t == DT_DIR) {
-            emit(b, r->job, WEV_DIR_CREATED, crel, true, true, 0);
-            rc = watch_scan(b, r, wd, cabs, crel, n, depth + 1);
-        } else if (t == DT_REG) {
-            emit(b, r->job, WEV_CREATED, crel, false, true, 0);
+        if (e.type == DT_DIR) {
+            emit(b, r->job, WEV_DIR_CREATED, e.rel, true, true, 0);
+            rc = watch_scan(b, r, wd, e.abs, e.rel, e.name, depth + 1);
+        } else if (e.type == DT_REG) {
+            emit(b, r->job, WEV_CREATED, e.rel, false, true, 0);
         } /* symlinks and specials are never followed nor reported */
-        free(cabs);
-        free(crel);
         if (rc == -ENOSPC) {
+            watcher__dirent_done(&e);
             closedir(d);
             return rc;
         }
     }
+    watcher__dirent_done(&e);
     closedir(d);
     return wd;
 }

@@ -10,6 +10,7 @@
 
 #include "watcher.h"
 
+#include <dirent.h>
 #include <pthread.h>
 #include <sys/stat.h>
 
@@ -75,6 +76,22 @@ bool watcher__name_ignored(const char *name);
 bool watcher__name_printable(const char *name);
 /* name with bytes outside printable ASCII as \xNN, for messages. */
 void watcher__name_escape(const char *name, char *out, size_t n);
+
+/* One entry of a directory walk (the scans of both backends and the
+ * listing of a save share it): "." / ".." and ignored names are skipped. */
+struct watcher__dirent {
+    const char *name;
+    char *abs, *rel;    /* dir/name, prefix/name ("name" for an empty prefix) */
+    unsigned char type; /* DT_DIR, DT_REG, DT_LNK (anything else), DT_UNKNOWN */
+    struct stat st;     /* lstat of abs when asked for (else when type is unknown) */
+    int err;            /* -ENOMEM when the walk stopped for that */
+};
+/* Next entry of d, read as directory dir under prefix; false at the end.
+ * Frees the previous entry's paths; call watcher__dirent_done() when
+ * stopping early. need_stat: always lstat (else only without d_type). */
+bool watcher__dir_next(DIR *d, const char *dir, const char *prefix, bool need_stat,
+                       struct watcher__dirent *e);
+void watcher__dirent_done(struct watcher__dirent *e);
 
 /* ---- backends ---------------------------------------------------------- */
 
@@ -325,6 +342,8 @@ int64_t watcher__parse_num(const char *s, size_t n);
  * is >= 0. Fills m with layout id, the key length and the number. */
 bool watcher__classify_dir(const char *path, enum watcher_layout id,
                            int64_t (*number)(const char *s, size_t n), struct watcher__match *m);
+/* cp->folder relative to cp->base ("" when they are the same). */
+const char *watcher__folder_in_base(const struct watcher_checkpoint *cp);
 /* Does folder/rel exist as a regular file? */
 bool watcher__file_exists(const char *folder, const char *rel);
 

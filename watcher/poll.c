@@ -97,27 +97,15 @@ static void walk(struct proot *r, const char *abs, const char *rel, int depth, s
                                   strerror(errno));
         return;
     }
-    struct dirent *de;
-    while ((de = readdir(d))) {
-        const char *n = de->d_name;
-        if (!strcmp(n, ".") || !strcmp(n, "..") || watcher__name_ignored(n))
-            continue;
-        char *cabs = NULL, *crel = NULL;
-        if (asprintf(&cabs, "%s/%s", abs, n) < 0)
-            continue;
-        if (asprintf(&crel, "%s%s%s", rel, *rel ? "/" : "", n) < 0) {
-            free(cabs);
-            continue;
+    struct watcher__dirent e = {0};
+    while (watcher__dir_next(d, abs, rel, true, &e)) {
+        if (e.type == DT_DIR || e.type == DT_REG) {
+            entries_add(out, e.rel, &e.st);
+            if (e.type == DT_DIR)
+                walk(r, e.abs, e.rel, depth + 1, out, bt, report);
         }
-        struct stat st;
-        if (lstat(cabs, &st) == 0 && (S_ISDIR(st.st_mode) || S_ISREG(st.st_mode))) {
-            entries_add(out, crel, &st);
-            if (S_ISDIR(st.st_mode))
-                walk(r, cabs, crel, depth + 1, out, bt, report);
-        }
-        free(cabs);
-        free(crel);
     }
+    watcher__dirent_done(&e);
     closedir(d);
 }
 

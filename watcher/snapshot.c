@@ -166,10 +166,7 @@ static int build(const char *spool_dir, const char *root, const struct watcher_c
         goto fail;
     }
     /* the folder relative to base: files under it are write-once */
-    size_t blen = strlen(cp->base);
-    const char *inside = "";
-    if (!strncmp(cp->folder, cp->base, blen) && cp->folder[blen] == '/')
-        inside = cp->folder + blen + 1;
+    const char *inside = watcher__folder_in_base(cp);
     size_t ilen = strlen(inside);
     bool file_save =
         strcmp(cp->folder, cp->base) != 0 && cp->n_files == 1 && !strcmp(cp->files[0].path, inside);
