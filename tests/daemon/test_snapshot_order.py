@@ -43,13 +43,17 @@ def run(t):
         overtaken = 0
         for rnd in range(3):
             a, b = "a%d" % rnd, "b%d" % rnd
-            os.mkdir(os.path.join(out, a))
-            with open(os.path.join(out, a, "big.bin"), "wb") as f:
-                f.write(os.urandom(1 << 20) * (BIG >> 20))
+            # each save appears whole (a rename of a hidden dir, ignored
+            # while it is written), the large one first
+            for name, fname, data in ((a, "big.bin", os.urandom(1 << 20) * (BIG >> 20)),
+                                      (b, "small.bin", b"small save %d\n" % rnd)):
+                tmp = os.path.join(out, "." + name)
+                os.mkdir(tmp)
+                with open(os.path.join(tmp, fname), "wb") as f:
+                    f.write(data)
+            os.rename(os.path.join(out, "." + a), os.path.join(out, a))
             time.sleep(0.05)
-            os.mkdir(os.path.join(out, b))
-            with open(os.path.join(out, b, "small.bin"), "wb") as f:
-                f.write(b"small save %d\n" % rnd)
+            os.rename(os.path.join(out, "." + b), os.path.join(out, b))
             done = itlib.wait_for(lambda: (itlib.job_status(cfg) or {}).get("committed", 0) >=
                                   2 * (rnd + 1), 60, 0.1)
             t.check(done, "round %d: both saves committed: %s" % (rnd, itlib.job_status(cfg)))
