@@ -332,7 +332,8 @@ void watcher_job_status(const struct watcher_job *job, struct watcher_job_status
         .pending = j->n_pending,
         .spool_bytes = j->spool_bytes,
         .spool_full = j->spool_full,
-        .scanned = j->initial_done,
+        /* the saves found by that scan are checked (existing_checkpoints) */
+        .scanned = j->initial_done && !j->existing_wanted && !(j->eval && j->eval->existing),
     };
 }
 
