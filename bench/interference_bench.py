@@ -143,15 +143,18 @@ def main():
     ap.add_argument("--quick", action="store_true", help="64 MiB, short stand-in, 1 repetition")
     ap.add_argument("--size-mib", type=int, default=2048)
     ap.add_argument("--reps", type=int, default=3)
-    ap.add_argument("--iters", type=int, default=150, help="stand-in iterations per worker")
-    ap.add_argument("--work", type=int, default=40000, help="stand-in LCG rounds per iteration")
+    ap.add_argument("--iters", type=int, default=100, help="stand-in iterations per worker")
+    ap.add_argument("--work", type=int, default=60000, help="stand-in LCG rounds per iteration")
+    ap.add_argument("--chunk", type=int, default=262144, help="stand-in bytes read per iteration")
     ap.add_argument("--boost", type=int, default=0, help="run everything at nice -N (root)")
     ap.add_argument("--no-js", action="store_true")
+    ap.add_argument("--fsync-probe", action="store_true",
+                    help="also hubsync with fsync/fdatasync made no-ops (bench/nofsync.c)")
     ap.add_argument("--json")
     ap.add_argument("--keep", action="store_true")
     a = ap.parse_args()
     if a.quick:
-        a.size_mib, a.reps, a.iters, a.work = 64, 1, 20, 20000
+        a.size_mib, a.reps, a.iters, a.work = 64, 1, 20, 30000
     if a.boost:
         os.nice(-a.boost)
     print("machine: " + B.machine(), flush=True)
@@ -162,6 +165,12 @@ def main():
             contenders.append("js")
         else:
             print("js: skipped (node or tests/js/node_modules/@huggingface/hub missing)")
+    nofsync = None
+    if a.fsync_probe:
+        nofsync = os.path.join(tempfile.mkdtemp(prefix="hs-nofsync-"), "nofsync.so")
+        subprocess.run(["cc", "-shared", "-fPIC", "-O2", "-o", nofsync,
+                        os.path.join(B.HERE, "nofsync.c")], check=True)
+        contenders.insert(2, "hubsync-nofsync")
     labels = {
         "alone": "stand-in alone",
         "hubsync": "beside hubsync daemon (current defaults)",
@@ -169,15 +178,18 @@ def main():
             "priority.c at start (nice +10, I/O best-effort 7)" if prio_bin else
             "`nice -n 10 ionice -c 2 -n 7`"),
         "js": "beside @huggingface/hub uploadFiles",
+        "hubsync-nofsync": "beside hubsync daemon, current defaults, fsync made a no-op (probe)",
     }
     root = tempfile.mkdtemp(prefix="hs-interf-", dir=os.environ.get("BENCH_DIR", "/tmp"))
     data = os.path.join(root, "data.bin")
     subprocess.run([B.PY, STANDIN, "--make-data", data, "--size", "64" if a.quick else "512"],
                    check=True)
     out, ck, total = make_checkpoint(root, a.size_mib)
-    print("checkpoint: %s, %d bytes; stand-in: %d workers x %d iterations (1 MiB read + %d "
-          "rounds)" % (ck, total, os.cpu_count(), a.iters, a.work), flush=True)
-    args_si = ["--data", data, "--iters", str(a.iters), "--work", str(a.work)]
+    print("checkpoint: %s, %d bytes; stand-in: %d workers x %d iterations (%d KiB read + %d "
+          "rounds)" % (ck, total, os.cpu_count(), a.iters, a.chunk >> 10, a.work), flush=True)
+    os.sync()  # the checkpoint's writeback is not part of any run
+    args_si = ["--data", data, "--iters", str(a.iters), "--work", str(a.work), "--chunk",
+               str(a.chunk)]
     runs = {c: [] for c in contenders}
     bad = []
     n = 0
@@ -191,6 +203,8 @@ def main():
                     r = run_alone(args_si)
                 elif c == "hubsync":
                     r = run_hubsync(work, out, args_si, B.BIN)
+                elif c == "hubsync-nofsync":
+                    r = run_hubsync(work, out, args_si, B.BIN, env={"LD_PRELOAD": nofsync})
                 elif c == "hubsync-low":
                     if prio_bin:
                         r = run_hubsync(work, out, args_si, prio_bin)

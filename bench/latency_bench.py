@@ -23,6 +23,7 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -108,12 +109,43 @@ def run_scenario(work, name, ft_args, job_keys, timing, saves, gap):
     return samples
 
 
+def peer_blocking(root, mib, reps):
+    """Wall time of `hubsync push` of one fake-trainer checkpoint (MIB of weights) to a
+    fresh emulator repo: what a synchronous push at save time (transformers'
+    blocking push_to_hub) would hold the training loop for."""
+    work = os.path.join(root, "peer")
+    out = os.path.join(work, "out")
+    subprocess.run([B.PY, B.FT, "--out", out, "--quiet", "--model-size", "%dM" % mib,
+                    "--epochs", "1", "--steps-per-epoch", "10", "--save-steps", "10",
+                    "--no-final-save", "--eval-strategy", "no"], check=True, timeout=600)
+    ck = os.path.join(out, "checkpoint-10")
+    size = sum(os.path.getsize(os.path.join(ck, f)) for f in os.listdir(ck))
+    walls = []
+    for i in range(reps):
+        emu = B.Emu(os.path.join(work, "emu%d" % i), "--discard")
+        try:
+            env = dict(os.environ, HF_TOKEN=B.ALICE, HF_ENDPOINT=emu.url,
+                       XDG_CACHE_HOME=os.path.join(work, "cache%d" % i))
+            t0 = time.monotonic()
+            r = subprocess.run([B.BIN, "push", ck, "--repo", "alice/peer"], env=env,
+                               capture_output=True, text=True, timeout=600)
+            walls.append(time.monotonic() - t0)
+            if r.returncode != 0:
+                raise RuntimeError("hubsync push failed: %s" % r.stderr[-500:])
+        finally:
+            emu.stop()
+    return size, walls
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="tuned values only, 2 saves each")
     ap.add_argument("--saves", type=int, default=8, help="saves per scenario (default 8)")
     ap.add_argument("--json", help="write every sample to this file")
     ap.add_argument("--keep", action="store_true", help="keep the work directories")
+    ap.add_argument("--peer-only", action="store_true", help="only the synchronous-push peer")
+    ap.add_argument("--peer-mib", type=int, default=512,
+                    help="weights of the checkpoint pushed synchronously (peer; 0 = skip)")
     a = ap.parse_args()
     if not os.access(B.BIN, os.X_OK):
         B.die("latency_bench: %s is not executable (set HUBSYNC_BIN)" % B.BIN)
@@ -132,7 +164,7 @@ def main():
     allsamples = []
     failed = []
     rows = []
-    for sname, timing in settings:
+    for sname, timing in [] if a.peer_only else settings:
         for name, ft_args, job_keys in LAYOUTS:
             generic = job_keys.get("layout") == "generic"
             t = timing or {}
@@ -167,6 +199,18 @@ def main():
         def f(x):
             return "%.3f / %.3f / %.3f" % (x["median"], x["p90"], x["max"]) if x else "—"
         print("| %s | %s | %d/%d | %s | %s |" % (sname, name, got, n, f(r), f(u)))
+    if a.quick:
+        a.peer_mib = min(a.peer_mib, 16)
+    if a.peer_mib:
+        try:
+            size, walls = peer_blocking(root, a.peer_mib, 1 if a.quick else 3)
+            print()
+            print("peer (synchronous push at save, as transformers' blocking push_to_hub): upload "
+                  "starts at 0 s but `hubsync push` of one checkpoint (%d bytes) holds the caller "
+                  "for %s s (median %.2f s)" % (size, ", ".join("%.2f" % w for w in walls),
+                                                statistics.median(walls)))
+        except Exception as e:  # noqa: BLE001
+            failed.append("peer: %s" % e)
     firsts = sorted({x["first_request"] for x in allsamples if x["first_request"]})
     print()
     print("first request of a save's push: %s" % ", ".join(firsts))
