@@ -211,4 +211,46 @@ typedef void (*uploader_whoami_cb)(int status, const struct uploader_whoami *w, 
                                    const struct hs_err *err, void *userdata);
 int uploader_whoami(struct uploader *u, uploader_whoami_cb cb, void *userdata, struct hs_err *err);
 
+/* ---- listing a repo folder (tree.c) ------------------------------------ */
+
+/* A file of a listing (directories are not listed). */
+struct uploader_tree_entry {
+    char *path;    /* repo path */
+    uint64_t size; /* content size */
+    char *oid;     /* git blob id (of the pointer for LFS files), NULL if absent */
+    char *lfs_oid; /* sha256 of an LFS file's content, NULL for a regular file */
+};
+struct uploader_tree {
+    struct uploader_tree_entry *entries;
+    size_t n, cap;
+    /* "" when listed; else the list is empty because the Hub answered 404:
+     * its X-Error-Code (RepoNotFound, RevisionNotFound, EntryNotFound) or
+     * "NotFound" */
+    char missing[32];
+};
+void uploader_tree_clear(struct uploader_tree *t); /* NULL and zeroed fine */
+/* Append the files of one tree page (a JSON array) to t. HS_EPROTO for an
+ * answer that is not an array or an entry without type, a file without a
+ * path or size, or an invalid lfs.oid (a listing with holes is refused). */
+int uploader_tree_parse(const char *body, struct uploader_tree *t, struct hs_err *err);
+/* The rel="next" URL of a Link header value (NULL link fine): *next = heap
+ * string, or NULL on the last page. HS_EPROTO when the header is unreadable
+ * or the next URL is not under endpoint (never followed with the token). */
+int uploader_tree_next_url(const char *link, const char *endpoint, char **next, struct hs_err *err);
+
+struct uploader_tree_request {
+    const char *repo_id;   /* "name" (whoami resolves the namespace) or "ns/name" */
+    const char *repo_type; /* NULL = "model" */
+    const char *revision;  /* NULL = "main" */
+    const char *path;      /* folder to list recursively; NULL or "" = the root */
+};
+/* cb runs once: status 0 with t (valid during the call), or an error with
+ * err (-ECANCELED when the uploader closes). */
+typedef void (*uploader_tree_cb)(int status, const struct uploader_tree *t,
+                                 const struct hs_err *err, void *userdata);
+/* List every file under req->path at req->revision, following the pages
+ * (retried like every API request). Returns 0, or an error (cb not called). */
+int uploader_list_tree(struct uploader *u, const struct uploader_tree_request *req,
+                       uploader_tree_cb cb, void *userdata, struct hs_err *err);
+
 #endif

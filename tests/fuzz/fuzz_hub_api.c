@@ -2,7 +2,8 @@
  * fuzz_hub_api.c — fuzz target for every parser of a Hub answer in
  * uploader/ (uploader_int.h): whoami-v2, preupload, LFS batch, commit,
  * paths-info, repo info (create-repo answers are read through it and
- * through the error path) and the error-body reader http_error_message.
+ * through the error path), a tree page and its Link header, and the
+ * error-body reader http_error_message.
  * The resumable push state file has its own target (fuzz_push_state.c).
  *
  * Every input is fed to every parser as the response body, with the
@@ -146,6 +147,27 @@ static void fuzz_repo_info(const char *body)
     free(sha);
 }
 
+static void fuzz_tree(const char *body)
+{
+    struct uploader_tree t = {0};
+    struct hs_err err = {0};
+    int rc = uploader_tree_parse(body, &t, &err);
+    if (rc != 0)
+        check_refusal(rc, &err, "tree");
+    for (size_t i = 0; i < t.n; i++)
+        if (!t.entries[i].path || !*t.entries[i].path)
+            fail("tree entry without a path", NULL);
+    uploader_tree_clear(&t);
+    /* the same bytes as a Link header: a next URL is always under the endpoint */
+    char *next = NULL;
+    rc = uploader_tree_next_url(body, "http://127.0.0.1:8080", &next, &err);
+    if (rc == 0 && next && !url_is_under_endpoint(next, "http://127.0.0.1:8080"))
+        fail("next page outside the endpoint", next);
+    if (rc != 0 && (next || !err.msg[0]))
+        fail("refused Link header without a message (or with a URL)", NULL);
+    free(next);
+}
+
 static void fuzz_error_body(char *body, size_t len)
 {
     struct http_request r;
@@ -173,6 +195,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fuzz_commit(body);
     fuzz_paths_info(body);
     fuzz_repo_info(body);
+    fuzz_tree(body);
     fuzz_error_body(body, size);
     free(body);
     return 0;
