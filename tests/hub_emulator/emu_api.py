@@ -524,6 +524,8 @@ class HubHandler(BaseHandler):
         self.reply_json(items, headers=headers)
 
     def tree(self, rtype, ns, name, segs):
+        if self.ctx.faults.take(self, "tree5xx"):
+            raise HttpError(503, "Injected server error 503 (tree)", code="InjectedFault")
         expand = self.qarg("expand") in ("1", "true", "True")
         recursive = self.qarg("recursive") in ("1", "true", "True")
         with self.ctx.store.lock:

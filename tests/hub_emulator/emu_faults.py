@@ -14,7 +14,7 @@ import time
 
 PROB_KEYS = ("api5xx", "api429", "storage5xx", "reset", "lost", "stall", "expire")
 NUM_KEYS = ("stall_s",)
-COUNT_KEYS = ("badetag",)  # deterministic: the first N occasions, not a probability
+COUNT_KEYS = ("badetag", "tree5xx")  # deterministic: the first N occasions, not a probability
 
 
 class Faults:
