@@ -2,9 +2,10 @@
  * job_commit.c — what one commit of a job holds and when it may be made
  * (see job.h): hashing the saves (READY → HASHED), the strategy's plan
  * (several saves merged when they are coalesced), the stale files of a
- * synced last-checkpoint/, the journal's COMMIT_SENT record, and the
- * per-job commit budget that decides when queued saves are coalesced or the
- * job waits. The push itself and the queue are job.c's.
+ * synced last-checkpoint/ (from the journal, or on the job's first commit
+ * from a listing of the repo's folder), the journal's COMMIT_SENT record,
+ * and the per-job commit budget that decides when queued saves are
+ * coalesced or the job waits. The push itself and the queue are job.c's.
  */
 #include "job_int.h"
 
@@ -207,22 +208,46 @@ static bool plan_has(const struct strategy_commit *c, const char *repo_path)
     return false;
 }
 
+/* The job's last committed save outside this commit, or NULL: what the
+ * journal knows the synced folders hold. */
+static const struct jstate_save *prev_committed(const struct job_op *op)
+{
+    const struct job *j = op->j;
+    const struct jstate_save *prev = NULL, *s;
+    for (size_t i = 0; (s = jstate_save_at(j->env->js, i)); i++)
+        if (!strcmp(s->job, j->name) && s->state == JSAVE_COMMITTED && !op_has_save(op, s->id))
+            prev = s;
+    return prev;
+}
+
+static bool deletes_have(const struct job_op *op, const char *repo_path)
+{
+    for (size_t i = 0; i < op->n_deletes; i++)
+        if (!strcmp(op->deletes[i], repo_path))
+            return true;
+    return false;
+}
+
+static int add_delete(struct job_op *op, const char *repo_path)
+{
+    char **v = realloc(op->deletes, (op->n_deletes + 1) * sizeof(*v));
+    if (!v)
+        return -ENOMEM;
+    op->deletes = v;
+    if (!(v[op->n_deletes] = strdup(repo_path)))
+        return -ENOMEM;
+    op->n_deletes++;
+    return 0;
+}
+
 /* Stale files of the synced folders (last-checkpoint/): what the job's
  * last committed save put there and this commit does not. After that
  * commit the folder held exactly that save (same patterns), so these
  * paths exist; a repo changed behind our back answers 404 and the commit
  * is retried without deletions (job__op_failed). */
-static int stale_paths(struct job_op *op)
+static int stale_paths(struct job_op *op, const struct jstate_save *prev)
 {
     struct job *j = op->j;
-    if (!op->plan.n_sync || j->no_deletes_commit == op->commit)
-        return 0;
-    const struct jstate_save *prev = NULL, *s;
-    for (size_t i = 0; (s = jstate_save_at(j->env->js, i)); i++)
-        if (!strcmp(s->job, j->name) && s->state == JSAVE_COMMITTED && !op_has_save(op, s->id))
-            prev = s;
-    if (!prev)
-        return 0;
     for (size_t p = 0; p < op->plan.n_sync; p++) {
         for (size_t i = 0; i < prev->n_files; i++) {
             char repo[HS_PATH_MAX];
@@ -234,16 +259,136 @@ static int stale_paths(struct job_op *op)
                                      j->cfg->exclude.n) ||
                 plan_has(&op->plan, repo))
                 continue;
-            char **v = realloc(op->deletes, (op->n_deletes + 1) * sizeof(*v));
-            if (!v)
+            if (add_delete(op, repo) < 0)
                 return -ENOMEM;
-            op->deletes = v;
-            if (!(v[op->n_deletes] = strdup(repo)))
-                return -ENOMEM;
-            op->n_deletes++;
         }
     }
     return 0;
+}
+
+/* ---- the first commit into a synced folder: what the repo holds ------------ *
+ *
+ * When the journal has no committed save of the job, the synced folder may
+ * still hold files of an earlier run (another machine, a wiped state_dir,
+ * the Trainer's own push_to_hub): two checkpoints mixed in last-checkpoint/
+ * break resume_from_checkpoint. So the folder is listed at the job's
+ * revision (uploader_list_tree, on the loop, before COMMIT_SENT is
+ * recorded) and every file there that this commit does not bring is
+ * deleted in the same commit — whatever the job's include/exclude patterns
+ * say, since the folder is the checkpoint and nothing else. A revision that
+ * does not exist yet is listed at main, which the push creates it from. A
+ * listing that fails (after the uploader's own retries) fails the attempt
+ * like a failed push: the job's retry runs it again later, and no commit is
+ * made without knowing what the folder holds. */
+struct sync_list {
+    struct job_op *op;
+    size_t k;     /* the sync prefix being listed */
+    bool on_main; /* the revision is missing: listing main instead */
+    size_t found; /* stale files found so far */
+};
+
+static void commit_and_push(struct job_op *op);
+static int list_sync(struct sync_list *l, struct hs_err *err);
+
+static void sync_listed(int status, const struct uploader_tree *t, const struct hs_err *err,
+                        void *ud)
+{
+    struct sync_list *l = ud;
+    struct job_op *op = l->op;
+    struct job *j = op->j;
+    if (j->stopping) {
+        free(l);
+        j->op = NULL;
+        job__op_free(op);
+        return;
+    }
+    const char *prefix = op->plan.sync_prefixes[l->k];
+    char msg[HS_ERR_MAX + 128];
+    if (status < 0) {
+        snprintf(msg, sizeof(msg), "%s is not known, not committing without it: %s", prefix,
+                 err ? err->msg : hs_strerror(status));
+        free(l);
+        return job__op_failed(op, msg);
+    }
+    const char *rev = j->cfg->revision ? j->cfg->revision : "main";
+    if (!strcmp(t->missing, "RevisionNotFound") && !l->on_main && strcmp(rev, "main") != 0) {
+        struct hs_err e = {0};
+        l->on_main = true;
+        if (list_sync(l, &e) < 0) {
+            free(l);
+            return job__op_failed(op, e.msg);
+        }
+        return;
+    }
+    size_t plen = strlen(prefix);
+    for (size_t i = 0; i < t->n; i++) {
+        const char *path = t->entries[i].path;
+        if (strncmp(path, prefix, plen) != 0 || !hs_path_is_safe_relative(path) ||
+            plan_has(&op->plan, path) || deletes_have(op, path))
+            continue;
+        if (add_delete(op, path) < 0) {
+            free(l);
+            return job__op_failed(op, "out of memory");
+        }
+        l->found++;
+    }
+    if (t->missing[0])
+        hs_log_debug("job %s: %s not in %s at %s (%s): nothing to delete", j->name, prefix,
+                     j->cfg->hub_model_id, l->on_main ? "main" : rev, t->missing);
+    else
+        hs_log_info("job %s: %s of %s at %s holds %zu file%s, %zu of %s not in this commit",
+                    j->name, prefix, j->cfg->hub_model_id, l->on_main ? "main" : rev, t->n,
+                    t->n == 1 ? "" : "s", l->found, l->found == 1 ? "it" : "them");
+    l->k++;
+    l->on_main = false;
+    l->found = 0;
+    if (l->k < op->plan.n_sync) {
+        struct hs_err e = {0};
+        if (list_sync(l, &e) < 0) {
+            free(l);
+            return job__op_failed(op, e.msg);
+        }
+        return;
+    }
+    free(l);
+    commit_and_push(op);
+}
+
+static int list_sync(struct sync_list *l, struct hs_err *err)
+{
+    struct job *j = l->op->j;
+    struct uploader_tree_request req = {
+        .repo_id = j->cfg->hub_model_id,
+        .revision = l->on_main ? "main" : j->cfg->revision,
+        .path = l->op->plan.sync_prefixes[l->k],
+    };
+    return uploader_list_tree(j->env->uploader, &req, sync_listed, l, err);
+}
+
+/* Start listing the synced folders when the journal cannot say what they
+ * hold; returns 1 when the listing runs (commit_and_push follows it). */
+static int maybe_list_sync(struct job_op *op)
+{
+    struct job *j = op->j;
+    if (!op->plan.n_sync || prev_committed(op))
+        return 0;
+    const struct jstate_save *s0 = jstate_save_get(j->env->js, op->saves[0]);
+    if (s0 && s0->state == JSAVE_COMMIT_SENT && j->no_deletes_commit == s0->commit)
+        return 0;
+    struct sync_list *l = calloc(1, sizeof(*l));
+    if (!l)
+        return -ENOMEM;
+    l->op = op;
+    struct hs_err err = {0};
+    if (list_sync(l, &err) < 0) {
+        free(l);
+        job__op_failed(op, err.msg);
+        return 1;
+    }
+    j->phase = JOB_PUSHING;
+    j->up_phase = UPLOADER_PHASE_PREPARE;
+    job__changed(j);
+    return 1;
 }
 
 static void save_plan_and_push(struct job_op *op)
@@ -299,14 +444,36 @@ static void save_plan_and_push(struct job_op *op)
         op->description = d.data ? strdup(d.data) : NULL;
         hs_buf_free(&d);
     }
+    int rc = maybe_list_sync(op);
+    if (rc < 0)
+        return job__op_failed(op, "out of memory");
+    if (rc == 0)
+        commit_and_push(op);
+}
+
+/* COMMIT_SENT, the stale files, the push. */
+static void commit_and_push(struct job_op *op)
+{
+    struct job *j = op->j;
+    struct hs_err err = {0};
+    const struct jstate_save *s0 = jstate_save_get(j->env->js, op->saves[0]);
+    if (!s0)
+        return job__op_failed(op, "save vanished from the journal");
     if (s0->state == JSAVE_COMMIT_SENT) {
         op->commit = s0->commit;
     } else if (jstate_commit_sent(j->env->js, j->name, op->saves, op->n_saves, false, NULL,
                                   op->plan.message, &op->commit, &err) < 0) {
         return job__op_failed(op, err.msg);
     }
-    if (stale_paths(op) < 0)
-        return job__op_failed(op, "out of memory");
+    if (j->no_deletes_commit == op->commit) {
+        for (size_t i = 0; i < op->n_deletes; i++)
+            free(op->deletes[i]);
+        op->n_deletes = 0;
+    } else if (op->plan.n_sync) {
+        const struct jstate_save *prev = prev_committed(op);
+        if (prev && stale_paths(op, prev) < 0)
+            return job__op_failed(op, "out of memory");
+    }
     for (size_t i = 0; i < op->n_deletes; i++)
         hs_log_info("job %s: %s is stale: deleted in this commit", j->name, op->deletes[i]);
     job__push(op);
