@@ -165,11 +165,7 @@ def main():
             contenders.append("js")
         else:
             print("js: skipped (node or tests/js/node_modules/@huggingface/hub missing)")
-    nofsync = None
     if a.fsync_probe:
-        nofsync = os.path.join(tempfile.mkdtemp(prefix="hs-nofsync-"), "nofsync.so")
-        subprocess.run(["cc", "-shared", "-fPIC", "-O2", "-o", nofsync,
-                        os.path.join(B.HERE, "nofsync.c")], check=True)
         contenders.insert(2, "hubsync-nofsync")
     labels = {
         "alone": "stand-in alone",
@@ -181,6 +177,10 @@ def main():
         "hubsync-nofsync": "beside hubsync daemon, current defaults, fsync made a no-op (probe)",
     }
     root = tempfile.mkdtemp(prefix="hs-interf-", dir=os.environ.get("BENCH_DIR", "/tmp"))
+    nofsync = os.path.join(root, "nofsync.so")
+    if a.fsync_probe:
+        subprocess.run(["cc", "-shared", "-fPIC", "-O2", "-o", nofsync,
+                        os.path.join(B.HERE, "nofsync.c")], check=True)
     data = os.path.join(root, "data.bin")
     subprocess.run([B.PY, STANDIN, "--make-data", data, "--size", "64" if a.quick else "512"],
                    check=True)
