@@ -244,6 +244,11 @@ int push_state_load(const char *text, struct push_state *s, struct hs_err *err)
             rc = hs_err_set(err, HS_EPROTO, "push state: object entry %zu is malformed", i);
             goto out;
         }
+        if (push_state_object_find(s, json_string_value(oid))) {
+            rc = hs_err_set(err, HS_EPROTO, "push state: object %zu repeats oid %s", i,
+                            json_string_value(oid));
+            goto out;
+        }
         struct push_state_object *po = push_state_object_add(
             s, json_string_value(oid), (uint64_t)json_integer_value(json_object_get(o, "size")));
         if (!po) {
