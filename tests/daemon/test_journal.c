@@ -9,6 +9,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "../unit/test_tmpdir.h"
+
 #include "journal.h"
 
 #include <errno.h>
@@ -42,21 +44,6 @@ static int collect(const struct journal_record *r, void *ud)
     s->snap[s->n] = r->from_snapshot;
     s->n++;
     return 0;
-}
-
-static char *make_dir(void)
-{
-    char tmpl[] = "/tmp/hs-journal-XXXXXX";
-    assert_non_null(mkdtemp(tmpl));
-    return strdup(tmpl);
-}
-
-static void rm_dir(char *dir)
-{
-    char cmd[HS_PATH_MAX + 16];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-    assert_int_equal(system(cmd), 0);
-    free(dir);
 }
 
 static void append_i(struct journal *j, uint16_t type, long i)
@@ -112,7 +99,7 @@ static void test_crc32c(void **state)
 static void test_round_trip(void **state)
 {
     (void)state;
-    char *dir = make_dir();
+    char *dir = test_tmpdir_make("journal");
     struct seen *s = calloc(1, sizeof(*s));
     struct journal_report rep;
     struct journal *j = reopen(dir, s, &rep);
@@ -154,7 +141,7 @@ static void test_round_trip(void **state)
     expect_range(s, 0, 61);
     journal_close(j);
     free(s);
-    rm_dir(dir);
+    test_tmpdir_remove(dir);
 }
 
 /* Truncate the last record at every byte offset, and flip one bit at every
@@ -163,7 +150,7 @@ static void test_round_trip(void **state)
 static void test_torn_last_record(void **state)
 {
     (void)state;
-    char *dir = make_dir();
+    char *dir = test_tmpdir_make("journal");
     char log[HS_PATH_MAX];
     snprintf(log, sizeof(log), "%s/log-0.jnl", dir);
     struct seen *s = calloc(1, sizeof(*s));
@@ -207,13 +194,13 @@ static void test_torn_last_record(void **state)
     }
     free(orig);
     free(s);
-    rm_dir(dir);
+    test_tmpdir_remove(dir);
 }
 
 static void test_corrupt_middle(void **state)
 {
     (void)state;
-    char *dir = make_dir();
+    char *dir = test_tmpdir_make("journal");
     char log[HS_PATH_MAX];
     snprintf(log, sizeof(log), "%s/log-0.jnl", dir);
     struct seen *s = calloc(1, sizeof(*s));
@@ -254,7 +241,7 @@ static void test_corrupt_middle(void **state)
     journal_close(j);
     free(orig);
     free(s);
-    rm_dir(dir);
+    test_tmpdir_remove(dir);
 }
 
 /* A file written by a future format version is refused with a clear
@@ -262,7 +249,7 @@ static void test_corrupt_middle(void **state)
 static void test_versions_and_orphans(void **state)
 {
     (void)state;
-    char *dir = make_dir();
+    char *dir = test_tmpdir_make("journal");
     char log[HS_PATH_MAX];
     snprintf(log, sizeof(log), "%s/log-0.jnl", dir);
     struct seen *s = calloc(1, sizeof(*s));
@@ -306,7 +293,7 @@ static void test_versions_and_orphans(void **state)
     free(buf);
     free(orig);
     free(s);
-    rm_dir(dir);
+    test_tmpdir_remove(dir);
 }
 
 /* The owner's state for the compaction tests: the list of values seen. */
@@ -332,7 +319,7 @@ static bool exists(const char *dir, const char *name)
 static void test_compaction(void **state)
 {
     (void)state;
-    char *dir = make_dir();
+    char *dir = test_tmpdir_make("journal");
     struct seen *s = calloc(1, sizeof(*s));
     struct journal_report rep;
     struct hs_err err = {0};
@@ -386,7 +373,7 @@ static void test_compaction(void **state)
     assert_non_null(strstr(err.msg, "snapshot-3.zst"));
     assert_true(exists(dir, "snapshot-3.zst"));
     free(s);
-    rm_dir(dir);
+    test_tmpdir_remove(dir);
 }
 
 static enum journal_step crash_step;
@@ -399,7 +386,7 @@ static void test_compaction_crash(void **state)
 {
     (void)state;
     for (int step = JOURNAL_STEP_SNAPSHOT_WRITTEN; step <= JOURNAL_STEP_LOG_CREATED; step++) {
-        char *dir = make_dir();
+        char *dir = test_tmpdir_make("journal");
         struct seen *s = calloc(1, sizeof(*s));
         struct journal_report rep;
         struct hs_err err = {0};
@@ -427,7 +414,7 @@ static void test_compaction_crash(void **state)
         expect_range(s, 0, 6);
         journal_close(j);
         free(s);
-        rm_dir(dir);
+        test_tmpdir_remove(dir);
     }
 }
 
@@ -453,7 +440,7 @@ static int eio_fdatasync(int fd)
 static void test_enospc(void **state)
 {
     (void)state;
-    char *dir = make_dir();
+    char *dir = test_tmpdir_make("journal");
     char log[HS_PATH_MAX];
     snprintf(log, sizeof(log), "%s/log-0.jnl", dir);
     struct seen *s = calloc(1, sizeof(*s));
@@ -494,7 +481,7 @@ static void test_enospc(void **state)
     assert_int_equal(rep.torn_bytes, 0);
     journal_close(j);
     free(s);
-    rm_dir(dir);
+    test_tmpdir_remove(dir);
 }
 
 /* ENOSPC while writing the compaction snapshot: nothing changes, no tmp
@@ -502,7 +489,7 @@ static void test_enospc(void **state)
 static void test_compaction_enospc(void **state)
 {
     (void)state;
-    char *dir = make_dir();
+    char *dir = test_tmpdir_make("journal");
     struct seen *s = calloc(1, sizeof(*s));
     struct journal_report rep;
     struct hs_err err = {0};
@@ -527,7 +514,7 @@ static void test_compaction_enospc(void **state)
     assert_int_equal(rep.generation, 0);
     journal_close(j);
     free(s);
-    rm_dir(dir);
+    test_tmpdir_remove(dir);
 }
 
 /* A real write failure: RLIMIT_FSIZE in a child makes pwrite fail (EFBIG)
@@ -535,7 +522,7 @@ static void test_compaction_enospc(void **state)
 static void test_rlimit_fsize(void **state)
 {
     (void)state;
-    char *dir = make_dir();
+    char *dir = test_tmpdir_make("journal");
     struct seen *s = calloc(1, sizeof(*s));
     struct journal_report rep;
     struct journal *j = reopen(dir, s, &rep);
@@ -578,7 +565,7 @@ static void test_rlimit_fsize(void **state)
     assert_false(rep.corrupt);
     journal_close(j);
     free(s);
-    rm_dir(dir);
+    test_tmpdir_remove(dir);
 }
 
 /* A child appends 0, 1, 2, ... (compacting every 37 records) until it is
@@ -587,7 +574,7 @@ static void test_rlimit_fsize(void **state)
 static void test_kill9_prefix(void **state)
 {
     (void)state;
-    char *dir = make_dir();
+    char *dir = test_tmpdir_make("journal");
     struct seen *s = calloc(1, sizeof(*s));
     struct journal_report rep;
     srand(12345);
@@ -630,7 +617,7 @@ static void test_kill9_prefix(void **state)
     print_message("kill -9 test: %ld records after 20 kills\n", total);
     assert_true(total > 20);
     free(s);
-    rm_dir(dir);
+    test_tmpdir_remove(dir);
 }
 
 int main(void)

@@ -10,6 +10,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "../unit/test_tmpdir.h"
+
 #include "jstate.h"
 
 #include <errno.h>
@@ -26,21 +28,6 @@
 #define SHA_A "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 #define SHA_B "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
 #define SHA_C "cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc"
-
-static char *make_dir(void)
-{
-    char tmpl[] = "/tmp/hs-jstate-XXXXXX";
-    assert_non_null(mkdtemp(tmpl));
-    return strdup(tmpl);
-}
-
-static void rm_dir(char *dir)
-{
-    char cmd[HS_PATH_MAX + 16];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-    assert_int_equal(system(cmd), 0);
-    free(dir);
-}
 
 static struct jstate *open_js(const char *dir, struct journal_report *rep)
 {
@@ -85,7 +72,7 @@ static const struct jstate_file files3[] = {
 static void test_lifecycle(void **state)
 {
     (void)state;
-    char *dir = make_dir();
+    char *dir = test_tmpdir_make("jstate");
     struct jstate *js = open_js(dir, NULL);
     json_t *meta = json_pack("{s:i, s:s}", "step", 500, "unit", "step");
     uint64_t s1 = 0, s2 = 0, s3 = 0, c1 = 0;
@@ -168,13 +155,13 @@ static void test_lifecycle(void **state)
     assert_int_equal(jstate_commit_get(js, c1)->confirmed_at, 1700000000000000);
     assert_false(jstate_commit_get(js, c1)->empty);
     jstate_close(js);
-    rm_dir(dir);
+    test_tmpdir_remove(dir);
 }
 
 static void test_identity(void **state)
 {
     (void)state;
-    char *dir = make_dir();
+    char *dir = test_tmpdir_make("jstate");
     struct jstate *js = open_js(dir, NULL);
     uint64_t id = 0;
     OK(jstate_save_ready(js, "bert", "checkpoint-500", NULL, NULL, files3, 3, &id, E));
@@ -190,13 +177,13 @@ static void test_identity(void **state)
     assert_null(jstate_save_find(js, "gpt", "checkpoint-500", files3, 3));
     assert_null(jstate_save_find(js, "bert", "checkpoint-500", files3, 2));
     jstate_close(js);
-    rm_dir(dir);
+    test_tmpdir_remove(dir);
 }
 
 static void test_refusals(void **state)
 {
     (void)state;
-    char *dir = make_dir();
+    char *dir = test_tmpdir_make("jstate");
     struct jstate *js = open_js(dir, NULL);
     struct hs_err err = {0};
     uint64_t s1 = 0, c = 0;
@@ -239,13 +226,13 @@ static void test_refusals(void **state)
     assert_int_not_equal(c2, c);
     json_decref(before);
     jstate_close(js);
-    rm_dir(dir);
+    test_tmpdir_remove(dir);
 }
 
 static void test_auto_compaction(void **state)
 {
     (void)state;
-    char *dir = make_dir();
+    char *dir = test_tmpdir_make("jstate");
     struct jstate *js = open_js(dir, NULL);
     jstate_set_compact_threshold(js, 3000);
     for (int i = 0; i < 60; i++) {
@@ -269,13 +256,13 @@ static void test_auto_compaction(void **state)
     assert_int_equal(jstate_save_at(js, 58)->state, JSAVE_SUPERSEDED);
     assert_null(jstate_save_at(js, 60));
     jstate_close(js);
-    rm_dir(dir);
+    test_tmpdir_remove(dir);
 }
 
 static void test_unknown_records(void **state)
 {
     (void)state;
-    char *dir = make_dir();
+    char *dir = test_tmpdir_make("jstate");
     struct jstate *js = open_js(dir, NULL);
     uint64_t id;
     OK(jstate_save_ready(js, "bert", "checkpoint-1", NULL, NULL, files3, 1, &id, E));
@@ -301,7 +288,7 @@ static void test_unknown_records(void **state)
     json_decref(before);
     json_decref(after);
     jstate_close(js);
-    rm_dir(dir);
+    test_tmpdir_remove(dir);
 }
 
 /* The daemon's resume loop in miniature: take the newest save one step
@@ -389,7 +376,7 @@ static size_t check_committed_once(const char *dir)
 static void test_kill9_resume(void **state)
 {
     (void)state;
-    char *dir = make_dir();
+    char *dir = test_tmpdir_make("jstate");
     srand(4242);
     const int total = 150;
     size_t committed = 0;
@@ -421,7 +408,7 @@ static void test_kill9_resume(void **state)
     close(done[0]);
     close(done[1]);
     assert_int_equal(committed, total);
-    rm_dir(dir);
+    test_tmpdir_remove(dir);
 }
 
 /* ---- deferred durability: the fdatasync on the thread pool ------------------ */
@@ -460,7 +447,7 @@ static void durable_cb(int status, void *ud)
 static void test_deferred_sync(void **state)
 {
     (void)state;
-    char *dir = make_dir();
+    char *dir = test_tmpdir_make("jstate");
     struct journal_hooks h = {.fdatasync = hook_fdatasync};
     journal_set_test_hooks(&h);
     sem_init(&g_gate, 0, 0);
@@ -519,8 +506,8 @@ static void test_deferred_sync(void **state)
 
     /* a fresh journal: each record is durable through the pool, close has
      * nothing left to sync, and a reopen replays them */
-    rm_dir(dir);
-    dir = make_dir();
+    test_tmpdir_remove(dir);
+    dir = test_tmpdir_make("jstate");
     js = open_js(dir, NULL);
     jstate_use_loop(js, &loop);
     int before = g_hook_syncs;
@@ -538,7 +525,7 @@ static void test_deferred_sync(void **state)
     jstate_close(js);
     assert_int_equal(uv_loop_close(&loop), 0);
     sem_destroy(&g_gate);
-    rm_dir(dir);
+    test_tmpdir_remove(dir);
 }
 
 int main(void)

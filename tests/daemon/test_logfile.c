@@ -9,6 +9,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "../unit/test_tmpdir.h"
+
 #include "logfile.h"
 
 #include <errno.h>
@@ -18,21 +20,6 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-
-static char *make_dir(void)
-{
-    char tmpl[] = "/tmp/hs-logfile-XXXXXX";
-    assert_non_null(mkdtemp(tmpl));
-    return strdup(tmpl);
-}
-
-static void rm_dir(char *dir)
-{
-    char cmd[HS_PATH_MAX + 16];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-    assert_int_equal(system(cmd), 0);
-    free(dir);
-}
 
 static bool exists(const char *dir, const char *name)
 {
@@ -101,7 +88,7 @@ static void wait_compressed(struct logfile *lf)
 static void test_rotation(void **state)
 {
     (void)state;
-    char *dir = make_dir(), path[HS_PATH_MAX];
+    char *dir = test_tmpdir_make("logfile"), path[HS_PATH_MAX];
     snprintf(path, sizeof(path), "%s/hubsync.log", dir);
     struct logfile *lf = NULL;
     struct hs_err err = {0};
@@ -140,13 +127,13 @@ static void test_rotation(void **state)
     assert_int_equal(next, total); /* the newest line is the last written */
     assert_true(first > 0);        /* older files were deleted */
     assert_int_equal(lines, total - first);
-    rm_dir(dir);
+    test_tmpdir_remove(dir);
 }
 
 static void test_leftover_and_token(void **state)
 {
     (void)state;
-    char *dir = make_dir(), path[HS_PATH_MAX], left[HS_PATH_MAX];
+    char *dir = test_tmpdir_make("logfile"), path[HS_PATH_MAX], left[HS_PATH_MAX];
     snprintf(path, sizeof(path), "%s/run.log", dir);
     snprintf(left, sizeof(left), "%s/run.log.pending-7", dir);
     FILE *f = fopen(left, "w");
@@ -183,7 +170,7 @@ static void test_leftover_and_token(void **state)
     live = read_text(dir, "run.log", &len);
     assert_non_null(strstr(live, "warn: line 43"));
     free(live);
-    rm_dir(dir);
+    test_tmpdir_remove(dir);
 }
 
 static void test_open_errors(void **state)

@@ -7,6 +7,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "../unit/test_tmpdir.h"
+
 #include "statelock.h"
 
 #include <errno.h>
@@ -17,17 +19,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static char *make_dir(void)
-{
-    char tmpl[] = "/tmp/hs-lock-XXXXXX";
-    assert_non_null(mkdtemp(tmpl));
-    return strdup(tmpl);
-}
-
 static void test_second_process_refused(void **state)
 {
     (void)state;
-    char *dir = make_dir();
+    char *dir = test_tmpdir_make("lock");
     char sub[HS_PATH_MAX];
     snprintf(sub, sizeof(sub), "%s/state", dir); /* created on demand */
     int ready[2];
@@ -81,9 +76,7 @@ static void test_second_process_refused(void **state)
     statelock_release(l2);
     close(ready[0]);
     close(ready[1]);
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-    assert_int_equal(system(cmd), 0);
-    free(dir);
+    test_tmpdir_remove(dir);
 }
 
 int main(void)
