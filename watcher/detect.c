@@ -689,11 +689,15 @@ static void path_event(struct watcher__job *j, const struct watcher__event *e)
     c->quiet_needed = false;
     c->open_check = 0;
     bool file = !e->is_dir;
+    /* which files were seen closed matters only where other ranks write
+     * after the marker (all_closed); elsewhere the sets stay empty (adding
+     * is O(files of the save)) */
+    bool track = lay->rule == WRULE_MARKER && !single_writer(j, c);
     switch (e->kind) {
     case WEV_CREATED:
         /* a creation alone is not a write (a hard link or a symlink never
          * gets a close): not "open", but not "seen closed" either */
-        if (file && !e->from_scan) {
+        if (file && !e->from_scan && track) {
             set_add(&c->made, rel);
             set_remove(&c->closed, rel);
         }
@@ -706,7 +710,7 @@ static void path_event(struct watcher__job *j, const struct watcher__event *e)
         break;
     case WEV_CLOSED_WRITE:
     case WEV_MOVED_IN:
-        if (file && !e->from_scan) {
+        if (file && !e->from_scan && track) {
             set_remove(&c->open, rel);
             set_remove(&c->made, rel);
             set_add(&c->closed, rel);
