@@ -151,6 +151,14 @@ static void test_lightning_inotify(void **state)
                "lightning-inotify");
 }
 
+/* Lightning has one writer (global rank 0): world_size changes nothing */
+static void test_lightning_world2_inotify(void **state)
+{
+    (void)state;
+    run_simple(WATCHER_MODE_INOTIFY, WATCHER_LAYOUT_AUTO, 2, lightning_writer, 4,
+               "lightning-w2-inotify");
+}
+
 static void test_lightning_poll(void **state)
 {
     (void)state;
@@ -278,6 +286,7 @@ int main(void)
         cmocka_unit_test(test_existing_none),
         cmocka_unit_test(test_accelerate_world2_inotify),
         cmocka_unit_test(test_deepspeed_world1_inotify),
+        cmocka_unit_test(test_lightning_world2_inotify),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
