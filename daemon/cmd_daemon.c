@@ -7,6 +7,7 @@
  */
 #include "cli.h"
 #include "common.h"
+#include "priority.h"
 #include "service.h"
 
 #include <stdio.h>
@@ -38,6 +39,7 @@ static int run(int argc, char **argv)
         return HS_EXIT_FAILURE;
     }
     struct service *s = NULL;
+    priority_apply_defaults(); /* threads started from here on inherit it */
     struct service_options o = {.config_path = config};
     int rc = service_start(&loop, &o, &s);
     if (rc != 0)

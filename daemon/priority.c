@@ -138,3 +138,26 @@ void priority_describe(const struct priority_settings *p, char *buf, size_t len)
     else
         snprintf(buf, len, "nice unchanged, I/O %s", io);
 }
+
+void priority_apply_defaults(void)
+{
+    struct priority_settings ps = PRIORITY_DEFAULTS;
+    struct hs_err err = {0};
+    char what[64];
+    if (priority_from_env(&ps, &err) < 0) {
+        hs_log_warn("%s; keeping the defaults", err.msg);
+        ps = PRIORITY_DEFAULTS;
+    }
+    priority_describe(&ps, what, sizeof(what));
+    int rc = priority_lower(&ps, &err);
+    if (rc == -EPERM || rc == -EACCES)
+        hs_log_info("priority: not changed here (%s); left to the service manager "
+                    "(the units set Nice= and IOSchedulingClass=)",
+                    err.msg);
+    else if (rc < 0)
+        hs_log_warn("priority: %s", err.msg);
+    else
+        hs_log_info("running at lower priority beside the training: %s "
+                    "(HUBSYNC_NICE, HUBSYNC_IO_PRIORITY)",
+                    what);
+}

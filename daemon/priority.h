@@ -52,4 +52,8 @@ int priority_lower(const struct priority_settings *p, struct hs_err *err);
 /* "nice +10, I/O best-effort 7" — for the start-up log line. */
 void priority_describe(const struct priority_settings *p, char *buf, size_t len);
 
+/* PRIORITY_DEFAULTS with the environment overrides applied to the whole
+ * process, each outcome logged (EPERM: left to the service manager, info). */
+void priority_apply_defaults(void);
+
 #endif
