@@ -12,6 +12,7 @@ pkgs=(
   python3 python3-yaml curl ca-certificates inotify-tools clang-format
   systemd man-db groff-base dpkg-dev
   nghttp2-server openssl # nghttpd + a test CA: TLS/HTTP/2 test of uploader/http_loop.c (test_http_tls)
+  btrfs-progs # mkfs.btrfs for the reflink (FICLONE) snapshot test on a loop mount (test_watcher_reflink)
 )
 command -v node >/dev/null 2>&1 || pkgs+=(nodejs)
 command -v npm >/dev/null 2>&1 || pkgs+=(npm)
