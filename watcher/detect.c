@@ -286,15 +286,59 @@ static hs_usec_t due(struct watcher__job *j, const struct watcher__cand *c)
     }
 }
 
+/* Is a older than b as saves go: by the number in their names, else by
+ * when the watcher first saw them. */
+static bool older(const struct watcher__cand *a, const struct watcher__cand *b)
+{
+    if (a->number >= 0 && b->number >= 0 && a->number != b->number)
+        return a->number < b->number;
+    return a->seq < b->seq;
+}
+
+/* The save to check next, and when (*when). Saves with a completion marker
+ * go oldest first: a newer one waits while an older one whose marker was
+ * seen is still due (its quiet period or its check), so saves found at once
+ * (a loop that was busy or stopped, a scan) are reported in save order —
+ * an older save reported after a newer one would supersede it. An older
+ * save found incomplete is blocked (due NEVER) and holds nothing. Saves
+ * without a marker (settle rule) go by due time. Files whose close was never
+ * seen are stale_opens()'s, not this. */
+static struct watcher__cand *next_save(struct watcher__job *j, hs_usec_t *when)
+{
+    struct watcher__cand *mk = NULL, *other = NULL;
+    hs_usec_t mk_due = NEVER, other_due = NEVER;
+    for (struct watcher__cand *c = j->cands; c; c = c->next) {
+        if (c->open.n)
+            continue;
+        hs_usec_t d = due(j, c);
+        if (d == NEVER)
+            continue;
+        if (c->marker) {
+            if (!mk || older(c, mk))
+                mk = c, mk_due = d;
+        } else if (d <= other_due) { /* ties: the older (later in the list) */
+            other = c, other_due = d;
+        }
+    }
+    if (mk && (!other || mk_due <= other_due)) {
+        *when = mk_due;
+        return mk;
+    }
+    *when = other_due;
+    return other;
+}
+
 static void schedule(struct watcher__job *j)
 {
     if (j->removed)
         return;
     hs_usec_t next = NEVER;
+    /* while a check runs only stale opens are looked at; the rest is
+     * scheduled again when it ends */
+    if (!j->eval)
+        next_save(j, &next);
     for (struct watcher__cand *c = j->cands; c; c = c->next) {
-        /* while a check runs only stale opens are looked at; the rest is
-         * scheduled again when it ends */
-        if (j->eval && !c->open.n)
+        if (!c->open.n)
             continue;
         hs_usec_t d = due(j, c);
         if (d < next)
@@ -473,21 +517,15 @@ void watcher__detect_timer_cb(uv_timer_t *t)
     struct watcher__job *j = t->data;
     j->timer_armed = false;
     hs_usec_t now = hs_now_monotonic();
-    /* one check in flight per job: the save due first goes first, so READY
-     * events keep the order in which their saves completed */
-    struct watcher__cand *first = NULL;
-    hs_usec_t first_due = NEVER;
     for (struct watcher__cand *c = j->cands, *next; c; c = next) {
         next = c->next;
-        hs_usec_t d = due(j, c);
-        if (d > now)
-            continue;
-        if (c->open.n)
+        if (c->open.n && due(j, c) <= now)
             stale_opens(j, c, now);
-        else if (!j->eval && d <= first_due) /* ties: the older (later in the list) */
-            first = c, first_due = d;
     }
-    if (first)
+    /* one check in flight per job, saves in order (next_save) */
+    hs_usec_t when;
+    struct watcher__cand *first = j->eval ? NULL : next_save(j, &when);
+    if (first && when <= now)
         evaluate(j, first);
     if (j->removed)
         return;
@@ -669,6 +707,7 @@ static void path_event(struct watcher__job *j, const struct watcher__event *e)
         c->lay = lay;
         c->is_dir = m.is_dir;
         c->number = m.number;
+        c->seq = j->cand_seq++;
         c->step = -1;
         c->epoch = -1;
         c->existing = e->from_scan && !j->initial_done;

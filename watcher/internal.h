@@ -199,6 +199,7 @@ struct watcher__cand {
     const struct watcher__layout_ops *lay;
     bool is_dir;
     int64_t number;
+    uint64_t seq; /* creation order among the job's candidates */
     bool done;
     bool existing;    /* seen by the initial scan */
     bool seen;        /* touched by the current rescan */
@@ -238,6 +239,7 @@ struct watcher__job {
     bool initial_done;
     bool removed;
     struct watcher__cand *cands;
+    uint64_t cand_seq; /* the next candidate's seq */
     size_t n_pending;
     /* training output waiting for quiet */
     char **out;

@@ -254,7 +254,8 @@ def main():
     ap.add_argument("--bandwidth", type=float, default=40, help="Mbit/s cap of the fault run")
     ap.add_argument("--min-step-time", type=float, default=0.12,
                     help="seconds per step at least (saves closer than the watcher's "
-                    "marker_quiet can be reported out of order: a known watcher bug)")
+                    "marker_quiet were reported out of order before watcher/detect.c's next_save; "
+                    "kept so the trainer's pace stays comparable across runs)")
     ap.add_argument("--stall-timeout", type=int, default=4,
                     help="the daemon's HUBSYNC_STALL_SECONDS (default 4, above stall_s)")
     ap.add_argument("--stuck", type=float, default=90,
