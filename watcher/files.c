@@ -8,6 +8,7 @@
 #include "internal.h"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -61,10 +62,11 @@ bool watcher__dir_next(DIR *d, const char *dir, const char *prefix, bool need_st
         e->type = de->d_type;
         memset(&e->st, 0, sizeof(e->st));
         if (need_stat || e->type == DT_UNKNOWN) {
-            e->type = lstat(e->abs, &e->st)    ? DT_UNKNOWN
-                      : S_ISDIR(e->st.st_mode) ? DT_DIR
-                      : S_ISREG(e->st.st_mode) ? DT_REG
-                                               : DT_LNK;
+            /* relative to the open directory: no lookup of the whole path */
+            e->type = fstatat(dirfd(d), n, &e->st, AT_SYMLINK_NOFOLLOW) ? DT_UNKNOWN
+                      : S_ISDIR(e->st.st_mode)                          ? DT_DIR
+                      : S_ISREG(e->st.st_mode)                          ? DT_REG
+                                                                        : DT_LNK;
         } else if (e->type != DT_DIR && e->type != DT_REG) {
             e->type = DT_LNK; /* symlinks and specials: never followed */
         }
