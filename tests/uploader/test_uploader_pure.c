@@ -437,6 +437,42 @@ static void test_state_roundtrip(void **s)
         a2.part_urls[i] = strdup("https://s3/new");
     assert_int_equal(push_state_object_set_action(bo, &a2), 0);
     assert_null(bo->etags[1]);
+    /* A completion that refused the parts: the upload is forgotten (no href,
+     * part URLs or ETags saved), the object itself (oid, size, not done) stays,
+     * and a later batch answer sets in again. */
+    bo->etags[0] = strdup("\"etag-1\"");
+    push_state_object_forget(bo);
+    assert_null(bo->action.href);
+    assert_null(bo->action.part_urls);
+    assert_null(bo->etags);
+    assert_int_equal(bo->action.n_parts, 0);
+    assert_string_equal(bo->oid, oid);
+    assert_string_equal(bo->action.oid, oid);
+    assert_int_equal(bo->size, 25);
+    char *doc2 = push_state_dump(&back, NULL);
+    assert_non_null(doc2);
+    assert_null(strstr(doc2, "complete?sig"));
+    assert_null(strstr(doc2, "s3/new"));
+    assert_null(strstr(doc2, "etag"));
+    struct push_state back2;
+    assert_int_equal(push_state_load(doc2, &back2, &err), 0);
+    struct push_state_object *fo = push_state_object_find(&back2, oid);
+    assert_non_null(fo);
+    assert_false(fo->done);
+    assert_int_equal(fo->size, 25);
+    assert_null(fo->action.href);
+    assert_null(fo->etags);
+    push_state_clear(&back2);
+    free(doc2);
+    struct hub_lfs_action a3 = {
+        .href = strdup("https://hub/complete?sig=3"), .chunk_size = 10, .n_parts = 3};
+    a3.part_urls = calloc(3, sizeof(char *));
+    for (int i = 0; i < 3; i++)
+        a3.part_urls[i] = strdup("https://s3/newer");
+    assert_int_equal(push_state_object_set_action(bo, &a3), 0);
+    assert_non_null(bo->etags);
+    assert_null(bo->etags[0]);
+    assert_string_equal(bo->action.href, "https://hub/complete?sig=3");
     free(doc);
     push_state_clear(&back);
     push_state_clear(&st);
