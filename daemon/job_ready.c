@@ -133,6 +133,12 @@ static bool record_ready(struct job *j, struct job_snap *ctx)
         wait_for_space(j, ctx, "snapshot", j->cfg->spool_dir, ctx->msg);
         return false;
     }
+    if (ctx->status == HS_ECHANGED && watcher_checkpoint_changed(ctx->owner, cp->id) == 0) {
+        /* found complete too early: the watcher reports it again once quiet */
+        job__note(j, "%s changed after it was found complete (%s); waiting until it is quiet",
+                  cp->id, ctx->msg);
+        return true;
+    }
     if (ctx->status < 0) {
         char msg[HS_ERR_MAX + 64];
         snprintf(msg, sizeof(msg), "%s not queued: snapshot failed: %s", cp->id, ctx->msg);

@@ -843,6 +843,28 @@ void watcher__detect_free(struct watcher__job *j)
     j->n_out = j->cap_out = 0;
 }
 
+int watcher_checkpoint_changed(struct watcher_job *job, const char *id)
+{
+    struct watcher__job *j = (struct watcher__job *)job;
+    struct watcher__cand *c = j->cands;
+    while (c && strcmp(c->key, id) != 0)
+        c = c->next;
+    if (!c)
+        return -ENOENT;
+    if (!c->done)
+        return 0; /* already being looked at again */
+    bool had_marker = c->marker;
+    cand_reset(j, c);
+    /* as if found by a scan: the marker (when there was one) is not live,
+     * so it waits marker_quiet; the settle rule waits settle_seconds */
+    c->marker = had_marker;
+    c->marker_at = 0;
+    c->last_activity = hs_now_monotonic();
+    c->events++;
+    schedule(j);
+    return 0;
+}
+
 void watcher_test_dump(const struct watcher_job *job, FILE *out)
 {
     const struct watcher__job *j = (const struct watcher__job *)job;

@@ -250,6 +250,13 @@ struct watcher_snapshot {
 int watcher_snapshot(struct watcher_job *job, const struct watcher_checkpoint *cp,
                      struct watcher_snapshot **out, struct hs_err *err);
 
+/* The save `id` (a watcher_checkpoint's id) changed after it was reported
+ * READY — its snapshot failed with HS_ECHANGED (a file still being written
+ * when a quiet period ended, or a rank's file closed late): look at it again
+ * and report it READY a second time once it is quiet and complete, with its
+ * new file list. -ENOENT when the watcher no longer knows it (deleted). */
+int watcher_checkpoint_changed(struct watcher_job *job, const char *id);
+
 /* The same snapshot taken on libuv's thread pool (copies of large files must
  * not block the loop). The budget check and a reservation of cp's bytes
  * happen now (an over-budget request fails here with -ENOSPC, like

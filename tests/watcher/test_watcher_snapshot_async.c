@@ -5,8 +5,12 @@
  * bytes reserved by snapshots still in flight; removing the job or closing
  * the watcher while one is in flight cancels it, removes its spool directory
  * and leaves the loop closable (uv_loop_close == 0, checked by wt_fini).
+ * A save that changed after READY (its snapshot fails with HS_ECHANGED) is
+ * reported again by watcher_checkpoint_changed() once quiet, with its new
+ * file list.
  */
 #include "harness.h"
+#include "writers.h"
 
 #include <errno.h>
 #include <setjmp.h>
@@ -214,12 +218,85 @@ static void test_close_during_snapshot(void **state)
     cancel_case(true);
 }
 
+/* READY, then a file of the save grows: the snapshot fails with HS_ECHANGED;
+ * watcher_checkpoint_changed() makes the watcher look again and report the
+ * save a second time with the new size (nothing is dropped). */
+static struct watcher_checkpoint *g_seen[4];
+static size_t g_n_seen;
+static void keep_ready(struct wt *t, struct watcher_job *job, const struct watcher_checkpoint *cp)
+{
+    (void)t;
+    (void)job;
+    if (g_n_seen < 4)
+        g_seen[g_n_seen++] = watcher_checkpoint_dup(cp);
+}
+static bool seen_one(struct wt *t)
+{
+    (void)t;
+    return g_n_seen >= 1;
+}
+static bool seen_two(struct wt *t)
+{
+    (void)t;
+    return g_n_seen >= 2;
+}
+static uint64_t file_size(const struct watcher_checkpoint *cp, const char *name)
+{
+    for (size_t i = 0; i < cp->n_files; i++)
+        if (!strcmp(cp->files[i].path, name))
+            return cp->files[i].size;
+    return 0;
+}
+
+static void test_changed_after_ready(void **state)
+{
+    (void)state;
+    struct wt *t = calloc(1, sizeof(*t));
+    char shm[128];
+    g_n_seen = 0;
+    setup(t, "changed", shm, sizeof(shm), 0);
+    t->on_ready = keep_ready;
+    write_trainer_save(t, 5, 1, false, false, false, true);
+    wt_run_until(t, seen_one, 10000);
+    assert_int_equal(g_n_seen, 1);
+    assert_string_equal(g_seen[0]->id, "checkpoint-5");
+    uint64_t before = file_size(g_seen[0], "optimizer.pt");
+    assert_int_not_equal(before, 0);
+    /* the save grows after it was found complete */
+    char p[512];
+    snprintf(p, sizeof(p), "%s/checkpoint-5/optimizer.pt", t->root);
+    FILE *f = fopen(p, "ab");
+    assert_non_null(f);
+    assert_int_equal(fwrite("more", 1, 4, f), 4);
+    assert_int_equal(fclose(f), 0);
+    struct watcher_snapshot *snap = NULL;
+    struct hs_err err = {0};
+    assert_int_equal(watcher_snapshot(t->job, g_seen[0], &snap, &err), HS_ECHANGED);
+    assert_null(snap);
+    assert_int_equal(watcher_checkpoint_changed(t->job, "checkpoint-9"), -ENOENT);
+    assert_int_equal(watcher_checkpoint_changed(t->job, "checkpoint-5"), 0);
+    wt_run_until(t, seen_two, 10000);
+    assert_int_equal(g_n_seen, 2);
+    assert_string_equal(g_seen[1]->id, "checkpoint-5");
+    assert_int_equal(file_size(g_seen[1], "optimizer.pt"), before + 4);
+    assert_int_equal(g_seen[1]->n_files, g_seen[0]->n_files);
+    assert_int_equal(watcher_snapshot(t->job, g_seen[1], &snap, &err), 0);
+    assert_non_null(snap);
+    assert_int_equal(watcher_snapshot_release(t->job, snap, &err), 0);
+    for (size_t i = 0; i < g_n_seen; i++)
+        watcher_checkpoint_free(g_seen[i]);
+    wt_fini(t);
+    wt_rm_rf(shm);
+    free(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_async_copy_and_budget),
         cmocka_unit_test(test_remove_job_during_snapshot),
         cmocka_unit_test(test_close_during_snapshot),
+        cmocka_unit_test(test_changed_after_ready),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
