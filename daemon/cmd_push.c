@@ -327,7 +327,8 @@ static void done(int status, const struct uploader_result *res, const struct hs_
     if (status < 0) {
         hs_log_error("push failed: %s", err && err->msg[0] ? err->msg : hs_strerror(status));
         if (status != HS_EAUTH && ctx->state_path[0] && status != -ECANCELED)
-            fprintf(stderr, "hubsync: uploaded parts are remembered; run the same command again "
+            fprintf(stderr, "hubsync: what was already uploaded is remembered (an object whose "
+                            "upload the Hub refused starts over); run the same command again "
                             "to resume\n");
         ctx->status = HS_EXIT_FAILURE;
         return;
