@@ -39,11 +39,13 @@ static int run(int argc, char **argv)
         return HS_EXIT_FAILURE;
     }
     struct service *s = NULL;
-    priority_apply_defaults(); /* threads started from here on inherit it */
     struct service_options o = {.config_path = config};
     int rc = service_start(&loop, &o, &s);
     if (rc != 0)
         service_stop(s, "start failed");
+    else /* after the start: logged where log_file says; every thread so far,
+          * and the pool's threads started later by the loop inherit it */
+        priority_apply_defaults();
     uv_run(&loop, UV_RUN_DEFAULT);
     if (rc == 0)
         rc = service_exit_status(s); /* e.g. 78: the Hub refused the token */
