@@ -3,23 +3,24 @@ CPU- and I/O-bound training stand-in (bench/standin.py: one worker per CPU,
 each streaming a data file from disk and doing fixed integer work) running
 beside it, for
   alone       the stand-in by itself;
-  hubsync     `hubsync daemon` with its current defaults pushing a checkpoint
+  hubsync     `hubsync daemon` with its defaults (since 0c71bc8 it lowers its
+              own priority: nice +10, I/O best-effort 7) pushing a checkpoint
               the fake trainer wrote (existing_checkpoints: latest, so the
               push starts at daemon start; the stand-in starts at READY);
-  hubsync-low the same daemon with a lower CPU/I/O priority: HUBSYNC_PRIO_BIN
-              (a build whose `daemon` calls daemon/priority.c at start) if
-              set, else `nice -n 10 ionice -c 2 -n 7` around HUBSYNC_BIN;
+  hubsync-same the same daemon at the stand-in's priority
+              (HUBSYNC_NICE=0 HUBSYNC_IO_PRIORITY=unchanged: the defaults
+              before 0c71bc8);
   js          the @huggingface/hub client (bench/push_js.mjs) uploading the
               same checkpoint folder; the stand-in starts with it.
 Each push goes to a fresh Hub emulator (--discard, so nothing is deduplicated
 and the disk holds no copy). Repetitions are interleaved (alone, hubsync,
-hubsync-low, js, alone, ...) so that drifting machine load hits all alike;
+hubsync-same, js, alone, ...) so that drifting machine load hits all alike;
 slowdown = median stand-in wall time beside a push / median alone.
 
 --boost N runs the whole measurement (stand-in, daemon, emulator, node) at
 nice -N (root only) so that on a shared machine the other users' load does
 not hide the interference; the priorities *between* stand-in and pusher stay
-as in production (hubsync-low's `nice` is an increment).
+as in production (hubsync's nice is an increment).
 
     /usr/bin/python3 bench/interference_bench.py [--quick] [--size-mib 2048]
         [--reps 3] [--iters N] [--boost N] [--no-js] [--json FILE] [--keep]
@@ -97,7 +98,7 @@ def run_hubsync(work, out, args_si, binary, prefix=(), env=None):
         res["push_after_standin_s"] = c[0] - (t_si + res["wall"])
         res["pusher_cpu"] = d.cpu_seconds()
         res["emu_cpu"] = emu.cpu_seconds()
-        res["priority_line"] = next((s for _, s in d.lines if s.startswith("priority:")), "")
+        res["priority_line"] = next((s for _, s in d.lines if "priority" in s), "")
     finally:
         rc = d.stop()
         emu.stop()
@@ -158,8 +159,7 @@ def main():
     if a.boost:
         os.nice(-a.boost)
     print("machine: " + B.machine(), flush=True)
-    prio_bin = os.environ.get("HUBSYNC_PRIO_BIN")
-    contenders = ["alone", "hubsync", "hubsync-low"]
+    contenders = ["alone", "hubsync", "hubsync-same"]
     if not a.no_js:
         if js_available():
             contenders.append("js")
@@ -169,10 +169,8 @@ def main():
         contenders.insert(2, "hubsync-nofsync")
     labels = {
         "alone": "stand-in alone",
-        "hubsync": "beside hubsync daemon (current defaults)",
-        "hubsync-low": "beside hubsync daemon, " + (
-            "priority.c at start (nice +10, I/O best-effort 7)" if prio_bin else
-            "`nice -n 10 ionice -c 2 -n 7`"),
+        "hubsync": "beside hubsync daemon (defaults: nice +10, I/O best-effort 7)",
+        "hubsync-same": "beside hubsync daemon at the stand-in's priority (HUBSYNC_NICE=0)",
         "js": "beside @huggingface/hub uploadFiles",
         "hubsync-nofsync": "beside hubsync daemon, current defaults, fsync made a no-op (probe)",
     }
@@ -205,12 +203,9 @@ def main():
                     r = run_hubsync(work, out, args_si, B.BIN)
                 elif c == "hubsync-nofsync":
                     r = run_hubsync(work, out, args_si, B.BIN, env={"LD_PRELOAD": nofsync})
-                elif c == "hubsync-low":
-                    if prio_bin:
-                        r = run_hubsync(work, out, args_si, prio_bin)
-                    else:
-                        r = run_hubsync(work, out, args_si, B.BIN,
-                                        prefix=["nice", "-n", "10", "ionice", "-c", "2", "-n", "7"])
+                elif c == "hubsync-same":
+                    r = run_hubsync(work, out, args_si, B.BIN,
+                                    env={"HUBSYNC_NICE": "0", "HUBSYNC_IO_PRIORITY": "unchanged"})
                 else:
                     r = run_js(work, ck, args_si)
             except Exception as e:  # noqa: BLE001 — record and go on
