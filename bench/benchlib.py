@@ -13,6 +13,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 
@@ -258,3 +259,25 @@ def table(headers, rows, align=None):
     for r in rows:
         out.append("| " + " | ".join(str(c) for c in r) + " |")
     return "\n".join(out)
+
+
+def work_dir(prefix):
+    """A fresh work directory under $BENCH_DIR (/tmp), removed by
+    run_then_clean() unless HS_KEEP is set."""
+    d = tempfile.mkdtemp(prefix=prefix, dir=os.environ.get("BENCH_DIR", "/tmp"))
+    _WORK.append(d)
+    return d
+
+
+_WORK = []
+
+
+def run_then_clean(main):
+    """main(), then the work dirs removed — after the report, since deleting
+    a large tree is slow (this machine's ext4 discards on every unlink)."""
+    try:
+        return main()
+    finally:
+        if not os.environ.get("HS_KEEP"):
+            for d in _WORK:
+                shutil.rmtree(d, ignore_errors=True)

@@ -32,7 +32,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -139,7 +138,6 @@ def ratio(a, b):
     return "%g vs 0 (hubsync)" % a if a > 0 else "both 0"
 
 
-WORK = [None]  # the work dir, removed by main_cleaned()
 
 
 def main():
@@ -158,7 +156,7 @@ def main():
     if not os.access(P.BIN, os.X_OK):
         sys.exit("idle_bench: %s is not executable (set HUBSYNC_BIN)" % P.BIN)
     chk = P.Checks("idle_bench")
-    work = WORK[0] = tempfile.mkdtemp(prefix="hs-idlebench.", dir=os.environ.get("BENCH_DIR", "/tmp"))
+    work = P.work_dir("hs-idlebench.")
     print("machine:", P.machine())
     print("hubsync:", P.BIN)
     print("jobs: %d, window: %.0f s, poll interval: %g s" % (args.jobs, args.seconds,
@@ -213,15 +211,5 @@ def main():
     return chk.finish()
 
 
-def main_cleaned():
-    """main(), then the work dir removed — after the report, since deleting
-    a large tree is slow (this machine's ext4 discards on every unlink)."""
-    try:
-        return main()
-    finally:
-        if WORK[0] and not os.environ.get("HS_KEEP"):
-            shutil.rmtree(WORK[0], ignore_errors=True)
-
-
 if __name__ == "__main__":
-    sys.exit(main_cleaned())
+    sys.exit(P.run_then_clean(main))

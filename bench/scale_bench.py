@@ -37,7 +37,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -208,7 +207,6 @@ def peer_naive(work, out, args):
     return r
 
 
-WORK = [None]  # the work dir, removed by main_cleaned()
 
 
 def main():
@@ -226,7 +224,7 @@ def main():
     if not os.access(P.BIN, os.X_OK):
         sys.exit("scale_bench: %s is not executable (set HUBSYNC_BIN)" % P.BIN)
     chk = P.Checks("scale_bench")
-    work = WORK[0] = tempfile.mkdtemp(prefix="hs-scalebench.", dir=os.environ.get("BENCH_DIR", "/tmp"))
+    work = P.work_dir("hs-scalebench.")
     print("machine:", P.machine())
     print("hubsync:", P.BIN, flush=True)
     emu = P.itlib.Emu(work)
@@ -288,15 +286,5 @@ def main():
     return chk.finish()
 
 
-def main_cleaned():
-    """main(), then the work dir removed — after the report, since deleting
-    a large tree is slow (this machine's ext4 discards on every unlink)."""
-    try:
-        return main()
-    finally:
-        if WORK[0] and not os.environ.get("HS_KEEP"):
-            shutil.rmtree(WORK[0], ignore_errors=True)
-
-
 if __name__ == "__main__":
-    sys.exit(main_cleaned())
+    sys.exit(P.run_then_clean(main))
