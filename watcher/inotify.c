@@ -390,38 +390,55 @@ static int anchor_find(struct ino *b, dev_t dev, ino_t ino)
 
 /* Watch (or share the watch of) the nearest existing ancestor of a missing
  * root. */
-static void anchor_root(struct ino *b, struct root *r)
+/* The nearest existing ancestor directory of path into p (and *st); false
+ * when there is none. */
+static bool nearest_ancestor(const char *path, char *p, size_t cap, struct stat *st)
 {
-    char p[HS_PATH_MAX];
-    snprintf(p, sizeof(p), "%s", r->path);
+    snprintf(p, cap, "%s", path);
     for (;;) {
         char *slash = strrchr(p, '/');
         if (!slash)
-            return;
+            return false;
         if (slash == p)
             slash[1] = 0;
         else
             *slash = 0;
-        struct stat st;
-        if (stat(p, &st) == 0 && S_ISDIR(st.st_mode)) {
-            int wd = anchor_find(b, st.st_dev, st.st_ino);
-            if (wd < 0) {
-                wd = add_watch(b, p, MASK_ANCHOR);
-                if (wd >= 0 && node_set(b, wd, -1, 0, p, true) == 0) {
-                    b->nodes[wd].dev = st.st_dev;
-                    b->nodes[wd].ino = st.st_ino;
-                }
-            }
-            if (wd >= 0 && node_get(b, wd)) {
-                if (r->anchor != wd) {
-                    anchor_release(b, r);
-                    r->anchor = wd;
-                }
-                return;
-            }
-        }
+        if (stat(p, st) == 0 && S_ISDIR(st->st_mode))
+            return true;
         if (slash == p)
-            return;
+            return false;
+    }
+}
+
+/* Is r's anchor still its nearest existing ancestor? A directory created
+ * below the anchor between the look-up and the watch raised no event. */
+static bool anchor_current(struct ino *b, struct root *r)
+{
+    char p[HS_PATH_MAX];
+    struct stat st;
+    if (r->anchor < 0 || !node_get(b, r->anchor))
+        return false;
+    return nearest_ancestor(r->path, p, sizeof(p), &st) && b->nodes[r->anchor].dev == st.st_dev &&
+           b->nodes[r->anchor].ino == st.st_ino;
+}
+
+static void anchor_root(struct ino *b, struct root *r)
+{
+    char p[HS_PATH_MAX];
+    struct stat st;
+    if (!nearest_ancestor(r->path, p, sizeof(p), &st))
+        return;
+    int wd = anchor_find(b, st.st_dev, st.st_ino);
+    if (wd < 0) {
+        wd = add_watch(b, p, MASK_ANCHOR);
+        if (wd >= 0 && node_set(b, wd, -1, 0, p, true) == 0) {
+            b->nodes[wd].dev = st.st_dev;
+            b->nodes[wd].ino = st.st_ino;
+        }
+    }
+    if (wd >= 0 && node_get(b, wd) && r->anchor != wd) {
+        anchor_release(b, r);
+        r->anchor = wd;
     }
 }
 
@@ -456,7 +473,9 @@ static void anchor_event(struct ino *b, const struct inotify_event *ev)
 
 static void setup_root(struct ino *b, struct root *r, bool rescan)
 {
-    for (int attempt = 0; attempt < 4; attempt++) {
+    /* each pass watches a nearer ancestor or the root itself: a few passes
+     * cover directories created while we look */
+    for (int attempt = 0; attempt < 16; attempt++) {
         struct stat st;
         if (stat(r->path, &st) == 0 && S_ISDIR(st.st_mode)) {
             bool initial = !r->scanned_once;
@@ -495,8 +514,9 @@ static void setup_root(struct ino *b, struct root *r, bool rescan)
             r->scanned_once = true;
         }
         anchor_root(b, r);
-        /* it may have appeared between the stat and the anchor watch */
-        if (stat(r->path, &st) != 0 || !S_ISDIR(st.st_mode))
+        /* it (or a nearer ancestor) may have appeared between the stat and
+         * the anchor watch: no event tells, so look again */
+        if ((stat(r->path, &st) != 0 || !S_ISDIR(st.st_mode)) && anchor_current(b, r))
             return;
     }
 }
