@@ -18,7 +18,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
 import itlib  # noqa: E402
 
-BIG = 48 << 20
+BIG = 128 << 20  # a copy long enough for the small one to overtake it
 
 
 def run(t):
@@ -41,7 +41,7 @@ def run(t):
         d.start()
         t.check(itlib.wait_for(lambda: itlib.job_status(cfg), 20), "daemon up")
         overtaken = 0
-        for rnd in range(3):
+        for rnd in range(5):
             a, b = "a%d" % rnd, "b%d" % rnd
             # each save appears whole (a rename of a hidden dir, ignored
             # while it is written), the large one first
@@ -52,7 +52,7 @@ def run(t):
                 with open(os.path.join(tmp, fname), "wb") as f:
                     f.write(data)
             os.rename(os.path.join(out, "." + a), os.path.join(out, a))
-            time.sleep(0.05)
+            time.sleep(0.01)
             os.rename(os.path.join(out, "." + b), os.path.join(out, b))
             done = itlib.wait_for(lambda: (itlib.job_status(cfg) or {}).get("committed", 0) >=
                                   2 * (rnd + 1), 60, 0.1)
