@@ -14,6 +14,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "test_httpd.h"
+
 #include "push_int.h"
 
 #include <arpa/inet.h>
@@ -31,38 +33,12 @@
 #define TOKEN "hf_testtoken_DISTINCTIVE_9f8e7d6c"
 
 struct server {
-    int fd, port;
-    pthread_t th;
+    struct th_server srv;
+    int port;
     struct server *other;
 };
 static struct server g_hub, g_storage;
 static atomic_int g_flaky, g_lost;
-
-static int read_line(int fd, char *buf, size_t n)
-{
-    size_t i = 0;
-    while (i + 1 < n) {
-        char c;
-        ssize_t k = read(fd, &c, 1);
-        if (k <= 0)
-            return -1;
-        buf[i++] = c;
-        if (c == '\n')
-            break;
-    }
-    buf[i] = 0;
-    return (int)i;
-}
-
-static void respond(int fd, int status, const char *extra, const char *body)
-{
-    char hdr[1024];
-    int n = snprintf(hdr, sizeof(hdr),
-                     "HTTP/1.1 %d X\r\nContent-Length: %zu\r\n%sConnection: keep-alive\r\n\r\n",
-                     status, strlen(body), extra);
-    if (write(fd, hdr, (size_t)n) < 0 || write(fd, body, strlen(body)) < 0)
-        return;
-}
 
 static void *conn_main(void *arg)
 {
@@ -74,14 +50,14 @@ static void *conn_main(void *arg)
     self = ntohs(a.sin_port) == g_hub.port ? &g_hub : &g_storage;
     char line[4096];
     for (;;) {
-        if (read_line(fd, line, sizeof(line)) <= 0)
+        if (th_read_line(fd, line, sizeof(line)) <= 0)
             break;
         char method[16], path[1024];
         if (sscanf(line, "%15s %1023s", method, path) != 2)
             break;
         if (strcmp(path, "/reset") == 0) {
             /* Read the headers and a little of the body, then RST. */
-            while (read_line(fd, line, sizeof(line)) > 0 && strcmp(line, "\r\n") != 0)
+            while (th_read_line(fd, line, sizeof(line)) > 0 && strcmp(line, "\r\n") != 0)
                 ;
             char junk[1000];
             if (read(fd, junk, sizeof(junk)) < 0)
@@ -94,7 +70,7 @@ static void *conn_main(void *arg)
             /* "Apply" the request (read all of it, count it), then close
              * cleanly before any response byte: a lost answer. */
             long n = 0;
-            while (read_line(fd, line, sizeof(line)) > 0 && strcmp(line, "\r\n") != 0)
+            while (th_read_line(fd, line, sizeof(line)) > 0 && strcmp(line, "\r\n") != 0)
                 if (strncasecmp(line, "content-length:", 15) == 0)
                     n = atol(line + 15);
             char junk[1024];
@@ -110,7 +86,7 @@ static void *conn_main(void *arg)
         }
         long clen = 0;
         bool auth = false, auth_ok = false;
-        while (read_line(fd, line, sizeof(line)) > 0 && strcmp(line, "\r\n") != 0) {
+        while (th_read_line(fd, line, sizeof(line)) > 0 && strcmp(line, "\r\n") != 0) {
             if (strncasecmp(line, "content-length:", 15) == 0)
                 clen = atol(line + 15);
             if (strncasecmp(line, "authorization:", 14) == 0) {
@@ -139,56 +115,30 @@ static void *conn_main(void *arg)
             snprintf(hex + 2 * i, 3, "%02x", d[i]);
         char body[512];
         if (strcmp(path, "/flaky") == 0 && atomic_fetch_add(&g_flaky, 1) < 2) {
-            respond(fd, 503, "Retry-After: 0\r\n", "busy");
+            th_respond(fd, 503, NULL, "Retry-After: 0\r\n", "busy");
             continue;
         }
         if (strcmp(path, "/err") == 0) {
-            respond(fd, 404,
-                    "X-Error-Code: RepoNotFound\r\nX-Error-Message: Repository not found\r\n"
-                    "X-Request-Id: rid-1\r\n",
-                    "{\"error\":\"Repository not found\"}");
+            th_respond(fd, 404, NULL,
+                       "X-Error-Code: RepoNotFound\r\nX-Error-Message: Repository not found\r\n"
+                       "X-Request-Id: rid-1\r\n",
+                       "{\"error\":\"Repository not found\"}");
             continue;
         }
         if (strcmp(path, "/redirect") == 0) {
             char loc[128];
             snprintf(loc, sizeof(loc), "Location: http://127.0.0.1:%d/api/ok\r\n",
                      self->other->port);
-            respond(fd, 302, loc, "");
+            th_respond(fd, 302, NULL, loc, "");
             continue;
         }
         snprintf(body, sizeof(body),
                  "{\"auth\":%s,\"auth_ok\":%s,\"bytes\":%ld,\"sha256\":\"%s\",\"method\":\"%s\"}",
                  auth ? "true" : "false", auth_ok ? "true" : "false", got, hex, method);
-        respond(fd, 200, "ETag: \"e1\"\r\nX-Request-Id: rid-ok\r\n", body);
+        th_respond(fd, 200, NULL, "ETag: \"e1\"\r\nX-Request-Id: rid-ok\r\n", body);
     }
     close(fd);
     return NULL;
-}
-
-static void *accept_main(void *arg)
-{
-    struct server *s = arg;
-    for (;;) {
-        int c = accept(s->fd, NULL, NULL);
-        if (c < 0)
-            return NULL;
-        pthread_t t;
-        pthread_create(&t, NULL, conn_main, (void *)(intptr_t)c);
-        pthread_detach(t);
-    }
-}
-
-static void server_start(struct server *s)
-{
-    s->fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    assert_int_equal(bind(s->fd, (struct sockaddr *)&a, sizeof(a)), 0);
-    assert_int_equal(listen(s->fd, 64), 0);
-    socklen_t al = sizeof(a);
-    getsockname(s->fd, (struct sockaddr *)&a, &al);
-    s->port = ntohs(a.sin_port);
-    pthread_create(&s->th, NULL, accept_main, s);
-    pthread_detach(s->th);
 }
 
 /* ---- helpers ----------------------------------------------------------- */
@@ -271,8 +221,9 @@ static int setup(void **s)
     signal(SIGPIPE, SIG_IGN);
     g_hub.other = &g_storage;
     g_storage.other = &g_hub;
-    server_start(&g_hub);
-    server_start(&g_storage);
+    g_hub.srv.conn = g_storage.srv.conn = conn_main;
+    g_hub.port = th_server_start(&g_hub.srv);
+    g_storage.port = th_server_start(&g_storage.srv);
     snprintf(g_hub_url, sizeof(g_hub_url), "http://127.0.0.1:%d", g_hub.port);
     snprintf(g_storage_url, sizeof(g_storage_url), "http://127.0.0.1:%d", g_storage.port);
     uv_loop_init(&g_loop);

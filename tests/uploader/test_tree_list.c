@@ -15,6 +15,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "test_httpd.h"
+
 #include "uploader.h"
 
 #include <arpa/inet.h>
@@ -32,33 +34,6 @@
 static int g_hub_port, g_other_port;
 static atomic_int g_other_hits, g_no_auth, g_flaky, g_pages;
 
-static int read_line(int fd, char *buf, size_t n)
-{
-    size_t i = 0;
-    while (i + 1 < n) {
-        char c;
-        ssize_t k = read(fd, &c, 1);
-        if (k <= 0)
-            return -1;
-        buf[i++] = c;
-        if (c == '\n')
-            break;
-    }
-    buf[i] = 0;
-    return (int)i;
-}
-
-static void respond(int fd, int status, const char *extra, const char *body)
-{
-    char hdr[2048];
-    int n = snprintf(hdr, sizeof(hdr),
-                     "HTTP/1.1 %d X\r\nContent-Type: application/json\r\nContent-Length: "
-                     "%zu\r\n%sConnection: keep-alive\r\n\r\n",
-                     status, strlen(body), extra);
-    if (write(fd, hdr, (size_t)n) < 0 || write(fd, body, strlen(body)) < 0)
-        return;
-}
-
 #define FILE_ITEM(p, sz) "{\"type\":\"file\",\"oid\":\"0a1b\",\"size\":" #sz ",\"path\":\"" p "\"}"
 #define LC               "/api/models/alice/m/tree/main/last-checkpoint"
 
@@ -68,61 +43,67 @@ static void answer(int fd, const char *path)
     char link[512];
     atomic_fetch_add(&g_pages, 1);
     if (!strcmp(path, "/api/whoami-v2")) {
-        respond(fd, 200, "", "{\"type\":\"user\",\"name\":\"alice\"}");
+        th_respond(fd, 200, "application/json", "", "{\"type\":\"user\",\"name\":\"alice\"}");
     } else if (!strcmp(path, LC "?recursive=true")) {
         snprintf(link, sizeof(link),
                  "Link: <http://127.0.0.1:%d" LC "?recursive=true&cursor=Mg%%3D%%3D>; "
                  "rel=\"next\"\r\n",
                  g_hub_port);
-        respond(fd, 200, link,
-                "[{\"type\":\"directory\",\"oid\":\"aa\",\"size\":0,\"path\":\"last-checkpoint/"
-                "global_step5\"}," FILE_ITEM("last-checkpoint/global_step5/x", 3) "]");
+        th_respond(fd, 200, "application/json", link,
+                   "[{\"type\":\"directory\",\"oid\":\"aa\",\"size\":0,\"path\":\"last-checkpoint/"
+                   "global_step5\"}," FILE_ITEM("last-checkpoint/global_step5/x", 3) "]");
     } else if (!strcmp(path, LC "?recursive=true&cursor=Mg%3D%3D")) {
         snprintf(link, sizeof(link),
                  "Link: <http://127.0.0.1:%d/other>; rel=\"prev\", <http://127.0.0.1:%d" LC
                  "?recursive=true&cursor=NA%%3D%%3D>; rel=\"next\"\r\n",
                  g_hub_port, g_hub_port);
-        respond(fd, 200, link,
-                "[" FILE_ITEM("last-checkpoint/optimizer.pt",
-                              1000) ",{\"type\":\"file\",\"oid\":"
-                                    "\"0c\",\"size\":7,\"path\":\"last-checkpoint/"
-                                    "model.safetensors\",\"lfs\":{\"oid\":"
-                                    "\"d88b0d6a1f2e3c4b5a69788796a5b4c3d2e1f00112233445566778899aab"
-                                    "bccd\",\"size\":7,"
-                                    "\"pointerSize\":130}}]");
+        th_respond(
+            fd, 200, "application/json", link,
+            "[" FILE_ITEM("last-checkpoint/optimizer.pt",
+                          1000) ",{\"type\":\"file\",\"oid\":"
+                                "\"0c\",\"size\":7,\"path\":\"last-checkpoint/"
+                                "model.safetensors\",\"lfs\":{\"oid\":"
+                                "\"d88b0d6a1f2e3c4b5a69788796a5b4c3d2e1f00112233445566778899aab"
+                                "bccd\",\"size\":7,"
+                                "\"pointerSize\":130}}]");
     } else if (!strcmp(path, LC "?recursive=true&cursor=NA%3D%3D")) {
-        respond(fd, 200, "", "[" FILE_ITEM("last-checkpoint/stale.bin", 6) "]");
+        th_respond(fd, 200, "application/json", "",
+                   "[" FILE_ITEM("last-checkpoint/stale.bin", 6) "]");
     } else if (!strcmp(path, "/api/models/alice/gone/tree/main?recursive=true")) {
-        respond(fd, 404, "X-Error-Code: RepoNotFound\r\nX-Error-Message: Repository not found\r\n",
-                "{\"error\":\"Repository not found\"}");
+        th_respond(fd, 404, "application/json",
+                   "X-Error-Code: RepoNotFound\r\nX-Error-Message: Repository not found\r\n",
+                   "{\"error\":\"Repository not found\"}");
     } else if (!strcmp(path, "/api/models/alice/m/tree/dev/x?recursive=true")) {
-        respond(fd, 404, "X-Error-Code: RevisionNotFound\r\n", "{\"error\":\"Invalid rev id\"}");
+        th_respond(fd, 404, "application/json", "X-Error-Code: RevisionNotFound\r\n",
+                   "{\"error\":\"Invalid rev id\"}");
     } else if (!strcmp(path, "/api/models/alice/evil/tree/main?recursive=true")) {
         snprintf(link, sizeof(link),
                  "Link: <http://127.0.0.1:%d/api/models/alice/evil/tree/main?cursor=x>; "
                  "rel=\"next\"\r\n",
                  g_other_port);
-        respond(fd, 200, link, "[" FILE_ITEM("a", 1) "]");
+        th_respond(fd, 200, "application/json", link, "[" FILE_ITEM("a", 1) "]");
     } else if (!strcmp(path, "/api/models/alice/flaky/tree/main?recursive=true")) {
         snprintf(link, sizeof(link),
                  "Link: <http://127.0.0.1:%d/api/models/alice/flaky/tree/main?p=2>; "
                  "rel=\"next\"\r\n",
                  g_hub_port);
-        respond(fd, 200, link, "[" FILE_ITEM("a", 1) "]");
+        th_respond(fd, 200, "application/json", link, "[" FILE_ITEM("a", 1) "]");
     } else if (!strcmp(path, "/api/models/alice/flaky/tree/main?p=2")) {
         if (atomic_fetch_add(&g_flaky, 1) < 2)
-            respond(fd, 503, "Retry-After: 0\r\n", "{\"error\":\"busy\"}");
+            th_respond(fd, 503, "application/json", "Retry-After: 0\r\n", "{\"error\":\"busy\"}");
         else
-            respond(fd, 200, "", "[" FILE_ITEM("b", 2) "]");
+            th_respond(fd, 200, "application/json", "", "[" FILE_ITEM("b", 2) "]");
     } else if (!strcmp(path, "/api/models/alice/bad/tree/main?recursive=true")) {
-        respond(fd, 200, "", "{\"files\":[]}");
+        th_respond(fd, 200, "application/json", "", "{\"files\":[]}");
     } else if (!strcmp(path, "/api/models/alice/private/tree/main?recursive=true")) {
-        respond(fd, 401, "X-Error-Message: Invalid credentials in Authorization header\r\n",
-                "{\"error\":\"Invalid credentials in Authorization header\"}");
+        th_respond(fd, 401, "application/json",
+                   "X-Error-Message: Invalid credentials in Authorization header\r\n",
+                   "{\"error\":\"Invalid credentials in Authorization header\"}");
     } else if (!strcmp(path, "/api/models/alice/locked/tree/main?recursive=true")) {
-        respond(fd, 403, "", "{\"error\":\"You don't have access to this repo\"}");
+        th_respond(fd, 403, "application/json", "",
+                   "{\"error\":\"You don't have access to this repo\"}");
     } else {
-        respond(fd, 500, "", "{\"error\":\"unexpected request\"}");
+        th_respond(fd, 500, "application/json", "", "{\"error\":\"unexpected request\"}");
         fprintf(stderr, "test_tree_list: unexpected request %s\n", path);
     }
 }
@@ -136,18 +117,18 @@ static void *conn_main(void *arg)
     bool other = ntohs(a.sin_port) == g_other_port;
     char line[4096];
     for (;;) {
-        if (read_line(fd, line, sizeof(line)) <= 0)
+        if (th_read_line(fd, line, sizeof(line)) <= 0)
             break;
         char method[16], path[2048];
         if (sscanf(line, "%15s %2047s", method, path) != 2)
             break;
         bool auth_ok = false;
-        while (read_line(fd, line, sizeof(line)) > 0 && strcmp(line, "\r\n") != 0)
+        while (th_read_line(fd, line, sizeof(line)) > 0 && strcmp(line, "\r\n") != 0)
             if (strncasecmp(line, "authorization:", 14) == 0)
                 auth_ok = strstr(line, "Bearer " TOKEN) != NULL;
         if (other) {
             atomic_fetch_add(&g_other_hits, 1);
-            respond(fd, 200, "", "[]");
+            th_respond(fd, 200, "application/json", "", "[]");
             continue;
         }
         if (!auth_ok)
@@ -156,33 +137,6 @@ static void *conn_main(void *arg)
     }
     close(fd);
     return NULL;
-}
-
-static void *accept_main(void *arg)
-{
-    int sfd = (int)(intptr_t)arg;
-    for (;;) {
-        int c = accept(sfd, NULL, NULL);
-        if (c < 0)
-            return NULL;
-        pthread_t t;
-        pthread_create(&t, NULL, conn_main, (void *)(intptr_t)c);
-        pthread_detach(t);
-    }
-}
-
-static int server_start(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-    assert_int_equal(listen(fd, 64), 0);
-    socklen_t al = sizeof(a);
-    getsockname(fd, (struct sockaddr *)&a, &al);
-    pthread_t th;
-    pthread_create(&th, NULL, accept_main, (void *)(intptr_t)fd);
-    pthread_detach(th);
-    return ntohs(a.sin_port);
 }
 
 /* ---- the listing ---------------------------------------------------------- */
@@ -323,8 +277,9 @@ static void test_close_cancels(void **s)
 static int setup(void **s)
 {
     (void)s;
-    g_hub_port = server_start();
-    g_other_port = server_start();
+    static struct th_server hub = {.conn = conn_main}, other = {.conn = conn_main};
+    g_hub_port = th_server_start(&hub);
+    g_other_port = th_server_start(&other);
     assert_int_equal(uv_loop_init(&g_loop), 0);
     char url[64];
     snprintf(url, sizeof(url), "http://127.0.0.1:%d", g_hub_port);
