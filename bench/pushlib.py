@@ -18,6 +18,9 @@ import sys
 import threading
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import benchlib  # noqa: E402  (/proc measurements; itlib: the config writer)
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 SRC = os.path.dirname(HERE)
 BIN = os.environ.get("HUBSYNC_BIN", os.path.join(SRC, "build", "daemon", "hubsync"))
@@ -59,7 +62,7 @@ class Emu:
         urllib.request.urlopen(req, timeout=10).read()
 
     def cpu_seconds(self):
-        return proc_cpu_seconds(self.p.pid)
+        return benchlib.cpu_seconds(self.p.pid)
 
     def stop(self):
         if self.p.poll() is None:
@@ -72,25 +75,7 @@ class Emu:
         self.err.close()
 
 
-def proc_cpu_seconds(pid):
-    """user + sys CPU seconds of a live process (its threads included)."""
-    with open("/proc/%d/stat" % pid) as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def write_config(work, emu, jobs, **top):
-    tok = os.path.join(work, "token")
-    with open(tok, "w") as f:
-        f.write(ALICE + "\n")
-    os.chmod(tok, 0o600)
-    cfg = {"endpoint": emu.url, "token_file": tok, "state_dir": os.path.join(work, "state")}
-    cfg.update(top)
-    cfg["jobs"] = jobs
-    path = os.path.join(work, "hubsync.json")
-    with open(path, "w") as f:
-        json.dump(cfg, f, indent=1)
-    return path
+write_config = benchlib.itlib.write_config
 
 
 class Daemon:
@@ -137,7 +122,7 @@ class Daemon:
                 self.cond.wait(min(left, 0.5))
 
     def cpu_seconds(self):
-        return proc_cpu_seconds(self.p.pid)
+        return benchlib.cpu_seconds(self.p.pid)
 
     def stop(self):
         if self.p.poll() is None:
