@@ -57,6 +57,25 @@ static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *f)
     return 0;
 }
 
+void wt_output_readme(struct wt *t, const char *text, struct watcher_file *rf,
+                      struct watcher_checkpoint *out)
+{
+    wt_write_text(NULL, t->root, "README.md", NULL, text);
+    char readme[640];
+    snprintf(readme, sizeof(readme), "%s/README.md", t->root);
+    struct stat rst;
+    assert_int_equal(stat(readme, &rst), 0);
+    *rf = (struct watcher_file){
+        .path = "README.md", .size = (uint64_t)rst.st_size, .ino = rst.st_ino};
+    *out = (struct watcher_checkpoint){.id = "output",
+                                       .folder = t->root,
+                                       .base = t->root,
+                                       .layout = "output",
+                                       .files = rf,
+                                       .n_files = 1,
+                                       .total_bytes = rf->size};
+}
+
 void wt_rm_rf(const char *path)
 {
     nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);

@@ -97,6 +97,10 @@ void wt_write_text(struct wt_save *s, const char *base, const char *rel, const c
                    const char *text);
 void wt_marker(struct wt *t, struct wt_save *s);
 void wt_rm_rf(const char *path);
+/* Write <root>/README.md with text and describe it as training output
+ * (a checkpoint whose folder and base are the root) in *rf and *out. */
+void wt_output_readme(struct wt *t, const char *text, struct watcher_file *rf,
+                      struct watcher_checkpoint *out);
 uint64_t wt_hash_file(const char *path, uint64_t *size);
 
 /* All declared saves reported exactly once, each ok; snapshots intact. */

@@ -149,20 +149,11 @@ static void test_output_file_reflinked(void **state)
     job_on_btrfs(t, "reflink-out", "out2");
     wt_add_job(t); /* default spool: <root>/.hubsync/spool, same subvolume */
     wt_wait_scanned(t);
-    wt_write_text(NULL, t->root, "README.md", NULL, "# first version\n");
-    char readme[512];
+    struct watcher_file rf;
+    struct watcher_checkpoint out;
+    wt_output_readme(t, "# first version\n", &rf, &out);
+    char readme[640];
     snprintf(readme, sizeof(readme), "%s/README.md", t->root);
-    struct stat rst;
-    assert_int_equal(stat(readme, &rst), 0);
-    struct watcher_file rf = {
-        .path = "README.md", .size = (uint64_t)rst.st_size, .ino = rst.st_ino};
-    struct watcher_checkpoint out = {.id = "output",
-                                     .folder = t->root,
-                                     .base = t->root,
-                                     .layout = "output",
-                                     .files = &rf,
-                                     .n_files = 1,
-                                     .total_bytes = rf.size};
     struct watcher_snapshot *snap = NULL;
     struct hs_err err = {0};
     int r = watcher_snapshot(t->job, &out, &snap, &err);

@@ -508,20 +508,11 @@ static void test_spool_budget_and_copy(void **state)
     assert_non_null(strstr(err.msg, "overlaps"));
     o2.mode = WATCHER_MODE_POLL;
     assert_int_equal(watcher_add_job(t->w, &o2, &job2, &err), 0);
-    wt_write_text(NULL, t->root, "README.md", NULL, "# first version\n");
+    struct watcher_file rf;
+    struct watcher_checkpoint out;
+    wt_output_readme(t, "# first version\n", &rf, &out);
     char readme[640];
     snprintf(readme, sizeof(readme), "%s/README.md", t->root);
-    struct stat rst;
-    assert_int_equal(stat(readme, &rst), 0);
-    struct watcher_file rf = {
-        .path = "README.md", .size = (uint64_t)rst.st_size, .ino = rst.st_ino};
-    struct watcher_checkpoint out = {.id = "output",
-                                     .folder = t->root,
-                                     .base = t->root,
-                                     .layout = "output",
-                                     .files = &rf,
-                                     .n_files = 1,
-                                     .total_bytes = rf.size};
     struct watcher_snapshot *s4 = NULL;
     assert_int_equal(watcher_snapshot(job2, &out, &s4, &err), 0);
     assert_int_equal(s4->n_link, 0);
