@@ -27,6 +27,10 @@ enum {
     HS_EAUTH = -10004,    /* the token is missing, invalid or lacks access */
     HS_ECHANGED = -10005, /* a file changed while it was being read */
     HS_ENOTIMPL = -10006, /* the feature is not available in this build */
+    HS_EREFUSED = -10007, /* the Hub refused the request for good: retrying the
+                           * same request cannot succeed (a 4xx other than
+                           * 408/409/412/429, an invalid path); err->msg carries
+                           * the Hub's code, message and request id */
 };
 
 const char *hs_strerror(int err);

@@ -24,6 +24,8 @@ const char *hs_strerror(int err)
         return "file changed while being read";
     case HS_ENOTIMPL:
         return "not available in this build";
+    case HS_EREFUSED:
+        return "refused by the Hub (retrying cannot fix it)";
     default:
         break;
     }

@@ -172,6 +172,15 @@ struct watcher_callbacks {
                                 void *userdata);
     void (*on_training_output)(struct watcher_job *job, const struct watcher_output *out,
                                void *userdata);
+    /* A save that was seen complete (its completion marker seen, or found
+     * complete by a check) but cannot be reported READY: it vanished before
+     * any of its files could be protected in the spool, or what was
+     * protected is not a complete save. `why` is a sentence naming the
+     * cause. Called once per save, never for a save that was reported READY
+     * or for one that was deleted before it was ever complete (a partial
+     * save removed by the writer). May be NULL. */
+    void (*on_checkpoint_lost)(struct watcher_job *job, const char *id, const char *why,
+                               void *userdata);
     /* A sentence for the log: root missing/appeared/deleted, rescan after
      * overflow, inotify watch limit (with the sysctl to raise it) and the
      * switch to polling, names skipped (newline, invalid UTF-8), spool budget
