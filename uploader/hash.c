@@ -9,7 +9,8 @@
  * hashed so far, on the loop thread. A file that
  * changes while being read (short read, size/mtime/ctime differ at the end)
  * fails with HS_ECHANGED. Results are cached by (device, inode, size, mtime,
- * ctime) so the same file is never hashed twice.
+ * ctime) so the same file is never hashed twice. Files are opened through
+ * fileio.c: a symlink is never followed (-ELOOP), a FIFO never blocks.
  */
 #include "uploader_int.h"
 
@@ -97,26 +98,6 @@ int hash_cache_put(struct hash_cache *c, const struct hash_key *k, const struct 
     return 0;
 }
 
-static void key_from_stat(const struct stat *st, struct hash_key *k)
-{
-    k->dev = st->st_dev;
-    k->ino = st->st_ino;
-    k->size = (uint64_t)st->st_size;
-    k->mtime_ns = (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
-    k->ctime_ns = (int64_t)st->st_ctim.tv_sec * 1000000000 + st->st_ctim.tv_nsec;
-}
-
-int hash_key_from_path(const char *path, struct hash_key *k)
-{
-    struct stat st;
-    if (stat(path, &st) < 0)
-        return -errno;
-    if (!S_ISREG(st.st_mode))
-        return -EINVAL;
-    key_from_stat(&st, k);
-    return 0;
-}
-
 /* ---- one file ---------------------------------------------------------- */
 
 struct hash_job {
@@ -168,15 +149,11 @@ static void job_fail(struct hash_job *j, int err, const char *what)
 static void job_step(struct hash_job *j)
 {
     if (j->fd < 0) {
-        j->fd = open(j->path, O_RDONLY | O_CLOEXEC);
-        if (j->fd < 0)
-            return job_fail(j, -errno, strerror(errno));
-        struct stat st;
-        if (fstat(j->fd, &st) < 0)
-            return job_fail(j, -errno, strerror(errno));
-        if (!S_ISREG(st.st_mode))
-            return job_fail(j, -EINVAL, "not a regular file");
-        key_from_stat(&st, &j->key);
+        char why[160];
+        int fd = uploader__open_file(j->path, NULL, &j->key, why, sizeof(why));
+        if (fd < 0)
+            return job_fail(j, fd, why);
+        j->fd = fd;
         if (j->stat_only)
             return;
     }
@@ -224,7 +201,7 @@ static void job_step(struct hash_job *j)
     struct hash_key now;
     if (fstat(j->fd, &st) < 0)
         return job_fail(j, -errno, strerror(errno));
-    key_from_stat(&st, &now);
+    uploader__key_from_stat(&st, &now);
     if (!key_eq(&now, &j->key))
         return job_fail(j, HS_ECHANGED, "file changed while being hashed");
     unsigned char d[EVP_MAX_MD_SIZE];

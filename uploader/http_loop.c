@@ -61,8 +61,9 @@ struct http_request_priv {
     int cur;
     int reads;
     bool paused_data, paused_tokens;
-    bool freed;     /* the caller freed r; free when reads drain */
-    bool resetting; /* waiting for reads to drain before a retry */
+    bool freed;         /* the caller freed r; free when reads drain */
+    bool resetting;     /* waiting for reads to drain before a retry */
+    char open_why[200]; /* why the body file could not be opened (fileio.c) */
 };
 
 enum { L_NONE, L_PENDING, L_ACTIVE, L_WAITING, L_BW };
@@ -351,11 +352,15 @@ static void slot_work(uv_work_t *w)
     struct http_request_priv *p = s->owner;
     s->err = 0;
     if (p->fd < 0) {
-        p->fd = open(p->r->file_path, O_RDONLY | O_CLOEXEC);
-        if (p->fd < 0) {
-            s->err = -errno;
+        /* no symlink, and the very file that was hashed (fileio.c) */
+        struct http_request *r = p->r;
+        int fd = uploader__open_file(r->file_path, r->file_check ? &r->file_key : NULL, NULL,
+                                     p->open_why, sizeof(p->open_why));
+        if (fd < 0) {
+            s->err = fd;
             return;
         }
+        p->fd = fd;
     }
     size_t got = 0;
     while (got < s->len) {
@@ -395,8 +400,9 @@ static void slot_done(uv_work_t *w, int status)
         if (!p->r->error) {
             p->r->error = s->err;
             snprintf(p->r->file_err, sizeof(p->r->file_err), "%s: %s", p->r->file_path,
-                     s->err == HS_ECHANGED ? "file shrank while being uploaded"
-                                           : strerror(-s->err));
+                     p->open_why[0]          ? p->open_why
+                     : s->err == HS_ECHANGED ? "file shrank while being uploaded"
+                                             : strerror(-s->err));
         }
         /* End the transfer here: unpausing curl only to have the read
          * callback abort leaves 7.88's multi without a DONE message. */
@@ -810,6 +816,12 @@ int http_submit(struct http_loop *h, struct http_request *r)
         return -EINVAL;
     p->h = h;
     r->error = 0;
+    if (r->delay) {
+        p->due = hs_now_monotonic() + r->delay;
+        list_push(h, L_WAITING, p);
+        retry_arm(h);
+        return 0;
+    }
     list_push(h, L_PENDING, p);
     pump(h);
     return 0;
@@ -940,6 +952,24 @@ void http_error_message(const struct http_request *r, char *out, size_t n)
             *c = ' ';
 }
 
+/* How a failed answer is reported (uploader/README.md, "Which failures end a
+ * push for good"): 401/403 from the Hub are the token's (HS_EAUTH: fixable
+ * without losing anything), 408/409/412/429 and 5xx are transient (HS_EHTTP),
+ * every other 4xx — and a 403 from storage, which the callers re-batch first —
+ * is the Hub refusing this very request, which no retry changes
+ * (HS_EREFUSED). Like huggingface_hub's hf_raise_for_status, which raises on
+ * every 4xx, its http_backoff retrying only 5xx/429 and transport errors. */
+int http_status_class(long status, bool to_hub)
+{
+    if (status >= 500 || status < 400)
+        return HS_EHTTP;
+    if (to_hub && (status == 401 || status == 403))
+        return HS_EAUTH;
+    if (status == 408 || status == 409 || status == 412 || status == 429)
+        return HS_EHTTP;
+    return HS_EREFUSED;
+}
+
 int http_describe_failure(const struct http_request *r, const char *what, struct hs_err *err)
 {
     char url[512], msg[512], rid[160] = "";
@@ -969,7 +999,7 @@ int http_describe_failure(const struct http_request *r, const char *what, struct
     http_error_message(r, msg, sizeof(msg));
     hs_secret_scrub(msg);
     long st = r->resp.status;
-    int code = (st == 401 || st == 403) ? HS_EAUTH : HS_EHTTP;
+    int code = http_status_class(st, r->auth);
     char ecode[96] = "";
     if (r->resp.error_code)
         snprintf(ecode, sizeof(ecode), " (%.80s)", r->resp.error_code);

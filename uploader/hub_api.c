@@ -215,6 +215,7 @@ void hub_lfs_action_clear(struct hub_lfs_action *a)
     a->n_parts = 0;
     a->chunk_size = 0;
     a->expires_at = 0;
+    a->issued_at = 0;
     a->present = false;
 }
 
@@ -264,6 +265,8 @@ static int parse_action(json_t *o, struct hub_lfs_action *a, int64_t now, struct
         if (e)
             a->expires_at = (int64_t)timegm(&tm);
     }
+    if (a->expires_at)
+        a->issued_at = now;
     json_t *hdr = json_object_get(up, "header");
     json_t *cs = json_object_get(hdr, "chunk_size");
     if (!cs)
@@ -347,7 +350,9 @@ int hub_parse_lfs_batch(const char *body, struct hub_lfs_action *out, size_t n, 
         json_t *e = json_object_get(o, "error");
         if (e) {
             json_t *m = json_object_get(e, "message"), *c = json_object_get(e, "code");
-            rc = hs_err_set(err, HS_EHTTP, "LFS batch refused %.12s…: %lld %s", out[i].oid,
+            /* A per-object error (422 invalid, 404, 410…) is the Hub's answer
+             * about this object: asking again gets the same one. */
+            rc = hs_err_set(err, HS_EREFUSED, "LFS batch refused %.12s…: %lld %s", out[i].oid,
                             (long long)json_integer_value(c),
                             json_is_string(m) ? json_string_value(m) : "(no message)");
             break;

@@ -22,7 +22,7 @@
 #include <time.h>
 
 #define BATCH_MAX     256
-#define REBATCH_MAX   8
+#define REBATCH_MAX   8   /* batch calls for one object after its first, per push */
 #define REFUSED_MAX   2   /* new uploads of an object after refused completions, per push */
 #define EXPIRY_MARGIN 120 /* seconds: do not start a part on a URL this close to expiry */
 
@@ -40,12 +40,52 @@ static struct push_state_object *sobj(struct push *p, const struct pobj *o)
     return push_state_object_find(&p->st, o->oid);
 }
 
+/* Are the answer's URLs worth starting on? Not within a margin of their
+ * expiry, the margin scaling with their lifetime (a quarter of it, at most
+ * EXPIRY_MARGIN): a Hub that hands out 2-second URLs gets them used at once,
+ * where a fixed 120 s margin refused every answer and re-batched forever. */
 static bool action_usable(const struct push_state_object *so)
 {
     if (!so || !so->action.href)
         return false;
-    return so->action.expires_at == 0 ||
-           so->action.expires_at > (int64_t)time(NULL) + EXPIRY_MARGIN;
+    const struct hub_lfs_action *a = &so->action;
+    if (a->expires_at == 0)
+        return true;
+    int64_t margin = EXPIRY_MARGIN;
+    if (a->issued_at > 0 && a->expires_at > a->issued_at &&
+        (a->expires_at - a->issued_at) / 4 < margin)
+        margin = (a->expires_at - a->issued_at) / 4;
+    return a->expires_at > (int64_t)time(NULL) + margin;
+}
+
+/* The wait before re-batch round k (1-based) of an object: the API backoff
+ * doubled each round, capped at 8 times its base. */
+static hs_usec_t rebatch_delay(const struct push *p, unsigned k)
+{
+    hs_usec_t d = p->u->retry_base;
+    for (unsigned i = 1; i < k && d < 8 * p->u->retry_base; i++)
+        d *= 2;
+    return d < 8 * p->u->retry_base ? d : 8 * p->u->retry_base;
+}
+
+/* An object batched again more than REBATCH_MAX times in this push: its URLs
+ * keep expiring (or storage keeps refusing them) before it is stored. Transient
+ * as far as we know (HS_EHTTP): a later push may get longer-lived URLs. */
+static void fail_rebatches(struct push *p, const struct pobj *o)
+{
+    const struct push_state_object *so = sobj(p, o);
+    struct hs_err e;
+    long life = so && so->action.issued_at && so->action.expires_at > so->action.issued_at
+                    ? (long)(so->action.expires_at - so->action.issued_at)
+                    : -1;
+    char lifes[64] = "";
+    if (life >= 0)
+        snprintf(lifes, sizeof(lifes), "; the last ones were valid for %ld s", life);
+    hs_err_set(&e, HS_EHTTP,
+               "uploading %s: the Hub's upload URLs expired or were refused before the object "
+               "could be stored, %u batch answers in a row%s (last: %s); giving up",
+               o->local, o->rebatches, lifes, o->why[0] ? o->why : "expired before use");
+    push__fail(p, HS_EHTTP, &e);
 }
 
 static void batch_next(struct push *p);
@@ -111,6 +151,7 @@ static void batch_next(struct push *p)
     const char **oids = malloc(BATCH_MAX * sizeof(char *));
     uint64_t *sizes = malloc(BATCH_MAX * sizeof(uint64_t));
     size_t n = 0;
+    hs_usec_t delay = 0;
     if (!idx || !oids || !sizes) {
         free(idx);
         free(oids);
@@ -123,6 +164,15 @@ static void batch_next(struct push *p)
             continue;
         if (!o->need_batch && action_usable(sobj(p, o)))
             continue;
+        if (o->batched && ++o->rebatches > REBATCH_MAX) {
+            free(idx);
+            free(oids);
+            free(sizes);
+            return fail_rebatches(p, o);
+        }
+        if (o->batched && rebatch_delay(p, o->rebatches) > delay)
+            delay = rebatch_delay(p, o->rebatches);
+        o->batched = true;
         idx[n] = i;
         oids[n] = o->oid;
         sizes[n] = o->size;
@@ -154,6 +204,7 @@ static void batch_next(struct push *p)
     c->n_batch = n;
     r->userdata = c;
     r->accept = "application/vnd.git-lfs+json";
+    r->delay = delay; /* a re-batch backs off: the same answer may come again */
     http_request_set_body(r, body, strlen(body), "application/vnd.git-lfs+json");
     if (push__submit(p, r) == 0)
         p->batching = true;
@@ -169,13 +220,15 @@ void lfs__start(struct push *p)
 }
 
 /* Storage answered: 2xx = stored; 403/404 = URL expired or upload unknown →
- * batch again; anything else fails the push. Returns true when handled. */
+ * batch again (batch_next bounds and backs off the rounds); anything else
+ * fails the push. Returns true when handled (r consumed). */
 static bool rebatch_if_refused(struct pobj *o, struct http_request *r)
 {
     if (r->error != 0 || (r->resp.status != 403 && r->resp.status != 404))
         return false;
-    if (++o->rebatches > REBATCH_MAX)
-        return false;
+    struct hs_err e;
+    http_describe_failure(r, "storage", &e);
+    snprintf(o->why, sizeof(o->why), "%.300s", e.msg);
     o->need_batch = true;
     http_request_free(r);
     return true;
@@ -350,6 +403,8 @@ static int start_xfer(struct push *p, size_t oi, const char *method, const char 
         r->file_path = strdup(o->local);
         r->file_off = off;
         r->file_len = len;
+        r->file_check = true; /* the file hashed, or nothing is sent */
+        r->file_key = *o->key;
         if (!r->file_path) {
             free(c);
             http_request_free(r);

@@ -369,7 +369,12 @@ static void start_hashing(struct push *p)
         }
         p->inflight++;
     }
-    if (p->n_files == 0) {
+    if (p->n_files == 0 && p->res.files_skipped) {
+        struct hs_err e;
+        hs_err_set(&e, HS_EREFUSED, "none of the %u files can be stored on the Hub (%s)",
+                   p->res.files_skipped, p->first_skipped);
+        push__fail(p, HS_EREFUSED, &e);
+    } else if (p->n_files == 0) {
         struct hs_err e;
         hs_err_set(&e, -ENOENT, "no files to push");
         push__fail(p, -ENOENT, &e);
@@ -485,6 +490,7 @@ static void plan(struct push *p)
         snprintf(o->oid, sizeof(o->oid), "%s", f->hash.sha256);
         o->size = f->hash.size;
         o->local = f->local;
+        o->key = &f->key;
         struct push_state_object *so = push_state_object_add(&p->st, o->oid, o->size);
         if (!so)
             return push__fail(p, -ENOMEM, NULL);
@@ -527,26 +533,43 @@ static void build_work(uv_work_t *w)
         struct pfile *f = &p->files[i];
         if (f->ignore || f->unchanged)
             continue;
-        struct hash_key now;
-        int rc = hash_key_from_path(f->local, &now);
-        if (rc < 0 || now.size != f->key.size || now.mtime_ns != f->key.mtime_ns ||
-            now.ino != f->key.ino) {
-            hs_err_set(&p->err, HS_ECHANGED,
-                       "%s changed or disappeared after it was hashed; nothing was committed "
-                       "(run the push again)",
-                       f->local);
+        /* The file that was hashed, not a symlink or another file swapped in
+         * under its name (fileio.c); regular files are read from that fd. */
+        char why[200];
+        int fd = uploader__open_file(f->local, &f->key, NULL, why, sizeof(why));
+        if (fd < 0) {
+            if (fd == HS_ECHANGED)
+                hs_err_set(&p->err, fd,
+                           "%s %s after it was hashed; nothing was committed (run the push "
+                           "again)",
+                           f->local, why);
+            else
+                hs_err_set(&p->err, fd, "%s: %s; nothing was committed", f->local, why);
             goto out;
         }
         ops[n].path = f->repo_path;
         ops[n].lfs = f->lfs;
         ops[n].oid = f->hash.sha256;
         ops[n].size = f->hash.size;
-        if (!f->lfs) {
-            char *data = NULL;
+        if (f->lfs) {
+            close(fd);
+        } else {
             size_t len = 0;
-            rc = hs_read_file(f->local, HASH_SHA1_MAX_SIZE * 2, &data, &len);
-            if (rc == 0 && len != f->hash.size)
-                rc = HS_ECHANGED;
+            char *data = f->hash.size <= HASH_SHA1_MAX_SIZE * 2 ? malloc(f->hash.size + 1) : NULL;
+            int rc = data ? 0 : f->hash.size > HASH_SHA1_MAX_SIZE * 2 ? -EFBIG : -ENOMEM;
+            while (rc == 0 && len < f->hash.size) {
+                ssize_t k = pread(fd, data + len, f->hash.size - len, (off_t)len);
+                if (k < 0 && errno == EINTR)
+                    continue;
+                if (k <= 0)
+                    rc = k < 0 ? -errno : HS_ECHANGED;
+                else
+                    len += (size_t)k;
+            }
+            char extra;
+            if (rc == 0 && pread(fd, &extra, 1, (off_t)len) > 0)
+                rc = HS_ECHANGED; /* it grew */
+            close(fd);
             if (rc < 0) {
                 free(data);
                 hs_err_set(&p->err, rc, "%s: %s", f->local,
@@ -860,6 +883,26 @@ static void next(struct push *p)
 
 /* ---- start -------------------------------------------------------------- */
 
+/* A file whose repo path the Hub cannot store (repo_path.c) is skipped before
+ * any request, with one message naming it, so the rest of the save commits. */
+static bool skip_unstorable(struct push *p, const struct uploader_file *f)
+{
+    const char *why = uploader_repo_path_refusal(f->repo_path);
+    if (!why)
+        return false;
+    char esc[512], msg[HS_ERR_MAX];
+    uploader_repo_path_escape(f->repo_path, esc, sizeof(esc));
+    snprintf(msg, sizeof(msg), "skipped \"%s\": the Hub cannot store this name: %s", esc, why);
+    hs_secret_scrub(msg);
+    if (p->hooks.skipped)
+        p->hooks.skipped(msg, p->hooks.userdata);
+    else
+        hs_log_warn("%s", msg);
+    if (p->res.files_skipped++ == 0)
+        snprintf(p->first_skipped, sizeof(p->first_skipped), "%.480s", msg);
+    return true;
+}
+
 static char *state_key(const struct uploader_push_request *req, const char *endpoint)
 {
     char *k = NULL;
@@ -879,10 +922,6 @@ int uploader_push(struct uploader *u, const struct uploader_push_request *req,
     const char *type = req->repo_type ? req->repo_type : "model";
     if (strcmp(type, "model") && strcmp(type, "dataset") && strcmp(type, "space"))
         return hs_err_set(err, -EINVAL, "push: unknown repo type \"%s\"", type);
-    for (size_t i = 0; i < req->n_files; i++)
-        if (!hs_path_is_safe_relative(req->files[i].repo_path))
-            return hs_err_set(err, -EINVAL, "push: unsafe path in repo \"%s\"",
-                              req->files[i].repo_path);
     for (size_t i = 0; i < req->n_delete; i++)
         if (!hs_path_is_safe_relative(req->delete_paths[i]))
             return hs_err_set(err, -EINVAL, "push: unsafe path to delete \"%s\"",
@@ -903,13 +942,15 @@ int uploader_push(struct uploader *u, const struct uploader_push_request *req,
         strdup(req->summary && *req->summary ? req->summary : "Upload folder using hubsync");
     p->description = strdup(req->description ? req->description : "");
     p->files = calloc(req->n_files + 1, sizeof(*p->files));
-    p->n_files = req->n_files;
     bool oom = !p->repo.endpoint || !p->repo.type || (slash && !p->repo.ns) || !p->repo.name ||
                !p->repo.revision || !p->summary || !p->description || !p->files;
     for (size_t i = 0; !oom && i < req->n_files; i++) {
-        p->files[i].local = strdup(req->files[i].local_path);
-        p->files[i].repo_path = strdup(req->files[i].repo_path);
-        oom = !p->files[i].local || !p->files[i].repo_path;
+        if (skip_unstorable(p, &req->files[i]))
+            continue;
+        struct pfile *f = &p->files[p->n_files++];
+        f->local = strdup(req->files[i].local_path);
+        f->repo_path = strdup(req->files[i].repo_path);
+        oom = !f->local || !f->repo_path;
     }
     /* Resume: reuse the document when it is for the same push target. */
     char *key = oom ? NULL : state_key(req, u->endpoint);

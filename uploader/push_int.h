@@ -16,6 +16,7 @@ struct uploader {
     struct hasher *hasher;
     char *endpoint;
     unsigned max_parallel;
+    hs_usec_t retry_base; /* API backoff base, also for re-batch rounds */
     struct push *pushes;
     bool closing, http_closed;
 };
@@ -35,11 +36,14 @@ struct pfile {
 struct pobj {
     char oid[65];
     uint64_t size;
-    const char *local; /* a file with this content */
-    size_t next_part;  /* multipart: next part to consider */
+    const char *local;          /* a file with this content */
+    const struct hash_key *key; /* its identity when hashed (sent only if unchanged) */
+    size_t next_part;           /* multipart: next part to consider */
     unsigned inflight;
-    unsigned rebatches;
-    unsigned refusals; /* completions that refused the recorded parts (lfs.c) */
+    unsigned rebatches; /* batch calls after the first (bounded: lfs.c REBATCH_MAX) */
+    bool batched;       /* batched at least once in this push */
+    char why[320];      /* the last storage refusal that made it batch again */
+    unsigned refusals;  /* completions that refused the recorded parts (lfs.c) */
     bool done, completing, need_batch;
 };
 
@@ -88,6 +92,7 @@ struct push {
     struct uploader_progress prog;
     hs_usec_t last_progress;
     uint64_t bytes_out_start;
+    char first_skipped[HS_ERR_MAX / 2]; /* the message of the first file skipped */
     char *commit_body;
     size_t commit_len;
     unsigned commit_ops;

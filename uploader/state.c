@@ -127,6 +127,7 @@ char *push_state_dump(const struct push_state *s, size_t *len)
         if (!o->done && o->action.href) {
             json_object_set_new(jo, "href", json_string(o->action.href));
             json_object_set_new(jo, "expires_at", json_integer(o->action.expires_at));
+            json_object_set_new(jo, "issued_at", json_integer(o->action.issued_at));
             json_object_set_new(jo, "chunk_size", json_integer((json_int_t)o->action.chunk_size));
             json_t *parts = json_array(), *etags = json_array();
             for (size_t k = 0; k < o->action.n_parts; k++) {
@@ -262,6 +263,7 @@ int push_state_load(const char *text, struct push_state *s, struct hs_err *err)
         struct hub_lfs_action a = {0};
         a.href = strdup(json_string_value(href));
         a.expires_at = json_integer_value(json_object_get(o, "expires_at"));
+        a.issued_at = json_integer_value(json_object_get(o, "issued_at")); /* 0 in old states */
         a.chunk_size = (uint64_t)json_integer_value(json_object_get(o, "chunk_size"));
         json_t *parts = json_object_get(o, "parts"), *etags = json_object_get(o, "etags");
         size_t np = json_array_size(parts);

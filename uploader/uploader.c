@@ -38,6 +38,7 @@ int uploader_new(uv_loop_t *loop, const struct uploader_options *opt, struct upl
         .stall_seconds = opt->stall_seconds,
     };
     ho.retry.cap = ho.retry.base * 8;
+    u->retry_base = ho.retry.base;
     int rc;
     if (!(u->endpoint = strdup(opt->endpoint ? opt->endpoint : "")) ||
         !(u->cache = hash_cache_new())) {

@@ -95,6 +95,9 @@ struct uploader_result {
     unsigned files_committed;
     uint64_t bytes_sent;      /* object bytes this run put on the wire (retries included) */
     unsigned objects_skipped; /* LFS objects the Hub already had */
+    unsigned files_skipped;   /* files of the request not pushed: the Hub cannot store their
+                               * repo path (uploader_repo_path_refusal; each was reported
+                               * through the skipped hook) */
 };
 
 struct uploader_push_hooks {
@@ -107,6 +110,12 @@ struct uploader_push_hooks {
      * err are valid only during the call. */
     void (*done)(int status, const struct uploader_result *res, const struct hs_err *err,
                  void *userdata);
+    /* A file of the request that is not pushed because the Hub cannot store
+     * its repo path: called from uploader_push() before any request, once per
+     * such file; msg names it (escaped) and says why. NULL = hs_log_warn(msg).
+     * The rest of the files are pushed; when none is left (and nothing is to
+     * be deleted) the push fails with HS_EREFUSED. */
+    void (*skipped)(const char *msg, void *userdata);
     void *userdata;
 };
 
@@ -131,6 +140,20 @@ struct uploader_push_request {
  * negative error with err filled (done will not be called). */
 int uploader_push(struct uploader *u, const struct uploader_push_request *req,
                   const struct uploader_push_hooks *hooks, struct hs_err *err);
+
+/* ---- repo paths (repo_path.c) ------------------------------------------ */
+
+/* NULL when the Hub can store a file at repo path `path`; else one sentence
+ * saying why not (static): empty or absolute, an empty, "." or ".."
+ * component, a ".git" or ".cache" component (huggingface_hub refuses both), a
+ * backslash (the Hub answers 400 "Invalid path"), a control character, or
+ * bytes that are not UTF-8. The one rule: uploader_push skips such files, and
+ * every caller building repo paths from local names should ask it first. */
+const char *uploader_repo_path_refusal(const char *path);
+/* Copy path into out (size n, NUL-terminated, cut with "..." when too long)
+ * with control characters, backslashes, quotes and invalid UTF-8 bytes
+ * written as \xHH, for messages. */
+void uploader_repo_path_escape(const char *path, char *out, size_t n);
 
 /* ---- building blocks, public for tests and the daemon ------------------ */
 

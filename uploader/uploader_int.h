@@ -7,6 +7,8 @@
  *   bandwidth.c  token bucket for the shared upload cap
  *   http_loop.c  curl multi driven by the libuv loop; requests with retries
  *   hash.c       SHA-256 (+ git SHA-1, sample) on the thread pool, cache
+ *   fileio.c     opening a file to read: no symlink, the identity hashed
+ *   repo_path.c  which repo paths the Hub can store (public: uploader.h)
  *   hub_api.c    Hub JSON/NDJSON bodies and response parsers
  *   state.c      resumable push state (JSON) serialise / restore
  *   lfs.c        LFS batch, basic PUT, multipart parts + completion
@@ -75,6 +77,12 @@ hs_usec_t token_bucket_wait(struct token_bucket *tb, size_t want, hs_usec_t now)
 
 /* ---- http_loop.c ------------------------------------------------------- */
 
+/* Identity of a file as hashed (hash.c's cache key; fileio.c checks it). */
+struct hash_key {
+    uint64_t dev, ino, size;
+    int64_t mtime_ns, ctime_ns;
+};
+
 struct http_loop;
 struct http_request;
 
@@ -124,6 +132,13 @@ struct http_request {
     size_t body_len;
     char *file_path; /* owned: body streamed from [file_off, file_off+file_len) */
     uint64_t file_off, file_len;
+    /* When set, the file opened for the body must be the one hashed (dev,
+     * ino, size, mtime: fileio.c), else the request fails with HS_ECHANGED
+     * before a byte of it is sent. Symlinks are never followed either way. */
+    bool file_check;
+    struct hash_key file_key;
+    /* Wait this long before the first attempt (a backed-off re-batch). */
+    hs_usec_t delay;
     http_done_cb done;
     void *userdata;
 
@@ -131,7 +146,7 @@ struct http_request {
      * resp.status), HS_ECHANGED when the file changed under us, -ECANCELED,
      * or HS_EHTTP for a transport failure (resp.curl_code). */
     int error;
-    char file_err[256];
+    char file_err[HS_ERR_MAX];
     struct http_response resp;
     unsigned attempts;
     uint64_t bytes_sent; /* body bytes handed to curl over all attempts */
@@ -156,6 +171,10 @@ int http_submit(struct http_loop *h, struct http_request *r);
 uint64_t http_loop_bytes_out(const struct http_loop *h);
 const char *http_loop_endpoint(const struct http_loop *h);
 
+/* The error code of an HTTP answer that failed: HS_EAUTH (401/403 from the
+ * Hub, to_hub), HS_EHTTP (transient: 5xx, 408, 409, 412, 429) or HS_EREFUSED
+ * (any other 4xx: the same request can never succeed). */
+int http_status_class(long status, bool to_hub);
 /* Fill err with "what: HTTP 404 (RepoNotFound): <message> [request id X]" or a
  * transport failure, never with a query string or a secret. Returns the code. */
 int http_describe_failure(const struct http_request *r, const char *what, struct hs_err *err);
@@ -169,13 +188,17 @@ void http_error_message(const struct http_request *r, char *out, size_t n);
 struct hash_cache;
 struct hash_cache *hash_cache_new(void);
 void hash_cache_free(struct hash_cache *c);
-struct hash_key {
-    uint64_t dev, ino, size;
-    int64_t mtime_ns, ctime_ns;
-};
 const struct uploader_hash *hash_cache_get(struct hash_cache *c, const struct hash_key *k);
 int hash_cache_put(struct hash_cache *c, const struct hash_key *k, const struct uploader_hash *h);
-int hash_key_from_path(const char *path, struct hash_key *k);
+
+/* fileio.c: open a file to read it — O_NOFOLLOW|O_CLOEXEC|O_NONBLOCK, a
+ * regular file only, and when expect is given the same dev/ino/size/mtime
+ * (else HS_ECHANGED; a symlink then too). Returns the fd (got filled), or
+ * -errno / HS_ECHANGED with why filled ("is a symbolic link now…"). */
+struct stat;
+int uploader__open_file(const char *path, const struct hash_key *expect, struct hash_key *got,
+                        char *why, size_t why_len);
+void uploader__key_from_stat(const struct stat *st, struct hash_key *k);
 
 struct hasher;
 int hasher_new(uv_loop_t *loop, struct hash_cache *cache, unsigned parallel, struct hasher **out);
@@ -240,6 +263,7 @@ struct hub_lfs_action {
     char **part_urls;
     size_t n_parts;
     int64_t expires_at; /* unix seconds, 0 = unknown */
+    int64_t issued_at;  /* unix seconds the answer came (with expires_at; 0 = unknown) */
 };
 void hub_lfs_action_clear(struct hub_lfs_action *a);
 char *hub_body_lfs_batch(const char *const *oids, const uint64_t *sizes, size_t n, const char *ref);

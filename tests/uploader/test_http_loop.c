@@ -386,7 +386,7 @@ static void test_retry_and_errors(void **s)
     assert_int_equal(r->resp.status, 404);
     assert_int_equal(r->attempts, 1); /* 404 is final */
     struct hs_err err;
-    assert_int_equal(http_describe_failure(r, "preupload", &err), HS_EHTTP);
+    assert_int_equal(http_describe_failure(r, "preupload", &err), HS_EREFUSED);
     assert_non_null(strstr(err.msg, "Repository not found"));
     assert_non_null(strstr(err.msg, "rid-1"));
     assert_non_null(strstr(err.msg, "404"));

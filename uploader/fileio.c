@@ -1,0 +1,75 @@
+/*
+ * fileio.c — the one way uploader/ opens a file it reads (hashing, part and
+ * basic PUT bodies, regular file contents for the commit): never through a
+ * symlink (O_NOFOLLOW), never inherited by a child (O_CLOEXEC), never
+ * blocking on a FIFO swapped in (O_NONBLOCK), a regular file only, and —
+ * when the caller knows what it hashed — the very file it hashed: fstat of
+ * the descriptor must show the same device, inode, size and mtime. A file
+ * swapped between the listing and the read fails closed (HS_ECHANGED, or
+ * -ELOOP for a symlink) and nothing of it is read. Blocking: call it on the
+ * thread pool.
+ *
+ * O_NOFOLLOW guards the last component only; the folders above it are the
+ * caller's (the daemon reads its own spool, `hubsync push` a folder the user
+ * named).
+ */
+#include "uploader_int.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+void uploader__key_from_stat(const struct stat *st, struct hash_key *k)
+{
+    k->dev = st->st_dev;
+    k->ino = st->st_ino;
+    k->size = (uint64_t)st->st_size;
+    k->mtime_ns = (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
+    k->ctime_ns = (int64_t)st->st_ctim.tv_sec * 1000000000 + st->st_ctim.tv_nsec;
+}
+
+int uploader__open_file(const char *path, const struct hash_key *expect, struct hash_key *got,
+                        char *why, size_t why_len)
+{
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    if (fd < 0) {
+        int e = errno;
+        if (e == ELOOP) {
+            snprintf(why, why_len, "is a symbolic link now (not followed; nothing of it was read)");
+            return expect ? HS_ECHANGED : -ELOOP;
+        }
+        snprintf(why, why_len, "%s", strerror(e));
+        return -e;
+    }
+    struct stat st;
+    if (fstat(fd, &st) < 0) {
+        int e = errno;
+        close(fd);
+        snprintf(why, why_len, "%s", strerror(e));
+        return -e;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        snprintf(why, why_len, "not a regular file%s", expect ? " any more" : "");
+        return expect ? HS_ECHANGED : -EINVAL;
+    }
+    struct hash_key k;
+    uploader__key_from_stat(&st, &k);
+    if (expect && (k.dev != expect->dev || k.ino != expect->ino || k.size != expect->size ||
+                   k.mtime_ns != expect->mtime_ns)) {
+        close(fd);
+        snprintf(why, why_len,
+                 "is not the file that was hashed any more (replaced, or modified: %s differ)",
+                 k.dev != expect->dev || k.ino != expect->ino ? "device/inode" : "size/mtime");
+        return HS_ECHANGED;
+    }
+    /* Regular files ignore O_NONBLOCK, but clear it all the same. */
+    int fl = fcntl(fd, F_GETFL);
+    if (fl >= 0)
+        fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+    if (got)
+        *got = k;
+    return fd;
+}
