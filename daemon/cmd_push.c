@@ -39,6 +39,8 @@
 struct push_cli {
     const char *dir, *repo, *revision, *path_in_repo, *message;
     bool private_repo;
+    bool follow_symlinks;
+    const char *absdir; /* realpath of dir: symlinks followed must stay under it */
     const char *include[MAX_PATTERNS], *exclude[MAX_PATTERNS];
     size_t n_include, n_exclude;
 };
@@ -102,8 +104,58 @@ static void list_free(struct file_list *l)
     free(l->repo);
 }
 
-/* Recursive, sorted; symlinks to files are followed, symlinks to folders are
- * not (no loops). rel is the path relative to DIR ("" at the top). */
+/* A symlink found in the walk: by default skipped with one notice; with
+ * --follow-symlinks a link to a regular file inside DIR (realpath) is pushed
+ * as that file — the uploader is handed the target's real path, which it
+ * opens without following anything — and a link that leads outside DIR ends
+ * the walk with an error (nothing was sent). Links to folders are never
+ * followed (no loops, files only). Returns 0 or an error; *real is set to
+ * the target to push, or "" to skip. */
+static int symlink_target(const struct push_cli *c, const char *a, const char *r, char *real,
+                          size_t n, struct hs_err *err)
+{
+    real[0] = 0;
+    char esc[512];
+    uploader_repo_path_escape(r, esc, sizeof(esc));
+    r = esc;
+    if (!c->follow_symlinks) {
+        fprintf(stderr,
+                "hubsync: skipped the symbolic link %s (not followed; --follow-symlinks "
+                "pushes links to files inside the folder)\n",
+                r);
+        return 0;
+    }
+    char buf[PATH_MAX];
+    struct stat st;
+    if (!realpath(a, buf) || stat(buf, &st) < 0) {
+        fprintf(stderr, "hubsync: skipped the symbolic link %s: its target cannot be read (%s)\n",
+                r, strerror(errno));
+        return 0;
+    }
+    size_t dl = strlen(c->absdir);
+    bool inside =
+        strncmp(buf, c->absdir, dl) == 0 && (buf[dl] == '/' || strcmp(c->absdir, "/") == 0);
+    if (!inside)
+        return hs_err_set(err, -EPERM,
+                          "%s is a symbolic link to %s, outside %s: refusing to push it (remove "
+                          "the link, or push without --follow-symlinks to skip it); nothing was "
+                          "sent",
+                          a, buf, c->absdir);
+    if (!S_ISREG(st.st_mode)) {
+        fprintf(stderr,
+                "hubsync: skipped the symbolic link %s: it does not lead to a regular file "
+                "(only links to files are followed)\n",
+                r);
+        return 0;
+    }
+    if (snprintf(real, n, "%s", buf) >= (int)n)
+        return hs_err_set(err, -ENAMETOOLONG, "%s: path too long", buf);
+    return 0;
+}
+
+/* Recursive, sorted; symlinks: symlink_target. rel is the path relative to
+ * DIR ("" at the top). Names the Hub cannot store are left to the uploader
+ * (uploader_repo_path_refusal: one warning each, the rest is pushed). */
 static int walk(const struct push_cli *c, const char *prefix, const char *abs, const char *rel,
                 struct file_list *out, struct hs_err *err)
 {
@@ -142,9 +194,16 @@ static int walk(const struct push_cli *c, const char *prefix, const char *abs, c
             rc = hs_err_set(err, -ENAMETOOLONG, "%s/%s: path too long", abs, names[i]);
             break;
         }
-        struct stat lst, st;
+        struct stat lst;
+        char target[PATH_MAX] = "";
         if (lstat(a, &lst) < 0)
             continue; /* vanished while listing */
+        if (S_ISLNK(lst.st_mode)) {
+            if ((rc = symlink_target(c, a, r, target, sizeof(target), err)) < 0)
+                break;
+            if (!target[0] || stat(target, &lst) < 0)
+                continue;
+        }
         if (S_ISDIR(lst.st_mode)) {
             char probe[HS_PATH_MAX + 2];
             snprintf(probe, sizeof(probe), "%s/", r);
@@ -153,8 +212,8 @@ static int walk(const struct push_cli *c, const char *prefix, const char *abs, c
             rc = walk(c, prefix, a, r, out, err);
             continue;
         }
-        if (stat(a, &st) < 0 || !S_ISREG(st.st_mode))
-            continue;
+        if (!S_ISREG(lst.st_mode))
+            continue; /* FIFOs, sockets, devices */
         if (config_path_always_excluded(r) ||
             !config_path_allowed(r, c->include, c->n_include, c->exclude, c->n_exclude))
             continue;
@@ -163,11 +222,7 @@ static int walk(const struct push_cli *c, const char *prefix, const char *abs, c
             rc = hs_err_set(err, -ENAMETOOLONG, "%s: path too long", a);
             break;
         }
-        if (!hs_path_is_safe_relative(rp)) {
-            rc = hs_err_set(err, -EINVAL, "%s: cannot be uploaded as \"%s\"", a, rp);
-            break;
-        }
-        if (list_add(out, a, rp, (uint64_t)st.st_size) < 0)
+        if (list_add(out, target[0] ? target : a, rp, (uint64_t)lst.st_size) < 0)
             rc = hs_err_set(err, -ENOMEM, "out of memory");
     }
     for (size_t i = 0; i < n; i++)
@@ -313,6 +368,12 @@ static void progress(const struct uploader_progress *p, void *ud)
     fflush(stderr);
 }
 
+static void skipped(const char *msg, void *ud)
+{
+    (void)ud;
+    hs_log_warn("%s", msg);
+}
+
 static void done(int status, const struct uploader_result *res, const struct hs_err *err, void *ud)
 {
     struct run_ctx *ctx = ud;
@@ -326,7 +387,10 @@ static void done(int status, const struct uploader_result *res, const struct hs_
     }
     if (status < 0) {
         hs_log_error("push failed: %s", err && err->msg[0] ? err->msg : hs_strerror(status));
-        if (status != HS_EAUTH && ctx->state_path[0] && status != -ECANCELED)
+        if (status == HS_EREFUSED)
+            fprintf(stderr, "hubsync: the Hub refused this request for good: running the same "
+                            "push again fails the same way until what it names is changed\n");
+        else if (status != HS_EAUTH && ctx->state_path[0] && status != -ECANCELED)
             fprintf(stderr, "hubsync: what was already uploaded is remembered (an object whose "
                             "upload the Hub refused starts over); run the same command again "
                             "to resume\n");
@@ -348,6 +412,10 @@ static void done(int status, const struct uploader_result *res, const struct hs_
         fprintf(stderr, "hubsync: committed %u file%s (%s sent, %u object%s already on the Hub)\n",
                 res->files_committed, res->files_committed == 1 ? "" : "s", sent,
                 res->objects_skipped, res->objects_skipped == 1 ? "" : "s");
+    if (res->files_skipped)
+        fprintf(stderr, "hubsync: %u file%s skipped: the Hub cannot store %s name%s (see above)\n",
+                res->files_skipped, res->files_skipped == 1 ? "" : "s",
+                res->files_skipped == 1 ? "its" : "their", res->files_skipped == 1 ? "" : "s");
     printf("%s\n", res->commit_url);
     fflush(stdout);
     if (ctx->state_path[0])
@@ -416,6 +484,7 @@ static int parse_args(int argc, char **argv, struct push_cli *c)
         {"path-in-repo", required_argument, NULL, 'p'},
         {"message", required_argument, NULL, 'm'},
         {"private", no_argument, NULL, 'P'},
+        {"follow-symlinks", no_argument, NULL, 'L'},
         {"include", required_argument, NULL, 'i'},
         {"exclude", required_argument, NULL, 'x'},
         {NULL, 0, NULL, 0},
@@ -455,6 +524,9 @@ static int parse_args(int argc, char **argv, struct push_cli *c)
             break;
         case 'P':
             c->private_repo = true;
+            break;
+        case 'L':
+            c->follow_symlinks = true;
             break;
         case 'i':
             if (c->n_include == MAX_PATTERNS)
@@ -527,6 +599,7 @@ static int run(int argc, char **argv)
         return HS_EXIT_FAILURE;
     }
     struct file_list files = {0};
+    c.absdir = absdir;
     if (walk(&c, prefix, absdir, "", &files, &err) < 0) {
         fprintf(stderr, "hubsync push: %s\n", err.msg);
         list_free(&files);
@@ -598,7 +671,12 @@ static int run(int argc, char **argv)
         .resume_state = resume,
     };
     struct uploader_push_hooks hooks = {
-        .progress = progress, .persist = persist, .done = done, .userdata = &ctx};
+        .progress = progress,
+        .persist = persist,
+        .done = done,
+        .skipped = skipped,
+        .userdata = &ctx,
+    };
     if (uploader_push(u, &req, &hooks, &err) < 0)
         hs_log_error("%s", err.msg);
     else
@@ -622,7 +700,8 @@ const struct hs_command cmd_push = {
     .summary = "upload a folder to a Hub repo as one commit",
     .usage =
         "Usage: hubsync push DIR --repo ID [--revision REV] [--path-in-repo P] [--message M]\n     "
-        "               [--private] [--include PAT]... [--exclude PAT]...\n\nUpload DIR to the Hub "
+        "               [--private] [--follow-symlinks] [--include PAT]... [--exclude "
+        "PAT]...\n\nUpload DIR to the Hub "
         "repository ID (name or namespace/name) as one commit.\nPrints the commit URL as the last "
         "line on stdout; progress goes to stderr.\nAn interrupted push resumes when run again "
         "(state in $XDG_CACHE_HOME/hubsync/push/).\n\nOptions:\n  --repo ID            target "
@@ -630,10 +709,15 @@ const struct hs_command cmd_push = {
         "from main if missing)\n  --path-in-repo P     folder inside the repo to upload into "
         "(default: the root)\n  --message M          commit message (default \"Upload folder using "
         "hubsync\")\n  --private            create the repository as private if it does not "
-        "exist\n  --include PAT        only upload paths matching PAT (repeatable)\n  --exclude "
+        "exist\n  --follow-symlinks    push symbolic links to files inside DIR as those files "
+        "(default: "
+        "skip\n                       every link with a notice; a link leading outside DIR is "
+        "refused)\n  --include PAT        only upload paths matching PAT (repeatable)\n  --exclude "
         "PAT        skip paths matching PAT (repeatable)\n  -h, --help           show this help\n"
         "\nEnvironment: HF_ENDPOINT, HF_TOKEN, HUGGING_FACE_HUB_TOKEN, HF_TOKEN_PATH, HF_HOME,\n"
         "XDG_CACHE_HOME, HF_HUB_OFFLINE, as huggingface_hub reads them.\n"
+        "Names the Hub cannot store (a backslash, a control character, not UTF-8, .git/ or "
+        ".cache/)\nare skipped with a warning each; the rest is pushed.\n"
         "Exit codes: 0 pushed or nothing to commit, 1 failure, 2 usage, 78 no token/bad "
         "endpoint.\n",
     .run = run,

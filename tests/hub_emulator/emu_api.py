@@ -15,7 +15,7 @@ import re
 import time
 from urllib.parse import parse_qs, quote, unquote
 
-from emu_commit import apply_ops, decode_files, log_ops, parse_payload, readme_errors
+from emu_commit import apply_ops, check_path, decode_files, log_ops, parse_payload, readme_errors
 from emu_http import BaseHandler, HttpError
 from emu_repos import (REPO_TYPES, Accounts, attr_patterns, check_repo_part, gitignore_match, is_lfs_tracked,
                        lfs_pointer, list_tree, path_info)
@@ -353,6 +353,9 @@ class HubHandler(BaseHandler):
         for f in req_files:
             if not isinstance(f, dict) or not isinstance(f.get("path"), str) or not isinstance(f.get("size"), int):
                 raise HttpError(400, "Each file needs 'path' (string), 'size' (int) and 'sample'", code="BadRequest")
+            check_path(f["path"])  # 400 "Invalid path …": the whole call is refused, like a commit
+        self.ctx.faults.refuse_paths(self, [f["path"] for f in req_files])
+        for f in req_files:
             path, size = f["path"], f["size"]
             try:
                 sample = base64.b64decode(f.get("sample") or "")
@@ -418,11 +421,11 @@ class HubHandler(BaseHandler):
                 href = ctx.objects.signed_url(ctx.hub_url, "POST", "/api/complete_multipart/" + s.uid,
                                               "uploadId=%s&" % s.uid).replace("/api/complete_multipart/" + s.uid,
                                                                                "/api/complete_multipart", 1)
-                item["actions"] = {"upload": {"href": href, "header": header, "expires_in": ctx.objects.url_ttl},
+                item["actions"] = {"upload": dict(href=href, header=header, **ctx.objects.expiry()),
                                    "verify": verify}
             else:
-                item["actions"] = {"upload": {"href": ctx.objects.signed_url(ctx.storage_url, "PUT", "/lfs/" + oid),
-                                              "expires_in": ctx.objects.url_ttl}, "verify": verify}
+                item["actions"] = {"upload": dict(href=ctx.objects.signed_url(ctx.storage_url, "PUT", "/lfs/" + oid),
+                                                  **ctx.objects.expiry()), "verify": verify}
             item["authenticated"] = True
             out.append(item)
         self.reply(200, json.dumps({"transfer": transfer, "objects": out, "hash_algo": "sha256"}).encode(),
@@ -467,6 +470,8 @@ class HubHandler(BaseHandler):
         self.ops = log_ops(ops)
         decode_files(ops)
         self.ops = log_ops(ops)
+        ctx.faults.refuse_paths(self, [(o.get("value") or {}).get("path") for o in ops
+                                       if isinstance(o.get("value"), dict)])
         key = (r.type, r.ns, r.name)
         with store.lock:
             q = ctx.quota.check(key)

@@ -1,7 +1,8 @@
 """The commit endpoint's payload: parsing, validation and application.
 
 Owns: NDJSON parsing (header / file / lfsFile / deletedFile / deletedFolder, with or
-without a trailing newline) and the legacy single-JSON form; path rules; the Hub's
+without a trailing newline) and the legacy single-JSON form; path rules (check_path, also used by preupload: "." / ".." / empty components,
+.git/ and .cache/, backslashes, control characters, non-UTF-8, > 4096 bytes); the Hub's
 rejections (regular file > 10 MiB, binary regular file > 1 MB, unknown LFS oid, size
 mismatch, deleting a missing entry → 404 EntryNotFound); README.md front matter
 validation (YAML syntax, mapping, model-index shape — also used by /api/validate-yaml);
@@ -40,7 +41,15 @@ def check_path(path):
         raise bad("Invalid path %r: empty, '.' or '..' components are not allowed" % path)
     if any(c in (".git", ".cache") for c in parts):
         raise bad("Invalid path %r: '.git' and '.cache' folders are forbidden" % path)
-    if "\0" in p or len(p.encode()) > 4096:
+    if "\\" in p:
+        raise bad("Invalid path %r: backslashes are not allowed" % path)
+    if any(ord(c) < 0x20 or ord(c) == 0x7f for c in p):
+        raise bad("Invalid path %r: control characters are not allowed" % path)
+    try:
+        n = len(p.encode("utf-8"))
+    except UnicodeEncodeError:  # a lone surrogate: not UTF-8
+        raise bad("Invalid path %r: not valid UTF-8" % path)
+    if n > 4096:
         raise bad("Invalid path %r" % path)
     return p
 

@@ -1,16 +1,19 @@
 """Fault injection and the per-repo commit quota.
 
 Owns: parsing of the --faults spec ("api5xx=0.1,storage5xx=0.1,reset=0.05,stall=0.02,
-stall_s=5,expire=0.1,api429=0.05,lost=0.05,badetag=1"), the seeded random draws (one
+stall_s=5,expire=0.1,api429=0.05,lost=0.05,badetag=1,refuse_path=GLOB:400"), the seeded random draws (one
 random.Random(--seed) behind a lock, so a run with the same request order injects the
 same faults), stalls, and the commit quota (fixed windows per repo → 429 with
 Retry-After and RateLimit headers as hub-protocol.md §9.2).
 """
 
+import fnmatch
 import math
 import random
 import threading
 import time
+
+from emu_http import HttpError
 
 PROB_KEYS = ("api5xx", "api429", "storage5xx", "reset", "lost", "stall", "expire")
 NUM_KEYS = ("stall_s",)
@@ -24,6 +27,7 @@ class Faults:
         self.left = {k: 0 for k in COUNT_KEYS}
         self.rng = random.Random(seed)
         self.lock = threading.Lock()
+        self.refuse = []  # (glob, status) of refuse_path
         for item in (spec or "").split(","):
             item = item.strip()
             if not item:
@@ -32,6 +36,12 @@ class Faults:
                 raise ValueError("fault %r: expected key=value" % item)
             k, v = item.split("=", 1)
             k = k.strip()
+            if k == "refuse_path":
+                glob, _, st = v.rpartition(":")
+                if not glob or not st.isdigit() or not 400 <= int(st) <= 499:
+                    raise ValueError("fault refuse_path=%s: expected GLOB:STATUS with a 4xx status" % v)
+                self.refuse.append((glob, int(st)))
+                continue
             try:
                 val = float(v)
             except ValueError:
@@ -49,7 +59,7 @@ class Faults:
                     raise ValueError("fault %s must be >= 0" % k)
                 self.stall_s = val
             else:
-                raise ValueError("unknown fault %r (known: %s)" % (k, ", ".join(PROB_KEYS + NUM_KEYS + COUNT_KEYS)))
+                raise ValueError("unknown fault %r (known: %s)" % (k, ", ".join(PROB_KEYS + NUM_KEYS + COUNT_KEYS + ("refuse_path",))))
         self.counts = {k: 0 for k in PROB_KEYS + COUNT_KEYS}
 
     def hit(self, handler, key):
@@ -75,6 +85,17 @@ class Faults:
         if hit:
             handler.fault = key if not handler.fault else handler.fault + "," + key
         return hit
+
+    def refuse_paths(self, handler, paths):
+        """refuse_path=GLOB:STATUS — a preupload or commit naming a path that matches GLOB
+        (fnmatch: '*' also matches '/') is answered STATUS before any side effect, every time."""
+        for glob, st in self.refuse:
+            hit = next((p for p in paths if isinstance(p, str) and fnmatch.fnmatchcase(p, glob)), None)
+            if hit is None:
+                continue
+            handler.fault = "refuse_path" if not handler.fault else handler.fault + ",refuse_path"
+            raise HttpError(st, "Invalid path %r: refused (fault refuse_path=%s:%d)" % (hit, glob, st),
+                            code="BadRequest" if st == 400 else "InjectedRefusal")
 
     def choice(self, seq):
         with self.lock:

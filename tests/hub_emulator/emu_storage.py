@@ -141,6 +141,12 @@ class ObjectStore:
         msg = ("%s\n%s\n%d" % (method, path, exp)).encode()
         return hmac.new(self.secret, msg, hashlib.sha256).hexdigest()
 
+    def expiry(self):
+        """expires_in / expires_at of an upload action (git-lfs batch API; the Hub sends expires_in)."""
+        exp = int(time.time()) + self.url_ttl
+        return {"expires_in": self.url_ttl,
+                "expires_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(exp))}
+
     def signed_url(self, base, method, path, extra=""):
         exp = int(time.time()) + self.url_ttl
         return "%s%s?%sX-Amz-Expires=%d&expiration=%d&signature=%s" % (

@@ -71,7 +71,8 @@ def parse_args(argv):
     ap.add_argument("--accounts", help="accounts JSON file (default: alice, bob, carol; see README)")
     ap.add_argument("--multipart-threshold", type=int, default=16 << 20, help="multipart above this size (bytes)")
     ap.add_argument("--chunk-size", type=positive, default=8 << 20, help="multipart part size (bytes)")
-    ap.add_argument("--url-ttl", type=int, default=3600, help="presigned URL lifetime (seconds)")
+    ap.add_argument("--url-ttl", "--url-expiry", dest="url_ttl", type=int, default=3600,
+                    help="presigned URL lifetime (seconds); storage answers 403 'Request has expired' after it")
     ap.add_argument("--commit-quota", type=int, default=0, help="commits per repo per window (0 = unlimited)")
     ap.add_argument("--commit-window", type=positive, default=3600, help="quota window (seconds)")
     ap.add_argument("--faults", default="", help="fault spec, e.g. api5xx=0.1,storage5xx=0.1,reset=0.05")
