@@ -75,7 +75,7 @@ static void fail_rebatches(struct push *p, const struct pobj *o)
 {
     const struct push_state_object *so = sobj(p, o);
     struct hs_err e;
-    long life = so && so->action.issued_at && so->action.expires_at > so->action.issued_at
+    long life = so && so->action.issued_at && so->action.expires_at >= so->action.issued_at
                     ? (long)(so->action.expires_at - so->action.issued_at)
                     : -1;
     char lifes[64] = "";
