@@ -132,6 +132,13 @@ static int symlink_target(const struct push_cli *c, const char *a, const char *r
                 r, strerror(errno));
         return 0;
     }
+    if (!S_ISREG(st.st_mode)) {
+        fprintf(stderr,
+                "hubsync: skipped the symbolic link %s: it does not lead to a regular file "
+                "(only links to files are followed)\n",
+                r);
+        return 0;
+    }
     size_t dl = strlen(c->absdir);
     bool inside =
         strncmp(buf, c->absdir, dl) == 0 && (buf[dl] == '/' || strcmp(c->absdir, "/") == 0);
@@ -141,13 +148,6 @@ static int symlink_target(const struct push_cli *c, const char *a, const char *r
                           "the link, or push without --follow-symlinks to skip it); nothing was "
                           "sent",
                           a, buf, c->absdir);
-    if (!S_ISREG(st.st_mode)) {
-        fprintf(stderr,
-                "hubsync: skipped the symbolic link %s: it does not lead to a regular file "
-                "(only links to files are followed)\n",
-                r);
-        return 0;
-    }
     if (snprintf(real, n, "%s", buf) >= (int)n)
         return hs_err_set(err, -ENAMETOOLONG, "%s: path too long", buf);
     return 0;
