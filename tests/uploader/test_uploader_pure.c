@@ -3,7 +3,9 @@
  * Authorization origin rule, encoders, the retry policy, the token bucket,
  * the Hub request builders and response parsers (fixtures from
  * hub-protocol.md), the NDJSON commit body, the resumable state round trip
- * and file hashing (SHA-256, git blob SHA-1, sample, cache key).
+ * and file hashing (SHA-256, git blob SHA-1, sample, cache key); which HTTP
+ * answers end a push for good (http_status_class), the repo path rule and
+ * the file opener (no symlink, the identity hashed).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -16,6 +18,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static void test_origin(void **s)
@@ -211,6 +214,7 @@ static void test_lfs_batch(void **s)
     assert_string_equal(a[1].part_urls[0], "https://s3/p1");
     assert_string_equal(a[1].part_urls[2], "https://s3/p3");
     assert_int_equal(a[1].expires_at, 4600);
+    assert_int_equal(a[1].issued_at, 1000); /* its lifetime scales the expiry margin */
     assert_non_null(strstr(a[1].href, "complete_multipart"));
     hub_lfs_action_clear(&a[1]);
     /* Part count must be ceil(size/chunk). */
@@ -386,7 +390,8 @@ static void test_state_roundtrip(void **s)
     struct hub_lfs_action a = {.href = strdup("https://hub/complete?sig=1"),
                                .chunk_size = 10,
                                .n_parts = 3,
-                               .expires_at = 1999999999};
+                               .expires_at = 1999999999,
+                               .issued_at = 1999999000};
     a.part_urls = calloc(3, sizeof(char *));
     for (int i = 0; i < 3; i++) {
         char u[32];
@@ -421,6 +426,7 @@ static void test_state_roundtrip(void **s)
     assert_int_equal(bo->action.n_parts, 3);
     assert_int_equal(bo->action.chunk_size, 10);
     assert_int_equal(bo->action.expires_at, 1999999999);
+    assert_int_equal(bo->action.issued_at, 1999999000);
     assert_string_equal(bo->action.part_urls[2], "https://s3/p3");
     assert_null(bo->etags[0]);
     assert_string_equal(bo->etags[1], "\"etag-2\"");
@@ -515,6 +521,105 @@ static void test_hash_sync(void **s)
     assert_non_null(strstr(err.msg, path));
 }
 
+static void test_status_class(void **s)
+{
+    (void)s;
+    assert_int_equal(http_status_class(400, true), HS_EREFUSED);
+    assert_int_equal(http_status_class(404, true), HS_EREFUSED);
+    assert_int_equal(http_status_class(413, true), HS_EREFUSED);
+    assert_int_equal(http_status_class(422, true), HS_EREFUSED);
+    assert_int_equal(http_status_class(401, true), HS_EAUTH);
+    assert_int_equal(http_status_class(403, true), HS_EAUTH);
+    assert_int_equal(http_status_class(403, false), HS_EREFUSED); /* storage: not the token */
+    long transient[] = {408, 409, 412, 429, 500, 502, 503, 504};
+    for (size_t i = 0; i < HS_ARRAY_SIZE(transient); i++)
+        assert_int_equal(http_status_class(transient[i], true), HS_EHTTP);
+}
+
+static void test_repo_path_rule(void **s)
+{
+    (void)s;
+    const char *good[] = {"config.json", "checkpoint-50/model.safetensors", "..a/b",
+                          "a/.gitx",     "caf\xc3\xa9/\xe2\x82\xac.txt",    ".gitattributes",
+                          "a/.cachex/b"};
+    for (size_t i = 0; i < HS_ARRAY_SIZE(good); i++)
+        assert_null(uploader_repo_path_refusal(good[i]));
+    struct {
+        const char *path, *why;
+    } bad[] = {
+        {"", "empty"},
+        {"/etc/passwd", "absolute"},
+        {"checkpoint-50/back\\slash.txt", "backslash"},
+        {"a\nb", "control character"},
+        {"a\tb", "control character"},
+        {"a\x7f", "control character"},
+        {"latin1-\xe9.txt", "UTF-8"},
+        {"over\xc0\xaflong", "UTF-8"},
+        {"surrogate-\xed\xa0\x80", "UTF-8"},
+        {"a//b", "empty component"},
+        {"a/b/", "empty component"},
+        {"a/../b", "\"..\""},
+        {"./a", "\".\""},
+        {".git/config", ".git/"},
+        {"sub/.git/HEAD", ".git/"},
+        {"x/.cache/huggingface/upload/a", ".cache/"},
+    };
+    for (size_t i = 0; i < HS_ARRAY_SIZE(bad); i++) {
+        const char *why = uploader_repo_path_refusal(bad[i].path);
+        assert_non_null(why);
+        if (!strstr(why, bad[i].why))
+            fail_msg("\"%s\": \"%s\" does not say %s", bad[i].path, why, bad[i].why);
+    }
+    char out[64];
+    uploader_repo_path_escape("a\\b\n\"c\xe9\xc3\xa9", out, sizeof(out));
+    assert_string_equal(out, "a\\x5cb\\x0a\\x22c\\xe9\xc3\xa9");
+    char tiny[8];
+    uploader_repo_path_escape("abcdefghijkl", tiny, sizeof(tiny));
+    assert_string_equal(tiny, "abcd...");
+}
+
+static void test_open_file(void **s)
+{
+    (void)s;
+    char dir[] = "/tmp/hs-open-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char f[128], l[128], g[128], why[200];
+    snprintf(f, sizeof(f), "%s/f", dir);
+    snprintf(l, sizeof(l), "%s/l", dir);
+    snprintf(g, sizeof(g), "%s/g", dir);
+    FILE *fp = fopen(f, "w");
+    fputs("hello", fp);
+    fclose(fp);
+    fp = fopen(g, "w");
+    fputs("world", fp);
+    fclose(fp);
+    assert_int_equal(symlink(f, l), 0);
+    struct hash_key k;
+    int fd = uploader__open_file(f, NULL, &k, why, sizeof(why));
+    assert_true(fd >= 0);
+    close(fd);
+    assert_int_equal(k.size, 5);
+    /* a symlink is never followed: -ELOOP, or HS_ECHANGED when an identity is expected */
+    assert_int_equal(uploader__open_file(l, NULL, NULL, why, sizeof(why)), -ELOOP);
+    assert_non_null(strstr(why, "symbolic link"));
+    assert_int_equal(uploader__open_file(l, &k, NULL, why, sizeof(why)), HS_ECHANGED);
+    /* the same file passes; another file swapped in under its name does not */
+    fd = uploader__open_file(f, &k, NULL, why, sizeof(why));
+    assert_true(fd >= 0);
+    close(fd);
+    assert_int_equal(rename(g, f), 0);
+    assert_int_equal(uploader__open_file(f, &k, NULL, why, sizeof(why)), HS_ECHANGED);
+    assert_non_null(strstr(why, "device/inode"));
+    /* a FIFO swapped in neither blocks nor passes */
+    unlink(f);
+    assert_int_equal(mkfifo(f, 0600), 0);
+    assert_int_equal(uploader__open_file(f, &k, NULL, why, sizeof(why)), HS_ECHANGED);
+    assert_int_equal(uploader__open_file(f, NULL, NULL, why, sizeof(why)), -EINVAL);
+    unlink(f);
+    unlink(l);
+    rmdir(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -523,6 +628,8 @@ int main(void)
         cmocka_unit_test(test_preupload),       cmocka_unit_test(test_lfs_batch),
         cmocka_unit_test(test_commit_body),     cmocka_unit_test(test_urls),
         cmocka_unit_test(test_state_roundtrip), cmocka_unit_test(test_hash_sync),
+        cmocka_unit_test(test_status_class),    cmocka_unit_test(test_repo_path_rule),
+        cmocka_unit_test(test_open_file),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
