@@ -5,8 +5,10 @@
  * and the completion POST. Objects the Hub already has (no upload action)
  * are skipped. Storage and completion URLs are handed out by the Hub: they
  * are requested WITHOUT Authorization, whatever their host. An expired or
- * refused URL (403, or 404 for an unknown upload) gets the object batched
- * again (at most 8 times). A completion that refuses the recorded parts
+ * refused URL (403, or 404 for an unknown upload), or an answer too close to
+ * its expiry (a quarter of the URLs' lifetime, at most 120 s), gets the object
+ * batched again: at most REBATCH_MAX rounds per object per push, each waiting
+ * longer (the API backoff), then the push fails naming the file. A completion that refuses the recorded parts
  * (400 InvalidPart / InvalidPartOrder, "Part N was never uploaded", a bad
  * digest: any 4xx but auth, 404, 408 and 429) can never succeed with the same
  * parts, so the object's parts and ETags are forgotten (resume state too) and

@@ -13,6 +13,7 @@ request log and SIGTERM. Ends with "hub_emulator_api: N passed, M failed".
 """
 
 import base64
+import calendar
 import hashlib
 import http.client
 import json
@@ -220,6 +221,14 @@ def test_preupload(e):
     eq(b["commitOid"], head(e, repo), "preupload commitOid")
     st, h, d = req("POST", e.hub + "/api/models/%s/preupload/main" % repo, {"files": files}, token=BOB)
     eq(st, 403, "preupload with read token")
+    for bad in ("checkpoint-50/back\\slash.txt", "a\nb", "x/.git/config", "a/../b", ".cache/y"):
+        st, h, d = req("POST", e.hub + "/api/models/%s/preupload/main" % repo,
+                       {"files": files[:1] + [{"path": bad, "size": 3, "sample": ""}]}, token=ALICE)
+        check(st == 400 and h.get("X-Error-Code") == "BadRequest" and
+              h.get("X-Error-Message", "").startswith("Invalid path") and
+              jbody(d)["error"].startswith("Invalid path"), "preupload of %r → 400 Invalid path (%d)" % (bad, st))
+    st, h, d = commit(e, repo, "bad path", [file_op("checkpoint-50/back\\slash.txt", b"x")])
+    check(st == 400 and "backslashes" in jbody(d)["error"], "commit of a backslash path → 400 Invalid path")
 
 
 def test_lfs_and_storage(e):
@@ -522,8 +531,13 @@ def test_quota_expiry(work):
               "429 carries RateLimit headers")
         check("hourly quotas" in jbody(d)["error"], "429 message")
         data = os.urandom(100)
+        t0 = time.time()
         st, b = batch(e, "alice/q", [{"oid": hashlib.sha256(data).hexdigest(), "size": 100}])
-        href = b["objects"][0]["actions"]["upload"]["href"]
+        up = b["objects"][0]["actions"]["upload"]
+        href = up["href"]
+        exp_at = calendar.timegm(time.strptime(up.get("expires_at", ""), "%Y-%m-%dT%H:%M:%SZ"))
+        check(up.get("expires_in") == 1 and int(t0) <= exp_at <= int(time.time()) + 1,
+              "--url-ttl 1: the batch answer says expires_in 1 and expires_at (%r)" % up)
         time.sleep(2.1)
         st, h, d = req("PUT", href, data)
         check(st == 403 and b"Request has expired" in d, "expired URL → 403 (%d)" % st)
@@ -658,10 +672,25 @@ def test_faults(work):
         eq(upload_lfs(e, "alice/f", os.urandom(MiB + 5)) is not None, True, "badetag=1 refuses only once")
     finally:
         e.stop()
-    for bad in ("bogus=1", "badetag=0.5", "badetag=-1"):
+    e = Emu(os.path.join(work, "f10"), "--faults", "refuse_path=*/refused*.bin:422,refuse_path=x.txt:400")
+    try:
+        create(e, "f")
+        files = [{"path": "ok.json", "size": 2, "sample": ""}, {"path": "c/refused-1.bin", "size": 3, "sample": ""}]
+        st, h, d = req("POST", e.hub + "/api/models/alice/f/preupload/main", {"files": files}, token=ALICE)
+        check(st == 422 and h.get("X-Error-Code") == "InjectedRefusal" and "Invalid path 'c/refused-1.bin'" in
+              jbody(d)["error"] and h.get("X-Request-Id"), "refuse_path: preupload → 422 (%d %s)" % (st, d[:120]))
+        h0 = head(e, "alice/f")
+        st, h, d = commit(e, "alice/f", "r", [file_op("ok.json", b"{}"), file_op("x.txt", b"x")])
+        check(st == 400 and h.get("X-Error-Code") == "BadRequest", "refuse_path: commit → 400 (%d)" % st)
+        eq(head(e, "alice/f"), h0, "refuse_path: nothing committed")
+        eq(commit(e, "alice/f", "ok", [file_op("ok.json", b"{}")])[0], 200, "refuse_path: other paths commit")
+        eq(len([r for r in e.records() if r.get("fault") == "refuse_path"]), 2, "refuse_path marked in the log")
+    finally:
+        e.stop()
+    for bad in ("bogus=1", "badetag=0.5", "badetag=-1", "refuse_path=*.bin", "refuse_path=*.bin:500"):
         p = subprocess.run([PY, os.path.join(HERE, "hub_emulator.py"), "--data-dir", os.path.join(work, "f6"),
                             "--faults", bad], capture_output=True, text=True)
-        check(p.returncode == 2 and ("unknown fault" in p.stderr or "count" in p.stderr),
+        check(p.returncode == 2 and ("unknown fault" in p.stderr or "count" in p.stderr or "GLOB:STATUS" in p.stderr),
               "bad --faults spec %s is refused (%s)" % (bad, p.stderr.strip()))
 
 
