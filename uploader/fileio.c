@@ -60,9 +60,11 @@ int uploader__open_file(const char *path, const struct hash_key *expect, struct 
     if (expect && (k.dev != expect->dev || k.ino != expect->ino || k.size != expect->size ||
                    k.mtime_ns != expect->mtime_ns)) {
         close(fd);
-        snprintf(why, why_len,
-                 "is not the file that was hashed any more (replaced, or modified: %s differ)",
-                 k.dev != expect->dev || k.ino != expect->ino ? "device/inode" : "size/mtime");
+        snprintf(why, why_len, "%s",
+                 k.dev != expect->dev || k.ino != expect->ino
+                     ? "was replaced after it was hashed (another file has its name: device/inode "
+                       "differ)"
+                     : "changed after it was hashed (size/mtime differ)");
         return HS_ECHANGED;
     }
     /* Regular files ignore O_NONBLOCK, but clear it all the same. */

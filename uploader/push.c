@@ -539,9 +539,7 @@ static void build_work(uv_work_t *w)
         int fd = uploader__open_file(f->local, &f->key, NULL, why, sizeof(why));
         if (fd < 0) {
             if (fd == HS_ECHANGED)
-                hs_err_set(&p->err, fd,
-                           "%s %s after it was hashed; nothing was committed (run the push "
-                           "again)",
+                hs_err_set(&p->err, fd, "%s %s; nothing was committed (run the push again)",
                            f->local, why);
             else
                 hs_err_set(&p->err, fd, "%s: %s; nothing was committed", f->local, why);
