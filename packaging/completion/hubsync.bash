@@ -73,7 +73,7 @@ _hubsync()
 
     local opts
     case $cmd in
-    push) opts="--repo --revision --path-in-repo --message --private --include --exclude --help" ;;
+    push) opts="--repo --revision --path-in-repo --message --private --follow-symlinks --include --exclude --help" ;;
     daemon) opts="--config --help" ;;
     run) opts="--config --job -- --help" ;;
     status) opts="--config --socket --json --help" ;;
