@@ -351,8 +351,11 @@ int hub_parse_lfs_batch(const char *body, struct hub_lfs_action *out, size_t n, 
         if (e) {
             json_t *m = json_object_get(e, "message"), *c = json_object_get(e, "code");
             /* A per-object error (422 invalid, 404, 410…) is the Hub's answer
-             * about this object: asking again gets the same one. */
-            rc = hs_err_set(err, HS_EREFUSED, "LFS batch refused %.12s…: %lld %s", out[i].oid,
+             * about this object: asking again gets the same one — unless its
+             * code says otherwise (5xx, 429: http_status_class). */
+            json_int_t ec = json_integer_value(c);
+            rc = hs_err_set(err, http_status_class(ec >= 400 ? (long)ec : 400, true),
+                            "LFS batch refused %.12s…: %lld %s", out[i].oid,
                             (long long)json_integer_value(c),
                             json_is_string(m) ? json_string_value(m) : "(no message)");
             break;

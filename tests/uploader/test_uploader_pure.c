@@ -231,8 +231,15 @@ static void test_lfs_batch(void **s)
              "{\"objects\":[{\"oid\":\"%s\",\"size\":25,\"error\":{\"code\":422,\"message\":\"too "
              "big\"}}]}",
              oids[1]);
-    assert_true(hub_parse_lfs_batch(ans, &a[1], 1, 0, &err) < 0);
+    assert_int_equal(hub_parse_lfs_batch(ans, &a[1], 1, 0, &err), HS_EREFUSED); /* for good */
     assert_non_null(strstr(err.msg, "too big"));
+    hub_lfs_action_clear(&a[1]);
+    snprintf(
+        ans, sizeof(ans),
+        "{\"objects\":[{\"oid\":\"%s\",\"size\":25,\"error\":{\"code\":503,\"message\":\"busy\"}}"
+        "]}",
+        oids[1]);
+    assert_int_equal(hub_parse_lfs_batch(ans, &a[1], 1, 0, &err), HS_EHTTP); /* transient */
     /* Basic transfer. */
     snprintf(ans, sizeof(ans),
              "{\"objects\":[{\"oid\":\"%s\",\"size\":25,\"actions\":{\"upload\":{\"href\":\"https:/"
