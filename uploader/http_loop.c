@@ -1000,6 +1000,11 @@ int http_describe_failure(const struct http_request *r, const char *what, struct
     hs_secret_scrub(msg);
     long st = r->resp.status;
     int code = http_status_class(st, r->auth);
+    /* S3 answers an idle upload socket with 400 RequestTimeout: a transient
+     * failure in a 4xx, the one storage code known to heal on a retry. */
+    if (code == HS_EREFUSED && !r->auth && r->resp.body.data &&
+        strstr(r->resp.body.data, "<Code>RequestTimeout</Code>"))
+        code = HS_EHTTP;
     char ecode[96] = "";
     if (r->resp.error_code)
         snprintf(ecode, sizeof(ecode), " (%.80s)", r->resp.error_code);
