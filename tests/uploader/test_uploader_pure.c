@@ -541,6 +541,19 @@ static void test_status_class(void **s)
     long transient[] = {408, 409, 412, 429, 500, 502, 503, 504};
     for (size_t i = 0; i < HS_ARRAY_SIZE(transient); i++)
         assert_int_equal(http_status_class(transient[i], true), HS_EHTTP);
+    /* What http_describe_failure makes of storage answers. */
+    struct http_request *r = http_request_new("PUT", "https://s3.example/part?X-Amz-Signature=s");
+    struct hs_err err;
+    r->resp.status = 400;
+    const char *xml = "<Error><Code>EntityTooLarge</Code></Error>";
+    hs_buf_append(&r->resp.body, xml, strlen(xml));
+    assert_int_equal(http_describe_failure(r, "uploading part 1", &err), HS_EREFUSED);
+    assert_null(strstr(err.msg, "Signature")); /* the query string is never printed */
+    hs_buf_reset(&r->resp.body);
+    xml = "<Error><Code>RequestTimeout</Code></Error>";
+    hs_buf_append(&r->resp.body, xml, strlen(xml));
+    assert_int_equal(http_describe_failure(r, "uploading part 1", &err), HS_EHTTP);
+    http_request_free(r);
 }
 
 static void test_repo_path_rule(void **s)
