@@ -113,6 +113,9 @@ struct http_request *push__api(struct push *p, const char *method, char *url_own
 struct http_request *push__api_json(struct push *p, char *url_owned, char *body_owned,
                                     void (*done)(struct http_request *, void *));
 
+/* commit_body.c: thread-pool work building p->commit_body (errors in p->err) */
+void push__build_commit(uv_work_t *w);
+
 /* lfs.c */
 void lfs__start(struct push *p); /* STEP_BATCH: batch calls, then uploads, then commit */
 void lfs__pump(struct push *p);

@@ -6,6 +6,7 @@
  *   retry.c      backoff with jitter, Retry-After, RateLimit
  *   bandwidth.c  token bucket for the shared upload cap
  *   http_loop.c  curl multi driven by the libuv loop; requests with retries
+ *   http_error.c what a failed request means (HS_EHTTP/EAUTH/EREFUSED), its message
  *   hash.c       SHA-256 (+ git SHA-1, sample) on the thread pool, cache
  *   fileio.c     opening a file to read: no symlink, the identity hashed
  *   repo_path.c  which repo paths the Hub can store (public: uploader.h)
@@ -13,6 +14,7 @@
  *   state.c      resumable push state (JSON) serialise / restore
  *   lfs.c        LFS batch, basic PUT, multipart parts + completion
  *   push.c       the push state machine
+ *   commit_body.c  the NDJSON commit body, built off the loop (push_int.h)
  */
 #ifndef HUBSYNC_UPLOADER_INT_H
 #define HUBSYNC_UPLOADER_INT_H
