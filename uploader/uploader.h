@@ -66,8 +66,10 @@ void uploader_interrupt(struct uploader *u);
 
 /* One file of a push: where it is on disk and where it goes in the repo. */
 struct uploader_file {
-    const char *local_path; /* absolute or cwd-relative */
-    const char *repo_path;  /* safe relative path with '/' */
+    const char *local_path; /* absolute or cwd-relative; opened without following a
+                             * symlink, and sent only while it is the file hashed */
+    const char *repo_path;  /* relative path with '/'; one the Hub cannot store is
+                             * skipped (uploader_repo_path_refusal, hooks.skipped) */
 };
 
 enum uploader_phase {
@@ -137,7 +139,17 @@ struct uploader_push_request {
 };
 
 /* Start a push; the request is copied. Returns 0 (done will be called) or a
- * negative error with err filled (done will not be called). */
+ * negative error with err filled (done will not be called).
+ *
+ * How done's status reads (uploader/README.md, "Which failures end a push for
+ * good"): HS_EREFUSED — the Hub refused a request for good (a 4xx other than
+ * 401/403/408/409/412/429, a per-object batch error, a completion refused
+ * after re-uploads, or no file it can store); err->msg carries the Hub's
+ * X-Error-Code, message and request id, and the same push fails the same
+ * way. HS_EAUTH — the token (401/403 from the Hub). HS_ECHANGED — a file
+ * changed, or was replaced (a symlink too), after it was hashed; err->msg
+ * names it and nothing of it was sent. HS_EHTTP — transient (network, 5xx,
+ * 408/409/429, URLs that kept expiring); a later push may succeed. */
 int uploader_push(struct uploader *u, const struct uploader_push_request *req,
                   const struct uploader_push_hooks *hooks, struct hs_err *err);
 
