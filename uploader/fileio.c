@@ -4,9 +4,10 @@
  * symlink (O_NOFOLLOW), never inherited by a child (O_CLOEXEC), never
  * blocking on a FIFO swapped in (O_NONBLOCK), a regular file only, and —
  * when the caller knows what it hashed — the very file it hashed: fstat of
- * the descriptor must show the same device, inode, size and mtime. A file
- * swapped between the listing and the read fails closed (HS_ECHANGED, or
- * -ELOOP for a symlink) and nothing of it is read. Blocking: call it on the
+ * the descriptor must show the same device, inode, size and mtime. Every
+ * path it is given was listed as a regular file, so a file swapped between
+ * the listing and the read (a symlink, a FIFO, another file) fails closed
+ * with HS_ECHANGED and nothing of it is read. Blocking: call it on the
  * thread pool.
  *
  * O_NOFOLLOW guards the last component only; the folders above it are the
@@ -38,7 +39,7 @@ int uploader__open_file(const char *path, const struct hash_key *expect, struct 
         int e = errno;
         if (e == ELOOP) {
             snprintf(why, why_len, "is a symbolic link now (not followed; nothing of it was read)");
-            return expect ? HS_ECHANGED : -ELOOP;
+            return HS_ECHANGED;
         }
         snprintf(why, why_len, "%s", strerror(e));
         return -e;
@@ -52,8 +53,8 @@ int uploader__open_file(const char *path, const struct hash_key *expect, struct 
     }
     if (!S_ISREG(st.st_mode)) {
         close(fd);
-        snprintf(why, why_len, "not a regular file%s", expect ? " any more" : "");
-        return expect ? HS_ECHANGED : -EINVAL;
+        snprintf(why, why_len, "is not a regular file any more (nothing of it was read)");
+        return HS_ECHANGED;
     }
     struct hash_key k;
     uploader__key_from_stat(&st, &k);

@@ -193,10 +193,11 @@ void hash_cache_free(struct hash_cache *c);
 const struct uploader_hash *hash_cache_get(struct hash_cache *c, const struct hash_key *k);
 int hash_cache_put(struct hash_cache *c, const struct hash_key *k, const struct uploader_hash *h);
 
-/* fileio.c: open a file to read it — O_NOFOLLOW|O_CLOEXEC|O_NONBLOCK, a
- * regular file only, and when expect is given the same dev/ino/size/mtime
- * (else HS_ECHANGED; a symlink then too). Returns the fd (got filled), or
- * -errno / HS_ECHANGED with why filled ("is a symbolic link now…"). */
+/* fileio.c: open a file listed as regular to read it — O_NOFOLLOW|O_CLOEXEC|
+ * O_NONBLOCK; a symlink or anything but a regular file is HS_ECHANGED, and
+ * when expect is given so is another dev/ino/size/mtime. Returns the fd (got
+ * filled), or -errno / HS_ECHANGED with why filled ("is a symbolic link
+ * now…"). */
 struct stat;
 int uploader__open_file(const char *path, const struct hash_key *expect, struct hash_key *got,
                         char *why, size_t why_len);

@@ -9,7 +9,8 @@
  *   push_swap ENDPOINT REPO SWAP_PHASE SECRET LOCAL:REPO_PATH [LOCAL:REPO_PATH...]
  *
  * The token comes from HF_TOKEN; the first file is the one swapped.
- * SWAP_PHASE is "upload", "commit" or "none" (no swap: the control run). Prints "status=N
+ * SWAP_PHASE is "hash" (between the listing and the hashing), "upload",
+ * "commit" or "none" (no swap: the control run). Prints "status=N
  * swapped=0|1" and "message=..." on stdout; exits 0 when the push succeeded, 1 otherwise.
  */
 #include "uploader.h"
@@ -61,6 +62,7 @@ int main(int argc, char **argv)
     struct ctx c = {.secret = argv[4], .status = -1};
     c.swap_phase = strcmp(argv[3], "commit") == 0   ? UPLOADER_PHASE_COMMIT
                    : strcmp(argv[3], "upload") == 0 ? UPLOADER_PHASE_UPLOAD
+                   : strcmp(argv[3], "hash") == 0   ? UPLOADER_PHASE_HASH
                                                     : (enum uploader_phase) - 1; /* "none" */
     size_t n = (size_t)argc - 5;
     struct uploader_file *files = calloc(n, sizeof(*files));

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # A file swapped for a symlink to a secret between hashing and sending
 # (issue 13 item 2). tests/uploader/push_swap.c swaps it from the uploader's
-# progress hook — when the push enters the upload phase (LFS object: part
-# PUTs) or the commit phase (regular file: its bytes go in the commit body) —
+# progress hook — when the push enters the hash phase (between the listing
+# and the reading), the upload phase (LFS object: part PUTs) or the commit
+# phase (regular file: its bytes go in the commit body) —
 # so the order is fixed, not raced. Either way the push fails closed with
 # HS_ECHANGED naming the file, nothing is committed, and not one byte of the
 # secret reaches the emulator (storage request bodies, stored objects and
@@ -55,6 +56,20 @@ check "regular swap: the message names the file and says nothing was committed" 
 check "regular swap: no commit request was sent" \
     test "$(log_count 'r["path"].endswith("/commit/main")')" -eq 0
 check "regular swap: the secret is nowhere in the emulator" secret_nowhere
+
+# --- swapped between the listing and the hashing ------------------------------
+rm -f "$WORK/d2/config.json" && mv "$WORK/d2/config.json.orig" "$WORK/d2/config.json"
+pre_or_commit='"/preupload/" in r["path"] or r["path"].endswith("/commit/main")'
+before=$(log_count "$pre_or_commit")
+HF_TOKEN=$TOKEN "$SWAP" "$EMU_URL" alice/swap hash "$WORK/secret/small.txt" \
+    "$WORK/d2/config.json:config.json" >"$WORK/out5" 2>&1
+rc=$?
+sed 's/^/  /' "$WORK/out5"
+check "hash swap: the push failed with HS_ECHANGED naming the file" \
+    bash -c "[ $rc -eq 1 ] && grep -q 'status=-10005 swapped=1' '$WORK/out5' && grep -q 'message=$WORK/d2/config.json: is a symbolic link now' '$WORK/out5'"
+check "hash swap: no preupload, no commit" \
+    test "$(log_count "$pre_or_commit")" -eq "$before"
+check "hash swap: the secret is nowhere in the emulator" secret_nowhere
 
 # --- control: the same driver, no swap: the push commits (the checks above are not vacuous)
 rm -f "$WORK/d2/config.json" && mv "$WORK/d2/config.json.orig" "$WORK/d2/config.json"
