@@ -471,7 +471,7 @@ class HubHandler(BaseHandler):
         decode_files(ops)
         self.ops = log_ops(ops)
         ctx.faults.refuse_paths(self, [(o.get("value") or {}).get("path") for o in ops
-                                       if isinstance(o.get("value"), dict)])
+                                       if isinstance(o.get("value"), dict)], commit=True)
         key = (r.type, r.ns, r.name)
         with store.lock:
             q = ctx.quota.check(key)

@@ -27,7 +27,7 @@ class Faults:
         self.left = {k: 0 for k in COUNT_KEYS}
         self.rng = random.Random(seed)
         self.lock = threading.Lock()
-        self.refuse = []  # (glob, status) of refuse_path
+        self.refuse = []  # (glob, status, commit_only) of refuse_path / refuse_commit
         for item in (spec or "").split(","):
             item = item.strip()
             if not item:
@@ -36,11 +36,11 @@ class Faults:
                 raise ValueError("fault %r: expected key=value" % item)
             k, v = item.split("=", 1)
             k = k.strip()
-            if k == "refuse_path":
+            if k in ("refuse_path", "refuse_commit"):
                 glob, _, st = v.rpartition(":")
                 if not glob or not st.isdigit() or not 400 <= int(st) <= 499:
-                    raise ValueError("fault refuse_path=%s: expected GLOB:STATUS with a 4xx status" % v)
-                self.refuse.append((glob, int(st)))
+                    raise ValueError("fault %s=%s: expected GLOB:STATUS with a 4xx status" % (k, v))
+                self.refuse.append((glob, int(st), k == "refuse_commit"))
                 continue
             try:
                 val = float(v)
@@ -59,7 +59,7 @@ class Faults:
                     raise ValueError("fault %s must be >= 0" % k)
                 self.stall_s = val
             else:
-                raise ValueError("unknown fault %r (known: %s)" % (k, ", ".join(PROB_KEYS + NUM_KEYS + COUNT_KEYS + ("refuse_path",))))
+                raise ValueError("unknown fault %r (known: %s)" % (k, ", ".join(PROB_KEYS + NUM_KEYS + COUNT_KEYS + ("refuse_path", "refuse_commit"))))
         self.counts = {k: 0 for k in PROB_KEYS + COUNT_KEYS}
 
     def hit(self, handler, key):
@@ -86,15 +86,19 @@ class Faults:
             handler.fault = key if not handler.fault else handler.fault + "," + key
         return hit
 
-    def refuse_paths(self, handler, paths):
+    def refuse_paths(self, handler, paths, commit=False):
         """refuse_path=GLOB:STATUS — a preupload or commit naming a path that matches GLOB
-        (fnmatch: '*' also matches '/') is answered STATUS before any side effect, every time."""
-        for glob, st in self.refuse:
+        (fnmatch: '*' also matches '/') is answered STATUS before any side effect, every time;
+        refuse_commit=GLOB:STATUS the same for commits only."""
+        for glob, st, commit_only in self.refuse:
+            if commit_only and not commit:
+                continue
             hit = next((p for p in paths if isinstance(p, str) and fnmatch.fnmatchcase(p, glob)), None)
             if hit is None:
                 continue
-            handler.fault = "refuse_path" if not handler.fault else handler.fault + ",refuse_path"
-            raise HttpError(st, "Invalid path %r: refused (fault refuse_path=%s:%d)" % (hit, glob, st),
+            key = "refuse_commit" if commit_only else "refuse_path"
+            handler.fault = key if not handler.fault else handler.fault + "," + key
+            raise HttpError(st, "Invalid path %r: refused (fault %s=%s:%d)" % (hit, key, glob, st),
                             code="BadRequest" if st == 400 else "InjectedRefusal")
 
     def choice(self, seq):

@@ -672,7 +672,7 @@ def test_faults(work):
         eq(upload_lfs(e, "alice/f", os.urandom(MiB + 5)) is not None, True, "badetag=1 refuses only once")
     finally:
         e.stop()
-    e = Emu(os.path.join(work, "f10"), "--faults", "refuse_path=*/refused*.bin:422,refuse_path=x.txt:400")
+    e = Emu(os.path.join(work, "f10"), "--faults", "refuse_path=*/refused*.bin:422,refuse_path=x.txt:400,refuse_commit=c.txt:422")
     try:
         create(e, "f")
         files = [{"path": "ok.json", "size": 2, "sample": ""}, {"path": "c/refused-1.bin", "size": 3, "sample": ""}]
@@ -685,6 +685,11 @@ def test_faults(work):
         eq(head(e, "alice/f"), h0, "refuse_path: nothing committed")
         eq(commit(e, "alice/f", "ok", [file_op("ok.json", b"{}")])[0], 200, "refuse_path: other paths commit")
         eq(len([r for r in e.records() if r.get("fault") == "refuse_path"]), 2, "refuse_path marked in the log")
+        st, h, d = req("POST", e.hub + "/api/models/alice/f/preupload/main",
+                       {"files": [{"path": "c.txt", "size": 1, "sample": ""}]}, token=ALICE)
+        eq(st, 200, "refuse_commit: the preupload passes")
+        st, h, d = commit(e, "alice/f", "c", [file_op("c.txt", b"c")])
+        check(st == 422 and h.get("X-Error-Code") == "InjectedRefusal", "refuse_commit: the commit → 422 (%d)" % st)
     finally:
         e.stop()
     for bad in ("bogus=1", "badetag=0.5", "badetag=-1", "refuse_path=*.bin", "refuse_path=*.bin:500"):

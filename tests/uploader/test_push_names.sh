@@ -8,12 +8,14 @@
 # - every name unstorable: exit 1, HS_EREFUSED's message, nothing committed;
 # - a valid name the Hub refuses (emulator fault refuse_path=GLOB:422): the
 #   push ends at once with the Hub's code, message and request id — one
-#   preupload, not retried — and says a re-run fails the same way.
+#   preupload, not retried — and says a re-run fails the same way; the same
+#   for a commit refused with 400 (refuse_commit): one commit request.
 TEST_NAME=test_push_names
 source "$HS_SOURCE_DIR/tests/uploader/push_lib.sh"
 write_accounts
 export HUBSYNC_RETRY_BASE_MS=50
-emu_start "$WORK/emu" --accounts "$WORK/accounts.json" --faults 'refuse_path=*refused.bin:422' || exit 1
+emu_start "$WORK/emu" --accounts "$WORK/accounts.json" \
+    --faults 'refuse_path=*refused.bin:422,refuse_commit=*refused-at-commit.txt:400' || exit 1
 
 D=$WORK/ckpt
 mkdir -p "$D/checkpoint-50/.cache" "$D/ok"
@@ -72,6 +74,19 @@ check "refused: says a re-run fails the same way" grep -q "refused this request 
 check "refused: one preupload, not retried" \
     test "$(($(log_count '"/preupload/" in r["path"]') - before))" -eq 1
 check "refused: no commit" test "$(commits alice/names)" -eq 2
+
+# --- the commit refused (400, after a clean preupload): not sent twice -----------
+mkdir -p "$WORK/rc"
+echo 'z' >"$WORK/rc/refused-at-commit.txt"
+before=$(log_count 'r["path"].endswith("/commit/main")')
+push "$WORK/rc" --repo alice/names
+sed 's/^/  err: /' "$WORK/err" | grep -i "fail" | head -n 2
+check "commit refused: exit 1" test "$RC" -eq 1
+check "commit refused: the Hub's answer" \
+    grep -q "commit: HTTP 400 (BadRequest) from POST .*: Invalid path 'refused-at-commit.txt'.*request id" "$WORK/err"
+check "commit refused: says a re-run fails the same way" grep -q "refused this request for good" "$WORK/err"
+check "commit refused: one commit request, not retried" \
+    test "$(($(log_count 'r["path"].endswith("/commit/main")') - before))" -eq 1
 check "the token appears in no output, log or state" no_token_anywhere
 emu_stop
 finish
