@@ -2,13 +2,15 @@
  * cmd_push.c — `hubsync push DIR --repo ID …`: upload a folder to a Hub repo
  * as one commit (contract in DESIGN.md). This file owns the command line,
  * the folder walk with include/exclude (config_path_allowed, the always
- * excluded folders), endpoint/token resolution (config/), the resume state
+ * excluded folders; symbolic links skipped, or with --follow-symlinks
+ * followed to files inside DIR only), endpoint/token resolution (config/), the resume state
  * file under $XDG_CACHE_HOME/hubsync/push/, progress on stderr and the exit
  * code. The upload itself is uploader/'s.
  *
  * Exit codes: 0 pushed (or nothing to commit; the head's URL is printed),
  * 1 the push failed (message names the Hub's X-Error-Message and request id
- * when there is one), 2 usage (bad option, invalid repo id/revision), 78
+ * when there is one; a refusal for good, HS_EREFUSED, says a re-run fails
+ * the same way), 2 usage (bad option, invalid repo id/revision), 78
  * configuration (no token, bad HF_ENDPOINT), 130 / 143 interrupted by
  * SIGINT / SIGTERM (uv_signal on the loop: the state is saved, transfers are
  * cut, "interrupted; re-run the same command to resume"; a second signal
