@@ -42,6 +42,18 @@ check "LFS swap: storage received no body byte" test "$(storage_body_bytes)" -eq
 check "LFS swap: no commit (only the initial one)" test "$(commits alice/swap)" -eq 1
 check "LFS swap: the secret is nowhere in the emulator" secret_nowhere
 
+# --- an LFS object sent in one basic PUT, swapped the same way ---------------
+mkfile "$WORK/d1/small.bin" 600000 # LFS (*.bin), below the multipart threshold
+before=$(storage_body_bytes)
+HF_TOKEN=$TOKEN "$SWAP" "$EMU_URL" alice/swap upload "$WORK/secret/secret.bin" \
+    "$WORK/d1/small.bin:small.bin" >"$WORK/out6" 2>&1
+rc=$?
+sed 's/^/  /' "$WORK/out6"
+check "basic PUT swap: HS_ECHANGED naming the file" \
+    bash -c "[ $rc -eq 1 ] && grep -q 'status=-10005 swapped=1' '$WORK/out6' && grep -q 'message=uploading $WORK/d1/small.bin: .*symbolic link' '$WORK/out6'"
+check "basic PUT swap: storage received no body byte" test "$(storage_body_bytes)" -eq "$before"
+check "basic PUT swap: the secret is nowhere in the emulator" secret_nowhere
+
 # --- a regular file swapped before the commit body is built -----------------
 echo '{"b": 2}' >"$WORK/d2/config.json"
 HF_TOKEN=$TOKEN "$SWAP" "$EMU_URL" alice/swap commit "$WORK/secret/small.txt" \
