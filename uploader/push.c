@@ -369,12 +369,7 @@ static void start_hashing(struct push *p)
         }
         p->inflight++;
     }
-    if (p->n_files == 0 && p->res.files_skipped) {
-        struct hs_err e;
-        hs_err_set(&e, HS_EREFUSED, "none of the %u files can be stored on the Hub (%s)",
-                   p->res.files_skipped, p->first_skipped);
-        push__fail(p, HS_EREFUSED, &e);
-    } else if (p->n_files == 0) {
+    if (p->n_files == 0) {
         struct hs_err e;
         hs_err_set(&e, -ENOENT, "no files to push");
         push__fail(p, -ENOENT, &e);
@@ -804,6 +799,22 @@ static bool skip_unstorable(struct push *p, const struct uploader_file *f)
     return true;
 }
 
+static void nothing_work(uv_work_t *w)
+{
+    (void)w;
+}
+
+static void nothing_storable(uv_work_t *w, int status)
+{
+    (void)status;
+    struct push *p = w->data;
+    p->inflight--;
+    struct hs_err e;
+    hs_err_set(&e, HS_EREFUSED, "none of the %u files can be stored on the Hub (%s)",
+               p->res.files_skipped, p->first_skipped);
+    push__fail(p, HS_EREFUSED, &e);
+}
+
 static char *state_key(const struct uploader_push_request *req, const char *endpoint)
 {
     char *k = NULL;
@@ -900,6 +911,16 @@ int uploader_push(struct uploader *u, const struct uploader_push_request *req,
     u->pushes = p;
     p->step = p->repo.ns ? STEP_CREATE : STEP_WHOAMI;
     phase(p, UPLOADER_PHASE_PREPARE);
+    if (p->n_files == 0 && p->res.files_skipped) {
+        /* Nothing it can store: refuse before any request (no repo is
+         * created for it), from the loop — done never runs inside
+         * uploader_push. */
+        p->work.data = p;
+        if (uv_queue_work(u->loop, &p->work, nothing_work, nothing_storable) == 0) {
+            p->inflight++;
+            return 0;
+        }
+    }
     next(p);
     return 0;
 }

@@ -47,11 +47,13 @@ check "exactly one commit besides the initial one" test "$(commits alice/names)"
 # --- every name unstorable ---------------------------------------------------
 mkdir -p "$WORK/bad"
 echo 'w' >"$WORK/bad/only\one.txt"
-push "$WORK/bad" --repo alice/names
+before=$(log_count 'True')
+push "$WORK/bad" --repo alice/nothing
 check "nothing storable: exit 1" test "$RC" -eq 1
 check "nothing storable: the Hub-refused message (HS_EREFUSED)" \
     grep -q 'none of the 1 files can be stored on the Hub (skipped "only\\x5cone.txt"' "$WORK/err"
-check "nothing storable: no commit" test "$(commits alice/names)" -eq 2
+check "nothing storable: refused before any request (no repo was created)" \
+    test "$(log_count 'True')" -eq "$before"
 
 # --- a name the Hub refuses: 422 from preupload, never retried -----------------
 mkdir -p "$WORK/r"
