@@ -66,15 +66,18 @@ void job__op_error(struct job_op *op, int status, const char *msg)
     if (op->final || !op->n_saves || !job__error_permanent(status) ||
         (op->n_deletes && strstr(msg, "404")))
         return job__op_failed(op, msg);
+    char gone[HS_ERR_MAX + 512] = "";
     if (status == -ENOENT || status == -ENOTDIR) {
         /* a spool file is gone: take the entries again when the files on
-         * disk are unchanged (then the attempt is simply retried) */
+         * disk are unchanged (then the attempt is simply retried), else the
+         * reason is why that is impossible */
         bool all = true;
         for (size_t k = 0; k < op->n_saves && all; k++) {
-            char why[HS_ERR_MAX + 512];
-            for (size_t i = 0; i < j->nq; i++)
-                if (j->q[i].id == op->saves[k])
-                    all = job__respool(j, &j->q[i], why, sizeof(why)) == 0;
+            bool found = false;
+            for (size_t i = 0; i < j->nq && !found; i++)
+                if ((found = j->q[i].id == op->saves[k]))
+                    all = job__respool(j, &j->q[i], gone, sizeof(gone)) == 0;
+            all = all && found;
         }
         if (all)
             return job__op_failed(op, msg);
@@ -87,8 +90,12 @@ void job__op_error(struct job_op *op, int status, const char *msg)
         job__unlink_durable(j, op->state_path);
     j->op = NULL;
     job__op_free(op);
-    char why[HS_ERR_MAX + 64];
-    snprintf(why, sizeof(why), "%s%s", status == HS_EREFUSED ? "the Hub refused it: " : "", msg);
+    char why[2 * HS_ERR_MAX + 640];
+    if (gone[0])
+        snprintf(why, sizeof(why), "%s (%s)", gone, msg);
+    else
+        snprintf(why, sizeof(why), "%s%s", status == HS_EREFUSED ? "the Hub refused it: " : "",
+                 msg);
     for (size_t k = 0; k < n; k++)
         job__save_lost(j, saves[k], NULL, why);
     free(saves);
