@@ -81,8 +81,7 @@ def run_case(t, name, revision=None, faults=None):
         extra = {"revision": revision} if revision else {}
         cfg = itlib.write_config(work, emu, [itlib.job("j", out, repo, "checkpoint", **extra)])
         ev = os.path.join(work, "events.jsonl")
-        env = {"HUBSYNC_RETRY_BASE_MS": "20", "HUBSYNC_JOB_RETRY_MS": "300",
-               "HUBSYNC_RUN_ATTEMPTS": "20"}
+        env = {"HUBSYNC_RETRY_BASE_MS": "20", "HUBSYNC_JOB_RETRY_MS": "300"}
         r = itlib.hubsync("run", "--config", cfg, "--",
                           *itlib.trainer_cmd(out, "--epochs", "1", "--steps-per-epoch", "20",
                                              "--save-steps", "10", "--step-time", "0.02",
