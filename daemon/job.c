@@ -486,6 +486,15 @@ static void push_now(struct job_op *op)
     job__changed(j);
 }
 
+hs_usec_t job__retry_delay(hs_usec_t first, unsigned attempts, bool run_final)
+{
+    hs_usec_t cap = run_final ? RETRY_MAX_RUN : RETRY_MAX;
+    hs_usec_t delay = first ? first : 5 * HS_USEC_PER_SEC;
+    for (unsigned i = 1; i < attempts && delay < cap; i++)
+        delay *= 2;
+    return delay > cap ? cap : delay;
+}
+
 static void fmt_left(char *out, size_t n, hs_usec_t left)
 {
     if (left >= 90 * HS_USEC_PER_SEC)
@@ -523,12 +532,7 @@ void job__op_failed(struct job_op *op, const char *msg)
         cb(j, final ? -EIO : -EAGAIN, why, j->finish_ud);
         return;
     }
-    hs_usec_t cap = run_final ? RETRY_MAX_RUN : RETRY_MAX;
-    hs_usec_t delay = j->env->retry_delay ? j->env->retry_delay : 5 * HS_USEC_PER_SEC;
-    for (unsigned i = 1; i < j->attempts && delay < cap; i++)
-        delay *= 2;
-    if (delay > cap)
-        delay = cap;
+    hs_usec_t delay = job__retry_delay(j->env->retry_delay, j->attempts, run_final);
     if (run_final) {
         if (now + delay > j->final_give_up)
             delay = j->final_give_up - now;

@@ -10,7 +10,11 @@
  * push at a time per job; every job shares the service's single uploader
  * (its global parallelism and bandwidth cap). Under every_save/checkpoint
  * with "supersede": true a queued save is superseded (recorded) when a
- * newer one arrives; all_checkpoints keeps every save.
+ * newer one arrives; all_checkpoints keeps every save. A save that can
+ * never be committed is recorded lost with its reason (job_lost.c): a
+ * snapshot that failed for good, a permanent error of its push (the Hub
+ * refused it, a file gone with no spool copy), a spool entry gone after a
+ * restart with the checkpoint changed on disk. It never blocks the queue.
  *
  * After a restart, job_new() rebuilds the queue from the journal: saves
  * READY/HASHED are queued again and COMMIT_SENT ones are pushed again with

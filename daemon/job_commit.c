@@ -701,7 +701,8 @@ void job__kick(struct job *j)
     while (!j->stopping && !j->held && j->phase == JOB_IDLE && !j->op) {
         if (j->nq) {
             const struct jstate_save *s = jstate_save_get(j->env->js, j->q[0].id);
-            if (!s || s->state == JSAVE_COMMITTED || s->state == JSAVE_SUPERSEDED) {
+            if (!s || s->state == JSAVE_COMMITTED || s->state == JSAVE_SUPERSEDED ||
+                s->state == JSAVE_LOST) {
                 job__release_spool(j, &j->q[0]);
                 job__queue_remove(j, 0);
                 continue;

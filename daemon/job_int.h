@@ -112,6 +112,10 @@ void job__op_free(struct job_op *op);
  * permanent error ends the saves of op as lost and the queue moves on; a
  * transient one is retried with exponential backoff (job.c "retries"). */
 void job__op_error(struct job_op *op, int status, const char *msg);
+/* The wait before attempt attempts+1 of a commit that failed `attempts`
+ * times in a row (>= 1): first (0: 5 s), doubling, capped at 5 min, or at
+ * 30 s once `run`'s command has ended (run_final). */
+hs_usec_t job__retry_delay(hs_usec_t first, unsigned attempts, bool run_final);
 /* The same for a transient failure (retried). */
 void job__op_failed(struct job_op *op, const char *msg);
 /* True for an error retrying cannot fix: the Hub refused the request for
