@@ -199,6 +199,8 @@ struct config_job {
     char *pid_file;                            /* NULL = none */
     hs_usec_t finish_after_idle_usec;          /* 0 = off */
     enum config_existing existing_checkpoints; /* latest */
+    bool lost_saves_fail_run;                  /* true: a lost save makes `run` exit 1 */
+    hs_usec_t final_push_timeout_usec;         /* final_push_timeout_minutes: 30 */
     struct config_model_card model_card;
 };
 

@@ -60,6 +60,8 @@ static const char *const job_keys[] = {
     "pid_file",
     "finish_after_idle_seconds",
     "existing_checkpoints",
+    "lost_saves_fail_run",
+    "final_push_timeout_minutes",
     "model_card",
 };
 static const char *const card_keys[] = {
@@ -152,6 +154,8 @@ static void parse_job(struct config__ctx *c, const json_t *o, const char *path,
     j->marker_quiet_usec = 2 * HS_USEC_PER_SEC;
     j->world_size = 1;
     j->supersede = true;
+    j->lost_saves_fail_run = true;
+    j->final_push_timeout_usec = 30 * 60 * HS_USEC_PER_SEC;
     if (!json_is_object(o)) {
         config__err(c, path, "expected an object, got %s", config__type_name(o));
         return;
@@ -251,6 +255,12 @@ static void parse_job(struct config__ctx *c, const json_t *o, const char *path,
         config__get_seconds(c, v, p, true, &j->finish_after_idle_usec);
     if (JOB_KEY("existing_checkpoints") && config__get_enum(c, v, p, existing_names, 3, &e))
         j->existing_checkpoints = (enum config_existing)e;
+    if (JOB_KEY("lost_saves_fail_run"))
+        config__get_bool(c, v, p, &j->lost_saves_fail_run);
+    /* minutes, fractions allowed (tests use a few seconds); at most 30 days */
+    if (JOB_KEY("final_push_timeout_minutes") &&
+        config__get_number(c, v, p, 0, false, 30 * 24 * 60, &d))
+        j->final_push_timeout_usec = (hs_usec_t)llround(d * 60 * HS_USEC_PER_SEC);
     if (JOB_KEY("model_card"))
         parse_card(c, v, p, &j->model_card);
 #undef JOB_KEY

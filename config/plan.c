@@ -168,6 +168,10 @@ static void render_finish(struct out *o, const struct config_job *j)
         outf(o, " without a new save");
     }
     outf(o, "\n");
+    outf(o, "  `run`:        retries the final push through outages for ");
+    seconds(o, j->final_push_timeout_usec);
+    outf(o, "; a lost save (one that can never be committed) %s\n",
+         j->lost_saves_fail_run ? "makes it exit 1" : "is reported, exit status unchanged");
 }
 
 static void render_card(struct out *o, const struct config_model_card *m)

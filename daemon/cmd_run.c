@@ -5,7 +5,9 @@
  * SIGUSR1 and SIGUSR2 to it, and when it exits finish the job (final push
  * and model card), then exit as DESIGN.md says: CMD's status if CMD failed
  * (128+N when killed by signal N, 127 when not found, 126 when not
- * executable), 1 if CMD succeeded but the final push did not, 0 otherwise.
+ * executable), 1 if CMD succeeded but the final push did not or a save was
+ * lost (recorded, never committed; unless the job's lost_saves_fail_run is
+ * false), 0 otherwise.
  * SIGINT/SIGTERM after CMD exited stop hubsync before the final push
  * completes: the journal keeps it and the message says how to complete it.
  *
@@ -26,6 +28,7 @@
 #include "service.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
@@ -49,6 +52,7 @@ struct run_ctx {
     bool child_running, signals_closed;
     int child_status; /* exit status or 128+signal */
     bool final_ok, interrupted;
+    bool lost_fails; /* saves were lost and the job's lost_saves_fail_run says fail */
 };
 
 enum { N_FWD = 4 };
@@ -113,6 +117,18 @@ static void stop_all(struct run_ctx *c, const char *why)
     service_stop(c->s, why);
 }
 
+/* Saves lost during the run are a failure unless the job says otherwise. */
+static void report_lost(struct run_ctx *c)
+{
+    struct service_lost l;
+    if (service_job_lost(c->s, service_run_job(c->s), &l) < 0 || !l.n)
+        return;
+    fprintf(stderr, "hubsync run: %" PRIu64 " save%s lost (never committed); the last: %s: %s%s\n",
+            l.n, l.n == 1 ? "" : "s", l.name ? l.name : "?", l.reason ? l.reason : "?",
+            l.fails_run ? "" : " (lost_saves_fail_run is false: the exit status ignores it)");
+    c->lost_fails = l.fails_run;
+}
+
 static void on_finished(int status, const char *msg, void *ud)
 {
     struct run_ctx *c = ud;
@@ -121,9 +137,10 @@ static void on_finished(int status, const char *msg, void *ud)
         fprintf(stderr, "hubsync run: %s\n", msg);
     if (status < 0)
         fprintf(stderr,
-                "hubsync run: the final push failed: %s\nhubsync run: the state is kept; "
-                "`hubsync daemon --config %s` completes it\n",
+                "hubsync run: the final push failed: %s\nhubsync run: the state is kept in the "
+                "journal; `hubsync daemon --config %s` completes it, or `hubsync run` again\n",
                 msg ? msg : "unknown error", c->config);
+    report_lost(c);
     stop_all(c, status == 0 ? "final push done" : "final push failed");
 }
 
@@ -310,7 +327,7 @@ static int run(int argc, char **argv)
         hs_log_warn("event loop still had handles at exit");
     if (c.child_status != 0)
         return c.child_status;
-    return c.final_ok && !c.interrupted ? HS_EXIT_OK : HS_EXIT_FAILURE;
+    return c.final_ok && !c.interrupted && !c.lost_fails ? HS_EXIT_OK : HS_EXIT_FAILURE;
 }
 
 const struct hs_command cmd_run = {
@@ -319,7 +336,10 @@ const struct hs_command cmd_run = {
     .usage = "Usage: hubsync run --config FILE [--job NAME] -- CMD [ARG]...\n\nStart CMD, push its "
              "checkpoints while it runs, then finish the job (final push\nand model card) when CMD "
              "exits. Exits with CMD's status if CMD failed (128+N if\nkilled by signal N, 127 if "
-             "not found), 1 if CMD succeeded but the final push did\nnot, 0 otherwise. SIGINT, "
+             "not found), 1 if CMD succeeded but the final push did\nnot or a save was lost (never "
+             "committed: see `hubsync status`; the job key\nlost_saves_fail_run false ignores "
+             "that), 0 otherwise. The final push is retried\nthrough outages for the job's "
+             "final_push_timeout_minutes (30). SIGINT,\n"
              "SIGTERM, SIGUSR1 and SIGUSR2 are forwarded to CMD.\nStopped (SIGINT/SIGTERM) after "
              "CMD exited, it keeps the final push in its journal:\n`hubsync daemon` with the same "
              "config, or `run` again, completes it.\n\nOptions:\n  --config FILE   the JSON "

@@ -285,6 +285,21 @@ static int format_job(const json_t *job, struct hs_buf *b)
                  com, sup, coa, s);
         rc = field(b, "saves", line);
     }
+    uint64_t lost = 0;
+    if (rc == 0 && get_u64(job, "lost", &lost) && lost > 0) {
+        char line[48];
+        snprintf(line, sizeof(line), "%" PRIu64 " save%s (never committed)", lost,
+                 lost == 1 ? "" : "s");
+        rc = field(b, "lost", line);
+    }
+    const json_t *ll = json_object_get(job, "last_lost");
+    const char *ln = json_string_value(json_object_get(ll, "checkpoint")),
+               *lr = json_string_value(json_object_get(ll, "reason"));
+    if (rc == 0 && ln && lr) {
+        char line[1024];
+        snprintf(line, sizeof(line), "%s: %s", ln, lr);
+        rc = field(b, "last lost", line);
+    }
     const char *url = json_string_value(json_object_get(job, "last_commit_url"));
     if (rc == 0)
         rc = field(b, "last commit", url ? url : "none yet");

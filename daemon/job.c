@@ -21,7 +21,16 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define RETRY_MAX (300 * HS_USEC_PER_SEC)
+/* Retries of a transient failure (a network error, a 5xx, a 429 past the
+ * uploader's own retries, a full disk): the first after env->retry_delay
+ * (HUBSYNC_JOB_RETRY_MS, 5 s), doubling with every failed attempt of the
+ * same commit, capped at RETRY_MAX — RETRY_MAX_RUN once `run`'s command has
+ * ended, so the final push lands soon after an outage ends, until the job's
+ * final_push_timeout_minutes runs out. A permanent failure
+ * (job__error_permanent) is not retried: its saves are recorded lost and
+ * the queue moves on. */
+#define RETRY_MAX     (300 * HS_USEC_PER_SEC)
+#define RETRY_MAX_RUN (30 * HS_USEC_PER_SEC)
 
 /* ---- small helpers ------------------------------------------------------- */
 
@@ -352,7 +361,7 @@ static void done_cb(int status, const struct uploader_result *res, const struct 
     if (op->final)
         return job__final_done(op, status, res, err);
     if (status < 0)
-        return job__op_failed(op, err ? err->msg : hs_strerror(status));
+        return job__op_error(op, status, err && err->msg[0] ? err->msg : hs_strerror(status));
     struct hs_err e = {0};
     const struct jstate_save *s = jstate_save_get(j->env->js, op->saves[op->n_saves - 1]);
     char name[256];
@@ -390,6 +399,7 @@ static void done_cb(int status, const struct uploader_result *res, const struct 
     j->op = NULL;
     job__op_free(op);
     j->attempts = 0;
+    j->final_give_up = 0;
     j->phase = JOB_IDLE;
     job__changed(j);
     job__kick(j);
@@ -468,12 +478,29 @@ static void push_now(struct job_op *op)
     free(files);
     free(resume);
     if (rc < 0) {
-        job__op_failed(op, err.msg);
+        job__op_error(op, rc, err.msg[0] ? err.msg : hs_strerror(rc));
         return;
     }
     hs_log_info("job %s: pushing \"%s\" (%zu files)%s", j->name, op->plan.message, op->plan.n_files,
                 resuming ? " (resuming)" : "");
     job__changed(j);
+}
+
+hs_usec_t job__retry_delay(hs_usec_t first, unsigned attempts, bool run_final)
+{
+    hs_usec_t cap = run_final ? RETRY_MAX_RUN : RETRY_MAX;
+    hs_usec_t delay = first ? first : 5 * HS_USEC_PER_SEC;
+    for (unsigned i = 1; i < attempts && delay < cap; i++)
+        delay *= 2;
+    return delay > cap ? cap : delay;
+}
+
+static void fmt_left(char *out, size_t n, hs_usec_t left)
+{
+    if (left >= 90 * HS_USEC_PER_SEC)
+        snprintf(out, n, "%" PRIu64 " min", (left + 30 * HS_USEC_PER_SEC) / (60 * HS_USEC_PER_SEC));
+    else
+        snprintf(out, n, "%" PRIu64 " s", (left + HS_USEC_PER_SEC - 1) / HS_USEC_PER_SEC);
 }
 
 void job__op_failed(struct job_op *op, const char *msg)
@@ -488,21 +515,34 @@ void job__op_failed(struct job_op *op, const char *msg)
     j->op = NULL;
     job__op_free(op);
     j->attempts++;
-    if (j->env->give_up_after && j->attempts >= j->env->give_up_after && j->finish_requested &&
-        j->finish_cb) {
-        /* `run`: report instead of retrying forever; the journal keeps it */
+    hs_usec_t now = hs_now_monotonic();
+    bool run_final = j->env->run_mode && j->finish_requested && j->finish_cb;
+    if (run_final && !j->final_give_up)
+        j->final_give_up = now + j->cfg->final_push_timeout_usec;
+    if (run_final && now >= j->final_give_up) {
+        /* `run`: final_push_timeout_minutes ran out; the journal keeps it */
         job_finish_cb cb = j->finish_cb;
         j->finish_cb = NULL;
         j->phase = JOB_RETRY_WAIT;
-        cb(j, final ? -EIO : -EAGAIN, text, j->finish_ud);
+        char why[HS_ERR_MAX + 160];
+        char left[32];
+        fmt_left(left, sizeof(left), j->cfg->final_push_timeout_usec);
+        snprintf(why, sizeof(why),
+                 "%s (still failing after %s of retries: final_push_timeout_minutes)", text, left);
+        cb(j, final ? -EIO : -EAGAIN, why, j->finish_ud);
         return;
     }
-    hs_usec_t delay = j->env->retry_delay ? j->env->retry_delay : 5 * HS_USEC_PER_SEC;
-    for (unsigned i = 1; i < j->attempts && delay < RETRY_MAX; i++)
-        delay *= 2;
-    if (delay > RETRY_MAX)
-        delay = RETRY_MAX;
-    hs_log_info("job %s: retrying in %" PRIu64 " s", j->name, delay / HS_USEC_PER_SEC);
+    hs_usec_t delay = job__retry_delay(j->env->retry_delay, j->attempts, run_final);
+    if (run_final) {
+        if (now + delay > j->final_give_up)
+            delay = j->final_give_up - now;
+        char left[32];
+        fmt_left(left, sizeof(left), j->final_give_up - now);
+        hs_log_warn("job %s: final push: %s; retrying for another %s (next try in %.1f s)", j->name,
+                    text, left, (double)delay / HS_USEC_PER_SEC);
+    } else {
+        hs_log_info("job %s: retrying in %.1f s", j->name, (double)delay / HS_USEC_PER_SEC);
+    }
     j->phase = JOB_RETRY_WAIT;
     job__timer_start(j, delay);
 }
@@ -584,6 +624,10 @@ static void restore(struct job *j)
     } else if (jj && jj->finish == JFINISH_DONE) {
         j->finished = true;
     }
+    if (jj && jj->lost_name && jj->lost_reason) {
+        job__set_str(&j->lost_name, jj->lost_name);
+        job__set_str(&j->lost_reason, jj->lost_reason);
+    }
     clean_spool(j);
     job__budget_restore(j);
 }
@@ -620,6 +664,7 @@ int job_new(const struct job_env *env, const struct config_job *cfg, struct job 
         return rc;
     }
     *out = j;
+    job__check_spool(j);
     job__kick(j);
     return 0;
 }
@@ -683,6 +728,8 @@ struct job *job_free(struct job *j)
     free(j->current);
     free(j->last_commit_url);
     free(j->last_error);
+    free(j->lost_name);
+    free(j->lost_reason);
     free(j->held);
     free(j->card_error);
     free(j->commit_times);
@@ -806,6 +853,12 @@ json_t *job_status_json(const struct job *j)
     json_object_set_new(o, "committed", json_integer((json_int_t)j->committed));
     json_object_set_new(o, "superseded", json_integer((json_int_t)j->superseded));
     json_object_set_new(o, "coalesced", json_integer((json_int_t)j->coalesced));
+    json_object_set_new(o, "lost", json_integer((json_int_t)j->lost));
+    json_object_set_new(
+        o, "last_lost",
+        j->lost_name && j->lost_reason
+            ? json_pack("{s:s, s:s}", "checkpoint", j->lost_name, "reason", j->lost_reason)
+            : json_null());
     json_object_set_new(o, "bytes_sent", json_integer((json_int_t)j->bytes_sent_total));
     json_object_set_new(o, "last_commit_url",
                         j->last_commit_url ? json_string(j->last_commit_url) : json_null());
@@ -820,6 +873,18 @@ json_t *job_status_json(const struct job *j)
 
 void job_status_line(const struct job *j, char *out, size_t n)
 {
-    snprintf(out, n, "%s: %s%s%s, %zu queued, %" PRIu64 " committed", j->name, state_name(j),
-             j->current ? " " : "", j->current ? j->current : "", j->nq, j->committed);
+    int w =
+        snprintf(out, n, "%s: %s%s%s, %zu queued, %" PRIu64 " committed", j->name, state_name(j),
+                 j->current ? " " : "", j->current ? j->current : "", j->nq, j->committed);
+    if (j->lost && w > 0 && (size_t)w < n)
+        snprintf(out + w, n - (size_t)w, ", %" PRIu64 " lost", j->lost);
+}
+
+uint64_t job_lost(const struct job *j, const char **last_name, const char **last_reason)
+{
+    if (last_name)
+        *last_name = j->lost ? j->lost_name : NULL;
+    if (last_reason)
+        *last_reason = j->lost ? j->lost_reason : NULL;
+    return j->lost;
 }

@@ -10,7 +10,11 @@
  * push at a time per job; every job shares the service's single uploader
  * (its global parallelism and bandwidth cap). Under every_save/checkpoint
  * with "supersede": true a queued save is superseded (recorded) when a
- * newer one arrives; all_checkpoints keeps every save.
+ * newer one arrives; all_checkpoints keeps every save. A save that can
+ * never be committed is recorded lost with its reason (job_lost.c): a
+ * snapshot that failed for good, a permanent error of its push (the Hub
+ * refused it, a file gone with no spool copy), a spool entry gone after a
+ * restart with the checkpoint changed on disk. It never blocks the queue.
  *
  * After a restart, job_new() rebuilds the queue from the journal: saves
  * READY/HASHED are queued again and COMMIT_SENT ones are pushed again with
@@ -47,8 +51,7 @@ struct job_env {
     const char *state_dir;
     const char *endpoint;
     bool run_mode;             /* `hubsync run`: the finish waits for CMD, not the journal */
-    unsigned give_up_after;    /* failed attempts of one commit before reporting it (0: never) */
-    hs_usec_t retry_delay;     /* first delay before retrying a failed commit (doubles, <= 5 min) */
+    hs_usec_t retry_delay;     /* first delay before retrying a failed commit (job.c "retries") */
     unsigned commit_budget;    /* commits per job and window before coalescing (0: no budget) */
     hs_usec_t commit_window;   /* the budget's window */
     void (*changed)(void *ud); /* something status-worthy happened (STATUS= line) */
@@ -86,6 +89,9 @@ struct watcher_job *job_watcher_job(const struct job *j);
 /* Watcher events routed here by the service. */
 void job_on_checkpoint(struct job *j, const struct watcher_checkpoint *cp);
 void job_on_output(struct job *j);
+/* The watcher saw save `id` complete but can never report it READY (its
+ * files vanished before any could be protected): recorded lost. */
+void job_on_checkpoint_lost(struct job *j, const char *id, const char *why);
 
 /* Training ended (exit_status: the wrapped command's, or 0): push the
  * final commit once every queued save is committed. cb may be NULL. */
@@ -106,6 +112,10 @@ bool job_busy(const struct job *j);
 
 /* The job's entry of the status answer (control.h). */
 json_t *job_status_json(const struct job *j);
+
+/* Saves this process recorded lost (job_lost.c), and the last one's name
+ * and reason (NULL when none; valid until the next loss). */
+uint64_t job_lost(const struct job *j, const char **last_name, const char **last_reason);
 
 /* One line for systemd's STATUS=. */
 void job_status_line(const struct job *j, char *out, size_t n);

@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -48,7 +49,7 @@ static void hash_one_cb(int status, const struct uploader_hash *h, const struct 
         return;
     }
     if (status < 0)
-        return job__op_failed(op, err ? err->msg : hs_strerror(status));
+        return job__op_error(op, status, err && err->msg[0] ? err->msg : hs_strerror(status));
     size_t k = op->n_hash - op->hash_pending;
     memcpy(op->hash_sha[k], h->sha256, 65);
     if (--op->hash_pending)
@@ -81,9 +82,10 @@ static void hash_next(struct job_op *op)
     if (rc == 0)
         rc = uploader_hash_file(j->env->uploader, path, hash_one_cb, op);
     if (rc < 0) {
-        char msg[HS_ERR_MAX];
-        snprintf(msg, sizeof(msg), "hashing %s: %s", op->hash_paths[k], hs_strerror(rc));
-        job__op_failed(op, msg);
+        char msg[HS_ERR_MAX + HS_PATH_MAX];
+        snprintf(msg, sizeof(msg), "hashing %s: %s", op->hash_paths[k],
+                 e.msg[0] ? e.msg : hs_strerror(rc));
+        job__op_error(op, rc, msg);
     }
 }
 
@@ -113,10 +115,21 @@ static void hash_or_plan(struct job_op *op)
     save_plan_and_push(op);
 }
 
-/* The save as the watcher reported it, rebuilt from the journal with its
- * base in the spool. */
-static int save_checkpoint(const struct jstate_save *s, struct watcher_checkpoint *cp,
-                           bool *per_epoch)
+/* The epoch of a READY record: a number, or the name of a non-finite one
+ * (job_ready.c save_meta); -1 when unknown. */
+static double meta_epoch(const json_t *v)
+{
+    const char *t = json_string_value(v);
+    if (t)
+        return !strcmp(t, "NaN")         ? NAN
+               : !strcmp(t, "Infinity")  ? INFINITY
+               : !strcmp(t, "-Infinity") ? -INFINITY
+                                         : -1;
+    return json_is_number(v) ? json_number_value(v) : -1;
+}
+
+int job__save_checkpoint(const struct jstate_save *s, const char *base,
+                         struct watcher_checkpoint *cp, bool *per_epoch)
 {
     memset(cp, 0, sizeof(*cp));
     cp->id = s->name;
@@ -124,21 +137,24 @@ static int save_checkpoint(const struct jstate_save *s, struct watcher_checkpoin
     cp->layout = layout ? layout : "generic";
     json_t *v = json_object_get(s->meta, "step");
     cp->step = json_is_integer(v) ? json_integer_value(v) : -1;
-    v = json_object_get(s->meta, "epoch");
-    cp->epoch = json_is_number(v) ? json_number_value(v) : -1;
+    cp->epoch = meta_epoch(json_object_get(s->meta, "epoch"));
     v = json_object_get(s->meta, "index");
     cp->index = json_is_integer(v) ? json_integer_value(v) : -1;
     const char *folder = json_string_value(json_object_get(s->meta, "folder"));
-    cp->folder = (char *)(folder ? folder : s->spool);
-    cp->base = s->spool;
-    *per_epoch = json_is_true(json_object_get(s->meta, "per_epoch"));
+    cp->folder = (char *)(folder ? folder : base);
+    cp->base = (char *)base;
+    if (per_epoch)
+        *per_epoch = json_is_true(json_object_get(s->meta, "per_epoch"));
     cp->n_files = s->n_files;
     cp->files = calloc(s->n_files + 1, sizeof(*cp->files));
     if (!cp->files)
         return -ENOMEM;
     for (size_t i = 0; i < s->n_files; i++) {
-        cp->files[i].path = s->files[i].path;
-        cp->files[i].size = s->files[i].size;
+        cp->files[i] = (struct watcher_file){.path = s->files[i].path,
+                                             .size = s->files[i].size,
+                                             .dev = s->files[i].dev,
+                                             .ino = s->files[i].ino,
+                                             .mtime = (hs_usec_t)(s->files[i].mtime_ns / 1000)};
         cp->total_bytes += s->files[i].size;
     }
     return 0;
@@ -403,7 +419,7 @@ static void save_plan_and_push(struct job_op *op)
         struct strategy_commit part;
         if (!s || !s->spool)
             return job__op_failed(op, "save vanished from the journal");
-        if (save_checkpoint(s, &cp, &per_epoch) < 0)
+        if (job__save_checkpoint(s, s->spool, &cp, &per_epoch) < 0)
             return job__op_failed(op, "out of memory");
         int rc = strategy_plan_save(j->cfg, &cp, per_epoch, &part, &err);
         free(cp.files);
@@ -414,7 +430,8 @@ static void save_plan_and_push(struct job_op *op)
         if (rc < 0)
             return job__op_failed(op, "out of memory");
     }
-    qsort(op->plan.files, op->plan.n_files, sizeof(*op->plan.files), cmp_plan_files);
+    if (op->plan.n_files) /* qsort's base may not be NULL */
+        qsort(op->plan.files, op->plan.n_files, sizeof(*op->plan.files), cmp_plan_files);
     if (!op->plan.message) {
         /* hub_strategy became "end" while the save was queued */
         char name[256];
@@ -684,7 +701,8 @@ void job__kick(struct job *j)
     while (!j->stopping && !j->held && j->phase == JOB_IDLE && !j->op) {
         if (j->nq) {
             const struct jstate_save *s = jstate_save_get(j->env->js, j->q[0].id);
-            if (!s || s->state == JSAVE_COMMITTED || s->state == JSAVE_SUPERSEDED) {
+            if (!s || s->state == JSAVE_COMMITTED || s->state == JSAVE_SUPERSEDED ||
+                s->state == JSAVE_LOST) {
                 job__release_spool(j, &j->q[0]);
                 job__queue_remove(j, 0);
                 continue;

@@ -83,7 +83,10 @@ struct job {
     char *held; /* job_hold's reason: no pushes start while set */
     bool held_error;
     uint64_t committed, superseded, resumed, coalesced;
-    hs_usec_t *commit_times; /* commits made in the budget window, oldest first */
+    uint64_t lost;                 /* saves recorded lost by this process */
+    char *lost_name, *lost_reason; /* the last lost save (from the journal at start) */
+    hs_usec_t final_give_up;       /* `run`: the final push gives up after this (0: unset) */
+    hs_usec_t *commit_times;       /* commits made in the budget window, oldest first */
     size_t n_commit_times;
     bool budget_noted;
     struct job_snap *snaps, **snaps_tail; /* snapshots in flight, oldest first */
@@ -105,13 +108,45 @@ void job__push(struct job_op *op);
 /* Remove a file once the records written so far are durable. */
 void job__unlink_durable(struct job *j, const char *path);
 void job__op_free(struct job_op *op);
+/* A failed attempt of op: status decides (job__error_permanent): a
+ * permanent error ends the saves of op as lost and the queue moves on; a
+ * transient one is retried with exponential backoff (job.c "retries"). */
+void job__op_error(struct job_op *op, int status, const char *msg);
+/* The wait before attempt attempts+1 of a commit that failed `attempts`
+ * times in a row (>= 1): first (0: 5 s), doubling, capped at 5 min, or at
+ * 30 s once `run`'s command has ended (run_final). */
+hs_usec_t job__retry_delay(hs_usec_t first, unsigned attempts, bool run_final);
+/* The same for a transient failure (retried). */
 void job__op_failed(struct job_op *op, const char *msg);
+/* True for an error retrying cannot fix: the Hub refused the request for
+ * good (HS_EREFUSED), or a file of the plan is gone (ENOENT, ENOTDIR). */
+bool job__error_permanent(int status);
+/* A save that can never be committed (see jstate_save_lost): a warning
+ * naming it and why, the journal record, the job's lost count and status
+ * entry. id: its journal id (it leaves the queue, its spool entry is
+ * released; a COMMIT_SENT one has its commit aborted first), or 0 for a
+ * save that never got a READY record. Never silent, even when the journal
+ * cannot record it. */
+void job__save_lost(struct job *j, uint64_t id, const char *name, const char *why);
+/* qs's spool entry holds every file, or is taken again from the checkpoint
+ * on disk when every file still has its recorded identity (a synchronous
+ * watcher_snapshot: hard links, instant; a copy fallback blocks the loop).
+ * 0, or a negative errno with why filled: the save cannot be committed. */
+int job__respool(struct job *j, struct job_qsave *qs, char *why, size_t n);
+/* job_new after a restart: job__respool every queued save not yet sent,
+ * recording lost the ones that cannot be. */
+void job__check_spool(struct job *j);
 void job__timer_start(struct job *j, hs_usec_t delay);
 int job__rm_tree(const char *dir);
 void job__changed(struct job *j);
 void job__activity(struct job *j);
 
 /* job_commit.c */
+/* The save as the watcher reported it, rebuilt from its journal record with
+ * its files under base (the spool entry, or the checkpoint on disk); its
+ * strings are borrowed from s; free cp->files. */
+int job__save_checkpoint(const struct jstate_save *s, const char *base,
+                         struct watcher_checkpoint *cp, bool *per_epoch);
 /* After a restart: the commits of the budget window, from the journal. */
 void job__budget_restore(struct job *j);
 void job__budget_count(struct job *j); /* a commit was made (budget window) */

@@ -18,6 +18,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -95,6 +96,32 @@ static bool same_save(const struct watcher_checkpoint *a, const struct watcher_c
 
 /* ---- the journal record --------------------------------------------------- */
 
+/* The save's own fields for its READY record. A non-finite epoch (the
+ * Trainer writes NaN/Infinity with Python's json) cannot be a JSON number:
+ * it is kept as its name ("NaN", "Infinity", "-Infinity") — never a
+ * refused record, never a dropped save. */
+static json_t *save_meta(const struct watcher_checkpoint *cp, bool per_epoch)
+{
+    json_t *epoch = isfinite(cp->epoch) ? json_real(cp->epoch)
+                                        : json_string(isnan(cp->epoch) ? "NaN"
+                                                      : cp->epoch > 0  ? "Infinity"
+                                                                       : "-Infinity");
+    return json_pack("{s:s, s:I, s:o, s:I, s:s, s:s, s:b, s:I}", "layout", cp->layout, "step",
+                     (json_int_t)cp->step, "epoch", epoch, "index", (json_int_t)cp->index, "folder",
+                     cp->folder, "base", cp->base, "per_epoch", per_epoch, "bytes",
+                     (json_int_t)cp->total_bytes);
+}
+
+/* The save's snapshot failed for good (its files vanished before any could
+ * be protected, or changed and are gone): it is lost, and says so. */
+static void snapshot_lost(struct job *j, const char *id, const char *msg)
+{
+    char why[HS_ERR_MAX + 64];
+    snprintf(why, sizeof(why), "snapshot failed: %s", msg);
+    job__save_lost(j, 0, id, why);
+    job__set_str(&j->last_error, why);
+}
+
 static bool no_space(int rc)
 {
     return rc == -ENOSPC || rc == -EDQUOT;
@@ -140,18 +167,12 @@ static bool record_ready(struct job *j, struct job_snap *ctx)
         return true;
     }
     if (ctx->status < 0) {
-        char msg[HS_ERR_MAX + 64];
-        snprintf(msg, sizeof(msg), "%s not queued: snapshot failed: %s", cp->id, ctx->msg);
-        job__note(j, "%s", msg);
-        job__set_error(j, msg);
+        snapshot_lost(j, cp->id, ctx->msg);
         return true;
     }
     struct hs_err err = {0};
     struct jstate_file *files = save_files(cp);
-    json_t *meta = json_pack("{s:s, s:I, s:f, s:I, s:s, s:b, s:I}", "layout", cp->layout, "step",
-                             (json_int_t)cp->step, "epoch", cp->epoch, "index",
-                             (json_int_t)cp->index, "folder", cp->folder, "per_epoch",
-                             read_per_epoch(snap->dir), "bytes", (json_int_t)cp->total_bytes);
+    json_t *meta = save_meta(cp, read_per_epoch(snap->dir));
     uint64_t id = 0;
     int rc = meta && files ? jstate_save_ready(j->env->js, j->name, cp->id, meta, snap->dir, files,
                                                cp->n_files, &id, &err)
@@ -164,7 +185,9 @@ static bool record_ready(struct job *j, struct job_snap *ctx)
         return false;
     }
     if (rc < 0) {
-        job__set_error(j, err.msg);
+        char msg[HS_ERR_MAX + 64];
+        snprintf(msg, sizeof(msg), "its READY record could not be written: %s", err.msg);
+        job__save_lost(j, 0, cp->id, msg);
         watcher_snapshot_release(ctx->owner, snap, NULL);
         return true;
     }
@@ -377,10 +400,7 @@ void job_on_checkpoint(struct job *j, const struct watcher_checkpoint *cp)
         ctx->status = rc;
         snprintf(ctx->msg, sizeof(ctx->msg), "%s", err.msg[0] ? err.msg : hs_strerror(rc));
     } else if (rc < 0) {
-        char msg[HS_ERR_MAX + 64];
-        snprintf(msg, sizeof(msg), "%s not queued: snapshot failed: %s", cp->id, err.msg);
-        job__note(j, "%s", msg);
-        job__set_error(j, msg);
+        snapshot_lost(j, cp->id, err.msg[0] ? err.msg : hs_strerror(rc));
         snap_free(ctx);
         return;
     }
@@ -388,4 +408,18 @@ void job_on_checkpoint(struct job *j, const struct watcher_checkpoint *cp)
     fifo_append(j, ctx);
     if (ctx->done)
         drain(j);
+}
+
+void job_on_checkpoint_lost(struct job *j, const char *id, const char *why)
+{
+    job__activity(j);
+    if (j->stopping)
+        return;
+    if (j->cfg->hub_strategy == CONFIG_STRATEGY_END) {
+        /* nothing of a save is pushed under end: the finish pushes the output dir */
+        hs_log_debug("job %s: %s cannot be protected (%s); hub_strategy end does not push it",
+                     j->name, id, why);
+        return;
+    }
+    job__save_lost(j, 0, id, why);
 }

@@ -68,8 +68,11 @@ struct jstate *jstate_close(struct jstate *js)
     }
     for (size_t i = 0; i < js->n_commits; i++)
         jstate__free_commit(&js->commits[i]);
-    for (size_t i = 0; i < js->n_jobs; i++)
+    for (size_t i = 0; i < js->n_jobs; i++) {
         free(js->jobs[i].name);
+        free(js->jobs[i].lost_name);
+        free(js->jobs[i].lost_reason);
+    }
     free(js->saves);
     free(js->objects);
     free(js->commits);
@@ -423,6 +426,22 @@ int jstate_superseded(struct jstate *js, uint64_t save, uint64_t by, const char 
                          json_pack("{s:I, s:I, s:s}", "save", (json_int_t)save, "by",
                                    (json_int_t)by, "reason", reason ? reason : ""),
                          err);
+}
+
+int jstate_save_lost(struct jstate *js, const char *job, uint64_t save, const char *name,
+                     const char *reason, int64_t time, struct hs_err *err)
+{
+    if (!job || !name || !reason)
+        return hs_err_set(err, -EINVAL, "jstate: a lost save needs its job, name and reason");
+    const struct jstate_save *s = save ? jstate__save_mut(js, save) : NULL;
+    if (save && (!s || (s->state != JSAVE_READY && s->state != JSAVE_HASHED)))
+        return hs_err_set(err, -EINVAL, "jstate: save %" PRIu64 " cannot be recorded lost (%s)",
+                          save, s ? jstate_save_state_name(s->state) : "unknown");
+    json_t *p = json_pack("{s:s, s:s, s:s, s:I}", "job", job, "name", name, "reason", reason,
+                          "time", (json_int_t)time);
+    if (p && save)
+        json_object_set_new(p, "save", json_integer((json_int_t)save));
+    return commit_record(js, JREC_SAVE_LOST, p, err);
 }
 
 int jstate_finish(struct jstate *js, const char *job, enum jstate_finish phase, int status,

@@ -11,6 +11,7 @@
  *     → COMMIT_SENT (part of a commit whose outcome is not known yet)
  *     → COMMITTED (commit oid and URL known; the spool entry can go)
  *   or → SUPERSEDED (a newer save replaced it while queued; never silent)
+   or → LOST (it can never be committed: why is recorded; never silent)
  * A commit whose outcome is unknown after a crash stays COMMIT_SENT: the
  * daemon checks the repo's tree, then records confirmed or aborted (aborted
  * puts its saves back to HASHED so they are committed again).
@@ -41,6 +42,13 @@
  *   JREC_COMMIT_ABORTED  {"commit":id, "error":s}
  *   JREC_SUPERSEDED      {"save":id, "by":id, "reason":s}
  *   JREC_FINISH          {"job":s, "phase":"requested"|"done", "status":n}
+  JREC_SAVE_LOST       {"job":s, "name":s, "reason":s, "time":n (unix usec),
+                        "save":id (absent when the save was lost before its
+                        READY record: its snapshot failed)}
+ * JREC_SNAP_JOB adds "lost":n, "lost_name":s, "lost_reason":s, "lost_time":n
+ * when the job lost a save (older hubsync ignores them; it skips JREC_SAVE_LOST
+ * records and snapshot saves in state "lost" as records it does not know, so
+ * the format version stays 1).
  * Optional string fields are absent, never null. Snapshot records
  * (JREC_SNAP_*) hold whole entities in the same fields plus their state.
  * Unknown record types (from a newer hubsync) and records that do not fit
@@ -70,6 +78,7 @@ enum jrec_type {
     JREC_COMMIT_ABORTED = 7,
     JREC_SUPERSEDED = 8,
     JREC_FINISH = 9,
+    JREC_SAVE_LOST = 10,
     JREC_SNAP_META = 100,
     JREC_SNAP_SAVE = 101,
     JREC_SNAP_OBJECT = 102,
@@ -83,6 +92,7 @@ enum jstate_save_state {
     JSAVE_COMMIT_SENT,
     JSAVE_COMMITTED,
     JSAVE_SUPERSEDED,
+    JSAVE_LOST,
 };
 const char *jstate_save_state_name(enum jstate_save_state s);
 
@@ -108,7 +118,7 @@ struct jstate_save {
     enum jstate_save_state state;
     uint64_t commit; /* commit id while COMMIT_SENT / COMMITTED */
     uint64_t superseded_by;
-    char *reason; /* why superseded */
+    char *reason; /* why superseded or lost */
 };
 
 struct jstate_part {
@@ -150,7 +160,11 @@ enum jstate_finish { JFINISH_NONE = 0, JFINISH_REQUESTED, JFINISH_DONE };
 struct jstate_job {
     char *name;
     enum jstate_finish finish;
-    int status; /* exit status given with the finish, or 0 */
+    int status;        /* exit status given with the finish, or 0 */
+    uint64_t lost;     /* saves of the job recorded lost, ever */
+    char *lost_name;   /* the last one: its name, why, when (unix usec) */
+    char *lost_reason; /* NULL when none was lost */
+    int64_t lost_time;
 };
 
 struct jstate;
@@ -235,6 +249,14 @@ int jstate_superseded(struct jstate *js, uint64_t save, uint64_t by, const char 
 
 int jstate_finish(struct jstate *js, const char *job, enum jstate_finish phase, int status,
                   struct hs_err *err);
+
+/* A save of job can never be committed (deleted before any file was
+ * protected, unreadable, refused by the Hub, spool gone and checkpoint
+ * changed): save is its id (READY or HASHED; a COMMIT_SENT one is aborted
+ * first), or 0 when it never got a READY record. The job's lost count and
+ * last lost save follow. time: unix usec. */
+int jstate_save_lost(struct jstate *js, const char *job, uint64_t save, const char *name,
+                     const char *reason, int64_t time, struct hs_err *err);
 
 /* ---- queries (pointers valid until the next transition) ---------------- */
 

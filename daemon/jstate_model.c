@@ -13,8 +13,8 @@
 #include <stdio.h>
 #include <string.h>
 
-static const char *const save_states[] = {"ready", "hashed", "commit_sent", "committed",
-                                          "superseded"};
+static const char *const save_states[] = {"ready",     "hashed",     "commit_sent",
+                                          "committed", "superseded", "lost"};
 static const char *const commit_states[] = {"sent", "confirmed", "aborted"};
 const char *const jstate__finish_phases[] = {"none", "requested", "done"};
 
@@ -627,11 +627,31 @@ static int apply_superseded(struct jstate *js, const json_t *p)
     return 0;
 }
 
+static int set_last_lost(struct jstate_job *jb, const char *name, const char *reason, int64_t time)
+{
+    char *n = strdup(name), *r = strdup(reason);
+    if (!n || !r) {
+        free(n);
+        free(r);
+        return -ENOMEM;
+    }
+    free(jb->lost_name);
+    free(jb->lost_reason);
+    jb->lost_name = n;
+    jb->lost_reason = r;
+    jb->lost_time = time;
+    return 0;
+}
+
+/* JREC_FINISH and JREC_SNAP_JOB (which also carries the lost saves). */
 static int apply_finish(struct jstate *js, const json_t *p)
 {
-    const char *job = NULL, *phase = NULL;
-    json_int_t status = 0;
-    if (UNPACK(p, "{s:s, s:s, s?I}", "job", &job, "phase", &phase, "status", &status) < 0)
+    const char *job = NULL, *phase = NULL, *lname = NULL, *lreason = NULL;
+    json_int_t status = 0, lost = 0, ltime = 0;
+    if (UNPACK(p, "{s:s, s:s, s?I, s?I, s?s, s?s, s?I}", "job", &job, "phase", &phase, "status",
+               &status, "lost", &lost, "lost_name", &lname, "lost_reason", &lreason, "lost_time",
+               &ltime) < 0 ||
+        lost < 0)
         return -EINVAL;
     int ph = name_index(jstate__finish_phases, HS_ARRAY_SIZE(jstate__finish_phases), phase);
     if (ph < 0)
@@ -641,7 +661,39 @@ static int apply_finish(struct jstate *js, const json_t *p)
         return -ENOMEM;
     jb->finish = (enum jstate_finish)ph;
     jb->status = (int)status;
+    if (lost) {
+        jb->lost = (uint64_t)lost;
+        if (lname && lreason && set_last_lost(jb, lname, lreason, ltime) < 0)
+            return -ENOMEM;
+    }
     return 0;
+}
+
+static int apply_lost(struct jstate *js, const json_t *p)
+{
+    const char *job = NULL, *name = NULL, *reason = NULL;
+    json_int_t id = 0, time = 0;
+    if (UNPACK(p, "{s:s, s:s, s:s, s?I, s?I}", "job", &job, "name", &name, "reason", &reason,
+               "save", &id, "time", &time) < 0 ||
+        id < 0)
+        return -EINVAL;
+    struct jstate_save *s = id ? jstate__save_mut(js, (uint64_t)id) : NULL;
+    if (id &&
+        (!s || (s->state != JSAVE_READY && s->state != JSAVE_HASHED) || strcmp(s->job, job) != 0))
+        return -EINVAL; /* only a queued save not on its way to the repo is lost */
+    struct jstate_job *jb = job_mut(js, job, true);
+    if (!jb)
+        return -ENOMEM;
+    if (s) {
+        char *r = strdup(reason);
+        if (!r)
+            return -ENOMEM;
+        free(s->reason);
+        s->reason = r;
+        s->state = JSAVE_LOST;
+    }
+    jb->lost++;
+    return set_last_lost(jb, name, reason, time);
 }
 
 static int apply_meta(struct jstate *js, const json_t *p)
@@ -681,6 +733,8 @@ int jstate__apply(struct jstate *js, uint16_t type, const json_t *p)
     case JREC_FINISH:
     case JREC_SNAP_JOB:
         return apply_finish(js, p);
+    case JREC_SAVE_LOST:
+        return apply_lost(js, p);
     case JREC_SNAP_META:
         return apply_meta(js, p);
     default:
@@ -701,6 +755,15 @@ int jstate__replay_cb(const struct journal_record *r, void *ud)
 
 json_t *jstate__job_json(const struct jstate_job *jb)
 {
-    return json_pack("{s:s, s:s, s:i}", "job", jb->name, "phase", jstate__finish_phases[jb->finish],
-                     "status", jb->status);
+    json_t *o = json_pack("{s:s, s:s, s:i}", "job", jb->name, "phase",
+                          jstate__finish_phases[jb->finish], "status", jb->status);
+    if (o && jb->lost) {
+        json_object_set_new(o, "lost", json_integer((json_int_t)jb->lost));
+        if (jb->lost_name && jb->lost_reason) {
+            json_object_set_new(o, "lost_name", json_string(jb->lost_name));
+            json_object_set_new(o, "lost_reason", json_string(jb->lost_reason));
+            json_object_set_new(o, "lost_time", json_integer((json_int_t)jb->lost_time));
+        }
+    }
+    return o;
 }

@@ -101,6 +101,14 @@ static void on_ready(struct watcher_job *wj, const struct watcher_checkpoint *cp
         job_on_checkpoint(j, cp);
 }
 
+static void on_lost(struct watcher_job *wj, const char *id, const char *why, void *ud)
+{
+    (void)ud;
+    struct job *j = watcher_job_userdata(wj);
+    if (j)
+        job_on_checkpoint_lost(j, id, why);
+}
+
 static void on_output(struct watcher_job *wj, const struct watcher_output *out, void *ud)
 {
     (void)ud;
@@ -738,7 +746,11 @@ int service_start(uv_loop_t *loop, const struct service_options *o, struct servi
         return HS_EXIT_FAILURE;
     }
     struct watcher_callbacks wcb = {
-        .on_checkpoint_ready = on_ready, .on_training_output = on_output, .on_notice = on_notice};
+        .on_checkpoint_ready = on_ready,
+        .on_training_output = on_output,
+        .on_checkpoint_lost = on_lost,
+        .on_notice = on_notice,
+    };
     if (watcher_new(loop, &wcb, s, &s->w, &err) < 0) {
         hs_log_error("watcher: %s", err.msg);
         return HS_EXIT_FAILURE;
@@ -765,7 +777,6 @@ int service_start(uv_loop_t *loop, const struct service_options *o, struct servi
         .state_dir = s->cfg->state_dir,
         .endpoint = s->cfg->endpoint,
         .run_mode = o->run_mode,
-        .give_up_after = o->run_mode ? env_uint("HUBSYNC_RUN_ATTEMPTS", 3) : 0,
         .retry_delay = (hs_usec_t)env_uint("HUBSYNC_JOB_RETRY_MS", 5000) * HS_USEC_PER_MSEC,
         /* the Hub allows about 128 commits per repo and hour: keep some for
          * other writers and the finish (test knobs in the environment) */
@@ -844,6 +855,17 @@ int service_finish_job(struct service *s, const char *job, int exit_status, serv
         fail_run_finish(s, job_held(j)); /* the token cannot push it: say so now */
     }
     return rc;
+}
+
+int service_job_lost(const struct service *s, const char *job, struct service_lost *out)
+{
+    memset(out, 0, sizeof(*out));
+    struct job *j = find_job((struct service *)s, job);
+    if (!j)
+        return -ENOENT;
+    out->n = job_lost(j, &out->name, &out->reason);
+    out->fails_run = job_config(j)->lost_saves_fail_run;
+    return 0;
 }
 
 int service_exit_status(const struct service *s)

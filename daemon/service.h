@@ -21,9 +21,9 @@
  *     commits per job and window before queued saves are coalesced (the Hub
  *     allows about 128 per repo and hour); 0 turns the budget off.
  *   HUBSYNC_JOB_RETRY_MS (5000): first delay before a failed commit is
- *     retried (doubling, at most 5 minutes).
- *   HUBSYNC_RUN_ATTEMPTS (3): `run` reports a commit that failed this many
- *     times after CMD exited instead of retrying (the journal keeps it).
+ *     retried (doubling, at most 5 minutes; 30 s for `run` once CMD exited,
+ *     which gives up after the job's final_push_timeout_minutes — a config
+ *     key — and leaves the journal to `hubsync daemon` or the next `run`).
  *   HUBSYNC_RETRY_BASE_MS, HUBSYNC_STALL_SECONDS: the uploader's request
  *     retry base and stall timeout.
  *   HUBSYNC_WHOAMI_RETRY_SECONDS (60): the next token check after one the
@@ -63,6 +63,17 @@ const char *service_run_job(const struct service *s);
 typedef void (*service_finish_cb)(int status, const char *msg, void *userdata);
 int service_finish_job(struct service *s, const char *job, int exit_status, service_finish_cb cb,
                        void *userdata);
+
+/* The saves of job recorded lost by this process (job_lost), the last
+ * one's name and reason (valid until the loop runs again), and whether the
+ * job's lost_saves_fail_run makes them a failure of `run`. -ENOENT when
+ * there is no such job. */
+struct service_lost {
+    uint64_t n;
+    const char *name, *reason;
+    bool fails_run;
+};
+int service_job_lost(const struct service *s, const char *job, struct service_lost *out);
 
 /* Begin a clean stop: no new work, uploads cancelled with their state kept
  * (journal + resume files), every handle closed; the loop then returns.

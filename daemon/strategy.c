@@ -267,7 +267,8 @@ int strategy_plan_save(const struct config_job *job, const struct watcher_checkp
         strategy_commit_free(out);
         return rc;
     }
-    qsort(out->files, out->n_files, sizeof(*out->files), cmp_files);
+    if (out->n_files) /* qsort's base may not be NULL (nothing matched) */
+        qsort(out->files, out->n_files, sizeof(*out->files), cmp_files);
     return 0;
 }
 
@@ -304,6 +305,7 @@ int strategy_plan_finish(const struct config_job *job, const char *output_dir,
         strategy_commit_free(out);
         return rc;
     }
-    qsort(out->files, out->n_files, sizeof(*out->files), cmp_files);
+    if (out->n_files) /* qsort's base may not be NULL (an output dir with no files) */
+        qsort(out->files, out->n_files, sizeof(*out->files), cmp_files);
     return 0;
 }

@@ -41,9 +41,12 @@ say "The plan (hubsync check-config)"
 "$bin" check-config "$work/job.json"
 
 say "hubsync run: 3 epochs, a save every 10 steps, 40 MB model in 2 shards, save_total_limit=1"
+rc=0
 "$bin" run --config "$work/job.json" -- "$py" tests/fake_trainer/fake_trainer.py \
     --out "$work/run" --epochs 3 --steps-per-epoch 10 --save-steps 10 --save-total-limit 1 \
-    --model-size 40000000 --shards 2 --step-time 0.05 --metric-for-best-model accuracy --quiet
+    --model-size 40000000 --shards 2 --step-time 0.05 --metric-for-best-model accuracy --quiet \
+    --events "$work/events.jsonl" || rc=$?
+[ "$rc" = 0 ] || echo "demo: hubsync run exited $rc" >&2
 
 say "Commits on the Hub (one per save, then the final push)"
 curl -sf "$EMU_URL/api/models/$repo/commits/main" | "$py" -c '
@@ -65,6 +68,27 @@ for f in config.json model-00001-of-00002.safetensors model-00002-of-00002.safet
     b=$(sha256sum <"$work/run/$f" | cut -d' ' -f1)
     if [ "$a" = "$b" ]; then echo "  $f: sha256 ${a:0:16}… OK"; else echo "  $f: MISMATCH" >&2; exit 1; fi
 done
+
+say "The last checkpoint is on the Hub (last-checkpoint/, every file's sha256)"
+"$py" - "$work/events.jsonl" "$EMU_URL" "$repo" <<'PY'
+import hashlib, json, sys, urllib.request
+events, url, repo = sys.argv[1:]
+saves = [e for e in map(json.loads, open(events)) if e.get("event") == "save" and e.get("kind") == "checkpoint"]
+last = saves[-1]
+bad = 0
+for f in last["files"]:
+    rel = f["path"][len(last["dir"]) + 1:]
+    try:
+        data = urllib.request.urlopen("%s/%s/resolve/main/last-checkpoint/%s" % (url, repo, rel)).read()
+        ok = hashlib.sha256(data).hexdigest() == f["sha256"]
+    except OSError as e:
+        ok = False
+    bad += not ok
+    print("  last-checkpoint/%-40s %s" % (rel, "OK" if ok else "MISSING or different"))
+if bad:
+    sys.exit("demo: %s (the last save) is not on the Hub: %d of %d files" % (last["dir"], bad, len(last["files"])))
+PY
+[ "$rc" = 0 ] || { echo "demo: hubsync run failed (exit $rc)" >&2; exit "$rc"; }
 
 say "The regenerated model card (README.md on the Hub, first 40 lines)"
 curl -sfL "$EMU_URL/$repo/resolve/main/README.md" | head -n 40

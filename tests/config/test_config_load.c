@@ -151,6 +151,10 @@ static const struct {
      {"hubsync.json: jobs[0].spool_dir: \"s\" is not an absolute path",
       "hubsync.json: jobs[0].spool_max_gb: -2 is out of range: must be >= 0 and at most 1000000",
       "hubsync.json: jobs[0].pid: 0 is out of range 1..4194304"}},
+    {"{\"jobs\": [" JOB ", \"lost_saves_fail_run\": 1, \"final_push_timeout_minutes\": -1}]}",
+     {"hubsync.json: jobs[0].lost_saves_fail_run: expected true or false, got an integer",
+      "hubsync.json: jobs[0].final_push_timeout_minutes: -1 is out of range: must be >= 0 and at "
+      "most 43200"}},
     {"{\"jobs\": [" JOB ", \"pid\": 10, \"pid_file\": \"/run/x.pid\"}]}",
      {"hubsync.json: jobs[0]: \"pid\" and \"pid_file\" are both set; keep one"}},
     {"{\"jobs\": [" JOB ", \"model_card\": {\"mode\": \"full\", \"licence\": \"mit\", "
@@ -264,6 +268,8 @@ static void test_defaults(void **state)
     assert_string_equal(j->include.v[0], "*");
     assert_int_equal(j->exclude.n, 0);
     assert_true(j->supersede);
+    assert_true(j->lost_saves_fail_run);
+    assert_int_equal(j->final_push_timeout_usec, 30 * 60 * HS_USEC_PER_SEC);
     assert_string_equal(j->spool_dir, "/w/.hubsync/spool");
     assert_int_equal(j->spool_dir_origin, CONFIG_FROM_DEFAULT);
     assert_int_equal(j->spool_max_bytes, 0);
@@ -297,7 +303,8 @@ static void test_all_values(void **state)
         " \"supersede\": false, \"spool_dir\": \"/data/run/.hubsync/my-spool/\", \"spool_max_gb\": "
         "1.5,"
         " \"pid_file\": \"/run/train.pid\", \"finish_after_idle_seconds\": 600,"
-        " \"existing_checkpoints\": \"all\", \"model_card\": {\"mode\": \"overwrite\","
+        " \"existing_checkpoints\": \"all\", \"lost_saves_fail_run\": false,"
+        " \"final_push_timeout_minutes\": 0.5, \"model_card\": {\"mode\": \"overwrite\","
         " \"model_name\": \"M\", \"base_model\": \"bert-base-cased\", \"datasets\": [\"glue\","
         " \"imdb\"], \"dataset_name\": \"glue mrpc\", \"language\": \"en\", \"license\": "
         "\"apache-2.0\", \"tags\": [\"t\"], \"task\": \"text-classification\","
@@ -334,6 +341,8 @@ static void test_all_values(void **state)
     assert_string_equal(j->include.v[1], "config.json");
     assert_string_equal(j->exclude.v[0], "runs/");
     assert_false(j->supersede);
+    assert_false(j->lost_saves_fail_run);
+    assert_int_equal(j->final_push_timeout_usec, 30 * HS_USEC_PER_SEC);
     assert_string_equal(j->spool_dir, "/data/run/.hubsync/my-spool");
     assert_int_equal(j->spool_max_bytes, 1500000000);
     assert_string_equal(j->pid_file, "/run/train.pid");

@@ -259,6 +259,51 @@ static void test_auto_compaction(void **state)
     test_tmpdir_remove(dir);
 }
 
+/* A lost save (issue 12): one with a READY record becomes LOST with its
+ * reason, one that never got a record only counts; the job's count and last
+ * lost save survive a reopen from the log and from a compaction snapshot; a
+ * save on its way to the repo (or already lost) cannot be lost. */
+static void test_lost(void **state)
+{
+    (void)state;
+    char *dir = test_tmpdir_make("jstate");
+    struct jstate *js = open_js(dir, NULL);
+    uint64_t s1 = 0, s2 = 0, c1 = 0;
+    OK(jstate_save_ready(js, "bert", "checkpoint-10", NULL, "/spool/10", files3, 3, &s1, E));
+    OK(jstate_save_ready(js, "bert", "checkpoint-20", NULL, "/spool/20", NULL, 0, &s2, E));
+    OK(jstate_save_lost(js, "bert", 0, "checkpoint-5", "it vanished before the snapshot", 111, E));
+    assert_int_equal(jstate_job_get(js, "bert")->lost, 1);
+    OK(jstate_save_lost(js, "bert", s1, "checkpoint-10", "the Hub refused it: 400 Invalid path",
+                        222, E));
+    assert_int_equal(jstate_save_get(js, s1)->state, JSAVE_LOST);
+    assert_string_equal(jstate_save_get(js, s1)->reason, "the Hub refused it: 400 Invalid path");
+    js = reopen_same(js, dir);
+    const struct jstate_job *jb = jstate_job_get(js, "bert");
+    assert_int_equal(jb->lost, 2);
+    assert_string_equal(jb->lost_name, "checkpoint-10");
+    assert_string_equal(jb->lost_reason, "the Hub refused it: 400 Invalid path");
+    assert_int_equal(jb->lost_time, 222);
+    assert_int_equal(jb->finish, JFINISH_NONE);
+    struct hs_err err = {0};
+    /* already lost; on its way to the repo; unknown */
+    assert_int_equal(jstate_save_lost(js, "bert", s1, "checkpoint-10", "again", 0, &err), -EINVAL);
+    OK(jstate_commit_sent(js, "bert", &s2, 1, false, NULL, "m", &c1, E));
+    assert_int_equal(jstate_save_lost(js, "bert", s2, "checkpoint-20", "x", 0, &err), -EINVAL);
+    assert_int_equal(jstate_save_lost(js, "bert", 77, "checkpoint-77", "x", 0, &err), -EINVAL);
+    /* an aborted commit puts the save back in the queue: it can be lost then */
+    OK(jstate_commit_aborted(js, c1, "400 Invalid path", E));
+    OK(jstate_save_lost(js, "bert", s2, "checkpoint-20", "refused", 333, E));
+    assert_int_equal(jstate_compact(js, &err), 0);
+    js = reopen_same(js, dir);
+    jb = jstate_job_get(js, "bert");
+    assert_int_equal(jb->lost, 3);
+    assert_string_equal(jb->lost_name, "checkpoint-20");
+    assert_int_equal(jstate_save_get(js, s2)->state, JSAVE_LOST);
+    assert_string_equal(jstate_save_state_name(JSAVE_LOST), "lost");
+    jstate_close(js);
+    test_tmpdir_remove(dir);
+}
+
 static void test_unknown_records(void **state)
 {
     (void)state;
@@ -534,7 +579,7 @@ int main(void)
         cmocka_unit_test(test_lifecycle),       cmocka_unit_test(test_identity),
         cmocka_unit_test(test_refusals),        cmocka_unit_test(test_auto_compaction),
         cmocka_unit_test(test_unknown_records), cmocka_unit_test(test_kill9_resume),
-        cmocka_unit_test(test_deferred_sync),
+        cmocka_unit_test(test_deferred_sync),   cmocka_unit_test(test_lost),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

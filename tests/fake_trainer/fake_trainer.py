@@ -111,6 +111,8 @@ def build_parser():
     g.add_argument("--mp-size", type=int, default=1, help="DeepSpeed model-parallel size (default 1)")
     g.add_argument("--ds-bf16", action="store_true", help="bf16_zero_pp_rank_* optimizer shard names")
     g.add_argument("--nan-grad-norm", action="store_true", help="grad_norm NaN in the 1st and Infinity in the 2nd train log entry")
+    g.add_argument("--nan-epoch", action="store_true", help="trainer_state.json's top-level epoch is NaN (a run whose epoch "
+                   "counter broke; the Trainer writes it as it is)")
     g.add_argument("--nan-eval-loss", type=int, default=0, metavar="K", help="the K-th evaluation has eval_loss NaN")
     g.add_argument("--include-num-input-tokens-seen", action="store_true",
                    help="log entries carry num_input_tokens_seen, train_runtime, train_tokens_per_second")

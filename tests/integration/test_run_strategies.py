@@ -127,6 +127,42 @@ def test_world_size_from_env(t):
         itlib.cleanup(work)
 
 
+def test_nan_state(t):
+    """trainer_state.json with "epoch": NaN at the top level and NaN /
+    Infinity in log_history (issue 12, finding 5): every save is committed
+    (never "out of memory", never dropped) and the card renders."""
+    work = itlib.workdir("nan")
+    emu = itlib.Emu(work)
+    try:
+        out = os.path.join(work, "out")
+        repo = "alice/nan-state"
+        cfg = itlib.write_config(work, emu, [itlib.job("j", out, repo, "checkpoint")])
+        ev = os.path.join(work, "ev.jsonl")
+        r = itlib.hubsync("run", "--config", cfg, "--",
+                          *itlib.trainer_cmd(out, "--epochs", "1", "--steps-per-epoch", "30",
+                                             "--save-steps", "10", "--nan-epoch",
+                                             "--nan-grad-norm", "--nan-eval-loss", "1",
+                                             events=ev))
+        t.check(r.returncode == 0 and "out of memory" not in r.stderr and " lost" not in r.stderr,
+                "nan: exit %d\n%s" % (r.returncode, r.stderr[-2000:]))
+        with open(os.path.join(out, "checkpoint-30", "trainer_state.json")) as f:
+            t.check('"epoch": NaN' in f.read(), "nan: the trainer wrote a NaN epoch")
+        card = os.path.join(work, "state", "cards", "j.md")
+        exp, msgs = itlib.expected_repo("checkpoint", out, itlib.read_events(ev), card)
+        got = emu.files(repo)
+        t.check(all(got.get(k) == v for k, v in exp.items()),
+                "nan: the repo holds every expected file (sha256): missing or different %s" %
+                sorted(k for k, v in exp.items() if got.get(k) != v))
+        commits = emu.commits(repo)
+        t.check(commits == ["initial commit"] + msgs + ["End of training"] and len(msgs) == 3,
+                "nan: every save committed: %s" % commits)
+        ok, meta = itlib.readme_yaml_ok(emu, repo)
+        t.check(ok, "nan: README.md YAML front matter parses: %r" % (meta,))
+    finally:
+        emu.stop()
+        itlib.cleanup(work)
+
+
 def main():
     t = itlib.Suite("integration_run_strategies")
     for s in STRATEGIES:
@@ -134,6 +170,7 @@ def main():
     if len(sys.argv) == 1:
         t.run(test_epoch_and_patterns)
         t.run(test_world_size_from_env)
+        t.run(test_nan_state)
     return t.finish()
 
 

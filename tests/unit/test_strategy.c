@@ -221,13 +221,39 @@ static void test_finish(void **state)
     config_free(cfg);
 }
 
+/* An output dir with nothing to push (issue 12, finding 8): an empty plan,
+ * no qsort of a NULL array (UBSan's nonnull-attribute check failed here in
+ * the --sanitize build); with the card, the card alone. A save whose files
+ * all are excluded plans no file either. */
+static void test_finish_empty(void **state)
+{
+    (void)state;
+    struct config *cfg = load_job("every_save", ", \"exclude\": [\"runs/\"]");
+    struct strategy_commit c;
+    struct hs_err err = {0};
+    assert_int_equal(strategy_plan_finish(&cfg->jobs[0], "/data/run", NULL, 0, NULL, &c, &err), 0);
+    assert_int_equal(c.n_files, 0);
+    assert_string_equal(c.message, "End of training");
+    strategy_commit_free(&c);
+    static const char *const only_ignored[] = {"runs/events.out", "checkpoint-5/config.json"};
+    assert_int_equal(
+        strategy_plan_finish(&cfg->jobs[0], "/data/run", only_ignored, 2, NULL, &c, &err), 0);
+    assert_int_equal(c.n_files, 0);
+    strategy_commit_free(&c);
+    assert_int_equal(
+        strategy_plan_finish(&cfg->jobs[0], "/data/run", NULL, 0, "/tmp/card.md", &c, &err), 0);
+    static const char *const want[] = {"README.md"};
+    assert_repo_paths(&c, want, HS_ARRAY_SIZE(want));
+    strategy_commit_free(&c);
+    config_free(cfg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_every_save),
-        cmocka_unit_test(test_checkpoint_and_all),
-        cmocka_unit_test(test_lightning_file_save),
-        cmocka_unit_test(test_finish),
+        cmocka_unit_test(test_every_save),          cmocka_unit_test(test_checkpoint_and_all),
+        cmocka_unit_test(test_lightning_file_save), cmocka_unit_test(test_finish),
+        cmocka_unit_test(test_finish_empty),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

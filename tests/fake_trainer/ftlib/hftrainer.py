@@ -64,7 +64,7 @@ class TrainerRun:
             "best_global_step": self.best_global_step,
             "best_metric": self.best_metric,
             "best_model_checkpoint": self.best_model_checkpoint,
-            "epoch": step / a.steps_per_epoch,
+            "epoch": float("nan") if a.nan_epoch else step / a.steps_per_epoch,
             "eval_steps": eval_steps,
             "global_step": step,
             "is_hyper_param_search": False,
