@@ -221,7 +221,8 @@ void wt_init(struct wt *t, const char *name)
     pthread_mutex_init(&t->lock, NULL);
     t->verify_content = true;
     assert_int_equal(uv_loop_init(&t->loop), 0);
-    struct watcher_callbacks cb = {on_ready, on_output, on_notice};
+    struct watcher_callbacks cb = {
+        .on_checkpoint_ready = on_ready, .on_training_output = on_output, .on_notice = on_notice};
     struct hs_err err = {0};
     assert_int_equal(watcher_new(&t->loop, &cb, t, &t->w, &err), 0);
     watcher_options_init(&t->o);
