@@ -350,16 +350,25 @@ static void slot_work(uv_work_t *w)
     struct slot *s = w->data;
     struct http_request_priv *p = s->owner;
     s->err = 0;
-    if (p->fd < 0) {
-        p->fd = open(p->r->file_path, O_RDONLY | O_CLOEXEC);
-        if (p->fd < 0) {
+    /* Both slots may run at once and find the file not open yet: one fd
+     * wins, the other thread closes its own (no race on p->fd, no leak). */
+    int fd = __atomic_load_n(&p->fd, __ATOMIC_ACQUIRE);
+    if (fd < 0) {
+        int mine = open(p->r->file_path, O_RDONLY | O_CLOEXEC);
+        if (mine < 0) {
             s->err = -errno;
             return;
         }
+        fd = -1;
+        if (__atomic_compare_exchange_n(&p->fd, &fd, mine, false, __ATOMIC_ACQ_REL,
+                                        __ATOMIC_ACQUIRE))
+            fd = mine;
+        else
+            close(mine); /* fd: the other slot's */
     }
     size_t got = 0;
     while (got < s->len) {
-        ssize_t k = pread(p->fd, s->buf + got, s->len - got, (off_t)(s->file_off + got));
+        ssize_t k = pread(fd, s->buf + got, s->len - got, (off_t)(s->file_off + got));
         if (k < 0) {
             if (errno == EINTR)
                 continue;
