@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install what hubsync needs to build and test on Debian 12 (run as root):
 # the Debian packages, then the npm packages of the test suite (tests/js).
+# With CI set (.ci/run), also clang for CI's clang build.
 # Safe to run again; skips apt when every package is already installed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,6 +15,8 @@ pkgs=(
   nghttp2-server openssl # nghttpd + a test CA: TLS/HTTP/2 test of uploader/http_loop.c (test_http_tls)
   btrfs-progs # mkfs.btrfs for the reflink (FICLONE) snapshot test on a loop mount (test_watcher_reflink)
 )
+# CI only (CI set, as .ci/run does): clang for its clang build step
+[ -z "${CI:-}" ] || pkgs+=(clang)
 command -v node >/dev/null 2>&1 || pkgs+=(nodejs)
 command -v npm >/dev/null 2>&1 || pkgs+=(npm)
 

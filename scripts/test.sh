@@ -1,23 +1,40 @@
 #!/usr/bin/env bash
-# Install dependencies, build, and run the whole test suite under ctest.
-# Usage: scripts/test.sh [--sanitize]   (ASan + UBSan build in build-sanitize/)
+# Install dependencies, build (warnings are errors), check the formatting and run
+# the tests under ctest.
+# Usage: scripts/test.sh [--sanitize | --tsan]
+#   (none)      every test, in build/
+#   --sanitize  every test built with AddressSanitizer + UndefinedBehaviorSanitizer,
+#               in build-sanitize/
+#   --tsan      the unit and watcher tests (ctest -L 'unit|watcher') built with
+#               ThreadSanitizer, in build-tsan/ (suppressions: tests/tsan.supp)
+# Environment:
+#   HUBSYNC_TEST_NO_RETRY=1  run each test once: a failure fails at once, without
+#                            the second try described below
+#   HUBSYNC_TEST_JOBS=N      ctest -jN (default: the number of CPUs)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+src=$PWD
+labels=
+for a in "$@"; do
+  case $a in
+    --tsan) labels='unit|watcher' ;;
+    --sanitize) ;;
+    *) echo "test.sh: unknown argument $a (usage: test.sh [--sanitize|--tsan])" >&2; exit 2 ;;
+  esac
+done
 bash scripts/deps.sh
 dir=$(bash scripts/build.sh "$@" | tail -n 1)
-if [ -f .clang-format ] && command -v clang-format >/dev/null; then
-  bad=$(git ls-files '*.c' '*.h' 2>/dev/null | xargs -r clang-format --dry-run -Werror 2>&1 | grep -c 'error:' || true)
-  if [ "$bad" != 0 ]; then
-    git ls-files '*.c' '*.h' | xargs -r clang-format --dry-run -Werror
-    echo "clang-format: $bad formatting problems (run: git ls-files '*.c' '*.h' | xargs clang-format -i)" >&2
-    exit 1
-  fi
-fi
+cmake --build "$dir" --target check-format
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1 second_deadlock_stack=1 suppressions=$src/tests/tsan.supp}
 cd "$dir"
+args=(--output-on-failure -j"${HUBSYNC_TEST_JOBS:-$(nproc)}" --timeout 600)
+[ -z "$labels" ] || args+=(-L "$labels")
 # A failed test is run once more (its assertions unchanged): two timing-
 # dependent failures seen under load are open bugs (test_watcher_robust's
 # many-files case can miss a close-write; test_push_resume's lost-commit case),
 # tracked in issues 4 and 3's follow-up. A test that fails twice fails CI.
-ctest --output-on-failure -j"$(nproc)" --timeout 600 --repeat until-pass:2
+# HUBSYNC_TEST_NO_RETRY=1 turns the second try off.
+[ "${HUBSYNC_TEST_NO_RETRY:-0}" = 1 ] || args+=(--repeat until-pass:2)
+ctest "${args[@]}"

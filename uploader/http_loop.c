@@ -42,6 +42,7 @@ struct slot {
     uv_work_t work;
     uint64_t file_off;
     int err;
+    char why[200]; /* why the body file could not be opened (fileio.c) */
     struct http_request_priv *owner;
 };
 
@@ -61,9 +62,8 @@ struct http_request_priv {
     int cur;
     int reads;
     bool paused_data, paused_tokens;
-    bool freed;         /* the caller freed r; free when reads drain */
-    bool resetting;     /* waiting for reads to drain before a retry */
-    char open_why[200]; /* why the body file could not be opened (fileio.c) */
+    bool freed;     /* the caller freed r; free when reads drain */
+    bool resetting; /* waiting for reads to drain before a retry */
 };
 
 enum { L_NONE, L_PENDING, L_ACTIVE, L_WAITING, L_BW };
@@ -351,20 +351,30 @@ static void slot_work(uv_work_t *w)
     struct slot *s = w->data;
     struct http_request_priv *p = s->owner;
     s->err = 0;
-    if (p->fd < 0) {
+    s->why[0] = '\0';
+    /* Both slots may run at once and find the file not open yet: one fd
+     * wins, the other thread closes its own (no race on p->fd, no leak).
+     * Each slot writes only its own why[], read on the loop in slot_done. */
+    int fd = __atomic_load_n(&p->fd, __ATOMIC_ACQUIRE);
+    if (fd < 0) {
         /* no symlink, and the very file that was hashed (fileio.c) */
         struct http_request *r = p->r;
-        int fd = uploader__open_file(r->file_path, r->file_check ? &r->file_key : NULL, NULL,
-                                     p->open_why, sizeof(p->open_why));
-        if (fd < 0) {
-            s->err = fd;
+        int mine = uploader__open_file(r->file_path, r->file_check ? &r->file_key : NULL, NULL,
+                                       s->why, sizeof(s->why));
+        if (mine < 0) {
+            s->err = mine;
             return;
         }
-        p->fd = fd;
+        fd = -1;
+        if (__atomic_compare_exchange_n(&p->fd, &fd, mine, false, __ATOMIC_ACQ_REL,
+                                        __ATOMIC_ACQUIRE))
+            fd = mine;
+        else
+            close(mine); /* fd: the other slot's */
     }
     size_t got = 0;
     while (got < s->len) {
-        ssize_t k = pread(p->fd, s->buf + got, s->len - got, (off_t)(s->file_off + got));
+        ssize_t k = pread(fd, s->buf + got, s->len - got, (off_t)(s->file_off + got));
         if (k < 0) {
             if (errno == EINTR)
                 continue;
@@ -400,7 +410,7 @@ static void slot_done(uv_work_t *w, int status)
         if (!p->r->error) {
             p->r->error = s->err;
             snprintf(p->r->file_err, sizeof(p->r->file_err), "%s: %s", p->r->file_path,
-                     p->open_why[0]          ? p->open_why
+                     s->why[0]               ? s->why
                      : s->err == HS_ECHANGED ? "file shrank while being uploaded"
                                              : strerror(-s->err));
         }

@@ -146,13 +146,11 @@ static void test_repo_id(void **state)
 {
     (void)state;
     struct hs_err err = {0};
-    const char *good[] = {"bert",
-                          "my-org/bert-finetuned-mrpc",
-                          "a/b",
-                          "user_1/m.v2",
-                          "A_/_B",
-                          "o/0123456789012345678901234567890123456789012345678901234567890123456789"
-                          "01234567890123456789012345"};
+    const char *good[] = {
+        "bert", "my-org/bert-finetuned-mrpc", "a/b", "user_1/m.v2", "A_/_B",
+        /* a 96-character name, the longest allowed */
+        ("o/0123456789012345678901234567890123456789012345678901234567890123456789"
+         "01234567890123456789012345")};
     for (size_t i = 0; i < HS_ARRAY_SIZE(good); i++) {
         int rc = config_repo_id_check(good[i], &err);
         if (rc != 0)

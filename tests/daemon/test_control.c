@@ -110,10 +110,19 @@ static void run(void (*client)(struct fixture *), const struct control_options *
     free(f);
 }
 
+/* The address of the socket at path; -1 when path does not fit sun_path. */
+static int sun_init(struct sockaddr_un *sa, const char *path)
+{
+    *sa = (struct sockaddr_un){.sun_family = AF_UNIX};
+    int w = snprintf(sa->sun_path, sizeof(sa->sun_path), "%s", path);
+    return w >= 0 && (size_t)w < sizeof(sa->sun_path) ? 0 : -1;
+}
+
 static int raw_connect(const char *path)
 {
-    struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+    struct sockaddr_un sa;
+    if (sun_init(&sa, path) < 0)
+        return -1;
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
         close(fd);
@@ -263,8 +272,8 @@ static void test_no_daemon(void **state)
     assert_non_null(mkdtemp(dir));
     char path[64];
     snprintf(path, sizeof(path), "%s/hubsync.sock", dir);
-    struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+    struct sockaddr_un sa;
+    assert_int_equal(sun_init(&sa, path), 0);
     int fd = socket(AF_UNIX, SOCK_STREAM, 0);
     assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
     close(fd);
@@ -303,8 +312,8 @@ static void test_client_timeout(void **state)
     assert_non_null(mkdtemp(dir));
     char path[64];
     snprintf(path, sizeof(path), "%s/hubsync.sock", dir);
-    struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+    struct sockaddr_un sa;
+    assert_int_equal(sun_init(&sa, path), 0);
     int fd = socket(AF_UNIX, SOCK_STREAM, 0);
     assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
     assert_int_equal(listen(fd, 4), 0);

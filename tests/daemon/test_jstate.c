@@ -459,13 +459,13 @@ static void test_kill9_resume(void **state)
 /* ---- deferred durability: the fdatasync on the thread pool ------------------ */
 
 static sem_t g_gate;              /* the pool's fdatasync waits here while g_hold */
-static volatile bool g_hold;      /* set by the test thread before the sync starts */
+static bool g_hold;               /* set by the test thread, read on the pool: atomic */
 static volatile int g_fail;       /* errno the hook fails with (0: none) */
 static volatile int g_hook_syncs; /* fdatasyncs that reached the hook */
 
 static int hook_fdatasync(int fd)
 {
-    if (g_hold)
+    if (__atomic_load_n(&g_hold, __ATOMIC_SEQ_CST))
         sem_wait(&g_gate);
     __atomic_add_fetch(&g_hook_syncs, 1, __ATOMIC_SEQ_CST);
     if (g_fail) {
@@ -517,7 +517,7 @@ static void test_deferred_sync(void **state)
     jstate_when_durable(js, durable_cb, (void *)2);
     jstate_when_durable(js, durable_cb, (void *)3);
     assert_int_equal(g_order.n, 0);
-    g_hold = false;
+    __atomic_store_n(&g_hold, false, __ATOMIC_SEQ_CST);
     sem_post(&g_gate);
     uv_run(&loop, UV_RUN_DEFAULT);
     assert_int_equal(g_order.n, 3);

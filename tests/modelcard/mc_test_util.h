@@ -11,6 +11,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -37,7 +38,10 @@ static inline int mc_spit(const char *path, const void *data, size_t len)
 
 static inline void mc_data(char *out, size_t n, const char *rel)
 {
-    snprintf(out, n, "%s/%s", HS_MC_DATA, rel);
+    if (hs_path_join(out, n, HS_MC_DATA, rel) < 0) {
+        fprintf(stderr, "fixture path %s/%s: longer than %zu bytes\n", HS_MC_DATA, rel, n - 1);
+        abort();
+    }
 }
 
 /* cp -r src dst (regular files and directories only). */
@@ -54,10 +58,9 @@ static inline int mc_copy_tree(const char *src, const char *dst)
         if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
             continue;
         char s[HS_PATH_MAX], t[HS_PATH_MAX];
-        snprintf(s, sizeof(s), "%s/%s", src, e->d_name);
-        snprintf(t, sizeof(t), "%s/%s", dst, e->d_name);
         struct stat st;
-        if (stat(s, &st) < 0)
+        if (hs_path_join(s, sizeof(s), src, e->d_name) < 0 ||
+            hs_path_join(t, sizeof(t), dst, e->d_name) < 0 || stat(s, &st) < 0)
             r = -1;
         else if (S_ISDIR(st.st_mode))
             r = mc_copy_tree(s, t);

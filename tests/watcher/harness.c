@@ -221,7 +221,8 @@ void wt_init(struct wt *t, const char *name)
     pthread_mutex_init(&t->lock, NULL);
     t->verify_content = true;
     assert_int_equal(uv_loop_init(&t->loop), 0);
-    struct watcher_callbacks cb = {on_ready, on_output, on_notice};
+    struct watcher_callbacks cb = {
+        .on_checkpoint_ready = on_ready, .on_training_output = on_output, .on_notice = on_notice};
     struct hs_err err = {0};
     assert_int_equal(watcher_new(&t->loop, &cb, t, &t->w, &err), 0);
     watcher_options_init(&t->o);
@@ -331,6 +332,7 @@ struct wt_save *wt_declare(struct wt *t, const char *id)
     memset(s, 0, sizeof(*s));
     snprintf(s->id, sizeof(s->id), "%s", id);
     s->declared = true;
+    s->owner = t;
     pthread_mutex_unlock(&t->lock);
     return s;
 }
@@ -348,21 +350,27 @@ static void mkparents(const char *path)
     }
 }
 
+/* Under the lock: on_ready reads the files on the loop thread, and a READY
+ * can come as soon as the file is closed, before it is recorded here. */
 static void record(struct wt_save *s, const char *srel, uint64_t size, uint64_t hash)
 {
     if (!s)
         return;
-    for (size_t i = 0; i < s->n_files; i++)
-        if (!strcmp(s->files[i].rel, srel)) {
-            s->files[i].size = size;
-            s->files[i].hash = hash;
-            return;
-        }
-    assert_true(s->n_files < WT_MAX_FILES);
-    struct wt_file *f = &s->files[s->n_files++];
-    snprintf(f->rel, sizeof(f->rel), "%s", srel);
-    f->size = size;
-    f->hash = hash;
+    pthread_mutex_lock(&s->owner->lock);
+    struct wt_file *f = NULL;
+    for (size_t i = 0; !f && i < s->n_files; i++)
+        if (!strcmp(s->files[i].rel, srel))
+            f = &s->files[i];
+    if (!f && s->n_files < WT_MAX_FILES) {
+        f = &s->files[s->n_files++];
+        snprintf(f->rel, sizeof(f->rel), "%s", srel);
+    }
+    if (f) {
+        f->size = size;
+        f->hash = hash;
+    }
+    pthread_mutex_unlock(&s->owner->lock);
+    assert_non_null(f); /* at most WT_MAX_FILES per save */
 }
 
 void wt_write(struct wt_save *s, const char *base, const char *rel, const char *srel, uint64_t size)

@@ -67,9 +67,11 @@ static void run_many(enum watcher_mode mode, int dirs, int files, const char *la
         /* idle costs nothing: no timer armed, the inotify thread asleep */
         assert_int_equal(wt_active_timers(t), 0);
         uint64_t w = wt_idle_wakeups(t, 500);
-        printf("%s: %llu wakeups of the watcher's threads in 500 ms idle\n", label,
-               (unsigned long long)w);
-        assert_int_equal(w, 0);
+        printf("%s: %llu wakeups of the watcher's threads in 500 ms idle%s\n", label,
+               (unsigned long long)w,
+               WT_WAKEUPS_COUNTABLE ? "" : " (not checked: ThreadSanitizer)");
+        if (WT_WAKEUPS_COUNTABLE)
+            assert_int_equal(w, 0);
     }
     wt_fini(t);
     free(t);
