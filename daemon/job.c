@@ -321,6 +321,13 @@ void job_on_output(struct job *j)
 
 /* ---- the push ------------------------------------------------------------- */
 
+/* A file the Hub cannot store (its repo path): the rest is pushed. */
+static void skipped_cb(const char *msg, void *ud)
+{
+    struct job_op *op = ud;
+    hs_log_warn("job %s: %s", op->j->name, msg);
+}
+
 static void progress_cb(const struct uploader_progress *p, void *ud)
 {
     struct job_op *op = ud;
@@ -387,6 +394,10 @@ static void done_cb(int status, const struct uploader_result *res, const struct 
     hs_log_info("job %s: %s committed: %s (%" PRIu64 " bytes sent, %u objects already there)%s",
                 j->name, name, res->commit_url, res->bytes_sent, res->objects_skipped,
                 res->nothing_to_commit ? " (nothing changed)" : "");
+    if (res->files_skipped)
+        job__note(j, "%s: %u file%s not pushed: the Hub cannot store %s name%s (see the log)", name,
+                  res->files_skipped, res->files_skipped == 1 ? "" : "s",
+                  res->files_skipped == 1 ? "its" : "their", res->files_skipped == 1 ? "" : "s");
     for (size_t k = 0; k < op->n_saves; k++) {
         for (size_t i = 0; i < j->nq; i++) {
             if (j->q[i].id != op->saves[k])
@@ -466,8 +477,11 @@ static void push_now(struct job_op *op)
         .delete_paths = (const char *const *)op->deletes,
         .n_delete = op->n_deletes,
     };
-    struct uploader_push_hooks hooks = {
-        .progress = progress_cb, .persist = persist_cb, .done = done_cb, .userdata = op};
+    struct uploader_push_hooks hooks = {.progress = progress_cb,
+                                        .persist = persist_cb,
+                                        .done = done_cb,
+                                        .skipped = skipped_cb,
+                                        .userdata = op};
     struct hs_err err = {0};
     j->phase = JOB_PUSHING;
     j->up_phase = UPLOADER_PHASE_PREPARE;

@@ -898,7 +898,9 @@ int uploader_push(struct uploader *u, const struct uploader_push_request *req,
         bool in_files = false;
         for (size_t k = 0; k < p->n_files && !in_files; k++)
             in_files = strcmp(p->files[k].repo_path, d) == 0;
-        if (in_files)
+        /* a path the Hub cannot store cannot be in the repo: deleting it
+         * would only make the Hub refuse the whole commit */
+        if (in_files || uploader_repo_path_refusal(d))
             continue;
         oom = !(p->deletes[p->n_deletes++] = strdup(d));
     }

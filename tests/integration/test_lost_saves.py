@@ -238,50 +238,71 @@ def test_restart_output_wiped(t):
         itlib.cleanup(work)
 
 
-def test_refused_path(t):
-    if "uploader" in itlib.PENDING:
-        print("SKIP refused path: waits for the uploader branch (HS_EREFUSED; HS_IT_PENDING)")
-        return
-    work = itlib.workdir("refused")
-    emu = itlib.Emu(work)
+def refused_run(t, name, planted, emu_flags, expect_lost):
+    """checkpoint-10 carries one planted file, checkpoint-20 does not; the
+    checkpoint strategy puts both into last-checkpoint/. Returns the log."""
+    work = itlib.workdir(name)
+    emu = itlib.Emu(work, *emu_flags)
     d = None
     try:
         out = os.path.join(work, "out")
-        repo = "alice/refused"
+        repo = "alice/" + name
         ev = os.path.join(work, "ev.jsonl")
         subprocess.run(itlib.trainer_cmd(out, "--max-steps", "20", "--save-steps", "10",
                                          "--no-final-save", events=ev), check=True, timeout=60)
-        with open(os.path.join(out, "checkpoint-10", "back\\slash.txt"), "w") as f:
-            f.write("the Hub refuses this name\n")
+        with open(os.path.join(out, "checkpoint-10", planted), "w") as f:
+            f.write("planted file\n")
         cfg = itlib.write_config(work, emu, [itlib.job("j", out, repo, "checkpoint",
                                                        existing_checkpoints="all")])
-        d = itlib.Daemon(cfg, os.path.join(work, "daemon.log"), env=FAST)
+        log = os.path.join(work, "daemon.log")
+        d = itlib.Daemon(cfg, log, env=FAST)
         d.start()
-        st = itlib.wait_for(lambda: (lambda j: j if j and j.get("lost") == 1 and
-                                     j.get("committed") == 1 else None)(itlib.job_status(cfg)), 60)
-        t.check(st is not None, "checkpoint-10 lost, checkpoint-20 committed: %s" %
-                itlib.job_status(cfg))
-        if st:
+        want_c = 1 if expect_lost else 2
+        want_l = 1 if expect_lost else 0
+        st = itlib.wait_for(lambda: (lambda j: j if j and j.get("lost", 0) == want_l and
+                                     j.get("committed") == want_c else None)(
+                                         itlib.job_status(cfg)), 60)
+        t.check(st is not None, "%s: %d committed, %d lost: %s" %
+                (name, want_c, want_l, itlib.job_status(cfg)))
+        if st and expect_lost:
             ll = st.get("last_lost") or {}
-            t.check(ll.get("checkpoint") == "checkpoint-10" and "Invalid path" in
-                    ll.get("reason", "") and "refused" in ll.get("reason", ""),
-                    "the reason carries the Hub's message: %r" % ll)
+            t.check(ll.get("checkpoint") == "checkpoint-10" and "refused" in
+                    ll.get("reason", "") and "Invalid path" in ll.get("reason", ""),
+                    "%s: the reason carries the Hub's message: %r" % (name, ll))
         r = itlib.hubsync("finish", "j", "--config", cfg, timeout=20)
         t.check(r.returncode == 0, "finish accepted: %s" % r.stderr)
         t.check(itlib.wait_for(lambda: "End of training" in emu.commits(repo), 60),
-                "the final push landed")
+                "%s: the final push landed" % name)
         got = emu.files(repo)
         c20 = saves_of(itlib.read_events(ev))[-1]
         want = {"last-checkpoint/" + f["path"][len(c20["dir"]) + 1:]: f["sha256"]
                 for f in c20["files"]}
         t.check(all(got.get(k) == v for k, v in want.items()),
-                "last-checkpoint/ holds checkpoint-20 (sha256)")
+                "%s: last-checkpoint/ holds checkpoint-20 (sha256)" % name)
+        t.check(not any(planted in k for k in got), "%s: the planted file is not in the repo: %s"
+                % (name, sorted(k for k in got if planted in k)))
+        d.stop()
+        d.close()
+        d = None
+        with open(log, errors="replace") as f:
+            return f.read()
     finally:
         if d:
             d.stop()
             d.close()
         emu.stop()
         itlib.cleanup(work)
+
+
+def test_refused_path(t):
+    # a name the Hub cannot store: skipped with a warning, the save commits
+    text = refused_run(t, "unstorable", "back\\slash.txt", [], expect_lost=False)
+    warned = [x for x in text.splitlines() if "slash.txt" in x and "warn" in x]
+    t.check(len(warned) >= 1, "a warning names the skipped file: %s" %
+            [x for x in text.splitlines() if "slash" in x][:3])
+    # a path the Hub refuses for good (400): that save is lost, the next lands
+    refused_run(t, "refused", "refuse-me.txt",
+                ["--faults", "refuse_path=*refuse-me.txt:400"], expect_lost=True)
 
 
 def main():
