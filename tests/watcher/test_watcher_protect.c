@@ -138,6 +138,7 @@ static void test_staged_rename_then_deleted(void **state)
     assert_int_equal(rename(tmp, base), 0);
     wt_run_until(&t, protected_all, 10000);
     assert_false(t.timed_out);
+    assert_int_equal(t.n_ready, 0); /* the bytes are the protected entry's, not a snapshot's */
     wt_rm_rf(base);
     watcher_test_hold_checks(t.w, false);
     assert_ready_from_copy(&t, s, base);
@@ -280,6 +281,7 @@ static void test_gone_while_checking_protected(void **state)
     want_bytes = write_save(s, base, 40);
     wt_run_until(&t, protected_all, 10000);
     assert_false(t.timed_out);
+    assert_int_equal(t.n_ready, 0);
     assert_int_equal(watcher_test_pause_inotify(t.w, true), 0);
     wt_rm_rf(base);
     watcher_test_hold_checks(t.w, false);
