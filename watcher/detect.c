@@ -208,7 +208,7 @@ void watcher__fire(struct watcher__job *j, struct watcher__cand *c, struct watch
     c->prot = NULL;
     watcher__mark_done(j, c, it);
     if (p)
-        p->ready = true;
+        watcher__prot_ready(j, p);
     if (it->probe.warn[0])
         watcher__notice(j, WATCHER_NOTICE_WARN, "%s: %s: %s", j->o.root, cp->id, it->probe.warn);
     cp->existing = c->existing;

@@ -375,7 +375,9 @@ struct watcher__prot *watcher__prot_adopt(struct watcher__job *j, const char *id
 void watcher__prot_free(struct watcher__prot *p);
 /* A snapshot of id was refused for the budget: keep its entry. */
 void watcher__prot_keep(struct watcher__job *j, const char *id);
-/* After on_checkpoint_ready: an entry no snapshot adopted is released. */
+/* Before on_checkpoint_ready: p may be adopted (an older entry of the same
+ * save is released). After it: an entry no snapshot adopted is released. */
+void watcher__prot_ready(struct watcher__job *j, struct watcher__prot *p);
 void watcher__prot_after_ready(struct watcher__job *j, struct watcher__prot *p);
 /* Job teardown: remove every entry the job still owns (no work in flight). */
 void watcher__prot_free_all(struct watcher__job *j);

@@ -394,6 +394,17 @@ void watcher__prot_keep(struct watcher__job *j, const char *id)
             p->keep = true;
 }
 
+void watcher__prot_ready(struct watcher__job *j, struct watcher__prot *p)
+{
+    /* an older entry of the same save kept for a refused snapshot is stale */
+    for (struct watcher__prot *q = j->prots, *next; q; q = next) {
+        next = q->next;
+        if (q != p && q->ready && !strcmp(q->id, p->id))
+            watcher__prot_release(j, q);
+    }
+    p->ready = true;
+}
+
 void watcher__prot_after_ready(struct watcher__job *j, struct watcher__prot *p)
 {
     bool owned = false;

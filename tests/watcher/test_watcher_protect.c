@@ -57,14 +57,20 @@ static bool never(struct wt *t)
     return false;
 }
 
-static void start(struct wt *t, const char *name)
+static void start_mode(struct wt *t, const char *name, enum watcher_mode mode)
 {
     wt_init(t, name);
     assert_int_equal(mkdir(t->root, 0755), 0);
     t->o.layout = WATCHER_LAYOUT_AUTO;
+    t->o.mode = mode;
     t->take_snapshot = true;
     wt_add_job(t);
     wt_wait_scanned(t);
+}
+
+static void start(struct wt *t, const char *name)
+{
+    start_mode(t, name, WATCHER_MODE_INOTIFY);
 }
 
 /* A Trainer save with world size 1: weights, optimizer, config, then the
@@ -100,12 +106,12 @@ static void assert_ready_from_copy(struct wt *t, struct wt_save *s, const char *
     assert_int_equal(t->n_lost, 0);
 }
 
-/* Folder deleted right after trainer_state.json closed, before READY. */
-static void test_deleted_after_marker(void **state)
+/* Folder deleted right after trainer_state.json closed, before READY
+ * (inotify, or polling: protected when a scan first sees a file unchanged). */
+static void deleted_after_marker(enum watcher_mode mode)
 {
-    (void)state;
     static struct wt t; /* large: not on the stack */
-    start(&t, "prot-del");
+    start_mode(&t, "prot-del", mode);
     watcher_test_hold_checks(t.w, true);
     char base[320];
     snprintf(base, sizeof(base), "%s/checkpoint-24", t.root);
@@ -118,6 +124,18 @@ static void test_deleted_after_marker(void **state)
     watcher_test_hold_checks(t.w, false);
     assert_ready_from_copy(&t, s, base);
     wt_fini(&t);
+}
+
+static void test_deleted_after_marker(void **state)
+{
+    (void)state;
+    deleted_after_marker(WATCHER_MODE_INOTIFY);
+}
+
+static void test_deleted_after_marker_poll(void **state)
+{
+    (void)state;
+    deleted_after_marker(WATCHER_MODE_POLL);
 }
 
 /* transformers 4.36-4.38: tmp-checkpoint-N renamed into checkpoint-N, then
@@ -329,6 +347,7 @@ int main(void)
     wt_select_tests();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_deleted_after_marker),
+        cmocka_unit_test(test_deleted_after_marker_poll),
         cmocka_unit_test(test_staged_rename_then_deleted),
         cmocka_unit_test(test_rewrite_after_protection),
         cmocka_unit_test(test_partial_deleted_released),
