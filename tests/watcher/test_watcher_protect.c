@@ -342,6 +342,39 @@ static void test_gone_while_checking_lost(void **state)
     wt_fini(&t);
 }
 
+/* Spool on another file system: neither a link nor a reflink works, so the
+ * job says once that it copies at READY instead, and still reports. */
+static void test_no_link_copies_at_ready(void **state)
+{
+    (void)state;
+    static struct wt t; /* large: not on the stack */
+    char spool[64] = "/dev/shm/hs-wt-spool-XXXXXX";
+    if (!mkdtemp(spool)) {
+        printf("no /dev/shm: skipped\n");
+        return;
+    }
+    wt_init(&t, "prot-xdev");
+    assert_int_equal(mkdir(t.root, 0755), 0);
+    t.o.spool_dir = spool;
+    t.take_snapshot = true;
+    wt_add_job(&t);
+    wt_wait_scanned(&t);
+    char base[320];
+    snprintf(base, sizeof(base), "%s/checkpoint-5", t.root);
+    struct wt_save *s = wt_declare(&t, "checkpoint-5");
+    write_save(s, base, 5);
+    t.writer_done = true;
+    wt_run_until(&t, wt_all_declared_ready, 10000);
+    wt_assert_all_ready(&t);
+    assert_int_equal(s->snap->n_copy, s->n_files);
+    size_t n = 0;
+    for (size_t i = 0; i < t.n_notices; i++)
+        n += strstr(t.notices[i], "cannot protect checkpoint files on sight") != NULL;
+    assert_int_equal(n, 1);
+    wt_fini(&t);
+    wt_rm_rf(spool);
+}
+
 int main(void)
 {
     wt_select_tests();
@@ -355,6 +388,7 @@ int main(void)
         cmocka_unit_test(test_incomplete_copy_lost),
         cmocka_unit_test(test_gone_while_checking_protected),
         cmocka_unit_test(test_gone_while_checking_lost),
+        cmocka_unit_test(test_no_link_copies_at_ready),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
