@@ -41,6 +41,13 @@ static void notes_free(struct watcher__notes *n)
     n->n = 0;
 }
 
+void watcher__eval_detach(struct watcher__eval_item *it)
+{
+    if (it->c && it->c->checking == it)
+        it->c->checking = NULL;
+    it->c = NULL;
+}
+
 /* ---- the work (any thread) --------------------------------------------------- */
 
 static struct watcher_checkpoint *build(const char *root, struct watcher__eval_item *it,
@@ -49,9 +56,9 @@ static struct watcher_checkpoint *build(const char *root, struct watcher__eval_i
     struct watcher_checkpoint *cp = calloc(1, sizeof(*cp));
     if (!cp)
         return NULL;
-    const char *folder = it->folder;
+    const char *folder = it->look; /* the save, or its protected copy */
     cp->id = strdup(it->key);
-    cp->folder = strdup(folder);
+    cp->folder = strdup(it->folder);
     cp->layout = it->lay->name;
     cp->step = it->probe.step;
     cp->epoch = it->probe.epoch;
@@ -100,7 +107,7 @@ static void work_cb(uv_work_t *req)
     struct watcher__eval *ev = req->data;
     for (size_t i = 0; i < ev->n; i++) {
         struct watcher__eval_item *it = &ev->items[i];
-        it->probe.folder = it->folder;
+        it->probe.folder = it->look;
         it->result = it->lay->check(&it->probe);
         if (it->result != WCHECK_COMPLETE)
             continue;
@@ -131,8 +138,7 @@ static void after_cb(uv_work_t *req, int status)
     }
     for (size_t i = 0; i < ev->n; i++) {
         struct watcher__eval_item *it = &ev->items[i];
-        if (it->c)
-            it->c->checking = NULL;
+        watcher__eval_detach(it);
         watcher_checkpoint_free(it->cp);
         free(it->key);
     }
@@ -158,12 +164,23 @@ int watcher__eval_start(struct watcher__job *j, struct watcher__cand **cands, si
     ev->j = j;
     ev->root = j->o.root; /* the job's, stable while the work pins it */
     ev->existing = existing;
+    hs_usec_t now = hs_now_monotonic();
     for (size_t i = 0; i < n; i++) {
         struct watcher__cand *c = cands[i];
         struct watcher__eval_item *it = &ev->items[ev->n];
         if (c->checking || watcher__cand_path(j, c, it->folder, sizeof(it->folder)) < 0 ||
             !(it->key = strdup(c->key)))
             continue;
+        /* a save whose folder vanished is decided on its protected copy */
+        const char *pre = c->gone && c->prot ? c->prot->prefix : NULL;
+        if (!pre)
+            snprintf(it->look, sizeof(it->look), "%s", it->folder);
+        else if (snprintf(it->look, sizeof(it->look), "%s%s%s", c->prot->dir, *pre ? "/" : "",
+                          pre) >= (int)sizeof(it->look)) {
+            free(it->key);
+            it->key = NULL;
+            continue;
+        }
         it->c = c;
         it->seq = c->events;
         it->lay = c->lay;
@@ -174,6 +191,10 @@ int watcher__eval_start(struct watcher__job *j, struct watcher__cand **cands, si
             .step = -1,
             .epoch = -1,
             .is_dir = c->is_dir,
+            /* an unreadable marker is accepted after settle of quiet, or
+             * at once when the folder is gone (nothing writes it any more) */
+            .settled = c->gone || (c->unsure && now >= c->last_activity + j->o.settle),
+            .settle = existing ? j->o.settle : 0,
         };
         c->checking = it;
         ev->n++;

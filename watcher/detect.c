@@ -10,6 +10,15 @@
  * name is a new save. Also applies existing_checkpoints after the first scan,
  * and reports training output. Layout rules live in detect_<layout>.c.
  *
+ * Every save seen complete ends in READY or on_checkpoint_lost: its files
+ * are protected in the spool as they are seen complete (protect.c), a save
+ * is checked only once its pending links are done, and a save whose folder
+ * vanishes after its marker (deleted, renamed away, unseen by a rescan, the
+ * root gone, or GONE in its check) is decided on its protected copy
+ * (vanished(), then evaluate()/checked() with c->gone), else reported lost.
+ * A check item and its save point at each other until either goes
+ * (watcher__eval_detach): a save freed while checked drops the result.
+ *
  * The disk checks (a readdir of one save, parsing trainer_state.json) run on
  * the thread pool (check.c), one at a time per job; what stays here is a
  * single lstat where a save is never listed and for files whose close never
@@ -76,68 +85,16 @@ static const struct watcher__layout_ops *classify(struct watcher__job *j, const 
 static struct watcher__cand *cand_find(struct watcher__job *j, const char *key, size_t n)
 {
     for (struct watcher__cand *c = j->cands; c; c = c->next)
-        if (strlen(c->key) == n && !memcmp(c->key, key, n))
-            return c;
+        if (!c->gone && strlen(c->key) == n && !memcmp(c->key, key, n))
+            return c; /* a save whose folder vanished is known by pointer only */
     return NULL;
-}
-
-static void set_clear(struct watcher__strset *s)
-{
-    for (size_t i = 0; i < s->n; i++)
-        free(s->v[i]);
-    s->n = 0;
-}
-
-static void set_free(struct watcher__strset *s)
-{
-    set_clear(s);
-    free(s->v);
-    *s = (struct watcher__strset){0};
-}
-
-static bool set_has(const struct watcher__strset *s, const char *rel)
-{
-    for (size_t i = 0; i < s->n; i++)
-        if (!strcmp(s->v[i], rel))
-            return true;
-    return false;
-}
-
-/* O(n) per call: n is the number of files of one save in that state, small
- * for open/made; closed holds a save's files once (hundreds at most). */
-static void set_add(struct watcher__strset *s, const char *rel)
-{
-    if (set_has(s, rel))
-        return;
-    if (s->n == s->cap) {
-        size_t n = s->cap ? s->cap * 2 : 8;
-        char **v = realloc(s->v, n * sizeof(*v));
-        if (!v)
-            return; /* the quiet period still applies */
-        s->v = v;
-        s->cap = n;
-    }
-    char *d = strdup(rel);
-    if (d)
-        s->v[s->n++] = d;
-}
-
-static void set_remove(struct watcher__strset *s, const char *rel)
-{
-    for (size_t i = 0; i < s->n; i++) {
-        if (!strcmp(s->v[i], rel)) {
-            free(s->v[i]);
-            s->v[i] = s->v[--s->n];
-            return;
-        }
-    }
 }
 
 static void open_clear(struct watcher__cand *c)
 {
-    set_clear(&c->open);
-    set_clear(&c->closed);
-    set_clear(&c->made);
+    watcher__set_clear(&c->open);
+    watcher__set_clear(&c->closed);
+    watcher__set_clear(&c->made);
     c->open_check = 0;
     c->quiet_needed = false;
     c->renamed = false;
@@ -146,10 +103,11 @@ static void open_clear(struct watcher__cand *c)
 static void cand_free(struct watcher__cand *c)
 {
     if (c->checking)
-        c->checking->c = NULL; /* its check's result is dropped */
-    set_free(&c->open);
-    set_free(&c->closed);
-    set_free(&c->made);
+        watcher__eval_detach(c->checking); /* its check's result is dropped */
+    watcher__set_free(&c->files);
+    watcher__set_free(&c->open);
+    watcher__set_free(&c->closed);
+    watcher__set_free(&c->made);
     free(c->key);
     free(c);
 }
@@ -161,6 +119,8 @@ static void cand_unlink(struct watcher__job *j, struct watcher__cand *c)
             *pp = c->next;
             if (!c->done)
                 j->n_pending--;
+            watcher__prot_release(j, c->prot); /* never READY: nothing to keep */
+            c->prot = NULL;
             cand_free(c);
             return;
         }
@@ -181,6 +141,10 @@ static void cand_reset(struct watcher__job *j, struct watcher__cand *c)
     c->marker_at = 0;
     c->blocked = false;
     c->existing = false;
+    c->unsure = false;
+    watcher__prot_release(j, c->prot); /* the old save's files, if any */
+    c->prot = NULL;
+    watcher__set_clear(&c->files);
     open_clear(c);
 }
 
@@ -205,8 +169,8 @@ static bool same_identity(struct watcher__job *j, struct watcher__cand *c)
 /* Remember the save as reported, with its identity (recorded by its check
  * when it was listed) so that a later event counts as a new save only if
  * the folder was re-created (same_identity). */
-static void mark_done(struct watcher__job *j, struct watcher__cand *c,
-                      const struct watcher__eval_item *it)
+void watcher__mark_done(struct watcher__job *j, struct watcher__cand *c,
+                        const struct watcher__eval_item *it)
 {
     char p[HS_PATH_MAX];
     struct stat st;
@@ -223,6 +187,10 @@ static void mark_done(struct watcher__job *j, struct watcher__cand *c,
     if (!c->done)
         j->n_pending--;
     c->done = true;
+    c->unsure = false;
+    watcher__prot_release(j, c->prot); /* not reported: its entry is not needed */
+    c->prot = NULL;
+    watcher__set_clear(&c->files);
     open_clear(c);
 }
 
@@ -233,10 +201,16 @@ static int cmp_file(const void *a, const void *b)
     return strcmp(((const struct watcher_file *)a)->path, ((const struct watcher_file *)b)->path);
 }
 
-static void fire(struct watcher__job *j, struct watcher__cand *c, struct watcher__eval_item *it)
+void watcher__fire(struct watcher__job *j, struct watcher__cand *c, struct watcher__eval_item *it)
 {
     struct watcher_checkpoint *cp = it->cp;
-    mark_done(j, c, it);
+    struct watcher__prot *p = c->prot; /* a snapshot in the callback adopts it */
+    c->prot = NULL;
+    watcher__mark_done(j, c, it);
+    if (p)
+        watcher__prot_ready(j, p);
+    if (it->probe.warn[0])
+        watcher__notice(j, WATCHER_NOTICE_WARN, "%s: %s: %s", j->o.root, cp->id, it->probe.warn);
     cp->existing = c->existing;
     cp->marker_at = c->marker_at;
     if (cp->n_files > 1)
@@ -245,6 +219,68 @@ static void fire(struct watcher__job *j, struct watcher__cand *c, struct watcher
     j->ready++;
     if (j->w->cb.on_checkpoint_ready)
         j->w->cb.on_checkpoint_ready((struct watcher_job *)j, cp, j->w->userdata);
+    if (p)
+        watcher__prot_after_ready(j, p);
+}
+
+/* ---- saves whose folder vanished ---------------------------------------- */
+
+/* Was c seen complete (its marker seen), so that losing it must be said?
+ * A partial save removed by its writer is not; nor is a save found by the
+ * first scan that existing_checkpoints would not report anyway. */
+static bool seen_complete(struct watcher__job *j, const struct watcher__cand *c)
+{
+    return c->marker && c->lay->rule != WRULE_SETTLE &&
+           (!c->existing || j->o.existing == WATCHER_EXISTING_ALL);
+}
+
+static void lost(struct watcher__job *j, struct watcher__cand *c, const char *why)
+{
+    watcher__lost(j, c, "%s", why);
+    cand_unlink(j, c);
+}
+
+/* The folder of c is gone (deleted, renamed away, unseen by a rescan, the
+ * root deleted). A save seen complete is then decided on its protected
+ * entry once its protection ends (due, evaluate), or reported lost; any
+ * other is forgotten and its entry released. */
+static void vanished(struct watcher__job *j, struct watcher__cand *c)
+{
+    if (c->done || c->gone || !seen_complete(j, c)) {
+        if (!c->gone)
+            cand_unlink(j, c);
+        return;
+    }
+    if (!c->prot)
+        return lost(j, c,
+                    c->is_dir ? "its folder was deleted before any of its files could be "
+                                "protected in the spool"
+                              : "it was deleted before READY (a single-file save is "
+                                "snapshotted only when it is READY)");
+    c->gone = true;
+    c->events++; /* a check of the folder in flight is stale */
+    c->blocked = false;
+    c->quiet_needed = false;
+    open_clear(c);
+}
+
+/* A gone save: was every file seen in it protected? */
+static bool gone_complete(struct watcher__cand *c, char *why, size_t n)
+{
+    if (!c->prot || !c->prot->n_files) {
+        snprintf(why, n, "its folder was deleted before any of its files could be protected");
+        return false;
+    }
+    const char *pre = c->prot->prefix;
+    for (size_t i = 0; i < c->files.n; i++) {
+        char rel[HS_PATH_MAX];
+        snprintf(rel, sizeof(rel), "%s%s%s", pre, *pre ? "/" : "", c->files.v[i]);
+        if (!watcher__prot_file(c->prot, rel)) {
+            snprintf(why, n, "its folder was deleted before %s could be protected", c->files.v[i]);
+            return false;
+        }
+    }
+    return true;
 }
 
 /* ---- scheduling ------------------------------------------------------------ */
@@ -260,8 +296,14 @@ static hs_usec_t due(struct watcher__job *j, const struct watcher__cand *c)
 {
     if (c->done || c->blocked || c->checking)
         return NEVER;
+    if (c->prot && c->prot->busy)
+        return NEVER; /* checked once its protection ends (watcher__detect_protected) */
+    if (c->gone)
+        return 0;      /* decided now, on its protected copy */
     if (c->open.n > 0) /* a close never seen must not block forever: look again */
         return c->open_check ? c->open_check : c->last_activity + j->o.settle;
+    if (c->unsure) /* unreadable marker: the settle rule */
+        return c->last_activity + j->o.settle;
     hs_usec_t last = c->marker_at > c->last_activity ? c->marker_at : c->last_activity;
     switch (c->lay->rule) {
     case WRULE_MARKER:
@@ -335,7 +377,7 @@ static void schedule(struct watcher__job *j)
     hs_usec_t next = NEVER;
     /* while a check runs only stale opens are looked at; the rest is
      * scheduled again when it ends */
-    if (!j->eval)
+    if (!j->eval && !j->w->test_hold)
         next_save(j, &next);
     for (struct watcher__cand *c = j->cands; c; c = c->next) {
         if (!c->open.n)
@@ -401,7 +443,7 @@ static void stale_opens(struct watcher__job *j, struct watcher__cand *c, hs_usec
         struct stat st;
         if (watcher__cand_path(j, c, folder, sizeof(folder)) < 0 ||
             hs_path_join(p, sizeof(p), folder, rel) < 0 || lstat(p, &st) != 0) {
-            set_remove(&c->open, rel); /* gone (its deletion event follows) */
+            watcher__set_remove(&c->open, rel); /* gone (its deletion event follows) */
             continue;
         }
         hs_usec_t m =
@@ -412,8 +454,8 @@ static void stale_opens(struct watcher__job *j, struct watcher__cand *c, hs_usec
                             "%.1f s, treating it as closed",
                             j->o.root, c->key, *rel ? "/" : "", rel,
                             (double)(now_real - m) / HS_USEC_PER_SEC);
-            set_add(&c->closed, rel);
-            set_remove(&c->open, rel);
+            watcher__set_add(&c->closed, rel);
+            watcher__set_remove(&c->open, rel);
             continue;
         }
         hs_usec_t d = now + (m + j->o.settle - now_real);
@@ -453,11 +495,11 @@ static bool all_closed(struct watcher__cand *c, const struct watcher_checkpoint 
             rel = f->path;
         else if (!strncmp(f->path, inside, ilen) && f->path[ilen] == '/')
             rel = f->path + ilen + 1;
-        if (rel && set_has(&c->closed, rel))
+        if (rel && watcher__set_has(&c->closed, rel))
             continue;
         /* timestamps are coarse (a clock tick): rank 0's last files share the
          * marker's; another rank's file created that late is in made */
-        if ((f->mtime <= mt || c->renamed) && !(rel && set_has(&c->made, rel)))
+        if ((f->mtime <= mt || c->renamed) && !(rel && watcher__set_has(&c->made, rel)))
             continue;
         snprintf(why, why_len, "%s not seen closed", f->path);
         return false;
@@ -475,9 +517,12 @@ static void evaluate(struct watcher__job *j, struct watcher__cand *c)
         watcher__notice(j, WATCHER_NOTICE_WARN,
                         "%s: skipped the save \"%s\": its name is not printable UTF-8", j->o.root,
                         esc);
-        mark_done(j, c, NULL);
+        watcher__mark_done(j, c, NULL);
         return;
     }
+    char why[512];
+    if (c->gone && !gone_complete(c, why, sizeof(why)))
+        return lost(j, c, why);
     if (watcher__eval_start(j, &c, 1, false) < 0)
         c->blocked = true; /* out of memory: the next event in it retries */
 }
@@ -486,15 +531,31 @@ static void evaluate(struct watcher__job *j, struct watcher__cand *c)
 static void checked(struct watcher__job *j, struct watcher__eval_item *it, hs_usec_t now)
 {
     struct watcher__cand *c = it->c;
+    /* both ways: c may be freed below, and after_cb must not touch it */
+    watcher__eval_detach(it);
     if (!c || c->done)
         return; /* forgotten or reported meanwhile */
-    c->checking = NULL;
     if (c->events != it->seq)
         return; /* it changed while we looked: look again when due */
     c->step = it->probe.step;
     c->epoch = it->probe.epoch;
-    if (it->result == WCHECK_GONE) {
-        cand_unlink(j, c);
+    if (c->gone) {
+        /* decided on the protected copy: READY, or lost for good */
+        char why[512];
+        if (it->result == WCHECK_COMPLETE && it->cp) {
+            watcher__fire(j, c, it);
+            cand_unlink(j, c);
+            return;
+        }
+        snprintf(why, sizeof(why),
+                 "its folder was deleted and what was protected of it is not a complete save (%s)",
+                 it->probe.why[0] ? it->probe.why : "gone");
+        return lost(j, c, why);
+    }
+    if (it->result == WCHECK_GONE)
+        return vanished(j, c); /* deleted before its deletion event came */
+    if (it->result == WCHECK_UNSURE) {
+        c->unsure = true; /* quiet for settle, then taken with a warning */
         return;
     }
     if (it->result == WCHECK_INCOMPLETE || !it->cp) {
@@ -509,7 +570,7 @@ static void checked(struct watcher__job *j, struct watcher__eval_item *it, hs_us
         c->quiet_needed = true; /* until the next event in it */
         return;
     }
-    fire(j, c, it);
+    watcher__fire(j, c, it);
 }
 
 void watcher__detect_timer_cb(uv_timer_t *t)
@@ -524,7 +585,7 @@ void watcher__detect_timer_cb(uv_timer_t *t)
     }
     /* one check in flight per job, saves in order (next_save) */
     hs_usec_t when;
-    struct watcher__cand *first = j->eval ? NULL : next_save(j, &when);
+    struct watcher__cand *first = j->eval || j->w->test_hold ? NULL : next_save(j, &when);
     if (first && when <= now)
         evaluate(j, first);
     if (j->removed)
@@ -534,86 +595,10 @@ void watcher__detect_timer_cb(uv_timer_t *t)
     schedule(j);
 }
 
-/* ---- existing saves at start ------------------------------------------------ */
-
-static int cmp_ready(const void *a, const void *b)
-{
-    const struct watcher_checkpoint *x = *(const struct watcher_checkpoint *const *)a;
-    const struct watcher_checkpoint *y = *(const struct watcher_checkpoint *const *)b;
-    int64_t kx = x->step >= 0 ? x->step : x->index, ky = y->step >= 0 ? y->step : y->index;
-    if (kx != ky)
-        return kx < ky ? -1 : 1;
-    return strcmp(x->id, y->id);
-}
-
-/* After the first scan: check every save found (one batch on the thread
- * pool); existing_done() applies existing_checkpoints to the results. */
-static void apply_existing(struct watcher__job *j)
-{
-    size_t n = 0;
-    for (struct watcher__cand *c = j->cands; c; c = c->next)
-        n += !c->done && c->existing && !c->open.n && !c->checking;
-    struct watcher__cand **v = n ? calloc(n, sizeof(*v)) : NULL;
-    if (!v)
-        return; /* none, or out of memory: the live rules report them */
-    n = 0;
-    for (struct watcher__cand *c = j->cands; c; c = c->next)
-        if (!c->done && c->existing && !c->open.n && !c->checking)
-            v[n++] = c;
-    if (watcher__eval_start(j, v, n, true) < 0)
-        j->existing_wanted = true; /* a live check runs: retried when it ends */
-    free(v);
-}
-
-static void existing_done(struct watcher__job *j, struct watcher__eval *ev)
-{
-    size_t n = 0;
-    struct watcher__eval_item **v = calloc(ev->n ? ev->n : 1, sizeof(*v));
-    if (!v)
-        return;
-    hs_usec_t now_real = hs_now_realtime();
-    for (size_t i = 0; i < ev->n; i++) {
-        struct watcher__eval_item *it = &ev->items[i];
-        struct watcher__cand *c = it->c;
-        if (!c || c->done || c->events != it->seq || it->result != WCHECK_COMPLETE || !it->cp)
-            continue; /* the live rules apply */
-        hs_usec_t quiet = c->lay->rule == WRULE_SETTLE         ? j->o.settle
-                          : c->lay->rule == WRULE_MARKER_QUIET ? j->o.marker_quiet
-                                                               : 0;
-        if (it->newest + quiet > now_real)
-            continue; /* still being written: the live rules apply */
-        c->step = it->probe.step;
-        c->epoch = it->probe.epoch;
-        c->is_dir = it->probe.is_dir;
-        v[n++] = it;
-    }
-    /* by (step|index, id) */
-    for (size_t a = 1; a < n; a++)
-        for (size_t b = a; b > 0 && cmp_ready(&v[b - 1]->cp, &v[b]->cp) > 0; b--) {
-            struct watcher__eval_item *t = v[b];
-            v[b] = v[b - 1];
-            v[b - 1] = t;
-        }
-    for (size_t i = 0; i < n; i++) {
-        bool report = j->o.existing == WATCHER_EXISTING_ALL ||
-                      (j->o.existing == WATCHER_EXISTING_LATEST && i == n - 1);
-        if (report && !j->removed)
-            fire(j, v[i]->c, v[i]);
-        else
-            mark_done(j, v[i]->c, v[i]);
-    }
-    if (n && j->o.existing != WATCHER_EXISTING_ALL)
-        watcher__notice(j, WATCHER_NOTICE_INFO, "%s: %zu complete save(s) already on disk; %s",
-                        j->o.root, n,
-                        j->o.existing == WATCHER_EXISTING_NONE ? "none reported (existing: none)"
-                                                               : "reporting the newest only");
-    free(v);
-}
-
 void watcher__detect_checked(struct watcher__job *j, struct watcher__eval *ev)
 {
     if (ev->existing) {
-        existing_done(j, ev);
+        watcher__existing_done(j, ev);
     } else {
         hs_usec_t now = hs_now_monotonic();
         for (size_t i = 0; i < ev->n && !j->removed; i++)
@@ -621,7 +606,7 @@ void watcher__detect_checked(struct watcher__job *j, struct watcher__eval *ev)
     }
     if (j->existing_wanted && !j->removed) {
         j->existing_wanted = false;
-        apply_existing(j);
+        watcher__apply_existing(j);
     }
     schedule(j);
 }
@@ -693,7 +678,7 @@ static void path_event(struct watcher__job *j, const struct watcher__event *e)
     bool removal = e->kind == WEV_DELETED || e->kind == WEV_MOVED_OUT;
     if (removal && !*rel) {
         if (c)
-            cand_unlink(j, c); /* rotation or rename away: a new one is a new save */
+            vanished(j, c); /* rotation or rename away: a new one is a new save */
         return;
     }
     if (!c) {
@@ -737,37 +722,51 @@ static void path_event(struct watcher__job *j, const struct watcher__event *e)
         /* a creation alone is not a write (a hard link or a symlink never
          * gets a close): not "open", but not "seen closed" either */
         if (file && !e->from_scan && track) {
-            set_add(&c->made, rel);
-            set_remove(&c->closed, rel);
+            watcher__set_add(&c->made, rel);
+            watcher__set_remove(&c->closed, rel);
         }
         break;
     case WEV_MODIFIED:
         if (file && !e->from_scan) {
-            set_add(&c->open, rel);
-            set_remove(&c->closed, rel);
+            watcher__set_add(&c->open, rel);
+            watcher__set_remove(&c->closed, rel);
         }
         break;
     case WEV_CLOSED_WRITE:
     case WEV_MOVED_IN:
         if (file && !e->from_scan && track) {
-            set_remove(&c->open, rel);
-            set_remove(&c->made, rel);
-            set_add(&c->closed, rel);
+            watcher__set_remove(&c->open, rel);
+            watcher__set_remove(&c->made, rel);
+            watcher__set_add(&c->closed, rel);
         } else if (file) {
-            set_remove(&c->open, rel);
+            watcher__set_remove(&c->open, rel);
         }
         break;
     case WEV_DELETED:
     case WEV_MOVED_OUT:
         if (file) {
-            set_remove(&c->open, rel);
-            set_remove(&c->made, rel);
-            set_remove(&c->closed, rel);
+            watcher__set_remove(&c->open, rel);
+            watcher__set_remove(&c->made, rel);
+            watcher__set_remove(&c->closed, rel);
         }
         break;
     default:
         break;
     }
+    /* protect on sight: a file closed after writing, renamed in, or found
+     * by the scan of a folder that appeared; a directory renamed in (the
+     * Trainer's tmp-checkpoint-N -> checkpoint-N) at once, every file */
+    if (watcher__prot_wanted(j, c) && *rel) {
+        if (removal && !c->marker) /* after the marker, a deletion is rotation */
+            watcher__set_remove_tree(&c->files, rel);
+        else if (file)
+            watcher__set_add(&c->files, rel);
+        if (file && (e->kind == WEV_CLOSED_WRITE || e->kind == WEV_MOVED_IN ||
+                     (e->kind == WEV_CREATED && e->from_scan && !c->existing)))
+            watcher__prot_add(j, c, rel, false);
+    }
+    if (e->is_dir && e->kind == WEV_MOVED_IN)
+        watcher__prot_add(j, c, rel, true);
     bool marker_event = e->kind == WEV_CLOSED_WRITE || e->kind == WEV_MOVED_IN ||
                         (e->kind == WEV_CREATED && e->from_scan) ||
                         (e->kind == WEV_DIR_CREATED && e->from_scan && !*rel);
@@ -782,6 +781,8 @@ static void path_event(struct watcher__job *j, const struct watcher__event *e)
                 c->marker_at = e->time;
         }
         c->marker = true;
+        if (!e->from_scan)
+            c->unsure = false; /* a new marker: read it again */
     }
     if (renamed_in && lay->rule != WRULE_SETTLE) {
         /* a rename into the final name: whatever was written is closed */
@@ -809,18 +810,20 @@ void watcher__detect_event(struct watcher__job *j, const struct watcher__event *
     case WEV_SCAN_DONE:
         if (e->initial) {
             j->initial_done = true;
-            apply_existing(j);
+            watcher__apply_existing(j);
         } else {
             for (struct watcher__cand *c = j->cands, *next; c; c = next) {
                 next = c->next;
                 if (!c->seen)
-                    cand_unlink(j, c); /* deleted while we were not looking */
+                    vanished(j, c); /* deleted while we were not looking */
             }
         }
         break;
     case WEV_ROOT_GONE:
-        while (j->cands)
-            cand_unlink(j, j->cands);
+        for (struct watcher__cand *c = j->cands, *next; c; c = next) {
+            next = c->next;
+            vanished(j, c);
+        }
         for (size_t i = 0; i < j->n_out; i++)
             free(j->out[i]);
         j->n_out = 0;
@@ -832,10 +835,16 @@ void watcher__detect_event(struct watcher__job *j, const struct watcher__event *
     schedule(j);
 }
 
+void watcher__detect_protected(struct watcher__job *j)
+{
+    schedule(j);
+}
+
 void watcher__detect_free(struct watcher__job *j)
 {
     while (j->cands)
         cand_unlink(j, j->cands);
+    watcher__prot_free_all(j);
     for (size_t i = 0; i < j->n_out; i++)
         free(j->out[i]);
     free(j->out);
@@ -847,7 +856,7 @@ int watcher_checkpoint_changed(struct watcher_job *job, const char *id)
 {
     struct watcher__job *j = (struct watcher__job *)job;
     struct watcher__cand *c = j->cands;
-    while (c && strcmp(c->key, id) != 0)
+    while (c && (c->gone || strcmp(c->key, id) != 0))
         c = c->next;
     if (!c)
         return -ENOENT;
@@ -863,20 +872,4 @@ int watcher_checkpoint_changed(struct watcher_job *job, const char *id)
     c->events++;
     schedule(j);
     return 0;
-}
-
-void watcher_test_dump(const struct watcher_job *job, FILE *out)
-{
-    const struct watcher__job *j = (const struct watcher__job *)job;
-    for (const struct watcher__cand *c = j->cands; c; c = c->next) {
-        if (c->done)
-            continue;
-        fprintf(out, "pending %s (%s): marker=%d live=%d blocked=%d open=%zu", c->key, c->lay->name,
-                c->marker, c->marker_live, c->blocked, c->open.n);
-        for (size_t i = 0; i < c->open.n && i < 5; i++)
-            fprintf(out, " [%s]", c->open.v[i]);
-        if (c->quiet_needed)
-            fprintf(out, " quiet_needed");
-        fputc('\n', out);
-    }
 }

@@ -14,6 +14,7 @@
 #include "config.h"
 
 #include <dirent.h>
+#include <math.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -119,22 +120,48 @@ static enum watcher__check trainer_check(struct watcher__probe *pr)
         return WCHECK_GONE;
     if (hs_path_join(p, sizeof(p), folder, "trainer_state.json") < 0)
         return WCHECK_GONE;
-    struct hs_err err = {0};
-    json_t *state = hs_json_load_tolerant(p, STATE_MAX, &err);
-    if (!state) {
-        snprintf(why, why_len, "trainer_state.json: %.200s", err.msg);
+    if (lstat(p, &st) != 0) {
+        snprintf(why, why_len, "no trainer_state.json");
         return WCHECK_INCOMPLETE;
     }
+    /* The marker is there: a state that cannot be read (truncated, not
+     * JSON, global_step not the folder's number) never gets better, so the
+     * save is taken after settle of quiet with a warning, its step from
+     * the folder name (UNSURE until then). */
+    struct hs_err err = {0};
+    char bad[256] = "";
+    json_t *state = hs_json_load_tolerant(p, STATE_MAX, &err);
     double gs = -1, ep = -1;
-    hs_json_number(json_object_get(state, "global_step"), &gs);
-    if (hs_json_number(json_object_get(state, "epoch"), &ep))
+    json_t *gsv = state ? json_object_get(state, "global_step") : NULL;
+    if (!state)
+        snprintf(bad, sizeof(bad), "%.200s", err.msg);
+    else if (!json_is_object(state))
+        snprintf(bad, sizeof(bad), "not a JSON object");
+    else if (!hs_json_number(gsv, &gs) || !isfinite(gs))
+        snprintf(bad, sizeof(bad), "global_step is %s, not a number",
+                 !gsv                  ? "missing"
+                 : json_is_string(gsv) ? "a string"
+                                       : "not a finite number");
+    else if (gs != (double)pr->number)
+        snprintf(bad, sizeof(bad), "global_step is %.0f, not %lld as the folder name says", gs,
+                 (long long)pr->number);
+    /* epoch NaN/Infinity (Python's json writes them): unknown, -1 */
+    if (state && hs_json_number(json_object_get(state, "epoch"), &ep) && isfinite(ep) && ep >= 0)
         pr->epoch = ep;
     json_decref(state);
-    if (gs != (double)pr->number) {
-        snprintf(why, why_len, "trainer_state.json has global_step %.0f, not %lld", gs,
-                 (long long)pr->number);
-        return WCHECK_INCOMPLETE;
+    hs_usec_t m =
+        (hs_usec_t)st.st_mtim.tv_sec * HS_USEC_PER_SEC + (hs_usec_t)st.st_mtim.tv_nsec / 1000;
+    if (pr->settle && m + pr->settle <= hs_now_realtime())
+        pr->settled = true; /* found by the first scan, written long ago */
+    if (bad[0] && !pr->settled) {
+        snprintf(why, why_len, "trainer_state.json: %s", bad);
+        return WCHECK_UNSURE;
     }
+    if (bad[0])
+        snprintf(pr->warn, sizeof(pr->warn),
+                 "trainer_state.json is unreadable (%s); reported after it stayed unchanged, "
+                 "with step %lld from the folder name",
+                 bad, (long long)pr->number);
     pr->step = pr->number;
     static const char *const indexes[] = {"model.safetensors.index.json",
                                           "pytorch_model.bin.index.json"};

@@ -83,6 +83,74 @@ void watcher__dirent_done(struct watcher__dirent *e)
     e->name = NULL;
 }
 
+/* ---- small sets of paths (the detector's per-save state) ----------------- */
+
+void watcher__set_clear(struct watcher__strset *s)
+{
+    for (size_t i = 0; i < s->n; i++)
+        free(s->v[i]);
+    s->n = 0;
+}
+
+void watcher__set_free(struct watcher__strset *s)
+{
+    watcher__set_clear(s);
+    free(s->v);
+    *s = (struct watcher__strset){0};
+}
+
+bool watcher__set_has(const struct watcher__strset *s, const char *rel)
+{
+    for (size_t i = 0; i < s->n; i++)
+        if (!strcmp(s->v[i], rel))
+            return true;
+    return false;
+}
+
+/* O(n) per call: n is the number of files of one save in that state, small
+ * for open/made; closed holds a save's files once (hundreds at most). */
+void watcher__set_add(struct watcher__strset *s, const char *rel)
+{
+    if (watcher__set_has(s, rel))
+        return;
+    if (s->n == s->cap) {
+        size_t n = s->cap ? s->cap * 2 : 8;
+        char **v = realloc(s->v, n * sizeof(*v));
+        if (!v)
+            return; /* the quiet period still applies */
+        s->v = v;
+        s->cap = n;
+    }
+    char *d = strdup(rel);
+    if (d)
+        s->v[s->n++] = d;
+}
+
+void watcher__set_remove(struct watcher__strset *s, const char *rel)
+{
+    for (size_t i = 0; i < s->n; i++) {
+        if (!strcmp(s->v[i], rel)) {
+            free(s->v[i]);
+            s->v[i] = s->v[--s->n];
+            return;
+        }
+    }
+}
+
+/* rel and everything below it (a directory moved out or deleted). */
+void watcher__set_remove_tree(struct watcher__strset *s, const char *rel)
+{
+    size_t n = strlen(rel);
+    for (size_t i = 0; i < s->n;) {
+        if (!strncmp(s->v[i], rel, n) && (s->v[i][n] == 0 || s->v[i][n] == '/')) {
+            free(s->v[i]);
+            s->v[i] = s->v[--s->n];
+        } else {
+            i++;
+        }
+    }
+}
+
 const char *watcher__folder_in_base(const struct watcher_checkpoint *cp)
 {
     size_t blen = strlen(cp->base);
@@ -94,11 +162,20 @@ const char *watcher__folder_in_base(const struct watcher_checkpoint *cp)
 static int walk(struct watcher__notes *notes, const char *root, struct watcher_checkpoint *cp,
                 const char *dir, const char *prefix, int depth)
 {
-    if (depth > 64)
-        return 0;
+    /* No depth limit: symlinks are never followed, so the walk ends within
+     * PATH_MAX; a level that cannot be opened (too long, out of
+     * descriptors, no permission) is skipped with a notice naming it. */
     DIR *d = opendir(dir);
-    if (!d)
-        return depth == 0 ? -errno : 0;
+    if (!d) {
+        if (depth == 0)
+            return -errno;
+        if (errno != ENOENT)
+            watcher__notes_add(notes,
+                               "%s: skipped %s in %s: %s; the files below it are not part "
+                               "of the checkpoint",
+                               root, prefix, cp->id, strerror(errno));
+        return 0;
+    }
     struct watcher__dirent e = {0};
     int rc = 0;
     while (rc == 0 && watcher__dir_next(d, dir, prefix, true, &e)) {

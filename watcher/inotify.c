@@ -37,7 +37,7 @@
     (IN_CREATE | IN_MODIFY | IN_CLOSE_WRITE | IN_MOVED_FROM | IN_MOVED_TO | IN_DELETE |            \
      IN_DELETE_SELF | IN_MOVE_SELF | IN_DONT_FOLLOW | IN_ONLYDIR | IN_EXCL_UNLINK)
 #define MASK_ANCHOR (IN_CREATE | IN_MOVED_TO | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR)
-#define MAX_DEPTH   128
+#define MAX_DEPTH   (HS_PATH_MAX / 2) /* "a/" per level: no cut-off below PATH_MAX */
 
 struct node {
     bool live;
@@ -289,8 +289,13 @@ static void give_up_root(struct ino *b, struct root *r, int err)
 static int watch_scan(struct ino *b, struct root *r, int parent, const char *abs, const char *rel,
                       const char *name, int depth)
 {
-    if (depth > MAX_DEPTH)
+    if (depth > MAX_DEPTH) {
+        watcher__batch_notice(&b->batch, r->job, WATCHER_NOTICE_WARN,
+                              "%s: more than %d levels deep; not watched, files below it are "
+                              "seen only when their save is listed",
+                              abs, MAX_DEPTH);
         return -ELOOP;
+    }
     /* Already watched (a rescan)? Watching it again through the library
      * would leak its old entry for this wd; reuse ours when the directory
      * is the same inode. O(watches) lookup, only on rescans and new dirs. */

@@ -147,7 +147,10 @@ struct watcher__cand;
 struct watcher__job;
 
 /* Outcome of a disk check of one save. */
-enum watcher__check { WCHECK_COMPLETE, WCHECK_INCOMPLETE, WCHECK_GONE };
+/* UNSURE: the completion marker is there but unreadable (truncated, not
+ * JSON, wrong types): complete only once quiet for settle (probe.settled),
+ * then COMPLETE with probe.warn naming the file and the problem. */
+enum watcher__check { WCHECK_COMPLETE, WCHECK_INCOMPLETE, WCHECK_GONE, WCHECK_UNSURE };
 
 /* What a layout's check reads and fills. Copied from the job and the save
  * on the loop; the check runs on the thread pool and touches nothing else. */
@@ -158,7 +161,11 @@ struct watcher__probe {
     int64_t step;       /* out: global step, -1 unknown */
     double epoch;       /* out: < 0 unknown */
     bool is_dir;        /* in: as classified; out: as found (generic) */
+    bool settled;       /* in: quiet for settle: an unreadable marker is accepted */
+    hs_usec_t settle;   /* in (saves of the first scan): ... or when the marker is
+                           older than this (realtime), 0 not */
     char why[256];      /* out: why it is not complete */
+    char warn[320];     /* out: COMPLETE despite this (an unreadable marker) */
 };
 
 struct watcher__layout_ops {
@@ -221,6 +228,10 @@ struct watcher__cand {
     bool renamed;                  /* the folder was renamed into its final name */
     uint64_t events;               /* events seen in it: a check started before the last is stale */
     struct watcher__eval_item *checking; /* its check in flight, NULL none */
+    struct watcher__prot *prot;          /* its protected entry in the spool, NULL none */
+    struct watcher__strset files;        /* every file seen in it (relative to key) */
+    bool gone;   /* its folder vanished after its marker: decided on the protected entry */
+    bool unsure; /* its marker was unreadable: the settle rule applies */
 };
 
 /* A job as the loop sees it. */
@@ -253,6 +264,12 @@ struct watcher__job {
     struct watcher__eval *eval; /* the check in flight (one at a time), NULL none */
     bool existing_wanted;       /* the first scan ended while a check ran */
     bool timer_closed;          /* freed once closed and inflight == 0 */
+    /* protect-on-sight (protect.c) */
+    struct watcher__prot *prots;            /* entries owned by the job */
+    struct watcher__pop *pops, **pops_tail; /* operations waiting for the pool */
+    bool pwork;                             /* a batch of them runs on the pool */
+    uint64_t protect_bytes;                 /* bytes held by those entries */
+    bool protect_off;                       /* neither link nor reflink works */
     struct watcher__job *next;
 };
 
@@ -267,6 +284,8 @@ struct watcher {
     uint32_t next_id;
     unsigned pending_closes;
     bool closing;
+    bool test_hold;      /* watcher_test_hold_checks */
+    int test_init_error; /* watcher_test_inotify_init_error */
 };
 
 /* Thread-pool work pins the job (and the watcher) until it is done. */
@@ -288,7 +307,8 @@ struct watcher__eval_item {
     uint64_t seq; /* c->events when the check started */
     const struct watcher__layout_ops *lay;
     char *key;
-    char folder[HS_PATH_MAX];
+    char folder[HS_PATH_MAX]; /* the save as reported (cp->folder) */
+    char look[HS_PATH_MAX];   /* where it is checked and listed: folder, or its protected copy */
     int64_t number;
     struct watcher__probe probe;
     enum watcher__check result;
@@ -310,13 +330,97 @@ struct watcher__eval {
     struct watcher__notes notes;
 };
 
+/* ---- protect-on-sight (protect.c) ------------------------------------------
+ * A folder save's files are hard-linked (else reflinked) into an entry of
+ * the spool as soon as each is seen complete; the entry becomes the
+ * snapshot's directory at READY (watcher__prot_adopt). */
+
+/* One protected file: its path relative to the checkpoint's base, how it
+ * was taken and the identity of the original when it was. */
+struct watcher__pfile {
+    char *rel;
+    int method; /* WATCHER_SNAPSHOT_HARDLINK or _REFLINK */
+    uint64_t size, dev, ino;
+    hs_usec_t mtime;
+};
+
+struct watcher__prot {
+    struct watcher__prot *next; /* in j->prots while the job owns it */
+    char *id;                   /* the save's id (its key) */
+    char *src;                  /* absolute base of the original save */
+    char *prefix;               /* the save's folder relative to that base ("" same) */
+    char *dir;                  /* absolute entry directory in the spool */
+    struct watcher__pfile *files;
+    size_t n_files, cap_files;
+    uint64_t bytes;
+    unsigned busy; /* operations queued or running */
+    bool release;  /* remove once idle */
+    bool ready;    /* reported READY: a snapshot of id may adopt it */
+    bool keep;     /* a snapshot was refused for the budget: kept for its retry */
+};
+
+/* Is c a save whose files are protected on sight? */
+bool watcher__prot_wanted(struct watcher__job *j, const struct watcher__cand *c);
+/* Protect rel (relative to c's folder; "" or a directory: every file below
+ * it) on the thread pool. */
+void watcher__prot_add(struct watcher__job *j, struct watcher__cand *c, const char *rel, bool walk);
+/* Give up p (not READY, or not adopted): its bytes leave the count now, its
+ * directory is removed on the pool (at once when the job is torn down). */
+void watcher__prot_release(struct watcher__job *j, struct watcher__prot *p);
+/* The protected record of rel (relative to the base), NULL none. */
+const struct watcher__pfile *watcher__prot_file(const struct watcher__prot *p, const char *rel);
+/* The READY entry of save id, taken out of the job for a snapshot (NULL
+ * none); freed with watcher__prot_free once the snapshot owns its dir. */
+struct watcher__prot *watcher__prot_adopt(struct watcher__job *j, const char *id);
+void watcher__prot_free(struct watcher__prot *p);
+/* A snapshot of id was refused for the budget: keep its entry. */
+void watcher__prot_keep(struct watcher__job *j, const char *id);
+/* Before on_checkpoint_ready: p may be adopted (an older entry of the same
+ * save is released). After it: an entry no snapshot adopted is released. */
+void watcher__prot_ready(struct watcher__job *j, struct watcher__prot *p);
+void watcher__prot_after_ready(struct watcher__job *j, struct watcher__prot *p);
+/* Job teardown: remove every entry the job still owns (no work in flight). */
+void watcher__prot_free_all(struct watcher__job *j);
+/* The save c, seen complete, can never be READY: on_checkpoint_lost once. */
+void watcher__lost(struct watcher__job *j, struct watcher__cand *c, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Called when a batch of protection ended (detect.c reschedules). */
+void watcher__detect_protected(struct watcher__job *j);
+/* Remove a spool directory tree (any thread). */
+int watcher__rm_tree(const char *dir);
+/* Put src at dst: hard link (when may_link), else FICLONE, else a copy
+ * (when may_copy); returns the watcher_snapshot_method or -errno. */
+int watcher__put_file(const char *src, const char *dst, bool may_link, bool may_copy);
+/* "<id>-<seq>" with '/' and control characters replaced (spool names). */
+void watcher__spool_name(struct watcher__job *j, const char *id, char *out, size_t cap);
+
 /* Check saves on the thread pool; watcher__detect_checked() gets the results
  * on the loop. One at a time per job (-EBUSY while one runs). */
 int watcher__eval_start(struct watcher__job *j, struct watcher__cand **cands, size_t n,
                         bool existing);
 void watcher__detect_checked(struct watcher__job *j, struct watcher__eval *ev);
+/* Cut the link between an item and its save both ways (the save may then be
+ * freed; the item's result is no longer applied to it). */
+void watcher__eval_detach(struct watcher__eval_item *it);
 
 void watcher__detect_event(struct watcher__job *j, const struct watcher__event *e);
+/* Report c READY with its checkpoint (detect.c), or remember it as done
+ * without reporting it. */
+void watcher__fire(struct watcher__job *j, struct watcher__cand *c, struct watcher__eval_item *it);
+void watcher__mark_done(struct watcher__job *j, struct watcher__cand *c,
+                        const struct watcher__eval_item *it);
+/* existing_checkpoints (detect_existing.c): check the saves of the first
+ * scan, and apply the option to the results. */
+void watcher__apply_existing(struct watcher__job *j);
+void watcher__existing_done(struct watcher__job *j, struct watcher__eval *ev);
+
+/* Small sets of paths (files.c). */
+void watcher__set_clear(struct watcher__strset *s);
+void watcher__set_free(struct watcher__strset *s);
+bool watcher__set_has(const struct watcher__strset *s, const char *rel);
+void watcher__set_add(struct watcher__strset *s, const char *rel);
+void watcher__set_remove(struct watcher__strset *s, const char *rel);
+void watcher__set_remove_tree(struct watcher__strset *s, const char *rel);
 void watcher__detect_timer_cb(uv_timer_t *t);
 void watcher__detect_free(struct watcher__job *j);
 void watcher__notice(struct watcher__job *j, int level, const char *fmt, ...)

@@ -67,8 +67,7 @@ static int copy_bytes(int in, int out)
     }
 }
 
-/* Put src at dst by the best method allowed; returns the method or -errno. */
-static int put_file(const char *src, const char *dst, bool may_link)
+int watcher__put_file(const char *src, const char *dst, bool may_link, bool may_copy)
 {
     if (may_link) {
         if (link(src, dst) == 0)
@@ -87,8 +86,9 @@ static int put_file(const char *src, const char *dst, bool may_link)
     }
     int rc = WATCHER_SNAPSHOT_REFLINK;
     if (ioctl(out, FICLONE, in) != 0) {
-        rc = copy_bytes(in, out);
-        if (rc == 0)
+        if (!may_copy)
+            rc = -errno;
+        else if ((rc = copy_bytes(in, out)) == 0)
             rc = WATCHER_SNAPSHOT_COPY;
     }
     close(in);
@@ -108,7 +108,7 @@ static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *f)
     return 0;
 }
 
-static int rm_tree(const char *dir)
+int watcher__rm_tree(const char *dir)
 {
     int r = nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
     if (r < 0)
@@ -131,6 +131,7 @@ static int reserve(struct watcher__job *j, const struct watcher_checkpoint *cp, 
     uint64_t held = j->spool_bytes + j->spool_reserved;
     if (j->o.spool_max_bytes && held + cp->total_bytes > j->o.spool_max_bytes) {
         j->spool_full = true;
+        watcher__prot_keep(j, cp->id); /* for the retry, once room is made */
         watcher__notice(j, WATCHER_NOTICE_WARN,
                         "%s: spool budget reached (%llu of %llu bytes held); no snapshot of %s",
                         j->o.root, (unsigned long long)held,
@@ -141,25 +142,56 @@ static int reserve(struct watcher__job *j, const struct watcher_checkpoint *cp, 
                           (unsigned long long)j->o.spool_max_bytes, (unsigned long long)held,
                           cp->id, (unsigned long long)cp->total_bytes);
     }
-    snprintf(name, cap, "%s-%llu", cp->id, (unsigned long long)++j->snap_seq);
-    sanitize(name);
+    watcher__spool_name(j, cp->id, name, cap);
     return 0;
 }
 
+void watcher__spool_name(struct watcher__job *j, const char *id, char *out, size_t cap)
+{
+    snprintf(out, cap, "%s-%llu", id, (unsigned long long)++j->snap_seq);
+    sanitize(out);
+}
+
+/* Is dst, protected as pf, still the file f of the listing? A hard link
+ * shares the inode: it must still have f's identity (same inode, rewritten
+ * since READY: HS_ECHANGED); a reflink holds the bytes of the original as
+ * pf recorded it. 1 yes, 0 take it again, HS_ECHANGED. */
+static int protected_ok(const struct watcher__pfile *pf, const struct watcher_file *f,
+                        const char *dst)
+{
+    struct stat st;
+    if (!pf || lstat(dst, &st) != 0 || !S_ISREG(st.st_mode))
+        return 0;
+    hs_usec_t m =
+        (hs_usec_t)st.st_mtim.tv_sec * HS_USEC_PER_SEC + (hs_usec_t)st.st_mtim.tv_nsec / 1000;
+    if (pf->method == WATCHER_SNAPSHOT_REFLINK)
+        return pf->dev == f->dev && pf->ino == f->ino && pf->size == f->size &&
+               pf->mtime == f->mtime;
+    if (st.st_dev != f->dev || st.st_ino != f->ino)
+        return 0;
+    return (uint64_t)st.st_size == f->size && m == f->mtime ? 1 : HS_ECHANGED;
+}
+
 /* The filesystem work of a snapshot: touches no watcher state, so it may run
- * on the thread pool. spool_dir and root are the job's (stable) strings. */
+ * on the thread pool. spool_dir and root are the job's (stable) strings.
+ * With p (the save's protected entry, adopted) the snapshot is made in its
+ * directory: files still protected as listed are kept, others are taken
+ * again, and protected files the listing does not name are removed. */
 static int build(const char *spool_dir, const char *root, const struct watcher_checkpoint *cp,
-                 const char *name, struct watcher_snapshot **out, struct hs_err *err)
+                 const char *name, const struct watcher__prot *p, struct watcher_snapshot **out,
+                 struct hs_err *err)
 {
     char dir[HS_PATH_MAX];
     *out = NULL;
     int r = hs_mkdir_p(spool_dir, 0700);
     if (r < 0)
         return hs_err_set(err, r, "%s: cannot create spool: %s", spool_dir, hs_strerror(r));
-    if (hs_path_join(dir, sizeof(dir), spool_dir, name) < 0)
+    if (hs_path_join(dir, sizeof(dir), spool_dir, p ? strrchr(p->dir, '/') + 1 : name) < 0)
         return hs_err_set(err, -ENAMETOOLONG, "spool path too long");
-    if (mkdir(dir, 0700) != 0)
+    if (mkdir(dir, 0700) != 0 && (!p || errno != EEXIST))
         return hs_err_set(err, -errno, "%s: %s", dir, strerror(errno));
+    /* the save was checked on its protected copy (its folder vanished) */
+    bool in_place = p && !strcmp(cp->base, dir);
     struct watcher_snapshot *s = calloc(1, sizeof(*s));
     if (!s || !(s->dir = strdup(dir)) || !(s->cp = watcher_checkpoint_dup(cp))) {
         r = hs_err_set(err, -ENOMEM, "out of memory");
@@ -179,6 +211,27 @@ static int build(const char *spool_dir, const char *root, const struct watcher_c
         if (hs_path_join_under(src, sizeof(src), cp->base, f->path) < 0 ||
             hs_path_join_under(dst, sizeof(dst), dir, f->path) < 0) {
             r = hs_err_set(err, -EINVAL, "%s: unsafe path %s", cp->id, f->path);
+            goto fail;
+        }
+        const struct watcher__pfile *pf = p ? watcher__prot_file(p, f->path) : NULL;
+        int kept = in_place ? 1 : protected_ok(pf, f, dst);
+        if (kept == HS_ECHANGED) {
+            r = hs_err_set(err, HS_ECHANGED, "%s: %s changed since it was found complete", cp->id,
+                           f->path);
+            goto fail;
+        }
+        if (kept == 1 && lstat(dst, &st) == 0 && S_ISREG(st.st_mode)) {
+            if (in_place && (uint64_t)st.st_size != f->size) {
+                r = hs_err_set(err, HS_ECHANGED, "%s: %s changed since it was found complete",
+                               cp->id, f->path);
+                goto fail;
+            }
+            r = pf ? pf->method : WATCHER_SNAPSHOT_HARDLINK;
+            goto counted;
+        }
+        if (in_place) {
+            r = hs_err_set(err, -ENOENT, "%s: %s vanished from its protected copy", cp->id,
+                           f->path);
             goto fail;
         }
         if (lstat(src, &st) != 0 || !S_ISREG(st.st_mode)) {
@@ -202,11 +255,14 @@ static int build(const char *spool_dir, const char *root, const struct watcher_c
         bool in_folder =
             !root_files && (file_save || strcmp(cp->folder, cp->base) == 0 ||
                             (ilen && !strncmp(f->path, inside, ilen) && f->path[ilen] == '/'));
-        r = put_file(src, dst, in_folder);
+        if (pf || p)
+            unlink(dst); /* protected as another file: taken again */
+        r = watcher__put_file(src, dst, in_folder, true);
         if (r < 0) {
             hs_err_set(err, r, "%s: snapshot of %s failed: %s", cp->id, f->path, strerror(-r));
             goto fail;
         }
+    counted:
         if (r == WATCHER_SNAPSHOT_HARDLINK)
             s->n_link++;
         else if (r == WATCHER_SNAPSHOT_REFLINK)
@@ -217,6 +273,14 @@ static int build(const char *spool_dir, const char *root, const struct watcher_c
             s->method = (enum watcher_snapshot_method)r;
         s->bytes += f->size;
     }
+    for (size_t i = 0; p && !in_place && i < p->n_files; i++) {
+        bool listed = false;
+        for (size_t k = 0; k < cp->n_files && !listed; k++)
+            listed = !strcmp(cp->files[k].path, p->files[i].rel);
+        char dst[HS_PATH_MAX];
+        if (!listed && hs_path_join_under(dst, sizeof(dst), dir, p->files[i].rel) == 0)
+            unlink(dst); /* deleted from the save before READY */
+    }
     free(s->cp->base);
     s->cp->base = strdup(dir);
     if (!s->cp->base) {
@@ -226,7 +290,7 @@ static int build(const char *spool_dir, const char *root, const struct watcher_c
     *out = s;
     return 0;
 fail:
-    rm_tree(dir);
+    watcher__rm_tree(dir);
     if (s) {
         free(s->dir);
         watcher_checkpoint_free(s->cp);
@@ -244,7 +308,9 @@ int watcher_snapshot(struct watcher_job *job, const struct watcher_checkpoint *c
     int r = reserve(j, cp, name, sizeof(name), err);
     if (r < 0)
         return r;
-    r = build(j->o.spool_dir, j->o.root, cp, name, out, err);
+    struct watcher__prot *p = watcher__prot_adopt(j, cp->id);
+    r = build(j->o.spool_dir, j->o.root, cp, name, p, out, err);
+    watcher__prot_free(p);
     if (r < 0)
         return r;
     j->spool_bytes += (*out)->bytes;
@@ -258,7 +324,7 @@ int watcher_snapshot_release(struct watcher_job *job, struct watcher_snapshot *s
     if (!snap)
         return 0;
     struct watcher__job *j = (struct watcher__job *)job;
-    int r = rm_tree(snap->dir);
+    int r = watcher__rm_tree(snap->dir);
     j->spool_bytes = j->spool_bytes >= snap->bytes ? j->spool_bytes - snap->bytes : 0;
     if (r < 0)
         hs_err_set(err, r, "%s: cannot remove: %s", snap->dir, strerror(-r));
@@ -275,6 +341,7 @@ struct snap_work {
     struct watcher__job *j;
     struct watcher_checkpoint *cp; /* our copy: the caller's may go away */
     char name[HS_PATH_MAX];
+    struct watcher__prot *p; /* the save's protected entry, adopted */
     watcher_snapshot_cb cb;
     void *userdata;
     struct watcher_snapshot *snap;
@@ -285,7 +352,7 @@ struct snap_work {
 static void snap_work_cb(uv_work_t *req)
 {
     struct snap_work *w = req->data;
-    w->rc = build(w->j->o.spool_dir, w->j->o.root, w->cp, w->name, &w->snap, &w->err);
+    w->rc = build(w->j->o.spool_dir, w->j->o.root, w->cp, w->name, w->p, &w->snap, &w->err);
 }
 
 static void snap_after_cb(uv_work_t *req, int status)
@@ -294,7 +361,7 @@ static void snap_after_cb(uv_work_t *req, int status)
     struct watcher__job *j = w->j;
     j->spool_reserved -= w->cp->total_bytes;
     if (w->rc == 0 && (status < 0 || j->removed)) {
-        rm_tree(w->snap->dir);
+        watcher__rm_tree(w->snap->dir);
         free(w->snap->dir);
         watcher_checkpoint_free(w->snap->cp);
         free(w->snap);
@@ -308,6 +375,7 @@ static void snap_after_cb(uv_work_t *req, int status)
         hs_err_set(&w->err, -ECANCELED, "%s: snapshot cancelled: job removed", w->cp->id);
     }
     w->cb((struct watcher_job *)j, w->snap, w->rc, &w->err, w->userdata);
+    watcher__prot_free(w->p);
     watcher_checkpoint_free(w->cp);
     free(w);
     watcher__job_work_done(j);
@@ -334,8 +402,12 @@ int watcher_snapshot_start(struct watcher_job *job, const struct watcher_checkpo
     w->cb = cb;
     w->userdata = userdata;
     w->req.data = w;
+    w->p = watcher__prot_adopt(j, cp->id);
     r = uv_queue_work(j->w->loop, &w->req, snap_work_cb, snap_after_cb);
     if (r < 0) {
+        if (w->p)
+            watcher__rm_tree(w->p->dir);
+        watcher__prot_free(w->p);
         watcher_checkpoint_free(w->cp);
         free(w);
         return hs_err_set(err, r, "cannot queue snapshot: %s", uv_strerror(r));

@@ -69,6 +69,9 @@ static int ensure_backend(struct watcher *w, bool poll, struct watcher__backend 
                           struct hs_err *err)
 {
     struct watcher__backend **slot = poll ? &w->poll : &w->inotify;
+    if (!*slot && !poll && w->test_init_error)
+        return hs_err_set(err, w->test_init_error, "inotifytools_initialize failed: %s",
+                          strerror(-w->test_init_error));
     if (!*slot) {
         int r = poll ? watcher__poll_new(&w->queue, slot, err)
                      : watcher__inotify_new(&w->queue, slot, err);
@@ -95,6 +98,25 @@ static void use_poll(struct watcher__job *j)
     }
     j->backend = b;
     j->mode = "poll";
+}
+
+/* Why inotify could not start, and what to raise. */
+static const char *instance_limit_msg(struct watcher__job *j, const char *why)
+{
+    static char msg[1024];
+    long cur = -1;
+    char *txt = NULL;
+    if (hs_read_file("/proc/sys/fs/inotify/max_user_instances", 64, &txt, NULL) == 0)
+        cur = strtol(txt, NULL, 10);
+    free(txt);
+    snprintf(msg, sizeof(msg),
+             "%s: cannot use inotify (%.300s): the inotify instance limit is reached "
+             "(fs.inotify.max_user_instances = %ld) or the process is out of file descriptors; "
+             "polling this directory every %llu ms instead. Raise the limit with: sysctl -w "
+             "fs.inotify.max_user_instances=%ld",
+             j->o.root, why, cur, (unsigned long long)(j->o.poll_interval / 1000),
+             cur > 0 ? cur * 4 : 1024);
+    return msg;
 }
 
 static void async_cb(uv_async_t *a)
@@ -268,6 +290,13 @@ int watcher_add_job(struct watcher *w, const struct watcher_options *o, struct w
             j->fs_type, (unsigned long long)(j->o.poll_interval / 1000));
     struct watcher__backend *b = NULL;
     r = ensure_backend(w, poll, &b, err);
+    if (!poll && (r == -EMFILE || r == -ENFILE)) {
+        /* no inotify instance to be had (fs.inotify.max_user_instances, or
+         * the open-file limits): poll rather than not watch at all */
+        watcher__notice(j, WATCHER_NOTICE_WARN, "%s", instance_limit_msg(j, err->msg));
+        poll = true;
+        r = ensure_backend(w, poll, &b, err);
+    }
     if (r == 0)
         r = b->ops->add_root(b, j->id, root, j->o.poll_interval, err);
     if (r < 0) {
@@ -330,7 +359,7 @@ void watcher_job_status(const struct watcher_job *job, struct watcher_job_status
         .rescans = j->rescans,
         .ready = j->ready,
         .pending = j->n_pending,
-        .spool_bytes = j->spool_bytes,
+        .spool_bytes = j->spool_bytes + j->protect_bytes,
         .spool_full = j->spool_full,
         /* the saves found by that scan are checked (existing_checkpoints) */
         .scanned = j->initial_done && !j->existing_wanted && !(j->eval && j->eval->existing),
@@ -344,10 +373,45 @@ int watcher_test_pause_inotify(struct watcher *w, bool paused)
     return watcher__inotify_pause(w->inotify, paused);
 }
 
+void watcher_test_inotify_init_error(struct watcher *w, int err)
+{
+    w->test_init_error = err;
+}
+
+void watcher_test_hold_checks(struct watcher *w, bool hold)
+{
+    w->test_hold = hold;
+    if (!hold)
+        for (struct watcher__job *j = w->jobs; j; j = j->next)
+            watcher__detect_protected(j); /* schedules what was held */
+}
+
 int watcher_test_watch_limit(struct watcher *w, size_t limit)
 {
     struct hs_err err = {0};
-    struct watcher__backend *b;
+    struct watcher__backend *b = NULL;
     int r = ensure_backend(w, false, &b, &err);
-    return r < 0 ? r : watcher__inotify_fake_limit(b, limit);
+    return r < 0 || !b ? r : watcher__inotify_fake_limit(b, limit);
+}
+
+void watcher_test_dump(const struct watcher_job *job, FILE *out)
+{
+    const struct watcher__job *j = (const struct watcher__job *)job;
+    for (const struct watcher__cand *c = j->cands; c; c = c->next) {
+        if (c->done)
+            continue;
+        fprintf(out, "pending %s (%s): marker=%d live=%d blocked=%d open=%zu", c->key, c->lay->name,
+                c->marker, c->marker_live, c->blocked, c->open.n);
+        for (size_t i = 0; i < c->open.n && i < 5; i++)
+            fprintf(out, " [%s]", c->open.v[i]);
+        if (c->quiet_needed)
+            fprintf(out, " quiet_needed");
+        if (c->gone)
+            fprintf(out, " gone");
+        if (c->unsure)
+            fprintf(out, " unsure");
+        if (c->prot)
+            fprintf(out, " protected=%zu busy=%u", c->prot->n_files, c->prot->busy);
+        fputc('\n', out);
+    }
 }

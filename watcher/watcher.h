@@ -48,7 +48,54 @@
  *   keep the order in which saves completed.
  *   Ignored everywhere: names starting with '.', tmp-checkpoint-*, the
  *   spool; symlinks are never followed; names that are not printable UTF-8
- *   are skipped with a notice.
+ *   are skipped with a notice. There is no depth limit below PATH_MAX: a
+ *   directory that cannot be listed (too long a path, out of descriptors)
+ *   is skipped with a notice naming it.
+ *   A trainer_state.json that is there but unreadable (truncated, not JSON,
+ *   global_step not a number or not the folder's number) is not a reason to
+ *   wait forever: the save is READY once it has been quiet for settle, with
+ *   a WARN notice naming the file and the problem, step from the folder
+ *   name. NaN/Infinity in it are read; a non-finite epoch is reported as -1.
+ *
+ * Protect on sight (rotation right after a save)
+ *   With save_total_limit=1 and load_best_model_at_end the Trainer deletes
+ *   the last checkpoint ~100 ms after writing it, long before a quiet
+ *   period ends. So each file of a folder save (checkpoint-N, global_stepN,
+ *   accelerate's checkpoint_i…; not single-file saves such as *.ckpt) is
+ *   hard-linked, else reflinked, into an entry of the spool as soon as the
+ *   watcher sees it complete: closed after writing, renamed in, found by the
+ *   scan of a folder that appeared (a tmp-checkpoint-N renamed into
+ *   checkpoint-N: every file at once); when polling, when a scan first sees
+ *   it unchanged. The entry is named like a snapshot (<sanitized id>-<seq>)
+ *   and becomes the snapshot's directory (watcher_snapshot() takes no second
+ *   link for a file still protected as listed). READY waits until the
+ *   save's pending links are done.
+ *   Safe against rewrites: a hard link shares the inode, so the link is the
+ *   file; the identity (dev, ino, size, mtime) of every listed file is
+ *   checked against its protected link when the snapshot is taken (a file
+ *   replaced or rewritten since is taken again, one changed after READY
+ *   fails with HS_ECHANGED), and the uploader checks the identity again when
+ *   it hashes. A reflink holds the bytes as they were when taken: it is
+ *   kept only if the listed identity is the one it was taken from.
+ *   Cost: nothing while the original exists (the links share its blocks);
+ *   after rotation deletes the folder the spool holds the only copy, until
+ *   the snapshot is released after the commit is confirmed. An entry whose
+ *   save never becomes READY (a partial save deleted, a folder re-created or
+ *   superseded, the job removed) is removed; so is a READY save's entry that
+ *   no snapshot adopted in on_checkpoint_ready (one refused for the budget
+ *   is kept for the retry). Entries count in watcher_job_status.spool_bytes;
+ *   spool_max_bytes caps snapshots only (protection is never refused: it is
+ *   at most one save per pending save, and free while the original exists).
+ *   If the folder vanishes between the marker and READY, nothing is lost:
+ *   the save is checked on its protected copy (the layout's rule applied to
+ *   the entry) and reported READY with base = the entry, folder the
+ *   original path; if nothing could be protected, or not every file seen in
+ *   it was, on_checkpoint_lost says so, once. DeepSpeed's latest lives
+ *   beside the tag folder and is not protected: a DeepSpeed save whose
+ *   folder vanished before READY is reported lost. Where neither a hard link
+ *   nor a reflink is possible (another filesystem, fs.protected_hardlinks),
+ *   copying each file at close would double the trainer's I/O: the job
+ *   copies at READY as before, and one WARN notice says so.
  *
  * Errors
  *   Functions return 0 or a negative errno and fill a struct hs_err. Nothing
@@ -84,7 +131,10 @@ enum watcher_layout {
 
 /* AUTO: inotify, except on filesystems where inotify misses other hosts'
  * writes (NFS, Lustre, GPFS, CIFS/SMB, FUSE, Ceph…, by statfs f_type), and
- * after the inotify watch limit is reached (then on_notice says so). */
+ * after the inotify watch limit is reached (then on_notice says so). Any
+ * job polls when no inotify instance can be had (inotify_init failing with
+ * EMFILE/ENFILE: fs.inotify.max_user_instances or the descriptor limits),
+ * with a WARN notice giving the reason and the sysctl to raise. */
 enum watcher_mode {
     WATCHER_MODE_AUTO = 0,
     WATCHER_MODE_INOTIFY,
@@ -136,10 +186,13 @@ struct watcher_checkpoint {
                            "lightning_logs/version_0/checkpoints/epoch=1-step=20.ckpt" */
     const char *layout; /* "trainer", "accelerate", "lightning", "deepspeed", "generic" */
     int64_t step;       /* global step, -1 when the layout does not tell */
-    double epoch;       /* epoch from trainer_state.json or the name; < 0 unknown */
+    double epoch;       /* epoch from trainer_state.json or the name; -1 unknown
+                           (also for NaN/Infinity in trainer_state.json) */
     int64_t index;      /* the number in the name (checkpoint_<i>, epoch_<E>…), -1 none */
     char *folder;       /* absolute path of the save (directory, or the file) */
-    char *base;         /* absolute directory the file paths are relative to */
+    char *base;         /* absolute directory the file paths are relative to: the
+                           save's, or its protected entry in the spool when the
+                           folder vanished before READY (see "Protect on sight") */
     size_t n_files;
     struct watcher_file *files; /* sorted by path; regular files only */
     uint64_t total_bytes;
@@ -182,9 +235,12 @@ struct watcher_callbacks {
     void (*on_checkpoint_lost)(struct watcher_job *job, const char *id, const char *why,
                                void *userdata);
     /* A sentence for the log: root missing/appeared/deleted, rescan after
-     * overflow, inotify watch limit (with the sysctl to raise it) and the
-     * switch to polling, names skipped (newline, invalid UTF-8), spool budget
-     * reached. job may be NULL for watcher-wide notices. */
+     * overflow, inotify watch or instance limit (with the sysctl to raise
+     * it) and the switch to polling, names skipped (newline, invalid UTF-8),
+     * directories that cannot be listed, an unreadable trainer_state.json
+     * taken after settle, protection on sight impossible, spool budget
+     * reached. job may be NULL for watcher-wide notices. When
+     * on_checkpoint_lost is NULL a lost save comes here as an ERROR. */
     void (*on_notice)(struct watcher_job *job, enum watcher_notice_level level, const char *msg,
                       void *userdata);
 };
@@ -220,7 +276,7 @@ struct watcher_job_status {
     uint64_t rescans;     /* rescans after overflow / root re-created */
     uint64_t ready;       /* READY events delivered */
     size_t pending;       /* saves seen but not complete yet */
-    uint64_t spool_bytes; /* bytes held by live snapshots */
+    uint64_t spool_bytes; /* bytes held by live snapshots and protected entries */
     bool spool_full;      /* the last snapshot was refused for the budget */
     bool scanned;         /* the first scan of the root is complete */
 };
@@ -248,11 +304,16 @@ struct watcher_snapshot {
  * without losing them), falling back to FICLONE, then to a copy when links
  * are impossible (other filesystem, protected_hardlinks); files outside the
  * save's folder (DeepSpeed's latest, rewritten in place) are reflinked or
- * copied. Call it from on_checkpoint_ready: with save_total_limit the folder
- * may be deleted right after the next save. A file that changed size since
- * READY fails the snapshot with HS_ECHANGED. Past spool_max_bytes it
- * returns -ENOSPC without taking anything (release or supersede queued
- * snapshots first). To snapshot training output (struct watcher_output),
+ * copied. The save's protected entry (see "Protect on sight") becomes the
+ * snapshot's directory: files still protected as listed are kept as they
+ * are, the others taken again. Call it from on_checkpoint_ready: an entry
+ * no snapshot adopted there is removed when the callback returns (except
+ * after -ENOSPC for the budget: kept for the retry), and with
+ * save_total_limit the folder may be deleted right after the save. A file
+ * that changed since READY fails the snapshot with HS_ECHANGED. Past
+ * spool_max_bytes (counting snapshots, not protected entries) it returns
+ * -ENOSPC without taking anything (release or supersede queued snapshots
+ * first). To snapshot training output (struct watcher_output),
  * pass a checkpoint whose folder and base are the job root: those files are
  * reflinked or copied, never linked. Copies block the calling thread: fine for the small
  * in-place files, slow for a whole checkpoint on a filesystem without links. */
@@ -294,6 +355,17 @@ int watcher_test_pause_inotify(struct watcher *w, bool paused);
  * reached once it holds `limit` directory watches (0: off), so a test can
  * see the switch to polling. Applies to watches added after the call. */
 int watcher_test_watch_limit(struct watcher *w, size_t limit);
+
+/* Make the inotify backend fail to start with err (a negative errno, 0 off)
+ * as inotifytools_initialize() does when fs.inotify.max_user_instances is
+ * reached (-EMFILE), so a test can see inotify jobs fall back to polling.
+ * Applies to jobs added after the call while no inotify job runs. */
+void watcher_test_inotify_init_error(struct watcher *w, int err);
+
+/* Hold (true) the disk checks that decide READY — events, protection and
+ * snapshots go on — or let them run again (false), so a test can act
+ * between a save's completion and its check (delete its folder). */
+void watcher_test_hold_checks(struct watcher *w, bool hold);
 
 /* Print the job's pending saves (why they are not READY) to out. */
 void watcher_test_dump(const struct watcher_job *job, FILE *out);

@@ -11,6 +11,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -153,6 +154,18 @@ static void on_ready(struct watcher_job *job, const struct watcher_checkpoint *c
     pthread_mutex_unlock(&t->lock);
 }
 
+static void on_lost(struct watcher_job *job, const char *id, const char *why, void *ud)
+{
+    struct wt *t = ud;
+    (void)job;
+    printf("lost: %s: %s\n", id, why);
+    pthread_mutex_lock(&t->lock);
+    t->n_lost++;
+    snprintf(t->lost_id, sizeof(t->lost_id), "%s", id);
+    snprintf(t->lost_why, sizeof(t->lost_why), "%s", why);
+    pthread_mutex_unlock(&t->lock);
+}
+
 static void on_output(struct watcher_job *job, const struct watcher_output *out, void *ud)
 {
     struct wt *t = ud;
@@ -221,8 +234,10 @@ void wt_init(struct wt *t, const char *name)
     pthread_mutex_init(&t->lock, NULL);
     t->verify_content = true;
     assert_int_equal(uv_loop_init(&t->loop), 0);
-    struct watcher_callbacks cb = {
-        .on_checkpoint_ready = on_ready, .on_training_output = on_output, .on_notice = on_notice};
+    struct watcher_callbacks cb = {.on_checkpoint_ready = on_ready,
+                                   .on_training_output = on_output,
+                                   .on_checkpoint_lost = on_lost,
+                                   .on_notice = on_notice};
     struct hs_err err = {0};
     assert_int_equal(watcher_new(&t->loop, &cb, t, &t->w, &err), 0);
     watcher_options_init(&t->o);
@@ -466,6 +481,41 @@ bool wt_has_notice(struct wt *t, const char *needle)
         if (strstr(t->notices[i], needle))
             return true;
     return false;
+}
+
+struct watcher_job_status wt_status(struct wt *t)
+{
+    struct watcher_job_status st;
+    watcher_job_status(t->job, &st);
+    return st;
+}
+
+size_t wt_spool_entries(struct wt *t)
+{
+    char p[320];
+    snprintf(p, sizeof(p), "%s/.hubsync/spool", t->root);
+    DIR *d = opendir(p);
+    size_t n = 0;
+    struct dirent *de;
+    while (d && (de = readdir(d)))
+        n += strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0;
+    if (d)
+        closedir(d);
+    return n;
+}
+
+bool wt_dump_has(struct wt *t, const char *needle)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    if (!f)
+        return false;
+    watcher_test_dump(t->job, f);
+    fclose(f);
+    bool has = buf && strstr(buf, needle);
+    free(buf);
+    return has;
 }
 
 static int cmp_u64(const void *a, const void *b)

@@ -61,6 +61,10 @@ struct wt {
     bool take_snapshot;
     char notices[64][512];
     size_t n_notices;
+    /* on_checkpoint_lost: how many, and the last id and reason */
+    size_t n_lost;
+    char lost_id[256];
+    char lost_why[512];
     char outputs[WT_MAX_OUTPUTS][256];
     size_t n_outputs;
     pthread_t writer;
@@ -108,6 +112,12 @@ uint64_t wt_hash_file(const char *path, uint64_t *size);
 void wt_assert_all_ready(struct wt *t);
 bool wt_all_declared_ready(struct wt *t);
 bool wt_has_notice(struct wt *t, const char *needle);
+/* The job's status (watcher_job_status). */
+struct watcher_job_status wt_status(struct wt *t);
+/* Entries in the job's spool directory (<root>/.hubsync/spool), 0 if none. */
+size_t wt_spool_entries(struct wt *t);
+/* Does watcher_test_dump() of the job print needle? */
+bool wt_dump_has(struct wt *t, const char *needle);
 /* Print latency lines "latency LABEL: n=.. min=.. median=.. max=.. ms". */
 void wt_report_latency(struct wt *t, const char *label);
 /* Context switches of the process's threads other than the main one (the

@@ -394,6 +394,31 @@ static const char *const slow_trainer_args[] = {"--layout",
                                                 "--model-size",
                                                 "1000000",
                                                 NULL};
+/* The most common configuration (issue 12): limit 1 with load_best_model_at_end.
+ * At the end of train() every checkpoint but the best is deleted, the last
+ * one within milliseconds of its trainer_state.json: protected on sight, it
+ * is still READY from the spool. One evaluation has eval_loss NaN (Python
+ * writes NaN into trainer_state.json). */
+static const char *const trainer_best_args[] = {"--layout",
+                                                "trainer",
+                                                "--max-steps",
+                                                "40",
+                                                "--save-steps",
+                                                "10",
+                                                "--eval-strategy",
+                                                "steps",
+                                                "--eval-steps",
+                                                "10",
+                                                "--save-total-limit",
+                                                "1",
+                                                "--load-best-model-at-end",
+                                                "--nan-eval-loss",
+                                                "3",
+                                                "--save-pause",
+                                                "0.3",
+                                                "--model-size",
+                                                "1000000",
+                                                NULL};
 static const char *const accelerate_args[] = {"--layout",
                                               "accelerate",
                                               "--max-steps",
@@ -429,6 +454,11 @@ static void test_ft_trainer_tmp(void **s)
 {
     (void)s;
     run_ft("ft-trainer-tmp-inotify", WATCHER_MODE_INOTIFY, 1, trainer_tmp_args);
+}
+static void test_ft_trainer_best(void **s)
+{
+    (void)s;
+    run_ft("ft-trainer-best-inotify", WATCHER_MODE_INOTIFY, 1, trainer_best_args);
 }
 static void test_ft_trainer_w2(void **s)
 {
@@ -476,11 +506,17 @@ int main(void)
     setvbuf(stdout, NULL, _IOLBF, 0);
     wt_select_tests();
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_ft_trainer),    cmocka_unit_test(test_ft_trainer_tmp),
-        cmocka_unit_test(test_ft_trainer_w2), cmocka_unit_test(test_ft_trainer_poll),
-        cmocka_unit_test(test_ft_accelerate), cmocka_unit_test(test_ft_accelerate_poll),
-        cmocka_unit_test(test_ft_lightning),  cmocka_unit_test(test_ft_lightning_inplace_poll),
-        cmocka_unit_test(test_ft_deepspeed),  cmocka_unit_test(test_ft_deepspeed_poll),
+        cmocka_unit_test(test_ft_trainer),
+        cmocka_unit_test(test_ft_trainer_tmp),
+        cmocka_unit_test(test_ft_trainer_best),
+        cmocka_unit_test(test_ft_trainer_w2),
+        cmocka_unit_test(test_ft_trainer_poll),
+        cmocka_unit_test(test_ft_accelerate),
+        cmocka_unit_test(test_ft_accelerate_poll),
+        cmocka_unit_test(test_ft_lightning),
+        cmocka_unit_test(test_ft_lightning_inplace_poll),
+        cmocka_unit_test(test_ft_deepspeed),
+        cmocka_unit_test(test_ft_deepspeed_poll),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
