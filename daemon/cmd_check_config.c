@@ -53,6 +53,8 @@ static int run(int argc, char **argv)
             fprintf(stderr, "%s: token: %s\n", file, err.msg);
             n++;
         }
+        if (cfg->token_warning)
+            fprintf(stderr, "%s: warning: %s\n", file, cfg->token_warning);
         /* a spool_dir hubsync would refuse (not its spool, a symlink) */
         for (size_t i = 0; i < cfg->n_jobs; i++) {
             const struct config_job *job = &cfg->jobs[i];
