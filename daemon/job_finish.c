@@ -333,10 +333,11 @@ void job__final_done(struct job_op *op, int status, const struct uploader_result
         job__budget_count(j);
     j->bytes_sent_total += res->bytes_sent;
     free(j->last_commit_url);
-    j->last_commit_url = res->commit_url ? strdup(res->commit_url) : NULL;
-    hs_log_info("job %s: End of training committed: %s (%" PRIu64 " bytes sent)%s%s", j->name,
-                res->commit_url, res->bytes_sent,
-                res->nothing_to_commit ? " (nothing changed)" : "",
+    char url[HS_PATH_MAX]; /* an endpoint's user:password never shown */
+    hs_url_redact(res->commit_url ? res->commit_url : "", url, sizeof(url));
+    j->last_commit_url = res->commit_url ? strdup(url) : NULL;
+    hs_log_info("job %s: End of training committed: %s (%" PRIu64 " bytes sent)%s%s", j->name, url,
+                res->bytes_sent, res->nothing_to_commit ? " (nothing changed)" : "",
                 res->resumed_commit ? " (found in the repo after a restart)" : "");
     j->resume_final_commit = 0;
     j->finish_requested = false;
