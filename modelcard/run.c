@@ -71,6 +71,7 @@ static void newest_checkpoint(const struct tree *t, char *out, size_t n)
             close(fd);
         return;
     }
+    rewinddir(d); /* a dup shares the offset of the descriptor it copies */
     unsigned long long best = 0, skipped = 0;
     bool found = false, any_skipped = false;
     struct dirent *e;

@@ -9,12 +9,12 @@
  * creates are made 0700; the spool root carries a marker file
  * (.hubsync-spool), and a spool_dir that exists without it and is not empty
  * is not hubsync's (a spool_dir pointed at an existing folder is refused, not
- * wiped). The cleanup removes only names of hubsync's own pattern, only under
- * the marker, through descriptors (common/tree.c), never outside the spool.
- * Components of a configured spool_dir above the job root (or above the
- * spool itself when it is outside the root) are the administrator's and are
- * followed as configured. Blocking: start-up, check-config, the snapshot
- * thread.
+ * wiped) — except the default <root>/.hubsync/spool of an older hubsync
+ * holding only directories of hubsync's own names, which is adopted. The cleanup removes only names
+ * of hubsync's own pattern, only under the marker, through descriptors (common/tree.c), never
+ * outside the spool. Components of a configured spool_dir above the job root (or above the spool
+ * itself when it is outside the root) are the administrator's and are followed as configured.
+ * Blocking: start-up, check-config, the snapshot thread.
  */
 #include "internal.h"
 
@@ -167,8 +167,20 @@ static int spool_walk(const char *root, const char *spool_dir, bool create, bool
     }
 }
 
-/* 1 when the directory fd is empty but for a marker, 0 when not, -errno. */
-static int is_empty(int fd)
+/* 1 when the marker is there (a regular file), 0 when absent, -errno. */
+static int has_marker(int fd)
+{
+    struct stat st;
+    if (fstatat(fd, MARKER, &st, AT_SYMLINK_NOFOLLOW) != 0)
+        return errno == ENOENT ? 0 : -errno;
+    return S_ISREG(st.st_mode) ? 1 : -EEXIST;
+}
+
+/* Without a marker, the spool is adopted when it is empty, or when it is
+ * the default <root>/.hubsync/spool of a hubsync from before the marker
+ * (legacy) and every entry is a directory of hubsync's own name pattern.
+ * 1 adoptable, 0 not, -errno. */
+static int adoptable(int fd, bool legacy)
 {
     int dup = fcntl(fd, F_DUPFD_CLOEXEC, 0);
     DIR *d = dup >= 0 ? fdopendir(dup) : NULL;
@@ -177,24 +189,39 @@ static int is_empty(int fd)
             close(dup);
         return -errno;
     }
+    rewinddir(d); /* a dup shares the offset of the descriptor it copies */
     int rc = 1;
     struct dirent *e;
-    while ((e = readdir(d)))
-        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
+    while (rc == 1 && (e = readdir(d))) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+            continue;
+        struct stat st;
+        if (!legacy || !watcher__spool_name_ok(e->d_name) ||
+            fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISDIR(st.st_mode))
             rc = 0;
-            break;
-        }
+    }
     closedir(d);
     return rc;
 }
 
-/* 1 when the marker is there (a regular file), 0 when absent, -errno. */
-static int has_marker(int fd)
+/* spool_dir is the default spool of root. */
+static bool is_default(const char *root, const char *spool_dir)
 {
-    struct stat st;
-    if (fstatat(fd, MARKER, &st, AT_SYMLINK_NOFOLLOW) != 0)
-        return errno == ENOENT ? 0 : -errno;
-    return S_ISREG(st.st_mode) ? 1 : -EEXIST;
+    const char *rest = below_root(root, spool_dir);
+    size_t n = strlen(rest);
+    while (n > 0 && rest[n - 1] == '/')
+        n--;
+    return n == 14 && !strncmp(rest, ".hubsync/spool", 14);
+}
+
+/* Ours: 1 (marked or adoptable), 0 not ours, -errno. */
+static int ours(int fd, const char *root, const char *spool_dir, bool *marked)
+{
+    int m = has_marker(fd);
+    *marked = m == 1;
+    if (m != 0)
+        return m == 1 ? 1 : 0;
+    return adoptable(fd, is_default(root, spool_dir));
 }
 
 static int not_ours(const char *spool_dir, struct hs_err *err)
@@ -208,19 +235,17 @@ static int not_ours(const char *spool_dir, struct hs_err *err)
 
 int watcher__spool_open(const char *root, const char *spool_dir, struct hs_err *err)
 {
-    bool missing;
+    bool missing, marked;
     int fd = spool_walk(root, spool_dir, true, &missing, err);
     if (fd < 0)
         return fd;
-    int m = has_marker(fd);
-    if (m == 1)
+    int o = ours(fd, root, spool_dir, &marked);
+    if (marked)
         return fd;
-    int empty = m == 0 ? is_empty(fd) : m;
-    if (empty != 1) {
+    if (o != 1) {
         close(fd);
-        return empty < 0 && empty != -EEXIST
-                   ? hs_err_set(err, empty, "%s: %s", spool_dir, hs_strerror(empty))
-                   : not_ours(spool_dir, err);
+        return o < 0 ? hs_err_set(err, o, "%s: %s", spool_dir, hs_strerror(o))
+                     : not_ours(spool_dir, err);
     }
     int mfd = openat(fd, MARKER, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (mfd < 0 && errno != EEXIST) {
@@ -254,12 +279,12 @@ int watcher_spool_check(const char *root, const char *spool_dir, struct hs_err *
     int fd = spool_walk(root, spool_dir, false, &missing, err);
     if (fd <= 0)
         return fd; /* missing: created at the first snapshot */
-    int m = has_marker(fd);
-    int empty = m == 0 ? is_empty(fd) : 1;
+    bool marked;
+    int o = ours(fd, root, spool_dir, &marked);
     close(fd);
-    if (m < 0 || empty == 0)
-        return not_ours(spool_dir, err);
-    return empty < 0 ? hs_err_set(err, empty, "%s: %s", spool_dir, hs_strerror(empty)) : 0;
+    if (o < 0)
+        return hs_err_set(err, o, "%s: %s", spool_dir, hs_strerror(o));
+    return o == 1 ? 0 : not_ours(spool_dir, err);
 }
 
 int watcher_spool_clean(const char *root, const char *spool_dir, const char *const *keep,
@@ -270,11 +295,12 @@ int watcher_spool_clean(const char *root, const char *spool_dir, const char *con
     int fd = spool_walk(root, spool_dir, false, &missing, err);
     if (fd <= 0)
         return fd; /* no spool: nothing to clean */
-    int m = has_marker(fd);
-    if (m != 1) {
-        int empty = m == 0 ? is_empty(fd) : 0;
+    bool marked;
+    int o = ours(fd, root, spool_dir, &marked);
+    if (o != 1) {
         close(fd);
-        return empty == 1 ? 0 : not_ours(spool_dir, err);
+        return o < 0 ? hs_err_set(err, o, "%s: %s", spool_dir, hs_strerror(o))
+                     : not_ours(spool_dir, err);
     }
     int dup = fcntl(fd, F_DUPFD_CLOEXEC, 0);
     DIR *d = dup >= 0 ? fdopendir(dup) : NULL;
@@ -285,6 +311,7 @@ int watcher_spool_clean(const char *root, const char *spool_dir, const char *con
         close(fd);
         return hs_err_set(err, e, "%s: %s", spool_dir, strerror(-e));
     }
+    rewinddir(d); /* a dup shares the offset of the descriptor it copies */
     int n = 0;
     struct dirent *e;
     while ((e = readdir(d))) {

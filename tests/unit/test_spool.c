@@ -3,7 +3,8 @@
  * existing non-empty folder, and a directory of another user are refused by
  * the snapshot's prepare, the start-up cleanup and check-config alike, and
  * the victim's files are byte for byte what they were; the cleanup removes
- * only hubsync's own entry names, never through a symlink. */
+ * only hubsync's own entry names, never through a symlink; a default spool
+ * of an older hubsync (no marker, only its own entries) is adopted. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -229,12 +230,53 @@ static void test_clean_only_own_names(void **state)
     test_tmpdir_remove(f.t);
 }
 
+static void test_legacy_default_spool_adopted(void **state)
+{
+    (void)state;
+    struct fx f;
+    fx_make(&f);
+    /* a spool of a hubsync from before the marker: only its own entries */
+    char d[2 * HS_PATH_MAX];
+    assert_int_equal(hs_mkdir_p(f.spool, 0700), 0);
+    snprintf(d, sizeof(d), "%s/checkpoint-10-1", f.spool);
+    assert_int_equal(mkdir(d, 0700), 0);
+    struct hs_err err = {0};
+    assert_int_equal(watcher_spool_check(f.root, f.spool, &err), 0);
+    assert_int_equal(watcher_spool_clean(f.root, f.spool, NULL, 0, NULL, NULL, &err), 1);
+    assert_false(exists(f.spool, "checkpoint-10-1"));
+    assert_int_equal(mkdir(d, 0700), 0);
+    assert_int_equal(watcher__spool_prepare(f.root, f.spool, &err), 0);
+    assert_true(exists(f.spool, WATCHER_SPOOL_MARKER));
+    /* the same names elsewhere (a configured spool_dir) are not adopted */
+    char other[2 * HS_PATH_MAX];
+    snprintf(other, sizeof(other), "%.4000s/other", f.t);
+    assert_int_equal(mkdir(other, 0700), 0);
+    snprintf(d, sizeof(d), "%.4000s/checkpoint-10-1", other);
+    assert_int_equal(mkdir(d, 0700), 0);
+    assert_int_equal(watcher_spool_check(f.root, other, &err), -EEXIST);
+    assert_int_equal(watcher_spool_clean(f.root, other, NULL, 0, NULL, NULL, &err), -EEXIST);
+    assert_true(exists(other, "checkpoint-10-1"));
+    /* nor a default spool holding anything else */
+    char root2[2 * HS_PATH_MAX], spool2[3 * HS_PATH_MAX];
+    snprintf(root2, sizeof(root2), "%s/out2", f.t);
+    snprintf(spool2, sizeof(spool2), "%s/.hubsync/spool", root2);
+    assert_int_equal(hs_mkdir_p(spool2, 0700), 0);
+    put(spool2, "notes.txt", "mine");
+    assert_int_equal(watcher__spool_prepare(root2, spool2, &err), -EEXIST);
+    assert_true(has(spool2, "notes.txt", "mine"));
+    test_tmpdir_remove(f.t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_prepare_fresh),      cmocka_unit_test(test_planted_hubsync_link),
-        cmocka_unit_test(test_planted_spool_link), cmocka_unit_test(test_existing_folder_as_spool),
-        cmocka_unit_test(test_other_owner),        cmocka_unit_test(test_clean_only_own_names),
+        cmocka_unit_test(test_prepare_fresh),
+        cmocka_unit_test(test_planted_hubsync_link),
+        cmocka_unit_test(test_planted_spool_link),
+        cmocka_unit_test(test_existing_folder_as_spool),
+        cmocka_unit_test(test_other_owner),
+        cmocka_unit_test(test_clean_only_own_names),
+        cmocka_unit_test(test_legacy_default_spool_adopted),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
