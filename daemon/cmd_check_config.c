@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #define PLAN_MAX (4 * 1024 * 1024)
 
@@ -58,6 +59,15 @@ static int run(int argc, char **argv)
         /* a spool_dir hubsync would refuse (not its spool, a symlink) */
         for (size_t i = 0; i < cfg->n_jobs; i++) {
             const struct config_job *job = &cfg->jobs[i];
+            struct stat st;
+            if (lstat(job->watch, &st) == 0 && S_ISLNK(st.st_mode)) {
+                /* the finish reads the root with O_NOFOLLOW (common/tree.c) */
+                fprintf(stderr,
+                        "%s: jobs[%zu].watch: %s is a symbolic link: name the real folder "
+                        "(hubsync follows no link in a watched tree)\n",
+                        file, i, job->watch);
+                n++;
+            }
             if (watcher_spool_check(job->watch, job->spool_dir, &err) < 0) {
                 fprintf(stderr, "%s: jobs[%zu].spool_dir: %s\n", file, i, err.msg);
                 n++;

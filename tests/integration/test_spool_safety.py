@@ -110,12 +110,31 @@ def test_check_config_redacts(t):
         itlib.cleanup(work)
 
 
+def test_symlinked_watch(t):
+    work = itlib.workdir("watchlink")
+    emu = itlib.Emu(work)
+    try:
+        real = os.path.join(work, "real")
+        os.mkdir(real)
+        link = os.path.join(work, "out")
+        os.symlink(real, link)
+        cfg = itlib.write_config(work, emu, [itlib.job("j", link, "alice/watchlink")])
+        r = itlib.hubsync("check-config", cfg)
+        t.check(r.returncode == 78 and "jobs[0].watch: %s is a symbolic link: name the real "
+                "folder" % link in r.stderr, "check-config names a symlinked watch: %d %s" %
+                (r.returncode, r.stderr[-500:]))
+    finally:
+        emu.stop()
+        itlib.cleanup(work)
+
+
 def main():
     t = itlib.Suite("integration_spool_safety")
     t.run(test_planted_hubsync)
     t.run(test_planted_spool)
     t.run(test_existing_folder)
     t.run(test_check_config_redacts)
+    t.run(test_symlinked_watch)
     return t.finish()
 
 
