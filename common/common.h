@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 
 /* ---- errors ------------------------------------------------------------ */
 
@@ -31,6 +32,8 @@ enum {
                            * same request cannot succeed (a 4xx other than
                            * 408/409/412/429, an invalid path); err->msg carries
                            * the Hub's code, message and request id */
+    HS_ENOTREG = -10008,  /* not a regular file (FIFO, device, socket) where one
+                           * was expected (common/tree.c) */
 };
 
 const char *hs_strerror(int err);
@@ -84,6 +87,12 @@ void hs_secret_scrub(char *buf);
  * with hf_), never a character more. */
 const char *hs_token_redacted(const char *token);
 
+/* Copy url into out (size n) with the password of a userinfo part replaced:
+ * "https://user:pw@host/x" -> "https://user:***@host/x" (only "***" before
+ * the '@' when there is no ':'). Anything else is copied unchanged (truncated to
+ * fit). The one way to print an endpoint or proxy URL. Returns out. */
+char *hs_url_redact(const char *url, char *out, size_t n);
+
 /* Overwrite memory in a way the compiler may not elide, then free(). */
 void hs_free_secret(char *s);
 
@@ -126,6 +135,39 @@ int hs_mkdir_p(const char *path, unsigned mode);
 /* Read a whole small file (at most max bytes, else -EFBIG) into a new
  * NUL-terminated heap buffer. */
 int hs_read_file(const char *path, size_t max, char **out, size_t *out_len);
+
+/* ---- reading a watched tree (tree.c) ---------------------------------- */
+
+/* Everything hubsync reads under a watched root goes through these: the root
+ * is opened O_DIRECTORY|O_NOFOLLOW, each component below it relative to its
+ * parent's descriptor with O_NOFOLLOW, and a file must be a regular file.
+ * Errors: -ELOOP for a symlink anywhere below the root (or the root itself),
+ * -ENOTDIR, -EISDIR, HS_ENOTREG (FIFO, device, socket), -EINVAL for an unsafe
+ * rel (hs_path_is_safe_relative), -errno. hs_tree_strerror() words them.
+ * Descriptors are O_CLOEXEC; the caller closes them. */
+int hs_tree_open_root(const char *path); /* a directory fd, or -errno */
+int hs_tree_open_dir(int dirfd, const char *rel);
+/* A regular file opened O_RDONLY, its fstat in st (may be NULL): the
+ * identity (st_dev, st_ino) of what will actually be read. */
+int hs_tree_open(int dirfd, const char *rel, struct stat *st);
+/* lstat of rel below dirfd (components before the last not followed). */
+int hs_tree_lstat(int dirfd, const char *rel, struct stat *st);
+/* hs_tree_open + read the whole file, at most max bytes (else -EFBIG), into
+ * a new NUL-terminated buffer; st as hs_tree_open. */
+int hs_tree_read(int dirfd, const char *rel, size_t max, char **out, size_t *out_len,
+                 struct stat *st);
+/* Read fd to its end, at most max bytes (-EFBIG); as hs_read_file. */
+int hs_read_fd(int fd, size_t max, char **out, size_t *out_len);
+const char *hs_tree_strerror(int err);
+
+/* Remove name (a file, a symlink itself, or a directory with everything in
+ * it) from the directory dirfd, working on descriptors: a symlink met on the
+ * way is unlinked, never followed, so nothing outside name is touched. A
+ * missing name is success. name is one component. 0 or the first -errno. */
+int hs_rm_tree_at(int dirfd, const char *name);
+/* The same for a path of hubsync's own (its parent directory is opened as
+ * given; only what is below the last component is protected). */
+int hs_rm_tree(const char *path);
 
 /* Write data to path atomically: tmp file in the same directory, fsync,
  * rename, fsync of the directory. */

@@ -26,6 +26,8 @@ const char *hs_strerror(int err)
         return "not available in this build";
     case HS_EREFUSED:
         return "refused by the Hub (retrying cannot fix it)";
+    case HS_ENOTREG:
+        return "not a regular file";
     default:
         break;
     }

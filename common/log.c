@@ -120,6 +120,26 @@ const char *hs_token_redacted(const char *token)
     return (token && strncmp(token, "hf_", 3) == 0) ? "hf_***" : "***";
 }
 
+char *hs_url_redact(const char *url, char *out, size_t n)
+{
+    if (n == 0)
+        return out;
+    const char *scheme = strstr(url, "://");
+    const char *auth = scheme ? scheme + 3 : NULL;
+    size_t alen = auth ? strcspn(auth, "/?#") : 0;
+    const char *at = auth ? memrchr(auth, '@', alen) : NULL;
+    if (!at) {
+        snprintf(out, n, "%s", url);
+        return out;
+    }
+    const char *colon = memchr(auth, ':', (size_t)(at - auth));
+    if (colon)
+        snprintf(out, n, "%.*s:***%s", (int)(colon - url), url, at);
+    else
+        snprintf(out, n, "%.*s***%s", (int)(auth - url), url, at);
+    return out;
+}
+
 void hs_free_secret(char *s)
 {
     if (!s)

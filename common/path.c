@@ -85,37 +85,9 @@ int hs_read_file(const char *path, size_t max, char **out, size_t *out_len)
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return -errno;
-    struct hs_buf b;
-    hs_buf_init(&b, max);
-    char chunk[65536];
-    int rc = 0;
-    for (;;) {
-        ssize_t r = read(fd, chunk, sizeof(chunk));
-        if (r < 0) {
-            if (errno == EINTR)
-                continue;
-            rc = -errno;
-            break;
-        }
-        if (r == 0)
-            break;
-        rc = hs_buf_append(&b, chunk, (size_t)r);
-        if (rc == -E2BIG)
-            rc = -EFBIG;
-        if (rc < 0)
-            break;
-    }
+    int rc = hs_read_fd(fd, max, out, out_len);
     close(fd);
-    if (rc == 0 && !b.data)
-        rc = hs_buf_append(&b, "", 0);
-    if (rc < 0) {
-        hs_buf_free(&b);
-        return rc;
-    }
-    *out = b.data;
-    if (out_len)
-        *out_len = b.len;
-    return 0;
+    return rc;
 }
 
 static int write_all(int fd, const char *p, size_t len)

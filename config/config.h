@@ -77,7 +77,10 @@ enum config_token_source {
  * when there is none. *out is a new string: free it with hs_free_secret().
  * The caller registers it with hs_secret_register(). The _env variant also
  * says which source won and where (a path or "$HF_TOKEN"; never the
- * token); source and where may be NULL. */
+ * token); source and where may be NULL. On success err->msg is "" or, when
+ * the token came from a huggingface_hub token file other users may access
+ * (mode & 007; used, unlike such a token_file), a warning saying so, naming
+ * the file and `chmod 600` (err->code stays 0). */
 int config_resolve_token(const char *inline_token, const char *token_file, char **out,
                          struct hs_err *err);
 int config_resolve_token_env(const char *inline_token, const char *token_file, config_getenv_fn env,
@@ -211,10 +214,13 @@ struct config {
     char *token; /* inline "token" (a secret; wiped on free), or the
                     resolved token after config_token_load() */
     enum config_token_source token_source;
-    char *token_where; /* where the token was found (a path or a variable) */
-    char *token_file;  /* NULL */
-    char *state_dir;   /* $STATE_DIRECTORY > $XDG_STATE_HOME/hubsync >
-                          $HOME/.local/state/hubsync */
+    char *token_where;   /* where the token was found (a path or a variable) */
+    char *token_warning; /* config_token_load: a huggingface_hub token file other
+                            users may read ("... run chmod 600 on it"), or NULL;
+                            the caller says it once */
+    char *token_file;    /* NULL */
+    char *state_dir;     /* $STATE_DIRECTORY > $XDG_STATE_HOME/hubsync >
+                            $HOME/.local/state/hubsync */
     enum config_origin state_dir_origin;
     char *ca_file;                          /* NULL: the system store */
     unsigned max_parallel_uploads;          /* 8, 1..64 */

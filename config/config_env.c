@@ -17,6 +17,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
@@ -107,8 +108,9 @@ int config__endpoint(const char *configured, config_getenv_fn env, char **out, s
     if (!u)
         return hs_err_set(err, -ENOMEM, "out of memory");
     if (!is_http_url(u)) {
+        char shown[HS_PATH_MAX];
         hs_err_set(err, HS_ECONFIG, "%s \"%s\" is not an http:// or https:// URL with a host", what,
-                   u);
+                   hs_url_redact(u, shown, sizeof(shown)));
         free(u);
         return HS_ECONFIG;
     }
@@ -226,24 +228,51 @@ static int hf_token_path(config_getenv_fn env, char *out, size_t n)
     return hs_path_join(out, n, home, "token");
 }
 
+/* The one permission rule for token files: no access at all for other
+ * users (mode & 007). hubsync's own token_file breaking it is refused;
+ * huggingface_hub's files (HF_TOKEN_PATH, $HF_HOME/token,
+ * ~/.cache/huggingface/token), which `huggingface-cli login` may have
+ * written with the umask, are used with a warning in warn. */
+static bool others_may_access(const struct stat *st)
+{
+    return (st->st_mode & 007) != 0;
+}
+
 /* Read and clean a token file. 0 with *out (maybe NULL when empty),
  * -ENOENT when absent, other -errno on read errors. */
-static int read_token_file(const char *path, bool strict, char **out, struct hs_err *err)
+static int read_token_file(const char *path, bool strict, char **out, struct hs_err *warn,
+                           struct hs_err *err)
 {
     *out = NULL;
-    struct stat st;
-    if (stat(path, &st) < 0)
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    if (fd < 0)
         return -errno;
-    if (!S_ISREG(st.st_mode))
+    struct stat st;
+    if (fstat(fd, &st) < 0) {
+        int e = -errno;
+        close(fd);
+        return e;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        close(fd);
         return hs_err_set(err, HS_ECONFIG, "token file %s is not a regular file", path);
-    if (strict && (st.st_mode & 007))
+    }
+    if (others_may_access(&st) && strict) {
+        close(fd);
         return hs_err_set(err, HS_ECONFIG,
                           "token file %s is accessible to other users (mode %04o); "
                           "run chmod o-rwx on it",
                           path, (unsigned)(st.st_mode & 07777));
+    }
+    if (others_may_access(&st))
+        hs_err_set(warn, 0,
+                   "token file %s is accessible to other users (mode %04o): anyone on this "
+                   "machine can read the token; run chmod 600 on it",
+                   path, (unsigned)(st.st_mode & 07777));
     char *data = NULL;
     size_t len = 0;
-    int rc = hs_read_file(path, TOKEN_FILE_MAX, &data, &len);
+    int rc = hs_read_fd(fd, TOKEN_FILE_MAX, &data, &len);
+    close(fd);
     if (rc < 0)
         return rc;
     *out = clean_token(data, len);
@@ -285,6 +314,8 @@ int config_resolve_token_env(const char *inline_token, const char *token_file, c
     *out = NULL;
     *source = CONFIG_TOKEN_NONE;
     where[0] = '\0';
+    if (err)
+        err->msg[0] = '\0'; /* stays "" on success unless a warning is due */
 
     if (inline_token) {
         char *t = clean_token(inline_token, strlen(inline_token));
@@ -297,7 +328,7 @@ int config_resolve_token_env(const char *inline_token, const char *token_file, c
     }
     if (token_file) {
         char *t = NULL;
-        int rc = read_token_file(token_file, true, &t, err);
+        int rc = read_token_file(token_file, true, &t, NULL, err);
         if (rc == HS_ECONFIG)
             return rc;
         if (rc < 0)
@@ -332,7 +363,8 @@ int config_resolve_token_env(const char *inline_token, const char *token_file, c
     if (rc < 0)
         return hs_err_set(err, rc, "token file path: %s", hs_strerror(rc));
     char *t = NULL;
-    rc = read_token_file(path, false, &t, err);
+    struct hs_err warn = {0};
+    rc = read_token_file(path, false, &t, &warn, err);
     if (rc == HS_ECONFIG)
         return rc;
     if (rc < 0 && rc != -ENOENT && rc != -ENOTDIR)
@@ -341,6 +373,8 @@ int config_resolve_token_env(const char *inline_token, const char *token_file, c
         *out = t;
         *source = CONFIG_TOKEN_HF_FILE;
         snprintf(where, where_len, "%s", path);
+        if (warn.msg[0])
+            hs_err_set(err, 0, "%s", warn.msg);
         return 0;
     }
     return hs_err_set(err, -ENOENT,

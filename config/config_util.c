@@ -149,6 +149,7 @@ struct config *config_free(struct config *cfg)
     free(cfg->endpoint);
     hs_free_secret(cfg->token);
     free(cfg->token_where);
+    free(cfg->token_warning);
     free(cfg->token_file);
     free(cfg->state_dir);
     free(cfg->ca_file);
@@ -191,10 +192,14 @@ int config_token_load(struct config *cfg, config_getenv_fn env, struct hs_err *e
 {
     char *tok = NULL, where[HS_PATH_MAX + 64];
     enum config_token_source src = CONFIG_TOKEN_NONE;
+    struct hs_err e = {0};
     int rc = config_resolve_token_env(cfg->token, cfg->token_file, env, &tok, &src, where,
-                                      sizeof(where), err);
-    if (rc < 0)
+                                      sizeof(where), &e);
+    if (rc < 0) {
+        if (err)
+            *err = e;
         return rc;
+    }
     char *w = strdup(where);
     if (!w) {
         hs_free_secret(tok);
@@ -202,8 +207,10 @@ int config_token_load(struct config *cfg, config_getenv_fn env, struct hs_err *e
     }
     hs_free_secret(cfg->token);
     free(cfg->token_where);
+    free(cfg->token_warning);
     cfg->token = tok;
     cfg->token_where = w;
+    cfg->token_warning = e.msg[0] ? strdup(e.msg) : NULL;
     cfg->token_source = src;
     rc = hs_secret_register(tok);
     if (rc < 0)

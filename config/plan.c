@@ -4,8 +4,9 @@
  * commit messages, under the job's hub_strategy (DESIGN.md "Strategies",
  * training-semantics.md §1.4), the effective include/exclude lists, and the
  * settings that decide when and how saves are taken; then the shared
- * settings (endpoint, where the token comes from — never the token — state
- * directory, parallelism, bandwidth). Text only; the caller prints it.
+ * settings (endpoint with any password in it redacted, where the token
+ * comes from — never the token — state directory, parallelism, bandwidth).
+ * Text only; the caller prints it.
  */
 #include "config.h"
 
@@ -259,7 +260,8 @@ int config_plan_render(const struct config *cfg, struct hs_buf *b)
 {
     struct out out = {.b = b}, *o = &out;
     outf(o, "%s: %zu job%s\n", cfg->path, cfg->n_jobs, cfg->n_jobs == 1 ? "" : "s");
-    outf(o, "endpoint:       %s (%s)\n", cfg->endpoint,
+    char ep[HS_PATH_MAX];
+    outf(o, "endpoint:       %s (%s)\n", hs_url_redact(cfg->endpoint, ep, sizeof(ep)),
          origin_note(cfg->endpoint_origin, "from HF_ENDPOINT"));
     outf(o, "token:          ");
     const char *where = cfg->token_where ? cfg->token_where : "";

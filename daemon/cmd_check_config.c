@@ -1,16 +1,19 @@
 /*
  * cmd_check_config.c — `hubsync check-config FILE`: load FILE with
  * config/, resolve the token the way the daemon would (to say where it comes
- * from, never what it is), and print the plan per job on stdout (exit 0), or
+ * from, never what it is), check each job's spool the way a snapshot would
+ * (watcher_spool_check), and print the plan per job on stdout (exit 0), or
  * every problem on stderr (exit 78). Usage errors exit 2.
  */
 #include "cli.h"
 #include "common.h"
 #include "config.h"
+#include "watcher.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #define PLAN_MAX (4 * 1024 * 1024)
 
@@ -50,6 +53,25 @@ static int run(int argc, char **argv)
             hs_secret_scrub(err.msg);
             fprintf(stderr, "%s: token: %s\n", file, err.msg);
             n++;
+        }
+        if (cfg->token_warning)
+            fprintf(stderr, "%s: warning: %s\n", file, cfg->token_warning);
+        /* a spool_dir hubsync would refuse (not its spool, a symlink) */
+        for (size_t i = 0; i < cfg->n_jobs; i++) {
+            const struct config_job *job = &cfg->jobs[i];
+            struct stat st;
+            if (lstat(job->watch, &st) == 0 && S_ISLNK(st.st_mode)) {
+                /* the finish reads the root with O_NOFOLLOW (common/tree.c) */
+                fprintf(stderr,
+                        "%s: jobs[%zu].watch: %s is a symbolic link: name the real folder "
+                        "(hubsync follows no link in a watched tree)\n",
+                        file, i, job->watch);
+                n++;
+            }
+            if (watcher_spool_check(job->watch, job->spool_dir, &err) < 0) {
+                fprintf(stderr, "%s: jobs[%zu].spool_dir: %s\n", file, i, err.msg);
+                n++;
+            }
         }
         if (n) {
             fprintf(stderr, "%s: %d problem%s found\n", file, n, n == 1 ? "" : "s");

@@ -626,6 +626,8 @@ static int run(int argc, char **argv)
         return HS_EXIT_CONFIG;
     }
     hs_secret_register(token);
+    if (err.msg[0])
+        hs_log_warn("%s", err.msg); /* a token file other users may read */
 
     struct run_ctx ctx = {.status = HS_EXIT_FAILURE};
     ctx.tty = isatty(STDERR_FILENO);

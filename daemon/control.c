@@ -152,6 +152,9 @@ static void on_write(uv_write_t *req, int status)
     struct conn *c = w->c;
     free(w);
     c->pending_writes--;
+    if (status < 0) /* EPIPE: SIGPIPE is ignored (main.c); a normal hang-up */
+        hs_log_debug("control: the client hung up before reading its answer: %s",
+                     uv_strerror(status));
     if (status < 0 || (c->close_after_write && c->pending_writes == 0))
         conn_close(c);
 }
@@ -173,7 +176,9 @@ static void conn_send(struct conn *c, json_t *resp)
     w->c = c;
     free(text);
     uv_buf_t buf = uv_buf_init(w->data, (unsigned)w->len);
-    if (uv_write(&w->req, (uv_stream_t *)&c->pipe, &buf, 1, on_write) < 0) {
+    int r = uv_write(&w->req, (uv_stream_t *)&c->pipe, &buf, 1, on_write);
+    if (r < 0) {
+        hs_log_debug("control: the client hung up before reading its answer: %s", uv_strerror(r));
         free(w);
         conn_close(c);
         return;

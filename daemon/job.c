@@ -12,9 +12,7 @@
  */
 #include "job_int.h"
 
-#include <dirent.h>
 #include <errno.h>
-#include <ftw.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -34,19 +32,9 @@
 
 /* ---- small helpers ------------------------------------------------------- */
 
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)ftw;
-    int r = flag == FTW_DP ? rmdir(path) : unlink(path);
-    return r == 0 || errno == ENOENT ? 0 : -1;
-}
-
 int job__rm_tree(const char *dir)
 {
-    if (nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS) < 0)
-        return errno == ENOENT ? 0 : -errno;
-    return 0;
+    return hs_rm_tree(dir);
 }
 
 void job__set_str(char **dst, const char *s)
@@ -586,31 +574,34 @@ static int add_watch(struct job *j, struct hs_err *err)
     return watcher_add_job(j->env->watcher, &o, &j->wj, err);
 }
 
+static void spool_removed(const char *path, int status, void *ud)
+{
+    struct job *j = ud;
+    if (status == 0)
+        hs_log_info("job %s: removed stale spool entry %s", j->name, path);
+    else
+        hs_log_warn("job %s: cannot remove stale spool entry %s: %s", j->name, path,
+                    hs_strerror(status));
+}
+
 /* Spool entries no live save refers to (a crash between the snapshot and
- * its journal record, or after the commit before the release). */
+ * its journal record, or after the commit before the release). Only
+ * hubsync's own entries of a marked spool go (watcher_spool_clean). */
 static void clean_spool(struct job *j)
 {
-    DIR *d = opendir(j->cfg->spool_dir);
-    if (!d)
-        return;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-            continue;
-        char path[HS_PATH_MAX];
-        if (hs_path_join(path, sizeof(path), j->cfg->spool_dir, e->d_name) < 0)
-            continue;
-        bool live = false;
-        for (size_t i = 0; i < j->nq && !live; i++) {
-            const struct jstate_save *s = jstate_save_get(j->env->js, j->q[i].id);
-            live = s && s->spool && strcmp(s->spool, path) == 0;
-        }
-        if (!live) {
-            hs_log_info("job %s: removing stale spool entry %s", j->name, path);
-            job__rm_tree(path);
-        }
+    const char **keep = calloc(j->nq + 1, sizeof(*keep));
+    if (!keep)
+        return job__set_error(j, "out of memory");
+    size_t n = 0;
+    for (size_t i = 0; i < j->nq; i++) {
+        const struct jstate_save *s = jstate_save_get(j->env->js, j->q[i].id);
+        if (s && s->spool)
+            keep[n++] = s->spool;
     }
-    closedir(d);
+    struct hs_err err = {0};
+    if (watcher_spool_clean(j->cfg->watch, j->cfg->spool_dir, keep, n, spool_removed, j, &err) < 0)
+        hs_log_warn("job %s: spool not cleaned: %s", j->name, err.msg);
+    free(keep);
 }
 
 static void restore(struct job *j)

@@ -6,7 +6,10 @@
  * training" commit (strategy_plan_finish). When the Hub refuses that
  * commit with 400 (the card's metadata), the commit is redone without
  * README.md and the error is reported. The listing and the rendering run
- * on the loop thread: an output dir's top level and a card are small.
+ * on the loop thread: an output dir's top level and a card are small. The
+ * listing walks descriptors (common/tree.c): a symlink in the output dir is
+ * skipped with a warning naming it, never followed, and each file's
+ * identity (device, inode, size, mtime) is recorded as it was listed.
  */
 #include "card_meta.h"
 #include "job_int.h"
@@ -14,10 +17,12 @@
 #include "modelcard.h"
 
 #include <errno.h>
-#include <ftw.h>
+#include <dirent.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define CARD_MAX     (64u << 20)
@@ -27,14 +32,21 @@
 
 /* ---- the output dir ------------------------------------------------------- */
 
-struct listing {
-    const char *root;
-    size_t root_len;
-    char **v;
-    size_t n, cap;
-    int err;
+/* One file of the output dir, with the identity it had when listed (what
+ * the uploader's identity check must find again). */
+struct listed {
+    char *rel;
+    uint64_t dev, ino, size;
+    int64_t mtime_ns;
 };
-static __thread struct listing *cur_listing;
+
+struct listing {
+    const char *root; /* for notices */
+    const char *job;
+    char **v; /* rel paths (for strategy_plan_finish) */
+    struct listed *f;
+    size_t n, cap;
+};
 
 static bool pruned_top(const char *rel)
 {
@@ -43,33 +55,84 @@ static bool pruned_top(const char *rel)
            !strcmp(rel, ".cache");
 }
 
-static int list_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+static int list_add(struct listing *l, const char *rel, const struct stat *st)
 {
-    (void)st;
-    struct listing *l = cur_listing;
-    if (ftw->level == 0)
-        return FTW_CONTINUE;
-    const char *rel = path + l->root_len + 1;
-    if (ftw->level == 1 && pruned_top(rel))
-        return flag == FTW_D ? FTW_SKIP_SUBTREE : FTW_CONTINUE;
-    if (flag != FTW_F)
-        return FTW_CONTINUE;
     if (l->n == l->cap) {
         size_t cap = l->cap ? 2 * l->cap : 64;
-        char **v = cap <= LIST_MAX ? realloc(l->v, cap * sizeof(*v)) : NULL;
-        if (!v) {
-            l->err = cap <= LIST_MAX ? -ENOMEM : -E2BIG;
-            return FTW_STOP;
-        }
+        if (cap > LIST_MAX)
+            return -E2BIG;
+        char **v = realloc(l->v, cap * sizeof(*v));
+        if (!v)
+            return -ENOMEM;
         l->v = v;
+        struct listed *f = realloc(l->f, cap * sizeof(*f));
+        if (!f)
+            return -ENOMEM;
+        l->f = f;
         l->cap = cap;
     }
-    if (!(l->v[l->n] = strdup(rel))) {
-        l->err = -ENOMEM;
-        return FTW_STOP;
-    }
+    char *r = strdup(rel);
+    if (!r)
+        return -ENOMEM;
+    l->v[l->n] = r;
+    l->f[l->n] = (struct listed){
+        .rel = r,
+        .dev = (uint64_t)st->st_dev,
+        .ino = (uint64_t)st->st_ino,
+        .size = (uint64_t)st->st_size,
+        .mtime_ns = (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec,
+    };
     l->n++;
-    return FTW_CONTINUE;
+    return 0;
+}
+
+/* List the directory fd (consumed), prefix its rel path ("" at the root),
+ * through descriptors (common/tree.c rules): symlinks are skipped with one
+ * notice each and never followed, so nothing outside the tree is listed. */
+static int list_dir(struct listing *l, int fd, const char *prefix, unsigned depth)
+{
+    if (depth > 64) {
+        close(fd);
+        hs_log_warn("job %s: %s/%s: deeper than 64 levels: not uploaded", l->job, l->root, prefix);
+        return 0;
+    }
+    DIR *d = fdopendir(fd);
+    if (!d) {
+        int e = -errno;
+        close(fd);
+        return e;
+    }
+    int rc = 0;
+    struct dirent *e;
+    while (rc == 0 && (e = readdir(d))) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+            continue;
+        char rel[HS_PATH_MAX];
+        int w = prefix[0] ? snprintf(rel, sizeof(rel), "%s/%s", prefix, e->d_name)
+                          : snprintf(rel, sizeof(rel), "%s", e->d_name);
+        if (w < 0 || (size_t)w >= sizeof(rel))
+            continue;
+        if (!prefix[0] && pruned_top(rel))
+            continue;
+        struct stat st;
+        if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+            continue; /* gone meanwhile */
+        if (S_ISLNK(st.st_mode)) {
+            hs_log_warn("job %s: %s/%s is a symbolic link: not followed, not uploaded", l->job,
+                        l->root, rel);
+        } else if (S_ISDIR(st.st_mode)) {
+            int sub = hs_tree_open_dir(dirfd(d), e->d_name);
+            if (sub == -ELOOP)
+                hs_log_warn("job %s: %s/%s is a symbolic link: not followed, not uploaded", l->job,
+                            l->root, rel);
+            else if (sub >= 0)
+                rc = list_dir(l, sub, rel, depth + 1);
+        } else if (S_ISREG(st.st_mode)) {
+            rc = list_add(l, rel, &st);
+        }
+    }
+    closedir(d);
+    return rc;
 }
 
 static void listing_free(struct listing *l)
@@ -77,21 +140,18 @@ static void listing_free(struct listing *l)
     for (size_t i = 0; i < l->n; i++)
         free(l->v[i]);
     free(l->v);
+    free(l->f);
 }
 
-static int list_output(const char *root, struct listing *l)
+static int list_output(const char *job, const char *root, struct listing *l)
 {
     memset(l, 0, sizeof(*l));
     l->root = root;
-    l->root_len = strlen(root);
-    while (l->root_len > 1 && root[l->root_len - 1] == '/')
-        l->root_len--;
-    cur_listing = l;
-    int r = nftw(root, list_one, 16, FTW_PHYS | FTW_ACTIONRETVAL);
-    cur_listing = NULL;
-    if (l->err)
-        return l->err;
-    return r < 0 ? -errno : 0;
+    l->job = job;
+    int fd = hs_tree_open_root(root);
+    if (fd < 0)
+        return fd;
+    return list_dir(l, fd, "", 0);
 }
 
 /* ---- the card --------------------------------------------------------------- */
@@ -149,10 +209,10 @@ static int plan_final(struct job_op *op, bool with_card, struct hs_err *err)
 {
     struct job *j = op->j;
     struct listing l;
-    int rc = list_output(j->cfg->watch, &l);
+    int rc = list_output(j->name, j->cfg->watch, &l);
     if (rc < 0) {
         listing_free(&l);
-        return hs_err_set(err, rc, "listing %s: %s", j->cfg->watch, hs_strerror(rc));
+        return hs_err_set(err, rc, "listing %s: %s", j->cfg->watch, hs_tree_strerror(rc));
     }
     op->with_card = false;
     if (with_card) {
@@ -208,7 +268,7 @@ void job__start_final(struct job *j)
     j->bytes_total = 0;
     struct hs_err err = {0};
     int rc = plan_final(op, !j->card_error, &err);
-    if (rc == -ENOENT || rc == -ENOTDIR) {
+    if (rc == -ENOENT || rc == -ENOTDIR || rc == -ELOOP) {
         /* nothing will appear by retrying: say so now */
         char msg[HS_ERR_MAX + 64];
         snprintf(msg, sizeof(msg), "%s: nothing to push (check \"watch\")", err.msg);
@@ -273,10 +333,11 @@ void job__final_done(struct job_op *op, int status, const struct uploader_result
         job__budget_count(j);
     j->bytes_sent_total += res->bytes_sent;
     free(j->last_commit_url);
-    j->last_commit_url = res->commit_url ? strdup(res->commit_url) : NULL;
-    hs_log_info("job %s: End of training committed: %s (%" PRIu64 " bytes sent)%s%s", j->name,
-                res->commit_url, res->bytes_sent,
-                res->nothing_to_commit ? " (nothing changed)" : "",
+    char url[HS_PATH_MAX]; /* an endpoint's user:password never shown */
+    hs_url_redact(res->commit_url ? res->commit_url : "", url, sizeof(url));
+    j->last_commit_url = res->commit_url ? strdup(url) : NULL;
+    hs_log_info("job %s: End of training committed: %s (%" PRIu64 " bytes sent)%s%s", j->name, url,
+                res->bytes_sent, res->nothing_to_commit ? " (nothing changed)" : "",
                 res->resumed_commit ? " (found in the repo after a restart)" : "");
     j->resume_final_commit = 0;
     j->finish_requested = false;

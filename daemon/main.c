@@ -5,6 +5,7 @@
 #include "cli.h"
 #include "common.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -42,6 +43,12 @@ static int wants_help(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+    /* A reader that goes away (a control client closing before its answer,
+     * `hubsync run ... | head -1`) must not kill hubsync: writes then fail
+     * with EPIPE, which each writer handles. Every command, before anything
+     * else. CMD of `hubsync run` gets default dispositions back
+     * (cmd_run.c posix_spawn with POSIX_SPAWN_SETSIGDEF). */
+    signal(SIGPIPE, SIG_IGN);
     if (argc < 2) {
         print_help(stderr);
         return HS_EXIT_USAGE;

@@ -294,6 +294,8 @@ static void describe_token_source(struct service *s)
 {
     const struct config *c = s->cfg;
     const char *w = c->token_where ? c->token_where : "";
+    if (c->token_warning)
+        hs_log_warn("%s", c->token_warning); /* once: a reload does not repeat it */
     switch (c->token_source) {
     case CONFIG_TOKEN_INLINE:
         snprintf(s->token_from, sizeof(s->token_from), "the \"token\" of %s", s->config_path);

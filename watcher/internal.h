@@ -453,4 +453,17 @@ const char *watcher__folder_in_base(const struct watcher_checkpoint *cp);
 /* Does folder/rel exist as a regular file? */
 bool watcher__file_exists(const char *folder, const char *rel);
 
+/* ---- the spool (spool.c) ---- */
+
+/* Make the spool path's missing components below root as real 0700
+ * directories and check the existing ones (watcher_spool_check's rules),
+ * writing the marker into an empty spool root. _open returns the spool's
+ * descriptor (O_CLOEXEC; the caller closes it) for *at() calls that cannot
+ * be redirected by a later swap; _prepare returns 0. Errors with err filled:
+ * -ELOOP, -ENOTDIR, -EPERM, -EEXIST (not a hubsync spool), -errno. */
+int watcher__spool_open(const char *root, const char *spool_dir, struct hs_err *err);
+int watcher__spool_prepare(const char *root, const char *spool_dir, struct hs_err *err);
+/* A name of hubsync's own spool entries: "<sanitized id>-<decimal seq>". */
+bool watcher__spool_name_ok(const char *name);
+
 #endif

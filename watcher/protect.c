@@ -48,6 +48,8 @@ struct pwork {
     uv_work_t req;
     struct watcher__job *j;
     const char *root, *spool_dir; /* the job's, stable while the work pins it */
+    int spool_ok;                 /* 0 unchecked, 1 prepared, < 0 refused (spool_why) */
+    char spool_why[HS_ERR_MAX];
     struct watcher__pop *ops;
     struct watcher__notes notes;
 };
@@ -98,8 +100,17 @@ static void protect_one(struct pwork *w, struct watcher__pop *op, const char *re
         }
         unlink(dst); /* replaced or rewritten since: take it again */
     }
-    int r = hs_mkdir_p(w->spool_dir, 0700);
-    if (r == 0 && mkdir(p->dir, 0700) != 0 && errno != EEXIST)
+    if (!w->spool_ok) { /* once per batch: a real directory of ours (spool.c) */
+        struct hs_err e = {0};
+        w->spool_ok = watcher__spool_prepare(w->root, w->spool_dir, &e) < 0 ? -1 : 1;
+        snprintf(w->spool_why, sizeof(w->spool_why), "%s", e.msg);
+    }
+    if (w->spool_ok < 0) {
+        snprintf(op->why, sizeof(op->why), "%.300s", w->spool_why);
+        return;
+    }
+    int r = 0;
+    if (mkdir(p->dir, 0700) != 0 && errno != EEXIST)
         r = -errno;
     char *slash = strrchr(dst, '/');
     if (r == 0) {

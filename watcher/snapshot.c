@@ -14,7 +14,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <linux/fs.h>
 #include <stdio.h>
 #include <string.h>
@@ -99,21 +98,9 @@ int watcher__put_file(const char *src, const char *dst, bool may_link, bool may_
     return rc;
 }
 
-static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *f)
-{
-    (void)st;
-    (void)f;
-    if ((flag == FTW_DP ? rmdir(p) : unlink(p)) != 0 && errno != ENOENT)
-        return -errno;
-    return 0;
-}
-
 int watcher__rm_tree(const char *dir)
 {
-    int r = nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-    if (r < 0)
-        return errno == ENOENT ? 0 : -errno;
-    return r;
+    return hs_rm_tree(dir);
 }
 
 static void sanitize(char *s)
@@ -183,9 +170,9 @@ static int build(const char *spool_dir, const char *root, const struct watcher_c
 {
     char dir[HS_PATH_MAX];
     *out = NULL;
-    int r = hs_mkdir_p(spool_dir, 0700);
+    int r = watcher__spool_prepare(root, spool_dir, err);
     if (r < 0)
-        return hs_err_set(err, r, "%s: cannot create spool: %s", spool_dir, hs_strerror(r));
+        return r;
     if (hs_path_join(dir, sizeof(dir), spool_dir, p ? strrchr(p->dir, '/') + 1 : name) < 0)
         return hs_err_set(err, -ENAMETOOLONG, "spool path too long");
     if (mkdir(dir, 0700) != 0 && (!p || errno != EEXIST))

@@ -345,6 +345,34 @@ int watcher_snapshot_start(struct watcher_job *job, const struct watcher_checkpo
 int watcher_snapshot_release(struct watcher_job *job, struct watcher_snapshot *snap,
                              struct hs_err *err);
 
+/* ---- the spool (spool.c) ------------------------------------------------- */
+
+/* The spool is hubsync's alone: every component of spool_dir below root
+ * (the job's watch dir; NULL or a spool outside it: the spool folder itself)
+ * must be a real directory owned by the running user, never a symlink, and
+ * the spool root holds this marker file once hubsync has used it. */
+#define WATCHER_SPOOL_MARKER ".hubsync-spool"
+
+/* For check-config: 0 when spool_dir is usable (absent counts: it is made at
+ * the first snapshot); -ELOOP / -ENOTDIR / -EPERM when a component below
+ * root is a symlink, not a directory or another user's; -EEXIST when it
+ * exists, is not empty and has no marker ("... exists and is not a hubsync
+ * spool"). err says which path and why. */
+int watcher_spool_check(const char *root, const char *spool_dir, struct hs_err *err);
+
+/* Remove the spool entries no live save needs, at start: only names of
+ * hubsync's own pattern ("<sanitized id>-<decimal seq>"), only when the
+ * marker is there, never through a symlink (descriptor-based removal that
+ * never leaves the entry), never outside the spool. keep lists the live
+ * entries as full paths (as the journal records them). fn (may be NULL) is
+ * called with each entry's path and the removal's status. Returns the
+ * number removed (0 when there is no spool, or an empty unmarked one), or
+ * an error as watcher_spool_check with err filled (nothing removed). */
+typedef void (*watcher_spool_removed_fn)(const char *path, int status, void *userdata);
+int watcher_spool_clean(const char *root, const char *spool_dir, const char *const *keep,
+                        size_t n_keep, watcher_spool_removed_fn fn, void *userdata,
+                        struct hs_err *err);
+
 /* ---- test hooks ---------------------------------------------------------- */
 
 /* Stop (true) or resume (false) reading the inotify descriptor, so that a
