@@ -357,7 +357,13 @@ struct watcher__prot {
     bool release;  /* remove once idle */
     bool ready;    /* reported READY: a snapshot of id may adopt it */
     bool keep;     /* a snapshot was refused for the budget: kept for its retry */
+    bool created;  /* dir was made by us (pool thread; read once the work is done):
+                    * only then is it ever removed */
 };
+
+/* Remove p's entry directory if this process created it (never a folder
+ * that was there before, e.g. reached through a planted link). */
+void watcher__prot_rm(struct watcher__prot *p);
 
 /* Is c a save whose files are protected on sight? */
 bool watcher__prot_wanted(struct watcher__job *j, const struct watcher__cand *c);

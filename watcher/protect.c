@@ -93,13 +93,7 @@ static void protect_one(struct pwork *w, struct watcher__pop *op, const char *re
         return;
     if (lstat(src, &s) != 0 || !S_ISREG(s.st_mode))
         return; /* gone already (or not a file): nothing to protect */
-    if (lstat(dst, &d) == 0) {
-        if (d.st_dev == s.st_dev && d.st_ino == s.st_ino) {
-            got_add(op, rel, WATCHER_SNAPSHOT_HARDLINK, &s); /* seen again: same inode */
-            return;
-        }
-        unlink(dst); /* replaced or rewritten since: take it again */
-    }
+    /* nothing in the spool is touched before it is known to be ours */
     if (!w->spool_ok) { /* once per batch: a real directory of ours (spool.c) */
         struct hs_err e = {0};
         w->spool_ok = watcher__spool_prepare(w->root, w->spool_dir, &e) < 0 ? -1 : 1;
@@ -109,15 +103,24 @@ static void protect_one(struct pwork *w, struct watcher__pop *op, const char *re
         snprintf(op->why, sizeof(op->why), "%.300s", w->spool_why);
         return;
     }
-    int r = 0;
-    if (mkdir(p->dir, 0700) != 0 && errno != EEXIST)
-        r = -errno;
-    char *slash = strrchr(dst, '/');
-    if (r == 0) {
-        *slash = 0;
-        r = hs_mkdir_p(dst, 0700);
-        *slash = '/';
+    if (!p->created && mkdir(p->dir, 0700) != 0) {
+        /* an entry of that name that we did not make is not ours to fill */
+        snprintf(op->why, sizeof(op->why), "%.200s: %s", p->dir,
+                 errno == EEXIST ? "exists already" : strerror(errno));
+        return;
     }
+    p->created = true;
+    if (lstat(dst, &d) == 0) {
+        if (d.st_dev == s.st_dev && d.st_ino == s.st_ino) {
+            got_add(op, rel, WATCHER_SNAPSHOT_HARDLINK, &s); /* seen again: same inode */
+            return;
+        }
+        unlink(dst); /* replaced or rewritten since: take it again */
+    }
+    char *slash = strrchr(dst, '/');
+    *slash = 0;
+    int r = hs_mkdir_p(dst, 0700);
+    *slash = '/';
     if (r < 0) {
         snprintf(op->why, sizeof(op->why), "%.200s: %s", p->dir, hs_strerror(r));
         return;
@@ -148,13 +151,19 @@ static void protect_one(struct pwork *w, struct watcher__pop *op, const char *re
              strerror(r < 0 ? -r : EOPNOTSUPP));
 }
 
+void watcher__prot_rm(struct watcher__prot *p)
+{
+    if (p && p->created)
+        watcher__rm_tree(p->dir);
+}
+
 static void work_cb(uv_work_t *req)
 {
     struct pwork *w = req->data;
     for (struct watcher__pop *op = w->ops; op; op = op->next) {
         struct watcher__prot *p = op->p;
         if (op->kind == POP_REMOVE) {
-            watcher__rm_tree(p->dir);
+            watcher__prot_rm(p);
         } else if (op->kind == POP_FILE) {
             protect_one(w, op, op->rel);
         } else {
@@ -379,7 +388,7 @@ void watcher__prot_release(struct watcher__job *j, struct watcher__prot *p)
     unlist(j, p);
     if (j->removed && !p->busy) {
         /* teardown: no pool work may start any more */
-        watcher__rm_tree(p->dir);
+        watcher__prot_rm(p);
         watcher__prot_free(p);
     } else if (!p->busy) {
         queue_op(j, p, POP_REMOVE, NULL);
@@ -433,7 +442,7 @@ void watcher__prot_free_all(struct watcher__job *j)
         j->pops = op->next;
         struct watcher__prot *p = op->p;
         if (--p->busy == 0 && p->release) {
-            watcher__rm_tree(p->dir);
+            watcher__prot_rm(p);
             watcher__prot_free(p);
         }
         free(op->rel);

@@ -392,8 +392,7 @@ int watcher_snapshot_start(struct watcher_job *job, const struct watcher_checkpo
     w->p = watcher__prot_adopt(j, cp->id);
     r = uv_queue_work(j->w->loop, &w->req, snap_work_cb, snap_after_cb);
     if (r < 0) {
-        if (w->p)
-            watcher__rm_tree(w->p->dir);
+        watcher__prot_rm(w->p);
         watcher__prot_free(w->p);
         watcher_checkpoint_free(w->cp);
         free(w);

@@ -224,6 +224,9 @@ int watcher_add_job(struct watcher *w, const struct watcher_options *o, struct w
     j->w = w;
     j->id = w->next_id++;
     j->o = *o;
+    /* spool entry names (<id>-<seq>) never meet an earlier process's entries
+     * that the journal still holds: the sequence starts at the clock */
+    j->snap_seq = (uint64_t)hs_now_realtime();
     j->o.root = strdup(o->root);
     char spool[HS_PATH_MAX];
     if (o->spool_dir)

@@ -498,7 +498,8 @@ size_t wt_spool_entries(struct wt *t)
     size_t n = 0;
     struct dirent *de;
     while (d && (de = readdir(d)))
-        n += strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0;
+        n += strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0 &&
+             strcmp(de->d_name, ".hubsync-spool") != 0; /* the marker (spool.c) */
     if (d)
         closedir(d);
     return n;

@@ -239,7 +239,7 @@ static void test_deleted_before_protection_lost_once(void **state)
     wt_run_until(&t, has_cand, 5000); /* its directory is watched */
     assert_false(t.timed_out);
     assert_int_equal(watcher_test_pause_inotify(t.w, true), 0);
-    struct wt_save dummy = {0};
+    struct wt_save dummy = {.owner = &t};
     write_save(&dummy, base, 11);
     wt_rm_rf(base);
     assert_int_equal(watcher_test_pause_inotify(t.w, false), 0);
@@ -268,7 +268,7 @@ static void test_incomplete_copy_lost(void **state)
     assert_false(t.timed_out);
     watcher_test_hold_checks(t.w, true);
     assert_int_equal(watcher_test_pause_inotify(t.w, true), 0);
-    struct wt_save dummy = {0};
+    struct wt_save dummy = {.owner = &t};
     want_bytes = write_save(&dummy, base, 12) - 400000;
     snprintf(f, sizeof(f), "%s/model.safetensors", base);
     assert_int_equal(unlink(f), 0);
