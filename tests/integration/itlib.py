@@ -27,13 +27,6 @@ from ftcheck import Suite, read_events  # noqa: E402,F401
 
 ALICE = "hf_alice_write_0123456789abcdefghij"
 
-# Work of other branches some assertions wait for (issue 12): "watcher" (files
-# protected in the spool as soon as they are closed, so a save deleted right
-# after its marker is still READY) and "uploader" (HS_EREFUSED for a request
-# the Hub refuses for good; the emulator refuses backslashes in paths). Until
-# they land those assertions only report; the lead empties the default when
-# merging them.
-PENDING = set(x for x in os.environ.get("HS_IT_PENDING", "").split(",") if x)
 
 # strategy.c's model files (what transformers copies to the output dir root)
 MODEL_FILES = {

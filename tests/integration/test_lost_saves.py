@@ -12,9 +12,10 @@
 - Restart after the output dir was wiped by a new run: the old queued saves
   are lost ("not the file that was saved" / "gone"), the new run's save and
   the final push land.
-- A save with a path the Hub refuses (400 Invalid path, backslash): it is
-  lost with the Hub's message, the later save and the final push land
-  (waits for the uploader branch: HS_IT_PENDING).
+- A name the Hub cannot store (a backslash) is skipped with a warning and
+  the save commits; a path the Hub refuses for good (emulator fault
+  refuse_path, 400): that save is lost with the Hub's message, the later
+  save and the final push land.
 """
 
 import os
