@@ -193,8 +193,8 @@ static int adoptable(int fd, bool legacy)
     int rc = 1;
     struct dirent *e;
     while (rc == 1 && (e = readdir(d))) {
-        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-            continue;
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..") || !strcmp(e->d_name, MARKER))
+            continue; /* the marker: another thread prepared it meanwhile */
         struct stat st;
         if (!legacy || !watcher__spool_name_ok(e->d_name) ||
             fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISDIR(st.st_mode))
@@ -221,7 +221,14 @@ static int ours(int fd, const char *root, const char *spool_dir, bool *marked)
     *marked = m == 1;
     if (m != 0)
         return m == 1 ? 1 : 0;
-    return adoptable(fd, is_default(root, spool_dir));
+    int a = adoptable(fd, is_default(root, spool_dir));
+    if (a == 0 && has_marker(fd) == 1) {
+        /* another thread (protection, a snapshot) marked it and made its
+         * first entry while we looked */
+        *marked = true;
+        return 1;
+    }
+    return a;
 }
 
 static int not_ours(const char *spool_dir, struct hs_err *err)

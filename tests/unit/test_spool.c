@@ -15,6 +15,7 @@
 #include "test_tmpdir.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -73,6 +74,59 @@ static void assert_victim_intact(const struct fx *f)
     assert_true(has(f->victim, "checkpoint-10-1/model.safetensors", "weights"));
     assert_false(exists(f->victim, WATCHER_SPOOL_MARKER));
     assert_false(exists(f->victim, "spool"));
+}
+
+/* Two threads (protection and a snapshot) prepare a new spool at once, each
+ * making its first entry as soon as its prepare returned: neither may find
+ * the other's marker or entry and call the spool foreign (seen under load:
+ * a save lost with "exists and is not a hubsync spool"). */
+struct racer {
+    const struct fx *f;
+    pthread_barrier_t *go;
+    int id, rc;
+    char msg[HS_ERR_MAX];
+};
+
+static void *race(void *arg)
+{
+    struct racer *r = arg;
+    struct hs_err err = {0};
+    pthread_barrier_wait(r->go);
+    r->rc = watcher__spool_prepare(r->f->root, r->f->spool, &err);
+    snprintf(r->msg, sizeof(r->msg), "%s", err.msg);
+    if (r->rc == 0) {
+        char d[2 * HS_PATH_MAX];
+        snprintf(d, sizeof(d), "%s/checkpoint-%d-1", r->f->spool, r->id);
+        mkdir(d, 0700);
+    }
+    return NULL;
+}
+
+static void test_prepare_race(void **state)
+{
+    (void)state;
+    struct fx f;
+    fx_make(&f);
+    char hub[2 * HS_PATH_MAX];
+    snprintf(hub, sizeof(hub), "%s/.hubsync", f.root);
+    for (int round = 0; round < 300; round++) {
+        assert_int_equal(hs_rm_tree(hub), 0);
+        pthread_barrier_t go;
+        pthread_barrier_init(&go, NULL, 3);
+        struct racer r[3];
+        pthread_t th[3];
+        for (int i = 0; i < 3; i++) {
+            r[i] = (struct racer){.f = &f, .go = &go, .id = i};
+            assert_int_equal(pthread_create(&th[i], NULL, race, &r[i]), 0);
+        }
+        for (int i = 0; i < 3; i++) {
+            pthread_join(th[i], NULL);
+            if (r[i].rc != 0)
+                fail_msg("round %d, thread %d: %s", round, i, r[i].msg);
+        }
+        pthread_barrier_destroy(&go);
+    }
+    test_tmpdir_remove(f.t);
 }
 
 static void test_prepare_fresh(void **state)
@@ -271,6 +325,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_prepare_fresh),
+        cmocka_unit_test(test_prepare_race),
         cmocka_unit_test(test_planted_hubsync_link),
         cmocka_unit_test(test_planted_spool_link),
         cmocka_unit_test(test_existing_folder_as_spool),
