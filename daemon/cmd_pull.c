@@ -54,6 +54,8 @@ struct wait {
     int status;
     struct hs_err err;
     struct uploader_tree tree; /* listing result (moved out) */
+    char oid[48];              /* the commit the revision points at */
+    char code[48];             /* its X-Error-Code when it failed */
     long http_status;
     /* download */
     bool dry_run, tty;
@@ -128,6 +130,20 @@ static void tree_done(int status, const struct uploader_tree *t, const struct hs
     } else {
         w->err = *err;
     }
+}
+
+static void commit_done(int status, const char *oid, long http_status, const char *code,
+                        const struct hs_err *err, void *ud)
+{
+    struct wait *w = ud;
+    w->finished = true;
+    w->status = status;
+    w->http_status = http_status;
+    snprintf(w->code, sizeof(w->code), "%s", code ? code : "");
+    if (status == 0)
+        snprintf(w->oid, sizeof(w->oid), "%s", oid);
+    else
+        w->err = *err;
 }
 
 static void plan(const struct uploader_download_file *f, bool have, uint64_t partial, void *ud)
@@ -274,19 +290,22 @@ struct choice {
     long long step;
 };
 
-/* The listing failed: which exit code and what to say. */
-static int listing_failed(const struct pull_cli *c, const char *rev, const struct wait *w,
-                          bool anonymous)
+/* Finding the revision's commit (or listing it) failed: which exit code
+ * and what to say. miss: the Hub's X-Error-Code of a 404. */
+static int lookup_failed(const struct pull_cli *c, const char *rev, const struct wait *w,
+                         const char *miss, bool anonymous)
 {
-    const char *miss = w->tree.missing;
-    if (w->status == HS_EAUTH || (anonymous && strcmp(miss, "RepoNotFound") == 0)) {
+    bool not_found = w->http_status == 404 || miss[0];
+    if (w->status == HS_EAUTH || (anonymous && not_found && strcmp(miss, "RevisionNotFound"))) {
         fprintf(stderr, "hubsync pull: %s: %s\n", c->repo,
                 anonymous ? "the repo is private or does not exist, and no token is set (set "
                             "HF_TOKEN or log in with huggingface-cli)"
-                          : w->err.msg);
+                          : "the Hub refused the token (check HF_TOKEN / the token file)");
+        if (!anonymous)
+            fprintf(stderr, "hubsync pull: %s\n", w->err.msg);
         return HS_EXIT_CONFIG;
     }
-    if (w->status < 0)
+    if (w->status < 0 && !not_found)
         fprintf(stderr, "hubsync pull: %s\n", w->err.msg);
     else if (strcmp(miss, "RevisionNotFound") == 0)
         fprintf(stderr, "hubsync pull: %s: no revision or tag \"%s\"\n", c->repo, rev);
@@ -348,8 +367,8 @@ static int last_checkpoint_step(uv_loop_t *loop, struct uploader *u, const struc
 }
 
 static int choose(uv_loop_t *loop, struct uploader *u, const struct pull_cli *c, const char *rev,
-                  const struct uploader_tree *t, const char *staging, const char *want,
-                  struct choice *out)
+                  const char *label, const struct uploader_tree *t, const char *staging,
+                  const char *want, struct choice *out)
 {
     long long best = -1, wanted = is_number(want) ? atoll(want) : -1;
     bool have_last = false;
@@ -385,10 +404,10 @@ static int choose(uv_loop_t *loop, struct uploader *u, const struct pull_cli *c,
             fprintf(stderr,
                     "hubsync pull: %s@%s has no checkpoints (no last-checkpoint/ or "
                     "checkpoint-N/ folder)\n",
-                    c->repo, rev);
+                    c->repo, label);
         else
             fprintf(stderr, "hubsync pull: %s@%s has no checkpoint %s (there: %s%s%s)\n", c->repo,
-                    rev, want, avail, have_last && avail[0] ? ", " : "",
+                    label, want, avail, have_last && avail[0] ? ", " : "",
                     have_last ? "last-checkpoint" : "");
         if (have_last && last >= 0 && !avail[0])
             fprintf(stderr, "hubsync pull: last-checkpoint/ is step %lld\n", last);
@@ -472,7 +491,7 @@ static void fsync_dir(const char *path)
 }
 
 static int restore(uv_loop_t *loop, struct uploader *u, const struct pull_cli *c, const char *rev,
-                   const struct uploader_tree *t, const char *to)
+                   const char *oid, const struct uploader_tree *t, const char *to)
 {
     char staging_root[HS_PATH_MAX], staging[HS_PATH_MAX], final[HS_PATH_MAX];
     if (snprintf(staging_root, sizeof(staging_root), "%s/" STAGING, to) >=
@@ -488,7 +507,7 @@ static int restore(uv_loop_t *loop, struct uploader *u, const struct pull_cli *c
         }
     }
     struct choice ch = {{0}, -1};
-    int rc = choose(loop, u, c, rev, t, staging_root,
+    int rc = choose(loop, u, c, oid, rev, t, staging_root,
                     c->checkpoint && !is_number(c->checkpoint) ? "latest"
                     : c->checkpoint                            ? c->checkpoint
                                                                : "latest",
@@ -501,8 +520,8 @@ static int restore(uv_loop_t *loop, struct uploader *u, const struct pull_cli *c
         fprintf(stderr, "hubsync pull: %s: path too long\n", to);
         return HS_EXIT_FAILURE;
     }
-    fprintf(stderr, "hubsync: %s@%s: %s/ (step %lld) → %s\n", c->repo, rev, ch.folder, ch.step,
-            final);
+    fprintf(stderr, "hubsync: %s@%s (commit %.12s): %s/ (step %lld) → %s\n", c->repo, rev, oid,
+            ch.folder, ch.step, final);
 
     struct uploader_download_file *files = NULL;
     char **locals = NULL;
@@ -522,7 +541,7 @@ static int restore(uv_loop_t *loop, struct uploader *u, const struct pull_cli *c
     struct wait w = {.dry_run = c->dry_run, .tty = isatty(STDERR_FILENO)};
     w.interval = env_uint("HUBSYNC_PROGRESS_INTERVAL_MS", 2000) * HS_USEC_PER_MSEC;
     struct uploader_download_request req = {.repo_id = c->repo,
-                                            .revision = rev,
+                                            .revision = oid,
                                             .files = files,
                                             .n_files = n,
                                             .plan_only = c->dry_run || exists};
@@ -641,17 +660,29 @@ static int run(int argc, char **argv)
         hs_log_error("%s", err.msg);
         goto out;
     }
+    /* Pin the revision to its commit: listing and downloads see one state
+     * even when a push lands meanwhile (last-checkpoint/ is overwritten). */
     struct wait w = {0};
-    struct uploader_tree_request tr = {.repo_id = c.repo, .revision = rev};
+    if (uploader_revision_commit(u, c.repo, NULL, rev, commit_done, &w, &err) < 0) {
+        hs_log_error("%s", err.msg);
+        goto out;
+    }
+    uv_run(&loop, UV_RUN_DEFAULT);
+    if (w.status < 0) {
+        status = lookup_failed(&c, rev, &w, w.code, token == NULL);
+        goto out;
+    }
+    struct uploader_tree_request tr = {.repo_id = c.repo, .revision = w.oid};
+    w.finished = false;
     if (uploader_list_tree(u, &tr, tree_done, &w, &err) < 0) {
         hs_log_error("%s", err.msg);
         goto out;
     }
     uv_run(&loop, UV_RUN_DEFAULT);
     if (w.status < 0 || w.tree.missing[0])
-        status = listing_failed(&c, rev, &w, token == NULL);
+        status = lookup_failed(&c, rev, &w, w.tree.missing, token == NULL);
     else
-        status = restore(&loop, u, &c, rev, &w.tree, to);
+        status = restore(&loop, u, &c, rev, w.oid, &w.tree, to);
     uploader_tree_clear(&w.tree);
 out:
     uploader_close(u);

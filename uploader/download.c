@@ -581,3 +581,69 @@ int uploader_download(struct uploader *u, const struct uploader_download_request
     uv_timer_start(&d->kick, kicked, 0, 0);
     return 0;
 }
+
+/* ---- the commit of a revision ------------------------------------------ */
+
+struct rev_req {
+    uploader_commit_cb cb;
+    void *userdata;
+};
+
+static void got_repo_info(struct http_request *r, void *ud)
+{
+    struct rev_req *q = ud;
+    struct hs_err e = {0};
+    char *sha = NULL;
+    int rc;
+    if (r->error == 0 && r->resp.status == 200)
+        rc = hub_parse_repo_info_sha(r->resp.body.data ? r->resp.body.data : "", &sha, &e);
+    else
+        rc = http_describe_failure(r, "repo info", &e);
+    if (rc == 0 && !sha)
+        rc = hs_err_set(&e, -ENOMEM, "out of memory");
+    q->cb(rc, rc == 0 ? sha : NULL, r->resp.status, r->resp.error_code, rc == 0 ? NULL : &e,
+          q->userdata);
+    free(sha);
+    free(q);
+    http_request_free(r);
+}
+
+int uploader_revision_commit(struct uploader *u, const char *repo_id, const char *repo_type,
+                             const char *revision, uploader_commit_cb cb, void *userdata,
+                             struct hs_err *err)
+{
+    if (u->closing)
+        return hs_err_set(err, -ECANCELED, "the uploader is closing");
+    const char *slash = repo_id ? strchr(repo_id, '/') : NULL;
+    if (!slash)
+        return hs_err_set(err, -EINVAL, "repo info: a repo id \"ns/name\" is needed");
+    struct hub_repo repo = {.endpoint = u->endpoint,
+                            .type = (char *)(repo_type ? repo_type : "model"),
+                            .revision = (char *)(revision ? revision : "main")};
+    repo.ns = strndup(repo_id, (size_t)(slash - repo_id));
+    repo.name = (char *)(slash + 1);
+    char *url = repo.ns ? hub_url_repo_info(&repo) : NULL;
+    free(repo.ns);
+    struct rev_req *q = url ? calloc(1, sizeof(*q)) : NULL;
+    struct http_request *r = q ? http_request_new("GET", url) : NULL;
+    free(url);
+    if (!r) {
+        free(q);
+        return hs_err_set(err, -ENOMEM, "out of memory");
+    }
+    q->cb = cb;
+    q->userdata = userdata;
+    r->auth = true;
+    r->retry = HTTP_RETRY_ALL; /* a GET */
+    r->follow = true;
+    r->accept = "application/json";
+    r->done = got_repo_info;
+    r->userdata = q;
+    int rc = http_submit(u->http, r);
+    if (rc < 0) {
+        http_request_free(r);
+        free(q);
+        return hs_err_set(err, rc, "repo info: cannot send the request: %s", hs_strerror(rc));
+    }
+    return 0;
+}

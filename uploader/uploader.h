@@ -296,6 +296,19 @@ struct uploader_download_hooks {
                  void *userdata);
     void *userdata;
 };
+/* The commit a revision (branch, tag or commit id) points at, from
+ * GET {EP}/api/{type}s/{repo}/revision/{rev}: pin a listing and its
+ * downloads to it so a push landing meanwhile cannot mix two states. cb
+ * runs once: status 0 with oid, or an error with err; http_status is the
+ * Hub's answer (0 when none came) and error_code its X-Error-Code
+ * (RepoNotFound, RevisionNotFound) or NULL. Returns 0 or an error (cb not
+ * called). */
+typedef void (*uploader_commit_cb)(int status, const char *oid, long http_status,
+                                   const char *error_code, const struct hs_err *err,
+                                   void *userdata);
+int uploader_revision_commit(struct uploader *u, const char *repo_id, const char *repo_type,
+                             const char *revision, uploader_commit_cb cb, void *userdata,
+                             struct hs_err *err);
 /* Start a download on the uploader's HTTP loop (at most max_parallel files
  * at once; a file is streamed to disk, never held in memory). The token
  * goes only to the endpoint: the storage URL a resolve redirects to is

@@ -37,6 +37,7 @@ check "config.json was verified and in staging before the kill" test -f "$S/conf
 kill -KILL "$pid"
 wait "$pid" 2>/dev/null
 check "nothing was put in place by the killed run" test ! -e "$R/checkpoint-5"
+check "the killed run fetched config.json (resolve pinned to the commit)" grep -Eq '"path":"/alice/res/resolve/[0-9a-f]{40}/checkpoint-5/config.json"' "$EMU_LOG"
 
 : >"$EMU_LOG"
 pull alice/res --to "$R"
@@ -50,6 +51,6 @@ PYEOF
 )
 echo "  storage bytes sent in the re-run: $got (missing: $((SIZE - half)))"
 check "only the missing bytes were fetched" test "$got" -eq $((SIZE - half))
-check "config.json was not fetched again" bash -c "! grep -q 'resolve/main/checkpoint-5/config.json' '$EMU_LOG'"
+check "config.json was not fetched again" bash -c "! grep -q '/checkpoint-5/config.json' '$EMU_LOG'"
 check "no staging left" test ! -e "$R/.hubsync-pull"
 finish
