@@ -35,7 +35,7 @@ done
 check "the .part holds the half the emulator sent" test "$(stat -c %s "$S/model.safetensors.part" 2>/dev/null)" = "$half"
 check "config.json was verified and in staging before the kill" test -f "$S/config.json"
 kill -KILL "$pid"
-wait "$pid" 2>/dev/null
+{ wait "$pid"; } 2>/dev/null
 check "nothing was put in place by the killed run" test ! -e "$R/checkpoint-5"
 check "the killed run fetched config.json (resolve pinned to the commit)" grep -Eq '"path":"/alice/res/resolve/[0-9a-f]{40}/checkpoint-5/config.json"' "$EMU_LOG"
 
@@ -53,4 +53,17 @@ echo "  storage bytes sent in the re-run: $got (missing: $((SIZE - half)))"
 check "only the missing bytes were fetched" test "$got" -eq $((SIZE - half))
 check "config.json was not fetched again" bash -c "! grep -q '/checkpoint-5/config.json' '$EMU_LOG'"
 check "no staging left" test ! -e "$R/.hubsync-pull"
+
+# The same cut without a kill: the connection is reset after half, and the
+# running pull resumes by itself from the bytes it has (one Range request).
+emu_stop
+emu_start "$WORK/emu" --accounts "$WORK/accounts.json" --hold-download 1 --hold-seconds 0.2 || exit 1
+: >"$EMU_LOG"
+mkdir -p "$WORK/r2"
+pull alice/res --to "$WORK/r2"
+check "a pull cut mid-download completes in the same run (exit 0)" test "$PRC" -eq 0
+check "... byte-identical" same_tree "$C" "$WORK/r2/checkpoint-5"
+check "... the cut download was the held one" grep -q '"server":"storage".*"fault":"hold_download"' "$EMU_LOG"
+check "... and it went on with Range: bytes=$half-" grep -q "bytes=$half- False 206" <(storage_requests)
+check "... two storage GETs in all" test "$(storage_requests | wc -l)" -eq 2
 finish
