@@ -32,6 +32,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <getopt.h>
 #include <limits.h>
 #include <signal.h>
@@ -481,6 +482,34 @@ static void free_files(struct uploader_download_file *f, char **l, size_t n)
     free(f);
 }
 
+/* Remove what a staging folder holds beyond the files of this checkpoint
+ * (left by an earlier pull of another commit with the same step), so the
+ * renamed folder is exactly the repo's. */
+static char *const *prune_keep;
+static size_t prune_n;
+
+static int prune_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    if (ftw->level == 0)
+        return 0;
+    if (flag == FTW_DP) {
+        rmdir(path); /* only when empty */
+        return 0;
+    }
+    for (size_t i = 0; i < prune_n; i++)
+        if (strcmp(prune_keep[i], path) == 0)
+            return 0;
+    return unlink(path) < 0 && errno != ENOENT ? -1 : 0;
+}
+
+static int prune_staging(const char *staging, char *const *keep, size_t n)
+{
+    prune_keep = keep;
+    prune_n = n;
+    return nftw(staging, prune_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
 static void fsync_dir(const char *path)
 {
     int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -546,10 +575,18 @@ static int restore(uv_loop_t *loop, struct uploader *u, const struct pull_cli *c
                                             .n_files = n,
                                             .plan_only = c->dry_run || exists};
     rc = run_download(loop, u, &req, &w);
+    if (rc == 0 && !exists && !c->dry_run && prune_staging(staging, locals, n) < 0) {
+        fprintf(stderr, "hubsync pull: cannot clean %s: %s\n", staging, strerror(errno));
+        rc = -EIO;
+    }
     free_files(files, locals, n);
     if (rc < 0) {
-        fprintf(stderr, "hubsync pull: %s\n", w.err.msg);
-        if (rc != HS_ECHANGED)
+        if (rc != -EIO)
+            fprintf(stderr, "hubsync pull: %s\n", w.err.msg);
+        if (rc == HS_ECHANGED)
+            fprintf(stderr, "hubsync pull: the corrupt copy was removed; run the same command "
+                            "again to fetch it afresh\n");
+        else
             fprintf(stderr,
                     "hubsync pull: what was downloaded is kept in %s; run the same "
                     "command again to resume\n",
@@ -624,9 +661,12 @@ static int run(int argc, char **argv)
     }
     const char *to = c.to ? c.to : ".";
     struct stat st;
-    if (stat(to, &st) < 0 || !S_ISDIR(st.st_mode)) {
-        fprintf(stderr, "hubsync pull: %s: %s\n", to,
-                errno == 0 || S_ISREG(st.st_mode) ? "not a folder" : strerror(errno));
+    if (stat(to, &st) < 0) {
+        fprintf(stderr, "hubsync pull: %s: %s\n", to, strerror(errno));
+        return HS_EXIT_FAILURE;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        fprintf(stderr, "hubsync pull: %s: not a folder\n", to);
         return HS_EXIT_FAILURE;
     }
     char *endpoint = NULL, *token = NULL;

@@ -45,10 +45,11 @@ pull alice/allck --to "$WORK/r1" --dry-run
 check "dry run of a restored checkpoint says have" grep -q $'\thave$' "$WORK/pout"
 check "... and no fetch" bash -c "! grep -q $'\tfetch' '$WORK/pout'"
 
-mkdir -p "$WORK/r2"
+mkdir -p "$WORK/r2/.hubsync-pull/checkpoint-10/sub"
+echo "left by an older pull" >"$WORK/r2/.hubsync-pull/checkpoint-10/sub/stale.bin"
 pull alice/allck --to "$WORK/r2" --checkpoint 10
 check "pull --checkpoint 10 exits 0" test "$PRC" -eq 0
-check "checkpoint-10 is byte-identical" same_tree "$WORK/c10" "$WORK/r2/checkpoint-10"
+check "checkpoint-10 is byte-identical (a stale file in its staging folder was not kept)" same_tree "$WORK/c10" "$WORK/r2/checkpoint-10"
 
 # checkpoint strategy: last-checkpoint/ holds step 30 → restored as checkpoint-30
 mkckpt "$WORK/c30" 30
