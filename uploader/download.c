@@ -274,6 +274,18 @@ static bool attempt_failed(struct dl_file *f, struct http_request *r, bool cut_s
     if (!d->failed && transient && r->error != -ECANCELED && !d->u->closing)
         delay = retry_delay(&d->retry, f->attempts, r->resp.status, r->resp.curl_code,
                             r->resp.retry_after, r->resp.ratelimit, (uint32_t)rand());
+    if (r->error == -ECANCELED) {
+        /* The uploader is closing: retries waiting on a timer end now too
+         * (they would outlive it). */
+        for (size_t i = 0; i < d->n; i++) {
+            struct dl_file *o = &d->files[i];
+            if (o->timer_init && uv_is_active((uv_handle_t *)&o->timer)) {
+                uv_timer_stop(&o->timer);
+                d->pending--;
+                d->active--;
+            }
+        }
+    }
     if (delay >= 0 && f->attempts < DL_RETRIES) {
         f->attempts++;
         if (!f->timer_init) {

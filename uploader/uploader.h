@@ -310,7 +310,11 @@ int uploader_revision_commit(struct uploader *u, const char *repo_id, const char
                              const char *revision, uploader_commit_cb cb, void *userdata,
                              struct hs_err *err);
 /* Start a download on the uploader's HTTP loop (at most max_parallel files
- * at once; a file is streamed to disk, never held in memory). The token
+ * at once; a file is streamed to disk, never held in memory). Close the
+ * uploader after done ran: uploader_close() cancels the transfers in
+ * flight (done runs with -ECANCELED), but a download whose every file is
+ * waiting out a retry backoff at that moment is not tracked by the
+ * uploader and must not outlive it. The token
  * goes only to the endpoint: the storage URL a resolve redirects to is
  * fetched without it. Returns 0 (done will run) or an error (it will not). */
 int uploader_download(struct uploader *u, const struct uploader_download_request *req,
