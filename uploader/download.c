@@ -269,10 +269,13 @@ static bool attempt_failed(struct dl_file *f, struct http_request *r, bool cut_s
     const char *what = f->f.repo_path;
     int64_t delay = -1;
     long st = r->resp.status;
-    bool transient = cut_short || r->error == HS_EHTTP || st >= 500 || st == 429 ||
-                     (f->on_storage && st == 403); /* an expired presigned URL */
+    /* Ours to heal, beyond what the policy knows: a 2xx that ended early,
+     * and a storage 403 (an expired presigned URL: resolving again gives a
+     * fresh one). They back off like a 5xx. */
+    bool ours = cut_short || (f->on_storage && st == 403);
+    bool transient = ours || r->error == HS_EHTTP || st >= 500 || st == 429;
     if (!d->failed && transient && r->error != -ECANCELED && !d->u->closing)
-        delay = retry_delay(&d->retry, f->attempts, r->resp.status, r->resp.curl_code,
+        delay = retry_delay(&d->retry, f->attempts, ours ? 500 : st, r->resp.curl_code,
                             r->resp.retry_after, r->resp.ratelimit, (uint32_t)rand());
     if (r->error == -ECANCELED) {
         /* The uploader is closing: retries waiting on a timer end now too
