@@ -281,8 +281,7 @@ static void resp_reset(struct http_response *resp)
     hs_buf_reset(&resp->body);
     char **fields[] = {&resp->etag,       &resp->request_id,  &resp->error_message,
                        &resp->error_code, &resp->retry_after, &resp->ratelimit,
-                       &resp->link,       &resp->location,    &resp->content_range,
-                       &resp->repo_commit};
+                       &resp->link,       &resp->location,    &resp->content_range};
     for (size_t i = 0; i < HS_ARRAY_SIZE(fields); i++) {
         free(*fields[i]);
         *fields[i] = NULL;
@@ -299,8 +298,7 @@ static size_t on_header(char *buf, size_t size, size_t n, void *ud)
         hs_buf_reset(&resp->body);
         char **fields[] = {&resp->etag,       &resp->request_id,  &resp->error_message,
                            &resp->error_code, &resp->retry_after, &resp->ratelimit,
-                           &resp->link,       &resp->location,    &resp->content_range,
-                           &resp->repo_commit};
+                           &resp->link,       &resp->location,    &resp->content_range};
         for (size_t i = 0; i < HS_ARRAY_SIZE(fields); i++) {
             free(*fields[i]);
             *fields[i] = NULL;
@@ -329,7 +327,6 @@ static size_t on_header(char *buf, size_t size, size_t n, void *ud)
         {"link", offsetof(struct http_response, link)},
         {"location", offsetof(struct http_response, location)},
         {"content-range", offsetof(struct http_response, content_range)},
-        {"x-repo-commit", offsetof(struct http_response, repo_commit)},
     };
     for (size_t i = 0; i < HS_ARRAY_SIZE(known); i++) {
         if (strlen(known[i].name) == nl && strncasecmp(buf, known[i].name, nl) == 0) {

@@ -97,8 +97,8 @@ struct http_response {
     char curl_err[CURL_ERROR_SIZE];
     struct hs_buf body;
     char *etag, *request_id, *error_message, *error_code, *retry_after, *ratelimit, *link;
-    char *location, *content_range, *repo_commit; /* downloads (download.c) */
-    long http_version;                            /* CURL_HTTP_VERSION_* actually used */
+    char *location, *content_range; /* downloads (download.c) */
+    long http_version;              /* CURL_HTTP_VERSION_* actually used */
     long num_connects; /* new connections this attempt needed (0: reused/multiplexed) */
 };
 

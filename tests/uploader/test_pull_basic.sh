@@ -15,6 +15,7 @@ mkckpt "$WORK/c10" 10
 mkckpt "$WORK/c20" 20 5000000
 push "$WORK/c10" --repo alice/allck --path-in-repo checkpoint-10
 check "push checkpoint-10 (exit 0)" test "$RC" -eq 0
+oid10=$(tail -n1 "$WORK/out" | sed 's#.*/commit/##')
 push "$WORK/c20" --repo alice/allck --path-in-repo checkpoint-20
 check "push checkpoint-20 (exit 0)" test "$RC" -eq 0
 
@@ -50,6 +51,12 @@ echo "left by an older pull" >"$WORK/r2/.hubsync-pull/checkpoint-10/sub/stale.bi
 pull alice/allck --to "$WORK/r2" --checkpoint 10
 check "pull --checkpoint 10 exits 0" test "$PRC" -eq 0
 check "checkpoint-10 is byte-identical (a stale file in its staging folder was not kept)" same_tree "$WORK/c10" "$WORK/r2/checkpoint-10"
+
+# a commit id as --revision: at that commit only checkpoint-10 existed
+mkdir -p "$WORK/r5"
+pull alice/allck --to "$WORK/r5" --revision "$oid10"
+check "pull --revision <commit> exits 0" test "$PRC" -eq 0
+check "... restores that commit's latest, checkpoint-10" same_tree "$WORK/c10" "$WORK/r5/checkpoint-10"
 
 # checkpoint strategy: last-checkpoint/ holds step 30 → restored as checkpoint-30
 mkckpt "$WORK/c30" 30
