@@ -39,6 +39,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -347,6 +348,11 @@ static int last_checkpoint_step(uv_loop_t *loop, struct uploader *u, const struc
     struct uploader_download_request req = {
         .repo_id = c->repo, .revision = rev, .files = &f, .n_files = 1};
     struct wait w = {.interval = HS_USEC_PER_SEC};
+    int mk = hs_mkdir_p(staging, 0755); /* a dry run has none yet */
+    if (mk < 0) {
+        fprintf(stderr, "hubsync pull: %s: %s\n", staging, strerror(-mk));
+        return HS_EXIT_FAILURE;
+    }
     if (run_download(loop, u, &req, &w) < 0) {
         fprintf(stderr, "hubsync pull: %s\n", w.err.msg);
         return HS_EXIT_FAILURE;
@@ -357,6 +363,7 @@ static int last_checkpoint_step(uv_loop_t *loop, struct uploader *u, const struc
     bool ok = j && hs_json_number(json_object_get(j, "global_step"), &v) && v >= 0;
     json_decref(j);
     unlink(local);
+    rmdir(staging); /* only when empty: a dry run leaves nothing */
     if (!ok) {
         fprintf(stderr,
                 "hubsync pull: %s: last-checkpoint/trainer_state.json has no global_step%s%s\n",
@@ -519,22 +526,11 @@ static void fsync_dir(const char *path)
     }
 }
 
-static int restore(uv_loop_t *loop, struct uploader *u, const struct pull_cli *c, const char *rev,
-                   const char *oid, const struct uploader_tree *t, const char *to)
+static int restore_locked(uv_loop_t *loop, struct uploader *u, const struct pull_cli *c,
+                          const char *rev, const char *oid, const struct uploader_tree *t,
+                          const char *to, const char *staging_root)
 {
-    char staging_root[HS_PATH_MAX], staging[HS_PATH_MAX], final[HS_PATH_MAX];
-    if (snprintf(staging_root, sizeof(staging_root), "%s/" STAGING, to) >=
-        (int)sizeof(staging_root)) {
-        fprintf(stderr, "hubsync pull: %s: path too long\n", to);
-        return HS_EXIT_FAILURE;
-    }
-    if (!c->dry_run) {
-        int rc = hs_mkdir_p(staging_root, 0755);
-        if (rc < 0) {
-            fprintf(stderr, "hubsync pull: %s: %s\n", staging_root, strerror(-rc));
-            return HS_EXIT_FAILURE;
-        }
-    }
+    char staging[HS_PATH_MAX], final[HS_PATH_MAX];
     struct choice ch = {{0}, -1};
     int rc = choose(loop, u, c, oid, rev, t, staging_root,
                     c->checkpoint && !is_number(c->checkpoint) ? "latest"
@@ -618,7 +614,6 @@ static int restore(uv_loop_t *loop, struct uploader *u, const struct pull_cli *c
                 strerror(errno));
         return HS_EXIT_FAILURE;
     }
-    rmdir(staging_root); /* unless another pull's files are in it */
     fsync_dir(to);
     char got[32];
     human(w.res.bytes_fetched, got, sizeof(got));
@@ -626,6 +621,41 @@ static int restore(uv_loop_t *loop, struct uploader *u, const struct pull_cli *c
             final, w.res.files_fetched, got, w.res.files_had);
     printf("%s\n", final);
     return HS_EXIT_OK;
+}
+
+/* One pull at a time per DIR (a lock in the staging folder); a dry run
+ * only reads. The staging folder goes once the pull succeeded. */
+static int restore(uv_loop_t *loop, struct uploader *u, const struct pull_cli *c, const char *rev,
+                   const char *oid, const struct uploader_tree *t, const char *to)
+{
+    char staging_root[HS_PATH_MAX], lock[HS_PATH_MAX];
+    if (snprintf(staging_root, sizeof(staging_root), "%s/" STAGING, to) >=
+            (int)sizeof(staging_root) ||
+        snprintf(lock, sizeof(lock), "%s/lock", staging_root) >= (int)sizeof(lock)) {
+        fprintf(stderr, "hubsync pull: %s: path too long\n", to);
+        return HS_EXIT_FAILURE;
+    }
+    if (c->dry_run)
+        return restore_locked(loop, u, c, rev, oid, t, to, staging_root);
+    int rc = hs_mkdir_p(staging_root, 0755);
+    int fd = rc < 0 ? -1 : open(lock, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        fprintf(stderr, "hubsync pull: %s: %s\n", rc < 0 ? staging_root : lock,
+                strerror(rc < 0 ? -rc : errno));
+        return HS_EXIT_FAILURE;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+        fprintf(stderr, "hubsync pull: another hubsync pull is restoring into %s (%s is locked)\n",
+                to, lock);
+        close(fd);
+        return HS_EXIT_FAILURE;
+    }
+    int status = restore_locked(loop, u, c, rev, oid, t, to, staging_root);
+    /* The staging folder stays only when it holds something to resume. */
+    unlink(lock);
+    rmdir(staging_root);
+    close(fd);
+    return status;
 }
 
 static int run(int argc, char **argv)

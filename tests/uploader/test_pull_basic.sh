@@ -71,6 +71,14 @@ push "$WORK/c40" --repo alice/lastck --path-in-repo last-checkpoint
 check "push last-checkpoint step 40 (exit 0)" test "$RC" -eq 0
 
 mkdir -p "$WORK/r3"
+pull alice/lastck --to "$WORK/r3" --dry-run
+check "dry run of last-checkpoint/ exits 0" test "$PRC" -eq 0
+check "... lists last-checkpoint/ files" grep -q $'^last-checkpoint/model.safetensors\t3145728\tfetch$' "$WORK/pout"
+check "... and leaves nothing behind" test -z "$(ls -A "$WORK/r3")"
+mkdir -p "$WORK/r3/.hubsync-pull"
+flock "$WORK/r3/.hubsync-pull/lock" -c "env HF_TOKEN=$TOKEN HF_HOME=$WORK/hfhome $HUBSYNC_BIN pull alice/lastck --to $WORK/r3 >$WORK/pout 2>$WORK/perr"
+check "a pull while another holds the folder's lock: exit 1" test $? -eq 1
+check "... says another pull is restoring there" grep -q "another hubsync pull is restoring into" "$WORK/perr"
 pull alice/lastck --to "$WORK/r3"
 check "pull last-checkpoint exits 0" test "$PRC" -eq 0
 check "restored as checkpoint-40 (global_step of its trainer_state.json)" test -d "$WORK/r3/checkpoint-40"
