@@ -96,4 +96,21 @@ PULL_TOKEN= pull alice/pubck --to "$WORK/r4"
 check "anonymous pull of a public repo exits 0" test "$PRC" -eq 0
 check "anonymous pull is byte-identical" same_tree "$WORK/c10" "$WORK/r4/checkpoint-10"
 
+# bounded memory: a 48 MiB file is streamed to disk, never held (the loop
+# would keep up to 64 MiB of a body in memory)
+mkdir -p "$WORK/c48" "$WORK/r6"
+printf '{"global_step": 48}\n' >"$WORK/c48/trainer_state.json"
+mkfile "$WORK/c48/model.safetensors" 50331648
+push "$WORK/c48" --repo alice/bigck --path-in-repo checkpoint-48
+check "push a 48 MiB checkpoint (exit 0)" test "$RC" -eq 0
+# peak RSS (KiB) of the child, from getrusage
+HF_TOKEN="$TOKEN" HF_HOME="$WORK/hfhome" "$PY" -c '
+import resource, subprocess, sys
+rc = subprocess.call(sys.argv[2:], stdout=subprocess.DEVNULL, stderr=open(sys.argv[1] + ".err", "w"))
+open(sys.argv[1], "w").write("%d" % resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+sys.exit(rc)' "$WORK/rss" "$HUBSYNC_BIN" pull alice/bigck --to "$WORK/r6"
+check "pull of the 48 MiB checkpoint exits 0" test $? -eq 0
+check "... byte-identical" same_tree "$WORK/c48" "$WORK/r6/checkpoint-48"
+echo "  peak RSS of the pull: $(cat "$WORK/rss") KiB"
+check "... peak RSS below 32 MiB" test "$(cat "$WORK/rss")" -lt 32768
 finish
