@@ -21,7 +21,7 @@ struct hs_command {
     int (*run)(int argc, char **argv); /* argv[0] is the subcommand name */
 };
 
-extern const struct hs_command cmd_push, cmd_daemon, cmd_run, cmd_status, cmd_finish,
+extern const struct hs_command cmd_push, cmd_pull, cmd_daemon, cmd_run, cmd_status, cmd_finish,
     cmd_check_config, cmd_card;
 
 /* For subcommands whose behaviour is not built yet: says so plainly on

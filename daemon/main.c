@@ -14,7 +14,8 @@
 #endif
 
 static const struct hs_command *const commands[] = {
-    &cmd_push, &cmd_daemon, &cmd_run, &cmd_status, &cmd_finish, &cmd_check_config, &cmd_card,
+    &cmd_push,   &cmd_pull,   &cmd_daemon,       &cmd_run,
+    &cmd_status, &cmd_finish, &cmd_check_config, &cmd_card,
 };
 
 static void print_help(FILE *f)

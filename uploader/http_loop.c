@@ -282,7 +282,7 @@ static void resp_reset(struct http_response *resp)
     hs_buf_reset(&resp->body);
     char **fields[] = {&resp->etag,       &resp->request_id,  &resp->error_message,
                        &resp->error_code, &resp->retry_after, &resp->ratelimit,
-                       &resp->link};
+                       &resp->link,       &resp->location,    &resp->content_range};
     for (size_t i = 0; i < HS_ARRAY_SIZE(fields); i++) {
         free(*fields[i]);
         *fields[i] = NULL;
@@ -299,7 +299,7 @@ static size_t on_header(char *buf, size_t size, size_t n, void *ud)
         hs_buf_reset(&resp->body);
         char **fields[] = {&resp->etag,       &resp->request_id,  &resp->error_message,
                            &resp->error_code, &resp->retry_after, &resp->ratelimit,
-                           &resp->link};
+                           &resp->link,       &resp->location,    &resp->content_range};
         for (size_t i = 0; i < HS_ARRAY_SIZE(fields); i++) {
             free(*fields[i]);
             *fields[i] = NULL;
@@ -326,6 +326,8 @@ static size_t on_header(char *buf, size_t size, size_t n, void *ud)
         {"retry-after", offsetof(struct http_response, retry_after)},
         {"ratelimit", offsetof(struct http_response, ratelimit)},
         {"link", offsetof(struct http_response, link)},
+        {"location", offsetof(struct http_response, location)},
+        {"content-range", offsetof(struct http_response, content_range)},
     };
     for (size_t i = 0; i < HS_ARRAY_SIZE(known); i++) {
         if (strlen(known[i].name) == nl && strncasecmp(buf, known[i].name, nl) == 0) {
@@ -339,6 +341,18 @@ static size_t on_header(char *buf, size_t size, size_t n, void *ud)
 static size_t on_write(char *buf, size_t size, size_t n, void *ud)
 {
     struct http_request_priv *p = ud;
+    if (p->r->sink) {
+        long st = 0;
+        curl_easy_getinfo(p->easy, CURLINFO_RESPONSE_CODE, &st);
+        if (st >= 200 && st < 300) {
+            int rc = p->r->sink(buf, size * n, p->r->userdata);
+            if (rc < 0) {
+                p->r->error = rc;
+                return 0; /* CURLE_WRITE_ERROR */
+            }
+            return size * n;
+        }
+    }
     if (hs_buf_append(&p->r->resp.body, buf, size * n) < 0)
         return 0; /* too big: abort (CURLE_WRITE_ERROR) */
     return size * n;
@@ -625,7 +639,11 @@ static int easy_setup(struct http_loop *h, struct http_request_priv *p)
         hd = curl_slist_append(hd, line);
     }
     hd = curl_slist_append(hd, "Expect:");
-    if (r->auth)
+    if (r->range) {
+        snprintf(line, sizeof(line), "Range: bytes=%llu-", (unsigned long long)r->range_from);
+        hd = curl_slist_append(hd, line);
+    }
+    if (r->auth && h->auth_header)
         hd = curl_slist_append(hd, h->auth_header);
     p->headers = hd;
 
@@ -858,8 +876,8 @@ int http_loop_new(uv_loop_t *loop, const struct http_loop_options *opt, struct h
             return hs_err_set(err, -EIO, "libcurl initialisation failed");
         global_done = true;
     }
-    if (!opt->endpoint || !opt->token || !*opt->token)
-        return hs_err_set(err, -EINVAL, "uploader: endpoint and token are required");
+    if (!opt->endpoint)
+        return hs_err_set(err, -EINVAL, "uploader: the endpoint is required");
     struct http_loop *h = calloc(1, sizeof(*h));
     if (!h)
         return hs_err_set(err, -ENOMEM, "out of memory");
@@ -867,9 +885,10 @@ int http_loop_new(uv_loop_t *loop, const struct http_loop_options *opt, struct h
     h->endpoint = strdup(opt->endpoint);
     h->ua = strdup(opt->user_agent ? opt->user_agent : "hubsync/0.1; hf_hub_c/0.1");
     h->ca_file = opt->ca_file ? strdup(opt->ca_file) : NULL;
-    size_t al = strlen(opt->token) + 32;
-    h->auth_header = malloc(al);
-    if (!h->endpoint || !h->ua || !h->auth_header || (opt->ca_file && !h->ca_file)) {
+    bool anon = !opt->token || !*opt->token;
+    size_t al = anon ? 0 : strlen(opt->token) + 32;
+    h->auth_header = anon ? NULL : malloc(al);
+    if (!h->endpoint || !h->ua || (!anon && !h->auth_header) || (opt->ca_file && !h->ca_file)) {
         free(h->endpoint);
         free(h->ua);
         free(h->ca_file);
@@ -877,7 +896,8 @@ int http_loop_new(uv_loop_t *loop, const struct http_loop_options *opt, struct h
         free(h);
         return hs_err_set(err, -ENOMEM, "out of memory");
     }
-    snprintf(h->auth_header, al, "Authorization: Bearer %s", opt->token);
+    if (!anon)
+        snprintf(h->auth_header, al, "Authorization: Bearer %s", opt->token);
     h->max_parallel = opt->max_parallel ? opt->max_parallel : 8;
     h->retry = opt->retry;
     h->stall_seconds = opt->stall_seconds ? opt->stall_seconds : 60;

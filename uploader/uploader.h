@@ -35,9 +35,9 @@
 #include <uv.h>
 
 struct uploader_options {
-    const char *endpoint;             /* base URL, no trailing '/' (required) */
-    const char *token;                /* Hub token (required; copied, wiped on close) */
-    const char *ca_file;              /* CA bundle, NULL = system store; TLS is always verified */
+    const char *endpoint; /* base URL, no trailing '/' (required) */
+    const char *token;    /* Hub token (copied, wiped on close); NULL: anonymous, downloads only */
+    const char *ca_file;  /* CA bundle, NULL = system store; TLS is always verified */
     const char *user_agent;           /* NULL = "hubsync/<version>" */
     unsigned max_parallel;            /* HTTP transfers in flight, parts included; 0 = 8 */
     uint64_t bandwidth_bytes_per_sec; /* upload cap shared by all transfers; 0 = none */
@@ -287,5 +287,72 @@ typedef void (*uploader_tree_cb)(int status, const struct uploader_tree *t,
  * (retried like every API request). Returns 0, or an error (cb not called). */
 int uploader_list_tree(struct uploader *u, const struct uploader_tree_request *req,
                        uploader_tree_cb cb, void *userdata, struct hs_err *err);
+
+/* ---- downloading files (download.c) ------------------------------------ */
+
+/* One repo file to put on disk. Its bytes go to local_path + ".part"
+ * (resumed with a Range request from the size it has), are checked
+ * (sha256 of an LFS file, git blob SHA-1 of a regular one), then the .part
+ * is renamed to local_path. A verified local_path that already matches is
+ * kept and not fetched. The parent folder must exist. */
+struct uploader_download_file {
+    const char *repo_path;
+    const char *local_path;
+    uint64_t size;
+    const char *sha256;  /* LFS content hash (tree lfs.oid), NULL for a regular file */
+    const char *git_oid; /* git blob SHA-1 (tree oid) of a regular file */
+};
+struct uploader_download_request {
+    const char *repo_id;   /* "ns/name" */
+    const char *repo_type; /* NULL = "model" */
+    const char *revision;  /* NULL = "main" (a commit id pins the listing's state) */
+    const struct uploader_download_file *files;
+    size_t n_files;
+    bool plan_only; /* dry run: check what is there, report the plan, fetch nothing */
+};
+struct uploader_download_progress {
+    uint64_t got_bytes, fetch_total; /* bytes of the files to fetch (partial bytes count as got) */
+    unsigned files_done, files_fetch;
+};
+struct uploader_download_result {
+    unsigned files_fetched, files_had;
+    uint64_t bytes_fetched; /* body bytes received this run */
+};
+struct uploader_download_hooks {
+    /* Once per file (request order) before anything is fetched: have = a
+     * verified copy is at local_path; else partial = bytes kept from an
+     * earlier run. */
+    void (*plan)(const struct uploader_download_file *f, bool have, uint64_t partial,
+                 void *userdata);
+    void (*progress)(const struct uploader_download_progress *p, void *userdata); /* ~200 ms */
+    /* The end: 0 with res, or an error with err (a hash mismatch names the
+     * file and both hashes: HS_ECHANGED). Valid during the call only. */
+    void (*done)(int status, const struct uploader_download_result *res, const struct hs_err *err,
+                 void *userdata);
+    void *userdata;
+};
+/* The commit a revision (branch, tag or commit id) points at, from
+ * GET {EP}/api/{type}s/{repo}/revision/{rev}: pin a listing and its
+ * downloads to it so a push landing meanwhile cannot mix two states. cb
+ * runs once: status 0 with oid, or an error with err; http_status is the
+ * Hub's answer (0 when none came) and error_code its X-Error-Code
+ * (RepoNotFound, RevisionNotFound) or NULL. Returns 0 or an error (cb not
+ * called). */
+typedef void (*uploader_commit_cb)(int status, const char *oid, long http_status,
+                                   const char *error_code, const struct hs_err *err,
+                                   void *userdata);
+int uploader_revision_commit(struct uploader *u, const char *repo_id, const char *repo_type,
+                             const char *revision, uploader_commit_cb cb, void *userdata,
+                             struct hs_err *err);
+/* Start a download on the uploader's HTTP loop (at most max_parallel files
+ * at once; a file is streamed to disk, never held in memory). Close the
+ * uploader after done ran: uploader_close() cancels the transfers in
+ * flight (done runs with -ECANCELED), but a download whose every file is
+ * waiting out a retry backoff at that moment is not tracked by the
+ * uploader and must not outlive it. The token
+ * goes only to the endpoint: the storage URL a resolve redirects to is
+ * fetched without it. Returns 0 (done will run) or an error (it will not). */
+int uploader_download(struct uploader *u, const struct uploader_download_request *req,
+                      const struct uploader_download_hooks *hooks, struct hs_err *err);
 
 #endif

@@ -107,7 +107,8 @@ struct http_response {
     char curl_err[CURL_ERROR_SIZE];
     struct hs_buf body;
     char *etag, *request_id, *error_message, *error_code, *retry_after, *ratelimit, *link;
-    long http_version; /* CURL_HTTP_VERSION_* actually used */
+    char *location, *content_range; /* downloads (download.c) */
+    long http_version;              /* CURL_HTTP_VERSION_* actually used */
     long num_connects; /* new connections this attempt needed (0: reused/multiplexed) */
 };
 
@@ -143,6 +144,15 @@ struct http_request {
     hs_usec_t delay;
     http_done_cb done;
     void *userdata;
+    /* Downloads (download.c): ask "Range: bytes=range_from-" when range is
+     * set, and hand a 2xx response body to sink as it arrives instead of
+     * keeping it in resp.body (other statuses are kept for the message).
+     * sink returns 0, or -errno to abort the transfer (r->error). A request
+     * with a sink must not be retried by the loop (retry NONE): its caller
+     * resumes from the bytes it has. */
+    bool range;
+    uint64_t range_from;
+    int (*sink)(const char *data, size_t len, void *userdata);
 
     /* Results (valid in done). error: 0 when a response arrived (see
      * resp.status), HS_ECHANGED when the file changed under us, -ECANCELED,
@@ -156,6 +166,8 @@ struct http_request {
     struct http_request_priv *priv;
 };
 
+/* opt->token may be NULL for anonymous use (downloads of public repos):
+ * requests asking for auth then go without Authorization. */
 int http_loop_new(uv_loop_t *loop, const struct http_loop_options *opt, struct http_loop **out,
                   struct hs_err *err);
 /* Cancel every request (done runs with -ECANCELED), close handles, free the

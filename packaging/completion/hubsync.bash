@@ -41,7 +41,7 @@ _hubsync_jobs()
 _hubsync()
 {
     local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD - 1]}
-    local commands="push daemon run status finish check-config card"
+    local commands="push pull daemon run status finish check-config card"
     COMPREPLY=()
 
     if ((COMP_CWORD == 1)); then
@@ -68,12 +68,14 @@ _hubsync()
     --config) _hubsync_files "$cur" json; return ;;
     --socket | --out) _hubsync_files "$cur"; return ;;
     --job) _hubsync_jobs "$cur"; return ;;
-    --repo | --revision | --path-in-repo | --message | --include | --exclude) return ;;
+    --to) _hubsync_dirs "$cur"; return ;;
+    --repo | --revision | --path-in-repo | --message | --include | --exclude | --checkpoint) return ;;
     esac
 
     local opts
     case $cmd in
     push) opts="--repo --revision --path-in-repo --message --private --follow-symlinks --include --exclude --help" ;;
+    pull) opts="--revision --checkpoint --to --dry-run --help" ;;
     daemon) opts="--config --help" ;;
     run) opts="--config --job -- --help" ;;
     status) opts="--config --socket --json --help" ;;

@@ -595,6 +595,7 @@ class HubHandler(BaseHandler):
         if e is None:
             raise HttpError(404, "Entry not found", code="EntryNotFound")
         headers = {"X-Repo-Commit": oid, "Accept-Ranges": "bytes", "Vary": "Origin, Accept"}
+        corrupt = ctx.dl_faults.on_resolve(self, path, e.get("lfs") if not raw else None)
         if e.get("lfs") and not raw:
             headers.update({"ETag": '"%s"' % e["lfs"], "X-Linked-Etag": '"%s"' % e["lfs"],
                             "X-Linked-Size": str(e["size"]),
@@ -604,6 +605,8 @@ class HubHandler(BaseHandler):
             data = lfs_pointer(e["lfs"], e["size"])
         else:
             data = ctx.blobs.get(e["blob"])
+        if corrupt:
+            data = ctx.dl_faults.corrupt(data)
         headers["ETag"] = '"%s"' % e["blob"]
         status, size = 200, len(data)
         rng = self.headers.get("Range")

@@ -174,6 +174,9 @@ class BaseHandler(BaseHTTPRequestHandler):
             rec["fault"] = self.fault
         if self.err_msg:
             rec["error"] = self.err_msg
+        rng = self.headers.get("Range") if self.headers else None
+        if rng:
+            rec["range"] = rng
         self.server.ctx.log.write(rec)
 
     # -- body ------------------------------------------------------------------------------------

@@ -497,6 +497,8 @@ class StorageHandler(BaseHandler):
         self.wfile.flush()
         cut = self.server.ctx.faults.hit(self, "reset") and count > 1
         with open(store.path(oid), "rb") as f:
+            if not cut and self.server.ctx.dl_faults.send(self, f, oid, start, count):
+                return
             sent = self.connection.sendfile(f, start, count // 2 if cut else count)
         self.resp_bytes += sent
         if cut:  # reset mid-body: the client sees a truncated response

@@ -20,6 +20,7 @@ from emu_faults import Faults, Quota  # noqa: E402
 from emu_http import EmuServer, RequestLog  # noqa: E402
 from emu_repos import Accounts, RepoStore  # noqa: E402
 from emu_storage import BUF, BlobStore, ObjectStore, StorageHandler  # noqa: E402
+from emu_resolve import DownloadFaults  # noqa: E402
 
 
 class Context:
@@ -33,6 +34,7 @@ class Context:
         self.objects = ObjectStore(args.data_dir, args.discard, args.url_ttl)
         self.store = RepoStore(args.data_dir, self.blobs)
         self.faults = Faults(args.faults, args.seed)
+        self.dl_faults = DownloadFaults(args.corrupt_download, args.hold_download, args.hold_seconds)
         self.quota = Quota(args.commit_quota, args.commit_window)
         self.multipart_threshold = args.multipart_threshold
         self.chunk_size = args.chunk_size
@@ -77,6 +79,10 @@ def parse_args(argv):
     ap.add_argument("--commit-window", type=positive, default=3600, help="quota window (seconds)")
     ap.add_argument("--faults", default="", help="fault spec, e.g. api5xx=0.1,storage5xx=0.1,reset=0.05")
     ap.add_argument("--seed", type=int, default=0, help="fault injection seed")
+    ap.add_argument("--corrupt-download", metavar="GLOB", help="flip a byte of every download of these paths")
+    ap.add_argument("--hold-download", type=int, default=0, metavar="N",
+                    help="the first N storage downloads send half, then hold the connection")
+    ap.add_argument("--hold-seconds", type=float, default=30, help="how long --hold-download holds")
     ap.add_argument("--discard", action="store_true", help="do not keep LFS bytes (benchmarks)")
     ap.add_argument("--page-size", type=positive, default=1000, help="tree/commits page size")
     ap.add_argument("--regular-max", type=positive, default=10 << 20, help="largest regular file in a commit")
