@@ -820,6 +820,8 @@ json_t *job_status_json(const struct job *j)
 
 void job_status_line(const struct job *j, char *out, size_t n)
 {
-    snprintf(out, n, "%s: %s%s%s, %zu queued, %" PRIu64 " committed", j->name, state_name(j),
-             j->current ? " " : "", j->current ? j->current : "", j->nq, j->committed);
+    /* the last error too: a job whose every save fails must not read as healthy */
+    snprintf(out, n, "%s: %s%s%s, %zu queued, %" PRIu64 " committed%s%s", j->name, state_name(j),
+             j->current ? " " : "", j->current ? j->current : "", j->nq, j->committed,
+             j->last_error ? ", last error: " : "", j->last_error ? j->last_error : "");
 }

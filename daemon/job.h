@@ -107,7 +107,7 @@ bool job_busy(const struct job *j);
 /* The job's entry of the status answer (control.h). */
 json_t *job_status_json(const struct job *j);
 
-/* One line for systemd's STATUS=. */
+/* One line for systemd's STATUS=, with the last error while there is one. */
 void job_status_line(const struct job *j, char *out, size_t n);
 
 #endif
