@@ -61,7 +61,7 @@ done
 # The service contract.
 for f in hubsync.service hubsync@.service; do
     u=$units/$f
-    for kv in Type=notify NotifyAccess=main "ExecReload=/bin/kill -HUP \$MAINPID" Restart=on-failure \
+    for kv in Type=notify NotifyAccess=main "ExecReload=/bin/sh -c 'kill -HUP \"\$MAINPID\"'" Restart=on-failure \
         RestartPreventExitStatus=78 StartLimitBurst=5 StartLimitIntervalSec=10min WatchdogSec=60s \
         RuntimeDirectoryMode=0750 NoNewPrivileges=yes ProtectSystem=strict ProtectHome=read-only \
         PrivateTmp=yes "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6" \
