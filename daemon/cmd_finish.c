@@ -20,7 +20,7 @@ static int run(int argc, char **argv)
     if (rc)
         return rc;
     json_t *req = json_pack("{s:s, s:s}", "cmd", "finish", "job", a.job), *resp = NULL;
-    rc = ctlcli_ask("finish", path, req, &resp);
+    rc = ctlcli_ask("finish", &a, path, req, &resp);
     json_decref(req);
     if (rc)
         return rc;

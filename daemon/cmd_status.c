@@ -20,7 +20,7 @@ static int run(int argc, char **argv)
     if (rc)
         return rc;
     json_t *req = json_pack("{s:s}", "cmd", "status"), *resp = NULL;
-    rc = ctlcli_ask("status", path, req, &resp);
+    rc = ctlcli_ask("status", &a, path, req, &resp);
     json_decref(req);
     if (rc)
         return rc;
@@ -54,7 +54,9 @@ const struct hs_command cmd_status = {
         "for the state of each job: state, current checkpoint, bytes\ndone/total, rate, ETA, "
         "last commit URL, last error. Exits 3 when no daemon\nanswers.\n\nOptions:\n  "
         "--config FILE   find the control socket from FILE's state_dir\n                  "
-        "($RUNTIME_DIRECTORY/hubsync.sock when that is set)\n  --socket PATH   the control "
+        "($RUNTIME_DIRECTORY/hubsync.sock when that is set; for\n                  "
+        "/etc/hubsync/NAME.json without state_dir, also the socket of unit\n                  "
+        "hubsync@NAME or hubsync)\n  --socket PATH   the control "
         "socket to ask\n  --json          print machine-readable JSON\n  -h, --help      show "
         "this help\n\nWithout --config or --socket: <state_dir>/hubsync.sock with the default "
         "state_dir\n($STATE_DIRECTORY, $XDG_STATE_HOME/hubsync, ~/.local/state/hubsync).\n",

@@ -12,6 +12,9 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -97,8 +100,50 @@ static int default_state_dir(char *out, size_t n)
     return hs_path_join(out, n, s, ".local/state/hubsync");
 }
 
-int ctlcli_socket(const char *cmd, const struct ctlcli_args *a, char *out, size_t n)
+/* The unit whose ExecStart names config path cfg (/etc/hubsync/NAME.json, compared
+ * after resolving both directories) into unit, and its RuntimeDirectory socket into
+ * sock. false when cfg is not such a file. */
+static bool unit_of_config(const char *cfg, char *unit, size_t un, char *sock, size_t sn)
 {
+    const char *root = getenv("HUBSYNC_UNIT_ROOT");
+    if (!root)
+        root = "";
+    char etc[HS_PATH_MAX], want[PATH_MAX], dir[HS_PATH_MAX], got[PATH_MAX];
+    const char *base = strrchr(cfg, '/');
+    size_t dlen = base ? (size_t)(base - cfg) : 0;
+    base = base ? base + 1 : cfg;
+    size_t blen = strlen(base);
+    if (blen <= 5 || strcmp(base + blen - 5, ".json") != 0 || blen - 5 >= un - 9)
+        return false;
+    /* the config's directory: "." for a bare name, "/" for /NAME.json */
+    const char *d = base == cfg ? "." : dlen == 0 ? "/" : cfg;
+    int dl = base == cfg || dlen == 0 ? 1 : (int)dlen;
+    if (snprintf(etc, sizeof(etc), "%s/etc/hubsync", root) >= (int)sizeof(etc) ||
+        snprintf(dir, sizeof(dir), "%.*s", dl, d) >= (int)sizeof(dir))
+        return false;
+    if (!realpath(etc, want) || !realpath(dir, got) || strcmp(want, got) != 0)
+        return false;
+    int name = (int)(blen - 5);
+    bool shared = name == 7 && strncmp(base, "hubsync", 7) == 0;
+    int w = shared ? snprintf(unit, un, "hubsync") : snprintf(unit, un, "hubsync@%.*s", name, base);
+    if (w < 0 || (size_t)w >= un)
+        return false;
+    w = shared ? snprintf(sock, sn, "%s/run/hubsync/%s", root, CONTROL_SOCKET_NAME)
+               : snprintf(sock, sn, "%s/run/hubsync-users/%.*s/%s", root, name, base,
+                          CONTROL_SOCKET_NAME);
+    return w > 0 && (size_t)w < sn;
+}
+
+/* Nothing (not even an unreadable entry) at path. */
+static bool nothing_at(const char *path)
+{
+    struct stat st;
+    return lstat(path, &st) != 0 && errno == ENOENT;
+}
+
+int ctlcli_socket(const char *cmd, struct ctlcli_args *a, char *out, size_t n)
+{
+    a->unit[0] = '\0';
     if (a->socket) {
         if (snprintf(out, n, "%s", a->socket) >= (int)n) {
             fprintf(stderr, "hubsync %s: socket path too long\n", cmd);
@@ -124,12 +169,22 @@ int ctlcli_socket(const char *cmd, const struct ctlcli_args *a, char *out, size_
         config_errors_free(&errs);
         rc = snprintf(dir, sizeof(dir), "%s", cfg->state_dir) >= (int)sizeof(dir) ? -ENAMETOOLONG
                                                                                   : 0;
+        if (rc == 0)
+            rc = control_socket_path(dir, out, n);
+        char usock[HS_PATH_MAX];
+        const char *rt = getenv("RUNTIME_DIRECTORY");
+        if (unit_of_config(a->config, a->unit, sizeof(a->unit), usock, sizeof(usock)) &&
+            cfg->state_dir_origin != CONFIG_FROM_FILE && !(rt && *rt) &&
+            (rc != 0 || nothing_at(out)) && !nothing_at(usock) && strlen(usock) < n) {
+            memcpy(out, usock, strlen(usock) + 1);
+            rc = 0;
+        }
         config_free(cfg);
     } else {
         rc = default_state_dir(dir, sizeof(dir));
+        if (rc == 0)
+            rc = control_socket_path(dir, out, n);
     }
-    if (rc == 0)
-        rc = control_socket_path(dir, out, n);
     if (rc < 0) {
         fprintf(stderr, "hubsync %s: cannot find the control socket (state_dir %s): %s\n", cmd, dir,
                 hs_strerror(rc));
@@ -138,7 +193,8 @@ int ctlcli_socket(const char *cmd, const struct ctlcli_args *a, char *out, size_
     return 0;
 }
 
-int ctlcli_ask(const char *cmd, const char *path, const json_t *req, json_t **resp)
+int ctlcli_ask(const char *cmd, const struct ctlcli_args *a, const char *path, const json_t *req,
+               json_t **resp)
 {
     struct hs_err err = {0};
     int rc = control_request(path, req, CTLCLI_TIMEOUT, resp, &err);
@@ -150,11 +206,16 @@ int ctlcli_ask(const char *cmd, const char *path, const json_t *req, json_t **re
     case -ECONNREFUSED:
     case -ETIMEDOUT:
     case -ECONNRESET:
-        if (rc == -ENOENT || rc == -ECONNREFUSED)
-            fprintf(stderr,
-                    "hubsync %s: is the daemon running? (hubsync daemon --config FILE, "
-                    "or systemctl status hubsync)\n",
-                    cmd);
+        if (rc == -ENOENT || rc == -ECONNREFUSED) {
+            if (a->unit[0])
+                fprintf(stderr, "hubsync %s: is the daemon running? (systemctl status %s)\n", cmd,
+                        a->unit);
+            else
+                fprintf(stderr,
+                        "hubsync %s: is the daemon running? (hubsync daemon --config FILE, "
+                        "or systemctl status hubsync or hubsync@USER)\n",
+                        cmd);
+        }
         return HS_EXIT_NO_DAEMON;
     default:
         return HS_EXIT_FAILURE;

@@ -878,11 +878,14 @@ json_t *job_status_json(const struct job *j)
 
 void job_status_line(const struct job *j, char *out, size_t n)
 {
+    /* the last error too: a job whose every save fails must not read as healthy */
     int w =
         snprintf(out, n, "%s: %s%s%s, %zu queued, %" PRIu64 " committed", j->name, state_name(j),
                  j->current ? " " : "", j->current ? j->current : "", j->nq, j->committed);
     if (j->lost && w > 0 && (size_t)w < n)
-        snprintf(out + w, n - (size_t)w, ", %" PRIu64 " lost", j->lost);
+        w += snprintf(out + w, n - (size_t)w, ", %" PRIu64 " lost", j->lost);
+    if (j->last_error && w > 0 && (size_t)w < n)
+        snprintf(out + w, n - (size_t)w, ", last error: %s", j->last_error);
 }
 
 uint64_t job_lost(const struct job *j, const char **last_name, const char **last_reason)

@@ -117,7 +117,8 @@ json_t *job_status_json(const struct job *j);
  * and reason (NULL when none; valid until the next loss). */
 uint64_t job_lost(const struct job *j, const char **last_name, const char **last_reason);
 
-/* One line for systemd's STATUS=. */
+/* One line for systemd's STATUS=, with the lost count and the last error while
+ * there is one. */
 void job_status_line(const struct job *j, char *out, size_t n);
 
 #endif

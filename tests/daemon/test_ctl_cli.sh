@@ -45,6 +45,25 @@ has "default state_dir is STATE_DIRECTORY" "answering on $work/sd/hubsync.sock" 
 err=$(HOME="$work/home" XDG_STATE_HOME= "$bin" status 2>&1); check "status, HOME default" 3 $?
 has "default state_dir under HOME" "answering on $work/home/.local/state/hubsync/hubsync.sock" "$err"
 
+# A config under /etc/hubsync without state_dir, as the units use it: the hint names the
+# unit (hubsync@alice for alice.json, hubsync for hubsync.json). HUBSYNC_UNIT_ROOT stands
+# for / (the test hook: <root>/etc/hubsync and <root>/run).
+sys=$work/sys
+mkdir -p "$sys/etc/hubsync" "$sys/run" "$work/home"
+for n in alice hubsync; do
+    printf '{"jobs": [{"name": "bert", "watch": "%s", "hub_model_id": "alice/bert"}]}\n' \
+        "$work/runs/bert" >"$sys/etc/hubsync/$n.json"
+done
+unitenv=(env -u XDG_STATE_HOME HOME="$work/home" HUBSYNC_UNIT_ROOT="$sys")
+err=$("${unitenv[@]}" "$bin" status --config "$sys/etc/hubsync/alice.json" 2>&1)
+check "status --config alice.json, no daemon" 3 $?
+has "hint names the template instance" "systemctl status hubsync@alice" "$err"
+err=$("${unitenv[@]}" "$bin" finish bert --config "$sys/etc/hubsync/hubsync.json" 2>&1)
+check "finish --config hubsync.json, no daemon" 3 $?
+has "hint names hubsync.service" "systemctl status hubsync)" "$err"
+err=$("${unitenv[@]}" "$bin" status --config "$work/hubsync.json" 2>&1)
+has "a config elsewhere keeps the generic hint" "systemctl status hubsync or hubsync@USER" "$err"
+
 # --- usage and config errors -------------------------------------------------
 "$bin" status extra >/dev/null 2>&1; check "status with an argument" 2 $?
 "$bin" finish >/dev/null 2>&1; check "finish without JOB" 2 $?
@@ -84,6 +103,15 @@ job gpt: idle
 check "status human output" "$expected" "$out"
 out2=$("$bin" status --config "$work/hubsync.json"); check "status --config" 0 $?
 check "status --config finds the same daemon" "$expected" "$out2"
+# The instance's RuntimeDirectory (/run/hubsync-users/alice, /run/hubsync) is found when
+# the config has no state_dir and nothing answers at the config-derived path.
+mkdir -p "$sys/run/hubsync-users/alice" "$sys/run/hubsync"
+ln -s "$sock" "$sys/run/hubsync-users/alice/hubsync.sock"
+ln -s "$sock" "$sys/run/hubsync/hubsync.sock"
+out3=$("${unitenv[@]}" "$bin" status --config "$sys/etc/hubsync/alice.json"); check "status --config alice.json" 0 $?
+check "status finds hubsync@alice's socket" "$expected" "$out3"
+err=$("${unitenv[@]}" "$bin" finish bert --config "$sys/etc/hubsync/hubsync.json" 2>&1)
+check "finish finds hubsync.service's socket" 0 $?
 json=$("$bin" status --json --socket "$sock"); check "status --json" 0 $?
 name=$("$py" -c 'import json,sys; d=json.load(sys.stdin); print(d["jobs"][0]["name"], d["jobs"][0]["bytes_total"], d["ok"])' <<<"$json")
 check "status --json content" "bert 3650722201 True" "$name"

@@ -152,6 +152,45 @@ def test_notify_and_changed_job(t):
         itlib.cleanup(work)
 
 
+def test_status_shows_last_error(t):
+    """STATUS= (systemctl status) carries the job's last error while its saves fail,
+    instead of reading like an idle, healthy job."""
+    work = itlib.workdir("notify-err")
+    emu = itlib.Emu(work)
+    p = None
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    try:
+        npath = os.path.join(work, "notify.sock")
+        sock.bind(npath)
+        sock.settimeout(0.2)
+        out = os.path.join(work, "out")
+        os.mkdir(out)
+        # alice's token cannot write to bob's namespace: every save is refused (403).
+        cfg = itlib.write_config(work, emu, [itlib.job("j", out, "bob/not-alices")])
+        log = open(os.path.join(work, "daemon.log"), "w")
+        p = itlib.popen_hubsync("daemon", "--config", cfg, log=log,
+                                env={"NOTIFY_SOCKET": npath})
+        subprocess.run(itlib.trainer_cmd(out, "--epochs", "1", "--steps-per-epoch", "10",
+                                         "--save-steps", "10", "--no-final-save"),
+                       timeout=60, check=True)
+        msgs, end = [], time.monotonic() + 30
+        while time.monotonic() < end and not any("last error" in m for m in msgs):
+            try:
+                msgs.append(sock.recv(4096).decode())
+            except socket.timeout:
+                pass
+        st = [m for m in msgs if "STATUS=" in m]
+        t.check(any("STATUS=" in m and "last error: " in m for m in msgs),
+                "STATUS= names the last error: %s" % st[-3:])
+    finally:
+        if p:
+            p.terminate()
+            p.wait(timeout=30)
+        sock.close()
+        emu.stop()
+        itlib.cleanup(work)
+
+
 def test_log_file(t):
     work = itlib.workdir("logfile")
     emu = itlib.Emu(work)
@@ -187,6 +226,7 @@ def main():
     t = itlib.Suite("integration_service")
     t.run(test_bad_configs)
     t.run(test_notify_and_changed_job)
+    t.run(test_status_shows_last_error)
     t.run(test_log_file)
     return t.finish()
 

@@ -120,6 +120,46 @@ if [ "$(id -u)" != 0 ]; then
     finish
     exit
 fi
+# prerm and postrm against a fake systemctl (in a private mount namespace whose /run says
+# "systemd is running"): an instance waiting to restart and a failed one are stopped too,
+# not only the active one, and remove/purge reset the failed state.
+if command -v unshare >/dev/null && unshare -m true 2>/dev/null; then
+    mkdir -p "$T/fake"
+    cat >"$T/fake/systemctl" <<'FAKE'
+#!/bin/sh
+echo "$*" >>"$FAKE_LOG"
+case "$1" in
+list-units)
+    case " $* " in
+    *" --all "*) printf '%s\n' "hubsync.service loaded failed failed x" \
+        "hubsync@alice.service loaded active running x" \
+        "hubsync@bob.service loaded activating auto-restart x" ;;
+    *" --state=active "*) echo "hubsync@alice.service loaded active running x" ;;
+    *) printf '%s\n' "hubsync.service loaded failed failed x" "hubsync@alice.service loaded active running x" ;;
+    esac ;;
+esac
+exit 0
+FAKE
+    chmod +x "$T/fake/systemctl"
+    for s in "prerm remove" "postrm remove" "postrm purge"; do
+        : >"$T/fake.log"
+        FAKE_LOG=$T/fake.log PATH=$T/fake:$PATH DPKG_ROOT=$T/fakeroot unshare -m sh -c \
+            'mount -t tmpfs tmpfs /run && mkdir -p /run/systemd/system && DPKG_ROOT= sh "$0" $1' \
+            "$T/ctl/${s%% *}" "${s#* }"
+        check_rc "$s with a fake systemctl" 0 $?
+        calls=$(cat "$T/fake.log")
+        if [ "${s%% *}" = prerm ]; then
+            for u in hubsync.service hubsync@alice.service hubsync@bob.service; do
+                contains "prerm remove stops $u whatever its state" "stop $u" "$calls"
+            done
+        else
+            contains "$s resets failed units" "reset-failed hubsync.service hubsync@*.service" "$calls"
+        fi
+    done
+else
+    echo "note: unshare -m unavailable; prerm/postrm not run against a fake systemctl"
+fi
+
 R=$T/root
 host_users=$(md5sum /etc/passwd /etc/group)
 mkdir -p "$R/var/lib/dpkg/info" "$R/var/lib/dpkg/updates" "$R/var/lib/dpkg/triggers" "$R/etc"
@@ -153,12 +193,20 @@ mkdir -p "$R/var/lib/hubsync" "$R/var/lib/hubsync-users/alice" "$R/run/hubsync"
 echo journal >"$R/var/lib/hubsync/journal"
 echo journal >"$R/var/lib/hubsync-users/alice/journal"
 echo '{}' >"$R/etc/hubsync/alice.json"
+# Enablement links as `systemctl enable hubsync@alice hubsync` leaves them (and another
+# package's, which purge must keep).
+W=$R/etc/systemd/system/multi-user.target.wants
+mkdir -p "$W"
+ln -s /lib/systemd/system/hubsync@.service "$W/hubsync@alice.service"
+ln -s /lib/systemd/system/hubsync.service "$W/hubsync.service"
+ln -s /lib/systemd/system/other.service "$W/other.service"
 
 log=$(dpk -r hubsync 2>&1)
 check_rc "remove: $log" 0 $?
 [ -e "$R/usr/bin/hubsync" ] && bad "remove left the binary"
 [ -e "$R/etc/hubsync/hubsync.json" ] || bad "remove deleted the conffile"
 [ -e "$R/var/lib/hubsync/journal" ] || bad "remove deleted the state"
+[ -L "$W/hubsync@alice.service" ] || bad "remove (not purge) deleted an enablement link"
 
 log=$(dpk -P hubsync 2>&1)
 check_rc "purge: $log" 0 $?
@@ -166,6 +214,10 @@ for p in /etc/hubsync/hubsync.json /var/lib/hubsync /var/lib/hubsync-users /run/
     [ -e "$R$p" ] && bad "purge left $p"
 done
 [ -e "$R/etc/hubsync/alice.json" ] || bad "purge deleted the admin's /etc/hubsync/alice.json"
+for l in hubsync@alice.service hubsync.service; do
+    [ -L "$W/$l" ] && bad "purge left the enablement link $l (a reinstall would come back enabled)"
+done
+[ -L "$W/other.service" ] || bad "purge removed another package's enablement link"
 [ -z "$(dpkg-query --admindir="$R/var/lib/dpkg" -W -f='${Status}' hubsync 2>/dev/null | grep -v not-installed)" ] ||
     bad "package still known after purge"
 [ "$(md5sum /etc/passwd /etc/group)" = "$host_users" ] || bad "the maintainer scripts changed the host's users"

@@ -61,7 +61,7 @@ done
 # The service contract.
 for f in hubsync.service hubsync@.service; do
     u=$units/$f
-    for kv in Type=notify NotifyAccess=main "ExecReload=/bin/kill -HUP \$MAINPID" Restart=on-failure \
+    for kv in Type=notify NotifyAccess=main "ExecReload=/bin/sh -c 'kill -HUP \"\$MAINPID\"'" Restart=on-failure \
         RestartPreventExitStatus=78 StartLimitBurst=5 StartLimitIntervalSec=10min WatchdogSec=60s \
         RuntimeDirectoryMode=0750 NoNewPrivileges=yes ProtectSystem=strict ProtectHome=read-only \
         PrivateTmp=yes "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6" \
@@ -72,6 +72,19 @@ for f in hubsync.service hubsync@.service; do
     done
 done
 grep -qx 'User=%i' "$units/hubsync@.service" || bad "template does not run as %i"
+# Reload validates the config before the SIGHUP, so a broken one fails `systemctl reload`.
+grep -qx 'ExecReload=/usr/bin/hubsync check-config /etc/hubsync/%i.json' "$units/hubsync@.service" ||
+    bad "template ExecReload does not check the config first"
+grep -qx 'ExecReload=/usr/bin/hubsync check-config /etc/hubsync/hubsync.json' "$units/hubsync.service" ||
+    bad "hubsync.service ExecReload does not check the config first"
+for f in hubsync.service hubsync@.service; do
+    [ "$(grep -n '^ExecReload=' "$units/$f" | head -1 | grep -c check-config)" = 1 ] ||
+        bad "$f: check-config is not the first ExecReload"
+done
+# RemoveIPC=yes would delete the training user's shm/SysV IPC when the instance stops.
+grep -qx 'RemoveIPC=no' "$units/hubsync@.service" || bad "template does not set RemoveIPC=no"
+grep -q '^RemoveIPC=yes' "$units/hubsync@.service" && bad "template sets RemoveIPC=yes"
+grep -qx 'RemoveIPC=yes' "$units/hubsync.service" || bad "hubsync.service lost RemoveIPC=yes"
 grep -qx 'ExecStart=/usr/bin/hubsync daemon --config /etc/hubsync/%i.json' "$units/hubsync@.service" ||
     bad "template ExecStart is not the per-user config"
 grep -qx 'StateDirectory=hubsync-users/%i' "$units/hubsync@.service" || bad "template StateDirectory"
