@@ -42,7 +42,7 @@ LAYOUTS = [
     ("generic (settle)", ["--layout", "accelerate", "--accelerate-naming", "step",
                           "--world-size", "1"], {"layout": "generic"}),
 ]
-DEFAULTS = {"marker_quiet": 2.0, "settle": 30.0}  # DESIGN.md job key defaults
+DEFAULTS = {"marker_quiet": 2.0, "settle": 30.0}  # docs/design.md job key defaults
 
 
 def run_scenario(work, name, ft_args, job_keys, timing, saves, gap):

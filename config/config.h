@@ -1,6 +1,6 @@
 /*
  * config.h — the public interface of config/: the JSON configuration of
- * ../shared/docs/DESIGN.md read into typed structs, HF_* environment and
+ * docs/design.md read into typed structs, HF_* environment and
  * token resolution as huggingface_hub does it, huggingface_hub's path
  * pattern dialect, and a tolerant JSON reader for files the Trainer wrote.
  * Other folders include only this header. config/ does no I/O beyond
@@ -123,7 +123,7 @@ int config_repo_id_check(const char *repo_id, struct hs_err *err);
  * 255 bytes). HS_ECONFIG with the reason. */
 int config_revision_check(const char *revision, struct hs_err *err);
 
-/* ---- the config file (DESIGN.md "Config file (JSON)") ------------------ */
+/* ---- the config file (docs/design.md "Config file (JSON)") ------------------ */
 
 enum config_strategy {
     CONFIG_STRATEGY_END = 0,

@@ -1,5 +1,5 @@
 /*
- * config_load.c — reading the JSON config of DESIGN.md ("Config file
+ * config_load.c — reading the JSON config of docs/design.md ("Config file
  * (JSON)") into struct config: every key with its type, default and bound,
  * unknown keys refused with a "did you mean", and every problem collected
  * in one pass so the user fixes them all at once. jansson reports line and

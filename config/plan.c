@@ -1,8 +1,8 @@
 /*
  * plan.c — the human-readable plan `hubsync check-config` prints: for each
  * job, what is watched, which repo and branch receive what, with which
- * commit messages, under the job's hub_strategy (DESIGN.md "Strategies",
- * training-semantics.md §1.4), the effective include/exclude lists, and the
+ * commit messages, under the job's hub_strategy (docs/design.md "Strategies",
+ * docs/trainer-layouts.md), the effective include/exclude lists, and the
  * settings that decide when and how saves are taken; then the shared
  * settings (endpoint with any password in it redacted, where the token
  * comes from — never the token — state directory, parallelism, bandwidth).
@@ -77,7 +77,7 @@ static void seconds(struct out *o, hs_usec_t us)
         outf(o, "%.3gs", (double)us / (double)HS_USEC_PER_SEC);
 }
 
-/* What one "save" is under each layout (training-semantics.md §2.10-2.11);
+/* What one "save" is under each layout (docs/trainer-layouts.md);
  * the strategy lines below use the Trainer's name for it, checkpoint-N. */
 static const char *save_unit(enum config_layout l)
 {

@@ -1,7 +1,7 @@
 /*
  * repo_id.c — client-side checks of the names hubsync sends to the Hub:
  * repo ids exactly as huggingface_hub's validate_repo_id (utils/_validators.py,
- * see ../shared/docs/hub-protocol.md §3.2) and branch names by git's
+ * see docs/hub-protocol.md) and branch names by git's
  * check-ref-format rules (the Hub stores revisions as git refs). Word
  * characters are ASCII here ([A-Za-z0-9_]); Python's \w would also accept
  * non-ASCII letters, which the Hub itself refuses. No I/O.

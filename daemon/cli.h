@@ -1,6 +1,6 @@
 /*
  * cli.h — internal to daemon/: the subcommand table and the exit codes of
- * the `hubsync` binary (contract in ../shared/docs/DESIGN.md). Each
+ * the `hubsync` binary (contract in docs/design.md). Each
  * subcommand lives in its own cmd_<name>.c with its usage text.
  */
 #ifndef HUBSYNC_DAEMON_CLI_H

@@ -1,6 +1,6 @@
 /*
  * cmd_push.c — `hubsync push DIR --repo ID …`: upload a folder to a Hub repo
- * as one commit (contract in DESIGN.md). This file owns the command line,
+ * as one commit (contract in docs/design.md). This file owns the command line,
  * the folder walk with include/exclude (config_path_allowed, the always
  * excluded folders; symbolic links skipped, or with --follow-symlinks
  * followed to files inside DIR only), endpoint/token resolution (config/), the resume state

@@ -3,7 +3,7 @@
  * start the service for one training command, run CMD (environment passed
  * through; WORLD_SIZE feeds the job's world_size), forward SIGINT, SIGTERM,
  * SIGUSR1 and SIGUSR2 to it, and when it exits finish the job (final push
- * and model card), then exit as DESIGN.md says: CMD's status if CMD failed
+ * and model card), then exit as docs/design.md says: CMD's status if CMD failed
  * (128+N when killed by signal N, 127 when not found, 126 when not
  * executable), 1 if CMD succeeded but the final push did not or a save was
  * lost (recorded, never committed; unless the job's lost_saves_fail_run is

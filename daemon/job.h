@@ -1,7 +1,7 @@
 /*
  * job.h — internal to daemon/: one configured job of the service — what
  * happens between the watcher saying "checkpoint-N is complete" and the
- * Hub holding it (DESIGN.md "Data flow", "Durability rules").
+ * Hub holding it (docs/design.md "Data flow", "Durability rules").
  *
  * Per save: snapshot (hard links into the spool) → jstate READY → hashes
  * (uploader's hasher, cached) → HASHED → jstate COMMIT_SENT → one uploader

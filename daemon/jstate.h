@@ -2,7 +2,7 @@
  * jstate.h — internal to daemon/: the daemon's durable state, kept as
  * typed records in the journal (journal.h) and as an in-memory model
  * rebuilt from them at start. It implements the "Durability rules" of
- * DESIGN.md: every transition of a save (a checkpoint-N, or the final
+ * docs/design.md: every transition of a save (a checkpoint-N, or the final
  * push) is recorded and fsync'd before the next step depends on it.
  *
  * Lifecycle of a save:
@@ -96,7 +96,7 @@ enum jstate_save_state {
 };
 const char *jstate_save_state_name(enum jstate_save_state s);
 
-/* A file of a save, identified as DESIGN.md says (device, inode, size,
+/* A file of a save, identified as docs/design.md says (device, inode, size,
  * mtime), so a checkpoint-N re-created by a fresh run is a new save. */
 struct jstate_file {
     char *path; /* relative to the checkpoint folder */

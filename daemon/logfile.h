@@ -1,5 +1,5 @@
 /*
- * logfile.h — internal to daemon/: the `log_file` sink (DESIGN.md: batch
+ * logfile.h — internal to daemon/: the `log_file` sink (docs/design.md: batch
  * jobs without journald), one timestamped line per message, with
  * size-based rotation. When a line would take the file past max_bytes the
  * file is renamed aside and a new one started; a compressor thread then

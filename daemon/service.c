@@ -277,7 +277,7 @@ static void watch_pids(struct service *s)
 
 /* ---- the token check ------------------------------------------------------------ */
 
-/* DESIGN.md: "At start it checks the token with whoami-v2 and says clearly
+/* docs/design.md: "At start it checks the token with whoami-v2 and says clearly
  * when it lacks write access to the namespace". Jobs start held until the
  * answer; a job whose repo the token cannot write stays held with the
  * reason as its last_error (its saves are still journaled, and pushed once

@@ -1,6 +1,6 @@
 /*
  * service.h — internal to daemon/: the running service behind `hubsync
- * daemon` and `hubsync run` (DESIGN.md "Data flow", "Running as a
+ * daemon` and `hubsync run` (docs/design.md "Data flow", "Running as a
  * service"). It loads the config and the token, takes the state_dir lock,
  * opens and replays the journal, creates the watcher and the single
  * uploader on the caller's loop, one job (job.h) per configured job, the

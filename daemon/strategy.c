@@ -1,7 +1,7 @@
 /*
  * strategy.c — planning the commit of a save or of the finish under each
  * hub_strategy (see strategy.h). Mirrors what transformers' Trainer pushes
- * (training-semantics.md §1.4), in one commit where the Trainer makes two.
+ * (docs/trainer-layouts.md), in one commit where the Trainer makes two.
  */
 #include "strategy.h"
 

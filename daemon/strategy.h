@@ -1,6 +1,6 @@
 /*
  * strategy.h — internal to daemon/: what one commit holds under each
- * hub_strategy (DESIGN.md "Strategies", training-semantics.md §1.4).
+ * hub_strategy (docs/design.md "Strategies", docs/trainer-layouts.md).
  *
  * Pure planning: given a completed save (as the watcher reported it, or its
  * snapshot) or the output directory's file list at finish, decide which

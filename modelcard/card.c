@@ -1,7 +1,7 @@
 /*
  * card.c — turning a run and the job's metadata into the card model
  * (struct mc_card): names, base model, datasets, task, the evaluation
- * summary and the Training results table, following model-card-rules.md
+ * summary and the Training results table, following docs/trainer-layouts.md (model card)
  * ("Where each part comes from", "Training results table" rules 1–7,
  * "Summary"). Hyperparameters are hparams.c's; text layout is render.c's
  * and yaml.c's. Cost is O(log entries) for the table; fine at 100k.

@@ -1,5 +1,5 @@
 /*
- * meta.c — the job's "model_card" config object (DESIGN.md, job keys) as a
+ * meta.c — the job's "model_card" config object (docs/design.md, job keys) as a
  * struct modelcard_meta: mode, model_name, base_model, datasets,
  * dataset_name, language, license, tags, task, metrics_order. config/ owns
  * reading the config file; this file only maps the one object, so that the

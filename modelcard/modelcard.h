@@ -2,7 +2,7 @@
  * modelcard.h — the public interface of modelcard/: reading a training run
  * (trainer_state.json, config.json, eval/all_results.json,
  * adapter_config.json, training_args.bin) and rendering README.md the way
- * transformers' Trainer does (../shared/docs/model-card-rules.md), merged
+ * transformers' Trainer does (docs/trainer-layouts.md (model card)), merged
  * with an existing card without clobbering what people wrote.
  *
  * modelcard/ does no network I/O and never logs: problems that still allow
@@ -61,7 +61,7 @@ struct modelcard_meta {
     int world_size;                      /* 0/1: single process */
 };
 
-/* Fill m from a "model_card" JSON object (keys of DESIGN.md; NULL obj gives
+/* Fill m from a "model_card" JSON object (keys of docs/design.md; NULL obj gives
  * the defaults). Unknown keys and wrong types: -EINVAL with err naming the
  * key ("model_card.datasets[1]: must be a string"). */
 int modelcard_meta_from_json(const json_t *obj, struct modelcard_meta *m, struct hs_err *err);

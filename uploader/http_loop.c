@@ -1,6 +1,6 @@
 /*
  * http_loop.c — libcurl's multi interface driven by the libuv loop
- * (library-notes §3.1): one uv_timer_t for curl's timeout, one uv_poll_t per
+ * (docs/design.md (pitfalls of the libraries)): one uv_timer_t for curl's timeout, one uv_poll_t per
  * socket, sockets opened and closed through our hooks so a poll handle never
  * outlives its descriptor, CURL_CSELECT_ERR on poll errors, info-read after
  * every action. On top: a queue bounded by max_parallel, retries with the
@@ -139,7 +139,7 @@ static uint32_t rng_next(struct http_loop *h)
     return h->rng = x ? x : 0x9e3779b9u;
 }
 
-/* ---- sockets and the timer (library-notes §3.1 steps 2–5) ------------- */
+/* ---- sockets and the timer (docs/design.md (pitfalls of the libraries) steps 2–5) ------------- */
 
 static void handle_closed(uv_handle_t *handle)
 {

@@ -1,5 +1,5 @@
 /*
- * hub_api.c — the Hub's HTTP API as data (hub-protocol.md §2–§8): URL
+ * hub_api.c — the Hub's HTTP API as data (docs/hub-protocol.md): URL
  * builders for the endpoints a push uses, the JSON request bodies, the NDJSON
  * commit body, and parsers for the answers. Pure functions, no I/O: the
  * state machine in push.c sends what these build. Every field of a server

@@ -1,5 +1,5 @@
 /*
- * push.c — the push flow as a state machine on the loop (hub-protocol.md §0):
+ * push.c — the push flow as a state machine on the loop (docs/hub-protocol.md):
  * whoami (bare repo name) → create repo (409 = exists) → create branch →
  * hash every file (thread pool, cache) → [commit sent by an earlier run?
  * check the tree with paths-info] → preupload (≤256 per call) → drop files

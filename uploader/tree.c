@@ -1,5 +1,5 @@
 /*
- * tree.c — listing a folder of a repo at a revision (hub-protocol.md §8.1):
+ * tree.c — listing a folder of a repo at a revision (docs/hub-protocol.md):
  * GET {EP}/api/{type}s/{ns}/{name}/tree/{rev}/{path}?recursive=true, one
  * page after the other through the RFC 8288 `Link: <…>; rel="next"` header,
  * on the uploader's HTTP loop with the API retry policy. Only the files are

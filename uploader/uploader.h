@@ -1,5 +1,5 @@
 /*
- * uploader.h — the public interface of uploader/ (see ../shared/docs/DESIGN.md,
+ * uploader.h — the public interface of uploader/ (see docs/design.md,
  * "Components"): pushing a set of local files to a Hugging Face Hub repo as one
  * commit, on a libuv loop the caller owns.
  *
@@ -205,7 +205,7 @@ struct uploader_whoami_scope {
     char **permissions;
     size_t n_permissions;
 };
-/* The parsed whoami-v2 answer (hub-protocol.md §2). */
+/* The parsed whoami-v2 answer (docs/hub-protocol.md). */
 struct uploader_whoami {
     char *name; /* the user (never NULL once parsed) */
     char *type; /* "user", "org", "app" or NULL */

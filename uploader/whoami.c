@@ -1,5 +1,5 @@
 /*
- * whoami.c — who the token is and where it may write (hub-protocol.md §2):
+ * whoami.c — who the token is and where it may write (docs/hub-protocol.md):
  * the whoami-v2 parser (user name, organisations with the user's role in
  * each, the token's role, and a fine-grained token's scoped permissions),
  * the asynchronous GET on the uploader's HTTP loop, and the write verdict

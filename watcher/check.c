@@ -1,6 +1,6 @@
 /*
  * check.c — the per-save disk work of the detector, on libuv's thread pool
- * (DESIGN.md: no blocking call on the loop thread): the layout's check of a
+ * (docs/design.md: no blocking call on the loop thread): the layout's check of a
  * save (a readdir, parsing trainer_state.json or an index, DeepSpeed's
  * latest), the listing that becomes the checkpoint's file list, and the
  * identity (device, inode, mtime) recorded when it is reported. detect.c

@@ -1,5 +1,5 @@
 /*
- * detect_trainer.c — the transformers Trainer layout (training-semantics.md
+ * detect_trainer.c — the transformers Trainer layout (docs/trainer-layouts.md
  * §2.3–2.9): saves are folders `checkpoint-N` at the root or one level down
  * (hyperparameter search's `run-<trial>/`); `tmp-checkpoint-*` staging
  * folders are ignored and a rename into `checkpoint-N` counts as "folder

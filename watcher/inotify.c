@@ -1,6 +1,6 @@
 /*
  * inotify.c — the inotify backend: one thread that owns libinotifytools for
- * every inotify job of the process (library-notes.md §6 and §8).
+ * every inotify job of the process (docs/design.md (pitfalls of the libraries)).
  *
  * The library keeps global, non-reentrant state and hides its descriptor, so:
  * it is initialised on the creating thread before our thread starts and

@@ -1,7 +1,7 @@
 /*
  * watcher.h — the public interface of watcher/: turn filesystem noise under a
  * training output directory into one clean event per completed checkpoint
- * save (see ../shared/docs/DESIGN.md "Data flow" and training-semantics.md §2).
+ * save (see docs/design.md "Data flow" and docs/trainer-layouts.md).
  * Other folders include only this header. watcher/ knows nothing about the
  * Hub, the config file or jobs' strategies: the daemon maps its config to a
  * struct watcher_options per job and decides what to do with each event.
@@ -23,7 +23,7 @@
  *   uv_loop_close() then returns 0). libinotifytools keeps global state, so at
  *   most one watcher per process may use inotify at a time (-EBUSY otherwise).
  *
- * When READY fires (training-semantics.md §2.9–2.11)
+ * When READY fires (docs/trainer-layouts.md)
  *   Never while a file of the save is seen written and not yet closed.
  *   Trainer (checkpoint-N, also under run-*), on the close of
  *   trainer_state.json (or the rename of tmp-checkpoint-* into checkpoint-N)
@@ -115,7 +115,7 @@
 
 /* ---- options (one set per job) ----------------------------------------- */
 
-/* Which writer produced the directory (training-semantics.md §2.11).
+/* Which writer produced the directory (docs/trainer-layouts.md).
  * AUTO recognises each save by its name: checkpoint-N (Trainer),
  * global_stepN (DeepSpeed), checkpoint_N / epoch_N / step_N (Accelerate),
  * *.ckpt (Lightning); other files are training output. GENERIC treats every

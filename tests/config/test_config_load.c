@@ -1,7 +1,7 @@
 /*
  * test_config_load.c — config/config_load.c: a table of bad configs, each
  * with the exact messages expected (all problems at once, JSON paths,
- * line:col for syntax errors, did-you-mean), every default of DESIGN.md,
+ * line:col for syntax errors, did-you-mean), every default of docs/design.md,
  * environment-dependent defaults through a fake environment, the
  * inline-token file-mode rule on real files, and `run`'s WORLD_SIZE step.
  */

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""log_file under `hubsync run` (DESIGN.md: zstd compresses the rotated log
+"""log_file under `hubsync run` (docs/design.md: zstd compresses the rotated log
 files): with a small rotation size the log directory ends up with
 hubsync.log plus hubsync.log.N.zst files; the `zstd` CLI decompresses each,
 and together (oldest first) they hold the run's log lines in order, the

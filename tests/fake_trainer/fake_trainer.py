@@ -21,7 +21,7 @@ from ftlib.hftrainer import TrainerRun  # noqa: E402
 from ftlib.others import AccelerateRun, DeepSpeedRun, LightningRun  # noqa: E402
 
 EPILOG = """
-layouts (training-semantics.md section in brackets; README.md lists every file):
+layouts (docs/trainer-layouts.md section in brackets; README.md lists every file):
   trainer     OUT/checkpoint-N/ per save [2.3, 2.4], trainer_state.json last, rotation [2.6],
               final save into OUT [2.7, 2.8], runs/<date>_<host>/events.out.tfevents.*
   accelerate  OUT/checkpoints/checkpoint_<i>/ (or OUT/epoch_<E>/, OUT/step_<N>/) [2.10]

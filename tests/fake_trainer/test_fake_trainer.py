@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """Tests of the fake trainers: each layout is run for real and the resulting
-tree is checked against the file sets and write order of training-semantics.md
+tree is checked against the file sets and write order of docs/trainer-layouts.md
 (observed with inotify), the safetensors/zip/TensorBoard formats, trainer_state.json
 contents, rotation, and the --events log (sizes and sha256 against the disk).
 

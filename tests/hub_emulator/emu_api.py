@@ -1,4 +1,4 @@
-"""The Hub API server: routing and the endpoints of hub-protocol.md §12.
+"""The Hub API server: routing and the endpoints of docs/hub-protocol.md.
 
 Owns: authentication (Bearer token → user; unknown token → 401), fault injection on
 Hub requests, and the endpoints: whoami-v2, repos/create|delete, repo info, refs,

@@ -4,7 +4,7 @@ Owns: parsing of the --faults spec ("api5xx=0.1,storage5xx=0.1,reset=0.05,stall=
 stall_s=5,expire=0.1,api429=0.05,lost=0.05,badetag=1,refuse_path=GLOB:400"), the seeded random draws (one
 random.Random(--seed) behind a lock, so a run with the same request order injects the
 same faults), stalls, and the commit quota (fixed windows per repo → 429 with
-Retry-After and RateLimit headers as hub-protocol.md §9.2).
+Retry-After and RateLimit headers as docs/hub-protocol.md).
 """
 
 import fnmatch

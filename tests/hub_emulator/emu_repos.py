@@ -52,7 +52,7 @@ def lfs_pointer(oid, size):
 
 
 def check_repo_part(part, what):
-    """Hub repo-id rules (hub-protocol.md §3.2) for one of namespace / name."""
+    """Hub repo-id rules (docs/hub-protocol.md) for one of namespace / name."""
     if not part or len(part) > 96:
         raise HttpError(400, "Invalid %s %r: length must be 1-96" % (what, part), code="BadRequest")
     if not _PART_RE.match(part) or "--" in part or ".." in part or part.endswith(".git"):

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The commit budget (DESIGN.md: about 128 commits per repo and hour): with
+"""The commit budget (docs/design.md: about 128 commits per repo and hour): with
 a small budget (HUBSYNC_COMMIT_BUDGET) and saves queueing behind a slow
 link, all_checkpoints coalesces queued saves into fewer commits that still
 hold every checkpoint-N/ folder, and every_save supersedes the older queued

@@ -2,7 +2,7 @@
 """The Trainer's end of training under every strategy (issue 12): with
 save_total_limit 1 and load_best_model_at_end (best = an early checkpoint),
 every checkpoint except the best is deleted within 100 ms of the last
-trainer_state.json (training-semantics.md §2.6). The last save must still be
+trainer_state.json (docs/trainer-layouts.md). The last save must still be
 committed (its bytes hashed against the repo's), and the final push lands.
 Also with the tmp-checkpoint-N → checkpoint-N rename (transformers
 4.36–4.38).

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""`hubsync run` exit statuses and signals (DESIGN.md "Binary hubsync"):
+"""`hubsync run` exit statuses and signals (docs/design.md "Binary hubsync"):
 a failing trainer's status is returned after what it saved was pushed (and
 the card says so); a command that does not exist gives 127; SIGUSR1/SIGUSR2
 and SIGTERM reach the trainer and a trainer killed by SIGTERM gives 143; a

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""`hubsync run`: each signal reaches CMD exactly once (DESIGN.md "Binary
+"""`hubsync run`: each signal reaches CMD exactly once (docs/design.md "Binary
 hubsync": SIGINT, SIGTERM, SIGUSR1 and SIGUSR2 are forwarded to CMD).
 
 - Ctrl-C on a terminal: hubsync runs on a pseudo-terminal (its own session,

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The token check at start (DESIGN.md: "At start it checks the token with
+"""The token check at start (docs/design.md: "At start it checks the token with
 whoami-v2 and says clearly when it lacks write access to the namespace"),
 against the emulator's default accounts (alice: write token, member of acme
 with the write role; bob: read-only token; carol: write token, no orgs).

@@ -2,7 +2,7 @@
 # The man pages: groff reports no warning, `man -l` renders them without warnings, the
 # version in .TH is the binary's, hubsync.1 documents every subcommand and every option
 # the binary's --help texts list plus every exit code, and hubsync.json.5 documents every
-# config key of DESIGN.md with its type and default.
+# config key of docs/design.md with its type and default.
 TEST_NAME=packaging_man
 source "$(dirname "$0")/lib.sh"
 
@@ -52,7 +52,7 @@ for s in NAME SYNOPSIS DESCRIPTION COMMANDS "EXIT STATUS" ENVIRONMENT FILES EXAM
     grep -qx "$s" "$T/hubsync.1.txt" || bad "hubsync.1 lacks section $s"
 done
 
-# Every config key (DESIGN.md, "Config file") as a tagged paragraph "key (type...)".
+# Every config key (docs/design.md, "Config file") as a tagged paragraph "key (type...)".
 top_keys="endpoint token token_file state_dir ca_file max_parallel_uploads bandwidth_limit_mbps
   log_level log_file jobs"
 job_keys="name watch hub_model_id hub_strategy private revision layout watch_mode
@@ -63,7 +63,7 @@ for k in $top_keys $job_keys $card_keys; do
     grep -qE "^ +$k \((string|integer|number|boolean|array|object)" "$T/hubsync.json.5.txt" ||
         bad "hubsync.json.5 does not document key $k with its type"
 done
-# Defaults named in DESIGN.md.
+# Defaults named in docs/design.md.
 for d in "Default: 8." "Default: 0." "Default: every_save." "Default: main." "Default: auto." \
     "Default: 10." "Default: 30." "Default: 2." "Default: latest." "Default: merge." \
     "Default: info." "Default: true." "Default: false."; do

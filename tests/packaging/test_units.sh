@@ -2,7 +2,7 @@
 # The systemd units: `systemd-analyze verify` passes (ExecStart pointed at the built
 # binary, Documentation= resolved against our man pages), the exposure score of
 # `systemd-analyze security --offline=yes` stays at or below 2.0 for both units, and the
-# settings the service contract relies on are present (DESIGN.md, Running as a service).
+# settings the service contract relies on are present (docs/design.md, Running as a service).
 TEST_NAME=packaging_units
 source "$(dirname "$0")/lib.sh"
 

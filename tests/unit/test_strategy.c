@@ -1,5 +1,5 @@
 /* test_strategy.c — what each hub_strategy commits for a save and at the
- * finish (training-semantics.md §1.4): model files at the root, shards from
+ * finish (docs/trainer-layouts.md): model files at the root, shards from
  * the index, last-checkpoint/ synced, checkpoint-N/ kept, patterns applied. */
 #include <setjmp.h>
 #include <stdarg.h>

@@ -2,7 +2,7 @@
  * test_uploader_pure.c — unit tests of uploader/'s pure parts: the
  * Authorization origin rule, encoders, the retry policy, the token bucket,
  * the Hub request builders and response parsers (fixtures from
- * hub-protocol.md), the NDJSON commit body, the resumable state round trip
+ * docs/hub-protocol.md), the NDJSON commit body, the resumable state round trip
  * and file hashing (SHA-256, git blob SHA-1, sample, cache key); which HTTP
  * answers end a push for good (http_status_class), the repo path rule and
  * the file opener (no symlink, the identity hashed).

@@ -5,7 +5,7 @@
  * list, every byte: FNV-1a of each file read at READY time), snapshots taken
  * in the callback and checked again after rotation deleted the originals,
  * latency from the writer's marker to READY, and small writers that follow
- * training-semantics.md's write order.
+ * docs/trainer-layouts.md's write order.
  */
 #ifndef HS_TEST_WATCHER_HARNESS_H
 #define HS_TEST_WATCHER_HARNESS_H

@@ -1,6 +1,6 @@
 /*
  * writers.h — small in-process trainers for the watcher tests, each writing
- * saves in the order training-semantics.md §2.3/§2.10 describes (Trainer,
+ * saves in the order docs/trainer-layouts.md describes (Trainer,
  * Accelerate, Lightning, DeepSpeed), with rotation, other ranks writing
  * after rank 0's marker, and the 4.36-era tmp-checkpoint rename.
  */

@@ -1,4 +1,4 @@
-"""DeepSpeed `engine.save_checkpoint(save_dir, tag)` as training-semantics.md
+"""DeepSpeed `engine.save_checkpoint(save_dir, tag)` as docs/trainer-layouts.md
 §2.10 describes it, used standalone (--layout deepspeed) and inside a Trainer
 checkpoint (--layout trainer --deepspeed, where save_dir is checkpoint-N).
 

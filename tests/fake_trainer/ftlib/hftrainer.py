@@ -1,4 +1,4 @@
-"""--layout trainer: a transformers Trainer run (training-semantics.md §2.1–§2.9, §3).
+"""--layout trainer: a transformers Trainer run (docs/trainer-layouts.md).
 
 Simulates the training loop of Trainer.train() (DefaultFlowCallback decisions for
 logging, evaluation and saving), writes each checkpoint-N in the order of

@@ -1,4 +1,4 @@
-"""--layout accelerate | lightning | deepspeed (training-semantics.md §2.10, §2.11).
+"""--layout accelerate | lightning | deepspeed (docs/trainer-layouts.md).
 
 accelerate: Accelerator.save_state() folders (project layout
 checkpoints/checkpoint_<i> with the save counter i and total_limit deleting the
