@@ -1,13 +1,12 @@
 /*
  * http_loop.c — libcurl's multi interface driven by the libuv loop
- * (docs/design.md (pitfalls of the libraries)): one uv_timer_t for curl's timeout, one uv_poll_t per
- * socket, sockets opened and closed through our hooks so a poll handle never
- * outlives its descriptor, CURL_CSELECT_ERR on poll errors, info-read after
- * every action. On top: a queue bounded by max_parallel, retries with the
- * retry.c policy (one timer for all waiting requests), bodies streamed from
- * files through two small buffers filled on the thread pool (the read
- * callback never touches the disk), and the shared bandwidth cap (token
- * bucket; transfers pause when out of tokens and a timer resumes them).
+ * (docs/design.md (pitfalls of the libraries)): one uv_timer_t for curl's timeout, one uv_poll_t
+ * per socket, sockets opened and closed through our hooks so a poll handle never outlives its
+ * descriptor, CURL_CSELECT_ERR on poll errors, info-read after every action. On top: a queue
+ * bounded by max_parallel, retries with the retry.c policy (one timer for all waiting requests),
+ * bodies streamed from files through two small buffers filled on the thread pool (the read callback
+ * never touches the disk), and the shared bandwidth cap (token bucket; transfers pause when out of
+ * tokens and a timer resumes them).
  *
  * Credentials: Authorization is added only when the request asks for it AND
  * its URL is under the configured endpoint; every other request (presigned
@@ -139,7 +138,8 @@ static uint32_t rng_next(struct http_loop *h)
     return h->rng = x ? x : 0x9e3779b9u;
 }
 
-/* ---- sockets and the timer (docs/design.md (pitfalls of the libraries) steps 2–5) ------------- */
+/* ---- sockets and the timer (docs/design.md (pitfalls of the libraries) steps 2–5) -------------
+ */
 
 static void handle_closed(uv_handle_t *handle)
 {
