@@ -4,11 +4,17 @@
 # pushed to the local Hub emulator (tests/hub_emulator) while "training" goes
 # on, then the final model and the regenerated model card.
 # Usage: scripts/demo.sh [WORKDIR]   (default: a new temporary directory)
+# HUBSYNC_BIN=path runs that binary instead of installing and building (e.g. a
+# Release build, for repeated runs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/deps.sh
-dir=$(bash scripts/build.sh | tail -n 1)
-bin=$PWD/$dir/daemon/hubsync
+if [ -n "${HUBSYNC_BIN:-}" ]; then
+  bin=$HUBSYNC_BIN
+else
+  bash scripts/deps.sh
+  dir=$(bash scripts/build.sh | tail -n 1)
+  bin=$PWD/$dir/daemon/hubsync
+fi
 py=/usr/bin/python3
 work=${1:-$(mktemp -d /tmp/hubsync-demo.XXXXXX)}
 mkdir -p "$work"
