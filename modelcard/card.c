@@ -1,10 +1,10 @@
 /*
  * card.c — turning a run and the job's metadata into the card model
  * (struct mc_card): names, base model, datasets, task, the evaluation
- * summary and the Training results table, following docs/trainer-layouts.md (model card)
- * ("Where each part comes from", "Training results table" rules 1–7,
- * "Summary"). Hyperparameters are hparams.c's; text layout is render.c's
- * and yaml.c's. Cost is O(log entries) for the table; fine at 100k.
+ * summary and the Training results table, following docs/trainer-layouts.md
+ * §4.1 (where each part comes from), §4.2 (the Training results table,
+ * rules 1–7) and §4.3 (the summary). Hyperparameters are hparams.c's; text
+ * layout is render.c's and yaml.c's. Cost is O(log entries) for the table; fine at 100k.
  */
 #include "modelcard_int.h"
 

@@ -13,7 +13,8 @@
  *     the missing ones, and keep its model-index when hubsync has no
  *     results. Top-level keys are found line by line (a key at column 0);
  *     nothing else of the person's YAML is reinterpreted.
- * Also reads the column order of an existing Training results table (rule 6).
+ * Also reads the column order of an existing Training results table
+ * (docs/trainer-layouts.md §4.2 rule 6); the modes are §4.4.
  * A CRLF card stays CRLF (the parts hubsync writes into it follow it).
  */
 #include "modelcard_int.h"

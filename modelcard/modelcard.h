@@ -2,7 +2,7 @@
  * modelcard.h — the public interface of modelcard/: reading a training run
  * (trainer_state.json, config.json, eval/all_results.json,
  * adapter_config.json, training_args.bin) and rendering README.md the way
- * transformers' Trainer does (docs/trainer-layouts.md (model card)), merged
+ * transformers' Trainer does (docs/trainer-layouts.md §4), merged
  * with an existing card without clobbering what people wrote.
  *
  * modelcard/ does no network I/O and never logs: problems that still allow

@@ -1,6 +1,6 @@
 /*
  * render.c — the markdown body of the card, byte for byte the layout of
- * transformers' TrainingSummary.to_model_card (docs/trainer-layouts.md):
+ * transformers' TrainingSummary.to_model_card (docs/trainer-layouts.md §4.3):
  * the "generated automatically" comment, title, fine-tuned sentence,
  * evaluation summary, the three "More information needed" sections,
  * hyperparameters, the Training results table (make_markdown_table) and

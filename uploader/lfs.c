@@ -1,22 +1,22 @@
 /*
- * lfs.c — getting every LFS object of a push into storage (hub-protocol §6):
- * the batch call (≤256 objects, "basic" and "multipart"), basic PUTs,
- * multipart part PUTs in parallel with their ETags kept in the push state,
- * and the completion POST. Objects the Hub already has (no upload action)
- * are skipped. Storage and completion URLs are handed out by the Hub: they
- * are requested WITHOUT Authorization, whatever their host. An expired or
- * refused URL (403, or 404 for an unknown upload), or an answer too close to
- * its expiry (a quarter of the URLs' lifetime, at most 120 s), gets the
- * object batched again: at most REBATCH_MAX rounds per object per push, each
- * waiting longer (the API backoff), then the push fails naming the file. A
- * completion that refuses the recorded parts (400 InvalidPart /
- * InvalidPartOrder, "Part N was never uploaded", a bad digest: any 4xx but
- * auth, 404, 408 and 429) can never succeed with the same parts, so the
- * object's parts and ETags are forgotten (resume state too) and it is
+ * lfs.c — getting every LFS object of a push into storage
+ * (docs/hub-protocol.md §6): the batch call (≤256 objects, "basic" and
+ * "multipart"), basic PUTs, multipart part PUTs in parallel with their ETags
+ * kept in the push state, and the completion POST. Objects the Hub already
+ * has (no upload action) are skipped. Storage and completion URLs are handed
+ * out by the Hub: they are requested WITHOUT Authorization, whatever their
+ * host. An expired or refused URL (403, or 404 for an unknown upload), or an
+ * answer too close to its expiry (a quarter of the URLs' lifetime, at most
+ * 120 s), gets the object batched again: at most REBATCH_MAX rounds per
+ * object per push, each waiting longer (the API backoff), then the push fails
+ * naming the file. A completion that refuses the recorded parts (400
+ * InvalidPart / InvalidPartOrder, "Part N was never uploaded", a bad digest:
+ * any 4xx but auth, 404, 408 and 429) can never succeed with the same parts,
+ * so the object's parts and ETags are forgotten (resume state too) and it is
  * uploaded again as a new upload, at most REFUSED_MAX times per push; then
- * the push fails with the Hub's answer (HS_EREFUSED). The verify action is never
- * called. Bodies are streamed from the file by http_loop.c, never held in
- * memory.
+ * the push fails with the Hub's answer (HS_EREFUSED). The verify action is
+ * never called. Bodies are streamed from the file by http_loop.c, never held
+ * in memory.
  */
 #include "push_int.h"
 

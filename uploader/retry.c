@@ -3,9 +3,10 @@
  * a network: which failures heal (408/429/5xx, resets, stalls), how long to
  * wait (exponential backoff with full jitter above half the step, capped),
  * and when the server says how long (Retry-After seconds; RateLimit "t" when
- * r=0 on 429/503). huggingface_hub's http_backoff is the model (hub-protocol
- * §9.3). It does not decide which requests may be retried at all: the commit
- * POST is resent only after checking the repo (push.c).
+ * r=0 on 429/503). huggingface_hub's http_backoff is the model
+ * (docs/hub-protocol.md §9.2–9.3). It does not decide which requests may be
+ * retried at all: the commit POST is resent only after checking the repo
+ * (push.c).
  */
 #include "uploader_int.h"
 

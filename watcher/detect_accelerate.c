@@ -1,12 +1,12 @@
 /*
- * detect_accelerate.c — Accelerate's `save_state` folders (training-
- * semantics.md §2.10): `checkpoints/checkpoint_<i>` (automatic naming, i is
- * the save counter), or `checkpoint_<i>`, `epoch_<E>`, `step_<N>` (the
- * no_trainer example scripts), at most two levels below the root. There is
- * no completion marker: every process writes `random_states_<rank>.pkl`
- * near the end, so the save is complete when all W of them exist, nothing
- * is open for writing, and marker_quiet has passed (custom_checkpoint_*.pkl
- * may follow the random states).
+ * detect_accelerate.c — Accelerate's `save_state` folders
+ * (docs/trainer-layouts.md §2.10): `checkpoints/checkpoint_<i>` (automatic
+ * naming, i is the save counter), or `checkpoint_<i>`, `epoch_<E>`,
+ * `step_<N>` (the no_trainer example scripts), at most two levels below the
+ * root. There is no completion marker: every process writes
+ * `random_states_<rank>.pkl` near the end, so the save is complete when all
+ * W of them exist, nothing is open for writing, and marker_quiet has passed
+ * (custom_checkpoint_*.pkl may follow the random states).
  */
 #include "internal.h"
 

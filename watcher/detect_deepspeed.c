@@ -1,6 +1,6 @@
 /*
  * detect_deepspeed.c — DeepSpeed's engine checkpoints
- * (`engine.save_checkpoint(save_dir)`, docs/trainer-layouts.md): tag
+ * (`engine.save_checkpoint(save_dir)`, docs/trainer-layouts.md §2.10): tag
  * folders `global_stepN` at the root or one level down, with
  * `save_dir/latest` naming the newest tag. `latest` is written by global
  * rank 0 after its own files but before the other ranks finish, so it is

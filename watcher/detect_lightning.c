@@ -1,7 +1,8 @@
 /*
- * detect_lightning.c — PyTorch Lightning's ModelCheckpoint (training-
- * semantics.md §2.10): one file per save, `*.ckpt` anywhere below the root
- * (lightning_logs/version_N/checkpoints/epoch=E-step=S.ckpt, last.ckpt…).
+ * detect_lightning.c — PyTorch Lightning's ModelCheckpoint
+ * (docs/trainer-layouts.md §2.10): one file per save, `*.ckpt` anywhere
+ * below the root (lightning_logs/version_N/checkpoints/epoch=E-step=S.ckpt,
+ * last.ckpt…).
  * Lightning ≥ 2.4 renames a finished temp file into place (the rename is
  * the marker); older versions and cross-filesystem moves write in place
  * (the close after writing is the marker). `last.ckpt` as a symlink

@@ -180,7 +180,7 @@ def local_files(root, skip_top=("checkpoint-", "tmp-checkpoint-", "_", ".hubsync
 
 
 def expected_repo(strategy, out_dir, events, card_path):
-    """What the repo must hold after the run (docs/design.md strategies table),
+    """What the repo must hold after the run (docs/trainer-layouts.md §1.4),
     from the trainer's events (what each save held) and the output dir."""
     saves = [e for e in events if e.get("event") == "save" and e.get("kind") == "checkpoint"]
     exp = {}

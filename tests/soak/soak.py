@@ -9,8 +9,8 @@ for byte the same):
 - the repo tree and the sha256 of every file are identical, except files
   that differ between the two trainer runs' own output dirs (run times,
   the TensorBoard file named by the clock), which must equal their own
-  run's file; the fault run's repo is also exactly what docs/design.md's
-  strategy table says (itlib.expected_repo);
+  run's file; the fault run's repo is also exactly what the strategy table
+  of docs/trainer-layouts.md §1.4 says (itlib.expected_repo);
 - the commit messages are the same list, no message twice, one commit per
   save (supersede is off) plus "End of training";
 - the journal (replayed by soak_jdump after the daemon stopped) holds every
