@@ -7,9 +7,8 @@
 #               in build-sanitize/
 #   --tsan      the unit and watcher tests (ctest -L 'unit|watcher') built with
 #               ThreadSanitizer, in build-tsan/ (suppressions: tests/tsan.supp)
+# Each test runs once: a failure fails the run (no retry hides a flaky test).
 # Environment:
-#   HUBSYNC_TEST_NO_RETRY=1  run each test once: a failure fails at once, without
-#                            the second try described below
 #   HUBSYNC_TEST_JOBS=N      ctest -jN (default: the number of CPUs)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,10 +30,4 @@ export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1 second_deadlock_stack=1 supp
 cd "$dir"
 args=(--output-on-failure -j"${HUBSYNC_TEST_JOBS:-$(nproc)}" --timeout 600)
 [ -z "$labels" ] || args+=(-L "$labels")
-# A failed test is run once more (its assertions unchanged): two timing-
-# dependent failures seen under load are open bugs (test_watcher_robust's
-# many-files case can miss a close-write; test_push_resume's lost-commit case),
-# tracked in issues 4 and 3's follow-up. A test that fails twice fails CI.
-# HUBSYNC_TEST_NO_RETRY=1 turns the second try off.
-[ "${HUBSYNC_TEST_NO_RETRY:-0}" = 1 ] || args+=(--repeat until-pass:2)
 ctest "${args[@]}"
