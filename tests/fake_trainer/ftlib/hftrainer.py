@@ -304,6 +304,8 @@ class TrainerRun:
         weights_step = step if last_saved is None else last_saved
         if a.load_best_model_at_end and self.best_global_step and self.best_model_checkpoint and os.path.isdir(self.best_model_checkpoint):
             weights_step = self.best_global_step
+            if a.best_reload_time > 0:  # _load_best_model reads the weights back
+                time.sleep(a.best_reload_time)
         if self.best_model_checkpoint is not None and a.save_total_limit == 1:
             for p in self.sorted_checkpoints(False):
                 if os.path.normpath(p) != os.path.normpath(self.best_model_checkpoint):
