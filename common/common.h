@@ -182,6 +182,19 @@ typedef uint64_t hs_usec_t;
 hs_usec_t hs_now_monotonic(void);
 hs_usec_t hs_now_realtime(void);
 
+/* ---- threads that must react at once (thread.c) ----------------------- */
+
+/* hubsync runs at a lower CPU and I/O priority than the training beside it
+ * (daemon/priority.c), except the threads on the path from "the trainer
+ * closed a file" to "its hard link is taken": the event loop, the inotify
+ * reader and the watcher's protect lane. Each of them calls
+ * hs_thread_keep_priority() itself (once; _end() before it exits) and the
+ * lowering skips it. They do little CPU work: hashing, reading files for
+ * uploads, snapshots and log compression run on the other threads. */
+void hs_thread_keep_priority(void);
+void hs_thread_keep_priority_end(void);
+bool hs_thread_priority_kept(long tid);
+
 /* ---- misc -------------------------------------------------------------- */
 
 #define HS_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))

@@ -45,7 +45,7 @@ static int run(int argc, char **argv)
         service_stop(s, "start failed");
     else /* after the start: logged where log_file says; every thread so far,
           * and the pool's threads started later by the loop inherit it */
-        priority_apply_defaults();
+        priority_apply_defaults(&loop);
     uv_run(&loop, UV_RUN_DEFAULT);
     if (rc == 0)
         rc = service_exit_status(s); /* e.g. 78: the Hub refused the token */

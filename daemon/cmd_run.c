@@ -317,7 +317,7 @@ static int run(int argc, char **argv)
         return c.child_status;
     }
     c.child_running = true;
-    priority_apply_defaults(); /* after the spawn: CMD keeps its own priority */
+    priority_apply_defaults(&loop); /* after the spawn: CMD keeps its own priority */
     hs_log_info("started the training command (pid %d%s): %s", (int)c.pid,
                 c.own_group ? ", its own process group" : "", cmd[0]);
     on_chld(&c.chld, SIGCHLD); /* it may have ended before the handler was there */

@@ -8,6 +8,7 @@
  * does.
  */
 #include "logfile.h"
+#include "priority.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -152,6 +153,7 @@ static int rotate_in(struct logfile *lf, const char *pending)
 static void *compressor(void *arg)
 {
     struct logfile *lf = arg;
+    priority_lower_self(); /* started at a reopen by the loop's thread, which keeps its priority */
     pthread_mutex_lock(&lf->mu);
     for (;;) {
         while (!lf->n_pending && !lf->stop)

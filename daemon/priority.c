@@ -72,7 +72,16 @@ static int io_weaker_or_equal(int v, int nice, int cls, int lvl)
     return cls == PRIORITY_IO_IDLE || have_lvl >= lvl;
 }
 
-static int lower_thread(pid_t tid, const struct priority_settings *p, struct hs_err *err)
+/* What priority_lower() applied, for priority_lower_self(): the settings and
+ * the nice value the process started with (each thread goes to base + nice,
+ * so lowering a thread twice changes nothing). */
+static struct {
+    bool applied;
+    struct priority_settings p;
+    int base;
+} applied;
+
+static int lower_thread(pid_t tid, const struct priority_settings *p, int base, struct hs_err *err)
 {
     int rc = 0;
     errno = 0;
@@ -81,7 +90,7 @@ static int lower_thread(pid_t tid, const struct priority_settings *p, struct hs_
         return errno == ESRCH
                    ? 0
                    : hs_err_set(err, -errno, "getpriority(%ld): %s", (long)tid, strerror(errno));
-    int want = cur + p->nice > 19 ? 19 : cur + p->nice;
+    int want = base + p->nice > 19 ? 19 : base + p->nice;
     if (want > cur && setpriority(PRIO_PROCESS, (id_t)tid, want) < 0 && errno != ESRCH)
         rc = hs_err_set(err, -errno, "setpriority(thread %ld, nice %d): %s", (long)tid, want,
                         strerror(errno));
@@ -105,7 +114,14 @@ int priority_lower(const struct priority_settings *p, struct hs_err *err)
         return hs_err_set(err, -EINVAL, "priority: nice %d / I/O level %d out of range", p->nice,
                           p->io_level);
     pid_t self = (pid_t)syscall(SYS_gettid);
-    int first = lower_thread(self, p, err); /* threads it creates from now on inherit */
+    errno = 0;
+    int base = getpriority(PRIO_PROCESS, (id_t)self);
+    if (base == -1 && errno)
+        base = 0;
+    applied.p = *p;
+    applied.base = base;
+    applied.applied = true;
+    int first = hs_thread_priority_kept(self) ? 0 : lower_thread(self, p, base, err);
     DIR *d = opendir("/proc/self/task");
     if (!d) {
         int e = -errno;
@@ -114,14 +130,32 @@ int priority_lower(const struct priority_settings *p, struct hs_err *err)
     struct dirent *de;
     while ((de = readdir(d))) {
         int tid;
-        if (de->d_name[0] == '.' || parse_int(de->d_name, 1, 0x7fffffff, &tid) < 0 || tid == self)
+        if (de->d_name[0] == '.' || parse_int(de->d_name, 1, 0x7fffffff, &tid) < 0 || tid == self ||
+            hs_thread_priority_kept(tid))
             continue;
-        int rc = lower_thread(tid, p, first < 0 ? NULL : err);
+        int rc = lower_thread(tid, p, base, first < 0 ? NULL : err);
         if (rc < 0 && first == 0)
             first = rc;
     }
     closedir(d);
     return first;
+}
+
+void priority_lower_self(void)
+{
+    if (applied.applied)
+        (void)lower_thread((pid_t)syscall(SYS_gettid), &applied.p, applied.base, NULL);
+}
+
+static void pool_nothing(uv_work_t *req)
+{
+    (void)req;
+}
+
+static void pool_started(uv_work_t *req, int status)
+{
+    (void)req;
+    (void)status;
 }
 
 void priority_describe(const struct priority_settings *p, char *buf, size_t len)
@@ -139,8 +173,15 @@ void priority_describe(const struct priority_settings *p, char *buf, size_t len)
         snprintf(buf, len, "nice unchanged, I/O %s", io);
 }
 
-void priority_apply_defaults(void)
+void priority_apply_defaults(uv_loop_t *loop)
 {
+    /* libuv starts all of its pool threads at the first queued work, from
+     * this (the loop's) thread: start them now so that they are lowered
+     * below; the loop's thread itself keeps its priority (common.h). */
+    static uv_work_t start_pool;
+    hs_thread_keep_priority();
+    if (loop)
+        (void)uv_queue_work(loop, &start_pool, pool_nothing, pool_started);
     struct priority_settings ps = PRIORITY_DEFAULTS;
     struct hs_err err = {0};
     char what[64];

@@ -24,6 +24,8 @@
 
 #include "common.h"
 
+#include <uv.h>
+
 enum priority_io_class {
     PRIORITY_IO_UNCHANGED = 0,
     PRIORITY_IO_BEST_EFFORT = 2, /* IOPRIO_CLASS_BE, levels 0 (high) .. 7 (low) */
@@ -52,8 +54,16 @@ int priority_lower(const struct priority_settings *p, struct hs_err *err);
 /* "nice +10, I/O best-effort 7" — for the start-up log line. */
 void priority_describe(const struct priority_settings *p, char *buf, size_t len);
 
-/* PRIORITY_DEFAULTS with the environment overrides applied to the whole
- * process, each outcome logged (EPERM: left to the service manager, info). */
-void priority_apply_defaults(void);
+/* PRIORITY_DEFAULTS with the environment overrides applied to every thread
+ * but those that keep their priority (common.h: the calling thread, which
+ * runs the loop, is one of them), each outcome logged (EPERM: left to the
+ * service manager, info). Starts libuv's pool first so that its threads
+ * are lowered too. */
+void priority_apply_defaults(uv_loop_t *loop);
+
+/* For a thread created after priority_apply_defaults() by a thread that
+ * kept its priority (e.g. the log compressor started at a reopen): lower
+ * the calling thread as priority_lower() did the others. No-op before. */
+void priority_lower_self(void);
 
 #endif

@@ -726,6 +726,7 @@ static void run_cmds(struct ino *b)
 static void *thread_main(void *arg)
 {
     struct ino *b = arg;
+    hs_thread_keep_priority(); /* events reach the protect lane without delay (lane.c) */
     while (!b->stop) {
         struct pollfd p[2] = {{.fd = b->efd, .events = POLLIN}, {.fd = b->ifd, .events = POLLIN}};
         nfds_t n = (b->ifd >= 0 && !b->paused) ? 2 : 1;
@@ -745,6 +746,7 @@ static void *thread_main(void *arg)
         watcher__batch_flush(&b->batch, b->base.queue);
     }
     watcher__batch_flush(&b->batch, b->base.queue);
+    hs_thread_keep_priority_end();
     return NULL;
 }
 

@@ -273,8 +273,30 @@ struct watcher__job {
     struct watcher__job *next;
 };
 
+/* lane.c: one thread for the protect links (why: lane.c). A request's
+ * work() runs on the lane's thread, then after() on the loop. */
+struct watcher__lane_req {
+    struct watcher__lane_req *next;
+    void (*work)(struct watcher__lane_req *r);
+    void (*after)(struct watcher__lane_req *r);
+};
+struct watcher__lane {
+    uv_async_t async;
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    struct watcher__lane_req *todo, **todo_tail, *done, **done_tail;
+    bool stop;
+    void *data;
+};
+int watcher__lane_init(struct watcher__lane *l, uv_loop_t *loop, void *data);
+void watcher__lane_queue(struct watcher__lane *l, struct watcher__lane_req *r);
+/* Only once no request is queued or running; cb when the handle is closed. */
+void watcher__lane_close(struct watcher__lane *l, uv_close_cb cb);
+
 struct watcher {
     uv_loop_t *loop;
+    struct watcher__lane lane; /* the protect links (protect.c) */
     struct watcher_callbacks cb;
     void *userdata;
     struct watcher__queue queue;

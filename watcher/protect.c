@@ -8,8 +8,9 @@
  * after writing it) cannot lose it. The entry is named like a snapshot
  * (<sanitized id>-<seq>) and becomes the snapshot's directory at READY
  * (snapshot.c adopts it); an entry whose save never becomes READY is
- * removed. The links and removals run on libuv's thread pool, one batch
- * per job at a time; the records (which file, how, the identity of the
+ * removed. The links and removals run on the watcher's protect lane
+ * (lane.c: a thread of their own, at the priority hubsync started with),
+ * one batch per job at a time; the records (which file, how, the identity of the
  * original) live on the loop. Not here: when a save is complete (detect.c)
  * and the snapshot itself (snapshot.c).
  *
@@ -45,7 +46,7 @@ struct watcher__pop {
 };
 
 struct pwork {
-    uv_work_t req;
+    struct watcher__lane_req req; /* first: the lane hands it back */
     struct watcher__job *j;
     const char *root, *spool_dir; /* the job's, stable while the work pins it */
     int spool_ok;                 /* 0 unchecked, 1 prepared, < 0 refused (spool_why) */
@@ -157,9 +158,9 @@ void watcher__prot_rm(struct watcher__prot *p)
         watcher__rm_tree(p->dir);
 }
 
-static void work_cb(uv_work_t *req)
+static void work_cb(struct watcher__lane_req *req)
 {
-    struct pwork *w = req->data;
+    struct pwork *w = (struct pwork *)req;
     for (struct watcher__pop *op = w->ops; op; op = op->next) {
         struct watcher__prot *p = op->p;
         if (op->kind == POP_REMOVE) {
@@ -260,10 +261,9 @@ static void queue_op(struct watcher__job *j, struct watcher__prot *p, int kind, 
 
 /* ---- the batch on the pool -------------------------------------------------------- */
 
-static void after_cb(uv_work_t *req, int status)
+static void after_cb(struct watcher__lane_req *req)
 {
-    (void)status; /* cancelled (watcher_close): nothing was done, nothing recorded */
-    struct pwork *w = req->data;
+    struct pwork *w = (struct pwork *)req;
     struct watcher__job *j = w->j;
     j->pwork = false;
     for (size_t i = 0; i < w->notes.n; i++) {
@@ -275,7 +275,7 @@ static void after_cb(uv_work_t *req, int status)
         next = op->next;
         struct watcher__prot *p = op->p;
         for (size_t i = 0; i < op->n_got; i++) {
-            if (status == 0 && op->kind != POP_REMOVE && !p->release)
+            if (op->kind != POP_REMOVE && !p->release)
                 record(j, p, &op->got[i]);
             else
                 free(op->got[i].rel);
@@ -315,15 +315,13 @@ static void start_batch(struct watcher__job *j)
     struct pwork *w = calloc(1, sizeof(*w));
     if (!w)
         return; /* retried with the next operation */
-    w->req.data = w;
+    w->req.work = work_cb;
+    w->req.after = after_cb;
     w->j = j;
     w->root = j->o.root;
     w->spool_dir = j->o.spool_dir;
     w->ops = j->pops;
-    if (uv_queue_work(j->w->loop, &w->req, work_cb, after_cb) < 0) {
-        free(w);
-        return;
-    }
+    watcher__lane_queue(&j->w->lane, &w->req);
     j->pops = NULL;
     j->pops_tail = &j->pops;
     j->pwork = true;

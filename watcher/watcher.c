@@ -142,6 +142,11 @@ static void async_cb(uv_async_t *a)
     watcher__events_free(list);
 }
 
+static void free_data_cb(uv_handle_t *h)
+{
+    free(h->data);
+}
+
 int watcher_new(uv_loop_t *loop, const struct watcher_callbacks *cb, void *userdata,
                 struct watcher **out, struct hs_err *err)
 {
@@ -159,6 +164,12 @@ int watcher_new(uv_loop_t *loop, const struct watcher_callbacks *cb, void *userd
         return hs_err_set(err, r, "uv_async_init: %s", uv_strerror(r));
     }
     w->queue.async.data = w;
+    r = watcher__lane_init(&w->lane, loop, w);
+    if (r < 0) {
+        pthread_mutex_destroy(&w->queue.lock);
+        uv_close((uv_handle_t *)&w->queue.async, free_data_cb);
+        return hs_err_set(err, r, "protect lane: %s", uv_strerror(r));
+    }
     *out = w;
     return 0;
 }
@@ -172,11 +183,22 @@ static void job_free(struct watcher__job *j)
     free(j);
 }
 
+static void lane_closed_cb(uv_handle_t *h)
+{
+    free(((struct watcher__lane *)h->data)->data);
+}
+
+/* The last handle or work of a closing watcher is gone: stop its lane
+ * (idle now), then free it. */
+static void watcher_unpin(struct watcher *w)
+{
+    if (--w->pending_closes == 0 && w->closing)
+        watcher__lane_close(&w->lane, lane_closed_cb);
+}
+
 static void closed_cb(uv_handle_t *h)
 {
-    struct watcher *w = h->data;
-    if (--w->pending_closes == 0 && w->closing)
-        free(w);
+    watcher_unpin(h->data);
 }
 
 static void job_unpin(struct watcher__job *j)
@@ -184,8 +206,7 @@ static void job_unpin(struct watcher__job *j)
     struct watcher *w = j->w;
     if (j->timer_closed && j->inflight == 0)
         job_free(j);
-    if (--w->pending_closes == 0 && w->closing)
-        free(w);
+    watcher_unpin(w);
 }
 
 static void timer_closed_cb(uv_handle_t *h)

@@ -188,6 +188,62 @@ static void test_lower_all_threads(void **state)
     assert_non_null(strstr(err.msg, "out of range"));
 }
 
+static void start_other(pthread_t *th)
+{
+    g_done = 0;
+    g_tid = 0;
+    assert_int_equal(pthread_create(th, NULL, other_thread, NULL), 0);
+    pthread_mutex_lock(&g_mu);
+    while (!g_tid)
+        pthread_cond_wait(&g_cv, &g_mu);
+    pthread_mutex_unlock(&g_mu);
+}
+
+static void stop_other(pthread_t th)
+{
+    pthread_mutex_lock(&g_mu);
+    g_done = 1;
+    pthread_cond_broadcast(&g_cv);
+    pthread_mutex_unlock(&g_mu);
+    assert_int_equal(pthread_join(th, NULL), 0);
+    g_done = 0;
+    g_tid = 0;
+}
+
+static void *lower_self_thread(void *arg)
+{
+    priority_lower_self();
+    *(int *)arg = nice_of((pid_t)syscall(SYS_gettid));
+    return NULL;
+}
+
+/* The threads that keep their priority (the loop, the inotify reader, the
+ * protect lane) are skipped; the others go to the start value + nice, and a
+ * thread started later by a kept one lowers itself to the same value. */
+static void test_kept_threads(void **state)
+{
+    (void)state;
+    pid_t self = (pid_t)syscall(SYS_gettid);
+    int n0 = nice_of(self);
+    hs_thread_keep_priority();
+    pthread_t th;
+    start_other(&th);
+    pid_t other = g_tid;
+    struct hs_err err = {0};
+    struct priority_settings p = {2, PRIORITY_IO_UNCHANGED, 0};
+    assert_int_equal(priority_lower(&p, &err), 0);
+    int n1 = n0 + 2 > 19 ? 19 : n0 + 2;
+    assert_int_equal(nice_of(self), n0); /* kept */
+    assert_int_equal(nice_of(other), n1);
+    stop_other(th);
+    int got = -100;
+    assert_int_equal(pthread_create(&th, NULL, lower_self_thread, &got), 0);
+    assert_int_equal(pthread_join(th, NULL), 0);
+    assert_int_equal(got, n1); /* born at n0 from the kept thread, lowered itself */
+    assert_int_equal(nice_of(self), n0);
+    hs_thread_keep_priority_end();
+}
+
 static void test_describe(void **state)
 {
     (void)state;
@@ -204,6 +260,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_env), cmocka_unit_test(test_describe),
+        cmocka_unit_test(test_kept_threads),
         cmocka_unit_test(test_lower_all_threads), /* last: it lowers this process for good */
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
