@@ -743,6 +743,7 @@ struct job *job_free(struct job *j)
     free(j->lost_reason);
     free(j->held);
     free(j->card_error);
+    free(j->resume_warning);
     free(j->commit_times);
     free(j);
     return NULL;
@@ -875,6 +876,9 @@ json_t *job_status_json(const struct job *j)
                         j->last_commit_url ? json_string(j->last_commit_url) : json_null());
     json_object_set_new(o, "last_error", j->last_error ? json_string(j->last_error) : json_null());
     json_object_set_new(o, "held", j->held ? json_string(j->held) : json_null());
+    if (j->cfg->hub_strategy == CONFIG_STRATEGY_CHECKPOINT)
+        json_object_set_new(o, "resume_warning",
+                            j->resume_warning ? json_string(j->resume_warning) : json_null());
     if (j->cfg->tag_saves)
         json_object_set_new(o, "tags_pending", json_integer((json_int_t)job__tags_pending(j)));
     json_t *notes = json_array();

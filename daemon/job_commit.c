@@ -498,6 +498,7 @@ static void commit_and_push(struct job_op *op)
     }
     for (size_t i = 0; i < op->n_deletes; i++)
         hs_log_info("job %s: %s is stale: deleted in this commit", j->name, op->deletes[i]);
+    job__resume_check(j, op);
     job__push(op);
 }
 

@@ -94,6 +94,7 @@ struct job {
     struct job_snap *snaps, **snaps_tail; /* snapshots in flight, oldest first */
     uint64_t no_deletes_commit;           /* a commit whose deletions got 404: sent without them */
     struct job_tags *tags;                /* tag_saves in flight (job_tag.c), or NULL */
+    char *resume_warning;                 /* last-checkpoint/ not enough to resume (job_resume.c) */
     char *notes[JOB_NOTES_MAX];
     size_t n_notes;
 };
@@ -183,6 +184,11 @@ void job__keep_meta(const struct job *j, const char *dir, json_t *meta);
  * next(op); returns 1 when the listing runs (or failed the op), 0 when
  * there is nothing to plan (call next yourself), -ENOMEM. */
 int job__keep_plan(struct job_op *op, void (*next)(struct job_op *op));
+
+/* job_resume.c */
+/* checkpoint strategy: warn when op's last-checkpoint/ would not be enough
+ * for resume_from_checkpoint (sets or clears j->resume_warning). */
+void job__resume_check(struct job *j, const struct job_op *op);
 
 /* job_finish.c */
 void job__start_final(struct job *j);

@@ -25,8 +25,9 @@
 
 void job__keep_meta(const struct job *j, const char *dir, json_t *meta)
 {
-    if (!j->cfg->hub_keep_checkpoints || !meta)
-        return;
+    if ((!j->cfg->hub_keep_checkpoints && j->cfg->hub_strategy != CONFIG_STRATEGY_CHECKPOINT) ||
+        !meta)
+        return; /* (checkpoint: job_resume.c warns about a best elsewhere) */
     char path[HS_PATH_MAX];
     struct hs_err e = {0};
     if (hs_path_join(path, sizeof(path), dir, "trainer_state.json") < 0)

@@ -266,6 +266,50 @@ def test_retention(t):
         itlib.cleanup(work)
 
 
+def test_resume_warning(t):
+    """checkpoint strategy: an exclude pattern that leaves optimizer.pt out, and a
+    best_model_checkpoint other than the save, make last-checkpoint/ not enough
+    to resume: a warning in the log and in `status` (human and --json)."""
+    work = itlib.workdir("tags-resume")
+    emu = itlib.Emu(work)
+    p = None
+    logf = open(os.path.join(work, "daemon.log"), "w")
+    try:
+        out = os.path.join(work, "out")
+        r = subprocess.run(itlib.trainer_cmd(
+            out, "--epochs", "1", "--steps-per-epoch", "60", "--save-steps", "10",
+            "--eval-strategy", "steps", "--eval-steps", "10", "--metric-for-best-model",
+            "eval_loss", "--greater-is-better", "false", "--seed", "1", "--step-time", "0",
+            "--model-size", "100K", "--no-final-save"))
+        t.check(r.returncode == 0, "trainer")
+        cfg = itlib.write_config(work, emu, [itlib.job("j", out, "alice/resume", "checkpoint",
+                                                       exclude=["*optimizer.pt"])])
+        p = itlib.popen_hubsync("daemon", "--config", cfg, log=logf)
+        t.check(itlib.wait_for(lambda: (job_state(cfg) or {}).get("committed") == 1, 60, 0.2),
+                "the newest checkpoint committed: %s" % job_state(cfg))
+        w = (job_state(cfg) or {}).get("resume_warning") or ""
+        t.check("optimizer.pt" in w and "best_model_checkpoint is checkpoint-40" in w,
+                "status --json says why: %r" % w)
+        r = itlib.hubsync("status", "--config", cfg)
+        t.check("resume:" in r.stdout and "optimizer.pt" in r.stdout,
+                "human status too: %s" % r.stdout)
+        p.send_signal(signal.SIGTERM)
+        t.check(p.wait(15) == 0, "daemon stops cleanly")
+        p = None
+        logf.close()
+        with open(os.path.join(work, "daemon.log")) as f:
+            log = f.read()
+        t.check("last-checkpoint/ is not enough to resume" in log, "logged as a warning")
+    finally:
+        if p and p.poll() is None:
+            p.kill()
+            p.wait()
+        if not logf.closed:
+            logf.close()
+        emu.stop()
+        itlib.cleanup(work)
+
+
 def test_bad_input(t):
     work = itlib.workdir("tags-bad")
     emu = itlib.Emu(work)
@@ -319,8 +363,8 @@ def test_bad_input(t):
 def main():
     t = itlib.Suite("integration_tags")
     only = os.environ.get("HS_TAGS_ONLY")
-    for f in (test_bad_input, test_retention, test_tag_elsewhere, test_tag_lost_kill,
-              test_tags_kills):
+    for f in (test_bad_input, test_retention, test_resume_warning, test_tag_elsewhere,
+              test_tag_lost_kill, test_tags_kills):
         if not only or only in f.__name__:
             t.run(f)
     return t.finish()
