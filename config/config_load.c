@@ -172,7 +172,9 @@ static void parse_tag_saves(struct config__ctx *c, const json_t *v, const char *
         return;
     }
     if (config_revision_check(tag, &err) < 0) {
-        config__err(c, p, "\"%s\" does not make a valid tag (%s for step 0): %s", s, tag, err.msg);
+        const char *why = strstr(err.msg, "name: "); /* "... is not a valid branch name: " */
+        config__err(c, p, "\"%s\" does not make a valid tag: \"%s\" (step 0) %s", s, tag,
+                    why ? why + 6 : err.msg);
         return;
     }
     if (!(*out = strdup(s)))
