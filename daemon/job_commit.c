@@ -722,7 +722,7 @@ void job__kick(struct job *j)
             start_save(j, group);
             return;
         }
-        if (j->finish_requested)
+        if (j->finish_requested && !job__tags_busy(j))
             job__start_final(j);
         else
             job__set_str(&j->current, NULL);

@@ -173,6 +173,9 @@ void job__tag_meta(const struct job *j, const struct watcher_checkpoint *cp, jso
 /* Tag the committed saves whose tag has no outcome yet, one at a time. */
 void job__tags_kick(struct job *j);
 void job__tags_stop(struct job *j);
+/* A tag request is in flight: the finish waits for its answer (not for
+ * retries), so that `run` does not exit between a commit and its tag. */
+bool job__tags_busy(const struct job *j);
 /* Committed saves of the job still waiting for their tag. */
 size_t job__tags_pending(const struct job *j);
 

@@ -144,12 +144,12 @@ static void tagged(int status, enum uploader_tag_outcome o, const char *other,
                     err ? err->msg : hs_strerror(status), (double)delay / HS_USEC_PER_SEC);
         free(c);
         uv_timer_start(&t->timer, retry_cb, delay / 1000 + 1, 0);
-        return;
+        return job__kick(j); /* a finish waiting for this answer goes on */
     }
     t->attempts = 0;
     free(c);
     job__changed(j);
-    tag_next(t);
+    job__kick(j); /* the next tag, or the finish that waited for this one */
 }
 
 static void tag_next(struct job_tags *t)
@@ -209,6 +209,11 @@ void job__tags_kick(struct job *j)
         j->tags = t;
     }
     tag_next(j->tags);
+}
+
+bool job__tags_busy(const struct job *j)
+{
+    return j->tags && j->tags->in_flight;
 }
 
 size_t job__tags_pending(const struct job *j)
