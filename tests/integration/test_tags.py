@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """The Hub as a checkpoint store (issue 16): tag_saves and hub_keep_checkpoints.
 
-- tags_kills: `hubsync daemon` with tag_saves is killed with SIGKILL at
-  seeded random moments (KILLS, default 10) while the fake trainer saves;
+- tags_kills: `hubsync daemon` with tag_saves is killed with SIGKILL KILLS
+  times (default 10) while the fake trainer saves, each kill at a seeded
+  choice of moment: right after the emulator answered a commit, right after
+  it answered a tag, or after a random delay;
   afterwards the repo has exactly one tag step-N per save, each on the commit
   "Training in progress, step N", and every save was committed once. A kill
   between a commit and its tag leaves the tag pending in the journal (the
@@ -81,9 +83,27 @@ def test_tags_kills(t):
             logf.flush()
             return itlib.popen_hubsync("daemon", "--config", cfg, log=logf)
 
+        def answered(kind):
+            return sum(1 for q in emu.requests() if q.get("method") == "POST" and
+                       ("/commit/" if kind == "commit" else "/tag/") in q["path"] and
+                       q.get("status") in (200, 409))
+
+        # Each kill lands at a seeded moment: right after the emulator answered
+        # a commit (the window between a commit and its tag), right after it
+        # answered a tag (before JREC_TAG_DONE is durable), or after a random
+        # delay. The emulator logs a request once it has answered it.
         p = start()
+        modes = collections.Counter()
         for _ in range(KILLS):
-            time.sleep(rnd.uniform(0.1, 0.7))
+            mode = rnd.choice(("commit", "tag", "random"))
+            if mode == "random" or trainer.poll() is not None and mode == "commit":
+                time.sleep(rnd.uniform(0.1, 0.7))
+                mode = "random"
+            else:
+                seen = answered(mode)
+                if not itlib.wait_for(lambda: answered(mode) > seen, 10, 0.01):
+                    mode = "timeout"
+            modes[mode] += 1
             p.send_signal(signal.SIGKILL)
             p.wait()
             p = start()
@@ -109,6 +129,8 @@ def test_tags_kills(t):
         created = [q for q in posts if q.get("status") == 200]
         t.check(len(created) == len(want), "%d tags created, %d requests (%d answered 409)" %
                 (len(created), len(posts), sum(q.get("status") == 409 for q in posts)))
+        t.check(all(q.get("status") in (200, 409) for q in posts),
+                "every tag request was answered 200 or 409: %s" % [q.get("status") for q in posts])
         # a pulled tag is that save's checkpoint, byte for byte
         last = max(saves)
         dest = os.path.join(work, "pulled")
@@ -124,8 +146,10 @@ def test_tags_kills(t):
         p.send_signal(signal.SIGTERM)
         t.check(p.wait(15) == 0, "daemon stops cleanly")
         p = None
-        print("tags: %d kills (seed %d), %d saves, %d tag requests" %
-              (KILLS, SEED, len(saves), len(posts)))
+        print("tags: %d kills (seed %d; after a commit %d, after a tag %d, random %d, "
+              "waited in vain %d), %d saves, %d tag requests (%d answered 409)" %
+              (KILLS, SEED, modes["commit"], modes["tag"], modes["random"], modes["timeout"],
+               len(saves), len(posts), sum(q.get("status") == 409 for q in posts)))
     finally:
         if p and p.poll() is None:
             p.kill()
