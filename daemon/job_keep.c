@@ -63,12 +63,23 @@ struct kfolder {
     char name[48];
     long long step;
     bool added; /* this commit adds it */
+    bool mine;  /* the journal has it committed by this job */
 };
 
+/* Newest first: the folders this commit adds (the save just written counts
+ * against K and is never deleted by its own commit, as in the Trainer's
+ * rotation), then the folders this job committed (the journal), then the
+ * rest (an earlier run, another machine); by step within each group. The
+ * Trainer orders by mtime (by step when the mtimes are within 1 s); the Hub
+ * has no mtimes, and a folder of another run is older than this run's. */
 static int cmp_newest(const void *a, const void *b)
 {
-    long long x = ((const struct kfolder *)a)->step, y = ((const struct kfolder *)b)->step;
-    return x < y ? 1 : x > y ? -1 : 0;
+    const struct kfolder *x = a, *y = b;
+    if (x->added != y->added)
+        return x->added ? -1 : 1;
+    if (x->mine != y->mine)
+        return x->mine ? -1 : 1;
+    return x->step < y->step ? 1 : x->step > y->step ? -1 : 0;
 }
 
 static int add_folder(struct kfolder **v, size_t *n, const char *s, size_t len, bool added)
@@ -89,6 +100,7 @@ static int add_folder(struct kfolder **v, size_t *n, const char *s, size_t len, 
     snprintf(nv[*n].name, sizeof(nv[*n].name), "%.*s", (int)len, s);
     nv[*n].step = step;
     nv[*n].added = added;
+    nv[*n].mine = false;
     (*n)++;
     return 0;
 }
@@ -134,6 +146,13 @@ static void keep_listed(int status, const struct uploader_tree *t, const struct 
         rc = add_from_path(&f, &n, op->plan.files[i].repo_path, true);
     const struct jstate_save *last = jstate_save_get(j->env->js, op->saves[op->n_saves - 1]);
     const char *best = last ? json_string_value(json_object_get(last->meta, "best")) : NULL;
+    const struct jstate_save *cs;
+    for (size_t i = 0; rc == 0 && (cs = jstate_save_at(j->env->js, i)); i++) {
+        if (cs->state != JSAVE_COMMITTED || strcmp(cs->job, j->name) != 0)
+            continue;
+        for (size_t k = 0; k < n; k++)
+            f[k].mine |= !strcmp(f[k].name, cs->name);
+    }
     if (n)
         qsort(f, n, sizeof(*f), cmp_newest);
     unsigned keep = j->cfg->hub_keep_checkpoints;

@@ -28,6 +28,7 @@ struct job_tags {
     struct job *j; /* NULL once the job stopped (the timer is closing) */
     uv_timer_t timer;
     bool in_flight;
+    bool broken; /* an outcome could not be journaled: no more tags until a restart */
     unsigned attempts;
 };
 
@@ -94,10 +95,13 @@ struct tag_call {
 static void record(struct job *j, const struct tag_call *c, const char *outcome, const char *detail)
 {
     struct hs_err e = {0};
-    if (jstate_tag_done(j->env->js, c->save, outcome, detail, &e) < 0)
-        hs_log_error("job %s: the outcome of tag %s could not be recorded: %s (it is tried "
-                     "again at the next start)",
+    if (jstate_tag_done(j->env->js, c->save, outcome, detail, &e) < 0) {
+        /* else the same save would be tagged again and again */
+        c->t->broken = true;
+        hs_log_error("job %s: the outcome of tag %s could not be recorded: %s (no more tags "
+                     "until the next start, which tries again)",
                      j->name, c->tag, e.msg);
+    }
 }
 
 static void tagged(int status, enum uploader_tag_outcome o, const char *other,
@@ -155,7 +159,8 @@ static void tagged(int status, enum uploader_tag_outcome o, const char *other,
 static void tag_next(struct job_tags *t)
 {
     struct job *j = t->j;
-    if (!j || j->stopping || j->held || t->in_flight || uv_is_active((uv_handle_t *)&t->timer))
+    if (!j || j->stopping || j->held || t->broken || t->in_flight ||
+        uv_is_active((uv_handle_t *)&t->timer))
         return;
     const struct jstate_save *s = pending_tag(j);
     const struct jstate_commit *cm = s ? jstate_commit_get(j->env->js, s->commit) : NULL;

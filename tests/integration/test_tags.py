@@ -14,7 +14,8 @@
   (log and `status --json` notes); the save stays committed.
 - retention: all_checkpoints with hub_keep_checkpoints 2 over 6 saves and a
   best checkpoint → the repo holds exactly the two newest checkpoint-N/ plus
-  the best one, one commit per save, deletions inside those commits.
+  the best one, one commit per save, deletions inside those commits; and with
+  an earlier run's higher-step folders in the repo, this run's newest are kept.
 - bad_input: hub_keep_checkpoints with another strategy (exit 78, message),
   a bad tag_saves pattern, `pull --checkpoint` of a tag that does not exist,
   and a pull from a repo that has no checkpoints.
@@ -290,6 +291,37 @@ def test_retention(t):
         itlib.cleanup(work)
 
 
+def test_retention_earlier_run(t):
+    """The repo already holds checkpoint-100/ and checkpoint-200/ of an earlier
+    run (pushed from elsewhere): with K=2 a new run of 3 saves ends with its
+    own two newest; the earlier run's folders are older whatever their step."""
+    work = itlib.workdir("keep-old")
+    emu = itlib.Emu(work)
+    try:
+        repo = "alice/keep-old"
+        old = os.path.join(work, "old")
+        for n in (100, 200):
+            os.makedirs(os.path.join(old, "checkpoint-%d" % n))
+            with open(os.path.join(old, "checkpoint-%d" % n, "trainer_state.json"), "w") as f:
+                f.write('{"global_step": %d}' % n)
+        r = itlib.hubsync("push", old, "--repo", repo,
+                          env={"HF_ENDPOINT": emu.url, "HF_TOKEN": itlib.ALICE})
+        t.check(r.returncode == 0, "seed push: %s" % r.stderr)
+        out = os.path.join(work, "out")
+        cfg = itlib.write_config(work, emu, [itlib.job("j", out, repo, "all_checkpoints",
+                                                       hub_keep_checkpoints=2)])
+        r = itlib.hubsync("run", "--config", cfg, "--", *itlib.trainer_cmd(
+            out, "--epochs", "1", "--steps-per-epoch", "30", "--save-steps", "10",
+            "--step-time", "0.02", "--model-size", "100K"), timeout=180)
+        t.check(r.returncode == 0, "run exit %d: %s" % (r.returncode, r.stderr[-2000:]))
+        folders = sorted({k.split("/")[0] for k in emu.files(repo) if k.startswith("checkpoint-")})
+        t.check(folders == ["checkpoint-20", "checkpoint-30"],
+                "this run's two newest are kept: %s" % folders)
+    finally:
+        emu.stop()
+        itlib.cleanup(work)
+
+
 def test_resume_warning(t):
     """checkpoint strategy: an exclude pattern that leaves optimizer.pt out, and a
     best_model_checkpoint other than the save, make last-checkpoint/ not enough
@@ -387,8 +419,8 @@ def test_bad_input(t):
 def main():
     t = itlib.Suite("integration_tags")
     only = os.environ.get("HS_TAGS_ONLY")
-    for f in (test_bad_input, test_retention, test_resume_warning, test_tag_elsewhere,
-              test_tag_lost_kill, test_tags_kills):
+    for f in (test_bad_input, test_retention, test_retention_earlier_run, test_resume_warning,
+              test_tag_elsewhere, test_tag_lost_kill, test_tags_kills):
         if not only or only in f.__name__:
             t.run(f)
     return t.finish()
