@@ -387,6 +387,11 @@ def test_bad_input(t):
         r = itlib.hubsync("check-config", cfg)
         t.check(r.returncode == 78 and "does not make a valid tag" in r.stderr,
                 "bad tag pattern: exit %d %s" % (r.returncode, r.stderr))
+        cfg = itlib.write_config(work, emu, [itlib.job("j", out, "alice/x", "checkpoint",
+                                                       tag_saves=True)])
+        r = itlib.hubsync("check-config", cfg)
+        t.check(r.returncode == 0 and 'tagged "step-{step}" (e.g. step-500 for step 500)' in
+                r.stdout, "check-config prints the tags: %s" % r.stdout)
         env = {"HF_ENDPOINT": emu.url, "HF_TOKEN": itlib.ALICE}
         src = os.path.join(work, "src")
         os.makedirs(os.path.join(src, "checkpoint-5"))
