@@ -12,6 +12,7 @@
   (409 on the same commit) and records it done.
 - tag_elsewhere: a tag that already exists on another commit is a warning
   (log and `status --json` notes); the save stays committed.
+- tag_refused: a tag the Hub refuses (400) is a warning, recorded, not retried.
 - retention: all_checkpoints with hub_keep_checkpoints 2 over 6 saves and a
   best checkpoint → the repo holds exactly the two newest checkpoint-N/ plus
   the best one, one commit per save, deletions inside those commits; and with
@@ -255,6 +256,35 @@ def test_tag_elsewhere(t):
         itlib.cleanup(work)
 
 
+def test_tag_refused(t):
+    """A tag the Hub refuses (the emulator answers 400 for a name with "+",
+    which git allows) is a warning naming the Hub's answer, recorded, and not
+    retried; the saves stay committed and `run` exits 0."""
+    work = itlib.workdir("tags-refused")
+    emu = itlib.Emu(work)
+    try:
+        out = os.path.join(work, "out")
+        repo = "alice/tags-refused"
+        cfg = itlib.write_config(work, emu, [itlib.job("j", out, repo, "checkpoint",
+                                                       tag_saves="run+{step}")])
+        r = itlib.hubsync("run", "--config", cfg, "--", *itlib.trainer_cmd(
+            out, "--epochs", "1", "--steps-per-epoch", "20", "--save-steps", "10",
+            "--step-time", "0.02", "--model-size", "100K"), timeout=120)
+        t.check(r.returncode == 0, "run exit %d: %s" % (r.returncode, r.stderr[-2000:]))
+        t.check("the Hub refused its tag run+10" in r.stderr and "400" in r.stderr,
+                "the warning names the refusal: %s" % r.stderr[-1500:])
+        posts = [q for q in emu.requests() if "/tag/" in q["path"]]
+        t.check([q.get("status") for q in posts] == [400, 400], "one request per save, not "
+                "retried: %s" % [q.get("status") for q in posts])
+        ids = commit_ids(emu, repo)
+        t.check(all(len(ids.get("Training in progress, step %d" % n, [])) == 1 for n in (10, 20)),
+                "both saves committed: %s" % dict(ids))
+        t.check(refs(emu, repo)["tags"] == [], "no tag")
+    finally:
+        emu.stop()
+        itlib.cleanup(work)
+
+
 def test_retention(t):
     work = itlib.workdir("keep")
     emu = itlib.Emu(work)
@@ -425,7 +455,7 @@ def main():
     t = itlib.Suite("integration_tags")
     only = os.environ.get("HS_TAGS_ONLY")
     for f in (test_bad_input, test_retention, test_retention_earlier_run, test_resume_warning,
-              test_tag_elsewhere, test_tag_lost_kill, test_tags_kills):
+              test_tag_elsewhere, test_tag_refused, test_tag_lost_kill, test_tags_kills):
         if not only or only in f.__name__:
             t.run(f)
     return t.finish()
