@@ -143,6 +143,10 @@ enum config_watch_mode { CONFIG_WATCH_AUTO = 0, CONFIG_WATCH_INOTIFY, CONFIG_WAT
 enum config_existing { CONFIG_EXISTING_LATEST = 0, CONFIG_EXISTING_ALL, CONFIG_EXISTING_NONE };
 enum config_card_mode { CONFIG_CARD_MERGE = 0, CONFIG_CARD_OVERWRITE, CONFIG_CARD_OFF };
 
+/* The tag of a save under tag_saves: pattern with every "{step}" replaced
+ * by step. -ENAMETOOLONG when it does not fit n. */
+int config_tag_name(const char *pattern, long long step, char *out, size_t n);
+
 /* The spelling in the config file ("every_save", "trainer", ...). */
 const char *config_strategy_name(enum config_strategy v);
 const char *config_layout_name(enum config_layout v);
@@ -204,6 +208,8 @@ struct config_job {
     enum config_existing existing_checkpoints; /* latest */
     bool lost_saves_fail_run;                  /* true: a lost save makes `run` exit 1 */
     hs_usec_t final_push_timeout_usec;         /* final_push_timeout_minutes: 30 */
+    char *tag_saves;               /* NULL = off; the tag pattern ("step-{step}" for true) */
+    unsigned hub_keep_checkpoints; /* all_checkpoints: checkpoint-N kept on the Hub; 0 = all */
     struct config_model_card model_card;
 };
 

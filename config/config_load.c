@@ -62,6 +62,8 @@ static const char *const job_keys[] = {
     "existing_checkpoints",
     "lost_saves_fail_run",
     "final_push_timeout_minutes",
+    "tag_saves",
+    "hub_keep_checkpoints",
     "model_card",
 };
 static const char *const card_keys[] = {
@@ -142,6 +144,41 @@ static void check_patterns(struct config__ctx *c, const struct config_strlist *l
                         s);
         }
     }
+}
+
+/* tag_saves: false (off), true ("step-{step}") or a pattern holding
+ * "{step}" whose tags git and the Hub accept (checked with step 0). */
+static void parse_tag_saves(struct config__ctx *c, const json_t *v, const char *p, char **out)
+{
+    if (json_is_boolean(v)) {
+        if (json_is_true(v) && !(*out = strdup("step-{step}")))
+            c->oom = 1;
+        return;
+    }
+    if (!json_is_string(v)) {
+        config__err(c, p, "expected true, false or a pattern such as \"step-{step}\", got %s",
+                    config__type_name(v));
+        return;
+    }
+    const char *s = json_string_value(v);
+    char tag[512];
+    struct hs_err err = {0};
+    if (!strstr(s, "{step}")) {
+        config__err(c, p, "\"%s\" has no \"{step}\": every save would get the same tag", s);
+        return;
+    }
+    if (config_tag_name(s, 0, tag, sizeof(tag)) < 0) {
+        config__err(c, p, "\"%s\" is too long for a tag", s);
+        return;
+    }
+    if (config_revision_check(tag, &err) < 0) {
+        const char *why = strstr(err.msg, "name: "); /* "... is not a valid branch name: " */
+        config__err(c, p, "\"%s\" does not make a valid tag: \"%s\" (step 0) %s", s, tag,
+                    why ? why + 6 : err.msg);
+        return;
+    }
+    if (!(*out = strdup(s)))
+        c->oom = 1;
 }
 
 static void parse_job(struct config__ctx *c, const json_t *o, const char *path,
@@ -261,6 +298,17 @@ static void parse_job(struct config__ctx *c, const json_t *o, const char *path,
     if (JOB_KEY("final_push_timeout_minutes") &&
         config__get_number(c, v, p, 0, false, 30 * 24 * 60, &d))
         j->final_push_timeout_usec = (hs_usec_t)llround(d * 60 * HS_USEC_PER_SEC);
+    if (JOB_KEY("tag_saves"))
+        parse_tag_saves(c, v, p, &j->tag_saves);
+    if (JOB_KEY("hub_keep_checkpoints") && config__get_int(c, v, p, 0, 1000000, &n))
+        j->hub_keep_checkpoints = (unsigned)n;
+    if (j->hub_keep_checkpoints && j->hub_strategy != CONFIG_STRATEGY_ALL_CHECKPOINTS) {
+        config__sub(p, sizeof(p), path, "hub_keep_checkpoints");
+        config__err(c, p,
+                    "applies to hub_strategy \"all_checkpoints\" only (this job's is \"%s\", "
+                    "which keeps no checkpoint-N/ folders); remove it or change hub_strategy",
+                    config_strategy_name(j->hub_strategy));
+    }
     if (JOB_KEY("model_card"))
         parse_card(c, v, p, &j->model_card);
 #undef JOB_KEY

@@ -129,6 +129,7 @@ static void job_free(struct config_job *j)
     strlist_free(&j->exclude);
     free(j->spool_dir);
     free(j->pid_file);
+    free(j->tag_saves);
     struct config_model_card *m = &j->model_card;
     free(m->model_name);
     strlist_free(&m->base_model);
@@ -216,5 +217,32 @@ int config_token_load(struct config *cfg, config_getenv_fn env, struct hs_err *e
     if (rc < 0)
         return hs_err_set(err, rc, "cannot register the token for log scrubbing: %s",
                           hs_strerror(rc));
+    return 0;
+}
+
+int config_tag_name(const char *pattern, long long step, char *out, size_t n)
+{
+    static const char key[] = "{step}";
+    size_t len = 0;
+    char num[32];
+    int w = snprintf(num, sizeof(num), "%lld", step);
+    if (n == 0 || w < 0)
+        return -ENAMETOOLONG;
+    for (const char *s = pattern; *s;) {
+        const char *add = s;
+        size_t k = 1;
+        if (strncmp(s, key, sizeof(key) - 1) == 0) {
+            add = num;
+            k = (size_t)w;
+            s += sizeof(key) - 1;
+        } else {
+            s++;
+        }
+        if (len + k >= n)
+            return -ENAMETOOLONG;
+        memcpy(out + len, add, k);
+        len += k;
+    }
+    out[len] = 0;
     return 0;
 }

@@ -139,6 +139,24 @@ static void render_saves(struct out *o, const struct config_job *j)
             "                adapter and tokenizer files, training_args.bin, and the "
             "rest of the\n"
             "                output dir root (minus the exclusions below)\n");
+    if (j->hub_keep_checkpoints)
+        outf(o,
+             "  retention:    the same commit deletes the oldest checkpoint-*/ on the Hub "
+             "beyond the\n"
+             "                newest %u (hub_keep_checkpoints), never the best_model_checkpoint "
+             "of\n"
+             "                the newest trainer_state.json\n",
+             j->hub_keep_checkpoints);
+    if (j->tag_saves) {
+        char tag[512];
+        if (config_tag_name(j->tag_saves, 500, tag, sizeof(tag)) < 0)
+            snprintf(tag, sizeof(tag), "%s", j->tag_saves);
+        outf(o,
+             "  tags:         each save's commit is tagged \"%s\" (e.g. %s for step 500); "
+             "`hubsync\n"
+             "                pull --checkpoint %s` restores it\n",
+             j->tag_saves, tag, tag);
+    }
     outf(o, "  queued saves: %s\n",
          j->supersede && j->hub_strategy != CONFIG_STRATEGY_ALL_CHECKPOINTS
              ? "a save still queued when a newer one completes is skipped and recorded "

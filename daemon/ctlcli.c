@@ -367,6 +367,9 @@ static int format_job(const json_t *job, struct hs_buf *b)
     const char *e = json_string_value(json_object_get(job, "last_error"));
     if (rc == 0)
         rc = field(b, "last error", e ? e : "none");
+    const char *rw = json_string_value(json_object_get(job, "resume_warning"));
+    if (rc == 0 && rw)
+        rc = field(b, "resume", rw);
     size_t i;
     const json_t *note;
     json_array_foreach(json_object_get(job, "notes"), i, note)

@@ -104,6 +104,9 @@ void job__op_free(struct job_op *op)
     for (size_t i = 0; i < op->n_deletes; i++)
         free(op->deletes[i]);
     free(op->deletes);
+    for (size_t i = 0; i < op->n_del_folders; i++)
+        free(op->del_folders[i]);
+    free(op->del_folders);
     free(op);
 }
 
@@ -464,6 +467,8 @@ static void push_now(struct job_op *op)
         .resume_state = resume,
         .delete_paths = (const char *const *)op->deletes,
         .n_delete = op->n_deletes,
+        .delete_folders = (const char *const *)op->del_folders,
+        .n_delete_folders = op->n_del_folders,
     };
     struct uploader_push_hooks hooks = {.progress = progress_cb,
                                         .persist = persist_cb,
@@ -512,7 +517,7 @@ void job__op_failed(struct job_op *op, const char *msg)
     snprintf(text, sizeof(text), "%s: %s", j->current ? j->current : "commit", msg);
     job__set_error(j, text);
     bool final = op->final;
-    if (op->n_deletes && strstr(msg, "404"))
+    if ((op->n_deletes || op->n_del_folders) && strstr(msg, "404"))
         j->no_deletes_commit = op->commit; /* the repo changed: retry without deletions */
     j->op = NULL;
     job__op_free(op);
@@ -703,6 +708,7 @@ void job_stop(struct job *j)
     if (!j || j->stopping)
         return;
     j->stopping = true;
+    job__tags_stop(j);
     if (j->wj)
         watcher_remove_job(j->env->watcher, j->wj);
     j->wj = NULL;
@@ -737,6 +743,7 @@ struct job *job_free(struct job *j)
     free(j->lost_reason);
     free(j->held);
     free(j->card_error);
+    free(j->resume_warning);
     free(j->commit_times);
     free(j);
     return NULL;
@@ -869,6 +876,11 @@ json_t *job_status_json(const struct job *j)
                         j->last_commit_url ? json_string(j->last_commit_url) : json_null());
     json_object_set_new(o, "last_error", j->last_error ? json_string(j->last_error) : json_null());
     json_object_set_new(o, "held", j->held ? json_string(j->held) : json_null());
+    if (j->cfg->hub_strategy == CONFIG_STRATEGY_CHECKPOINT)
+        json_object_set_new(o, "resume_warning",
+                            j->resume_warning ? json_string(j->resume_warning) : json_null());
+    if (j->cfg->tag_saves)
+        json_object_set_new(o, "tags_pending", json_integer((json_int_t)job__tags_pending(j)));
     json_t *notes = json_array();
     for (size_t i = 0; notes && i < j->n_notes; i++)
         json_array_append_new(notes, json_string(j->notes[i]));

@@ -462,6 +462,8 @@ static void save_plan_and_push(struct job_op *op)
         hs_buf_free(&d);
     }
     int rc = maybe_list_sync(op);
+    if (rc == 0)
+        rc = job__keep_plan(op, commit_and_push);
     if (rc < 0)
         return job__op_failed(op, "out of memory");
     if (rc == 0)
@@ -486,6 +488,9 @@ static void commit_and_push(struct job_op *op)
         for (size_t i = 0; i < op->n_deletes; i++)
             free(op->deletes[i]);
         op->n_deletes = 0;
+        for (size_t i = 0; i < op->n_del_folders; i++)
+            free(op->del_folders[i]);
+        op->n_del_folders = 0;
     } else if (op->plan.n_sync) {
         const struct jstate_save *prev = prev_committed(op);
         if (prev && stale_paths(op, prev) < 0)
@@ -493,6 +498,7 @@ static void commit_and_push(struct job_op *op)
     }
     for (size_t i = 0; i < op->n_deletes; i++)
         hs_log_info("job %s: %s is stale: deleted in this commit", j->name, op->deletes[i]);
+    job__resume_check(j, op);
     job__push(op);
 }
 
@@ -698,6 +704,7 @@ static void start_save(struct job *j, bool group)
 
 void job__kick(struct job *j)
 {
+    job__tags_kick(j);
     while (!j->stopping && !j->held && j->phase == JOB_IDLE && !j->op) {
         if (j->nq) {
             const struct jstate_save *s = jstate_save_get(j->env->js, j->q[0].id);
@@ -715,7 +722,7 @@ void job__kick(struct job *j)
             start_save(j, group);
             return;
         }
-        if (j->finish_requested)
+        if (j->finish_requested && !job__tags_busy(j))
             job__start_final(j);
         else
             job__set_str(&j->current, NULL);

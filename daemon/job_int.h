@@ -40,6 +40,8 @@ struct job_op {
     char *description; /* commit description (coalesced saves) */
     char **deletes;    /* stale repo paths of synced folders */
     size_t n_deletes;
+    char **del_folders; /* checkpoint-N folders beyond hub_keep_checkpoints (job_keep.c) */
+    size_t n_del_folders;
     uint64_t commit;
     bool final;
     bool with_card;
@@ -91,6 +93,8 @@ struct job {
     bool budget_noted;
     struct job_snap *snaps, **snaps_tail; /* snapshots in flight, oldest first */
     uint64_t no_deletes_commit;           /* a commit whose deletions got 404: sent without them */
+    struct job_tags *tags;                /* tag_saves in flight (job_tag.c), or NULL */
+    char *resume_warning;                 /* last-checkpoint/ not enough to resume (job_resume.c) */
     char *notes[JOB_NOTES_MAX];
     size_t n_notes;
 };
@@ -162,6 +166,32 @@ void job__snaps_detach(struct job *j);
 /* From the job's timer: a save waiting for disk space (its snapshot or its
  * READY record found the disk full) is tried again. */
 void job__snaps_retry(struct job *j);
+
+/* job_tag.c (tag_saves) */
+/* Add the save's tag ("tag") to its READY meta when the job tags saves. */
+void job__tag_meta(const struct job *j, const struct watcher_checkpoint *cp, json_t *meta);
+/* Tag the committed saves whose tag has no outcome yet, one at a time. */
+void job__tags_kick(struct job *j);
+void job__tags_stop(struct job *j);
+/* A tag request is in flight: the finish waits for its answer (not for
+ * retries), so that `run` does not exit between a commit and its tag. */
+bool job__tags_busy(const struct job *j);
+/* Committed saves of the job still waiting for their tag. */
+size_t job__tags_pending(const struct job *j);
+
+/* job_keep.c (hub_keep_checkpoints) */
+/* Add the best_model_checkpoint of the save's trainer_state.json ("best")
+ * to its READY meta when the job keeps K checkpoints. */
+void job__keep_meta(const struct job *j, const char *dir, json_t *meta);
+/* Plan op's folder deletions from a listing of the repo, then call
+ * next(op); returns 1 when the listing runs (or failed the op), 0 when
+ * there is nothing to plan (call next yourself), -ENOMEM. */
+int job__keep_plan(struct job_op *op, void (*next)(struct job_op *op));
+
+/* job_resume.c */
+/* checkpoint strategy: warn when op's last-checkpoint/ would not be enough
+ * for resume_from_checkpoint (sets or clears j->resume_warning). */
+void job__resume_check(struct job *j, const struct job_op *op);
 
 /* job_finish.c */
 void job__start_final(struct job *j);

@@ -173,6 +173,8 @@ static bool record_ready(struct job *j, struct job_snap *ctx)
     struct hs_err err = {0};
     struct jstate_file *files = save_files(cp);
     json_t *meta = save_meta(cp, read_per_epoch(snap->dir));
+    job__tag_meta(j, cp, meta);
+    job__keep_meta(j, snap->dir, meta);
     uint64_t id = 0;
     int rc = meta && files ? jstate_save_ready(j->env->js, j->name, cp->id, meta, snap->dir, files,
                                                cp->n_files, &id, &err)

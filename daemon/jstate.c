@@ -444,6 +444,20 @@ int jstate_save_lost(struct jstate *js, const char *job, uint64_t save, const ch
     return commit_record(js, JREC_SAVE_LOST, p, err);
 }
 
+int jstate_tag_done(struct jstate *js, uint64_t save, const char *outcome, const char *detail,
+                    struct hs_err *err)
+{
+    const struct jstate_save *s = jstate__save_mut(js, save);
+    const char *tag = s ? json_string_value(json_object_get(s->meta, "tag")) : NULL;
+    if (!s || s->state != JSAVE_COMMITTED || !tag || !outcome)
+        return hs_err_set(err, -EINVAL, "jstate: save %" PRIu64 " has no tag to record", save);
+    json_t *p =
+        json_pack("{s:I, s:s, s:s}", "save", (json_int_t)save, "tag", tag, "outcome", outcome);
+    if (p && detail)
+        json_object_set_new(p, "detail", json_string(detail));
+    return commit_record(js, JREC_TAG_DONE, p, err);
+}
+
 int jstate_finish(struct jstate *js, const char *job, enum jstate_finish phase, int status,
                   struct hs_err *err)
 {

@@ -45,6 +45,13 @@
   JREC_SAVE_LOST       {"job":s, "name":s, "reason":s, "time":n (unix usec),
                         "save":id (absent when the save was lost before its
                         READY record: its snapshot failed)}
+ *   JREC_TAG_DONE        {"save":id, "tag":s, "outcome":"created"|"existed"|
+ *                         "elsewhere"|"refused", "detail":s (elsewhere: the
+ *                         tag's commit; refused: why)}
+ * tag_saves (docs/trainer-layouts.md "Tags"): the save's READY meta carries
+ * "tag" (the tag pending); JREC_TAG_DONE sets "tag_outcome" and
+ * "tag_detail" in its meta (so snapshots keep it without a new field; an
+ * older hubsync skips the record and would tag again: a 409 "existed").
  * JREC_SNAP_JOB adds "lost":n, "lost_name":s, "lost_reason":s, "lost_time":n
  * when the job lost a save (older hubsync ignores them; it skips JREC_SAVE_LOST
  * records and snapshot saves in state "lost" as records it does not know, so
@@ -79,6 +86,7 @@ enum jrec_type {
     JREC_SUPERSEDED = 8,
     JREC_FINISH = 9,
     JREC_SAVE_LOST = 10,
+    JREC_TAG_DONE = 11,
     JREC_SNAP_META = 100,
     JREC_SNAP_SAVE = 101,
     JREC_SNAP_OBJECT = 102,
@@ -257,6 +265,12 @@ int jstate_finish(struct jstate *js, const char *job, enum jstate_finish phase, 
  * last lost save follow. time: unix usec. */
 int jstate_save_lost(struct jstate *js, const char *job, uint64_t save, const char *name,
                      const char *reason, int64_t time, struct hs_err *err);
+
+/* The tag a committed save asked for (meta "tag") was handled: outcome is
+ * "created", "existed", "elsewhere" or "refused"; detail (may be NULL) the
+ * other commit or the reason. */
+int jstate_tag_done(struct jstate *js, uint64_t save, const char *outcome, const char *detail,
+                    struct hs_err *err);
 
 /* ---- queries (pointers valid until the next transition) ---------------- */
 

@@ -627,6 +627,22 @@ static int apply_superseded(struct jstate *js, const json_t *p)
     return 0;
 }
 
+static int apply_tag_done(struct jstate *js, const json_t *p)
+{
+    json_int_t id = 0;
+    const char *tag = NULL, *outcome = NULL, *detail = NULL;
+    if (UNPACK(p, "{s:I, s:s, s:s, s?s}", "save", &id, "tag", &tag, "outcome", &outcome, "detail",
+               &detail) < 0)
+        return -EINVAL;
+    struct jstate_save *s = jstate__save_mut(js, (uint64_t)id);
+    if (!s || s->state != JSAVE_COMMITTED)
+        return -EINVAL;
+    if (json_object_set_new(s->meta, "tag_outcome", json_string(outcome)) < 0 ||
+        (detail && json_object_set_new(s->meta, "tag_detail", json_string(detail)) < 0))
+        return -ENOMEM;
+    return 0;
+}
+
 static int set_last_lost(struct jstate_job *jb, const char *name, const char *reason, int64_t time)
 {
     char *n = strdup(name), *r = strdup(reason);
@@ -735,6 +751,8 @@ int jstate__apply(struct jstate *js, uint16_t type, const json_t *p)
         return apply_finish(js, p);
     case JREC_SAVE_LOST:
         return apply_lost(js, p);
+    case JREC_TAG_DONE:
+        return apply_tag_done(js, p);
     case JREC_SNAP_META:
         return apply_meta(js, p);
     default:

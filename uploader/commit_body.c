@@ -84,8 +84,10 @@ void push__build_commit(uv_work_t *w)
     p->commit_body = hub_body_commit(p->summary, p->description, p->parent, ops, n, &p->commit_len);
     p->commit_ops = (unsigned)n;
     for (size_t i = 0; p->commit_body && i < p->n_deletes; i++) {
-        json_t *v =
-            json_pack("{s:s, s:{s:s}}", "key", "deletedFile", "value", "path", p->deletes[i]);
+        size_t dl = strlen(p->deletes[i]);
+        bool folder = dl && p->deletes[i][dl - 1] == '/';
+        json_t *v = json_pack("{s:s, s:{s:s}}", "key", folder ? "deletedFolder" : "deletedFile",
+                              "value", "path", p->deletes[i]);
         char *line = v ? json_dumps(v, JSON_COMPACT) : NULL;
         json_decref(v);
         size_t ll = line ? strlen(line) : 0;

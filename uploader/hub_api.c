@@ -83,6 +83,11 @@ char *hub_url_commit(const struct hub_repo *r)
     return api_url(r, "commit", true);
 }
 
+char *hub_url_tag(const struct hub_repo *r)
+{
+    return api_url(r, "tag", true);
+}
+
 char *hub_url_lfs_batch(const struct hub_repo *r)
 {
     return fmt("%s/%s%s/%s.git/info/lfs/objects/batch", r->endpoint, hub_type_prefix(r->type),

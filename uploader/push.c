@@ -838,6 +838,17 @@ int uploader_push(struct uploader *u, const struct uploader_push_request *req,
         if (!hs_path_is_safe_relative(req->delete_paths[i]))
             return hs_err_set(err, -EINVAL, "push: unsafe path to delete \"%s\"",
                               req->delete_paths[i]);
+    for (size_t i = 0; i < req->n_delete_folders; i++) {
+        const char *d = req->delete_folders[i];
+        if (!hs_path_is_safe_relative(d) || uploader_repo_path_refusal(d))
+            return hs_err_set(err, -EINVAL, "push: unsafe folder to delete \"%s\"", d);
+        size_t dl = strlen(d);
+        for (size_t k = 0; k < req->n_files; k++)
+            if (!strncmp(req->files[k].repo_path, d, dl) && req->files[k].repo_path[dl] == '/')
+                return hs_err_set(err, -EINVAL,
+                                  "push: %s is in the folder %s/ the same commit deletes",
+                                  req->files[k].repo_path, d);
+    }
     struct push *p = calloc(1, sizeof(*p));
     if (!p)
         return hs_err_set(err, -ENOMEM, "out of memory");
@@ -891,7 +902,7 @@ int uploader_push(struct uploader *u, const struct uploader_push_request *req,
     } else {
         free(key);
     }
-    p->deletes = oom ? NULL : calloc(req->n_delete + 1, sizeof(char *));
+    p->deletes = oom ? NULL : calloc(req->n_delete + req->n_delete_folders + 1, sizeof(char *));
     oom = oom || !p->deletes;
     for (size_t i = 0; !oom && i < req->n_delete; i++) {
         const char *d = req->delete_paths[i];
@@ -904,6 +915,8 @@ int uploader_push(struct uploader *u, const struct uploader_push_request *req,
             continue;
         oom = !(p->deletes[p->n_deletes++] = strdup(d));
     }
+    for (size_t i = 0; !oom && i < req->n_delete_folders; i++)
+        oom = asprintf(&p->deletes[p->n_deletes++], "%s/", req->delete_folders[i]) < 0;
     if (oom) {
         push_free(p);
         return hs_err_set(err, -ENOMEM, "out of memory");

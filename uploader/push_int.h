@@ -72,7 +72,7 @@ struct push {
     struct uploader_push_hooks hooks;
     struct pfile *files;
     size_t n_files;
-    char **deletes; /* deletedFile paths of the commit */
+    char **deletes; /* deletedFile paths of the commit; "dir/": deletedFolder */
     size_t n_deletes;
     struct push_state st;
     enum push_step step;

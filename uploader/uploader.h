@@ -136,6 +136,13 @@ struct uploader_push_request {
      * for a missing one); a path that is also in files is not deleted. */
     const char *const *delete_paths;
     size_t n_delete;
+    /* Repo folders deleted with everything in them in the same commit
+     * ("deletedFolder", as huggingface_hub's CommitOperationDelete with
+     * is_folder: path with a trailing '/'), e.g. checkpoint-N under
+     * hub_keep_checkpoints. Given without the trailing '/'; each must
+     * exist (404 otherwise); files of the push inside one are refused. */
+    const char *const *delete_folders;
+    size_t n_delete_folders;
 };
 
 /* Start a push; the request is copied. Returns 0 (done will be called) or a
@@ -344,6 +351,35 @@ typedef void (*uploader_commit_cb)(int status, const char *oid, long http_status
 int uploader_revision_commit(struct uploader *u, const char *repo_id, const char *repo_type,
                              const char *revision, uploader_commit_cb cb, void *userdata,
                              struct hs_err *err);
+/* ---- tags (tag.c) ------------------------------------------------------ */
+
+enum uploader_tag_outcome {
+    UPLOADER_TAG_CREATED = 0, /* the Hub made the tag */
+    UPLOADER_TAG_EXISTED,     /* 409, and the tag already points at this commit */
+    UPLOADER_TAG_ELSEWHERE,   /* 409, and the tag points at another commit (other_oid) */
+};
+/* cb runs once: status 0 with the outcome (other_oid: the tag's commit for
+ * UPLOADER_TAG_ELSEWHERE, else NULL; valid during the call), or an error
+ * with err (HS_EREFUSED: the Hub refused the request for good, e.g. 404
+ * RevisionNotFound or 400 for the name; HS_EAUTH; HS_EHTTP: transient). */
+typedef void (*uploader_tag_cb)(int status, enum uploader_tag_outcome outcome,
+                                const char *other_oid, const struct hs_err *err, void *userdata);
+struct uploader_tag_request {
+    const char *repo_id;   /* "ns/name" */
+    const char *repo_type; /* NULL = "model" */
+    const char *commit;    /* the commit id to tag (a branch name also works) */
+    const char *tag;
+    const char *message; /* NULL: none */
+};
+/* POST {EP}/api/{type}s/{repo}/tag/{commit} {"tag":..., "message":...} as
+ * huggingface_hub's create_tag; a 409 (the tag exists) is answered by
+ * GET .../revision/{tag} to tell "already done" from "points elsewhere".
+ * Retried like every API request (a retry after a lost answer meets the
+ * 409 of its own first attempt, which reads as UPLOADER_TAG_EXISTED).
+ * Returns 0, or an error (cb not called). */
+int uploader_create_tag(struct uploader *u, const struct uploader_tag_request *req,
+                        uploader_tag_cb cb, void *userdata, struct hs_err *err);
+
 /* Start a download on the uploader's HTTP loop (at most max_parallel files
  * at once; a file is streamed to disk, never held in memory). Close the
  * uploader after done ran: uploader_close() cancels the transfers in

@@ -15,6 +15,7 @@
  *   lfs.c        LFS batch, basic PUT, multipart parts + completion
  *   push.c       the push state machine
  *   commit_body.c  the NDJSON commit body, built off the loop (push_int.h)
+ *   tag.c        creating a tag on a commit; a 409 checked against the tag's commit
  */
 #ifndef HUBSYNC_UPLOADER_INT_H
 #define HUBSYNC_UPLOADER_INT_H
@@ -250,6 +251,8 @@ char *hub_url_preupload(const struct hub_repo *r);
 char *hub_url_paths_info(const struct hub_repo *r);
 char *hub_url_lfs_batch(const struct hub_repo *r);
 char *hub_url_commit(const struct hub_repo *r);
+/* POST {EP}/api/{type}s/{ns}/{name}/tag/{revision} (huggingface_hub create_tag) */
+char *hub_url_tag(const struct hub_repo *r);
 char *hub_commit_page_url(const struct hub_repo *r, const char *oid);
 
 /* Parsers fill err (HS_EPROTO) on malformed answers. */

@@ -197,6 +197,20 @@ static const struct {
       "outside"}},
     {"{\"jobs\": [{\"name\": \"x\\u0001\", \"watch\": \"/w\", \"hub_model_id\": \"o/m\"}]}",
      {"hubsync.json: jobs[0].name: contains a control character"}},
+    {"{\"jobs\": [" JOB ", \"hub_keep_checkpoints\": 2, \"tag_saves\": \"v1\"}]}",
+     {"hubsync.json: jobs[0].tag_saves: \"v1\" has no \"{step}\": every save would get the same "
+      "tag",
+      "hubsync.json: jobs[0].hub_keep_checkpoints: applies to hub_strategy \"all_checkpoints\" "
+      "only (this job's is \"every_save\", which keeps no checkpoint-N/ folders); remove it or "
+      "change hub_strategy"}},
+    {"{\"jobs\": [" JOB ", \"hub_strategy\": \"all_checkpoints\", \"hub_keep_checkpoints\": -1, "
+     "\"tag_saves\": 3}]}",
+     {"hubsync.json: jobs[0].tag_saves: expected true, false or a pattern such as \"step-{step}\", "
+      "got an integer",
+      "hubsync.json: jobs[0].hub_keep_checkpoints: -1 is out of range 0..1000000"}},
+    {"{\"jobs\": [" JOB ", \"tag_saves\": \"a..{step}\"}]}",
+     {"hubsync.json: jobs[0].tag_saves: \"a..{step}\" does not make a valid tag: \"a..0\" (step 0) "
+      "it contains \"..\", \"//\" or \"@{\""}},
 };
 
 static void test_bad_table(void **state)
@@ -578,6 +592,34 @@ static void test_many_errors_capped(void **state)
     hs_buf_free(&b);
 }
 
+static void test_tag_saves(void **state)
+{
+    (void)state;
+    env_reset();
+    struct config *cfg = NULL;
+    struct config_errors errs = {0};
+    assert_int_equal(load("{\"jobs\": [" JOB ", \"hub_strategy\": \"all_checkpoints\", "
+                          "\"tag_saves\": true, \"hub_keep_checkpoints\": 3}, {\"name\": \"k\", "
+                          "\"watch\": \"/k\", \"hub_model_id\": \"o/k\", \"tag_saves\": "
+                          "\"run2/{step}-{step}\"}, {\"name\": \"l\", \"watch\": \"/l\", "
+                          "\"hub_model_id\": \"o/l\", \"tag_saves\": false}]}",
+                          &cfg, &errs),
+                     0);
+    assert_string_equal(cfg->jobs[0].tag_saves, "step-{step}");
+    assert_int_equal(cfg->jobs[0].hub_keep_checkpoints, 3);
+    assert_null(cfg->jobs[2].tag_saves);
+    assert_int_equal(cfg->jobs[2].hub_keep_checkpoints, 0);
+    char tag[32];
+    assert_int_equal(config_tag_name(cfg->jobs[0].tag_saves, 500, tag, sizeof(tag)), 0);
+    assert_string_equal(tag, "step-500");
+    assert_int_equal(config_tag_name(cfg->jobs[1].tag_saves, 7, tag, sizeof(tag)), 0);
+    assert_string_equal(tag, "run2/7-7");
+    assert_int_equal(config_tag_name("step-{step}", 123456, tag, 11), -ENAMETOOLONG);
+    assert_int_equal(config_tag_name("step-{step}", 12345, tag, 11), 0);
+    assert_string_equal(tag, "step-12345");
+    config_free(cfg);
+}
+
 static void test_plan_render(void **state)
 {
     (void)state;
@@ -622,6 +664,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bad_table),
         cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_tag_saves),
         cmocka_unit_test(test_all_values),
         cmocka_unit_test(test_env_defaults),
         cmocka_unit_test(test_world_size_run_env),

@@ -304,6 +304,40 @@ static void test_lost(void **state)
     test_tmpdir_remove(dir);
 }
 
+/* tag_saves: the tag pending is the READY meta's "tag"; JREC_TAG_DONE puts the
+ * outcome in the meta, which replay and compaction keep. */
+static void test_tag_done(void **state)
+{
+    (void)state;
+    char *dir = test_tmpdir_make("jstate");
+    struct jstate *js = open_js(dir, NULL);
+    uint64_t s1 = 0, s2 = 0, c1 = 0;
+    json_t *meta = json_pack("{s:I, s:s}", "step", (json_int_t)10, "tag", "step-10");
+    OK(jstate_save_ready(js, "bert", "checkpoint-10", meta, "/spool/10", NULL, 0, &s1, E));
+    OK(jstate_save_ready(js, "bert", "checkpoint-20", NULL, "/spool/20", NULL, 0, &s2, E));
+    json_decref(meta);
+    struct hs_err err = {0};
+    /* not committed yet; a save without a tag */
+    assert_int_equal(jstate_tag_done(js, s1, "created", NULL, &err), -EINVAL);
+    uint64_t both[] = {s1, s2};
+    OK(jstate_commit_sent(js, "bert", both, 2, false, NULL, "m", &c1, E));
+    OK(jstate_commit_confirmed(js, c1, SHA_A, "u", 1, false, E));
+    assert_int_equal(jstate_tag_done(js, s2, "created", NULL, &err), -EINVAL);
+    js = reopen_same(js, dir);
+    assert_null(json_object_get(jstate_save_get(js, s1)->meta, "tag_outcome"));
+    OK(jstate_tag_done(js, s1, "elsewhere", SHA_B, E));
+    js = reopen_same(js, dir);
+    const json_t *m = jstate_save_get(js, s1)->meta;
+    assert_string_equal(json_string_value(json_object_get(m, "tag_outcome")), "elsewhere");
+    assert_string_equal(json_string_value(json_object_get(m, "tag_detail")), SHA_B);
+    assert_int_equal(jstate_compact(js, &err), 0);
+    js = reopen_same(js, dir);
+    m = jstate_save_get(js, s1)->meta;
+    assert_string_equal(json_string_value(json_object_get(m, "tag_outcome")), "elsewhere");
+    jstate_close(js);
+    test_tmpdir_remove(dir);
+}
+
 static void test_unknown_records(void **state)
 {
     (void)state;
@@ -580,6 +614,7 @@ int main(void)
         cmocka_unit_test(test_refusals),        cmocka_unit_test(test_auto_compaction),
         cmocka_unit_test(test_unknown_records), cmocka_unit_test(test_kill9_resume),
         cmocka_unit_test(test_deferred_sync),   cmocka_unit_test(test_lost),
+        cmocka_unit_test(test_tag_done),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

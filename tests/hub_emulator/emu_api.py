@@ -324,6 +324,8 @@ class HubHandler(BaseHandler):
                 raise HttpError(409, "Tag already exists: %s" % t, code="Conflict")
             r.tags[t] = target
             store.save_meta(r)
+        if self.ctx.faults.take(self, "tag_lost"):
+            self.reset_connection(read_some=False)  # raises: no answer
         self.reply_json({})
 
     def validate_yaml(self):

@@ -1,7 +1,7 @@
 """Fault injection and the per-repo commit quota.
 
 Owns: parsing of the --faults spec ("api5xx=0.1,storage5xx=0.1,reset=0.05,stall=0.02,
-stall_s=5,expire=0.1,api429=0.05,lost=0.05,badetag=1,refuse_path=GLOB:400"), the seeded random draws (one
+stall_s=5,expire=0.1,api429=0.05,lost=0.05,badetag=1,tag_lost=1,refuse_path=GLOB:400"), the seeded random draws (one
 random.Random(--seed) behind a lock, so a run with the same request order injects the
 same faults), stalls, and the commit quota (fixed windows per repo → 429 with
 Retry-After and RateLimit headers as docs/hub-protocol.md).
@@ -17,7 +17,9 @@ from emu_http import HttpError
 
 PROB_KEYS = ("api5xx", "api429", "storage5xx", "reset", "lost", "stall", "expire")
 NUM_KEYS = ("stall_s",)
-COUNT_KEYS = ("badetag", "tree5xx")  # deterministic: the first N occasions, not a probability
+# deterministic: the first N occasions, not a probability (tag_lost: a tag is created, then
+# the connection is reset before the answer, as a crash or a lost answer would leave it)
+COUNT_KEYS = ("badetag", "tree5xx", "tag_lost")
 
 
 class Faults:

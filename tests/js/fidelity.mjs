@@ -134,6 +134,27 @@ async function exerciseRepo(repo, accessToken) {
     operations: [{ operation: "addOrUpdate", path: "x.txt", content: new Blob(["x"]) }],
   }), 412, `${repo}: stale parentCommit`);
 
+  // A tag on the second commit, as huggingface_hub's create_tag sends it (this
+  // client has no tag function), then read back through the client: the tag
+  // resolves as a revision for listFiles and downloadFile; a second one is 409.
+  const tagUrl = `${hubUrl}/api/models/${repo}/tag/${res2.commit.oid}`;
+  const tagReq = (tag) => fetch(tagUrl, {
+    method: "POST",
+    headers: { Authorization: `Bearer ${accessToken}`, "Content-Type": "application/json" },
+    body: JSON.stringify({ tag, message: "fidelity" }),
+  });
+  eq((await tagReq("step-2")).status, 200, `${repo}: create tag`);
+  eq((await tagReq("step-2")).status, 409, `${repo}: the same tag again`);
+  const tagged = new Map();
+  for await (const f of listFiles({ repo, revision: "step-2", hubUrl, accessToken })) tagged.set(f.path, f);
+  eq(tagged.get("config.json")?.oid, gitBlobSha1(config2), `${repo}: listFiles at the tag`);
+  const atTag = await downloadFile({ repo, path: "config.json", revision: "step-2", hubUrl, accessToken });
+  eq(sha256(Buffer.from(await atTag.arrayBuffer())), sha256(config2), `${repo}: download at the tag`);
+  const refs = await (await fetch(`${hubUrl}/api/models/${repo}/refs`,
+    { headers: { Authorization: `Bearer ${accessToken}` } })).json();
+  eq(refs.tags?.map((t) => `${t.name}@${t.targetCommit}`).join(","), `step-2@${res2.commit.oid}`,
+    `${repo}: refs lists the tag`);
+
   // Re-committing the same large content: the object is already stored (no upload actions).
   const res3 = await commit({
     repo, hubUrl, accessToken, title: "Copy of the weights",
