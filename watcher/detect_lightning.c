@@ -10,8 +10,11 @@
  */
 #include "internal.h"
 
+#include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 static bool light_classify(const char *path, struct watcher__match *m)
 {
@@ -43,12 +46,65 @@ static int64_t name_value(const char *base, const char *key)
     return -1;
 }
 
+static uint32_t le32(const unsigned char *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/* torch.save writes a zip archive front to back and its end-of-central-
+ * directory record last: a file written in place (older Lightning, a move
+ * across filesystems) is complete only once that record is there and
+ * points at a directory that ends where it starts. Under polling there is
+ * no close to wait for, and a writer descheduled mid-save (a loaded
+ * machine) leaves a file that looks quiet. A file that is not a zip (the
+ * legacy pickle format) is taken as it is. 1 complete, 0 not yet, < 0
+ * unreadable. */
+static int zip_complete(const char *path, off_t size, char *why, size_t why_len)
+{
+    enum { EOCD = 22, TAIL = EOCD + 65535 };
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    unsigned char head[4], tail[TAIL];
+    size_t n = size < (off_t)TAIL ? (size_t)size : TAIL;
+    off_t base = size - (off_t)n;
+    int rc = -1;
+    if (pread(fd, head, 4, 0) != 4 || memcmp(head, "PK\3\4", 4) != 0) {
+        rc = 1; /* empty, or not a zip: nothing to check */
+    } else if (pread(fd, tail, n, base) == (ssize_t)n) {
+        rc = 0;
+        for (size_t i = n >= EOCD ? n - EOCD + 1 : 0; i-- > 0;) {
+            if (le32(tail + i) != 0x06054b50)
+                continue;
+            uint32_t cd_size = le32(tail + i + 12), cd_off = le32(tail + i + 16);
+            off_t at = base + (off_t)i;
+            if (cd_off == 0xffffffffu || cd_size == 0xffffffffu) /* zip64: its locator precedes */
+                rc = i >= 20 && le32(tail + i - 20) == 0x07064b50;
+            else
+                rc = (off_t)cd_off + (off_t)cd_size == at;
+            if (rc)
+                break;
+        }
+        if (!rc)
+            snprintf(why, why_len, "zip archive without its end record yet (being written)");
+    }
+    close(fd);
+    return rc;
+}
+
 static enum watcher__check light_check(struct watcher__probe *pr)
 {
     struct stat st;
     if (lstat(pr->folder, &st) != 0 || !S_ISREG(st.st_mode)) {
         snprintf(pr->why, sizeof(pr->why), "not a regular file");
         return WCHECK_GONE; /* deleted, or a symlink (save_last="link") */
+    }
+    int z = zip_complete(pr->folder, st.st_size, pr->why, sizeof(pr->why));
+    if (z == 0)
+        return WCHECK_INCOMPLETE;
+    if (z < 0 && !pr->settled) {
+        snprintf(pr->why, sizeof(pr->why), "cannot read it to check it is complete");
+        return WCHECK_UNSURE; /* quiet for settle, then taken with a warning */
     }
     const char *base = strrchr(pr->folder, '/');
     base = base ? base + 1 : pr->folder;
