@@ -78,9 +78,9 @@ def build_parser():
     g.add_argument("--metric-for-best-model", default=None, help="e.g. loss, accuracy (sets best_metric/best_model_checkpoint)")
     g.add_argument("--greater-is-better", default=None, choices=["true", "false"], help="default: false for loss, else true")
     g.add_argument("--load-best-model-at-end", action="store_true", help="final OUT weights = best checkpoint's; metric defaults to loss")
-    g.add_argument("--best-reload-time", type=float, default=0.1,
+    g.add_argument("--best-reload-time", type=float, default=0.08,
                    help="seconds the end of train() takes to read the best checkpoint's weights back before its "
-                        "rotation (default 0.1, the Trainer's ~100 ms for a small model; 0 = at once)")
+                        "rotation (default 0.08: the Trainer deletes the last checkpoint <= 100 ms after writing it; 0 = at once)")
     g.add_argument("--batch-size", type=int, default=8, help="per-device train batch size (default 8)")
     g.add_argument("--learning-rate", type=float, default=5e-05, help="initial LR of the linear schedule (default 5e-05)")
     g.add_argument("--world-size", type=int, default=None,
