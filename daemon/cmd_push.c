@@ -677,6 +677,7 @@ static int run(int argc, char **argv)
     struct uploader_push_hooks hooks = {
         .progress = progress,
         .persist = persist,
+        .persist_path = ctx.state_path[0] ? ctx.state_path : NULL,
         .done = done,
         .skipped = skipped,
         .userdata = &ctx,

@@ -472,6 +472,7 @@ static void push_now(struct job_op *op)
     };
     struct uploader_push_hooks hooks = {.progress = progress_cb,
                                         .persist = persist_cb,
+                                        .persist_path = op->state_path,
                                         .done = done_cb,
                                         .skipped = skipped_cb,
                                         .userdata = op};

@@ -119,7 +119,11 @@ int push__persist(struct push *p)
     free(doc);
     if (rc < 0) {
         struct hs_err e;
-        hs_err_set(&e, rc, "cannot save the resumable push state: %s", hs_strerror(rc));
+        if (p->hooks.persist_path)
+            hs_err_set(&e, rc, "cannot save the resumable push state %s: %s", p->hooks.persist_path,
+                       hs_strerror(rc));
+        else
+            hs_err_set(&e, rc, "cannot save the resumable push state: %s", hs_strerror(rc));
         push__fail(p, rc, &e);
     }
     return rc;

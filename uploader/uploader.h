@@ -108,6 +108,8 @@ struct uploader_push_hooks {
     /* Persist the resumable state (JSON text, NUL-terminated). Called before the
      * step that depends on it; return 0, or -errno to fail the push. */
     int (*persist)(const char *state_json, size_t len, void *userdata);
+    /* Where persist writes, for the message when it fails (NULL: not named). */
+    const char *persist_path;
     /* The end: status 0 with res filled, or an error with err filled. res and
      * err are valid only during the call. */
     void (*done)(int status, const struct uploader_result *res, const struct hs_err *err,
