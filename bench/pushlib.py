@@ -6,7 +6,7 @@ times and the emulator's request-log "ts" (both time.time() too).
 (bench/benchlib.py serves the idle/scale benchmarks with monotonic stamps.)
 
 Standard library only (Debian's /usr/bin/python3). Environment: HUBSYNC_BIN
-(default build/daemon/hubsync), HS_PYTHON (/usr/bin/python3).
+(default build/cli/hubsync), HS_PYTHON (/usr/bin/python3).
 """
 
 import json

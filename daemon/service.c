@@ -6,16 +6,11 @@
  * refused and the old one kept), finishing when a job's pid / pid_file
  * process exits (pidfd), and the clean stop. The per-job work is job.c's.
  */
-#include "service.h"
+#include "daemon_int.h"
 
-#include "cli.h"
 #include "config.h"
-#include "control.h"
-#include "job.h"
-#include "jstate.h"
-#include "logfile.h"
-#include "notify.h"
-#include "statelock.h"
+#include "sync.h"
+#include "state.h"
 #include "uploader.h"
 #include "watcher.h"
 

@@ -7,7 +7,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "strategy.h"
+#include "sync.h"
 
 #include <stdio.h>
 #include <string.h>

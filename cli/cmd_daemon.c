@@ -5,10 +5,9 @@
  * service cannot start (state_dir in use, journal unreadable...), 2 usage,
  * 78 configuration (also when the Hub refuses the token at start: 401).
  */
-#include "cli.h"
+#include "cli_int.h"
 #include "common.h"
-#include "priority.h"
-#include "service.h"
+#include "daemon.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -1,18 +1,13 @@
 /*
- * cli.h — internal to daemon/: the subcommand table and the exit codes of
- * the `hubsync` binary (contract in docs/design.md). Each
- * subcommand lives in its own cmd_<name>.c with its usage text.
+ * cli.h — the public interface of cli/: the subcommand table of the
+ * `hubsync` binary (main.c); the exit codes are daemon.h's (contract in
+ * docs/design.md). Each subcommand lives in its own cmd_<name>.c with its
+ * usage text. cli/ is the only code that writes to a terminal.
  */
-#ifndef HUBSYNC_DAEMON_CLI_H
-#define HUBSYNC_DAEMON_CLI_H
+#ifndef HUBSYNC_CLI_H
+#define HUBSYNC_CLI_H
 
-enum {
-    HS_EXIT_OK = 0,
-    HS_EXIT_FAILURE = 1,
-    HS_EXIT_USAGE = 2,
-    HS_EXIT_NO_DAEMON = 3,
-    HS_EXIT_CONFIG = 78,
-};
+#include "daemon.h" /* the exit codes */
 
 struct hs_command {
     const char *name;

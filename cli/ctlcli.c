@@ -3,11 +3,10 @@
  * ctlcli.h): options, socket discovery, exit codes and status rendering.
  * It only asks and prints; the daemon answers (control.c, server side).
  */
-#include "ctlcli.h"
+#include "cli_int.h"
 
-#include "cli.h"
 #include "config.h"
-#include "control.h"
+#include "daemon.h"
 
 #include <errno.h>
 #include <getopt.h>

@@ -3,9 +3,8 @@
  * of JOB ended, so it pushes the final model and the regenerated model card.
  * Exit 3 when no daemon answers, 1 when the daemon refuses (unknown job...).
  */
-#include "cli.h"
+#include "cli_int.h"
 #include "common.h"
-#include "ctlcli.h"
 
 #include <stdio.h>
 

@@ -5,7 +5,7 @@
  * through one path: validate, build the record, append it durably, then
  * apply it with the same function replay uses (jstate_model.c).
  */
-#include "jstate_int.h"
+#include "state_int.h"
 
 #include <errno.h>
 #include <inttypes.h>

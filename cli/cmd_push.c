@@ -20,7 +20,7 @@
  * HUBSYNC_BANDWIDTH_MBPS, HUBSYNC_RETRY_BASE_MS, HUBSYNC_STALL_SECONDS,
  * HUBSYNC_PROGRESS_INTERVAL_MS.
  */
-#include "cli.h"
+#include "cli_int.h"
 #include "common.h"
 #include "config.h"
 #include "uploader.h"

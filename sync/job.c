@@ -10,7 +10,7 @@
  * plan, coalescing under the commit budget) is job_commit.c's; the finish
  * commit is job_finish.c's.
  */
-#include "job_int.h"
+#include "sync_int.h"
 
 #include <errno.h>
 #include <inttypes.h>

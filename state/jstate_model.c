@@ -6,7 +6,7 @@
  * are linear scans: O(N) per call over saves/objects/commits, fine for the
  * hundreds to a few thousand entries of a training run.
  */
-#include "jstate_int.h"
+#include "state_int.h"
 
 #include <errno.h>
 #include <inttypes.h>

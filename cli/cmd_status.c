@@ -3,9 +3,8 @@
  * doing and print it (human text, or the daemon's JSON with --json).
  * Exit 3 when no daemon answers. The answer's format is in control.h.
  */
-#include "cli.h"
+#include "cli_int.h"
 #include "common.h"
-#include "ctlcli.h"
 
 #include <stdio.h>
 

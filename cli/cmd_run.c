@@ -22,10 +22,9 @@
  * signals are caught with sigaction(SA_SIGINFO) (libuv does not pass
  * siginfo); the handler only counts and wakes the loop.
  */
-#include "cli.h"
+#include "cli_int.h"
 #include "common.h"
-#include "priority.h"
-#include "service.h"
+#include "daemon.h"
 
 #include <errno.h>
 #include <inttypes.h>

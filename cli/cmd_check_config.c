@@ -5,7 +5,7 @@
  * (watcher_spool_check), and print the plan per job on stdout (exit 0), or
  * every problem on stderr (exit 78). Usage errors exit 2.
  */
-#include "cli.h"
+#include "cli_int.h"
 #include "common.h"
 #include "config.h"
 #include "watcher.h"

@@ -8,11 +8,11 @@
  * Warnings (broken trainer files) go to stderr; the card still comes out.
  * Exit 0, 1 (DIR unreadable, write failed), 2 (usage), 78 (config).
  */
-#include "card_meta.h"
-#include "cli.h"
+#include "cli_int.h"
 #include "common.h"
 #include "config.h"
 #include "modelcard.h"
+#include "sync.h"
 
 #include <errno.h>
 #include <stdio.h>

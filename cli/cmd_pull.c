@@ -25,7 +25,7 @@
  *
  * Test knobs (environment): HUBSYNC_MAX_PARALLEL, HUBSYNC_PROGRESS_INTERVAL_MS.
  */
-#include "cli.h"
+#include "cli_int.h"
 #include "common.h"
 #include "config.h"
 #include "uploader.h"

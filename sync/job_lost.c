@@ -11,7 +11,7 @@
  * entry is missing or incomplete and its files are unchanged. The queue
  * and the retry of transient failures are job.c's.
  */
-#include "job_int.h"
+#include "sync_int.h"
 
 #include <errno.h>
 #include <inttypes.h>

@@ -12,7 +12,7 @@
  * start, clean_spool) and the save is seen again on disk
  * (existing_checkpoints). The push is job.c's and job_commit.c's.
  */
-#include "job_int.h"
+#include "sync_int.h"
 
 #include "modelcard.h"
 

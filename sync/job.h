@@ -34,7 +34,7 @@
 
 #include "common.h"
 #include "config.h"
-#include "jstate.h"
+#include "state.h"
 #include "uploader.h"
 #include "watcher.h"
 

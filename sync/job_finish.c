@@ -12,7 +12,7 @@
  * identity (device, inode, size, mtime) is recorded as it was listed.
  */
 #include "card_meta.h"
-#include "job_int.h"
+#include "sync_int.h"
 
 #include "modelcard.h"
 

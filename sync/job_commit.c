@@ -7,7 +7,7 @@
  * and the per-job commit budget that decides when queued saves are
  * coalesced or the job waits. The push itself and the queue are job.c's.
  */
-#include "job_int.h"
+#include "sync_int.h"
 
 #include <errno.h>
 #include <inttypes.h>
