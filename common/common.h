@@ -1,6 +1,7 @@
 /*
  * common.h — the small pieces every hubsync folder shares: error codes,
- * logging, secret redaction, bounded buffers, path helpers and time.
+ * logging, secret redaction, bounded buffers, path helpers, the watched-tree
+ * readers, the tolerant JSON reader for files Python wrote, and time.
  *
  * This folder depends on nothing else in hubsync. Functions return 0 or a
  * negative errno (or a negative HS_E* project code); hs_strerror() names both.
@@ -10,6 +11,7 @@
 #ifndef HUBSYNC_COMMON_H
 #define HUBSYNC_COMMON_H
 
+#include <jansson.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -172,6 +174,22 @@ int hs_rm_tree(const char *path);
 /* Write data to path atomically: tmp file in the same directory, fsync,
  * rename, fsync of the directory. */
 int hs_write_file_atomic(const char *path, const void *data, size_t len, unsigned mode);
+
+/* ---- tolerant JSON (files Python wrote: trainer_state.json...) ---------- */
+
+/* Parse JSON that may contain the bare literals NaN, Infinity, -Infinity
+ * (Python's json.dumps default). They become the JSON strings "NaN",
+ * "Infinity", "-Infinity"; read numbers with hs_json_number(). Returns a
+ * new reference, or NULL with err filled ("LINE:COL: reason"; columns after
+ * a rewritten literal on the same line are shifted by two per literal). */
+json_t *hs_json_loads_tolerant(const char *text, size_t len, struct hs_err *err);
+
+/* Same for a file of at most max_bytes (-EFBIG past it); err names the path. */
+json_t *hs_json_load_tolerant(const char *path, size_t max_bytes, struct hs_err *err);
+
+/* A number from a tolerant document: a real, an integer, or one of the
+ * strings "NaN", "Infinity", "-Infinity". False for anything else. */
+bool hs_json_number(const json_t *v, double *out);
 
 /* ---- time -------------------------------------------------------------- */
 

@@ -7,7 +7,6 @@
 #define HUBSYNC_MODELCARD_INT_H
 
 #include "modelcard.h"
-#include "config.h"
 
 /* ---- pyfmt.c: Python str() of values ----------------------------------- */
 

@@ -5,7 +5,6 @@
 #ifndef HUBSYNC_MC_TEST_UTIL_H
 #define HUBSYNC_MC_TEST_UTIL_H
 
-#include "config.h"
 #include "modelcard.h"
 
 #include <dirent.h>

@@ -12,7 +12,6 @@
 #include <stddef.h>
 #include <cmocka.h>
 
-#include "config.h"
 #include "mc_test_util.h"
 
 static void golden(const char *name, const char *run, int world_size)

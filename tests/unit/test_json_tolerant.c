@@ -6,7 +6,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "config.h"
+#include "common.h"
 
 #include <math.h>
 #include <string.h>

@@ -9,7 +9,7 @@
  * O(n) over the text, one extra copy; fine for files of a few hundred MB.
  * Does not own file policy: callers choose the size cap.
  */
-#include "config.h"
+#include "common.h"
 
 #include <errno.h>
 #include <math.h>
