@@ -51,7 +51,7 @@ struct mc_table {
 
 struct mc_card {
     char *model_name;
-    char *base_model; /* NULL: trained from scratch */
+    struct modelcard_strv base_model; /* empty: trained from scratch */
     struct modelcard_strv dataset_tags;
     struct modelcard_strv dataset_names; /* display names */
     struct modelcard_strv language;

@@ -8,11 +8,15 @@
 #include "config.h"
 #include "modelcard.h"
 
-/* Fill m (zeroed first) from job: mode, model_name (default: the name part
- * of hub_model_id, as push_to_hub passes the repo name), base_model (the
- * first when a list), datasets, dataset_name, language, license, tags,
- * task, metrics_order, and world_size for the hyperparameters. -ENOMEM;
- * free with modelcard_meta_free() in every case. */
+/* Fill m (zeroed first) from the model_card object as config/ read it:
+ * mode, model_name (NULL when unset), base_model (every one of a list),
+ * datasets, dataset_name, language, license, tags, task, metrics_order.
+ * -ENOMEM; free with modelcard_meta_free() in every case. */
+int card_meta_from_config(const struct config_model_card *c, struct modelcard_meta *m);
+
+/* The same for job, plus its defaults: model_name (the name part of
+ * hub_model_id, as push_to_hub passes the repo name) and world_size for
+ * the hyperparameters. */
 int card_meta_from_job(const struct config_job *job, struct modelcard_meta *m);
 
 #endif
