@@ -23,7 +23,7 @@ import benchlib  # noqa: E402  (/proc measurements; itlib: the config writer)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SRC = os.path.dirname(HERE)
-BIN = os.environ.get("HUBSYNC_BIN", os.path.join(SRC, "build", "daemon", "hubsync"))
+BIN = os.environ.get("HUBSYNC_BIN", os.path.join(SRC, "build", "cli", "hubsync"))
 PY = os.environ.get("HS_PYTHON", "/usr/bin/python3")
 FT = os.path.join(SRC, "tests", "fake_trainer", "fake_trainer.py")
 EMU = os.path.join(SRC, "tests", "hub_emulator", "hub_emulator.py")

@@ -43,7 +43,8 @@ struct service {
     struct service_options o;
     char *config_path;
     struct config *cfg;
-    struct config **old; /* replaced configs: stopped jobs may still point into them */
+    struct config *first; /* the start config: env, uploader and token point into it */
+    struct config **old;  /* replaced configs a stopped job still points into (release_retired) */
     size_t n_old;
     struct statelock *lock;
     struct jstate *js;
@@ -53,7 +54,7 @@ struct service {
     struct job_env env;
     struct job **jobs;
     size_t n_jobs;
-    struct job **gone; /* removed by a reload; freed at the end */
+    struct job **gone; /* removed by a reload; freed once job_stopped (release_retired) */
     size_t n_gone;
     uv_signal_t sig_hup, sig_term, sig_int;
     bool sig_init;
@@ -537,6 +538,54 @@ static int load_config(struct service *s, struct config **out)
     return 0;
 }
 
+static void retire_job(struct service *s, struct job *j)
+{
+    struct job **g = realloc(s->gone, (s->n_gone + 1) * sizeof(*g));
+    if (!g) {
+        /* cannot keep it for later: it stays allocated until exit, unreachable */
+        hs_log_warn("job %s: out of memory: its memory is not released", job_name(j));
+        return;
+    }
+    s->gone = g;
+    s->gone[s->n_gone++] = j;
+}
+
+static bool config_holds(const struct config *c, const struct config_job *jc)
+{
+    for (size_t k = 0; k < c->n_jobs; k++)
+        if (&c->jobs[k] == jc)
+            return true;
+    return false;
+}
+
+/* SIGHUP must not grow memory: free the removed jobs whose handles are
+ * closed and that have nothing in flight, then the replaced configs no
+ * remaining removed job points into (live jobs point into s->cfg; the
+ * start config is kept for env and the uploader). What is still busy is
+ * looked at again at the next reload, and freed at exit in any case. */
+static void release_retired(struct service *s)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < s->n_gone; i++) {
+        if (job_stopped(s->gone[i]))
+            job_free(s->gone[i]);
+        else
+            s->gone[n++] = s->gone[i];
+    }
+    s->n_gone = n;
+    n = 0;
+    for (size_t i = 0; i < s->n_old; i++) {
+        bool used = false;
+        for (size_t k = 0; k < s->n_gone && !used; k++)
+            used = config_holds(s->old[i], job_config(s->gone[k]));
+        if (used)
+            s->old[n++] = s->old[i];
+        else
+            config_free(s->old[i]);
+    }
+    s->n_old = n;
+}
+
 static void reload(struct service *s)
 {
     notify_reloading();
@@ -570,11 +619,7 @@ static void reload(struct service *s)
         hs_log_info("config reload: job %s removed%s", job_name(j),
                     job_busy(j) ? " (its queued saves stay in the journal)" : "");
         job_stop(j);
-        struct job **g = realloc(s->gone, (s->n_gone + 1) * sizeof(*g));
-        if (g) {
-            s->gone = g;
-            s->gone[s->n_gone++] = j;
-        }
+        retire_job(s, j);
         memmove(s->jobs + i, s->jobs + i + 1, (s->n_jobs - i - 1) * sizeof(*s->jobs));
         s->n_jobs--;
     }
@@ -593,24 +638,24 @@ static void reload(struct service *s)
         s->jobs = v;
         if (job_new(&s->env, &nc->jobs[i], &j, &err) < 0) {
             hs_log_error("job %s: %s", nc->jobs[i].name, err.msg);
-            if (j) {
-                struct job **g = realloc(s->gone, (s->n_gone + 1) * sizeof(*g));
-                if (g) {
-                    s->gone = g;
-                    s->gone[s->n_gone++] = j;
-                }
-            }
+            if (j)
+                retire_job(s, j);
             continue;
         }
         hs_log_info("config reload: job %s added (watching %s)", job_name(j), nc->jobs[i].watch);
         s->jobs[s->n_jobs++] = j;
     }
-    struct config **old = realloc(s->old, (s->n_old + 1) * sizeof(*old));
-    if (old) {
-        s->old = old;
-        s->old[s->n_old++] = s->cfg;
+    if (s->cfg != s->first) {
+        struct config **old = realloc(s->old, (s->n_old + 1) * sizeof(*old));
+        if (old) {
+            s->old = old;
+            s->old[s->n_old++] = s->cfg;
+        } else {
+            hs_log_warn("config reload: out of memory: the replaced config is not released");
+        }
     }
     s->cfg = nc;
+    release_retired(s);
     hs_log_set_level(nc->log_level);
     watch_pids(s);
     hs_log_info("config reloaded: %zu job%s", s->n_jobs, s->n_jobs == 1 ? "" : "s");
@@ -689,6 +734,7 @@ int service_start(uv_loop_t *loop, const struct service_options *o, struct servi
     *out = s;
     if (load_config(s, &s->cfg) < 0)
         return HS_EXIT_CONFIG;
+    s->first = s->cfg;
     hs_log_set_level(s->cfg->log_level);
     setup_logging(s->cfg);
     if (o->run_mode) {
@@ -927,6 +973,8 @@ struct service *service_free(struct service *s)
     free(s->gone);
     jstate_close(s->js);
     statelock_release(s->lock);
+    if (s->first != s->cfg)
+        config_free(s->first);
     config_free(s->cfg);
     for (size_t i = 0; i < s->n_old; i++)
         config_free(s->old[i]);

@@ -159,6 +159,7 @@ static void rm_now(struct job_rm *r, int status)
     }
     free(r->path);
     free(r);
+    j->pending_rm--;
 }
 
 static void rm_durable_cb(int status, void *ud)
@@ -182,6 +183,7 @@ static void rm_when_durable(struct job *j, struct watcher_snapshot *snap, struct
     r->snap = snap;
     r->owner = owner;
     r->unlink = unlink_only;
+    j->pending_rm++;
     jstate_when_durable(j->env->js, rm_durable_cb, r);
 }
 
@@ -637,6 +639,19 @@ static void restore(struct job *j)
     job__budget_restore(j);
 }
 
+static void timer_closed(uv_handle_t *h)
+{
+    struct job *j = h->data;
+    j->closing--;
+}
+
+static void close_timers(struct job *j)
+{
+    j->closing += 2;
+    uv_close((uv_handle_t *)&j->timer, timer_closed);
+    uv_close((uv_handle_t *)&j->idle_timer, timer_closed);
+}
+
 int job_new(const struct job_env *env, const struct config_job *cfg, struct job **out,
             struct hs_err *err)
 {
@@ -663,8 +678,7 @@ int job_new(const struct job_env *env, const struct config_job *cfg, struct job 
     int rc = add_watch(j, err);
     if (rc < 0) {
         j->stopping = true;
-        uv_close((uv_handle_t *)&j->timer, NULL);
-        uv_close((uv_handle_t *)&j->idle_timer, NULL);
+        close_timers(j);
         *out = j; /* freed by the caller after the loop ran */
         return rc;
     }
@@ -706,10 +720,13 @@ void job_stop(struct job *j)
     if (j->wj)
         watcher_remove_job(j->env->watcher, j->wj);
     j->wj = NULL;
-    if (j->timer_init) {
-        uv_close((uv_handle_t *)&j->timer, NULL);
-        uv_close((uv_handle_t *)&j->idle_timer, NULL);
-    }
+    if (j->timer_init)
+        close_timers(j);
+}
+
+bool job_stopped(const struct job *j)
+{
+    return j->stopping && j->closing == 0 && j->pending_rm == 0 && !j->op;
 }
 
 struct job *job_free(struct job *j)

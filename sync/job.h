@@ -80,6 +80,10 @@ int job_reconfigure(struct job *j, const struct config_job *cfg, struct hs_err *
 /* Stop watching and close the job's handles (uploads are cancelled by
  * closing the uploader). Free with job_free once the loop has run. */
 void job_stop(struct job *j);
+/* True once a stopped job can be freed while the loop goes on: its handles
+ * are closed and nothing of it is in flight (no hashing or push; snapshots
+ * still on the thread pool are detached by job_free). */
+bool job_stopped(const struct job *j);
 struct job *job_free(struct job *j);
 
 const char *job_name(const struct job *j);

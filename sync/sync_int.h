@@ -65,6 +65,8 @@ struct job {
     bool stopping;
     uv_timer_t timer;
     bool timer_init;
+    unsigned closing;      /* handles whose uv_close has not called back yet */
+    unsigned pending_rm;   /* removals waiting for the journal to be durable */
     uv_timer_t idle_timer; /* finish_after_idle_seconds: armed by activity only */
     unsigned attempts;
     /* finish */
