@@ -61,11 +61,6 @@ struct jstate *jstate_close(struct jstate *js)
     journal_close(js->j);
     for (size_t i = 0; i < js->n_saves; i++)
         jstate__free_save(&js->saves[i]);
-    for (size_t i = 0; i < js->n_objects; i++) {
-        jstate__drop_parts(&js->objects[i]);
-        free(js->objects[i].repo);
-        free(js->objects[i].oid);
-    }
     for (size_t i = 0; i < js->n_commits; i++)
         jstate__free_commit(&js->commits[i]);
     for (size_t i = 0; i < js->n_jobs; i++) {
@@ -74,7 +69,6 @@ struct jstate *jstate_close(struct jstate *js)
         free(js->jobs[i].lost_reason);
     }
     free(js->saves);
-    free(js->objects);
     free(js->commits);
     free(js->jobs);
     free(js);
@@ -88,7 +82,7 @@ void jstate_set_compact_threshold(struct jstate *js, uint64_t bytes)
 
 int jstate_compact(struct jstate *js, struct hs_err *err)
 {
-    size_t n = 1 + js->n_saves + js->n_objects + js->n_commits + js->n_jobs, k = 0;
+    size_t n = 1 + js->n_saves + js->n_commits + js->n_jobs, k = 0;
     struct journal_entry *e = calloc(n, sizeof(*e));
     if (!e)
         return hs_err_set(err, -ENOMEM, "out of memory");
@@ -98,8 +92,6 @@ int jstate_compact(struct jstate *js, struct hs_err *err)
     /* order matters: commits refer to saves */
     for (size_t i = 0; i < js->n_saves; i++)
         e[k++] = (struct journal_entry){JREC_SNAP_SAVE, jstate__save_json(&js->saves[i], true)};
-    for (size_t i = 0; i < js->n_objects; i++)
-        e[k++] = (struct journal_entry){JREC_SNAP_OBJECT, jstate__object_json(&js->objects[i])};
     for (size_t i = 0; i < js->n_commits; i++)
         e[k++] =
             (struct journal_entry){JREC_SNAP_COMMIT, jstate__commit_json(&js->commits[i], true)};
@@ -333,28 +325,6 @@ int jstate_files_hashed(struct jstate *js, uint64_t save, const char *const *pat
                          json_pack("{s:I, s:o}", "save", (json_int_t)save, "files", files), err);
 }
 
-int jstate_object_uploaded(struct jstate *js, const char *repo, const char *oid, uint64_t size,
-                           struct hs_err *err)
-{
-    if (!repo || !jstate__is_sha256(oid))
-        return hs_err_set(err, -EINVAL, "jstate: an object needs a repo and a sha256 oid");
-    return commit_record(
-        js, JREC_OBJECT_UPLOADED,
-        json_pack("{s:s, s:s, s:I}", "repo", repo, "oid", oid, "size", (json_int_t)size), err);
-}
-
-int jstate_part_done(struct jstate *js, const char *repo, const char *oid, const char *upload,
-                     uint32_t part, const char *etag, int64_t expires, struct hs_err *err)
-{
-    if (!repo || !jstate__is_sha256(oid) || !upload || !etag)
-        return hs_err_set(err, -EINVAL, "jstate: a part needs repo, oid, upload and etag");
-    return commit_record(js, JREC_PART_DONE,
-                         json_pack("{s:s, s:s, s:s, s:I, s:s, s:I}", "repo", repo, "oid", oid,
-                                   "upload", upload, "part", (json_int_t)part, "etag", etag,
-                                   "expires", (json_int_t)expires),
-                         err);
-}
-
 int jstate_commit_sent(struct jstate *js, const char *job, const uint64_t *saves, size_t n,
                        bool final, const char *parent, const char *message, uint64_t *id,
                        struct hs_err *err)
@@ -457,17 +427,14 @@ int jstate_finish(struct jstate *js, const char *job, enum jstate_finish phase, 
 
 json_t *jstate_dump(const struct jstate *js)
 {
-    json_t *saves = json_array(), *objects = json_array(), *commits = json_array(),
-           *jobs = json_array();
+    json_t *saves = json_array(), *commits = json_array(), *jobs = json_array();
     for (size_t i = 0; i < js->n_saves; i++)
         json_array_append_new(saves, jstate__save_json(&js->saves[i], true));
-    for (size_t i = 0; i < js->n_objects; i++)
-        json_array_append_new(objects, jstate__object_json(&js->objects[i]));
     for (size_t i = 0; i < js->n_commits; i++)
         json_array_append_new(commits, jstate__commit_json(&js->commits[i], true));
     for (size_t i = 0; i < js->n_jobs; i++)
         json_array_append_new(jobs, jstate__job_json(&js->jobs[i]));
-    return json_pack("{s:I, s:I, s:o, s:o, s:o, s:o}", "next_save", (json_int_t)js->next_save,
-                     "next_commit", (json_int_t)js->next_commit, "saves", saves, "objects", objects,
-                     "commits", commits, "jobs", jobs);
+    return json_pack("{s:I, s:I, s:o, s:o, s:o}", "next_save", (json_int_t)js->next_save,
+                     "next_commit", (json_int_t)js->next_commit, "saves", saves, "commits", commits,
+                     "jobs", jobs);
 }

@@ -15,9 +15,10 @@
  * A commit whose outcome is unknown after a crash stays COMMIT_SENT: the
  * daemon checks the repo's tree, then records confirmed or aborted (aborted
  * puts its saves back to HASHED so they are committed again).
- * Uploaded LFS objects are remembered per (repo, oid) so they are never
- * sent twice, and finished multipart parts (number, ETag, expiry) per
- * object so a resumed upload sends only the parts in flight.
+ * What a push has sent (LFS objects, finished multipart parts and their
+ * ETags) is not here: the uploader's resume state, which sync/ keeps in
+ * <state_dir>/push/<commit id>.json (written at each durable step of the
+ * push, removed once the commit is confirmed) is the one store for that.
  *
  * The live calls (jstate_save_ready, ...) append a record, make it durable
  * (or, after jstate_use_loop, have it made durable on the thread pool: see
@@ -31,9 +32,6 @@
  *                         "spool":s, "files":[{"path":s, "size":n,
  *                         "dev":n, "ino":n, "mtime_ns":n}]}
  *   JREC_FILES_HASHED    {"save":id, "files":[{"path":s, "sha256":s}]}
- *   JREC_OBJECT_UPLOADED {"repo":s, "oid":s, "size":n}
- *   JREC_PART_DONE       {"repo":s, "oid":s, "upload":s, "part":n,
- *                         "etag":s, "expires":n (unix seconds, 0 unknown)}
  *   JREC_COMMIT_SENT     {"commit":id, "job":s, "saves":[id...],
  *                         "final":b, "parent":s, "message":s}
  *   JREC_COMMIT_CONFIRMED {"commit":id, "oid":s, "url":s, "time":n (unix usec;
@@ -53,8 +51,10 @@
  * (JREC_SNAP_*) hold whole entities in the same fields plus their state.
  * Unknown record types (from a newer hubsync) and records that do not fit
  * the model are counted (jstate_skipped_records) and skipped at replay.
- * Nothing is pruned at compaction yet except the parts of uploaded objects:
- * the model grows with the number of saves (small records; fine for the
+ * Types 3, 4 and 102 (per-object upload records that were defined but never
+ * written by the daemon) are retired: replay skips them as unknown.
+ * Nothing is pruned at compaction yet: the model grows with the number of saves (small records;
+ fine for the
  * thousands of checkpoints of a long run).
  */
 #ifndef HUBSYNC_DAEMON_JSTATE_H
@@ -71,8 +71,7 @@
 enum jrec_type {
     JREC_SAVE_READY = 1,
     JREC_FILES_HASHED = 2,
-    JREC_OBJECT_UPLOADED = 3,
-    JREC_PART_DONE = 4,
+    /* 3, 4: retired (see above); never reuse */
     JREC_COMMIT_SENT = 5,
     JREC_COMMIT_CONFIRMED = 6,
     JREC_COMMIT_ABORTED = 7,
@@ -81,7 +80,7 @@ enum jrec_type {
     JREC_SAVE_LOST = 10,
     JREC_SNAP_META = 100,
     JREC_SNAP_SAVE = 101,
-    JREC_SNAP_OBJECT = 102,
+    /* 102: retired */
     JREC_SNAP_COMMIT = 103,
     JREC_SNAP_JOB = 104,
 };
@@ -119,22 +118,6 @@ struct jstate_save {
     uint64_t commit; /* commit id while COMMIT_SENT / COMMITTED */
     uint64_t superseded_by;
     char *reason; /* why superseded or lost */
-};
-
-struct jstate_part {
-    uint32_t number;
-    char *etag;
-    int64_t expires; /* unix seconds; 0 unknown */
-};
-
-struct jstate_object {
-    char *repo;
-    char *oid; /* sha256 hex */
-    uint64_t size;
-    bool uploaded;
-    char *upload; /* multipart upload identity the parts belong to */
-    struct jstate_part *parts;
-    size_t n_parts;
 };
 
 enum jstate_commit_state { JCOMMIT_SENT = 0, JCOMMIT_CONFIRMED, JCOMMIT_ABORTED };
@@ -221,14 +204,6 @@ int jstate_save_ready(struct jstate *js, const char *job, const char *name, cons
 int jstate_files_hashed(struct jstate *js, uint64_t save, const char *const *paths,
                         const char *const *sha256, size_t n, struct hs_err *err);
 
-int jstate_object_uploaded(struct jstate *js, const char *repo, const char *oid, uint64_t size,
-                           struct hs_err *err);
-
-/* A multipart part finished. A different upload identity than the one
- * recorded for the object starts a new part list. */
-int jstate_part_done(struct jstate *js, const char *repo, const char *oid, const char *upload,
-                     uint32_t part, const char *etag, int64_t expires, struct hs_err *err);
-
 /* A commit request is about to be sent: saves (may be empty for the final
  * commit) become COMMIT_SENT. *id receives the commit id. */
 int jstate_commit_sent(struct jstate *js, const char *job, const uint64_t *saves, size_t n,
@@ -272,8 +247,6 @@ const struct jstate_save *jstate_save_find(const struct jstate *js, const char *
 /* Iterate saves in id order: i from 0 while the result is not NULL. */
 const struct jstate_save *jstate_save_at(const struct jstate *js, size_t i);
 
-const struct jstate_object *jstate_object_get(const struct jstate *js, const char *repo,
-                                              const char *oid);
 const struct jstate_commit *jstate_commit_get(const struct jstate *js, uint64_t id);
 const struct jstate_commit *jstate_commit_at(const struct jstate *js, size_t i);
 const struct jstate_job *jstate_job_get(const struct jstate *js, const char *job);

@@ -3,7 +3,7 @@
  * jstate.h): entities, their JSON form (record payloads and snapshots),
  * lookups, and the apply step shared by replay and live transitions. No
  * I/O here: jstate.c appends records and calls jstate__apply(). Lookups
- * are linear scans: O(N) per call over saves/objects/commits, fine for the
+ * are linear scans: O(N) per call over saves/commits, fine for the
  * hundreds to a few thousand entries of a training run.
  */
 #include "state_int.h"
@@ -71,14 +71,6 @@ struct jstate_save *jstate__save_mut(const struct jstate *js, uint64_t id)
     return NULL;
 }
 
-static struct jstate_object *object_mut(const struct jstate *js, const char *repo, const char *oid)
-{
-    for (size_t i = 0; i < js->n_objects; i++)
-        if (strcmp(js->objects[i].repo, repo) == 0 && strcmp(js->objects[i].oid, oid) == 0)
-            return &js->objects[i];
-    return NULL;
-}
-
 struct jstate_commit *jstate__commit_mut(const struct jstate *js, uint64_t id)
 {
     for (size_t i = 0; i < js->n_commits; i++)
@@ -110,12 +102,6 @@ const struct jstate_save *jstate_save_get(const struct jstate *js, uint64_t id)
 const struct jstate_save *jstate_save_at(const struct jstate *js, size_t i)
 {
     return i < js->n_saves ? &js->saves[i] : NULL;
-}
-
-const struct jstate_object *jstate_object_get(const struct jstate *js, const char *repo,
-                                              const char *oid)
-{
-    return object_mut(js, repo, oid);
 }
 
 const struct jstate_commit *jstate_commit_get(const struct jstate *js, uint64_t id)
@@ -201,20 +187,6 @@ json_t *jstate__save_json(const struct jstate_save *s, bool full)
         if (s->reason)
             json_object_set_new(o, "reason", json_string(s->reason));
     }
-    return o;
-}
-
-json_t *jstate__object_json(const struct jstate_object *ob)
-{
-    json_t *parts = json_array();
-    for (size_t i = 0; i < ob->n_parts; i++)
-        json_array_append_new(
-            parts, json_pack("{s:I, s:s, s:I}", "part", (json_int_t)ob->parts[i].number, "etag",
-                             ob->parts[i].etag, "expires", (json_int_t)ob->parts[i].expires));
-    json_t *o = json_pack("{s:s, s:s, s:I, s:b, s:o}", "repo", ob->repo, "oid", ob->oid, "size",
-                          (json_int_t)ob->size, "uploaded", ob->uploaded, "parts", parts);
-    if (o && ob->upload)
-        json_object_set_new(o, "upload", json_string(ob->upload));
     return o;
 }
 
@@ -379,116 +351,6 @@ static int apply_hashed(struct jstate *js, const json_t *p)
     }
     if (s->state == JSAVE_READY && all_hashed(s))
         s->state = JSAVE_HASHED;
-    return 0;
-}
-
-static struct jstate_object *object_add(struct jstate *js, const char *repo, const char *oid)
-{
-    struct jstate_object *ob = object_mut(js, repo, oid);
-    if (ob)
-        return ob;
-    if (grow((void **)&js->objects, &js->cap_objects, js->n_objects, sizeof(*js->objects)) < 0)
-        return NULL;
-    ob = &js->objects[js->n_objects];
-    memset(ob, 0, sizeof(*ob));
-    ob->repo = strdup(repo);
-    ob->oid = strdup(oid);
-    if (!ob->repo || !ob->oid) {
-        free(ob->repo);
-        free(ob->oid);
-        return NULL;
-    }
-    js->n_objects++;
-    return ob;
-}
-
-void jstate__drop_parts(struct jstate_object *ob)
-{
-    for (size_t i = 0; i < ob->n_parts; i++)
-        free(ob->parts[i].etag);
-    free(ob->parts);
-    ob->parts = NULL;
-    ob->n_parts = 0;
-    free(ob->upload);
-    ob->upload = NULL;
-}
-
-static int add_part(struct jstate_object *ob, uint32_t number, const char *etag, int64_t expires)
-{
-    for (size_t i = 0; i < ob->n_parts; i++)
-        if (ob->parts[i].number == number) { /* re-sent part: the newest ETag wins */
-            char *e = strdup(etag);
-            if (!e)
-                return -ENOMEM;
-            free(ob->parts[i].etag);
-            ob->parts[i].etag = e;
-            ob->parts[i].expires = expires;
-            return 0;
-        }
-    struct jstate_part *np = realloc(ob->parts, (ob->n_parts + 1) * sizeof(*np));
-    if (!np)
-        return -ENOMEM;
-    ob->parts = np;
-    np[ob->n_parts] = (struct jstate_part){number, strdup(etag), expires};
-    if (!np[ob->n_parts].etag)
-        return -ENOMEM;
-    ob->n_parts++;
-    return 0;
-}
-
-/* JREC_OBJECT_UPLOADED, JREC_PART_DONE and JREC_SNAP_OBJECT. */
-static int apply_object(struct jstate *js, enum jrec_type type, const json_t *p)
-{
-    const char *repo = NULL, *oid = NULL, *upload = NULL, *etag = NULL;
-    json_int_t size = 0, part = 0, expires = 0;
-    int uploaded = 0;
-    json_t *parts = NULL;
-    int rc;
-    if (type == JREC_OBJECT_UPLOADED)
-        rc = UNPACK(p, "{s:s, s:s, s:I}", "repo", &repo, "oid", &oid, "size", &size);
-    else if (type == JREC_PART_DONE)
-        rc = UNPACK(p, "{s:s, s:s, s:s, s:I, s:s, s:I}", "repo", &repo, "oid", &oid, "upload",
-                    &upload, "part", &part, "etag", &etag, "expires", &expires);
-    else
-        rc = UNPACK(p, "{s:s, s:s, s:I, s:b, s?s, s:o}", "repo", &repo, "oid", &oid, "size", &size,
-                    "uploaded", &uploaded, "upload", &upload, "parts", &parts);
-    if (rc < 0 || !jstate__is_sha256(oid) || size < 0 || part < 0 || part > UINT32_MAX)
-        return -EINVAL;
-    struct jstate_object *ob = object_add(js, repo, oid);
-    if (!ob)
-        return -ENOMEM;
-    if (type == JREC_OBJECT_UPLOADED) {
-        ob->size = (uint64_t)size;
-        ob->uploaded = true;
-        jstate__drop_parts(ob); /* only needed while the upload is in flight */
-        return 0;
-    }
-    if (type == JREC_PART_DONE) {
-        if (ob->uploaded)
-            return 0; /* a late part of a finished object */
-        if (!ob->upload || strcmp(ob->upload, upload) != 0) {
-            jstate__drop_parts(ob); /* a new multipart session: old parts are void */
-            if (!(ob->upload = strdup(upload)))
-                return -ENOMEM;
-        }
-        return add_part(ob, (uint32_t)part, etag, expires);
-    }
-    ob->size = (uint64_t)size;
-    ob->uploaded = uploaded;
-    jstate__drop_parts(ob);
-    if (upload && !(ob->upload = strdup(upload)))
-        return -ENOMEM;
-    size_t i;
-    json_t *x;
-    json_array_foreach(parts, i, x)
-    {
-        if (UNPACK(x, "{s:I, s:s, s:I}", "part", &part, "etag", &etag, "expires", &expires) < 0 ||
-            part < 0 || part > UINT32_MAX)
-            return -EINVAL;
-        rc = add_part(ob, (uint32_t)part, etag, expires);
-        if (rc < 0)
-            return rc;
-    }
     return 0;
 }
 
@@ -717,10 +579,6 @@ int jstate__apply(struct jstate *js, uint16_t type, const json_t *p)
         return apply_save(js, p, true);
     case JREC_FILES_HASHED:
         return apply_hashed(js, p);
-    case JREC_OBJECT_UPLOADED:
-    case JREC_PART_DONE:
-    case JREC_SNAP_OBJECT:
-        return apply_object(js, (enum jrec_type)type, p);
     case JREC_COMMIT_SENT:
         return apply_commit(js, p, false);
     case JREC_SNAP_COMMIT:

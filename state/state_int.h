@@ -36,8 +36,6 @@ struct jstate {
     uint64_t skipped;
     struct jstate_save *saves;
     size_t n_saves, cap_saves;
-    struct jstate_object *objects;
-    size_t n_objects, cap_objects;
     struct jstate_commit *commits;
     size_t n_commits, cap_commits;
     struct jstate_job *jobs;
@@ -58,7 +56,6 @@ int jstate__parse_files(const json_t *arr, struct jstate_file **out, size_t *n);
 
 /* Entities as record payloads; full adds the state fields (snapshots). */
 json_t *jstate__save_json(const struct jstate_save *s, bool full);
-json_t *jstate__object_json(const struct jstate_object *ob);
 json_t *jstate__commit_json(const struct jstate_commit *c, bool full);
 json_t *jstate__job_json(const struct jstate_job *jb);
 
@@ -70,6 +67,5 @@ int jstate__replay_cb(const struct journal_record *r, void *ud);
 
 void jstate__free_save(struct jstate_save *s);
 void jstate__free_commit(struct jstate_commit *c);
-void jstate__drop_parts(struct jstate_object *ob);
 
 #endif

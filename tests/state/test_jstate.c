@@ -92,23 +92,6 @@ static void test_lifecycle(void **state)
     assert_int_equal(jstate_save_get(js, s1)->state, JSAVE_HASHED);
     assert_string_equal(jstate_save_get(js, s1)->files[1].sha256, SHA_A);
 
-    OK(jstate_object_uploaded(js, "acme/bert", SHA_B, 10, E));
-    OK(jstate_part_done(js, "acme/bert", SHA_A, "up-1", 1, "\"e1\"", 1700000000, E));
-    OK(jstate_part_done(js, "acme/bert", SHA_A, "up-1", 2, "\"e2\"", 1700000000, E));
-    js = reopen_same(js, dir);
-    const struct jstate_object *ob = jstate_object_get(js, "acme/bert", SHA_A);
-    assert_non_null(ob);
-    assert_false(ob->uploaded);
-    assert_int_equal(ob->n_parts, 2);
-    assert_string_equal(ob->parts[1].etag, "\"e2\"");
-    /* a new multipart session voids the old parts */
-    OK(jstate_part_done(js, "acme/bert", SHA_A, "up-2", 1, "\"f1\"", 0, E));
-    ob = jstate_object_get(js, "acme/bert", SHA_A);
-    assert_int_equal(ob->n_parts, 1);
-    assert_string_equal(ob->upload, "up-2");
-    assert_true(jstate_object_get(js, "acme/bert", SHA_B)->uploaded);
-    assert_null(jstate_object_get(js, "other/repo", SHA_B));
-
     OK(jstate_commit_sent(js, "bert", &s1, 1, false, "0123abcd", "Training in progress, step 500",
                           &c1, E));
     assert_int_equal(jstate_save_get(js, s1)->state, JSAVE_COMMIT_SENT);
@@ -199,7 +182,6 @@ static void test_refusals(void **state)
     assert_int_equal(jstate_files_hashed(js, s1, p2, h2, 1, &err), -EINVAL);
     assert_int_equal(jstate_files_hashed(js, 77, p2, h, 1, &err), -ENOENT);
     assert_int_equal(jstate_commit_confirmed(js, 5, "x", "y", 0, false, &err), -EINVAL);
-    assert_int_equal(jstate_object_uploaded(js, "acme/bert", "short", 1, &err), -EINVAL);
     struct jstate_file dup[2] = {files3[0], files3[0]};
     assert_int_equal(jstate_save_ready(js, "bert", "checkpoint-9", NULL, NULL, dup, 2, NULL, &err),
                      -EINVAL);
