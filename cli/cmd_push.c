@@ -274,30 +274,8 @@ static int persist(const char *json, size_t len, void *ud)
     struct run_ctx *ctx = ud;
     if (!ctx->state_path[0])
         return 0;
-    char tmp[HS_PATH_MAX + 16];
-    snprintf(tmp, sizeof(tmp), "%s.tmp", ctx->state_path);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0)
-        return -errno;
-    size_t off = 0;
-    while (off < len) {
-        ssize_t k = write(fd, json + off, len - off);
-        if (k < 0) {
-            if (errno == EINTR)
-                continue;
-            int rc = -errno;
-            close(fd);
-            unlink(tmp);
-            return rc;
-        }
-        off += (size_t)k;
-    }
-    if (close(fd) < 0 || rename(tmp, ctx->state_path) < 0) {
-        int rc = -errno;
-        unlink(tmp);
-        return rc;
-    }
-    return 0;
+    struct hs_atomic_opts o = {.mode = 0600, .tmp_suffix = ".tmp", .no_sync = true};
+    return hs_write_file_atomic_opt(ctx->state_path, json, len, &o);
 }
 
 /* ---- progress ---------------------------------------------------------- */

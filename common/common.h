@@ -18,6 +18,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <sys/types.h>
 
 /* ---- errors ------------------------------------------------------------ */
 
@@ -172,8 +173,28 @@ int hs_rm_tree_at(int dirfd, const char *name);
 int hs_rm_tree(const char *path);
 
 /* Write data to path atomically: tmp file in the same directory, fsync,
- * rename, fsync of the directory. */
+ * rename, fsync of the directory (its failure is returned too: the rename
+ * may not be durable). 0 or -errno; the tmp file is removed on failure. */
 int hs_write_file_atomic(const char *path, const void *data, size_t len, unsigned mode);
+
+/* The same with options; o NULL: mode 0600, defaults below. The one atomic
+ * write of hubsync (the journal's files, resume files, cards). */
+struct hs_atomic_opts {
+    unsigned mode;
+    const char *tmp_suffix; /* NULL: ".tmp.<pid>" */
+    bool no_sync; /* no fsync of file and directory: a file rewritten very often whose loss
+                     at a power cut is harmless (`hubsync push`'s resume file) */
+    /* test hooks (NULL: none): pwrite replaces pwrite(2); before_rename
+     * returning true stops before the rename with -ECANCELED and leaves the
+     * tmp file (a simulated crash) */
+    ssize_t (*pwrite)(int fd, const void *buf, size_t n, off_t off);
+    bool (*before_rename)(void);
+};
+int hs_write_file_atomic_opt(const char *path, const void *data, size_t len,
+                             const struct hs_atomic_opts *o);
+
+/* fsync a directory (after a rename or unlink in it). 0 or -errno. */
+int hs_fsync_dir(const char *dir);
 
 /* ---- tolerant JSON (files Python wrote: trainer_state.json...) ---------- */
 

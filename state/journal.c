@@ -162,16 +162,6 @@ static int pwrite_all(int fd, const void *data, size_t len, off_t off, bool hook
     return 0;
 }
 
-static int fsync_dir(const char *dir)
-{
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
-    int rc = fsync(fd) < 0 ? -errno : 0;
-    close(fd);
-    return rc;
-}
-
 static int file_path(char *out, size_t n, const char *dir, const char *kind, uint64_t gen,
                      const char *suffix)
 {
@@ -179,30 +169,22 @@ static int file_path(char *out, size_t n, const char *dir, const char *kind, uin
     return len < 0 || (size_t)len >= n ? -ENAMETOOLONG : 0;
 }
 
-/* Write data to path via path.tmp: fsync, rename, directory fsync. */
-static int write_atomic(const char *dir, const char *path, const void *data, size_t len,
-                        bool hooked)
+static bool crash_before_snapshot_rename(void)
 {
-    char tmp[HS_PATH_MAX];
-    if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
-        return -ENAMETOOLONG;
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0)
-        return -errno;
-    int rc = pwrite_all(fd, data, len, 0, hooked);
-    if (rc == 0 && fsync(fd) < 0)
-        rc = -errno;
-    if (close(fd) < 0 && rc == 0)
-        rc = -errno;
-    if (rc == 0 && hooked && crash_at(JOURNAL_STEP_SNAPSHOT_WRITTEN))
-        return -ECANCELED; /* simulated crash: the tmp file stays, as it would */
-    if (rc == 0 && rename(tmp, path) < 0)
-        rc = -errno;
-    if (rc < 0) {
-        unlink(tmp);
-        return rc;
+    return crash_at(JOURNAL_STEP_SNAPSHOT_WRITTEN);
+}
+
+/* Write data to path via path.tmp: fsync, rename, directory fsync
+ * (hs_write_file_atomic_opt); hooked: the test hooks' pwrite and the crash
+ * point before the rename (-ECANCELED). */
+static int write_atomic(const char *path, const void *data, size_t len, bool hooked)
+{
+    struct hs_atomic_opts o = {.mode = 0600, .tmp_suffix = ".tmp"};
+    if (hooked) {
+        o.pwrite = do_pwrite;
+        o.before_rename = crash_before_snapshot_rename;
     }
-    return fsync_dir(dir);
+    return hs_write_file_atomic_opt(path, data, len, &o);
 }
 
 /* ---- record framing ---------------------------------------------------- */
@@ -287,7 +269,7 @@ static int create_log(struct journal *j, uint64_t gen, struct hs_err *err)
     log_header(h, gen);
     int rc = file_path(path, sizeof(path), j->dir, "log", gen, ".jnl");
     if (rc == 0)
-        rc = write_atomic(j->dir, path, h, sizeof(h), false);
+        rc = write_atomic(path, h, sizeof(h), false);
     if (rc < 0)
         return hs_err_set(err, rc, "journal: cannot create %s: %s", path, hs_strerror(rc));
     return 0;
@@ -426,7 +408,7 @@ static int quarantine_log(struct journal *j, const char *path, const unsigned ch
             return hs_err_set(err, -errno, "journal: cannot keep damaged log as %s: %s", copy,
                               strerror(errno));
     }
-    int rc = write_atomic(j->dir, path, buf, valid, false);
+    int rc = write_atomic(path, buf, valid, false);
     if (rc < 0)
         return hs_err_set(err, rc, "journal: cannot rewrite %s: %s", path, hs_strerror(rc));
     snprintf(rep->corrupt_copy, sizeof(rep->corrupt_copy), "%s", copy);
@@ -590,7 +572,7 @@ static int scan_dir(struct journal *j, bool *have_snapshot, struct journal_repor
     }
     closedir(d);
     if (rc == 0 && removed)
-        rc = fsync_dir(j->dir);
+        rc = hs_fsync_dir(j->dir);
     j->gen = best;
     *have_snapshot = snap;
     return rc;
@@ -622,7 +604,7 @@ int journal_open(const char *dir, journal_replay_fn fn, void *ud, struct journal
     if (!existed) { /* make the new directory's own entry durable */
         char parent[HS_PATH_MAX];
         snprintf(parent, sizeof(parent), "%s", dir);
-        fsync_dir(dirname(parent));
+        hs_fsync_dir(dirname(parent));
     }
     bool have_snapshot = false;
     rc = scan_dir(j, &have_snapshot, rep, err);
@@ -782,7 +764,7 @@ int journal_compact(struct journal *j, const struct journal_entry *entries, size
     }
     /* Step 1+2: the snapshot becomes visible atomically; from here on replay
      * uses generation g1 and ignores log-G (the snapshot holds all of it). */
-    rc = write_atomic(j->dir, snap, z, zlen, true);
+    rc = write_atomic(snap, z, zlen, true);
     free(z);
     if (rc == -ECANCELED)
         return hs_err_set(err, rc, "journal: simulated crash before the snapshot rename");
@@ -807,7 +789,7 @@ int journal_compact(struct journal *j, const struct journal_entry *entries, size
     /* Step 4: old files are garbage now; journal_open would remove them too. */
     unlink(oldsnap);
     unlink(oldlog);
-    fsync_dir(j->dir);
+    hs_fsync_dir(j->dir);
     return 0;
 }
 
