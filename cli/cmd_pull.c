@@ -81,16 +81,6 @@ static void human(uint64_t b, char *out, size_t n)
     snprintf(out, n, i ? "%.1f %s" : "%.0f %s", v, u[i]);
 }
 
-static unsigned env_uint(const char *name, unsigned dflt)
-{
-    const char *v = getenv(name);
-    if (!v || !*v)
-        return dflt;
-    char *end;
-    unsigned long x = strtoul(v, &end, 10);
-    return *end || x > UINT_MAX ? dflt : (unsigned)x;
-}
-
 /* "checkpoint-N/..." → N (and the folder length), else -1. */
 static long long checkpoint_step(const char *path, size_t *dirlen)
 {
@@ -564,7 +554,7 @@ static int restore_locked(uv_loop_t *loop, struct uploader *u, const struct pull
         return HS_EXIT_FAILURE;
     }
     struct wait w = {.dry_run = c->dry_run, .tty = isatty(STDERR_FILENO)};
-    w.interval = env_uint("HUBSYNC_PROGRESS_INTERVAL_MS", 2000) * HS_USEC_PER_MSEC;
+    w.interval = hs_env_uint("HUBSYNC_PROGRESS_INTERVAL_MS", 2000) * HS_USEC_PER_MSEC;
     struct uploader_download_request req = {.repo_id = c->repo,
                                             .revision = oid,
                                             .files = files,
@@ -722,7 +712,7 @@ static int run(int argc, char **argv)
     struct uploader_options uo = {
         .endpoint = endpoint,
         .token = token,
-        .max_parallel = env_uint("HUBSYNC_MAX_PARALLEL", 8),
+        .max_parallel = hs_env_uint("HUBSYNC_MAX_PARALLEL", 8),
     };
     struct uploader *u = NULL;
     int status = HS_EXIT_FAILURE;

@@ -438,16 +438,6 @@ static void signals_stop(struct run_ctx *ctx)
 
 /* ---- main -------------------------------------------------------------- */
 
-static unsigned env_uint(const char *name, unsigned dflt)
-{
-    const char *v = getenv(name);
-    if (!v || !*v)
-        return dflt;
-    char *end;
-    unsigned long x = strtoul(v, &end, 10);
-    return *end || x > UINT_MAX ? dflt : (unsigned)x;
-}
-
 static int usage_error(const char *fmt, const char *arg)
 {
     fprintf(stderr, "hubsync push: ");
@@ -610,7 +600,7 @@ static int run(int argc, char **argv)
     struct run_ctx ctx = {.status = HS_EXIT_FAILURE};
     ctx.tty = isatty(STDERR_FILENO);
     ctx.started = hs_now_monotonic();
-    ctx.interval = env_uint("HUBSYNC_PROGRESS_INTERVAL_MS", 2000) * HS_USEC_PER_MSEC;
+    ctx.interval = hs_env_uint("HUBSYNC_PROGRESS_INTERVAL_MS", 2000) * HS_USEC_PER_MSEC;
     if (state_path(endpoint, &c, absdir, ctx.state_path, sizeof(ctx.state_path)) < 0) {
         hs_log_warn("no cache directory (XDG_CACHE_HOME/HOME): this push cannot be resumed");
         ctx.state_path[0] = 0;
@@ -626,10 +616,10 @@ static int run(int argc, char **argv)
     struct uploader_options uo = {
         .endpoint = endpoint,
         .token = token,
-        .max_parallel = env_uint("HUBSYNC_MAX_PARALLEL", 8),
-        .bandwidth_bytes_per_sec = (uint64_t)env_uint("HUBSYNC_BANDWIDTH_MBPS", 0) * 125000,
-        .retry_base = (hs_usec_t)env_uint("HUBSYNC_RETRY_BASE_MS", 0) * HS_USEC_PER_MSEC,
-        .stall_seconds = env_uint("HUBSYNC_STALL_SECONDS", 0),
+        .max_parallel = hs_env_uint("HUBSYNC_MAX_PARALLEL", 8),
+        .bandwidth_bytes_per_sec = (uint64_t)hs_env_uint("HUBSYNC_BANDWIDTH_MBPS", 0) * 125000,
+        .retry_base = (hs_usec_t)hs_env_uint("HUBSYNC_RETRY_BASE_MS", 0) * HS_USEC_PER_MSEC,
+        .stall_seconds = hs_env_uint("HUBSYNC_STALL_SECONDS", 0),
     };
     struct uploader *u = NULL;
     struct uploader_file *uf = calloc(files.n, sizeof(*uf));

@@ -212,6 +212,13 @@ json_t *hs_json_load_tolerant(const char *path, size_t max_bytes, struct hs_err 
  * strings "NaN", "Infinity", "-Infinity". False for anything else. */
 bool hs_json_number(const json_t *v, double *out);
 
+/* ---- environment knobs (env.c) --------------------------------------------- */
+
+/* A HUBSYNC_* number from the environment; dflt when unset, empty, not a
+ * whole non-negative decimal number, or out of range. */
+uint64_t hs_env_u64(const char *name, uint64_t dflt);
+unsigned hs_env_uint(const char *name, unsigned dflt);
+
 /* ---- time -------------------------------------------------------------- */
 
 /* One time unit everywhere: microseconds. */

@@ -284,7 +284,6 @@ static void watch_pids(struct service *s)
  * retried later (HUBSYNC_WHOAMI_RETRY_SECONDS, 60). */
 
 static void token_check(struct service *s);
-static unsigned env_uint(const char *name, unsigned def);
 
 static void describe_token_source(struct service *s)
 {
@@ -410,7 +409,7 @@ static void whoami_answer(struct service *s, int status, const struct uploader_w
         judge_jobs(s);
         return;
     }
-    unsigned secs = env_uint("HUBSYNC_WHOAMI_RETRY_SECONDS", 60);
+    unsigned secs = hs_env_uint("HUBSYNC_WHOAMI_RETRY_SECONDS", 60);
     hs_log_warn("cannot check the token now (%s); uploads go ahead and the check is retried in "
                 "%u s",
                 err ? err->msg : hs_strerror(status), secs);
@@ -485,23 +484,14 @@ static void journald_sink(enum hs_log_level level, const char *line, void *ud)
  * (logfile.h; HUBSYNC_LOG_MAX_BYTES, default 64 MiB, HUBSYNC_LOG_KEEP, 5). */
 static struct logfile *g_log_file;
 
-static uint64_t env_u64(const char *name, uint64_t def)
-{
-    const char *v = getenv(name);
-    char *end;
-    if (!v || !*v)
-        return def;
-    unsigned long long x = strtoull(v, &end, 10);
-    return *end ? def : (uint64_t)x;
-}
-
 static void setup_logging(const struct config *cfg)
 {
     if (cfg->log_file && !g_log_file) {
         struct hs_err err = {0};
-        if (logfile_open(cfg->log_file, env_u64("HUBSYNC_LOG_MAX_BYTES", LOGFILE_DEFAULT_MAX_BYTES),
-                         (unsigned)env_u64("HUBSYNC_LOG_KEEP", LOGFILE_DEFAULT_KEEP), &g_log_file,
-                         &err) < 0)
+        if (logfile_open(cfg->log_file,
+                         hs_env_u64("HUBSYNC_LOG_MAX_BYTES", LOGFILE_DEFAULT_MAX_BYTES),
+                         (unsigned)hs_env_u64("HUBSYNC_LOG_KEEP", LOGFILE_DEFAULT_KEEP),
+                         &g_log_file, &err) < 0)
             hs_log_error("%s (logging to stderr)", err.msg);
         else
             hs_log_set_sink(logfile_sink, g_log_file);
@@ -703,16 +693,6 @@ static void on_signal(uv_signal_t *h, int signum)
 
 /* ---- start / stop ------------------------------------------------------------------ */
 
-static unsigned env_uint(const char *name, unsigned def)
-{
-    const char *v = getenv(name);
-    char *end;
-    if (!v || !*v)
-        return def;
-    unsigned long x = strtoul(v, &end, 10);
-    return *end ? def : (unsigned)x;
-}
-
 int service_start(uv_loop_t *loop, const struct service_options *o, struct service **out)
 {
     *out = NULL;
@@ -774,7 +754,7 @@ int service_start(uv_loop_t *loop, const struct service_options *o, struct servi
         hs_log_error("journal: damage at byte %" PRIu64 "; the damaged log is kept as %s",
                      rep.corrupt_offset, rep.corrupt_copy);
     clean_push_states(s);
-    unsigned retry_ms = env_uint("HUBSYNC_RETRY_BASE_MS", 0);
+    unsigned retry_ms = hs_env_uint("HUBSYNC_RETRY_BASE_MS", 0);
     struct uploader_options uo = {
         .endpoint = s->cfg->endpoint,
         .token = s->cfg->token,
@@ -782,7 +762,7 @@ int service_start(uv_loop_t *loop, const struct service_options *o, struct servi
         .max_parallel = s->cfg->max_parallel_uploads,
         .bandwidth_bytes_per_sec = s->cfg->bandwidth_limit_bytes_per_sec,
         .retry_base = (hs_usec_t)retry_ms * HS_USEC_PER_MSEC,
-        .stall_seconds = env_uint("HUBSYNC_STALL_SECONDS", 0),
+        .stall_seconds = hs_env_uint("HUBSYNC_STALL_SECONDS", 0),
     };
     if (uploader_new(loop, &uo, &s->up, &err) < 0) {
         hs_log_error("uploader: %s", err.msg);
@@ -820,12 +800,12 @@ int service_start(uv_loop_t *loop, const struct service_options *o, struct servi
         .state_dir = s->cfg->state_dir,
         .endpoint = s->cfg->endpoint,
         .run_mode = o->run_mode,
-        .retry_delay = (hs_usec_t)env_uint("HUBSYNC_JOB_RETRY_MS", 5000) * HS_USEC_PER_MSEC,
+        .retry_delay = (hs_usec_t)hs_env_uint("HUBSYNC_JOB_RETRY_MS", 5000) * HS_USEC_PER_MSEC,
         /* the Hub allows about 128 commits per repo and hour: keep some for
          * other writers and the finish (test knobs in the environment) */
-        .commit_budget = env_uint("HUBSYNC_COMMIT_BUDGET", 120),
+        .commit_budget = hs_env_uint("HUBSYNC_COMMIT_BUDGET", 120),
         .commit_window =
-            (hs_usec_t)env_uint("HUBSYNC_COMMIT_WINDOW_SECONDS", 3600) * HS_USEC_PER_SEC,
+            (hs_usec_t)hs_env_uint("HUBSYNC_COMMIT_WINDOW_SECONDS", 3600) * HS_USEC_PER_SEC,
         .changed = on_changed,
         .changed_ud = s,
         .start_held = HELD_CHECKING, /* until the token check answers (judge_job) */
