@@ -19,8 +19,4 @@ struct hs_command {
 extern const struct hs_command cmd_push, cmd_pull, cmd_daemon, cmd_run, cmd_status, cmd_finish,
     cmd_check_config, cmd_card;
 
-/* For subcommands whose behaviour is not built yet: says so plainly on
- * stderr and returns HS_EXIT_FAILURE. Never a fake success. */
-int cli_not_available(const char *name);
-
 #endif

@@ -30,7 +30,7 @@ enum {
     HS_EHTTP = -10003,    /* an HTTP request failed with a status code */
     HS_EAUTH = -10004,    /* the token is missing, invalid or lacks access */
     HS_ECHANGED = -10005, /* a file changed while it was being read */
-    HS_ENOTIMPL = -10006, /* the feature is not available in this build */
+    /* -10006: retired (HS_ENOTIMPL, never returned); not reused */
     HS_EREFUSED = -10007, /* the Hub refused the request for good: retrying the
                            * same request cannot succeed (a 4xx other than
                            * 408/409/412/429, an invalid path); err->msg carries
@@ -58,9 +58,7 @@ int hs_err_set(struct hs_err *err, int code, const char *fmt, ...)
 enum hs_log_level { HS_LOG_ERROR = 0, HS_LOG_WARN, HS_LOG_INFO, HS_LOG_DEBUG };
 
 /* Parse "error" | "warn" | "warning" | "info" | "debug"; -EINVAL otherwise. */
-int hs_log_level_parse(const char *s, enum hs_log_level *out);
 void hs_log_set_level(enum hs_log_level level);
-enum hs_log_level hs_log_get_level(void);
 
 /* Where log lines go. The default sink writes "hubsync: level: message" to
  * stderr. The daemon installs a journald or file sink. Every line passes

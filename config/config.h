@@ -70,7 +70,6 @@ int config_resolve_token(const char *inline_token, const char *token_file, char 
 int config_resolve_token_env(const char *inline_token, const char *token_file, config_getenv_fn env,
                              char **out, enum config_token_source *source, char *where,
                              size_t where_len, struct hs_err *err);
-const char *config_token_source_name(enum config_token_source s);
 
 /* True for huggingface_hub's truthy strings: 1, ON, YES, TRUE (any case). */
 bool config_env_truthy(const char *value);

@@ -8,7 +8,7 @@
  * comes from — never the token — state directory, parallelism, bandwidth).
  * Text only; the caller prints it.
  */
-#include "config.h"
+#include "config_int.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -291,8 +291,7 @@ int config_plan_render(const struct config *cfg, struct hs_buf *b)
     else
         outf(o, ", bandwidth unlimited\n");
     outf(o, "ca_file:        %s\n", cfg->ca_file ? cfg->ca_file : "(system store)");
-    outf(o, "log:            %s, to %s\n",
-         (const char *[]){"error", "warn", "info", "debug"}[cfg->log_level],
+    outf(o, "log:            %s, to %s\n", config__log_level_name(cfg->log_level),
          cfg->log_file ? cfg->log_file : "stderr (journald under systemd)");
     for (size_t i = 0; i < cfg->n_jobs; i++) {
         outf(o, "\n");

@@ -77,9 +77,6 @@ int control_server_start(uv_loop_t *loop, const char *path, const struct control
  * server's memory is freed. */
 void control_server_stop(struct control_server *s, void (*done)(void *arg), void *arg);
 
-/* Connections open right now (for tests and status). */
-unsigned control_server_clients(const struct control_server *s);
-
 /* ---- client (blocking; for the CLI) ------------------------------------ */
 
 /* Send one request and wait (up to timeout) for its answer. Errors:

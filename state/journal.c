@@ -810,11 +810,6 @@ uint64_t journal_generation(const struct journal *j)
     return j->gen;
 }
 
-const char *journal_dir(const struct journal *j)
-{
-    return j->dir;
-}
-
 struct journal *journal_close(struct journal *j)
 {
     if (!j)

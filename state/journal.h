@@ -146,7 +146,6 @@ int journal_compact(struct journal *j, const struct journal_entry *entries, size
 uint64_t journal_log_bytes(const struct journal *j);
 uint64_t journal_log_records(const struct journal *j);
 uint64_t journal_generation(const struct journal *j);
-const char *journal_dir(const struct journal *j);
 
 /* Close the file; NULL is fine. Returns NULL. */
 struct journal *journal_close(struct journal *j);

@@ -769,11 +769,6 @@ const struct config_job *job_config(const struct job *j)
     return j->cfg;
 }
 
-struct watcher_job *job_watcher_job(const struct job *j)
-{
-    return j->wj;
-}
-
 void job_hold(struct job *j, const char *why, bool error)
 {
     if (!why) {

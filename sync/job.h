@@ -88,7 +88,6 @@ struct job *job_free(struct job *j);
 
 const char *job_name(const struct job *j);
 const struct config_job *job_config(const struct job *j);
-struct watcher_job *job_watcher_job(const struct job *j);
 
 /* Watcher events routed here by the service. */
 void job_on_checkpoint(struct job *j, const struct watcher_checkpoint *cp);

@@ -461,7 +461,7 @@ void watcher__lost(struct watcher__job *j, struct watcher__cand *c, const char *
     vsnprintf(why, sizeof(why), fmt, ap);
     va_end(ap);
     if (j->w->cb.on_checkpoint_lost)
-        j->w->cb.on_checkpoint_lost((struct watcher_job *)j, c->key, why, j->w->userdata);
+        j->w->cb.on_checkpoint_lost(&j->pub, c->key, why, j->w->userdata);
     else
         watcher__notice(j, WATCHER_NOTICE_ERROR, "%s: %s was lost: %s", j->o.root, c->key, why);
 }

@@ -289,7 +289,7 @@ fail:
 int watcher_snapshot(struct watcher_job *job, const struct watcher_checkpoint *cp,
                      struct watcher_snapshot **out, struct hs_err *err)
 {
-    struct watcher__job *j = (struct watcher__job *)job;
+    struct watcher__job *j = watcher__job_of(job);
     char name[HS_PATH_MAX];
     *out = NULL;
     int r = reserve(j, cp, name, sizeof(name), err);
@@ -310,7 +310,7 @@ int watcher_snapshot_release(struct watcher_job *job, struct watcher_snapshot *s
 {
     if (!snap)
         return 0;
-    struct watcher__job *j = (struct watcher__job *)job;
+    struct watcher__job *j = watcher__job_of(job);
     int r = watcher__rm_tree(snap->dir);
     j->spool_bytes = j->spool_bytes >= snap->bytes ? j->spool_bytes - snap->bytes : 0;
     if (r < 0)
@@ -361,7 +361,7 @@ static void snap_after_cb(uv_work_t *req, int status)
     } else if (w->rc == -ECANCELED && !w->err.msg[0]) {
         hs_err_set(&w->err, -ECANCELED, "%s: snapshot cancelled: job removed", w->cp->id);
     }
-    w->cb((struct watcher_job *)j, w->snap, w->rc, &w->err, w->userdata);
+    w->cb(&j->pub, w->snap, w->rc, &w->err, w->userdata);
     watcher__prot_free(w->p);
     watcher_checkpoint_free(w->cp);
     free(w);
@@ -371,7 +371,7 @@ static void snap_after_cb(uv_work_t *req, int status)
 int watcher_snapshot_start(struct watcher_job *job, const struct watcher_checkpoint *cp,
                            watcher_snapshot_cb cb, void *userdata, struct hs_err *err)
 {
-    struct watcher__job *j = (struct watcher__job *)job;
+    struct watcher__job *j = watcher__job_of(job);
     if (j->removed)
         return hs_err_set(err, -ECANCELED, "%s: job removed", cp->id);
     struct snap_work *w = calloc(1, sizeof(*w));
