@@ -507,15 +507,6 @@ static int prune_staging(const char *staging, char *const *keep, size_t n)
     return nftw(staging, prune_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
-static void fsync_dir(const char *path)
-{
-    int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd >= 0) {
-        fsync(fd);
-        close(fd);
-    }
-}
-
 static int restore_locked(uv_loop_t *loop, struct uploader *u, const struct pull_cli *c,
                           const char *rev, const char *oid, const struct uploader_tree *t,
                           const char *to, const char *staging_root)
@@ -604,7 +595,7 @@ static int restore_locked(uv_loop_t *loop, struct uploader *u, const struct pull
                 strerror(errno));
         return HS_EXIT_FAILURE;
     }
-    fsync_dir(to);
+    hs_fsync_dir(to); /* best effort: the files are in place */
     char got[32];
     human(w.res.bytes_fetched, got, sizeof(got));
     fprintf(stderr, "hubsync: restored %s: %u files fetched (%s received), %u already there\n",

@@ -32,11 +32,6 @@
 
 /* ---- small helpers ------------------------------------------------------- */
 
-int job__rm_tree(const char *dir)
-{
-    return hs_rm_tree(dir);
-}
-
 void job__set_str(char **dst, const char *s)
 {
     free(*dst);
@@ -147,13 +142,13 @@ static void rm_now(struct job_rm *r, int status)
             if (watcher_snapshot_release(j->wj, r->snap, &err) < 0)
                 hs_log_warn("job %s: %s", j->name, err.msg);
         } else {
-            job__rm_tree(r->snap->dir);
+            hs_rm_tree(r->snap->dir);
             free_snap(r->snap);
         }
     } else if (r->unlink) {
         unlink(r->path);
     } else {
-        int rc = job__rm_tree(r->path);
+        int rc = hs_rm_tree(r->path);
         if (rc < 0)
             hs_log_warn("job %s: cannot remove %s: %s", j->name, r->path, hs_strerror(rc));
     }

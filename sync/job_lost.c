@@ -193,7 +193,7 @@ int job__respool(struct job *j, struct job_qsave *qs, char *why, size_t n)
     char *slash = strrchr(parent, '/');
     if (slash && slash != parent)
         *slash = 0;
-    job__rm_tree(s->spool);
+    hs_rm_tree(s->spool);
     if (!spool || hs_mkdir_p(parent, 0700) < 0 || rename(snap->dir, spool) != 0) {
         snprintf(why, n,
                  "its spool entry %s is gone and the new snapshot cannot take its place: %s",

@@ -139,7 +139,6 @@ int job__respool(struct job *j, struct job_qsave *qs, char *why, size_t n);
  * recording lost the ones that cannot be. */
 void job__check_spool(struct job *j);
 void job__timer_start(struct job *j, hs_usec_t delay);
-int job__rm_tree(const char *dir);
 void job__changed(struct job *j);
 void job__activity(struct job *j);
 

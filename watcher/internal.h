@@ -407,8 +407,6 @@ void watcher__lost(struct watcher__job *j, struct watcher__cand *c, const char *
     __attribute__((format(printf, 3, 4)));
 /* Called when a batch of protection ended (detect.c reschedules). */
 void watcher__detect_protected(struct watcher__job *j);
-/* Remove a spool directory tree (any thread). */
-int watcher__rm_tree(const char *dir);
 /* Put src at dst: hard link (when may_link), else FICLONE, else a copy
  * (when may_copy); returns the watcher_snapshot_method or -errno. */
 int watcher__put_file(const char *src, const char *dst, bool may_link, bool may_copy);

@@ -154,7 +154,7 @@ static void protect_one(struct pwork *w, struct watcher__pop *op, const char *re
 void watcher__prot_rm(struct watcher__prot *p)
 {
     if (p && p->created)
-        watcher__rm_tree(p->dir);
+        hs_rm_tree(p->dir);
 }
 
 static void work_cb(uv_work_t *req)

@@ -98,11 +98,6 @@ int watcher__put_file(const char *src, const char *dst, bool may_link, bool may_
     return rc;
 }
 
-int watcher__rm_tree(const char *dir)
-{
-    return hs_rm_tree(dir);
-}
-
 static void sanitize(char *s)
 {
     for (; *s; s++)
@@ -277,7 +272,7 @@ static int build(const char *spool_dir, const char *root, const struct watcher_c
     *out = s;
     return 0;
 fail:
-    watcher__rm_tree(dir);
+    hs_rm_tree(dir);
     if (s) {
         free(s->dir);
         watcher_checkpoint_free(s->cp);
@@ -311,7 +306,7 @@ int watcher_snapshot_release(struct watcher_job *job, struct watcher_snapshot *s
     if (!snap)
         return 0;
     struct watcher__job *j = watcher__job_of(job);
-    int r = watcher__rm_tree(snap->dir);
+    int r = hs_rm_tree(snap->dir);
     j->spool_bytes = j->spool_bytes >= snap->bytes ? j->spool_bytes - snap->bytes : 0;
     if (r < 0)
         hs_err_set(err, r, "%s: cannot remove: %s", snap->dir, strerror(-r));
@@ -348,7 +343,7 @@ static void snap_after_cb(uv_work_t *req, int status)
     struct watcher__job *j = w->j;
     j->spool_reserved -= w->cp->total_bytes;
     if (w->rc == 0 && (status < 0 || j->removed)) {
-        watcher__rm_tree(w->snap->dir);
+        hs_rm_tree(w->snap->dir);
         free(w->snap->dir);
         watcher_checkpoint_free(w->snap->cp);
         free(w->snap);
