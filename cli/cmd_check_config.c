@@ -8,6 +8,7 @@
 #include "cli_int.h"
 #include "common.h"
 #include "config.h"
+#include "sync.h"
 #include "watcher.h"
 
 #include <errno.h>
@@ -80,7 +81,7 @@ static int run(int argc, char **argv)
         }
         struct hs_buf b;
         hs_buf_init(&b, PLAN_MAX);
-        rc = config_plan_render(cfg, &b);
+        rc = strategy_plan_render(cfg, &b);
         config_free(cfg);
         if (rc < 0) {
             fprintf(stderr, "hubsync check-config: cannot render the plan: %s\n", hs_strerror(rc));

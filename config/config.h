@@ -262,14 +262,7 @@ const struct config_job *config_job_find(const struct config *cfg, const char *n
  * folded), or NULL when none is close enough to be a plausible typo. */
 const char *config_did_you_mean(const char *word, const char *const *candidates, size_t n);
 
-/* ---- the plan (`hubsync check-config`) ---------------------------------- */
-
-/* Append a human-readable plan of cfg to out: per job, the watched folder,
- * the repo, revision and privacy, the strategy and what each save and the
- * finish commit, where in the repo, with which message; the effective
- * include/exclude lists; spool, watch mode, endpoint, and where the token
- * comes from (cfg->token_source / token_where; never the token). 0, or
- * -E2BIG when out's maximum is too small (a few KiB per job is enough). */
-int config_plan_render(const struct config *cfg, struct hs_buf *out);
+/* "error", "warn", "info", "debug" (the log_level words). */
+const char *config_log_level_name(enum hs_log_level v);
 
 #endif

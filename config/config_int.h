@@ -54,7 +54,6 @@ extern const char *const config__watch_mode_names[3];
 extern const char *const config__existing_names[3];
 extern const char *const config__card_mode_names[3];
 extern const char *const config__log_level_names[4]; /* "warning" is read as "warn" too */
-const char *config__log_level_name(enum hs_log_level v);
 
 bool config__get_enum(struct config__ctx *c, const json_t *v, const char *path,
                       const char *const *names, size_t n, int *out);

@@ -45,7 +45,7 @@ const char *config_card_mode_name(enum config_card_mode v)
 {
     return NAME_OF(config__card_mode_names, v);
 }
-const char *config__log_level_name(enum hs_log_level v)
+const char *config_log_level_name(enum hs_log_level v)
 {
     return NAME_OF(config__log_level_names, v);
 }

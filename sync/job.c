@@ -207,8 +207,7 @@ void job__queue_remove(struct job *j, size_t i)
 
 static bool supersedes(const struct config_job *cfg)
 {
-    return cfg->supersede && (cfg->hub_strategy == CONFIG_STRATEGY_EVERY_SAVE ||
-                              cfg->hub_strategy == CONFIG_STRATEGY_CHECKPOINT);
+    return cfg->supersede && strategy_rule(cfg->hub_strategy)->newest_wins;
 }
 
 static bool in_op(const struct job *j, uint64_t id)

@@ -610,7 +610,7 @@ static bool budget_check(struct job *j, bool *group)
     const struct jstate_save *s0 = jstate_save_get(j->env->js, j->q[0].id);
     bool sent = s0 && s0->state == JSAVE_COMMIT_SENT;
     if (!sent && left < j->nq + 1 && j->nq > 1) {
-        if (j->cfg->hub_strategy == CONFIG_STRATEGY_ALL_CHECKPOINTS)
+        if (!strategy_rule(j->cfg->hub_strategy)->newest_wins)
             *group = true;
         else
             coalesce_supersede(j, left);

@@ -360,7 +360,7 @@ void job_on_checkpoint(struct job *j, const struct watcher_checkpoint *cp)
     job__activity(j);
     if (j->stopping || !j->wj)
         return;
-    if (j->cfg->hub_strategy == CONFIG_STRATEGY_END) {
+    if (!strategy_rule(j->cfg->hub_strategy)->per_save) {
         hs_log_debug("job %s: %s complete (hub_strategy end: pushed at finish)", j->name, cp->id);
         return;
     }
@@ -384,9 +384,7 @@ void job_on_checkpoint(struct job *j, const struct watcher_checkpoint *cp)
     ctx->owner = j->wj;
     struct hs_err err = {0};
     int rc = watcher_snapshot_start(j->wj, cp, snap_cb, ctx, &err);
-    if (rc == -ENOSPC && j->nq &&
-        (j->cfg->hub_strategy == CONFIG_STRATEGY_EVERY_SAVE ||
-         j->cfg->hub_strategy == CONFIG_STRATEGY_CHECKPOINT)) {
+    if (rc == -ENOSPC && j->nq && strategy_rule(j->cfg->hub_strategy)->newest_wins) {
         /* spool budget: the newer save replaces the queued ones first; their
          * spool entries go once SUPERSEDED is durable, then it is retried */
         job__supersede_queued(j, 0, cp->id, "spool budget reached");
@@ -415,7 +413,7 @@ void job_on_checkpoint_lost(struct job *j, const char *id, const char *why)
     job__activity(j);
     if (j->stopping)
         return;
-    if (j->cfg->hub_strategy == CONFIG_STRATEGY_END) {
+    if (!strategy_rule(j->cfg->hub_strategy)->per_save) {
         /* nothing of a save is pushed under end: the finish pushes the output dir */
         hs_log_debug("job %s: %s cannot be protected (%s); hub_strategy end does not push it",
                      j->name, id, why);

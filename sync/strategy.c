@@ -12,7 +12,7 @@
 
 /* Files _push_from_checkpoint copies to the output dir, plus the tokenizer /
  * processor files and training_args.bin it re-saves there. */
-static const char *const model_files[] = {
+const char *const strategy_model_files[] = {
     "config.json",
     "pytorch_model.bin",
     "model.safetensors",
@@ -36,15 +36,41 @@ static const char *const model_files[] = {
     "chat_template.json",
     "preprocessor_config.json",
     "processor_config.json",
+    NULL,
 };
+
+/* transformers' push_to_hub ignore_patterns ["_*", "checkpoint-*"], plus
+ * the staging folders of transformers 4.36-4.38. */
+const char *const strategy_finish_excluded[] = {"_*", "checkpoint-*", "tmp-checkpoint-*", NULL};
+
+/* Index = enum config_strategy. */
+static const struct strategy_rule rules[] = {
+    [CONFIG_STRATEGY_END] = {.name = "end"},
+    [CONFIG_STRATEGY_EVERY_SAVE] = {.name = "every_save", .per_save = true, .newest_wins = true},
+    [CONFIG_STRATEGY_CHECKPOINT] = {.name = "checkpoint",
+                                    .per_save = true,
+                                    .copy = STRATEGY_COPY_SYNCED,
+                                    .copy_prefix = "last-checkpoint/",
+                                    .newest_wins = true,
+                                    .kept = "last-checkpoint/"},
+    [CONFIG_STRATEGY_ALL_CHECKPOINTS] = {.name = "all_checkpoints",
+                                         .per_save = true,
+                                         .copy = STRATEGY_COPY_OWN_PATH,
+                                         .kept = "every save's own folder"},
+};
+
+const struct strategy_rule *strategy_rule(enum config_strategy s)
+{
+    return (size_t)s < HS_ARRAY_SIZE(rules) ? &rules[s] : &rules[CONFIG_STRATEGY_EVERY_SAVE];
+}
 
 static const char *const index_files[] = {"model.safetensors.index.json",
                                           "pytorch_model.bin.index.json"};
 
 bool strategy_is_model_file(const char *name)
 {
-    for (size_t i = 0; i < HS_ARRAY_SIZE(model_files); i++)
-        if (strcmp(name, model_files[i]) == 0)
+    for (size_t i = 0; strategy_model_files[i]; i++)
+        if (strcmp(name, strategy_model_files[i]) == 0)
             return true;
     return false;
 }
@@ -53,9 +79,9 @@ int strategy_save_message(int64_t step, double epoch, bool per_epoch, char *out,
 {
     int w;
     if (per_epoch && epoch >= 0 && isfinite(epoch))
-        w = snprintf(out, n, "Training in progress, epoch %lld", (long long)epoch);
+        w = snprintf(out, n, STRATEGY_MSG_EPOCH "%lld", (long long)epoch);
     else if (step >= 0)
-        w = snprintf(out, n, "Training in progress, step %lld", (long long)step);
+        w = snprintf(out, n, STRATEGY_MSG_STEP "%lld", (long long)step);
     else
         w = snprintf(out, n, "Training in progress");
     return (w < 0 || (size_t)w >= n) ? -ENAMETOOLONG : 0;
@@ -243,7 +269,8 @@ int strategy_plan_save(const struct config_job *job, const struct watcher_checkp
                        bool per_epoch, struct strategy_commit *out, struct hs_err *err)
 {
     memset(out, 0, sizeof(*out));
-    if (job->hub_strategy == CONFIG_STRATEGY_END)
+    const struct strategy_rule *rule = strategy_rule(job->hub_strategy);
+    if (!rule->per_save)
         return 0;
     char msg[128], prefix[HS_PATH_MAX];
     int rc = strategy_save_message(cp->step, cp->epoch, per_epoch, msg, sizeof(msg));
@@ -252,11 +279,11 @@ int strategy_plan_save(const struct config_job *job, const struct watcher_checkp
     bool trainer = is_trainer(cp);
     if (rc == 0)
         rc = trainer ? plan_model_files(out, job, cp, err) : plan_whole_save(out, job, cp, "");
-    if (rc == 0 && job->hub_strategy == CONFIG_STRATEGY_CHECKPOINT) {
-        rc = plan_whole_save(out, job, cp, "last-checkpoint/");
+    if (rc == 0 && rule->copy == STRATEGY_COPY_SYNCED) {
+        rc = plan_whole_save(out, job, cp, rule->copy_prefix);
         if (rc == 0)
-            rc = add_sync(out, "last-checkpoint/");
-    } else if (rc == 0 && job->hub_strategy == CONFIG_STRATEGY_ALL_CHECKPOINTS) {
+            rc = add_sync(out, rule->copy_prefix);
+    } else if (rc == 0 && rule->copy == STRATEGY_COPY_OWN_PATH) {
         rc = save_prefix(cp, prefix, sizeof(prefix));
         if (rc == 0)
             rc = plan_whole_save(out, job, cp, prefix);
@@ -272,13 +299,10 @@ int strategy_plan_save(const struct config_job *job, const struct watcher_checkp
     return 0;
 }
 
-/* transformers' push_to_hub ignore_patterns ["_*", "checkpoint-*"], plus
- * the staging folders of transformers 4.36-4.38. */
 static bool finish_ignored(const char *rel)
 {
-    static const char *const pats[] = {"_*", "checkpoint-*", "tmp-checkpoint-*"};
-    for (size_t i = 0; i < HS_ARRAY_SIZE(pats); i++)
-        if (config_pattern_match(pats[i], rel))
+    for (size_t i = 0; strategy_finish_excluded[i]; i++)
+        if (config_pattern_match(strategy_finish_excluded[i], rel))
             return true;
     return false;
 }
@@ -288,7 +312,7 @@ int strategy_plan_finish(const struct config_job *job, const char *output_dir,
                          struct strategy_commit *out, struct hs_err *err)
 {
     memset(out, 0, sizeof(*out));
-    int rc = (out->message = strdup("End of training")) ? 0 : -ENOMEM;
+    int rc = (out->message = strdup(STRATEGY_MSG_FINISH)) ? 0 : -ENOMEM;
     for (size_t i = 0; i < n_paths && rc == 0; i++) {
         const char *rel = rel_paths[i];
         if (finish_ignored(rel) || (readme_path && strcmp(rel, "README.md") == 0))

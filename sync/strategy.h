@@ -14,6 +14,39 @@
 #include "config.h"
 #include "watcher.h"
 
+/* ---- the tables: what strategy_plan_save / _finish execute and what
+ * strategy_plan_render prints (so the plan cannot drift from them) ----- */
+
+/* Besides the save's files at the repo root, where the whole save goes
+ * again. */
+enum strategy_copy {
+    STRATEGY_COPY_NONE,
+    STRATEGY_COPY_SYNCED,   /* to copy_prefix; repo files there absent from the save deleted */
+    STRATEGY_COPY_OWN_PATH, /* to its own path: checkpoint-N/ (Trainer), else relative to watch */
+};
+
+struct strategy_rule {
+    const char *name;        /* config_strategy_name() */
+    bool per_save;           /* one commit per save (false: only the finish commit) */
+    enum strategy_copy copy; /* the whole save again, where */
+    const char *copy_prefix; /* STRATEGY_COPY_SYNCED: "last-checkpoint/" */
+    bool newest_wins;        /* with "supersede": a queued save gives way to a newer one */
+    const char *kept;        /* what stays in the repo after the finish commit, or NULL */
+};
+
+/* The rule of strategy s (never NULL for a valid enum value). */
+const struct strategy_rule *strategy_rule(enum config_strategy s);
+
+/* Files the Trainer copies from checkpoint-N to the output dir root (and so
+ * to the repo root), NULL-terminated; shards come from the index json. */
+extern const char *const strategy_model_files[];
+/* Top-level names the finish commit leaves out of the output dir
+ * (push_to_hub's ignore_patterns plus tmp-checkpoint-*), NULL-terminated. */
+extern const char *const strategy_finish_excluded[];
+#define STRATEGY_MSG_STEP   "Training in progress, step "
+#define STRATEGY_MSG_EPOCH  "Training in progress, epoch "
+#define STRATEGY_MSG_FINISH "End of training"
+
 struct strategy_file {
     char *local_path; /* absolute */
     char *repo_path;  /* '/'-separated, relative to the repo root */
@@ -58,5 +91,13 @@ int strategy_plan_save(const struct config_job *job, const struct watcher_checkp
 int strategy_plan_finish(const struct config_job *job, const char *output_dir,
                          const char *const *rel_paths, size_t n_paths, const char *readme_path,
                          struct strategy_commit *out, struct hs_err *err);
+
+/* The human-readable plan `hubsync check-config` prints (plan.c), from the
+ * tables above: per job what is watched, which repo and branch receive
+ * what, with which commit messages, the effective include/exclude lists
+ * and the settings that decide when saves are taken; then the shared
+ * settings (endpoint redacted, where the token comes from — never the
+ * token). Appends to out; -E2BIG when it outgrows out's maximum. */
+int strategy_plan_render(const struct config *cfg, struct hs_buf *out);
 
 #endif

@@ -6,9 +6,12 @@
  * settings that decide when and how saves are taken; then the shared
  * settings (endpoint with any password in it redacted, where the token
  * comes from — never the token — state directory, parallelism, bandwidth).
- * Text only; the caller prints it.
+ * What a save and the finish commit hold is printed from strategy.c's tables
+ * (struct strategy_rule, strategy_model_files, strategy_finish_excluded,
+ * the messages), the ones strategy_plan_save/_finish execute. Text only;
+ * the caller prints it.
  */
-#include "config_int.h"
+#include "strategy.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -40,11 +43,6 @@ static void __attribute__((format(printf, 2, 3))) outf(struct out *o, const char
     if (rc < 0)
         o->rc = rc;
 }
-
-/* Files the Trainer's own pushes never upload from the output dir root
- * (upload_folder ignore_patterns ["_*", "checkpoint-*"]) plus the staging
- * folders of newer transformers, which are never a finished save. */
-static const char *const strategy_excluded[] = {"_*", "checkpoint-*", "tmp-checkpoint-*"};
 
 static const char *origin_note(enum config_origin o, const char *env_name)
 {
@@ -99,48 +97,62 @@ static const char *save_unit(enum config_layout l)
     return "?";
 }
 
+/* What lands at the repo root for each save: strategy_plan_save takes the
+ * model files of a Trainer save, the whole save of the other layouts. */
+static const char *root_part(enum config_layout l)
+{
+    switch (l) {
+    case CONFIG_LAYOUT_TRAINER:
+        return "model files of checkpoint-N";
+    case CONFIG_LAYOUT_AUTO:
+        return "model files of checkpoint-N";
+    default:
+        return "the whole save";
+    }
+}
+
 static void render_saves(struct out *o, const struct config_job *j)
 {
+    const struct strategy_rule *r = strategy_rule(j->hub_strategy);
     outf(o, "  a save:       %s\n", save_unit(j->layout));
-    const char *msg = "message \"Training in progress, step N\" (\"epoch E\" when the run "
-                      "saves per epoch)";
-    switch (j->hub_strategy) {
-    case CONFIG_STRATEGY_END:
+    if (!r->per_save) {
         outf(o, "  each save:    nothing is uploaded\n");
-        break;
-    case CONFIG_STRATEGY_EVERY_SAVE:
-        outf(o,
-             "  each save:    one commit: model files of checkpoint-N -> / ;\n"
-             "                %s\n",
-             msg);
-        break;
-    case CONFIG_STRATEGY_CHECKPOINT:
-        outf(o,
-             "  each save:    one commit: model files of checkpoint-N -> / , and the "
-             "whole\n"
-             "                checkpoint-N -> last-checkpoint/ (files absent from it "
-             "deleted there);\n"
-             "                %s\n",
-             msg);
-        break;
-    case CONFIG_STRATEGY_ALL_CHECKPOINTS:
-        outf(o,
-             "  each save:    one commit: model files of checkpoint-N -> / , and the "
-             "whole\n"
-             "                checkpoint-N -> checkpoint-N/ ;\n"
-             "                %s\n",
-             msg);
-        break;
-    }
-    if (j->hub_strategy == CONFIG_STRATEGY_END)
         return;
-    outf(o, "                model files: config.json, weights (single file, or index + "
-            "every shard),\n"
-            "                adapter and tokenizer files, training_args.bin, and the "
-            "rest of the\n"
-            "                output dir root (minus the exclusions below)\n");
+    }
+    outf(o, "  each save:    one commit: %s -> /", root_part(j->layout));
+    if (r->copy == STRATEGY_COPY_SYNCED)
+        outf(o, " , and the whole\n                save -> %s (files absent from it deleted there)",
+             r->copy_prefix);
+    else if (r->copy == STRATEGY_COPY_OWN_PATH)
+        outf(o, " , and the whole\n                save -> its own path (%s)",
+             j->layout == CONFIG_LAYOUT_TRAINER ? "checkpoint-N/"
+             : j->layout == CONFIG_LAYOUT_AUTO  ? "checkpoint-N/ for the Trainer, else as under "
+                                                  "the watch root"
+                                                : "as under the watch root");
+    outf(o, " ;\n                message \"" STRATEGY_MSG_STEP "N\" (\"epoch E\" when the run "
+            "saves per epoch)\n");
+    if (j->layout == CONFIG_LAYOUT_TRAINER || j->layout == CONFIG_LAYOUT_AUTO) {
+        /* the names, wrapped under the first one */
+        if (j->layout == CONFIG_LAYOUT_AUTO)
+            outf(o,
+                 "                (a layout other than the Trainer's: the whole save instead)\n");
+        size_t col = 29;
+        outf(o, "                model files: ");
+        for (size_t i = 0; strategy_model_files[i]; i++) {
+            size_t w = strlen(strategy_model_files[i]) + 2;
+            if (i && col + w > 96) {
+                outf(o, ",\n                             ");
+                col = 29;
+            } else if (i) {
+                outf(o, ", ");
+            }
+            outf(o, "%s", strategy_model_files[i]);
+            col += w;
+        }
+        outf(o, ",\n                             and the shards an index json names\n");
+    }
     outf(o, "  queued saves: %s\n",
-         j->supersede && j->hub_strategy != CONFIG_STRATEGY_ALL_CHECKPOINTS
+         j->supersede && r->newest_wins
              ? "a save still queued when a newer one completes is skipped and recorded "
                "as superseded"
              : "every save is committed, in order");
@@ -152,12 +164,11 @@ static void render_finish(struct out *o, const struct config_job *j)
     outf(o,
          "  at finish:    one commit: output dir root (model files, *_results.json, "
          "runs/)%s -> / ;\n"
-         "                message \"End of training\"\n",
+         "                message \"" STRATEGY_MSG_FINISH "\"\n",
          card ? "\n                + README.md (model card)" : "");
-    if (j->hub_strategy == CONFIG_STRATEGY_CHECKPOINT)
-        outf(o, "                last-checkpoint/ stays in the repo\n");
-    else if (j->hub_strategy == CONFIG_STRATEGY_ALL_CHECKPOINTS)
-        outf(o, "                every checkpoint-N/ stays in the repo\n");
+    const struct strategy_rule *r = strategy_rule(j->hub_strategy);
+    if (r->kept)
+        outf(o, "                %s stays in the repo\n", r->kept);
     outf(o, "  finish when:  `hubsync finish %s`, or the command of `hubsync run` exits", j->name);
     if (j->pid)
         outf(o, ", or process %ld exits", j->pid);
@@ -238,8 +249,8 @@ static void render_job(struct out *o, const struct config *cfg, const struct con
     for (size_t i = 0; config_always_excluded[i]; i++)
         outf(o, "%s%s", i ? ", " : "", config_always_excluded[i]);
     outf(o, "\n                from the output dir root: ");
-    for (size_t i = 0; i < HS_ARRAY_SIZE(strategy_excluded); i++)
-        outf(o, "%s%s", i ? ", " : "", strategy_excluded[i]);
+    for (size_t i = 0; strategy_finish_excluded[i]; i++)
+        outf(o, "%s%s", i ? ", " : "", strategy_finish_excluded[i]);
     outf(o, "\n  spool:        %s (%s; ", j->spool_dir,
          j->spool_dir_origin == CONFIG_FROM_FILE ? "set in the config" : "default");
     if (j->spool_max_bytes)
@@ -256,7 +267,7 @@ static void render_job(struct out *o, const struct config *cfg, const struct con
     render_card(o, &j->model_card);
 }
 
-int config_plan_render(const struct config *cfg, struct hs_buf *b)
+int strategy_plan_render(const struct config *cfg, struct hs_buf *b)
 {
     struct out out = {.b = b}, *o = &out;
     outf(o, "%s: %zu job%s\n", cfg->path, cfg->n_jobs, cfg->n_jobs == 1 ? "" : "s");
@@ -291,7 +302,7 @@ int config_plan_render(const struct config *cfg, struct hs_buf *b)
     else
         outf(o, ", bandwidth unlimited\n");
     outf(o, "ca_file:        %s\n", cfg->ca_file ? cfg->ca_file : "(system store)");
-    outf(o, "log:            %s, to %s\n", config__log_level_name(cfg->log_level),
+    outf(o, "log:            %s, to %s\n", config_log_level_name(cfg->log_level),
          cfg->log_file ? cfg->log_file : "stderr (journald under systemd)");
     for (size_t i = 0; i < cfg->n_jobs; i++) {
         outf(o, "\n");
