@@ -1,11 +1,11 @@
 /*
- * ctlcli.h — internal to daemon/: what `hubsync status` and `hubsync
+ * ctlcli.h — internal to cli/: what `hubsync status` and `hubsync
  * finish` share on the client side: option parsing (--config / --socket /
  * --json), finding the control socket, asking the daemon with the right
  * exit codes, and the human rendering of a status answer.
  */
-#ifndef HUBSYNC_DAEMON_CTLCLI_H
-#define HUBSYNC_DAEMON_CTLCLI_H
+#ifndef HUBSYNC_CLI_CTLCLI_H
+#define HUBSYNC_CLI_CTLCLI_H
 
 #include "common.h"
 

@@ -191,6 +191,12 @@ struct hs_atomic_opts {
 int hs_write_file_atomic_opt(const char *path, const void *data, size_t len,
                              const struct hs_atomic_opts *o);
 
+/* Write all of data at off (EINTR retried, a short write continued); wr
+ * replaces pwrite(2) when not NULL (test hooks). 0 or -errno (-EIO when
+ * nothing could be written). */
+int hs_pwrite_all(int fd, const void *data, size_t len, off_t off,
+                  ssize_t (*wr)(int fd, const void *buf, size_t n, off_t off));
+
 /* fsync a directory (after a rename or unlink in it). 0 or -errno. */
 int hs_fsync_dir(const char *dir);
 

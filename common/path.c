@@ -90,10 +90,10 @@ int hs_read_file(const char *path, size_t max, char **out, size_t *out_len)
     return rc;
 }
 
-static int write_all(int fd, const char *p, size_t len,
-                     ssize_t (*wr)(int fd, const void *buf, size_t n, off_t off))
+int hs_pwrite_all(int fd, const void *data, size_t len, off_t off,
+                  ssize_t (*wr)(int fd, const void *buf, size_t n, off_t off))
 {
-    off_t off = 0;
+    const char *p = data;
     while (len) {
         ssize_t w = wr ? wr(fd, p, len, off) : pwrite(fd, p, len, off);
         if (w < 0) {
@@ -134,7 +134,7 @@ int hs_write_file_atomic_opt(const char *path, const void *data, size_t len,
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, o->mode);
     if (fd < 0)
         return -errno;
-    int rc = write_all(fd, data, len, o->pwrite);
+    int rc = hs_pwrite_all(fd, data, len, 0, o->pwrite);
     if (rc == 0 && !o->no_sync && fsync(fd) < 0)
         rc = -errno;
     if (close(fd) < 0 && rc == 0)

@@ -1,5 +1,5 @@
 /*
- * control.h — internal to daemon/: the control socket through which
+ * control.h — part of daemon/ (daemon.h): the control socket through which
  * `hubsync status` and `hubsync finish` talk to a running daemon.
  *
  * Protocol: a unix stream socket; the client writes one JSON object per

@@ -21,7 +21,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
-#include <systemd/sd-journal.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -449,63 +448,6 @@ static void token_check(struct service *s)
     s->who_pending = true;
 }
 
-/* ---- log sinks ------------------------------------------------------------------ */
-
-/* Under systemd (stderr is the journal stream named by JOURNAL_STREAM),
- * lines go to journald natively: PRIORITY, SYSLOG_IDENTIFIER and, for job
- * lines ("job NAME: ..."), HUBSYNC_JOB. */
-static bool stderr_is_journal(void)
-{
-    const char *js = getenv("JOURNAL_STREAM");
-    unsigned long long dev, ino;
-    struct stat st;
-    return js && sscanf(js, "%llu:%llu", &dev, &ino) == 2 && fstat(2, &st) == 0 &&
-           (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
-}
-
-static void journald_sink(enum hs_log_level level, const char *line, void *ud)
-{
-    (void)ud;
-    static const int prio[] = {3, 4, 6, 7};
-    char job[128] = "";
-    const char *colon = !strncmp(line, "job ", 4) ? strstr(line + 4, ": ") : NULL;
-    if (colon && (size_t)(colon - line - 4) < sizeof(job))
-        snprintf(job, sizeof(job), "%.*s", (int)(colon - line - 4), line + 4);
-    if (job[0])
-        sd_journal_send("MESSAGE=%s", line, "PRIORITY=%d", prio[level], "HUBSYNC_JOB=%s", job,
-                        "SYSLOG_IDENTIFIER=hubsync", NULL);
-    else
-        sd_journal_send("MESSAGE=%s", line, "PRIORITY=%d", prio[level], "SYSLOG_IDENTIFIER=hubsync",
-                        NULL);
-}
-
-/* log_file: one timestamped line per message, appended (batch jobs
- * without journald), rotated by size with zstd-compressed predecessors
- * (logfile.h; HUBSYNC_LOG_MAX_BYTES, default 64 MiB, HUBSYNC_LOG_KEEP, 5). */
-static struct logfile *g_log_file;
-
-static void setup_logging(const struct config *cfg)
-{
-    if (cfg->log_file && !g_log_file) {
-        struct hs_err err = {0};
-        if (logfile_open(cfg->log_file,
-                         hs_env_u64("HUBSYNC_LOG_MAX_BYTES", LOGFILE_DEFAULT_MAX_BYTES),
-                         (unsigned)hs_env_u64("HUBSYNC_LOG_KEEP", LOGFILE_DEFAULT_KEEP),
-                         &g_log_file, &err) < 0)
-            hs_log_error("%s (logging to stderr)", err.msg);
-        else
-            hs_log_set_sink(logfile_sink, g_log_file);
-    } else if (!cfg->log_file && stderr_is_journal()) {
-        hs_log_set_sink(journald_sink, NULL);
-    }
-}
-
-static void teardown_logging(void)
-{
-    hs_log_set_sink(NULL, NULL);
-    g_log_file = logfile_close(g_log_file);
-}
-
 /* ---- config and reload ------------------------------------------------------------ */
 
 static int load_config(struct service *s, struct config **out)
@@ -716,7 +658,7 @@ int service_start(uv_loop_t *loop, const struct service_options *o, struct servi
         return HS_EXIT_CONFIG;
     s->first = s->cfg;
     hs_log_set_level(s->cfg->log_level);
-    setup_logging(s->cfg);
+    log_sinks_setup(s->cfg);
     if (o->run_mode) {
         const struct config_job *rj = o->run_job            ? config_job_find(s->cfg, o->run_job)
                                       : s->cfg->n_jobs == 1 ? &s->cfg->jobs[0]
@@ -963,6 +905,6 @@ struct service *service_free(struct service *s)
     uploader_whoami_clear(&s->who);
     free(s->config_path);
     free(s);
-    teardown_logging();
+    log_sinks_teardown();
     return NULL;
 }

@@ -145,21 +145,7 @@ static int crash_at(enum journal_step step)
 
 static int pwrite_all(int fd, const void *data, size_t len, off_t off, bool hooked)
 {
-    const char *p = data;
-    while (len > 0) {
-        ssize_t n = hooked ? do_pwrite(fd, p, len, off) : pwrite(fd, p, len, off);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return -errno;
-        }
-        if (n == 0)
-            return -EIO;
-        p += n;
-        len -= (size_t)n;
-        off += n;
-    }
-    return 0;
+    return hs_pwrite_all(fd, data, len, off, hooked ? do_pwrite : NULL);
 }
 
 static int file_path(char *out, size_t n, const char *dir, const char *kind, uint64_t gen,

@@ -1,5 +1,5 @@
 /*
- * journal.h — internal to daemon/: the durable, append-only record log in
+ * journal.h — part of state/ (state.h): the durable, append-only record log in
  * state_dir, with zstd-compressed compaction snapshots. Generic: a record is
  * a 16-bit type chosen by the owner plus a JSON object payload. What the
  * types mean (checkpoint ready, hashed, part ETag, commit sent, ...) is the
@@ -49,8 +49,8 @@
  * ("persisted before the step that depends on it"), so moving it needs an
  * asynchronous persist hook there.
  */
-#ifndef HUBSYNC_DAEMON_JOURNAL_H
-#define HUBSYNC_DAEMON_JOURNAL_H
+#ifndef HUBSYNC_STATE_JOURNAL_H
+#define HUBSYNC_STATE_JOURNAL_H
 
 #include "common.h"
 

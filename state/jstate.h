@@ -1,5 +1,5 @@
 /*
- * jstate.h — internal to daemon/: the daemon's durable state, kept as
+ * jstate.h — part of state/ (state.h): the daemon's durable state, kept as
  * typed records in the journal (journal.h) and as an in-memory model
  * rebuilt from them at start. It implements the "Durability rules" of
  * docs/design.md: every transition of a save (a checkpoint-N, or the final
@@ -57,8 +57,8 @@
  fine for the
  * thousands of checkpoints of a long run).
  */
-#ifndef HUBSYNC_DAEMON_JSTATE_H
-#define HUBSYNC_DAEMON_JSTATE_H
+#ifndef HUBSYNC_STATE_JSTATE_H
+#define HUBSYNC_STATE_JSTATE_H
 
 #include "common.h"
 #include "journal.h"

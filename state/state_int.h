@@ -1,10 +1,10 @@
 /*
- * jstate_int.h — internal to jstate*.c: the model's struct and the pieces
+ * state_int.h — internal to state/ (jstate*.c): the model's struct and the pieces
  * jstate.c (journal I/O, live transitions) shares with jstate_model.c
  * (the in-memory model, its JSON form and the apply step replay uses).
  */
-#ifndef HUBSYNC_DAEMON_JSTATE_INT_H
-#define HUBSYNC_DAEMON_JSTATE_INT_H
+#ifndef HUBSYNC_STATE_INT_H
+#define HUBSYNC_STATE_INT_H
 
 #include "jstate.h"
 

@@ -1,5 +1,5 @@
 /*
- * statelock.h — internal to daemon/: one hubsync process per state_dir.
+ * statelock.h — part of state/ (state.h): one hubsync process per state_dir.
  * The lock is an open-file-description (OFD) write lock on
  * <state_dir>/hubsync.lock, which the kernel drops when the process dies
  * (even by SIGKILL), so a stale lock file never blocks a restart. The
@@ -7,8 +7,8 @@
  * holds it. The descriptor is close-on-exec: a command started by
  * `hubsync run` does not inherit it.
  */
-#ifndef HUBSYNC_DAEMON_STATELOCK_H
-#define HUBSYNC_DAEMON_STATELOCK_H
+#ifndef HUBSYNC_STATE_STATELOCK_H
+#define HUBSYNC_STATE_STATELOCK_H
 
 #include "common.h"
 

@@ -1,9 +1,9 @@
 /*
- * card_meta.h — internal to daemon/: a job's "model_card" config as
+ * card_meta.h — part of sync/ (sync.h): a job's "model_card" config as
  * modelcard/ metadata, shared by `hubsync card` and the finish step.
  */
-#ifndef HUBSYNC_DAEMON_CARD_META_H
-#define HUBSYNC_DAEMON_CARD_META_H
+#ifndef HUBSYNC_SYNC_CARD_META_H
+#define HUBSYNC_SYNC_CARD_META_H
 
 #include "config.h"
 #include "modelcard.h"

@@ -1,5 +1,5 @@
 /*
- * job.h — internal to daemon/: one configured job of the service — what
+ * job.h — part of sync/ (sync.h): one configured job of the service — what
  * happens between the watcher saying "checkpoint-N is complete" and the
  * Hub holding it (docs/design.md "Data flow", "Durability rules").
  *
@@ -29,8 +29,8 @@
  * This file set does not own the loop, the uploader, the watcher, the
  * journal or the config: service.c does and hands them in struct job_env.
  */
-#ifndef HUBSYNC_DAEMON_JOB_H
-#define HUBSYNC_DAEMON_JOB_H
+#ifndef HUBSYNC_SYNC_JOB_H
+#define HUBSYNC_SYNC_JOB_H
 
 #include "common.h"
 #include "config.h"

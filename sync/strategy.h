@@ -1,5 +1,5 @@
 /*
- * strategy.h — internal to daemon/: what one commit holds under each
+ * strategy.h — part of sync/ (sync.h): what one commit holds under each
  * hub_strategy (docs/design.md "Strategies", docs/trainer-layouts.md).
  *
  * Pure planning: given a completed save (as the watcher reported it, or its
@@ -8,8 +8,8 @@
  * absent from the new save deleted there), and the commit message. No I/O
  * except reading a sharded checkpoint's index json to find its shards.
  */
-#ifndef HUBSYNC_DAEMON_STRATEGY_H
-#define HUBSYNC_DAEMON_STRATEGY_H
+#ifndef HUBSYNC_SYNC_STRATEGY_H
+#define HUBSYNC_SYNC_STRATEGY_H
 
 #include "config.h"
 #include "watcher.h"

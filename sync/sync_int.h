@@ -1,9 +1,11 @@
 /*
- * job_int.h — shared by job.c (saves: queue, snapshot, hash, push) and
- * job_finish.c (the "End of training" commit). Nothing else includes it.
+ * sync_int.h — internal to sync/: struct job and what job.c (queue,
+ * snapshot, hash, push), job_ready.c, job_commit.c, job_finish.c (the "End
+ * of training" commit) and job_lost.c share. Outside sync/ only
+ * tests/unit/test_job_policy.c includes it.
  */
-#ifndef HUBSYNC_DAEMON_JOB_INT_H
-#define HUBSYNC_DAEMON_JOB_INT_H
+#ifndef HUBSYNC_SYNC_INT_H
+#define HUBSYNC_SYNC_INT_H
 
 #include "job.h"
 #include "strategy.h"
