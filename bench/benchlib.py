@@ -19,7 +19,7 @@ import time
 
 SRC = os.environ.get("HS_SOURCE_DIR") or os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 os.environ.setdefault("HS_SOURCE_DIR", SRC)
-os.environ.setdefault("HUBSYNC_BIN", os.path.join(SRC, "build", "daemon", "hubsync"))
+os.environ.setdefault("HUBSYNC_BIN", os.path.join(SRC, "build", "cli", "hubsync"))
 sys.path.insert(0, os.path.join(SRC, "tests", "integration"))
 import itlib  # noqa: E402  (the emulator, config writer and status helper)
 

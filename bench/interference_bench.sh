@@ -7,7 +7,7 @@
 # bench/interference_bench.py (see its header for the method and options).
 #   usage: bench/interference_bench.sh [--quick] [--size-mib 2048] [--reps 3]
 #          [--iters N] [--boost N] [--no-js] [--json FILE] [--keep]
-#   env: HUBSYNC_BIN (build/daemon/hubsync), HS_PYTHON (/usr/bin/python3),
+#   env: HUBSYNC_BIN (build/cli/hubsync), HS_PYTHON (/usr/bin/python3),
 #        BENCH_DIR (/tmp)
 # --quick (ctest smoke test, ~30 s): 64 MiB, one repetition; exits non-zero
 # unless every run completed and every push was measured.

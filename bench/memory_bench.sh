@@ -28,7 +28,7 @@ fi
 limit_mib=64
 here=$(cd "$(dirname "$0")" && pwd)
 src=$(cd "$here/.." && pwd)
-bin=${HUBSYNC_BIN:-$src/build/daemon/hubsync}
+bin=${HUBSYNC_BIN:-$src/build/cli/hubsync}
 py=${HS_PYTHON:-/usr/bin/python3}
 work=$(mktemp -d "${BENCH_DIR:-/tmp}/hs-membench.XXXXXX")
 export HS_SOURCE_DIR=$src HS_PYTHON=$py

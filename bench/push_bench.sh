@@ -12,7 +12,7 @@ set -euo pipefail
 total_mib=${1:-4096}
 here=$(cd "$(dirname "$0")" && pwd)
 src=$(cd "$here/.." && pwd)
-bin=${HUBSYNC_BIN:-$src/build/daemon/hubsync}
+bin=${HUBSYNC_BIN:-$src/build/cli/hubsync}
 work=$(mktemp -d "${BENCH_DIR:-/tmp}/hs-bench.XXXXXX")
 export HS_SOURCE_DIR=$src
 # shellcheck source=../tests/hub_emulator/emulator.sh

@@ -6,7 +6,7 @@ times and the emulator's request-log "ts" (both time.time() too).
 (bench/benchlib.py serves the idle/scale benchmarks with monotonic stamps.)
 
 Standard library only (Debian's /usr/bin/python3). Environment: HUBSYNC_BIN
-(default build/daemon/hubsync), HS_PYTHON (/usr/bin/python3).
+(default build/cli/hubsync), HS_PYTHON (/usr/bin/python3).
 """
 
 import json
@@ -23,7 +23,7 @@ import benchlib  # noqa: E402  (/proc measurements; itlib: the config writer)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SRC = os.path.dirname(HERE)
-BIN = os.environ.get("HUBSYNC_BIN", os.path.join(SRC, "build", "daemon", "hubsync"))
+BIN = os.environ.get("HUBSYNC_BIN", os.path.join(SRC, "build", "cli", "hubsync"))
 PY = os.environ.get("HS_PYTHON", "/usr/bin/python3")
 FT = os.path.join(SRC, "tests", "fake_trainer", "fake_trainer.py")
 EMU = os.path.join(SRC, "tests", "hub_emulator", "hub_emulator.py")

@@ -1,6 +1,7 @@
 /*
  * common.h — the small pieces every hubsync folder shares: error codes,
- * logging, secret redaction, bounded buffers, path helpers and time.
+ * logging, secret redaction, bounded buffers, path helpers, the watched-tree
+ * readers, the tolerant JSON reader for files Python wrote, and time.
  *
  * This folder depends on nothing else in hubsync. Functions return 0 or a
  * negative errno (or a negative HS_E* project code); hs_strerror() names both.
@@ -10,12 +11,14 @@
 #ifndef HUBSYNC_COMMON_H
 #define HUBSYNC_COMMON_H
 
+#include <jansson.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <sys/types.h>
 
 /* ---- errors ------------------------------------------------------------ */
 
@@ -27,7 +30,7 @@ enum {
     HS_EHTTP = -10003,    /* an HTTP request failed with a status code */
     HS_EAUTH = -10004,    /* the token is missing, invalid or lacks access */
     HS_ECHANGED = -10005, /* a file changed while it was being read */
-    HS_ENOTIMPL = -10006, /* the feature is not available in this build */
+    /* -10006: retired (HS_ENOTIMPL, never returned); not reused */
     HS_EREFUSED = -10007, /* the Hub refused the request for good: retrying the
                            * same request cannot succeed (a 4xx other than
                            * 408/409/412/429, an invalid path); err->msg carries
@@ -55,9 +58,7 @@ int hs_err_set(struct hs_err *err, int code, const char *fmt, ...)
 enum hs_log_level { HS_LOG_ERROR = 0, HS_LOG_WARN, HS_LOG_INFO, HS_LOG_DEBUG };
 
 /* Parse "error" | "warn" | "warning" | "info" | "debug"; -EINVAL otherwise. */
-int hs_log_level_parse(const char *s, enum hs_log_level *out);
 void hs_log_set_level(enum hs_log_level level);
-enum hs_log_level hs_log_get_level(void);
 
 /* Where log lines go. The default sink writes "hubsync: level: message" to
  * stderr. The daemon installs a journald or file sink. Every line passes
@@ -170,8 +171,57 @@ int hs_rm_tree_at(int dirfd, const char *name);
 int hs_rm_tree(const char *path);
 
 /* Write data to path atomically: tmp file in the same directory, fsync,
- * rename, fsync of the directory. */
+ * rename, fsync of the directory (its failure is returned too: the rename
+ * may not be durable). 0 or -errno; the tmp file is removed on failure. */
 int hs_write_file_atomic(const char *path, const void *data, size_t len, unsigned mode);
+
+/* The same with options; o NULL: mode 0600, defaults below. The one atomic
+ * write of hubsync (the journal's files, resume files, cards). */
+struct hs_atomic_opts {
+    unsigned mode;
+    const char *tmp_suffix; /* NULL: ".tmp.<pid>" */
+    bool no_sync; /* no fsync of file and directory: a file rewritten very often whose loss
+                     at a power cut is harmless (`hubsync push`'s resume file) */
+    /* test hooks (NULL: none): pwrite replaces pwrite(2); before_rename
+     * returning true stops before the rename with -ECANCELED and leaves the
+     * tmp file (a simulated crash) */
+    ssize_t (*pwrite)(int fd, const void *buf, size_t n, off_t off);
+    bool (*before_rename)(void);
+};
+int hs_write_file_atomic_opt(const char *path, const void *data, size_t len,
+                             const struct hs_atomic_opts *o);
+
+/* Write all of data at off (EINTR retried, a short write continued); wr
+ * replaces pwrite(2) when not NULL (test hooks). 0 or -errno (-EIO when
+ * nothing could be written). */
+int hs_pwrite_all(int fd, const void *data, size_t len, off_t off,
+                  ssize_t (*wr)(int fd, const void *buf, size_t n, off_t off));
+
+/* fsync a directory (after a rename or unlink in it). 0 or -errno. */
+int hs_fsync_dir(const char *dir);
+
+/* ---- tolerant JSON (files Python wrote: trainer_state.json...) ---------- */
+
+/* Parse JSON that may contain the bare literals NaN, Infinity, -Infinity
+ * (Python's json.dumps default). They become the JSON strings "NaN",
+ * "Infinity", "-Infinity"; read numbers with hs_json_number(). Returns a
+ * new reference, or NULL with err filled ("LINE:COL: reason"; columns after
+ * a rewritten literal on the same line are shifted by two per literal). */
+json_t *hs_json_loads_tolerant(const char *text, size_t len, struct hs_err *err);
+
+/* Same for a file of at most max_bytes (-EFBIG past it); err names the path. */
+json_t *hs_json_load_tolerant(const char *path, size_t max_bytes, struct hs_err *err);
+
+/* A number from a tolerant document: a real, an integer, or one of the
+ * strings "NaN", "Infinity", "-Infinity". False for anything else. */
+bool hs_json_number(const json_t *v, double *out);
+
+/* ---- environment knobs (env.c) --------------------------------------------- */
+
+/* A HUBSYNC_* number from the environment; dflt when unset, empty, not a
+ * whole non-negative decimal number, or out of range. */
+uint64_t hs_env_u64(const char *name, uint64_t dflt);
+unsigned hs_env_uint(const char *name, unsigned dflt);
 
 /* ---- time -------------------------------------------------------------- */
 

@@ -22,8 +22,6 @@ const char *hs_strerror(int err)
         return "authentication failed";
     case HS_ECHANGED:
         return "file changed while being read";
-    case HS_ENOTIMPL:
-        return "not available in this build";
     case HS_EREFUSED:
         return "refused by the Hub (retrying cannot fix it)";
     case HS_ENOTREG:

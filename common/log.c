@@ -22,33 +22,9 @@ static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static const char *const level_names[] = {"error", "warning", "info", "debug"};
 
-int hs_log_level_parse(const char *s, enum hs_log_level *out)
-{
-    static const struct {
-        const char *name;
-        enum hs_log_level level;
-    } names[] = {{"error", HS_LOG_ERROR},
-                 {"warn", HS_LOG_WARN},
-                 {"warning", HS_LOG_WARN},
-                 {"info", HS_LOG_INFO},
-                 {"debug", HS_LOG_DEBUG}};
-    for (size_t i = 0; s && i < HS_ARRAY_SIZE(names); i++) {
-        if (strcmp(s, names[i].name) == 0) {
-            *out = names[i].level;
-            return 0;
-        }
-    }
-    return -EINVAL;
-}
-
 void hs_log_set_level(enum hs_log_level level)
 {
     g_level = level;
-}
-
-enum hs_log_level hs_log_get_level(void)
-{
-    return g_level;
 }
 
 void hs_log_set_sink(hs_log_sink_fn fn, void *userdata)

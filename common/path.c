@@ -90,45 +90,70 @@ int hs_read_file(const char *path, size_t max, char **out, size_t *out_len)
     return rc;
 }
 
-static int write_all(int fd, const char *p, size_t len)
+int hs_pwrite_all(int fd, const void *data, size_t len, off_t off,
+                  ssize_t (*wr)(int fd, const void *buf, size_t n, off_t off))
 {
+    const char *p = data;
     while (len) {
-        ssize_t w = write(fd, p, len);
+        ssize_t w = wr ? wr(fd, p, len, off) : pwrite(fd, p, len, off);
         if (w < 0) {
             if (errno == EINTR)
                 continue;
             return -errno;
         }
+        if (w == 0)
+            return -EIO;
         p += w;
+        off += w;
         len -= (size_t)w;
     }
     return 0;
 }
 
-int hs_write_file_atomic(const char *path, const void *data, size_t len, unsigned mode)
+int hs_fsync_dir(const char *dir)
 {
-    char tmp[HS_PATH_MAX], dir[HS_PATH_MAX];
-    if (snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof(tmp))
-        return -ENAMETOOLONG;
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0)
         return -errno;
-    int rc = write_all(fd, data, len);
-    if (rc == 0 && fsync(fd) < 0)
+    int rc = fsync(fd) < 0 ? -errno : 0;
+    close(fd);
+    return rc;
+}
+
+int hs_write_file_atomic_opt(const char *path, const void *data, size_t len,
+                             const struct hs_atomic_opts *o)
+{
+    static const struct hs_atomic_opts defaults = {.mode = 0600};
+    if (!o)
+        o = &defaults;
+    char tmp[HS_PATH_MAX], dir[HS_PATH_MAX];
+    int n = o->tmp_suffix ? snprintf(tmp, sizeof(tmp), "%s%s", path, o->tmp_suffix)
+                          : snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid());
+    if (n < 0 || n >= (int)sizeof(tmp))
+        return -ENAMETOOLONG;
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, o->mode);
+    if (fd < 0)
+        return -errno;
+    int rc = hs_pwrite_all(fd, data, len, 0, o->pwrite);
+    if (rc == 0 && !o->no_sync && fsync(fd) < 0)
         rc = -errno;
     if (close(fd) < 0 && rc == 0)
         rc = -errno;
+    if (rc == 0 && o->before_rename && o->before_rename())
+        return -ECANCELED; /* a simulated crash: the tmp file stays, as it would */
     if (rc == 0 && rename(tmp, path) < 0)
         rc = -errno;
     if (rc < 0) {
         unlink(tmp);
         return rc;
     }
+    if (o->no_sync)
+        return 0;
     snprintf(dir, sizeof(dir), "%s", path);
-    int dfd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-        fsync(dfd);
-        close(dfd);
-    }
-    return 0;
+    return hs_fsync_dir(dirname(dir));
+}
+
+int hs_write_file_atomic(const char *path, const void *data, size_t len, unsigned mode)
+{
+    return hs_write_file_atomic_opt(path, data, len, &(struct hs_atomic_opts){.mode = mode});
 }

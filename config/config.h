@@ -2,8 +2,8 @@
  * config.h — the public interface of config/: the JSON configuration of
  * docs/design.md read into typed structs, HF_* environment and
  * token resolution as huggingface_hub does it, huggingface_hub's path
- * pattern dialect, and a tolerant JSON reader for files the Trainer wrote.
- * Other folders include only this header. config/ does no I/O beyond
+ * pattern dialect. (The tolerant JSON reader for files the Trainer wrote
+ * is common.h's.) Other folders include only this header. config/ does no I/O beyond
  * reading the files it is asked to read.
  */
 #ifndef HUBSYNC_CONFIG_H
@@ -14,22 +14,6 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stdio.h>
-
-/* ---- tolerant JSON (trainer files) ------------------------------------- */
-
-/* Parse JSON that may contain the bare literals NaN, Infinity, -Infinity
- * (Python's json.dumps default). They become the JSON strings "NaN",
- * "Infinity", "-Infinity"; read numbers with hs_json_number(). Returns a
- * new reference, or NULL with err filled ("LINE:COL: reason"; columns after
- * a rewritten literal on the same line are shifted by two per literal). */
-json_t *hs_json_loads_tolerant(const char *text, size_t len, struct hs_err *err);
-
-/* Same for a file of at most max_bytes (-EFBIG past it); err names the path. */
-json_t *hs_json_load_tolerant(const char *path, size_t max_bytes, struct hs_err *err);
-
-/* A number from a tolerant document: a real, an integer, or one of the
- * strings "NaN", "Infinity", "-Infinity". False for anything else. */
-bool hs_json_number(const json_t *v, double *out);
 
 /* ---- environment and token (huggingface_hub semantics) ------------------ */
 
@@ -86,7 +70,6 @@ int config_resolve_token(const char *inline_token, const char *token_file, char 
 int config_resolve_token_env(const char *inline_token, const char *token_file, config_getenv_fn env,
                              char **out, enum config_token_source *source, char *where,
                              size_t where_len, struct hs_err *err);
-const char *config_token_source_name(enum config_token_source s);
 
 /* True for huggingface_hub's truthy strings: 1, ON, YES, TRUE (any case). */
 bool config_env_truthy(const char *value);
@@ -285,14 +268,7 @@ const struct config_job *config_job_find(const struct config *cfg, const char *n
  * folded), or NULL when none is close enough to be a plausible typo. */
 const char *config_did_you_mean(const char *word, const char *const *candidates, size_t n);
 
-/* ---- the plan (`hubsync check-config`) ---------------------------------- */
-
-/* Append a human-readable plan of cfg to out: per job, the watched folder,
- * the repo, revision and privacy, the strategy and what each save and the
- * finish commit, where in the repo, with which message; the effective
- * include/exclude lists; spool, watch mode, endpoint, and where the token
- * comes from (cfg->token_source / token_where; never the token). 0, or
- * -E2BIG when out's maximum is too small (a few KiB per job is enough). */
-int config_plan_render(const struct config *cfg, struct hs_buf *out);
+/* "error", "warn", "info", "debug" (the log_level words). */
+const char *config_log_level_name(enum hs_log_level v);
 
 #endif

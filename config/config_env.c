@@ -280,25 +280,6 @@ static int read_token_file(const char *path, bool strict, char **out, struct hs_
     return 0;
 }
 
-const char *config_token_source_name(enum config_token_source s)
-{
-    switch (s) {
-    case CONFIG_TOKEN_INLINE:
-        return "config \"token\"";
-    case CONFIG_TOKEN_FILE:
-        return "config \"token_file\"";
-    case CONFIG_TOKEN_ENV:
-        return "HF_TOKEN";
-    case CONFIG_TOKEN_ENV_LEGACY:
-        return "HUGGING_FACE_HUB_TOKEN";
-    case CONFIG_TOKEN_HF_FILE:
-        return "huggingface_hub token file";
-    case CONFIG_TOKEN_NONE:
-        break;
-    }
-    return "none";
-}
-
 int config_resolve_token_env(const char *inline_token, const char *token_file, config_getenv_fn env,
                              char **out, enum config_token_source *source, char *where,
                              size_t where_len, struct hs_err *err)

@@ -47,6 +47,14 @@ bool config__get_number(struct config__ctx *c, const json_t *v, const char *path
 /* Seconds (> 0, or >= 0 when zero_ok; at most 30 days) as microseconds. */
 bool config__get_seconds(struct config__ctx *c, const json_t *v, const char *path, bool zero_ok,
                          hs_usec_t *out);
+/* The name tables of the enums (config_util.c), index = enum value. */
+extern const char *const config__strategy_names[4];
+extern const char *const config__layout_names[6];
+extern const char *const config__watch_mode_names[3];
+extern const char *const config__existing_names[3];
+extern const char *const config__card_mode_names[3];
+extern const char *const config__log_level_names[4]; /* "warning" is read as "warn" too */
+
 bool config__get_enum(struct config__ctx *c, const json_t *v, const char *path,
                       const char *const *names, size_t n, int *out);
 /* A list of non-empty strings; a lone string too when allow_single. */

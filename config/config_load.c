@@ -73,8 +73,6 @@ static const char *const card_keys[] = {
 
 /* ---- the model card ---------------------------------------------------- */
 
-static const char *const card_mode_names[] = {"merge", "overwrite", "off"};
-
 static void parse_card(struct config__ctx *c, const json_t *o, const char *path,
                        struct config_model_card *m)
 {
@@ -87,7 +85,7 @@ static void parse_card(struct config__ctx *c, const json_t *o, const char *path,
     json_t *v;
 #define CARD_KEY(k) (config__sub(p, sizeof(p), path, k), (v = json_object_get(o, k)) != NULL)
     int e;
-    if (CARD_KEY("mode") && config__get_enum(c, v, p, card_mode_names, 3, &e))
+    if (CARD_KEY("mode") && config__get_enum(c, v, p, config__card_mode_names, 3, &e))
         m->mode = (enum config_card_mode)e;
     if (CARD_KEY("model_name"))
         config__get_string(c, v, p, STR_NONEMPTY, &m->model_name);
@@ -111,12 +109,6 @@ static void parse_card(struct config__ctx *c, const json_t *o, const char *path,
 }
 
 /* ---- one job ----------------------------------------------------------- */
-
-static const char *const strategy_names[] = {"end", "every_save", "checkpoint", "all_checkpoints"};
-static const char *const layout_names[] = {"auto",      "trainer",   "accelerate",
-                                           "lightning", "deepspeed", "generic"};
-static const char *const watch_mode_names[] = {"auto", "inotify", "poll"};
-static const char *const existing_names[] = {"latest", "all", "none"};
 
 static bool name_ok(const char *s)
 {
@@ -238,7 +230,7 @@ static void parse_job(struct config__ctx *c, const json_t *o, const char *path,
     } else {
         config__err(c, path, "missing required key \"hub_model_id\"");
     }
-    if (JOB_KEY("hub_strategy") && config__get_enum(c, v, p, strategy_names, 4, &e))
+    if (JOB_KEY("hub_strategy") && config__get_enum(c, v, p, config__strategy_names, 4, &e))
         j->hub_strategy = (enum config_strategy)e;
     if (JOB_KEY("private"))
         config__get_bool(c, v, p, &j->private_repo);
@@ -249,9 +241,9 @@ static void parse_job(struct config__ctx *c, const json_t *o, const char *path,
                 config__err(c, p, "%s", err.msg);
         }
     }
-    if (JOB_KEY("layout") && config__get_enum(c, v, p, layout_names, 6, &e))
+    if (JOB_KEY("layout") && config__get_enum(c, v, p, config__layout_names, 6, &e))
         j->layout = (enum config_layout)e;
-    if (JOB_KEY("watch_mode") && config__get_enum(c, v, p, watch_mode_names, 3, &e))
+    if (JOB_KEY("watch_mode") && config__get_enum(c, v, p, config__watch_mode_names, 3, &e))
         j->watch_mode = (enum config_watch_mode)e;
     if (JOB_KEY("poll_interval_seconds"))
         config__get_seconds(c, v, p, false, &j->poll_interval_usec);
@@ -290,7 +282,7 @@ static void parse_job(struct config__ctx *c, const json_t *o, const char *path,
         config__err(c, path, "\"pid\" and \"pid_file\" are both set; keep one");
     if (JOB_KEY("finish_after_idle_seconds"))
         config__get_seconds(c, v, p, true, &j->finish_after_idle_usec);
-    if (JOB_KEY("existing_checkpoints") && config__get_enum(c, v, p, existing_names, 3, &e))
+    if (JOB_KEY("existing_checkpoints") && config__get_enum(c, v, p, config__existing_names, 3, &e))
         j->existing_checkpoints = (enum config_existing)e;
     if (JOB_KEY("lost_saves_fail_run"))
         config__get_bool(c, v, p, &j->lost_saves_fail_run);
@@ -496,11 +488,10 @@ static void parse_root(struct config__ctx *c, const json_t *root, unsigned mode,
             cfg->bandwidth_limit_bytes_per_sec = 1;
     }
     if ((v = json_object_get(root, "log_level"))) {
-        static const char *const lv[] = {"error", "warn", "info", "debug"};
         int e;
         if (json_is_string(v) && strcmp(json_string_value(v), "warning") == 0)
             cfg->log_level = HS_LOG_WARN;
-        else if (config__get_enum(c, v, "log_level", lv, 4, &e))
+        else if (config__get_enum(c, v, "log_level", config__log_level_names, 4, &e))
             cfg->log_level = (enum hs_log_level)e;
     }
     if ((v = json_object_get(root, "log_file")))

@@ -12,34 +12,42 @@
 #include <limits.h>
 #include <string.h>
 
-static const char *const strategy_names[] = {"end", "every_save", "checkpoint", "all_checkpoints"};
-static const char *const layout_names[] = {"auto",      "trainer",   "accelerate",
-                                           "lightning", "deepspeed", "generic"};
-static const char *const watch_mode_names[] = {"auto", "inotify", "poll"};
-static const char *const existing_names[] = {"latest", "all", "none"};
-static const char *const card_mode_names[] = {"merge", "overwrite", "off"};
+/* The one name table per enum: config_load reads these words, the
+ * *_name functions and the plan print them. */
+const char *const config__strategy_names[4] = {"end", "every_save", "checkpoint",
+                                               "all_checkpoints"};
+const char *const config__layout_names[6] = {"auto",      "trainer",   "accelerate",
+                                             "lightning", "deepspeed", "generic"};
+const char *const config__watch_mode_names[3] = {"auto", "inotify", "poll"};
+const char *const config__existing_names[3] = {"latest", "all", "none"};
+const char *const config__card_mode_names[3] = {"merge", "overwrite", "off"};
+const char *const config__log_level_names[4] = {"error", "warn", "info", "debug"};
 
 #define NAME_OF(table, v) ((size_t)(v) < HS_ARRAY_SIZE(table) ? table[(size_t)(v)] : "?")
 
 const char *config_strategy_name(enum config_strategy v)
 {
-    return NAME_OF(strategy_names, v);
+    return NAME_OF(config__strategy_names, v);
 }
 const char *config_layout_name(enum config_layout v)
 {
-    return NAME_OF(layout_names, v);
+    return NAME_OF(config__layout_names, v);
 }
 const char *config_watch_mode_name(enum config_watch_mode v)
 {
-    return NAME_OF(watch_mode_names, v);
+    return NAME_OF(config__watch_mode_names, v);
 }
 const char *config_existing_name(enum config_existing v)
 {
-    return NAME_OF(existing_names, v);
+    return NAME_OF(config__existing_names, v);
 }
 const char *config_card_mode_name(enum config_card_mode v)
 {
-    return NAME_OF(card_mode_names, v);
+    return NAME_OF(config__card_mode_names, v);
+}
+const char *config_log_level_name(enum hs_log_level v)
+{
+    return NAME_OF(config__log_level_names, v);
 }
 
 void config_errors_free(struct config_errors *e)

@@ -426,11 +426,6 @@ void control_server_stop(struct control_server *s, void (*done)(void *), void *a
         conn_close(c);
 }
 
-unsigned control_server_clients(const struct control_server *s)
-{
-    return s->active;
-}
-
 /* ---- client ------------------------------------------------------------ */
 
 int control_request(const char *path, const json_t *request, hs_usec_t timeout, json_t **response,

@@ -1,5 +1,5 @@
 /*
- * control.h — internal to daemon/: the control socket through which
+ * control.h — part of daemon/ (daemon.h): the control socket through which
  * `hubsync status` and `hubsync finish` talk to a running daemon.
  *
  * Protocol: a unix stream socket; the client writes one JSON object per
@@ -76,9 +76,6 @@ int control_server_start(uv_loop_t *loop, const char *path, const struct control
  * alias). done (may be NULL) runs once every handle is closed and the
  * server's memory is freed. */
 void control_server_stop(struct control_server *s, void (*done)(void *arg), void *arg);
-
-/* Connections open right now (for tests and status). */
-unsigned control_server_clients(const struct control_server *s);
 
 /* ---- client (blocking; for the CLI) ------------------------------------ */
 

@@ -1,5 +1,5 @@
 /*
- * priority.h — internal to daemon/: lower hubsync's CPU and I/O priority so
+ * priority.h — part of daemon/ (daemon.h): lower hubsync's CPU and I/O priority so
  * that a push yields to the training it runs beside (issue 8, "training
  * interference"; measured in bench/interference_bench.sh, bench/RESULTS.md).
  *

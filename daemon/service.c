@@ -6,16 +6,11 @@
  * refused and the old one kept), finishing when a job's pid / pid_file
  * process exits (pidfd), and the clean stop. The per-job work is job.c's.
  */
-#include "service.h"
+#include "daemon_int.h"
 
-#include "cli.h"
 #include "config.h"
-#include "control.h"
-#include "job.h"
-#include "jstate.h"
-#include "logfile.h"
-#include "notify.h"
-#include "statelock.h"
+#include "sync.h"
+#include "state.h"
 #include "uploader.h"
 #include "watcher.h"
 
@@ -26,7 +21,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
-#include <systemd/sd-journal.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -48,7 +42,8 @@ struct service {
     struct service_options o;
     char *config_path;
     struct config *cfg;
-    struct config **old; /* replaced configs: stopped jobs may still point into them */
+    struct config *first; /* the start config: env, uploader and token point into it */
+    struct config **old;  /* replaced configs a stopped job still points into (release_retired) */
     size_t n_old;
     struct statelock *lock;
     struct jstate *js;
@@ -58,7 +53,7 @@ struct service {
     struct job_env env;
     struct job **jobs;
     size_t n_jobs;
-    struct job **gone; /* removed by a reload; freed at the end */
+    struct job **gone; /* removed by a reload; freed once job_stopped (release_retired) */
     size_t n_gone;
     uv_signal_t sig_hup, sig_term, sig_int;
     bool sig_init;
@@ -288,7 +283,6 @@ static void watch_pids(struct service *s)
  * retried later (HUBSYNC_WHOAMI_RETRY_SECONDS, 60). */
 
 static void token_check(struct service *s);
-static unsigned env_uint(const char *name, unsigned def);
 
 static void describe_token_source(struct service *s)
 {
@@ -414,7 +408,7 @@ static void whoami_answer(struct service *s, int status, const struct uploader_w
         judge_jobs(s);
         return;
     }
-    unsigned secs = env_uint("HUBSYNC_WHOAMI_RETRY_SECONDS", 60);
+    unsigned secs = hs_env_uint("HUBSYNC_WHOAMI_RETRY_SECONDS", 60);
     hs_log_warn("cannot check the token now (%s); uploads go ahead and the check is retried in "
                 "%u s",
                 err ? err->msg : hs_strerror(status), secs);
@@ -454,72 +448,6 @@ static void token_check(struct service *s)
     s->who_pending = true;
 }
 
-/* ---- log sinks ------------------------------------------------------------------ */
-
-/* Under systemd (stderr is the journal stream named by JOURNAL_STREAM),
- * lines go to journald natively: PRIORITY, SYSLOG_IDENTIFIER and, for job
- * lines ("job NAME: ..."), HUBSYNC_JOB. */
-static bool stderr_is_journal(void)
-{
-    const char *js = getenv("JOURNAL_STREAM");
-    unsigned long long dev, ino;
-    struct stat st;
-    return js && sscanf(js, "%llu:%llu", &dev, &ino) == 2 && fstat(2, &st) == 0 &&
-           (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
-}
-
-static void journald_sink(enum hs_log_level level, const char *line, void *ud)
-{
-    (void)ud;
-    static const int prio[] = {3, 4, 6, 7};
-    char job[128] = "";
-    const char *colon = !strncmp(line, "job ", 4) ? strstr(line + 4, ": ") : NULL;
-    if (colon && (size_t)(colon - line - 4) < sizeof(job))
-        snprintf(job, sizeof(job), "%.*s", (int)(colon - line - 4), line + 4);
-    if (job[0])
-        sd_journal_send("MESSAGE=%s", line, "PRIORITY=%d", prio[level], "HUBSYNC_JOB=%s", job,
-                        "SYSLOG_IDENTIFIER=hubsync", NULL);
-    else
-        sd_journal_send("MESSAGE=%s", line, "PRIORITY=%d", prio[level], "SYSLOG_IDENTIFIER=hubsync",
-                        NULL);
-}
-
-/* log_file: one timestamped line per message, appended (batch jobs
- * without journald), rotated by size with zstd-compressed predecessors
- * (logfile.h; HUBSYNC_LOG_MAX_BYTES, default 64 MiB, HUBSYNC_LOG_KEEP, 5). */
-static struct logfile *g_log_file;
-
-static uint64_t env_u64(const char *name, uint64_t def)
-{
-    const char *v = getenv(name);
-    char *end;
-    if (!v || !*v)
-        return def;
-    unsigned long long x = strtoull(v, &end, 10);
-    return *end ? def : (uint64_t)x;
-}
-
-static void setup_logging(const struct config *cfg)
-{
-    if (cfg->log_file && !g_log_file) {
-        struct hs_err err = {0};
-        if (logfile_open(cfg->log_file, env_u64("HUBSYNC_LOG_MAX_BYTES", LOGFILE_DEFAULT_MAX_BYTES),
-                         (unsigned)env_u64("HUBSYNC_LOG_KEEP", LOGFILE_DEFAULT_KEEP), &g_log_file,
-                         &err) < 0)
-            hs_log_error("%s (logging to stderr)", err.msg);
-        else
-            hs_log_set_sink(logfile_sink, g_log_file);
-    } else if (!cfg->log_file && stderr_is_journal()) {
-        hs_log_set_sink(journald_sink, NULL);
-    }
-}
-
-static void teardown_logging(void)
-{
-    hs_log_set_sink(NULL, NULL);
-    g_log_file = logfile_close(g_log_file);
-}
-
 /* ---- config and reload ------------------------------------------------------------ */
 
 static int load_config(struct service *s, struct config **out)
@@ -540,6 +468,54 @@ static int load_config(struct service *s, struct config **out)
         return HS_ECONFIG;
     }
     return 0;
+}
+
+static void retire_job(struct service *s, struct job *j)
+{
+    struct job **g = realloc(s->gone, (s->n_gone + 1) * sizeof(*g));
+    if (!g) {
+        /* cannot keep it for later: it stays allocated until exit, unreachable */
+        hs_log_warn("job %s: out of memory: its memory is not released", job_name(j));
+        return;
+    }
+    s->gone = g;
+    s->gone[s->n_gone++] = j;
+}
+
+static bool config_holds(const struct config *c, const struct config_job *jc)
+{
+    for (size_t k = 0; k < c->n_jobs; k++)
+        if (&c->jobs[k] == jc)
+            return true;
+    return false;
+}
+
+/* SIGHUP must not grow memory: free the removed jobs whose handles are
+ * closed and that have nothing in flight, then the replaced configs no
+ * remaining removed job points into (live jobs point into s->cfg; the
+ * start config is kept for env and the uploader). What is still busy is
+ * looked at again at the next reload, and freed at exit in any case. */
+static void release_retired(struct service *s)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < s->n_gone; i++) {
+        if (job_stopped(s->gone[i]))
+            job_free(s->gone[i]);
+        else
+            s->gone[n++] = s->gone[i];
+    }
+    s->n_gone = n;
+    n = 0;
+    for (size_t i = 0; i < s->n_old; i++) {
+        bool used = false;
+        for (size_t k = 0; k < s->n_gone && !used; k++)
+            used = config_holds(s->old[i], job_config(s->gone[k]));
+        if (used)
+            s->old[n++] = s->old[i];
+        else
+            config_free(s->old[i]);
+    }
+    s->n_old = n;
 }
 
 static void reload(struct service *s)
@@ -575,11 +551,7 @@ static void reload(struct service *s)
         hs_log_info("config reload: job %s removed%s", job_name(j),
                     job_busy(j) ? " (its queued saves stay in the journal)" : "");
         job_stop(j);
-        struct job **g = realloc(s->gone, (s->n_gone + 1) * sizeof(*g));
-        if (g) {
-            s->gone = g;
-            s->gone[s->n_gone++] = j;
-        }
+        retire_job(s, j);
         memmove(s->jobs + i, s->jobs + i + 1, (s->n_jobs - i - 1) * sizeof(*s->jobs));
         s->n_jobs--;
     }
@@ -598,24 +570,24 @@ static void reload(struct service *s)
         s->jobs = v;
         if (job_new(&s->env, &nc->jobs[i], &j, &err) < 0) {
             hs_log_error("job %s: %s", nc->jobs[i].name, err.msg);
-            if (j) {
-                struct job **g = realloc(s->gone, (s->n_gone + 1) * sizeof(*g));
-                if (g) {
-                    s->gone = g;
-                    s->gone[s->n_gone++] = j;
-                }
-            }
+            if (j)
+                retire_job(s, j);
             continue;
         }
         hs_log_info("config reload: job %s added (watching %s)", job_name(j), nc->jobs[i].watch);
         s->jobs[s->n_jobs++] = j;
     }
-    struct config **old = realloc(s->old, (s->n_old + 1) * sizeof(*old));
-    if (old) {
-        s->old = old;
-        s->old[s->n_old++] = s->cfg;
+    if (s->cfg != s->first) {
+        struct config **old = realloc(s->old, (s->n_old + 1) * sizeof(*old));
+        if (old) {
+            s->old = old;
+            s->old[s->n_old++] = s->cfg;
+        } else {
+            hs_log_warn("config reload: out of memory: the replaced config is not released");
+        }
     }
     s->cfg = nc;
+    release_retired(s);
     hs_log_set_level(nc->log_level);
     watch_pids(s);
     hs_log_info("config reloaded: %zu job%s", s->n_jobs, s->n_jobs == 1 ? "" : "s");
@@ -663,16 +635,6 @@ static void on_signal(uv_signal_t *h, int signum)
 
 /* ---- start / stop ------------------------------------------------------------------ */
 
-static unsigned env_uint(const char *name, unsigned def)
-{
-    const char *v = getenv(name);
-    char *end;
-    if (!v || !*v)
-        return def;
-    unsigned long x = strtoul(v, &end, 10);
-    return *end ? def : (unsigned)x;
-}
-
 int service_start(uv_loop_t *loop, const struct service_options *o, struct service **out)
 {
     *out = NULL;
@@ -694,8 +656,9 @@ int service_start(uv_loop_t *loop, const struct service_options *o, struct servi
     *out = s;
     if (load_config(s, &s->cfg) < 0)
         return HS_EXIT_CONFIG;
+    s->first = s->cfg;
     hs_log_set_level(s->cfg->log_level);
-    setup_logging(s->cfg);
+    log_sinks_setup(s->cfg);
     if (o->run_mode) {
         const struct config_job *rj = o->run_job            ? config_job_find(s->cfg, o->run_job)
                                       : s->cfg->n_jobs == 1 ? &s->cfg->jobs[0]
@@ -733,7 +696,7 @@ int service_start(uv_loop_t *loop, const struct service_options *o, struct servi
         hs_log_error("journal: damage at byte %" PRIu64 "; the damaged log is kept as %s",
                      rep.corrupt_offset, rep.corrupt_copy);
     clean_push_states(s);
-    unsigned retry_ms = env_uint("HUBSYNC_RETRY_BASE_MS", 0);
+    unsigned retry_ms = hs_env_uint("HUBSYNC_RETRY_BASE_MS", 0);
     struct uploader_options uo = {
         .endpoint = s->cfg->endpoint,
         .token = s->cfg->token,
@@ -741,7 +704,7 @@ int service_start(uv_loop_t *loop, const struct service_options *o, struct servi
         .max_parallel = s->cfg->max_parallel_uploads,
         .bandwidth_bytes_per_sec = s->cfg->bandwidth_limit_bytes_per_sec,
         .retry_base = (hs_usec_t)retry_ms * HS_USEC_PER_MSEC,
-        .stall_seconds = env_uint("HUBSYNC_STALL_SECONDS", 0),
+        .stall_seconds = hs_env_uint("HUBSYNC_STALL_SECONDS", 0),
     };
     if (uploader_new(loop, &uo, &s->up, &err) < 0) {
         hs_log_error("uploader: %s", err.msg);
@@ -779,12 +742,12 @@ int service_start(uv_loop_t *loop, const struct service_options *o, struct servi
         .state_dir = s->cfg->state_dir,
         .endpoint = s->cfg->endpoint,
         .run_mode = o->run_mode,
-        .retry_delay = (hs_usec_t)env_uint("HUBSYNC_JOB_RETRY_MS", 5000) * HS_USEC_PER_MSEC,
+        .retry_delay = (hs_usec_t)hs_env_uint("HUBSYNC_JOB_RETRY_MS", 5000) * HS_USEC_PER_MSEC,
         /* the Hub allows about 128 commits per repo and hour: keep some for
          * other writers and the finish (test knobs in the environment) */
-        .commit_budget = env_uint("HUBSYNC_COMMIT_BUDGET", 120),
+        .commit_budget = hs_env_uint("HUBSYNC_COMMIT_BUDGET", 120),
         .commit_window =
-            (hs_usec_t)env_uint("HUBSYNC_COMMIT_WINDOW_SECONDS", 3600) * HS_USEC_PER_SEC,
+            (hs_usec_t)hs_env_uint("HUBSYNC_COMMIT_WINDOW_SECONDS", 3600) * HS_USEC_PER_SEC,
         .changed = on_changed,
         .changed_ud = s,
         .start_held = HELD_CHECKING, /* until the token check answers (judge_job) */
@@ -932,6 +895,8 @@ struct service *service_free(struct service *s)
     free(s->gone);
     jstate_close(s->js);
     statelock_release(s->lock);
+    if (s->first != s->cfg)
+        config_free(s->first);
     config_free(s->cfg);
     for (size_t i = 0; i < s->n_old; i++)
         config_free(s->old[i]);
@@ -940,6 +905,6 @@ struct service *service_free(struct service *s)
     uploader_whoami_clear(&s->who);
     free(s->config_path);
     free(s);
-    teardown_logging();
+    log_sinks_teardown();
     return NULL;
 }

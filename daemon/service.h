@@ -1,5 +1,5 @@
 /*
- * service.h — internal to daemon/: the running service behind `hubsync
+ * service.h — part of daemon/ (daemon.h): the running service behind `hubsync
  * daemon` and `hubsync run` (docs/design.md "Data flow", "Running as a
  * service"). It loads the config and the token, takes the state_dir lock,
  * opens and replays the journal, creates the watcher and the single

@@ -396,23 +396,30 @@ int modelcard__card_build(const struct modelcard_run *run, const struct modelcar
     if (!(c->model_name = strdup(meta->model_name ? meta->model_name : name)))
         goto fail;
 
-    /* Base model: config > adapter_config.json > config.json _name_or_path. */
-    const char *base = meta->base_model;
-    const char *src = "config";
-    if (!base && (base = jstr(run->adapter, "base_model_name_or_path")))
+    /* Base model: config (every one of a list) > adapter_config.json >
+     * config.json _name_or_path. */
+    const char *found = NULL, *src = "config";
+    if (!meta->base_model.n && (found = jstr(run->adapter, "base_model_name_or_path")))
         src = "adapter_config.json";
-    else if (!base && (base = jstr(run->config, "_name_or_path")))
+    else if (!meta->base_model.n && (found = jstr(run->config, "_name_or_path")))
         src = "config.json";
-    if (base && *base) {
+    const char *const *bases =
+        meta->base_model.n ? (const char *const *)meta->base_model.v : &found;
+    size_t n_bases = meta->base_model.n ? meta->base_model.n : found != NULL;
+    for (size_t i = 0; i < n_bases; i++) {
+        const char *base = bases[i];
+        if (!*base)
+            continue;
         if (looks_like_hub_id(base)) {
-            if (!(c->base_model = strdup(base)))
+            if (modelcard__strv_push(&c->base_model, base) < 0)
                 goto fail;
         } else {
             modelcard_warn(w,
                            "base model \"%.200s\" from %s is not a Hub model id (a local "
-                           "path?): the card says \"trained from scratch\"; set "
-                           "model_card.base_model",
-                           base, src);
+                           "path?): %s; set model_card.base_model",
+                           base, src,
+                           n_bases > 1 ? "the card leaves it out"
+                                       : "the card says \"trained from scratch\"");
         }
     }
 
@@ -522,7 +529,7 @@ fail:
 void modelcard__card_free(struct mc_card *c)
 {
     free(c->model_name);
-    free(c->base_model);
+    modelcard__strv_free(&c->base_model);
     modelcard__strv_free(&c->dataset_tags);
     modelcard__strv_free(&c->dataset_names);
     modelcard__strv_free(&c->language);
@@ -553,4 +560,20 @@ void modelcard__card_free(struct mc_card *c)
     free(c->table.cols);
     free(c->transformers_version);
     memset(c, 0, sizeof(*c));
+}
+
+void modelcard_meta_free(struct modelcard_meta *m)
+{
+    if (!m)
+        return;
+    free(m->model_name);
+    modelcard__strv_free(&m->base_model);
+    free(m->dataset_name);
+    free(m->license);
+    free(m->task);
+    modelcard__strv_free(&m->datasets);
+    modelcard__strv_free(&m->language);
+    modelcard__strv_free(&m->tags);
+    modelcard__strv_free(&m->metrics_order);
+    memset(m, 0, sizeof(*m));
 }

@@ -49,10 +49,11 @@ struct modelcard_strv {
 
 struct modelcard_meta {
     enum modelcard_mode mode;
-    char *model_name;               /* default: basename of the run directory */
-    char *base_model;               /* wins over adapter_config.json and config.json */
-    struct modelcard_strv datasets; /* dataset tags (Hub ids) */
-    char *dataset_name;             /* display name; default: the tags */
+    char *model_name;                 /* default: basename of the run directory */
+    struct modelcard_strv base_model; /* wins over adapter_config.json and config.json; all
+                                         of a list reach the card (a merge of models) */
+    struct modelcard_strv datasets;   /* dataset tags (Hub ids) */
+    char *dataset_name;               /* display name; default: the tags */
     struct modelcard_strv language;
     char *license;
     struct modelcard_strv tags;          /* generated_from_trainer is added */
@@ -61,13 +62,10 @@ struct modelcard_meta {
     int world_size;                      /* 0/1: single process */
 };
 
-/* Fill m from a "model_card" JSON object (keys of docs/design.md; NULL obj gives
- * the defaults). Unknown keys and wrong types: -EINVAL with err naming the
- * key ("model_card.datasets[1]: must be a string"). */
-int modelcard_meta_from_json(const json_t *obj, struct modelcard_meta *m, struct hs_err *err);
+/* The job's "model_card" config object is parsed by config/ (config_load)
+ * and mapped to this struct by sync/card_meta.c; modelcard/ does not read
+ * it. Frees every member and zeroes m; NULL is fine. */
 void modelcard_meta_free(struct modelcard_meta *m);
-/* "merge" | "overwrite" | "off" → mode; -EINVAL otherwise. */
-int modelcard_mode_parse(const char *s, enum modelcard_mode *out);
 
 /* ---- the run ------------------------------------------------------------ */
 

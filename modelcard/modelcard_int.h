@@ -7,7 +7,6 @@
 #define HUBSYNC_MODELCARD_INT_H
 
 #include "modelcard.h"
-#include "config.h"
 
 /* ---- pyfmt.c: Python str() of values ----------------------------------- */
 
@@ -52,7 +51,7 @@ struct mc_table {
 
 struct mc_card {
     char *model_name;
-    char *base_model; /* NULL: trained from scratch */
+    struct modelcard_strv base_model; /* empty: trained from scratch */
     struct modelcard_strv dataset_tags;
     struct modelcard_strv dataset_names; /* display names */
     struct modelcard_strv language;

@@ -62,12 +62,18 @@ int modelcard__render_table(const struct mc_table *t, struct hs_buf *out)
 int modelcard__render_body(const struct mc_card *c, struct hs_buf *out)
 {
     int r = hs_buf_printf(out, "%s\n# %s\n\n", TRAINER_COMMENT, c->model_name);
-    if (r == 0 && c->base_model)
-        r = hs_buf_printf(out,
-                          "This model is a fine-tuned version of [%s](https://huggingface.co/%s) "
-                          "on ",
-                          c->base_model, c->base_model);
-    else if (r == 0)
+    const struct modelcard_strv *b = &c->base_model;
+    if (r == 0 && b->n) {
+        r = hs_buf_printf(out, "This model is a fine-tuned version of ");
+        for (size_t i = 0; r == 0 && i < b->n; i++)
+            r = hs_buf_printf(out, "%s[%s](https://huggingface.co/%s)",
+                              i == 0          ? ""
+                              : i + 1 == b->n ? " and "
+                                              : ", ",
+                              b->v[i], b->v[i]);
+        if (r == 0)
+            r = hs_buf_printf(out, " on ");
+    } else if (r == 0)
         r = hs_buf_printf(out, "This model was trained from scratch on ");
     const struct modelcard_strv *d = &c->dataset_names;
     if (r == 0 && d->n == 0)

@@ -10,7 +10,6 @@
  * interpret the values (card.c does).
  */
 #include "modelcard_int.h"
-#include "config.h"
 
 #include <dirent.h>
 #include <errno.h>

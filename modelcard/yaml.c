@@ -354,8 +354,11 @@ int modelcard__yaml_key(const struct mc_card *c, const char *key, struct hs_buf 
         return list(out, key, &c->language);
     if (!strcmp(key, "license") && c->license)
         return kv(out, "", key, c->license);
-    if (!strcmp(key, "base_model") && c->base_model && *c->base_model)
-        return kv(out, "", key, c->base_model);
+    /* ModelCardData's base_model: a string, or a list for several. */
+    if (!strcmp(key, "base_model") && c->base_model.n == 1)
+        return kv(out, "", key, c->base_model.v[0]);
+    if (!strcmp(key, "base_model") && c->base_model.n > 1)
+        return list(out, key, &c->base_model);
     if (!strcmp(key, "tags") && c->tags.n)
         return list(out, key, &c->tags);
     if (!strcmp(key, "datasets") && c->dataset_tags.n)

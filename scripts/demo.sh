@@ -13,7 +13,7 @@ if [ -n "${HUBSYNC_BIN:-}" ]; then
 else
   bash scripts/deps.sh
   dir=$(bash scripts/build.sh | tail -n 1)
-  bin=$PWD/$dir/daemon/hubsync
+  bin=$PWD/$dir/cli/hubsync
 fi
 py=/usr/bin/python3
 work=${1:-$(mktemp -d /tmp/hubsync-demo.XXXXXX)}

@@ -860,11 +860,6 @@ uint64_t http_loop_bytes_out(const struct http_loop *h)
     return h->bytes_out;
 }
 
-const char *http_loop_endpoint(const struct http_loop *h)
-{
-    return h->endpoint;
-}
-
 /* ---- life cycle -------------------------------------------------------- */
 
 int http_loop_new(uv_loop_t *loop, const struct http_loop_options *opt, struct http_loop **out,

@@ -184,7 +184,6 @@ void http_request_set_body(struct http_request *r, char *owned, size_t len, cons
 int http_submit(struct http_loop *h, struct http_request *r);
 /* Total body bytes handed to curl since the start. */
 uint64_t http_loop_bytes_out(const struct http_loop *h);
-const char *http_loop_endpoint(const struct http_loop *h);
 
 /* The error code of an HTTP answer that failed: HS_EAUTH (401/403 from the
  * Hub, to_hub), HS_EHTTP (transient: 5xx, 408, 409, 412, 429) or HS_EREFUSED

@@ -34,8 +34,6 @@
 #define IMMEDIATE (20 * HS_USEC_PER_MSEC) /* coalesce a burst of events */
 #define NEVER     UINT64_MAX
 
-struct watcher_job_priv; /* the public handle is the watcher__job itself */
-
 static const struct watcher__layout_ops *const auto_order[] = {
     &watcher__layout_trainer,
     &watcher__layout_deepspeed,
@@ -218,7 +216,7 @@ void watcher__fire(struct watcher__job *j, struct watcher__cand *c, struct watch
     cp->ready_at = hs_now_monotonic();
     j->ready++;
     if (j->w->cb.on_checkpoint_ready)
-        j->w->cb.on_checkpoint_ready((struct watcher_job *)j, cp, j->w->userdata);
+        j->w->cb.on_checkpoint_ready(&j->pub, cp, j->w->userdata);
     if (p)
         watcher__prot_after_ready(j, p);
 }
@@ -421,7 +419,7 @@ static void report_output(struct watcher__job *j)
     if (tmp.n_files && j->w->cb.on_training_output) {
         qsort(tmp.files, tmp.n_files, sizeof(*tmp.files), cmp_file);
         struct watcher_output out = {.base = j->o.root, .n_files = tmp.n_files, .files = tmp.files};
-        j->w->cb.on_training_output((struct watcher_job *)j, &out, j->w->userdata);
+        j->w->cb.on_training_output(&j->pub, &out, j->w->userdata);
     }
     for (size_t i = 0; i < tmp.n_files; i++)
         free(tmp.files[i].path);
@@ -854,7 +852,7 @@ void watcher__detect_free(struct watcher__job *j)
 
 int watcher_checkpoint_changed(struct watcher_job *job, const char *id)
 {
-    struct watcher__job *j = (struct watcher__job *)job;
+    struct watcher__job *j = watcher__job_of(job);
     struct watcher__cand *c = j->cands;
     while (c && (c->gone || strcmp(c->key, id) != 0))
         c = c->next;

@@ -11,7 +11,6 @@
  * The quiet period after the marker is detect.c's business.
  */
 #include "internal.h"
-#include "config.h"
 
 #include <dirent.h>
 #include <math.h>

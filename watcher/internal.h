@@ -235,8 +235,14 @@ struct watcher__cand {
 };
 
 /* A job as the loop sees it. */
+/* The public handle (watcher.h declares it opaque) is a member of the
+ * job: &j->pub out, watcher__job_of() back; no casts between the two. */
+struct watcher_job {
+    char unused; /* C wants a member; nothing reads it */
+};
+
 struct watcher__job {
-    struct watcher_job *pub; /* == (struct watcher_job *)this */
+    struct watcher_job pub;
     struct watcher *w;
     uint32_t id;
     struct watcher_options o; /* strings owned */
@@ -272,6 +278,15 @@ struct watcher__job {
     bool protect_off;                       /* neither link nor reflink works */
     struct watcher__job *next;
 };
+
+static inline struct watcher__job *watcher__job_of(struct watcher_job *pub)
+{
+    return (struct watcher__job *)((char *)pub - offsetof(struct watcher__job, pub));
+}
+static inline const struct watcher__job *watcher__job_cof(const struct watcher_job *pub)
+{
+    return (const struct watcher__job *)((const char *)pub - offsetof(struct watcher__job, pub));
+}
 
 /* lane.c: one thread for the protect links (why: lane.c). A request's
  * work() runs on the lane's thread, then after() on the loop. */
@@ -414,8 +429,6 @@ void watcher__lost(struct watcher__job *j, struct watcher__cand *c, const char *
     __attribute__((format(printf, 3, 4)));
 /* Called when a batch of protection ended (detect.c reschedules). */
 void watcher__detect_protected(struct watcher__job *j);
-/* Remove a spool directory tree (any thread). */
-int watcher__rm_tree(const char *dir);
 /* Put src at dst: hard link (when may_link), else FICLONE, else a copy
  * (when may_copy); returns the watcher_snapshot_method or -errno. */
 int watcher__put_file(const char *src, const char *dst, bool may_link, bool may_copy);

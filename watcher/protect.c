@@ -155,7 +155,7 @@ static void protect_one(struct pwork *w, struct watcher__pop *op, const char *re
 void watcher__prot_rm(struct watcher__prot *p)
 {
     if (p && p->created)
-        watcher__rm_tree(p->dir);
+        hs_rm_tree(p->dir);
 }
 
 static void work_cb(struct watcher__lane_req *req)
@@ -459,7 +459,7 @@ void watcher__lost(struct watcher__job *j, struct watcher__cand *c, const char *
     vsnprintf(why, sizeof(why), fmt, ap);
     va_end(ap);
     if (j->w->cb.on_checkpoint_lost)
-        j->w->cb.on_checkpoint_lost((struct watcher_job *)j, c->key, why, j->w->userdata);
+        j->w->cb.on_checkpoint_lost(&j->pub, c->key, why, j->w->userdata);
     else
         watcher__notice(j, WATCHER_NOTICE_ERROR, "%s: %s was lost: %s", j->o.root, c->key, why);
 }

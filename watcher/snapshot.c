@@ -98,11 +98,6 @@ int watcher__put_file(const char *src, const char *dst, bool may_link, bool may_
     return rc;
 }
 
-int watcher__rm_tree(const char *dir)
-{
-    return hs_rm_tree(dir);
-}
-
 static void sanitize(char *s)
 {
     for (; *s; s++)
@@ -277,7 +272,7 @@ static int build(const char *spool_dir, const char *root, const struct watcher_c
     *out = s;
     return 0;
 fail:
-    watcher__rm_tree(dir);
+    hs_rm_tree(dir);
     if (s) {
         free(s->dir);
         watcher_checkpoint_free(s->cp);
@@ -289,7 +284,7 @@ fail:
 int watcher_snapshot(struct watcher_job *job, const struct watcher_checkpoint *cp,
                      struct watcher_snapshot **out, struct hs_err *err)
 {
-    struct watcher__job *j = (struct watcher__job *)job;
+    struct watcher__job *j = watcher__job_of(job);
     char name[HS_PATH_MAX];
     *out = NULL;
     int r = reserve(j, cp, name, sizeof(name), err);
@@ -310,8 +305,8 @@ int watcher_snapshot_release(struct watcher_job *job, struct watcher_snapshot *s
 {
     if (!snap)
         return 0;
-    struct watcher__job *j = (struct watcher__job *)job;
-    int r = watcher__rm_tree(snap->dir);
+    struct watcher__job *j = watcher__job_of(job);
+    int r = hs_rm_tree(snap->dir);
     j->spool_bytes = j->spool_bytes >= snap->bytes ? j->spool_bytes - snap->bytes : 0;
     if (r < 0)
         hs_err_set(err, r, "%s: cannot remove: %s", snap->dir, strerror(-r));
@@ -348,7 +343,7 @@ static void snap_after_cb(uv_work_t *req, int status)
     struct watcher__job *j = w->j;
     j->spool_reserved -= w->cp->total_bytes;
     if (w->rc == 0 && (status < 0 || j->removed)) {
-        watcher__rm_tree(w->snap->dir);
+        hs_rm_tree(w->snap->dir);
         free(w->snap->dir);
         watcher_checkpoint_free(w->snap->cp);
         free(w->snap);
@@ -361,7 +356,7 @@ static void snap_after_cb(uv_work_t *req, int status)
     } else if (w->rc == -ECANCELED && !w->err.msg[0]) {
         hs_err_set(&w->err, -ECANCELED, "%s: snapshot cancelled: job removed", w->cp->id);
     }
-    w->cb((struct watcher_job *)j, w->snap, w->rc, &w->err, w->userdata);
+    w->cb(&j->pub, w->snap, w->rc, &w->err, w->userdata);
     watcher__prot_free(w->p);
     watcher_checkpoint_free(w->cp);
     free(w);
@@ -371,7 +366,7 @@ static void snap_after_cb(uv_work_t *req, int status)
 int watcher_snapshot_start(struct watcher_job *job, const struct watcher_checkpoint *cp,
                            watcher_snapshot_cb cb, void *userdata, struct hs_err *err)
 {
-    struct watcher__job *j = (struct watcher__job *)job;
+    struct watcher__job *j = watcher__job_of(job);
     if (j->removed)
         return hs_err_set(err, -ECANCELED, "%s: job removed", cp->id);
     struct snap_work *w = calloc(1, sizeof(*w));

@@ -26,24 +26,6 @@ void watcher_options_init(struct watcher_options *o)
     };
 }
 
-static const char *const layout_names[] = {"auto",      "trainer",   "accelerate",
-                                           "lightning", "deepspeed", "generic"};
-
-int watcher_layout_parse(const char *s, enum watcher_layout *out)
-{
-    for (size_t i = 0; i < HS_ARRAY_SIZE(layout_names); i++)
-        if (s && !strcmp(s, layout_names[i])) {
-            *out = (enum watcher_layout)i;
-            return 0;
-        }
-    return -EINVAL;
-}
-
-const char *watcher_layout_name(enum watcher_layout l)
-{
-    return (unsigned)l < HS_ARRAY_SIZE(layout_names) ? layout_names[l] : "?";
-}
-
 void watcher__notice(struct watcher__job *j, int level, const char *fmt, ...)
 {
     if (!j->w->cb.on_notice)
@@ -53,8 +35,8 @@ void watcher__notice(struct watcher__job *j, int level, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    j->w->cb.on_notice(j->id ? (struct watcher_job *)j : NULL, (enum watcher_notice_level)level,
-                       msg, j->w->userdata);
+    j->w->cb.on_notice(j->id ? &j->pub : NULL, (enum watcher_notice_level)level, msg,
+                       j->w->userdata);
 }
 
 static struct watcher__job *job_by_id(struct watcher *w, uint32_t id)
@@ -241,7 +223,6 @@ int watcher_add_job(struct watcher *w, const struct watcher_options *o, struct w
     struct watcher__job *j = calloc(1, sizeof(*j));
     if (!j)
         return hs_err_set(err, -ENOMEM, "out of memory");
-    j->pub = (struct watcher_job *)j;
     j->w = w;
     j->id = w->next_id++;
     j->o = *o;
@@ -324,18 +305,18 @@ int watcher_add_job(struct watcher *w, const struct watcher_options *o, struct w
     if (r == 0)
         r = b->ops->add_root(b, j->id, root, j->o.poll_interval, err);
     if (r < 0) {
-        watcher_remove_job(w, (struct watcher_job *)j);
+        watcher_remove_job(w, &j->pub);
         return r;
     }
     j->backend = b;
     j->mode = b->ops->name;
-    *out = (struct watcher_job *)j;
+    *out = &j->pub;
     return 0;
 }
 
 int watcher_remove_job(struct watcher *w, struct watcher_job *job)
 {
-    struct watcher__job *j = (struct watcher__job *)job;
+    struct watcher__job *j = watcher__job_of(job);
     for (struct watcher__job **pp = &w->jobs; *pp; pp = &(*pp)->next) {
         if (*pp == j) {
             *pp = j->next;
@@ -356,7 +337,7 @@ void watcher_close(struct watcher *w)
     if (!w || w->closing)
         return;
     while (w->jobs)
-        watcher_remove_job(w, (struct watcher_job *)w->jobs);
+        watcher_remove_job(w, &w->jobs->pub);
     if (w->inotify)
         w->inotify->ops->destroy(w->inotify);
     if (w->poll)
@@ -371,12 +352,12 @@ void watcher_close(struct watcher *w)
 
 void *watcher_job_userdata(const struct watcher_job *job)
 {
-    return ((const struct watcher__job *)job)->o.userdata;
+    return watcher__job_cof(job)->o.userdata;
 }
 
 void watcher_job_status(const struct watcher_job *job, struct watcher_job_status *st)
 {
-    const struct watcher__job *j = (const struct watcher__job *)job;
+    const struct watcher__job *j = watcher__job_cof(job);
     *st = (struct watcher_job_status){
         .mode = j->mode ? j->mode : "waiting",
         .fs_type = j->fs_type ? j->fs_type : "unknown",
@@ -420,7 +401,7 @@ int watcher_test_watch_limit(struct watcher *w, size_t limit)
 
 void watcher_test_dump(const struct watcher_job *job, FILE *out)
 {
-    const struct watcher__job *j = (const struct watcher__job *)job;
+    const struct watcher__job *j = watcher__job_cof(job);
     for (const struct watcher__cand *c = j->cands; c; c = c->next) {
         if (c->done)
             continue;

@@ -165,11 +165,6 @@ struct watcher_options {
 /* Fill o with the defaults above (root NULL). */
 void watcher_options_init(struct watcher_options *o);
 
-/* Parse "auto"|"trainer"|"accelerate"|"lightning"|"deepspeed"|"generic"
- * (-EINVAL otherwise), and name one (static string). */
-int watcher_layout_parse(const char *s, enum watcher_layout *out);
-const char *watcher_layout_name(enum watcher_layout l);
-
 /* ---- what the watcher reports ------------------------------------------ */
 
 struct watcher_file {

@@ -40,8 +40,10 @@ has plan "$o" "endpoint:       http://127.0.0.1:5555 (from HF_ENDPOINT)"
 has plan "$o" "token:          \$HF_TOKEN"
 has plan "$o" "repo:         my-org/bert-finetuned-mrpc, revision main, public"
 has plan "$o" "repo:         gpt-small (in the token owner's namespace), revision dev (created from main if missing), private"
-has plan "$o" "checkpoint-N -> last-checkpoint/ (files absent from it deleted there)"
-has plan "$o" "checkpoint-N -> checkpoint-N/ ;"
+has plan "$o" "save -> last-checkpoint/ (files absent from it deleted there)"
+# deepspeed: the whole save at the root and under its own path, as strategy.c does
+has plan "$o" "one commit: the whole save -> / , and the whole"
+has plan "$o" "save -> its own path (as under the watch root) ;"
 has plan "$o" 'message "Training in progress, step N"'
 has plan "$o" 'message "End of training"'
 has plan "$o" "each save:    nothing is uploaded"

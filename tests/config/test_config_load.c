@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "config.h"
+#include "sync.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -630,14 +631,14 @@ static void test_plan_render(void **state)
         load("{\"jobs\": [" JOB ", \"hub_strategy\": \"all_checkpoints\"}]}", &cfg, &errs), 0);
     struct hs_buf b;
     hs_buf_init(&b, 1 << 20);
-    assert_int_equal(config_plan_render(cfg, &b), 0);
+    assert_int_equal(strategy_plan_render(cfg, &b), 0);
     assert_non_null(strstr(b.data, "job j\n"));
-    assert_non_null(strstr(b.data, "checkpoint-N -> checkpoint-N/ ;"));
+    assert_non_null(strstr(b.data, "save -> its own path (checkpoint-N/ for the Trainer"));
     assert_non_null(strstr(b.data, "token:          not resolved\n"));
-    assert_non_null(strstr(b.data, "every checkpoint-N/ stays in the repo"));
+    assert_non_null(strstr(b.data, "every save's own folder stays in the repo"));
     hs_buf_free(&b);
     hs_buf_init(&b, 100); /* too small: reported, not truncated silently */
-    assert_int_equal(config_plan_render(cfg, &b), -E2BIG);
+    assert_int_equal(strategy_plan_render(cfg, &b), -E2BIG);
     hs_buf_free(&b);
     config_free(cfg);
 }

@@ -2,7 +2,7 @@
 """Measurement (not a ctest test): how long the loop thread of `hubsync run`
 spends in fsync/fdatasync per checkpoint save (journal records and the
 push resume state), from strace -T of a fake Trainer run against the
-emulator. Usage: HUBSYNC_BIN=build/daemon/hubsync measure_loop_fsync.py
+emulator. Usage: HUBSYNC_BIN=build/cli/hubsync measure_loop_fsync.py
 [SAVES] [STRATEGY]. Prints per-call counts and times of the main (loop)
 thread and of the other threads."""
 

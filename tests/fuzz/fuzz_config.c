@@ -9,6 +9,7 @@
  * config and at least one non-empty error line.
  */
 #include "config.h"
+#include "sync.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -72,7 +73,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         struct hs_buf plan;
         hs_buf_init(&plan, 1u << 22);
-        if (config_plan_render(cfg, &plan) < 0)
+        if (strategy_plan_render(cfg, &plan) < 0)
             fail("plan does not render", NULL);
         if (tok && plan.data && strstr(plan.data, tok))
             fail("the plan shows the inline token", NULL);

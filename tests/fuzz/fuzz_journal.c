@@ -1,6 +1,6 @@
 /*
  * fuzz_journal.c — fuzz target for journal replay (journal_open,
- * daemon/journal.h): fuzzed bytes become a log or a snapshot in a fresh
+ * state/journal.h): fuzzed bytes become a log or a snapshot in a fresh
  * directory (fuzz_journal_files.h explains the input), then the journal is
  * opened, appended to, closed and opened again.
  *

@@ -1,6 +1,6 @@
 /*
  * fuzz_json_tolerant.c — fuzz target for the tolerant JSON reader
- * (hs_json_loads_tolerant, config/json_tolerant.c) that reads Python's
+ * (hs_json_loads_tolerant, common/json_tolerant.c) that reads Python's
  * trainer_state.json with bare NaN/Infinity/-Infinity.
  *
  * Checks beyond "no crash/leak/UB": a refusal says "LINE:COL: reason"; an
@@ -9,7 +9,7 @@
  * hs_json_number agrees with the node type everywhere in the tree (and
  * reads "NaN"/"Infinity"/"-Infinity" strings as non-finite numbers).
  */
-#include "config.h"
+#include "common.h"
 
 #include <math.h>
 #include <stdint.h>

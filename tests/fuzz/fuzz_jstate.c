@@ -1,6 +1,6 @@
 /*
  * fuzz_jstate.c — fuzz target for the daemon's state model replay
- * (jstate_open, daemon/jstate.h): fuzzed bytes become <state>/journal/
+ * (jstate_open, state/jstate.h): fuzzed bytes become <state>/journal/
  * log-0.jnl or a snapshot (fuzz_journal_files.h; with bit 0 of the mode
  * byte the checksums are fixed so the JSON payloads reach the model).
  *

@@ -17,7 +17,7 @@ import tempfile
 import time
 
 SRC = os.environ.get("HS_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "..", ".."))
-BIN = os.environ.get("HUBSYNC_BIN", os.path.join(SRC, "build", "daemon", "hubsync"))
+BIN = os.environ.get("HUBSYNC_BIN", os.path.join(SRC, "build", "cli", "hubsync"))
 PY = os.environ.get("HS_PYTHON", "/usr/bin/python3")
 FT = os.path.join(SRC, "tests", "fake_trainer", "fake_trainer.py")
 sys.path.insert(0, os.path.join(SRC, "tests", "hub_emulator"))

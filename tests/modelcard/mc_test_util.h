@@ -5,7 +5,6 @@
 #ifndef HUBSYNC_MC_TEST_UTIL_H
 #define HUBSYNC_MC_TEST_UTIL_H
 
-#include "config.h"
 #include "modelcard.h"
 
 #include <dirent.h>
@@ -112,21 +111,6 @@ static inline char *mc_render(const char *dir, const struct modelcard_meta *meta
     if (!b.data)
         hs_buf_append(&b, "", 0);
     return b.data;
-}
-
-static inline int mc_load_meta(const char *path, struct modelcard_meta *m)
-{
-    struct hs_err err = {0};
-    json_t *j = path ? hs_json_load_tolerant(path, 1 << 20, &err) : NULL;
-    if (path && !j) {
-        fprintf(stderr, "%s: %s\n", path, err.msg);
-        return -1;
-    }
-    int r = modelcard_meta_from_json(j, m, &err);
-    if (r < 0)
-        fprintf(stderr, "%s\n", err.msg);
-    json_decref(j);
-    return r;
 }
 
 static inline bool mc_warned(const struct modelcard_warnings *w, const char *needle)

@@ -60,7 +60,10 @@ def check_model_index(name, meta):
             check(f"{name}: {key} is a list of strings",
                   isinstance(meta[key], list) and all(isinstance(x, str) and x for x in meta[key]))
     if "base_model" in meta:
-        check(f"{name}: base_model non-empty string", isinstance(meta["base_model"], str) and meta["base_model"])
+        bm = meta["base_model"]
+        check(f"{name}: base_model a non-empty string or a list of two or more",
+              (isinstance(bm, str) and bm) or
+              (isinstance(bm, list) and len(bm) > 1 and all(isinstance(x, str) and x for x in bm)))
     check(f"{name}: library_name", meta.get("library_name") == "transformers")
 
 
@@ -119,6 +122,20 @@ def main():
         check("odd: model name round-trips", meta["model-index"][0]["name"] == odd["model_name"])
         check("odd: dataset name round-trips", meta["model-index"][0]["results"][0]["dataset"]["name"] == "yes")
         check("odd: title", "\n# données: v1 #1\n" in out)
+
+        # Every base_model of a list reaches the card (a merge of two models), in order.
+        bases = {"base_model": ["acme/base-a", "acme/base-b"], "datasets": ["glue"]}
+        path = os.path.join(tmp, "bases.json")
+        with open(path, "w") as f:
+            json.dump({"jobs": [{"name": "bases", "watch": run_dir, "hub_model_id": "acme/x", "model_card": bases}]}, f)
+        rc, out, err = card([run_dir, "--config", path])
+        check("base_model list: exit 0", rc == 0, err)
+        meta = check_yaml("base_model list", out)
+        check("base_model list: both in the front matter", meta.get("base_model") == bases["base_model"],
+              repr(meta.get("base_model")))
+        check("base_model list: both in the text",
+              "fine-tuned version of [acme/base-a](https://huggingface.co/acme/base-a) and "
+              "[acme/base-b](https://huggingface.co/acme/base-b) on" in out, out)
 
         # --out with a human card there: merged, idempotent.
         work = os.path.join(tmp, "run")

@@ -9,7 +9,7 @@
 #include <stddef.h>
 #include <cmocka.h>
 
-#include "mc_test_util.h"
+#include "mc_meta_util.h"
 
 #include <sys/resource.h>
 
@@ -133,12 +133,8 @@ static void test_nan_infinity(void **state)
         "    {\"epoch\": 2.0, \"eval_accuracy\": -Infinity, \"eval_loss\": 1e-05, \"step\": 40},\n"
         "    {\"epoch\": 2.0, \"step\": 40, \"train_loss\": NaN, \"train_runtime\": 1.5}\n"
         "  ]\n}\n");
-    const char *meta_json = "{\"datasets\": [\"imdb\"]}";
-    json_t *mj = json_loads(meta_json, 0, NULL);
     struct modelcard_meta meta;
-    struct hs_err err;
-    assert_int_equal(modelcard_meta_from_json(mj, &meta, &err), 0);
-    json_decref(mj);
+    assert_int_equal(mc_meta_from_text("{\"datasets\": [\"imdb\"]}", &meta), 0);
     struct modelcard_warnings w;
     char *card = mc_render(dir, &meta, NULL, &w);
     assert_non_null(card);

@@ -7,7 +7,7 @@
  *
  * usage: soak_jdump STATE_DIR
  */
-#include "jstate.h"
+#include "state.h"
 
 #include <stdio.h>
 

@@ -15,7 +15,7 @@ while (($#)); do
     *) args+=("$1"); shift ;;
     esac
 done
-export HS_SOURCE_DIR=$src HS_BUILD_DIR=$build HUBSYNC_BIN=${HUBSYNC_BIN:-$build/daemon/hubsync}
+export HS_SOURCE_DIR=$src HS_BUILD_DIR=$build HUBSYNC_BIN=${HUBSYNC_BIN:-$build/cli/hubsync}
 export HS_PYTHON=${HS_PYTHON:-/usr/bin/python3}
 for f in "$HUBSYNC_BIN" "$build/tests/soak/soak_jdump"; do
     [[ -x $f ]] || { echo "soak.sh: $f missing: build with cmake --build $build" >&2; exit 2; }

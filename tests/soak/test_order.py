@@ -12,7 +12,7 @@ until watcher/detect.c checked saves with a completion marker oldest first
 (next_save): the saves written while the daemon was stopped are found by
 the scan of their new folder and wait marker_quiet, while the first save
 written after SIGCONT is seen live and was due at once. Run by hand:
-  HUBSYNC_BIN=build/daemon/hubsync HS_SOURCE_DIR=. HS_BUILD_DIR=build \\
+  HUBSYNC_BIN=build/cli/hubsync HS_SOURCE_DIR=. HS_BUILD_DIR=build \\
       /usr/bin/python3 tests/soak/test_order.py
 """
 

@@ -111,12 +111,41 @@ static void test_strerror(void **state)
     assert_string_equal(e.msg, "read x: boom");
 }
 
+/* One reader for the HUBSYNC_* numbers: anything but a whole
+ * non-negative decimal number in range gives the default. */
+static void test_env_numbers(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *text;
+        unsigned want;
+    } cases[] = {{"", 7},
+                 {"12", 12},
+                 {"0", 0},
+                 {"12x", 7},
+                 {"-1", 7},
+                 {"+3", 7},
+                 {"4294967295", 4294967295u},
+                 {"4294967296", 7}};
+    for (size_t i = 0; i < HS_ARRAY_SIZE(cases); i++) {
+        setenv("HS_TEST_KNOB", cases[i].text, 1);
+        assert_int_equal(hs_env_uint("HS_TEST_KNOB", 7), cases[i].want);
+    }
+    setenv("HS_TEST_KNOB", "18446744073709551616", 1);
+    assert_int_equal(hs_env_u64("HS_TEST_KNOB", 5), 5);
+    setenv("HS_TEST_KNOB", "4294967296", 1);
+    assert_int_equal(hs_env_u64("HS_TEST_KNOB", 5), 4294967296ull);
+    unsetenv("HS_TEST_KNOB");
+    assert_int_equal(hs_env_uint("HS_TEST_KNOB", 9), 9);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_path_safe_relative),    cmocka_unit_test(test_path_join),
         cmocka_unit_test(test_buf_bounded),           cmocka_unit_test(test_log_scrubs_secrets),
         cmocka_unit_test(test_atomic_write_and_read), cmocka_unit_test(test_strerror),
+        cmocka_unit_test(test_env_numbers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,4 +1,4 @@
-/* test_job_policy.c — daemon/job.c and job_lost.c's failure policy (issue
+/* test_job_policy.c — sync/job.c and job_lost.c's failure policy (issue
  * 12): which errors end a save as lost instead of being retried, and the
  * retry delays of transient ones (first delay, doubling, the caps of the
  * daemon and of `run` after its command ended). */
@@ -8,7 +8,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "job_int.h"
+#include "sync_int.h"
 
 #include <errno.h>
 

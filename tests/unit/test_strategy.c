@@ -7,7 +7,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "strategy.h"
+#include "sync.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -248,12 +248,67 @@ static void test_finish_empty(void **state)
     config_free(cfg);
 }
 
+static bool has_repo_path(const struct strategy_commit *c, const char *path)
+{
+    for (size_t i = 0; i < c->n_files; i++)
+        if (!strcmp(c->files[i].repo_path, path))
+            return true;
+    return false;
+}
+
+/* The plan check-config prints says what strategy_plan_save does, for
+ * every strategy and for a Trainer save and one of another layout (before
+ * the plan came from strategy.c's tables it promised "model files" at the
+ * root and checkpoint-N/ for a DeepSpeed save, which gets neither). */
+static void test_plan_matches_execution(void **state)
+{
+    (void)state;
+    static const char *const strategies[] = {"end", "every_save", "checkpoint", "all_checkpoints"};
+    static const struct {
+        const char *layout, *id;
+    } layouts[] = {{"trainer", "checkpoint-500"}, {"deepspeed", "global_step500"}};
+    for (size_t s = 0; s < HS_ARRAY_SIZE(strategies); s++) {
+        for (size_t l = 0; l < HS_ARRAY_SIZE(layouts); l++) {
+            char extra[64];
+            snprintf(extra, sizeof(extra), ", \"layout\": \"%s\"", layouts[l].layout);
+            struct config *cfg = load_job(strategies[s], extra);
+            struct hs_buf plan;
+            hs_buf_init(&plan, 1 << 20);
+            assert_int_equal(strategy_plan_render(cfg, &plan), 0);
+            struct watcher_file files[HS_ARRAY_SIZE(ckpt_files)];
+            struct watcher_checkpoint cp;
+            make_cp(&cp, files);
+            cp.layout = layouts[l].layout;
+            cp.id = (char *)layouts[l].id;
+            struct strategy_commit c;
+            struct hs_err err = {0};
+            assert_int_equal(strategy_plan_save(&cfg->jobs[0], &cp, false, &c, &err), 0);
+            const char *p = plan.data;
+            char own[64];
+            snprintf(own, sizeof(own), "%s/optimizer.pt", layouts[l].id);
+            assert_int_equal(strstr(p, "each save:    nothing is uploaded") != NULL,
+                             c.n_files == 0);
+            assert_int_equal(strstr(p, "one commit: the whole save -> /") != NULL,
+                             has_repo_path(&c, "optimizer.pt"));
+            assert_int_equal(strstr(p, "one commit: model files of checkpoint-N -> /") != NULL,
+                             c.n_files && !has_repo_path(&c, "optimizer.pt"));
+            assert_int_equal(strstr(p, "save -> last-checkpoint/ (files absent from it deleted") !=
+                                 NULL,
+                             has_repo_path(&c, "last-checkpoint/optimizer.pt") && c.n_sync == 1);
+            assert_int_equal(strstr(p, "save -> its own path") != NULL, has_repo_path(&c, own));
+            strategy_commit_free(&c);
+            hs_buf_free(&plan);
+            config_free(cfg);
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_every_save),          cmocka_unit_test(test_checkpoint_and_all),
         cmocka_unit_test(test_lightning_file_save), cmocka_unit_test(test_finish),
-        cmocka_unit_test(test_finish_empty),
+        cmocka_unit_test(test_finish_empty),        cmocka_unit_test(test_plan_matches_execution),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

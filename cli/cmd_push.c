@@ -1,0 +1,697 @@
+/*
+ * cmd_push.c — `hubsync push DIR --repo ID …`: upload a folder to a Hub repo
+ * as one commit (contract in docs/design.md). This file owns the command line,
+ * the folder walk with include/exclude (config_path_allowed, the always
+ * excluded folders; symbolic links skipped, or with --follow-symlinks
+ * followed to files inside DIR only), endpoint/token resolution (config/), the resume state
+ * file under $XDG_CACHE_HOME/hubsync/push/, progress on stderr and the exit
+ * code. The upload itself is uploader/'s.
+ *
+ * Exit codes: 0 pushed (or nothing to commit; the head's URL is printed),
+ * 1 the push failed (message names the Hub's X-Error-Message and request id
+ * when there is one; a refusal for good, HS_EREFUSED, says a re-run fails
+ * the same way), 2 usage (bad option, invalid repo id/revision), 78
+ * configuration (no token, bad HF_ENDPOINT), 130 / 143 interrupted by
+ * SIGINT / SIGTERM (uv_signal on the loop: the state is saved, transfers are
+ * cut, "interrupted; re-run the same command to resume"; a second signal
+ * exits at once — the state file is always replaced atomically).
+ *
+ * Test knobs (environment, not part of the contract): HUBSYNC_MAX_PARALLEL,
+ * HUBSYNC_BANDWIDTH_MBPS, HUBSYNC_RETRY_BASE_MS, HUBSYNC_STALL_SECONDS,
+ * HUBSYNC_PROGRESS_INTERVAL_MS.
+ */
+#include "cli_int.h"
+#include "common.h"
+#include "config.h"
+#include "uploader.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <string.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define MAX_PATTERNS 64
+
+struct push_cli {
+    const char *dir, *repo, *revision, *path_in_repo, *message;
+    bool private_repo;
+    bool follow_symlinks;
+    const char *absdir; /* realpath of dir: symlinks followed must stay under it */
+    const char *include[MAX_PATTERNS], *exclude[MAX_PATTERNS];
+    size_t n_include, n_exclude;
+};
+
+struct file_list {
+    char **local, **repo;
+    uint64_t total;
+    size_t n, cap;
+};
+
+struct run_ctx {
+    char state_path[HS_PATH_MAX];
+    bool tty;
+    hs_usec_t started, last_line, interval;
+    hs_usec_t phase_started; /* rate and ETA count from the phase's start */
+    uint64_t send_total;
+    int status;
+    bool finished;
+    struct uploader *u; /* NULL once closed */
+    int signum;         /* the first SIGINT/SIGTERM, 0 if none */
+    uv_signal_t sig_int, sig_term;
+};
+
+/* ---- folder walk ------------------------------------------------------- */
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int list_add(struct file_list *l, const char *local, const char *repo, uint64_t size)
+{
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? 2 * l->cap : 64;
+        char **a = realloc(l->local, cap * sizeof(char *));
+        if (!a)
+            return -ENOMEM;
+        l->local = a;
+        char **b = realloc(l->repo, cap * sizeof(char *));
+        if (!b)
+            return -ENOMEM;
+        l->repo = b;
+        l->cap = cap;
+    }
+    l->local[l->n] = strdup(local);
+    l->repo[l->n] = strdup(repo);
+    if (!l->local[l->n] || !l->repo[l->n])
+        return -ENOMEM;
+    l->n++;
+    l->total += size;
+    return 0;
+}
+
+static void list_free(struct file_list *l)
+{
+    for (size_t i = 0; i < l->n; i++) {
+        free(l->local[i]);
+        free(l->repo[i]);
+    }
+    free(l->local);
+    free(l->repo);
+}
+
+/* A symlink found in the walk: by default skipped with one notice; with
+ * --follow-symlinks a link to a regular file inside DIR (realpath) is pushed
+ * as that file — the uploader is handed the target's real path, which it
+ * opens without following anything — and a link that leads outside DIR ends
+ * the walk with an error (nothing was sent). Links to folders are never
+ * followed (no loops, files only). Returns 0 or an error; *real is set to
+ * the target to push, or "" to skip. */
+static int symlink_target(const struct push_cli *c, const char *a, const char *r, char *real,
+                          size_t n, struct hs_err *err)
+{
+    real[0] = 0;
+    char esc[512];
+    uploader_repo_path_escape(r, esc, sizeof(esc));
+    r = esc;
+    if (!c->follow_symlinks) {
+        fprintf(stderr,
+                "hubsync: skipped the symbolic link %s (not followed; --follow-symlinks "
+                "pushes links to files inside the folder)\n",
+                r);
+        return 0;
+    }
+    char buf[PATH_MAX];
+    struct stat st;
+    if (!realpath(a, buf) || stat(buf, &st) < 0) {
+        fprintf(stderr, "hubsync: skipped the symbolic link %s: its target cannot be read (%s)\n",
+                r, strerror(errno));
+        return 0;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        fprintf(stderr,
+                "hubsync: skipped the symbolic link %s: it does not lead to a regular file "
+                "(only links to files are followed)\n",
+                r);
+        return 0;
+    }
+    size_t dl = strlen(c->absdir);
+    bool inside =
+        strncmp(buf, c->absdir, dl) == 0 && (buf[dl] == '/' || strcmp(c->absdir, "/") == 0);
+    if (!inside)
+        return hs_err_set(err, -EPERM,
+                          "%s is a symbolic link to %s, outside %s: refusing to push it (remove "
+                          "the link, or push without --follow-symlinks to skip it); nothing was "
+                          "sent",
+                          a, buf, c->absdir);
+    if (snprintf(real, n, "%s", buf) >= (int)n)
+        return hs_err_set(err, -ENAMETOOLONG, "%s: path too long", buf);
+    return 0;
+}
+
+/* Recursive, sorted; symlinks: symlink_target. rel is the path relative to
+ * DIR ("" at the top). Names the Hub cannot store are left to the uploader
+ * (uploader_repo_path_refusal: one warning each, the rest is pushed). */
+static int walk(const struct push_cli *c, const char *prefix, const char *abs, const char *rel,
+                struct file_list *out, struct hs_err *err)
+{
+    DIR *d = opendir(abs);
+    if (!d)
+        return hs_err_set(err, -errno, "%s: %s", abs, strerror(errno));
+    char **names = NULL;
+    size_t n = 0, cap = 0;
+    struct dirent *de;
+    int rc = 0;
+    while ((de = readdir(d))) {
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+            continue;
+        if (n == cap) {
+            cap = cap ? 2 * cap : 32;
+            char **nn = realloc(names, cap * sizeof(char *));
+            if (!nn) {
+                rc = -ENOMEM;
+                break;
+            }
+            names = nn;
+        }
+        if (!(names[n++] = strdup(de->d_name))) {
+            rc = -ENOMEM;
+            break;
+        }
+    }
+    closedir(d);
+    if (rc == 0 && n > 0)
+        qsort(names, n, sizeof(char *), cmp_str);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        char a[HS_PATH_MAX], r[HS_PATH_MAX], rp[HS_PATH_MAX];
+        if (hs_path_join(a, sizeof(a), abs, names[i]) < 0 ||
+            (rel[0] ? hs_path_join(r, sizeof(r), rel, names[i])
+                    : snprintf(r, sizeof(r), "%s", names[i])) < 0) {
+            rc = hs_err_set(err, -ENAMETOOLONG, "%s/%s: path too long", abs, names[i]);
+            break;
+        }
+        struct stat lst;
+        char target[PATH_MAX] = "";
+        if (lstat(a, &lst) < 0)
+            continue; /* vanished while listing */
+        if (S_ISLNK(lst.st_mode)) {
+            if ((rc = symlink_target(c, a, r, target, sizeof(target), err)) < 0)
+                break;
+            if (!target[0] || stat(target, &lst) < 0)
+                continue;
+        }
+        if (S_ISDIR(lst.st_mode)) {
+            char probe[HS_PATH_MAX + 2];
+            snprintf(probe, sizeof(probe), "%s/", r);
+            if (config_path_always_excluded(probe))
+                continue;
+            rc = walk(c, prefix, a, r, out, err);
+            continue;
+        }
+        if (!S_ISREG(lst.st_mode))
+            continue; /* FIFOs, sockets, devices */
+        if (config_path_always_excluded(r) ||
+            !config_path_allowed(r, c->include, c->n_include, c->exclude, c->n_exclude))
+            continue;
+        if ((prefix[0] ? hs_path_join(rp, sizeof(rp), prefix, r)
+                       : snprintf(rp, sizeof(rp), "%s", r)) < 0) {
+            rc = hs_err_set(err, -ENAMETOOLONG, "%s: path too long", a);
+            break;
+        }
+        if (list_add(out, target[0] ? target : a, rp, (uint64_t)lst.st_size) < 0)
+            rc = hs_err_set(err, -ENOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+    if (rc == -ENOMEM && !err->msg[0])
+        hs_err_set(err, rc, "out of memory");
+    return rc;
+}
+
+/* ---- resume state file ------------------------------------------------- */
+
+static int state_path(const char *endpoint, const struct push_cli *c, const char *absdir, char *out,
+                      size_t n)
+{
+    char dir[HS_PATH_MAX];
+    const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+    if (xdg && *xdg)
+        snprintf(dir, sizeof(dir), "%s/hubsync/push", xdg);
+    else if (home && *home)
+        snprintf(dir, sizeof(dir), "%s/.cache/hubsync/push", home);
+    else
+        return -ENOENT;
+    int rc = hs_mkdir_p(dir, 0700);
+    if (rc < 0)
+        return rc;
+    char key[3 * HS_PATH_MAX];
+    snprintf(key, sizeof(key), "%s\n%s\n%s\n%s\n%s", endpoint, c->repo,
+             c->revision ? c->revision : "main", absdir, c->path_in_repo ? c->path_in_repo : "");
+    unsigned char md[32];
+    unsigned mdl;
+    EVP_Digest(key, strlen(key), md, &mdl, EVP_sha256(), NULL);
+    char hex[65];
+    for (int i = 0; i < 32; i++)
+        snprintf(hex + 2 * i, 3, "%02x", md[i]);
+    if (snprintf(out, n, "%s/%.32s.json", dir, hex) >= (int)n)
+        return -ENAMETOOLONG;
+    return 0;
+}
+
+/* write + rename, no fsync: the file is a cache that survives a killed
+ * process (page cache); after a power loss the push merely starts over.
+ * Called on the loop thread for every finished part: a few tens of KiB
+ * into the page cache, which is cheaper than a round trip to a thread. */
+static int persist(const char *json, size_t len, void *ud)
+{
+    struct run_ctx *ctx = ud;
+    if (!ctx->state_path[0])
+        return 0;
+    struct hs_atomic_opts o = {.mode = 0600, .tmp_suffix = ".tmp", .no_sync = true};
+    return hs_write_file_atomic_opt(ctx->state_path, json, len, &o);
+}
+
+/* ---- progress ---------------------------------------------------------- */
+
+static void human(uint64_t b, char *out, size_t n)
+{
+    const char *u[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+    double v = (double)b;
+    int i = 0;
+    while (v >= 1024 && i < 4) {
+        v /= 1024;
+        i++;
+    }
+    snprintf(out, n, i ? "%.1f %s" : "%.0f %s", v, u[i]);
+}
+
+static void progress(const struct uploader_progress *p, void *ud)
+{
+    struct run_ctx *ctx = ud;
+    hs_usec_t now = hs_now_monotonic();
+    bool phase_line = false;
+    static enum uploader_phase last_phase = (enum uploader_phase) - 1;
+    if (p->phase != last_phase) {
+        last_phase = p->phase;
+        phase_line = true;
+        ctx->phase_started = now;
+    }
+    if (!ctx->tty && !phase_line && now - ctx->last_line < ctx->interval)
+        return;
+    ctx->last_line = now;
+    char done[32], total[32], rate[48] = "";
+    uint64_t d = p->phase == UPLOADER_PHASE_HASH ? p->hashed_bytes : p->sent_bytes;
+    uint64_t t = p->phase == UPLOADER_PHASE_HASH ? ctx->send_total : p->send_total;
+    human(d, done, sizeof(done));
+    human(t, total, sizeof(total));
+    double secs = (double)(now - ctx->phase_started) / 1e6;
+    if (secs > 0.5 && d) {
+        char r[24];
+        human((uint64_t)((double)d / secs), r, sizeof(r));
+        snprintf(rate, sizeof(rate), "%s/s", r);
+    }
+    if (p->phase == UPLOADER_PHASE_UPLOAD && t) {
+        int pct = (int)(100.0 * (double)d / (double)t);
+        double eta = d && secs > 0 ? ((double)(t - d)) / ((double)d / secs) : 0;
+        if (ctx->tty) {
+            char bar[31];
+            int fill = pct * 30 / 100;
+            for (int i = 0; i < 30; i++)
+                bar[i] = i < fill ? '#' : '.';
+            bar[30] = 0;
+            fprintf(stderr, "\r[%s] %3d%% %s / %s  %s  ETA %d:%02d   ", bar, pct, done, total, rate,
+                    (int)eta / 60, (int)eta % 60);
+        } else {
+            fprintf(stderr, "hubsync: upload: %s / %s (%d%%) %s ETA %ds\n", done, total, pct, rate,
+                    (int)eta);
+        }
+    } else if (p->phase == UPLOADER_PHASE_HASH) {
+        fprintf(stderr,
+                ctx->tty ? "\rhashing: %s / %s  %s          " : "hubsync: hashing: %s / %s %s\n",
+                done, total, rate);
+    } else if (phase_line) {
+        if (ctx->tty)
+            fprintf(stderr, "\r%-60s", "");
+        fprintf(stderr, ctx->tty ? "\r%s…" : "hubsync: %s\n", uploader_phase_name(p->phase));
+        if (p->phase == UPLOADER_PHASE_UPLOAD || p->phase == UPLOADER_PHASE_COMMIT)
+            fprintf(stderr,
+                    ctx->tty ? " %u of %u files changed" : "hubsync: %u of %u files changed\n",
+                    p->files_changed, p->files_total);
+    }
+    fflush(stderr);
+}
+
+static void skipped(const char *msg, void *ud)
+{
+    (void)ud;
+    hs_log_warn("%s", msg);
+}
+
+static void done(int status, const struct uploader_result *res, const struct hs_err *err, void *ud)
+{
+    struct run_ctx *ctx = ud;
+    ctx->finished = true;
+    if (ctx->tty)
+        fprintf(stderr, "\n");
+    if (status == -EINTR && ctx->signum) {
+        fprintf(stderr, "hubsync: interrupted; re-run the same command to resume\n");
+        ctx->status = 128 + ctx->signum;
+        return;
+    }
+    if (status < 0) {
+        hs_log_error("push failed: %s", err && err->msg[0] ? err->msg : hs_strerror(status));
+        if (status == HS_EREFUSED)
+            fprintf(stderr, "hubsync: the Hub refused this request for good: running the same "
+                            "push again fails the same way until what it names is changed\n");
+        else if (status != HS_EAUTH && ctx->state_path[0] && status != -ECANCELED)
+            fprintf(stderr, "hubsync: what was already uploaded is remembered (an object whose "
+                            "upload the Hub refused starts over); run the same command again "
+                            "to resume\n");
+        ctx->status = HS_EXIT_FAILURE;
+        return;
+    }
+    char sent[32];
+    human(res->bytes_sent, sent, sizeof(sent));
+    if (res->nothing_to_commit)
+        fprintf(stderr, "hubsync: nothing to commit: every file is already in the repo\n");
+    else if (res->resumed_commit)
+        fprintf(stderr, "hubsync: the commit sent by an earlier run is in the repo\n");
+    else if (res->answer_lost)
+        fprintf(stderr,
+                "hubsync: committed %u file%s (the Hub's answer was lost; the commit is "
+                "in the repo, once)\n",
+                res->files_committed, res->files_committed == 1 ? "" : "s");
+    else
+        fprintf(stderr, "hubsync: committed %u file%s (%s sent, %u object%s already on the Hub)\n",
+                res->files_committed, res->files_committed == 1 ? "" : "s", sent,
+                res->objects_skipped, res->objects_skipped == 1 ? "" : "s");
+    if (res->files_skipped)
+        fprintf(stderr, "hubsync: %u file%s skipped: the Hub cannot store %s name%s (see above)\n",
+                res->files_skipped, res->files_skipped == 1 ? "" : "s",
+                res->files_skipped == 1 ? "its" : "their", res->files_skipped == 1 ? "" : "s");
+    printf("%s\n", res->commit_url);
+    fflush(stdout);
+    if (ctx->state_path[0])
+        unlink(ctx->state_path);
+    ctx->status = HS_EXIT_OK;
+}
+
+/* ---- signals ----------------------------------------------------------- */
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    struct run_ctx *ctx = h->data;
+    if (ctx->signum)
+        _exit(128 + ctx->signum); /* second signal: now (the state file is whole) */
+    if (ctx->finished || !ctx->u)
+        return; /* the push already ended: its result stands */
+    ctx->signum = signum;
+    uploader_interrupt(ctx->u); /* saves the state; done runs with -EINTR */
+    uploader_close(ctx->u);     /* cuts what is in flight */
+    ctx->u = NULL;
+}
+
+static void signals_start(uv_loop_t *loop, struct run_ctx *ctx)
+{
+    uv_signal_init(loop, &ctx->sig_int);
+    uv_signal_init(loop, &ctx->sig_term);
+    ctx->sig_int.data = ctx->sig_term.data = ctx;
+    uv_signal_start(&ctx->sig_int, on_signal, SIGINT);
+    uv_signal_start(&ctx->sig_term, on_signal, SIGTERM);
+    /* They must not keep the loop alive: the push does. */
+    uv_unref((uv_handle_t *)&ctx->sig_int);
+    uv_unref((uv_handle_t *)&ctx->sig_term);
+}
+
+static void signals_stop(struct run_ctx *ctx)
+{
+    uv_close((uv_handle_t *)&ctx->sig_int, NULL);
+    uv_close((uv_handle_t *)&ctx->sig_term, NULL);
+}
+
+/* ---- main -------------------------------------------------------------- */
+
+static int usage_error(const char *fmt, const char *arg)
+{
+    fprintf(stderr, "hubsync push: ");
+    fprintf(stderr, fmt, arg);
+    fprintf(stderr, "\nRun 'hubsync push --help' for usage.\n");
+    return HS_EXIT_USAGE;
+}
+
+static int parse_args(int argc, char **argv, struct push_cli *c)
+{
+    static const struct option opts[] = {
+        {"repo", required_argument, NULL, 'r'},
+        {"revision", required_argument, NULL, 'v'},
+        {"path-in-repo", required_argument, NULL, 'p'},
+        {"message", required_argument, NULL, 'm'},
+        {"private", no_argument, NULL, 'P'},
+        {"follow-symlinks", no_argument, NULL, 'L'},
+        {"include", required_argument, NULL, 'i'},
+        {"exclude", required_argument, NULL, 'x'},
+        {NULL, 0, NULL, 0},
+    };
+    optind = 1;
+    opterr = 0;
+    while (optind < argc) {
+        const char *a = argv[optind];
+        if (strcmp(a, "--") == 0) {
+            for (optind++; optind < argc; optind++) {
+                if (c->dir)
+                    return usage_error("unexpected argument '%s'", argv[optind]);
+                c->dir = argv[optind];
+            }
+            break;
+        }
+        if (a[0] != '-' || a[1] == 0) {
+            if (c->dir)
+                return usage_error("unexpected argument '%s'", a);
+            c->dir = a;
+            optind++;
+            continue;
+        }
+        int ch = getopt_long(argc, argv, "+", opts, NULL);
+        switch (ch) {
+        case 'r':
+            c->repo = optarg;
+            break;
+        case 'v':
+            c->revision = optarg;
+            break;
+        case 'p':
+            c->path_in_repo = optarg;
+            break;
+        case 'm':
+            c->message = optarg;
+            break;
+        case 'P':
+            c->private_repo = true;
+            break;
+        case 'L':
+            c->follow_symlinks = true;
+            break;
+        case 'i':
+            if (c->n_include == MAX_PATTERNS)
+                return usage_error("too many --include patterns%s", "");
+            c->include[c->n_include++] = optarg;
+            break;
+        case 'x':
+            if (c->n_exclude == MAX_PATTERNS)
+                return usage_error("too many --exclude patterns%s", "");
+            c->exclude[c->n_exclude++] = optarg;
+            break;
+        default:
+            return usage_error("unknown or incomplete option '%s'", a);
+        }
+    }
+    if (!c->dir)
+        return usage_error("missing DIR%s", "");
+    if (!c->repo)
+        return usage_error("missing --repo ID%s", "");
+    return 0;
+}
+
+static int run(int argc, char **argv)
+{
+    struct push_cli c = {0};
+    int rc = parse_args(argc, argv, &c);
+    if (rc)
+        return rc;
+    struct hs_err err = {0};
+    if (config_repo_id_check(c.repo, &err) < 0) {
+        fprintf(stderr, "hubsync push: invalid repo id \"%s\": %s\n", c.repo, err.msg);
+        return HS_EXIT_USAGE;
+    }
+    if (c.revision && config_revision_check(c.revision, &err) < 0) {
+        fprintf(stderr, "hubsync push: invalid revision \"%s\": %s\n", c.revision, err.msg);
+        return HS_EXIT_USAGE;
+    }
+    char prefix[HS_PATH_MAX] = "";
+    if (c.path_in_repo) {
+        const char *s = c.path_in_repo;
+        while (*s == '/')
+            s++;
+        if (strncmp(s, "./", 2) == 0)
+            s += 2;
+        snprintf(prefix, sizeof(prefix), "%s", s);
+        size_t l = strlen(prefix);
+        while (l && prefix[l - 1] == '/')
+            prefix[--l] = 0;
+        if (prefix[0] && !hs_path_is_safe_relative(prefix)) {
+            fprintf(stderr, "hubsync push: invalid --path-in-repo \"%s\"\n", c.path_in_repo);
+            return HS_EXIT_USAGE;
+        }
+    }
+    if (config_env_truthy(getenv("HF_HUB_OFFLINE"))) {
+        fprintf(stderr, "hubsync push: HF_HUB_OFFLINE is set: refusing to upload\n");
+        return HS_EXIT_FAILURE;
+    }
+    struct stat st;
+    if (stat(c.dir, &st) < 0) {
+        fprintf(stderr, "hubsync push: %s: %s\n", c.dir, strerror(errno));
+        return HS_EXIT_FAILURE;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        fprintf(stderr, "hubsync push: %s: not a directory\n", c.dir);
+        return HS_EXIT_FAILURE;
+    }
+    char absdir[PATH_MAX];
+    if (!realpath(c.dir, absdir)) {
+        fprintf(stderr, "hubsync push: %s: %s\n", c.dir, strerror(errno));
+        return HS_EXIT_FAILURE;
+    }
+    struct file_list files = {0};
+    c.absdir = absdir;
+    if (walk(&c, prefix, absdir, "", &files, &err) < 0) {
+        fprintf(stderr, "hubsync push: %s\n", err.msg);
+        list_free(&files);
+        return HS_EXIT_FAILURE;
+    }
+    if (files.n == 0) {
+        fprintf(stderr, "hubsync push: %s has no files to upload%s\n", c.dir,
+                c.n_include || c.n_exclude ? " (after --include/--exclude)" : "");
+        list_free(&files);
+        return HS_EXIT_FAILURE;
+    }
+    char *endpoint = NULL, *token = NULL;
+    if (config_resolve_endpoint(NULL, &endpoint, &err) < 0) {
+        fprintf(stderr, "hubsync push: %s\n", err.msg);
+        list_free(&files);
+        return HS_EXIT_CONFIG;
+    }
+    if (config_resolve_token(NULL, NULL, &token, &err) < 0) {
+        hs_log_error("no Hub token: %s", err.msg);
+        free(endpoint);
+        list_free(&files);
+        return HS_EXIT_CONFIG;
+    }
+    hs_secret_register(token);
+    if (err.msg[0])
+        hs_log_warn("%s", err.msg); /* a token file other users may read */
+
+    struct run_ctx ctx = {.status = HS_EXIT_FAILURE};
+    ctx.tty = isatty(STDERR_FILENO);
+    ctx.started = hs_now_monotonic();
+    ctx.interval = hs_env_uint("HUBSYNC_PROGRESS_INTERVAL_MS", 2000) * HS_USEC_PER_MSEC;
+    if (state_path(endpoint, &c, absdir, ctx.state_path, sizeof(ctx.state_path)) < 0) {
+        hs_log_warn("no cache directory (XDG_CACHE_HOME/HOME): this push cannot be resumed");
+        ctx.state_path[0] = 0;
+    }
+    char *resume = NULL;
+    size_t resume_len;
+    if (ctx.state_path[0] && hs_read_file(ctx.state_path, 256u << 20, &resume, &resume_len) == 0)
+        fprintf(stderr, "hubsync: resuming an interrupted push\n");
+
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    signals_start(&loop, &ctx);
+    struct uploader_options uo = {
+        .endpoint = endpoint,
+        .token = token,
+        .max_parallel = hs_env_uint("HUBSYNC_MAX_PARALLEL", 8),
+        .bandwidth_bytes_per_sec = (uint64_t)hs_env_uint("HUBSYNC_BANDWIDTH_MBPS", 0) * 125000,
+        .retry_base = (hs_usec_t)hs_env_uint("HUBSYNC_RETRY_BASE_MS", 0) * HS_USEC_PER_MSEC,
+        .stall_seconds = hs_env_uint("HUBSYNC_STALL_SECONDS", 0),
+    };
+    struct uploader *u = NULL;
+    struct uploader_file *uf = calloc(files.n, sizeof(*uf));
+    if (!uf || uploader_new(&loop, &uo, &u, &err) < 0) {
+        hs_log_error("%s", uf ? err.msg : "out of memory");
+        goto out;
+    }
+    ctx.u = u;
+    for (size_t i = 0; i < files.n; i++) {
+        uf[i].local_path = files.local[i];
+        uf[i].repo_path = files.repo[i];
+    }
+    ctx.send_total = files.total;
+    struct uploader_push_request req = {
+        .repo_id = c.repo,
+        .revision = c.revision,
+        .private_repo = c.private_repo,
+        .summary = c.message,
+        .files = uf,
+        .n_files = files.n,
+        .resume_state = resume,
+    };
+    struct uploader_push_hooks hooks = {
+        .progress = progress,
+        .persist = persist,
+        .persist_path = ctx.state_path[0] ? ctx.state_path : NULL,
+        .done = done,
+        .skipped = skipped,
+        .userdata = &ctx,
+    };
+    if (uploader_push(u, &req, &hooks, &err) < 0)
+        hs_log_error("%s", err.msg);
+    else
+        uv_run(&loop, UV_RUN_DEFAULT);
+out:
+    uploader_close(ctx.u); /* NULL when a signal closed it */
+    signals_stop(&ctx);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    if (uv_loop_close(&loop) != 0)
+        hs_log_warn("internal: libuv handles left open at exit");
+    free(uf);
+    free(resume);
+    free(endpoint);
+    hs_free_secret(token);
+    list_free(&files);
+    return ctx.status;
+}
+
+const struct hs_command cmd_push = {
+    .name = "push",
+    .summary = "upload a folder to a Hub repo as one commit",
+    .usage =
+        "Usage: hubsync push DIR --repo ID [--revision REV] [--path-in-repo P] [--message M]\n     "
+        "               [--private] [--follow-symlinks] [--include PAT]... [--exclude "
+        "PAT]...\n\nUpload DIR to the Hub "
+        "repository ID (name or namespace/name) as one commit.\nPrints the commit URL as the last "
+        "line on stdout; progress goes to stderr.\nAn interrupted push resumes when run again "
+        "(state in $XDG_CACHE_HOME/hubsync/push/).\n\nOptions:\n  --repo ID            target "
+        "repository (required)\n  --revision REV       branch to commit to (default main; created "
+        "from main if missing)\n  --path-in-repo P     folder inside the repo to upload into "
+        "(default: the root)\n  --message M          commit message (default \"Upload folder using "
+        "hubsync\")\n  --private            create the repository as private if it does not "
+        "exist\n  --follow-symlinks    push symbolic links to files inside DIR as those files "
+        "(default: "
+        "skip\n                       every link with a notice; a link leading outside DIR is "
+        "refused)\n  --include PAT        only upload paths matching PAT (repeatable)\n  --exclude "
+        "PAT        skip paths matching PAT (repeatable)\n  -h, --help           show this help\n"
+        "\nEnvironment: HF_ENDPOINT, HF_TOKEN, HUGGING_FACE_HUB_TOKEN, HF_TOKEN_PATH, HF_HOME,\n"
+        "XDG_CACHE_HOME, HF_HUB_OFFLINE, as huggingface_hub reads them.\n"
+        "Names the Hub cannot store (a backslash, a control character, not UTF-8, .git/ or "
+        ".cache/)\nare skipped with a warning each; the rest is pushed.\n"
+        "Exit codes: 0 pushed or nothing to commit, 1 failure, 2 usage, 78 no token/bad "
+        "endpoint.\n",
+    .run = run,
+};
