@@ -8,8 +8,10 @@
  * idle or every file is hashed, so the first call leaves while the rest is
  * still being hashed and later calls carry full groups. Each group's
  * 512-byte samples are read on the thread pool from the very file that was
- * hashed (fileio.c), so nothing of a file's content is kept per file. When
- * every file is answered, push__plan decides what to send.
+ * hashed (fileio.c), so nothing of a file's content is kept per file. Each
+ * answer hands its files to push__plan_files, whose LFS objects start to
+ * upload at once; when every file is answered, push__plan goes on to the
+ * commit.
  */
 #include "push_int.h"
 
@@ -104,11 +106,17 @@ static void group_done(struct http_request *r, void *ud)
     else
         free(head);
     free(items);
-    if (rc == 0)
-        p->pre_answered += g->n;
-    free(g);
-    if (rc < 0)
+    if (rc < 0) {
+        free(g);
         return push__fail(p, rc, &e);
+    }
+    p->pre_answered += g->n;
+    p->inflight++; /* hold the push: planning may fail it, the pump comes after */
+    push__plan_files(p, g->idx, g->n);
+    free(g);
+    p->inflight--;
+    if (p->failed)
+        return push__maybe_end(p);
     if (p->pre_answered == p->n_files)
         return push__plan(p);
     preupload__pump(p);

@@ -402,22 +402,18 @@ static bool file_unchanged(const struct pfile *f)
     return f->sf->hash.sha1[0] && strcmp(f->remote_oid, f->sf->hash.sha1) == 0;
 }
 
-void push__plan(struct push *p)
+/* A preupload group answered (preupload.c): which of its files to send. Their
+ * LFS objects join the transfers at once (lfs.c batches and uploads them)
+ * while later files are still being hashed or asked about; the commit waits
+ * for push__plan, once every file is answered. */
+void push__plan_files(struct push *p, const size_t *idx, size_t n)
 {
-    p->prog.files_total = (unsigned)p->n_files;
-    unsigned changed = 0;
-    size_t n_lfs = 0;
-    for (size_t i = 0; i < p->n_files; i++)
-        n_lfs += p->files[i].lfs;
-    p->objs = calloc(n_lfs ? n_lfs : 1, sizeof(*p->objs)); /* not one per file */
-    if (!p->objs)
-        return push__fail(p, -ENOMEM, NULL);
-    for (size_t i = 0; i < p->n_files; i++) {
-        struct pfile *f = &p->files[i];
+    for (size_t j = 0; j < n; j++) {
+        struct pfile *f = &p->files[idx[j]];
         f->unchanged = file_unchanged(f);
         if (f->ignore || f->unchanged)
             continue;
-        changed++;
+        p->changed++;
         if (!f->lfs)
             continue;
         size_t k = 0;
@@ -425,6 +421,15 @@ void push__plan(struct push *p)
             k++;
         if (k < p->n_objs)
             continue;
+        if (p->n_objs == p->objs_cap) { /* objects are named by index: realloc is safe */
+            size_t cap = p->objs_cap ? 2 * p->objs_cap : 16;
+            struct pobj *no = realloc(p->objs, cap * sizeof(*no));
+            if (!no)
+                return push__fail(p, -ENOMEM, NULL);
+            memset(no + p->objs_cap, 0, (cap - p->objs_cap) * sizeof(*no));
+            p->objs = no;
+            p->objs_cap = cap;
+        }
         struct pobj *o = &p->objs[p->n_objs++];
         snprintf(o->oid, sizeof(o->oid), "%s", f->sf->hash.sha256);
         o->size = f->sf->hash.size;
@@ -437,6 +442,14 @@ void push__plan(struct push *p)
         if (!o->done)
             p->prog.send_total += o->size;
     }
+    if (p->n_objs > 0)
+        lfs__start(p);
+}
+
+void push__plan(struct push *p)
+{
+    p->prog.files_total = (unsigned)p->n_files;
+    unsigned changed = p->changed;
     p->prog.files_changed = changed;
     p->res.files_committed = changed;
     if (changed == 0 && p->n_deletes == 0) {

@@ -82,8 +82,9 @@ struct push {
     struct push_state st;
     enum push_step step;
     char *parent;
-    struct pobj *objs;
-    size_t n_objs;
+    struct pobj *objs; /* grown as preupload answers (push__plan_files) */
+    size_t n_objs, objs_cap;
+    unsigned changed;  /* files to commit, counted as preupload answers */
     unsigned inflight; /* http requests, hash jobs and thread-pool work of this push */
     unsigned xfers;    /* storage transfers in flight (parts, basic PUTs, completions) */
     bool batching;
@@ -112,7 +113,8 @@ struct push {
 /* push.c */
 void push__fail(struct push *p, int code, const struct hs_err *err);
 void push__maybe_end(struct push *p); /* ends the push once nothing is in flight */
-void push__plan(struct push *p);      /* every file answered by preupload: what to send */
+void push__plan_files(struct push *p, const size_t *idx, size_t n); /* a group answered */
+void push__plan(struct push *p); /* every file answered by preupload: on to the commit */
 int push__persist(struct push *p);
 void push__interrupt(struct push *p);
 void push__progress(struct push *p, bool force);

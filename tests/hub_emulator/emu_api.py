@@ -354,6 +354,7 @@ class HubHandler(BaseHandler):
             if not isinstance(f, dict) or not isinstance(f.get("path"), str) or not isinstance(f.get("size"), int):
                 raise HttpError(400, "Each file needs 'path' (string), 'size' (int) and 'sample'", code="BadRequest")
             check_path(f["path"])  # 400 "Invalid path …": the whole call is refused, like a commit
+        self.paths = [f["path"] for f in req_files]
         self.ctx.faults.refuse_paths(self, [f["path"] for f in req_files])
         for f in req_files:
             path, size = f["path"], f["size"]
