@@ -441,6 +441,8 @@ class HubHandler(BaseHandler):
         if s is not None and not s.poisoned and self.ctx.faults.take(self, "badetag"):
             objects.poison(s)  # this upload can no longer be completed with the client's ETags
         s = objects.complete(uid, body)
+        if self.ctx.faults.take(self, "complete_lost"):
+            self.reset_connection(read_some=False)  # applied, the answer lost (a ^C, a dead link)
         self.reply_json({"oid": s.oid, "size": s.size})
 
     def lfs_verify(self, rtype, ns, name):

@@ -17,7 +17,7 @@ from emu_http import HttpError
 
 PROB_KEYS = ("api5xx", "api429", "storage5xx", "reset", "lost", "stall", "expire")
 NUM_KEYS = ("stall_s",)
-COUNT_KEYS = ("badetag", "tree5xx")  # deterministic: the first N occasions, not a probability
+COUNT_KEYS = ("badetag", "tree5xx", "complete_lost")  # deterministic: the first N occasions, not a probability
 
 
 class Faults:
