@@ -7,14 +7,16 @@
  *   bandwidth.c  token bucket for the shared upload cap
  *   http_loop.c  curl multi driven by the libuv loop; requests with retries
  *   http_error.c what a failed request means (HS_EHTTP/EAUTH/EREFUSED), its message
- *   hash.c       SHA-256 (+ git SHA-1, sample) on the thread pool, cache
- *   fileio.c     opening a file to read: no symlink, the identity hashed
+ *   hash.c       SHA-256 (+ git SHA-1) on the thread pool, cache
+ *   fileio.c     opening a file to read: no symlink, the identity hashed; reading
+ *                part of it (preupload samples, regular contents of the commit)
  *   repo_path.c  which repo paths the Hub can store (public: uploader.h)
  *   hub_api.c    Hub JSON/NDJSON bodies and response parsers
  *   state.c      resumable push state (JSON) serialise / restore
  *   lfs.c        LFS batch, basic PUT, multipart parts + completion
  *   push.c       the push state machine
- *   commit_body.c  the NDJSON commit body, built off the loop (push_int.h)
+ *   preupload.c  the preupload stage of the push pipeline (push_int.h)
+ *   commit_body.c  the NDJSON commit body, measured and streamed off the loop
  */
 #ifndef HUBSYNC_UPLOADER_INT_H
 #define HUBSYNC_UPLOADER_INT_H
