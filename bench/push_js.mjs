@@ -8,7 +8,9 @@ import { pathToFileURL } from "node:url";
 
 const [hubUrl, accessToken, repo, dir] = process.argv.slice(2);
 const here = new URL(".", import.meta.url).pathname;
-const req = createRequire(join(here, "../tests/js/package.json"));
+// @huggingface/hub from $HUBSYNC_BENCH_JS (a folder with its node_modules), else tests/js
+const jsDir = process.env.HUBSYNC_BENCH_JS || join(here, "../tests/js");
+const req = createRequire(join(jsDir, "package.json"));
 const { uploadFiles } = await import(pathToFileURL(req.resolve("@huggingface/hub")).href);
 
 function walk(d, out = []) {

@@ -104,6 +104,7 @@ static void list_free(struct file_list *l)
     }
     free(l->local);
     free(l->repo);
+    *l = (struct file_list){0};
 }
 
 /* A symlink found in the walk: by default skipped with one notice; with
@@ -650,7 +651,14 @@ static int run(int argc, char **argv)
         .skipped = skipped,
         .userdata = &ctx,
     };
-    if (uploader_push(u, &req, &hooks, &err) < 0)
+    int pushed = uploader_push(u, &req, &hooks, &err);
+    /* the uploader keeps its own copies: the lists are not held while pushing */
+    free(uf);
+    uf = NULL;
+    list_free(&files);
+    free(resume);
+    resume = NULL;
+    if (pushed < 0)
         hs_log_error("%s", err.msg);
     else
         uv_run(&loop, UV_RUN_DEFAULT);

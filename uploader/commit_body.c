@@ -1,11 +1,17 @@
 /*
- * commit_body.c — the NDJSON commit body of a push, built on the thread pool
- * (push.c queues it once every LFS object is stored): for each file to
- * commit, open it through fileio.c — no symlink, and still the file that was
- * hashed (device, inode, size, mtime), else HS_ECHANGED naming it and nothing
- * is committed — read a regular file's bytes from that descriptor into the
- * body (base64), then append the deletions. It touches only p->files, p->err
- * and the commit fields; errors go to p->err for build_done (push.c).
+ * commit_body.c — the NDJSON commit body of a push, streamed: never held in
+ * memory, generated line by line on the thread pool while curl sends it
+ * (http_request.body_fill, http_loop.c). push__build_commit (thread pool,
+ * queued once every LFS object is stored) only measures it: the header, a
+ * line per file to commit, the deletions, so the request carries its exact
+ * Content-Length. commit_fill then renders each line as curl asks for the
+ * next bytes: for each file it opens it through fileio.c — no symlink, and
+ * still the file that was hashed (device, inode, size, mtime) — and reads a
+ * regular file's bytes from that descriptor into the line (base64). A file
+ * that changed fails the fill with HS_ECHANGED naming it: the transfer ends
+ * before the body is complete, so the Hub never sees a whole request and
+ * nothing is committed. Memory: one line (one small file's content) at a
+ * time, whatever the number of files.
  */
 #include "push_int.h"
 
@@ -13,101 +19,167 @@
 #include <string.h>
 #include <unistd.h>
 
-/* Thread pool: read regular files, check nothing changed since hashing,
- * build the NDJSON body. Touches only p->files and the commit fields. */
+static bool wanted(const struct pfile *f)
+{
+    return !f->ignore && !f->unchanged;
+}
+
+static void op_of(const struct pfile *f, struct hub_commit_op *op, const char *b64)
+{
+    *op = (struct hub_commit_op){.path = f->sf->repo_path,
+                                 .lfs = f->lfs,
+                                 .oid = f->sf->hash.sha256,
+                                 .size = f->sf->hash.size,
+                                 .content_b64 = b64};
+}
+
+/* Thread pool: the body's length and number of operations (p->commit_len,
+ * p->commit_ops); errors in p->err. Touches only those and reads p->files. */
 void push__build_commit(uv_work_t *w)
 {
     struct push *p = w->data;
-    struct hub_commit_op *ops = calloc(p->n_files ? p->n_files : 1, sizeof(*ops));
-    size_t n = 0;
-    if (!ops) {
-        hs_err_set(&p->err, -ENOMEM, "out of memory");
+    char *hl = hub_commit_header_line(p->summary, p->description, p->parent);
+    if (!hl) {
+        hs_err_set(&p->err, -ENOMEM, "cannot build the commit body");
         return;
     }
+    uint64_t len = strlen(hl);
+    free(hl);
+    unsigned ops = 0;
     for (size_t i = 0; i < p->n_files; i++) {
-        struct pfile *f = &p->files[i];
-        if (f->ignore || f->unchanged)
+        const struct pfile *f = &p->files[i];
+        if (!wanted(f))
             continue;
-        /* The file that was hashed, not a symlink or another file swapped in
-         * under its name (fileio.c); regular files are read from that fd. */
-        char why[200];
-        int fd = uploader__open_file(f->local, &f->key, NULL, why, sizeof(why));
-        if (fd < 0) {
-            if (fd == HS_ECHANGED)
-                hs_err_set(&p->err, fd, "%s %s; nothing was committed (run the push again)",
-                           f->local, why);
-            else
-                hs_err_set(&p->err, fd, "%s: %s; nothing was committed", f->local, why);
-            goto out;
+        if (!f->lfs && f->sf->hash.size > HASH_SHA1_MAX_SIZE * 2) {
+            hs_err_set(&p->err, -EFBIG, "%s: %s", f->local, hs_strerror(-EFBIG));
+            return;
         }
-        ops[n].path = f->repo_path;
-        ops[n].lfs = f->lfs;
-        ops[n].oid = f->hash.sha256;
-        ops[n].size = f->hash.size;
-        if (f->lfs) {
-            close(fd);
-        } else {
-            size_t len = 0;
-            char *data = f->hash.size <= HASH_SHA1_MAX_SIZE * 2 ? malloc(f->hash.size + 1) : NULL;
-            int rc = data ? 0 : f->hash.size > HASH_SHA1_MAX_SIZE * 2 ? -EFBIG : -ENOMEM;
-            while (rc == 0 && len < f->hash.size) {
-                ssize_t k = pread(fd, data + len, f->hash.size - len, (off_t)len);
-                if (k < 0 && errno == EINTR)
-                    continue;
-                if (k <= 0)
-                    rc = k < 0 ? -errno : HS_ECHANGED;
-                else
-                    len += (size_t)k;
-            }
-            char extra;
-            if (rc == 0 && pread(fd, &extra, 1, (off_t)len) > 0)
-                rc = HS_ECHANGED; /* it grew */
-            close(fd);
-            if (rc < 0) {
-                free(data);
-                hs_err_set(&p->err, rc, "%s: %s", f->local,
-                           rc == HS_ECHANGED ? "file changed after it was hashed"
-                                             : hs_strerror(rc));
-                goto out;
-            }
-            free(f->content_b64);
-            f->content_b64 = b64_encode(data, len);
-            free(data);
-            if (!f->content_b64) {
-                hs_err_set(&p->err, -ENOMEM, "out of memory");
-                goto out;
-            }
-            ops[n].content_b64 = f->content_b64;
+        struct hub_commit_op op;
+        op_of(f, &op, NULL);
+        uint64_t n = hub_commit_op_line_len(&op);
+        if (!n) {
+            hs_err_set(&p->err, -ENOMEM, "cannot build the commit body");
+            return;
         }
-        n++;
+        len += n;
+        ops++;
     }
-    p->commit_body = hub_body_commit(p->summary, p->description, p->parent, ops, n, &p->commit_len);
-    p->commit_ops = (unsigned)n;
-    for (size_t i = 0; p->commit_body && i < p->n_deletes; i++) {
-        size_t dl = strlen(p->deletes[i]);
-        bool folder = dl && p->deletes[i][dl - 1] == '/';
-        json_t *v = json_pack("{s:s, s:{s:s}}", "key", folder ? "deletedFolder" : "deletedFile",
-                              "value", "path", p->deletes[i]);
-        char *line = v ? json_dumps(v, JSON_COMPACT) : NULL;
-        json_decref(v);
-        size_t ll = line ? strlen(line) : 0;
-        char *body = line ? realloc(p->commit_body, p->commit_len + ll + 2) : NULL;
-        if (!body) {
-            free(line);
-            free(p->commit_body);
-            p->commit_body = NULL;
-            break;
+    for (size_t i = 0; i < p->n_deletes; i++) {
+        char *l = hub_commit_delete_line(p->deletes[i]);
+        if (!l) {
+            hs_err_set(&p->err, -ENOMEM, "cannot build the commit body");
+            return;
         }
-        memcpy(body + p->commit_len, line, ll);
-        body[p->commit_len + ll] = '\n';
-        body[p->commit_len + ll + 1] = 0;
-        p->commit_len += ll + 1;
-        p->commit_body = body;
-        p->commit_ops++;
-        free(line);
+        len += strlen(l);
+        free(l);
+        ops++;
     }
-    if (!p->commit_body)
-        hs_err_set(&p->err, -ENOMEM, "cannot build the commit body");
-out:
-    free(ops);
+    p->commit_len = len;
+    p->commit_ops = ops;
+}
+
+/* The line of item k (0 the header, then the files, then the deletions) in
+ * *line, NULL when it has none (a file not committed); 0 or an error. */
+static int render(struct push *p, size_t k, char **line, char *why, size_t why_len)
+{
+    *line = NULL;
+    if (k == 0) {
+        *line = hub_commit_header_line(p->summary, p->description, p->parent);
+        return *line ? 0 : -ENOMEM;
+    }
+    if (k - 1 >= p->n_files) {
+        *line = hub_commit_delete_line(p->deletes[k - 1 - p->n_files]);
+        return *line ? 0 : -ENOMEM;
+    }
+    const struct pfile *f = &p->files[k - 1];
+    if (!wanted(f))
+        return 0;
+    char w[200];
+    int rc = 0;
+    char *b64 = NULL;
+    if (f->lfs) {
+        /* not sent here, but still the file that was hashed */
+        int fd = uploader__open_file(f->local, &f->sf->key, NULL, w, sizeof(w));
+        if (fd >= 0)
+            close(fd);
+        rc = fd < 0 ? fd : 0;
+    } else {
+        char *data = malloc(f->sf->hash.size + 1);
+        rc = data ? uploader__read_file(f->local, &f->sf->key, 0, data, f->sf->hash.size, w,
+                                        sizeof(w))
+                  : -ENOMEM;
+        if (rc == -ENOMEM && !data)
+            snprintf(w, sizeof(w), "out of memory");
+        if (rc == 0 && !(b64 = b64_encode(data, f->sf->hash.size)))
+            rc = -ENOMEM;
+        free(data);
+    }
+    if (rc < 0) {
+        snprintf(why, why_len, "%s %s; nothing was committed%s", f->local, w,
+                 rc == HS_ECHANGED ? " (run the push again)" : "");
+        return rc;
+    }
+    struct hub_commit_op op;
+    op_of(f, &op, b64);
+    *line = hub_commit_op_line(&op);
+    free(b64);
+    return *line ? 0 : -ENOMEM;
+}
+
+/* http_request.body_fill (thread pool): bytes [off, off+len) of the body. */
+static int commit_fill(void *src, uint64_t off, char *buf, size_t len, char *why, size_t why_len)
+{
+    struct push *p = src;
+    struct commit_stream *cs = &p->cstream;
+    if (off == 0) { /* first attempt, or a retry from the start */
+        free(cs->line);
+        *cs = (struct commit_stream){0};
+    }
+    if (off != cs->pos) {
+        snprintf(why, why_len, "commit body asked out of order");
+        return -EIO;
+    }
+    size_t n_items = 1 + p->n_files + p->n_deletes;
+    while (len > 0) {
+        if (cs->line_off == cs->line_len) {
+            free(cs->line);
+            cs->line = NULL;
+            cs->line_off = cs->line_len = 0;
+            while (!cs->line && cs->item < n_items) {
+                int rc = render(p, cs->item++, &cs->line, why, why_len);
+                if (rc < 0) {
+                    if (rc == -ENOMEM)
+                        snprintf(why, why_len, "out of memory building the commit body");
+                    return rc;
+                }
+            }
+            if (!cs->line) {
+                snprintf(why, why_len, "the commit body is shorter than measured");
+                return -EIO;
+            }
+            cs->line_len = strlen(cs->line);
+        }
+        size_t k = cs->line_len - cs->line_off < len ? cs->line_len - cs->line_off : len;
+        memcpy(buf, cs->line + cs->line_off, k);
+        cs->line_off += k;
+        cs->pos += k;
+        buf += k;
+        len -= k;
+    }
+    return 0;
+}
+
+void push__commit_body(struct push *p, struct http_request *r)
+{
+    r->body_fill = commit_fill;
+    r->body_src = p;
+    r->file_off = 0;
+    r->file_len = p->commit_len;
+    r->content_type = "application/x-ndjson";
+}
+
+void push__commit_body_free(struct push *p)
+{
+    free(p->cstream.line);
+    p->cstream = (struct commit_stream){0};
 }

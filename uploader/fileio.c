@@ -76,3 +76,34 @@ int uploader__open_file(const char *path, const struct hash_key *expect, struct 
         *got = k;
     return fd;
 }
+
+int uploader__read_file(const char *path, const struct hash_key *expect, uint64_t off, void *buf,
+                        size_t len, char *why, size_t why_len)
+{
+    int fd = uploader__open_file(path, expect, NULL, why, why_len);
+    if (fd < 0)
+        return fd;
+    int rc = 0;
+    size_t got = 0;
+    while (rc == 0 && got < len) {
+        ssize_t k = pread(fd, (char *)buf + got, len - got, (off_t)(off + got));
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k < 0) {
+            rc = -errno;
+            snprintf(why, why_len, "%s", strerror(errno));
+        } else if (k == 0) {
+            rc = HS_ECHANGED;
+            snprintf(why, why_len, "shrank after it was hashed");
+        } else {
+            got += (size_t)k;
+        }
+    }
+    char extra;
+    if (rc == 0 && off + len == expect->size && pread(fd, &extra, 1, (off_t)(off + len)) > 0) {
+        rc = HS_ECHANGED;
+        snprintf(why, why_len, "grew after it was hashed");
+    }
+    close(fd);
+    return rc;
+}

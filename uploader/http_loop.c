@@ -61,8 +61,9 @@ struct http_request_priv {
     int cur;
     int reads;
     bool paused_data, paused_tokens;
-    bool freed;     /* the caller freed r; free when reads drain */
-    bool resetting; /* waiting for reads to drain before a retry */
+    bool freed;        /* the caller freed r; free when reads drain */
+    bool resetting;    /* waiting for reads to drain before a retry */
+    bool done_pending; /* finished while a body_fill ran: done when it returns */
 };
 
 enum { L_NONE, L_PENDING, L_ACTIVE, L_WAITING, L_BW };
@@ -369,6 +370,12 @@ static void slot_work(uv_work_t *w)
     /* Both slots may run at once and find the file not open yet: one fd
      * wins, the other thread closes its own (no race on p->fd, no leak).
      * Each slot writes only its own why[], read on the loop in slot_done. */
+    if (p->r->body_fill) {
+        /* a generated body: one slot at a time (stream_kick), in order */
+        s->err =
+            p->r->body_fill(p->r->body_src, s->file_off, s->buf, s->len, s->why, sizeof(s->why));
+        return;
+    }
     int fd = __atomic_load_n(&p->fd, __ATOMIC_ACQUIRE);
     if (fd < 0) {
         /* no symlink, and the very file that was hashed (fileio.c) */
@@ -410,6 +417,12 @@ static void slot_done(uv_work_t *w, int status)
     struct slot *s = w->data;
     struct http_request_priv *p = s->owner;
     p->reads--;
+    if (p->done_pending) {
+        p->done_pending = false;
+        s->state = SLOT_EMPTY;
+        p->r->done(p->r, p->r->userdata);
+        return;
+    }
     if (p->freed) {
         if (p->reads == 0)
             request_destroy(p);
@@ -423,7 +436,8 @@ static void slot_done(uv_work_t *w, int status)
         s->state = SLOT_EMPTY;
         if (!p->r->error) {
             p->r->error = s->err;
-            snprintf(p->r->file_err, sizeof(p->r->file_err), "%s: %s", p->r->file_path,
+            snprintf(p->r->file_err, sizeof(p->r->file_err), "%s%s%s",
+                     p->r->file_path ? p->r->file_path : "", p->r->file_path ? ": " : "",
                      s->why[0]               ? s->why
                      : s->err == HS_ECHANGED ? "file shrank while being uploaded"
                                              : strerror(-s->err));
@@ -441,6 +455,8 @@ static void slot_done(uv_work_t *w, int status)
         return;
     }
     s->state = SLOT_FULL;
+    if (p->r->body_fill)
+        stream_kick(p); /* the other slot, now that this one is done */
     if (p->paused_data && p->easy) {
         p->paused_data = false;
         curl_easy_pause(p->easy, CURLPAUSE_CONT);
@@ -455,6 +471,8 @@ static void stream_kick(struct http_request_priv *p)
         struct slot *s = &p->slots[(p->cur + k) & 1];
         if (s->state != SLOT_EMPTY || p->next_off >= end || p->r->error)
             continue;
+        if (p->r->body_fill && p->reads > 0)
+            return; /* a generated body is produced in order, one slot at a time */
         size_t len = end - p->next_off < STREAM_SLOT ? (size_t)(end - p->next_off) : STREAM_SLOT;
         if (!s->buf && !(s->buf = malloc(STREAM_SLOT))) {
             p->r->error = -ENOMEM;
@@ -680,7 +698,7 @@ static int easy_setup(struct http_loop *h, struct http_request_priv *p)
     else /* wait for a connection being set up if it may multiplex (HTTP/2) */
         curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
 
-    if (r->file_path) {
+    if (r->file_path || r->body_fill) {
         curl_easy_setopt(e, CURLOPT_UPLOAD, 1L);
         curl_easy_setopt(e, CURLOPT_INFILESIZE_LARGE, (curl_off_t)r->file_len);
         curl_easy_setopt(e, CURLOPT_READFUNCTION, on_read);
@@ -704,6 +722,12 @@ static void finish(struct http_loop *h, struct http_request_priv *p)
 {
     list_del(h, p);
     easy_release(p);
+    if (p->r->body_fill && p->reads > 0) {
+        /* A generated body's fill may read its caller's state: done runs
+         * once it returned, so after done no fill runs (slot_done). */
+        p->done_pending = true;
+        return;
+    }
     p->r->done(p->r, p->r->userdata);
 }
 
@@ -712,7 +736,7 @@ static int start(struct http_loop *h, struct http_request_priv *p)
     struct http_request *r = p->r;
     r->attempts++;
     resp_reset(&r->resp);
-    if (r->file_path) {
+    if (r->file_path || r->body_fill) {
         stream_reset(p);
         stream_kick(p);
     }
@@ -736,7 +760,7 @@ static void pump(struct http_loop *h)
     struct http_request_priv *p;
     while (!h->closing && h->active < h->max_parallel && (p = h->lists[L_PENDING].head)) {
         list_del(h, p);
-        if (p->r->file_path && p->reads > 0) {
+        if ((p->r->file_path || p->r->body_fill) && p->reads > 0) {
             /* An earlier attempt's reads are still in flight: retry shortly. */
             p->resetting = true;
             p->due = hs_now_monotonic() + 5 * HS_USEC_PER_MSEC;

@@ -386,36 +386,84 @@ char *hub_body_multipart_complete(const char *oid, char *const *etags, size_t n)
     return dump(json_pack("{s:s, s:o}", "oid", oid, "parts", parts));
 }
 
-char *hub_body_commit(const char *summary, const char *description, const char *parent,
-                      const struct hub_commit_op *ops, size_t n, size_t *len)
+/* One NDJSON line with its newline, or NULL. */
+static char *ndjson_line(json_t *j)
 {
-    struct hs_buf b;
-    char *line = NULL;
-    hs_buf_init(&b, (size_t)2 << 30);
+    char *s = dump(j);
+    size_t n = s ? strlen(s) : 0;
+    char *l = s ? realloc(s, n + 2) : NULL;
+    if (!l) {
+        free(s);
+        return NULL;
+    }
+    l[n] = '\n';
+    l[n + 1] = 0;
+    return l;
+}
+
+char *hub_commit_header_line(const char *summary, const char *description, const char *parent)
+{
     json_t *hv =
         json_pack("{s:s, s:s}", "summary", summary, "description", description ? description : "");
     if (hv && parent && json_object_set_new(hv, "parentCommit", json_string(parent)) < 0) {
         json_decref(hv); /* never a commit without its parent check */
-        hv = NULL;
+        return NULL;
     }
     if (!hv)
-        goto fail;
-    line = dump(json_pack("{s:s, s:o}", "key", "header", "value", hv));
-    if (!line || hs_buf_append(&b, line, strlen(line)) < 0 || hs_buf_append(&b, "\n", 1) < 0)
-        goto fail;
-    free(line);
-    for (size_t i = 0; i < n; i++) {
-        json_t *v;
-        if (ops[i].lfs)
-            v = json_pack("{s:s, s:s, s:s, s:I}", "path", ops[i].path, "algo", "sha256", "oid",
-                          ops[i].oid, "size", (json_int_t)ops[i].size);
-        else
-            v = json_pack("{s:s, s:s, s:s}", "content", ops[i].content_b64, "path", ops[i].path,
-                          "encoding", "base64");
-        line = dump(json_pack("{s:s, s:o}", "key", ops[i].lfs ? "lfsFile" : "file", "value", v));
-        if (!line || hs_buf_append(&b, line, strlen(line)) < 0 || hs_buf_append(&b, "\n", 1) < 0)
+        return NULL;
+    return ndjson_line(json_pack("{s:s, s:o}", "key", "header", "value", hv));
+}
+
+char *hub_commit_op_line(const struct hub_commit_op *op)
+{
+    json_t *v;
+    if (op->lfs)
+        v = json_pack("{s:s, s:s, s:s, s:I}", "path", op->path, "algo", "sha256", "oid", op->oid,
+                      "size", (json_int_t)op->size);
+    else
+        v = json_pack("{s:s, s:s, s:s}", "content", op->content_b64, "path", op->path, "encoding",
+                      "base64");
+    return ndjson_line(json_pack("{s:s, s:o}", "key", op->lfs ? "lfsFile" : "file", "value", v));
+}
+
+uint64_t hub_commit_op_line_len(const struct hub_commit_op *op)
+{
+    if (op->lfs) {
+        char *l = hub_commit_op_line(op);
+        uint64_t n = l ? strlen(l) : 0;
+        free(l);
+        return n;
+    }
+    /* base64 needs no JSON escaping: the line with no content, plus it */
+    struct hub_commit_op empty = *op;
+    empty.content_b64 = "";
+    char *l = hub_commit_op_line(&empty);
+    uint64_t n = l ? strlen(l) + 4 * ((op->size + 2) / 3) : 0;
+    free(l);
+    return n;
+}
+
+char *hub_commit_delete_line(const char *path)
+{
+    size_t n = strlen(path);
+    bool folder = n && path[n - 1] == '/'; /* as huggingface_hub's is_folder="auto" */
+    return ndjson_line(json_pack("{s:s, s:{s:s}}", "key", folder ? "deletedFolder" : "deletedFile",
+                                 "value", "path", path));
+}
+
+char *hub_body_commit(const char *summary, const char *description, const char *parent,
+                      const struct hub_commit_op *ops, size_t n, size_t *len)
+{
+    struct hs_buf b;
+    hs_buf_init(&b, (size_t)2 << 30);
+    char *line = hub_commit_header_line(summary, description, parent);
+    for (size_t i = 0;; i++) {
+        if (!line || hs_buf_append(&b, line, strlen(line)) < 0)
             goto fail;
         free(line);
+        if (i == n)
+            break;
+        line = hub_commit_op_line(&ops[i]);
     }
     *len = b.len;
     return b.data;

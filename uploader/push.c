@@ -24,12 +24,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define PREUPLOAD_BATCH  256
 #define PATHS_INFO_BATCH 500
 #define COMMIT_ATTEMPTS  5
+#define HASH_AHEAD       8 /* files of one push queued at the shared hasher */
 
 void uploader__push_gone(struct uploader *u, struct push *p);
 static void next(struct push *p);
+static void queue_hashes(struct push *p);
 static void check_tree(struct push *p, bool all_files);
 
 /* ---- life cycle -------------------------------------------------------- */
@@ -38,15 +39,14 @@ static void push_free(struct push *p)
 {
     for (size_t i = 0; i < p->n_files; i++) {
         free(p->files[i].local);
-        free(p->files[i].repo_path);
         free(p->files[i].remote_oid);
-        free(p->files[i].content_b64);
     }
     free(p->files);
     for (size_t i = 0; i < p->n_deletes; i++)
         free(p->deletes[i]);
     free(p->deletes);
     free(p->objs);
+    free(p->ready);
     push_state_clear(&p->st);
     free(p->repo.endpoint);
     free(p->repo.type);
@@ -56,13 +56,13 @@ static void push_free(struct push *p)
     free(p->summary);
     free(p->description);
     free(p->parent);
-    free(p->commit_body);
+    push__commit_body_free(p);
     free(p->res.commit_oid);
     free(p->res.commit_url);
     free(p);
 }
 
-static void maybe_end(struct push *p)
+void push__maybe_end(struct push *p)
 {
     if (p->inflight > 0 || (!p->failed && p->step != STEP_DONE))
         return;
@@ -87,7 +87,7 @@ void push__fail(struct push *p, int code, const struct hs_err *err)
             hs_err_set(&p->err, p->failed, "push failed: %s", hs_strerror(p->failed));
         hs_secret_scrub(p->err.msg);
     }
-    maybe_end(p);
+    push__maybe_end(p);
 }
 
 /* Interrupted (SIGINT/SIGTERM in `hubsync push`): save the state once more —
@@ -209,7 +209,7 @@ bool push__settle(struct push *p, struct http_request *r)
     p->inflight--;
     if (p->failed) {
         http_request_free(r);
-        maybe_end(p);
+        push__maybe_end(p);
         return false;
     }
     return true;
@@ -319,23 +319,23 @@ static void hash_done(int status, const struct uploader_hash *h, const struct hs
     free(c);
     p->inflight--;
     if (p->failed)
-        return maybe_end(p);
+        return push__maybe_end(p);
     if (status < 0)
         return push__fail(p, status, err);
     struct pfile *f = &p->files[i];
-    f->hash = *h;
-    f->hashed = true;
     p->prog.hashed_bytes += h->size - f->hash_progress; /* the rest of it */
     f->hash_progress = h->size;
-    f->key = (struct hash_key){h->dev, h->ino, h->size, h->mtime_ns, h->ctime_ns};
-    struct push_state_file *sf = &p->st.files[i];
-    sf->key = f->key;
+    struct push_state_file *sf = f->sf; /* the file's hashes live in the state only */
+    sf->key = (struct hash_key){h->dev, h->ino, h->size, h->mtime_ns, h->ctime_ns};
     sf->hash = *h;
     sf->hashed = true;
     p->hash_done++;
     push__progress(p, false);
-    if (p->hash_done < p->n_files)
-        return;
+    preupload__ready(p, i);
+    if (p->hash_done < p->n_files) {
+        queue_hashes(p);
+        return preupload__pump(p);
+    }
     if (push__persist(p) < 0)
         return;
     p->step = p->st.commit_sent ? STEP_CHECK_SENT : STEP_PREUPLOAD;
@@ -355,10 +355,13 @@ static void hash_tick(uint64_t done, void *ud)
         push__progress(c->p, false);
 }
 
-static void start_hashing(struct push *p)
+/* Keep at most HASH_AHEAD files of this push queued at the hasher (shared by
+ * every push of the uploader, `parallel` files hashed at once): a push of
+ * 100,000 files holds 8 hash jobs, not 100,000, and pushes take turns. */
+static void queue_hashes(struct push *p)
 {
-    phase(p, UPLOADER_PHASE_HASH);
-    for (size_t i = 0; i < p->n_files; i++) {
+    while (!p->failed && p->hash_next < p->n_files && p->hash_next - p->hash_done < HASH_AHEAD) {
+        size_t i = p->hash_next;
         struct hash_ctx *c = malloc(sizeof(*c));
         if (!c)
             return push__fail(p, -ENOMEM, NULL);
@@ -371,125 +374,71 @@ static void start_hashing(struct push *p)
             free(c);
             return push__fail(p, rc, NULL);
         }
+        p->hash_next++;
         p->inflight++;
     }
+}
+
+static void start_hashing(struct push *p)
+{
+    phase(p, UPLOADER_PHASE_HASH);
     if (p->n_files == 0) {
         struct hs_err e;
         hs_err_set(&e, -ENOENT, "no files to push");
-        push__fail(p, -ENOENT, &e);
+        return push__fail(p, -ENOENT, &e);
     }
-}
-
-/* ---- preupload ---------------------------------------------------------- */
-
-static size_t pre_count(struct push *p)
-{
-    size_t left = p->n_files - p->pre_next;
-    return left < PREUPLOAD_BATCH ? left : PREUPLOAD_BATCH;
-}
-
-static void plan(struct push *p);
-
-static void preupload_done(struct http_request *r, void *ud)
-{
-    struct push *p = ud;
-    if (!push__settle(p, r))
-        return;
-    if (!ok2xx(r))
-        return push__fail_http(p, r, "preupload");
-    size_t n = pre_count(p);
-    struct hub_preupload_item *items = calloc(n, sizeof(*items));
-    if (!items) {
-        http_request_free(r);
+    if (!(p->ready = calloc(p->n_files, sizeof(*p->ready))))
         return push__fail(p, -ENOMEM, NULL);
-    }
-    for (size_t k = 0; k < n; k++)
-        items[k].path = p->files[p->pre_next + k].repo_path;
-    struct hs_err e;
-    char *head = NULL;
-    int rc = hub_parse_preupload(r->resp.body.data, items, n, &head, &e);
-    http_request_free(r);
-    if (rc == 0) {
-        for (size_t k = 0; k < n; k++) {
-            struct pfile *f = &p->files[p->pre_next + k];
-            f->lfs = items[k].lfs && f->hash.size > 0; /* empty files are always regular */
-            f->ignore = items[k].should_ignore;
-            f->remote_oid = items[k].remote_oid;
-        }
-        if (head && !p->parent)
-            p->parent = head;
-        else
-            free(head);
-    } else {
-        for (size_t k = 0; k < n; k++)
-            free(items[k].remote_oid);
-        free(head);
-    }
-    free(items);
-    if (rc < 0)
-        return push__fail(p, rc, &e);
-    p->pre_next += n;
-    next(p);
+    /* A commit an earlier run sent is looked for once every file is hashed
+     * (check_tree); otherwise files go to preupload as they are hashed. */
+    p->pre_open = !p->st.commit_sent;
+    queue_hashes(p);
 }
 
-static void preupload_next(struct push *p)
-{
-    if (p->pre_next >= p->n_files)
-        return plan(p);
-    if (p->pre_next == 0)
-        phase(p, UPLOADER_PHASE_PREUPLOAD);
-    size_t n = pre_count(p);
-    struct hub_preupload_item *items = calloc(n, sizeof(*items));
-    if (!items)
-        return push__fail(p, -ENOMEM, NULL);
-    for (size_t k = 0; k < n; k++) {
-        struct pfile *f = &p->files[p->pre_next + k];
-        items[k].path = f->repo_path;
-        items[k].sample = f->hash.sample;
-        items[k].sample_len = f->hash.sample_len;
-        items[k].size = f->hash.size;
-    }
-    char *body = hub_body_preupload(items, n);
-    free(items);
-    struct http_request *r = push__api_json(p, hub_url_preupload(&p->repo), body, preupload_done);
-    if (r)
-        push__submit(p, r);
-}
+/* ---- plan: what to send (after every preupload answer) ----------------- */
 
 static bool file_unchanged(const struct pfile *f)
 {
     if (!f->remote_oid)
         return false;
     if (f->lfs)
-        return strcmp(f->remote_oid, f->hash.sha256) == 0;
-    return f->hash.sha1[0] && strcmp(f->remote_oid, f->hash.sha1) == 0;
+        return strcmp(f->remote_oid, f->sf->hash.sha256) == 0;
+    return f->sf->hash.sha1[0] && strcmp(f->remote_oid, f->sf->hash.sha1) == 0;
 }
 
-static void plan(struct push *p)
+/* A preupload group answered (preupload.c): which of its files to send. Their
+ * LFS objects join the transfers at once (lfs.c batches and uploads them)
+ * while later files are still being hashed or asked about; the commit waits
+ * for push__plan, once every file is answered. */
+void push__plan_files(struct push *p, const size_t *idx, size_t n)
 {
-    p->prog.files_total = (unsigned)p->n_files;
-    unsigned changed = 0;
-    p->objs = calloc(p->n_files ? p->n_files : 1, sizeof(*p->objs));
-    if (!p->objs)
-        return push__fail(p, -ENOMEM, NULL);
-    for (size_t i = 0; i < p->n_files; i++) {
-        struct pfile *f = &p->files[i];
+    for (size_t j = 0; j < n; j++) {
+        struct pfile *f = &p->files[idx[j]];
         f->unchanged = file_unchanged(f);
         if (f->ignore || f->unchanged)
             continue;
-        changed++;
+        p->changed++;
         if (!f->lfs)
             continue;
         size_t k = 0;
-        while (k < p->n_objs && strcmp(p->objs[k].oid, f->hash.sha256) != 0)
+        while (k < p->n_objs && strcmp(p->objs[k].oid, f->sf->hash.sha256) != 0)
             k++;
         if (k < p->n_objs)
             continue;
+        if (p->n_objs == p->objs_cap) { /* objects are named by index: realloc is safe */
+            size_t cap = p->objs_cap ? 2 * p->objs_cap : 16;
+            struct pobj *no = realloc(p->objs, cap * sizeof(*no));
+            if (!no)
+                return push__fail(p, -ENOMEM, NULL);
+            memset(no + p->objs_cap, 0, (cap - p->objs_cap) * sizeof(*no));
+            p->objs = no;
+            p->objs_cap = cap;
+        }
         struct pobj *o = &p->objs[p->n_objs++];
-        snprintf(o->oid, sizeof(o->oid), "%s", f->hash.sha256);
-        o->size = f->hash.size;
+        snprintf(o->oid, sizeof(o->oid), "%s", f->sf->hash.sha256);
+        o->size = f->sf->hash.size;
         o->local = f->local;
-        o->key = &f->key;
+        o->key = &f->sf->key;
         struct push_state_object *so = push_state_object_add(&p->st, o->oid, o->size);
         if (!so)
             return push__fail(p, -ENOMEM, NULL);
@@ -497,6 +446,14 @@ static void plan(struct push *p)
         if (!o->done)
             p->prog.send_total += o->size;
     }
+    if (p->n_objs > 0)
+        lfs__start(p);
+}
+
+void push__plan(struct push *p)
+{
+    p->prog.files_total = (unsigned)p->n_files;
+    unsigned changed = p->changed;
     p->prog.files_changed = changed;
     p->res.files_committed = changed;
     if (changed == 0 && p->n_deletes == 0) {
@@ -505,7 +462,7 @@ static void plan(struct push *p)
             p->res.commit_oid = strdup(p->parent);
             p->res.commit_url = hub_commit_page_url(&p->repo, p->parent);
             p->step = STEP_DONE;
-            return maybe_end(p);
+            return push__maybe_end(p);
         }
         p->step = STEP_HEAD;
         return next(p);
@@ -524,15 +481,11 @@ static void build_done(uv_work_t *w, int status)
     struct push *p = w->data;
     p->inflight--;
     if (p->failed)
-        return maybe_end(p);
+        return push__maybe_end(p);
     if (status < 0 || p->err.code) {
         struct hs_err e = p->err;
         p->err.code = 0;
         return push__fail(p, e.code ? e.code : -ECANCELED, &e);
-    }
-    for (size_t i = 0; i < p->n_files; i++) {
-        free(p->files[i].content_b64); /* the body has them now */
-        p->files[i].content_b64 = NULL;
     }
     p->step = STEP_COMMIT;
     send_commit(p);
@@ -564,7 +517,7 @@ static void commit_done(struct http_request *r, void *ud)
         p->res.commit_oid = oid;
         p->res.commit_url = url ? url : hub_commit_page_url(&p->repo, oid);
         p->step = STEP_DONE;
-        return maybe_end(p);
+        return push__maybe_end(p);
     }
     long st = r->resp.status;
     bool unknown = r->error == HS_EHTTP || st >= 500 || st == 408;
@@ -586,6 +539,14 @@ static void commit_done(struct http_request *r, void *ud)
         p->commit_refused = true;
         return check_tree(p, false);
     }
+    if (r->error && r->error != HS_EHTTP && r->file_err[0]) {
+        /* the streamed body stopped at a file that changed (commit_body.c):
+         * its message names the file and says nothing was committed */
+        struct hs_err e;
+        hs_err_set(&e, r->error, "%s", r->file_err);
+        http_request_free(r);
+        return push__fail(p, e.code, &e);
+    }
     push__fail_http(p, r, "commit");
 }
 
@@ -599,13 +560,7 @@ static void send_commit(struct push *p)
     struct http_request *r = push__api(p, "POST", hub_url_commit(&p->repo), commit_done);
     if (!r)
         return;
-    char *body = malloc(p->commit_len + 1);
-    if (!body) {
-        http_request_free(r);
-        return push__fail(p, -ENOMEM, NULL);
-    }
-    memcpy(body, p->commit_body, p->commit_len + 1);
-    http_request_set_body(r, body, p->commit_len, "application/x-ndjson");
+    push__commit_body(p, r); /* streamed from the files (commit_body.c) */
     r->retry = HTTP_RETRY_RATELIMIT;
     r->not_idempotent = true; /* never replayed by curl on a reused connection */
     p->commit_attempts++;
@@ -639,7 +594,7 @@ static void check_done(struct http_request *r, void *ud)
         if (!check_wanted(&p->files[i], all))
             continue;
         idx[n] = i;
-        paths[n++] = p->files[i].repo_path;
+        paths[n++] = p->files[i].sf->repo_path;
     }
     struct hs_err e;
     int rc = paths && idx && lfs && git
@@ -648,8 +603,9 @@ static void check_done(struct http_request *r, void *ud)
     http_request_free(r);
     for (size_t k = 0; rc == 0 && k < n; k++) {
         const struct pfile *f = &p->files[idx[k]];
-        bool same = (lfs[k] && strcmp(lfs[k], f->hash.sha256) == 0) ||
-                    (!lfs[k] && git[k] && f->hash.sha1[0] && strcmp(git[k], f->hash.sha1) == 0);
+        bool same =
+            (lfs[k] && strcmp(lfs[k], f->sf->hash.sha256) == 0) ||
+            (!lfs[k] && git[k] && f->sf->hash.sha1[0] && strcmp(git[k], f->sf->hash.sha1) == 0);
         if (!same)
             p->prog.files_changed = UINT32_MAX; /* marker: not all there */
     }
@@ -698,7 +654,7 @@ static void check_send(struct push *p)
         return push__fail(p, -ENOMEM, NULL);
     for (size_t i = p->pre_next; i < p->n_files && n < PATHS_INFO_BATCH; i++)
         if (check_wanted(&p->files[i], all))
-            paths[n++] = p->files[i].repo_path;
+            paths[n++] = p->files[i].sf->repo_path;
     char *body = hub_body_paths_info(paths, n);
     free(paths);
     struct http_request *r = push__api_json(p, hub_url_paths_info(&p->repo), body, check_done);
@@ -733,7 +689,7 @@ static void head_done(struct http_request *r, void *ud)
     p->res.commit_oid = sha;
     p->res.commit_url = hub_commit_page_url(&p->repo, sha);
     p->step = STEP_DONE;
-    maybe_end(p);
+    push__maybe_end(p);
 }
 
 /* ---- the machine -------------------------------------------------------- */
@@ -742,7 +698,7 @@ static void next(struct push *p)
 {
     struct http_request *r;
     if (p->failed)
-        return maybe_end(p);
+        return push__maybe_end(p);
     switch (p->step) {
     case STEP_WHOAMI:
         if ((r = push__api(p, "GET", hub_url_whoami(&p->repo), whoami_done)))
@@ -771,7 +727,9 @@ static void next(struct push *p)
     case STEP_CHECK_SENT:
         return check_tree(p, true);
     case STEP_PREUPLOAD:
-        return preupload_next(p);
+        p->pre_open = true;
+        phase(p, UPLOADER_PHASE_PREUPLOAD);
+        return preupload__pump(p);
     case STEP_HEAD:
         if ((r = push__api(p, "GET", hub_url_repo_info(&p->repo), head_done)))
             push__submit(p, r);
@@ -869,15 +827,19 @@ int uploader_push(struct uploader *u, const struct uploader_push_request *req,
         strdup(req->summary && *req->summary ? req->summary : "Upload folder using hubsync");
     p->description = strdup(req->description ? req->description : "");
     p->files = calloc(req->n_files + 1, sizeof(*p->files));
+    /* The state's file table, one entry per file: it holds each file's repo
+     * path, identity and hashes, and the file points to its entry. */
+    struct push_state_file *sfiles = calloc(req->n_files + 1, sizeof(*sfiles));
     bool oom = !p->repo.endpoint || !p->repo.type || (slash && !p->repo.ns) || !p->repo.name ||
-               !p->repo.revision || !p->summary || !p->description || !p->files;
+               !p->repo.revision || !p->summary || !p->description || !p->files || !sfiles;
     for (size_t i = 0; !oom && i < req->n_files; i++) {
         if (skip_unstorable(p, &req->files[i]))
             continue;
-        struct pfile *f = &p->files[p->n_files++];
+        struct pfile *f = &p->files[p->n_files];
+        f->sf = &sfiles[p->n_files++];
         f->local = strdup(req->files[i].local_path);
-        f->repo_path = strdup(req->files[i].repo_path);
-        oom = !f->local || !f->repo_path;
+        f->sf->repo_path = strdup(req->files[i].repo_path);
+        oom = !f->local || !f->sf->repo_path;
     }
     /* Resume: reuse the document when it is for the same push target. */
     char *key = oom ? NULL : state_key(req, u->endpoint);
@@ -891,28 +853,21 @@ int uploader_push(struct uploader *u, const struct uploader_push_request *req,
             push_state_clear(&p->st);
         }
     }
-    if (!oom) {
-        /* The state's file table is rebuilt for this file list. */
-        for (size_t i = 0; i < p->st.n_files; i++)
-            free(p->st.files[i].repo_path);
-        free(p->st.files);
-        free(p->st.key);
-        p->st.key = key;
-        p->st.files = calloc(p->n_files + 1, sizeof(*p->st.files));
-        p->st.n_files = p->n_files;
-        oom = !p->st.files;
-        for (size_t i = 0; !oom && i < p->n_files; i++)
-            oom = !(p->st.files[i].repo_path = strdup(p->files[i].repo_path));
-    } else {
-        free(key);
-    }
+    /* The loaded file table is replaced by this file list's. */
+    for (size_t i = 0; i < p->st.n_files; i++)
+        free(p->st.files[i].repo_path);
+    free(p->st.files);
+    free(p->st.key);
+    p->st.key = key;
+    p->st.files = sfiles;
+    p->st.n_files = sfiles ? p->n_files : 0;
     p->deletes = oom ? NULL : calloc(req->n_delete + req->n_delete_folders + 1, sizeof(char *));
     oom = oom || !p->deletes;
     for (size_t i = 0; !oom && i < req->n_delete; i++) {
         const char *d = req->delete_paths[i];
         bool in_files = false;
         for (size_t k = 0; k < p->n_files && !in_files; k++)
-            in_files = strcmp(p->files[k].repo_path, d) == 0;
+            in_files = strcmp(p->files[k].sf->repo_path, d) == 0;
         /* a path the Hub cannot store cannot be in the repo: deleting it
          * would only make the Hub refuse the whole commit */
         if (in_files || uploader_repo_path_refusal(d))

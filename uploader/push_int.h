@@ -22,14 +22,11 @@ struct uploader {
 };
 
 struct pfile {
-    char *local, *repo_path;
-    struct hash_key key;
-    struct uploader_hash hash;
-    bool hashed;
-    uint64_t hash_progress; /* bytes hashed so far while being hashed */
+    char *local;
+    struct push_state_file *sf; /* repo path, identity and hashes (p->st.files) */
+    uint64_t hash_progress;     /* bytes hashed so far while being hashed */
     bool lfs, ignore, unchanged;
     char *remote_oid;
-    char *content_b64; /* regular files, filled right before the commit */
 };
 
 /* One LFS object this run has to make sure the Hub has. */
@@ -45,6 +42,14 @@ struct pobj {
     char why[320];      /* the last storage refusal that made it batch again */
     unsigned refusals;  /* completions that refused the recorded parts (lfs.c) */
     bool done, completing, need_batch;
+};
+
+/* Where the streamed commit body is (commit_body.c; thread pool only). */
+struct commit_stream {
+    uint64_t pos; /* body bytes produced */
+    size_t item;  /* next item: 0 the header, then files, then deletions */
+    char *line;   /* the current line */
+    size_t line_len, line_off;
 };
 
 enum push_step {
@@ -77,12 +82,18 @@ struct push {
     struct push_state st;
     enum push_step step;
     char *parent;
-    struct pobj *objs;
-    size_t n_objs;
+    struct pobj *objs; /* grown as preupload answers (push__plan_files) */
+    size_t n_objs, objs_cap;
+    unsigned changed;  /* files to commit, counted as preupload answers */
     unsigned inflight; /* http requests, hash jobs and thread-pool work of this push */
     unsigned xfers;    /* storage transfers in flight (parts, basic PUTs, completions) */
     bool batching;
     size_t hash_next, hash_done, pre_next;
+    /* the preupload stage (preupload.c): hashed files not yet in a group are
+     * ready[ready_head..ready_tail) */
+    size_t *ready, ready_head, ready_tail, pre_answered;
+    unsigned pre_inflight; /* groups being read or asked */
+    bool pre_open;         /* groups may go (not while a sent commit is looked for) */
     unsigned commit_attempts;
     bool commit_refused; /* a 412: fail with commit_412 unless the tree has our files */
     struct hs_err commit_412;
@@ -93,14 +104,17 @@ struct push {
     hs_usec_t last_progress;
     uint64_t bytes_out_start;
     char first_skipped[HS_ERR_MAX / 2]; /* the message of the first file skipped */
-    char *commit_body;
-    size_t commit_len;
+    uint64_t commit_len;                /* of the streamed body (commit_body.c) */
+    struct commit_stream cstream;
     unsigned commit_ops;
     uv_work_t work;
 };
 
 /* push.c */
 void push__fail(struct push *p, int code, const struct hs_err *err);
+void push__maybe_end(struct push *p); /* ends the push once nothing is in flight */
+void push__plan_files(struct push *p, const size_t *idx, size_t n); /* a group answered */
+void push__plan(struct push *p); /* every file answered by preupload: on to the commit */
 int push__persist(struct push *p);
 void push__interrupt(struct push *p);
 void push__progress(struct push *p, bool force);
@@ -113,8 +127,15 @@ struct http_request *push__api(struct push *p, const char *method, char *url_own
 struct http_request *push__api_json(struct push *p, char *url_owned, char *body_owned,
                                     void (*done)(struct http_request *, void *));
 
-/* commit_body.c: thread-pool work building p->commit_body (errors in p->err) */
+/* commit_body.c: thread-pool work measuring the commit body (errors in
+ * p->err); the body of the commit request r, streamed; its memory freed. */
 void push__build_commit(uv_work_t *w);
+void push__commit_body(struct push *p, struct http_request *r);
+void push__commit_body_free(struct push *p);
+
+/* preupload.c */
+void preupload__ready(struct push *p, size_t idx); /* file idx is hashed */
+void preupload__pump(struct push *p);
 
 /* lfs.c */
 void lfs__start(struct push *p); /* STEP_BATCH: batch calls, then uploads, then commit */

@@ -1,6 +1,7 @@
 /*
  * state.c — the resumable state of one push as a JSON document: per file its
- * identity (device, inode, size, mtime, ctime) and hashes, per LFS object the
+ * identity (device, inode, size, mtime, ctime) and hashes (files of 64 KiB
+ * and more: a smaller one is hashed again on resume), per LFS object the
  * batch answer (upload/completion href, part URLs, expiry) and the ETags of
  * finished parts, and whether the commit was sent. push.c hands the document
  * to its caller at every durable step (uploader.h, persist hook); the caller
@@ -12,6 +13,10 @@
 #include <string.h>
 
 #define STATE_VERSION 1
+/* Hashes of smaller files are not kept: re-reading one costs less than its
+ * ~250 bytes of state written at every durable step (100,000 small files
+ * would make each save 25 MB). */
+#define STATE_HASH_MIN (64u * 1024)
 
 void push_state_init(struct push_state *s)
 {
@@ -99,27 +104,43 @@ int push_state_object_set_action(struct push_state_object *o, const struct hub_l
     return 0;
 }
 
-static char *hex_sample(const unsigned char *d, size_t n)
+/* A JSON string literal of v appended to b (jansson's escaping). */
+static int append_json_string(struct hs_buf *b, const char *v)
 {
-    return b64_encode(d, n);
+    json_t *j = json_string(v);
+    char *t = j ? json_dumps(j, JSON_ENCODE_ANY | JSON_COMPACT) : NULL;
+    json_decref(j);
+    int rc = t ? hs_buf_append(b, t, strlen(t)) : -ENOMEM;
+    free(t);
+    return rc;
 }
 
+/* The document is written as text, the file entries one by one: a push of
+ * 100,000 files needs its ~25 MB of text, not a JSON tree of every entry. */
 char *push_state_dump(const struct push_state *s, size_t *len)
 {
-    json_t *files = json_array(), *objs = json_array();
-    for (size_t i = 0; i < s->n_files; i++) {
+    struct hs_buf b;
+    hs_buf_init(&b, (size_t)1 << 31);
+    int rc = hs_buf_printf(&b, "{\"version\":%d,\"key\":", STATE_VERSION);
+    rc = rc < 0 ? rc : append_json_string(&b, s->key ? s->key : "");
+    rc = rc < 0 ? rc : hs_buf_printf(&b, ",\"files\":[");
+    bool first = true;
+    for (size_t i = 0; rc >= 0 && i < s->n_files; i++) {
         const struct push_state_file *f = &s->files[i];
-        if (!f->hashed)
+        if (!f->hashed || f->key.size < STATE_HASH_MIN)
             continue;
-        char *sample = hex_sample(f->hash.sample, f->hash.sample_len);
-        json_array_append_new(
-            files, json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:s, s:s, s:s}", "path", f->repo_path,
-                             "dev", (json_int_t)f->key.dev, "ino", (json_int_t)f->key.ino, "size",
-                             (json_int_t)f->key.size, "mtime_ns", (json_int_t)f->key.mtime_ns,
-                             "ctime_ns", (json_int_t)f->key.ctime_ns, "sha256", f->hash.sha256,
-                             "sha1", f->hash.sha1, "sample", sample ? sample : ""));
-        free(sample);
+        rc = hs_buf_printf(&b, "%s{\"path\":", first ? "" : ",");
+        first = false;
+        rc = rc < 0 ? rc : append_json_string(&b, f->repo_path);
+        rc = rc < 0 ? rc
+                    : hs_buf_printf(&b,
+                                    ",\"dev\":%lld,\"ino\":%lld,\"size\":%lld,\"mtime_ns\":%lld,"
+                                    "\"ctime_ns\":%lld,\"sha256\":\"%s\",\"sha1\":\"%s\"}",
+                                    (long long)f->key.dev, (long long)f->key.ino,
+                                    (long long)f->key.size, (long long)f->key.mtime_ns,
+                                    (long long)f->key.ctime_ns, f->hash.sha256, f->hash.sha1);
     }
+    json_t *objs = json_array();
     for (size_t i = 0; i < s->n_objects; i++) {
         const struct push_state_object *o = &s->objects[i];
         json_t *jo = json_pack("{s:s, s:I, s:b}", "oid", o->oid, "size", (json_int_t)o->size,
@@ -140,39 +161,25 @@ char *push_state_dump(const struct push_state *s, size_t *len)
         }
         json_array_append_new(objs, jo);
     }
-    json_t *j = json_pack("{s:i, s:s, s:o, s:o, s:b}", "version", STATE_VERSION, "key",
-                          s->key ? s->key : "", "files", files, "objects", objs, "commit_sent",
-                          s->commit_sent);
-    if (j && s->commit_parent)
-        json_object_set_new(j, "commit_parent", json_string(s->commit_parent));
-    char *out = j ? json_dumps(j, JSON_COMPACT) : NULL;
-    json_decref(j);
-    if (out && len)
-        *len = strlen(out);
-    return out;
-}
-
-static int b64_decode(const char *in, unsigned char *out, size_t max, size_t *outlen)
-{
-    static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    uint32_t acc = 0;
-    int bits = 0;
-    size_t n = 0;
-    for (; *in && *in != '='; in++) {
-        const char *p = strchr(tbl, *in);
-        if (!p || !*p)
-            return -EINVAL;
-        acc = acc << 6 | (uint32_t)(p - tbl);
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            if (n >= max)
-                return -E2BIG;
-            out[n++] = (unsigned char)(acc >> bits);
-        }
+    char *o = objs ? json_dumps(objs, JSON_COMPACT) : NULL;
+    json_decref(objs);
+    rc = rc < 0 ? rc
+         : o    ? hs_buf_printf(&b, "],\"objects\":%s,\"commit_sent\":%s", o,
+                             s->commit_sent ? "true" : "false")
+                : -ENOMEM;
+    free(o);
+    if (rc >= 0 && s->commit_parent) {
+        rc = hs_buf_printf(&b, ",\"commit_parent\":");
+        rc = rc < 0 ? rc : append_json_string(&b, s->commit_parent);
     }
-    *outlen = n;
-    return 0;
+    rc = rc < 0 ? rc : hs_buf_printf(&b, "}");
+    if (rc < 0) {
+        hs_buf_free(&b);
+        return NULL;
+    }
+    if (len)
+        *len = b.len;
+    return b.data;
 }
 
 static bool is_hex(const char *s, size_t n)
@@ -212,9 +219,9 @@ int push_state_load(const char *text, struct push_state *s, struct hs_err *err)
     {
         struct push_state_file *pf = &s->files[s->n_files];
         json_t *path = json_object_get(f, "path"), *sha = json_object_get(f, "sha256");
-        json_t *sha1 = json_object_get(f, "sha1"), *sample = json_object_get(f, "sample");
+        json_t *sha1 = json_object_get(f, "sha1"); /* an older "sample" is ignored */
         if (!json_is_string(path) || !json_is_string(sha) || !json_is_string(sha1) ||
-            !json_is_string(sample) || !is_hex(json_string_value(sha), 64) ||
+            !is_hex(json_string_value(sha), 64) ||
             (*json_string_value(sha1) && !is_hex(json_string_value(sha1), 40))) {
             rc = hs_err_set(err, HS_EPROTO, "push state: file entry %zu is malformed", i);
             goto out;
@@ -229,12 +236,6 @@ int push_state_load(const char *text, struct push_state *s, struct hs_err *err)
         pf->hash.size = pf->key.size;
         snprintf(pf->hash.sha256, sizeof(pf->hash.sha256), "%s", json_string_value(sha));
         snprintf(pf->hash.sha1, sizeof(pf->hash.sha1), "%s", json_string_value(sha1));
-        if (b64_decode(json_string_value(sample), pf->hash.sample, sizeof(pf->hash.sample),
-                       &pf->hash.sample_len) < 0) {
-            rc = hs_err_set(err, HS_EPROTO, "push state: file entry %zu has a bad sample", i);
-            free(pf->repo_path);
-            goto out;
-        }
         s->n_files++;
     }
     json_t *o;

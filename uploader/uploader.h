@@ -178,15 +178,14 @@ void uploader_repo_path_escape(const char *path, char *out, size_t n);
 
 /* ---- building blocks, public for tests and the daemon ------------------ */
 
-/* SHA-256 of a whole file on the thread pool (with the 512-byte sample and the
- * size in the same pass, and the git blob SHA-1 for files up to 10 MiB).
+/* SHA-256 of a whole file on the thread pool (with the size in the same pass,
+ * and the git blob SHA-1 for files up to 10 MiB; the 512-byte sample of the
+ * preupload call is read when that call is made, preupload.c).
  * Results are cached in the uploader by (device, inode, size, mtime, ctime). */
 struct uploader_hash {
     uint64_t size;
     char sha256[65];
     char sha1[41]; /* git blob id, "" when the file is larger than 10 MiB */
-    unsigned char sample[512];
-    size_t sample_len;
     bool from_cache;
     /* identity of the file that was read (the cache key) */
     uint64_t dev, ino;

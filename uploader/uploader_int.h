@@ -7,14 +7,16 @@
  *   bandwidth.c  token bucket for the shared upload cap
  *   http_loop.c  curl multi driven by the libuv loop; requests with retries
  *   http_error.c what a failed request means (HS_EHTTP/EAUTH/EREFUSED), its message
- *   hash.c       SHA-256 (+ git SHA-1, sample) on the thread pool, cache
- *   fileio.c     opening a file to read: no symlink, the identity hashed
+ *   hash.c       SHA-256 (+ git SHA-1) on the thread pool, cache
+ *   fileio.c     opening a file to read: no symlink, the identity hashed; reading
+ *                part of it (preupload samples, regular contents of the commit)
  *   repo_path.c  which repo paths the Hub can store (public: uploader.h)
  *   hub_api.c    Hub JSON/NDJSON bodies and response parsers
  *   state.c      resumable push state (JSON) serialise / restore
  *   lfs.c        LFS batch, basic PUT, multipart parts + completion
  *   push.c       the push state machine
- *   commit_body.c  the NDJSON commit body, built off the loop (push_int.h)
+ *   preupload.c  the preupload stage of the push pipeline (push_int.h)
+ *   commit_body.c  the NDJSON commit body, measured and streamed off the loop
  *   tag.c        creating a tag on a commit; a 409 checked against the tag's commit
  */
 #ifndef HUBSYNC_UPLOADER_INT_H
@@ -141,6 +143,15 @@ struct http_request {
      * before a byte of it is sent. Symlinks are never followed either way. */
     bool file_check;
     struct hash_key file_key;
+    /* Or a body generated on the thread pool (the streamed commit body,
+     * commit_body.c): body_fill writes the body's bytes [off, off+len) into
+     * buf — offsets consecutive from 0, from 0 again on a retry, one call at a
+     * time — and returns 0, or -errno / HS_ECHANGED with why filled: the
+     * transfer then ends with r->error (file_err says why) before the body is
+     * complete, so the server never sees a whole request. file_len is the
+     * body's length (file_off 0). body_src is the caller's, not freed. */
+    int (*body_fill)(void *src, uint64_t off, char *buf, size_t len, char *why, size_t why_len);
+    void *body_src;
     /* Wait this long before the first attempt (a backed-off re-batch). */
     hs_usec_t delay;
     http_done_cb done;
@@ -202,7 +213,8 @@ void http_error_message(const struct http_request *r, char *out, size_t n);
 struct hash_cache;
 struct hash_cache *hash_cache_new(void);
 void hash_cache_free(struct hash_cache *c);
-const struct uploader_hash *hash_cache_get(struct hash_cache *c, const struct hash_key *k);
+/* Fills out (from_cache false) and returns true when k is cached. */
+bool hash_cache_get(struct hash_cache *c, const struct hash_key *k, struct uploader_hash *out);
 int hash_cache_put(struct hash_cache *c, const struct hash_key *k, const struct uploader_hash *h);
 
 /* fileio.c: open a file listed as regular to read it — O_NOFOLLOW|O_CLOEXEC|
@@ -214,6 +226,12 @@ struct stat;
 int uploader__open_file(const char *path, const struct hash_key *expect, struct hash_key *got,
                         char *why, size_t why_len);
 void uploader__key_from_stat(const struct stat *st, struct hash_key *k);
+/* Open path as above (expect required: the file hashed) and read exactly len
+ * bytes at off into buf; fewer (it shrank), or more when the read reaches
+ * expect->size (it grew), is HS_ECHANGED. 0, or the error with why filled.
+ * Blocking: thread pool (preupload samples, regular contents of the commit). */
+int uploader__read_file(const char *path, const struct hash_key *expect, uint64_t off, void *buf,
+                        size_t len, char *why, size_t why_len);
 
 struct hasher;
 int hasher_new(uv_loop_t *loop, struct hash_cache *cache, unsigned parallel, struct hasher **out);
@@ -299,6 +317,14 @@ struct hub_commit_op {
 };
 char *hub_body_commit(const char *summary, const char *description, const char *parent,
                       const struct hub_commit_op *ops, size_t n, size_t *len);
+/* The same body line by line (each with its newline; heap strings), as
+ * commit_body.c streams it: the header, one line per operation, deletions.
+ * hub_commit_op_line_len is the length of a regular file's line for a
+ * content of op->size bytes without the content itself. */
+char *hub_commit_header_line(const char *summary, const char *description, const char *parent);
+char *hub_commit_op_line(const struct hub_commit_op *op);
+uint64_t hub_commit_op_line_len(const struct hub_commit_op *op);
+char *hub_commit_delete_line(const char *path); /* a path ending in / deletes a folder */
 int hub_parse_commit(const char *body, char **oid, char **url, struct hs_err *err);
 char *hub_body_paths_info(const char *const *paths, size_t n);
 /* For each path: its sha256 (lfs) or git oid (regular), NULL when absent. */

@@ -356,6 +356,7 @@ class HubHandler(BaseHandler):
             if not isinstance(f, dict) or not isinstance(f.get("path"), str) or not isinstance(f.get("size"), int):
                 raise HttpError(400, "Each file needs 'path' (string), 'size' (int) and 'sample'", code="BadRequest")
             check_path(f["path"])  # 400 "Invalid path …": the whole call is refused, like a commit
+        self.paths = [f["path"] for f in req_files]
         self.ctx.faults.refuse_paths(self, [f["path"] for f in req_files])
         for f in req_files:
             path, size = f["path"], f["size"]
@@ -442,6 +443,8 @@ class HubHandler(BaseHandler):
         if s is not None and not s.poisoned and self.ctx.faults.take(self, "badetag"):
             objects.poison(s)  # this upload can no longer be completed with the client's ETags
         s = objects.complete(uid, body)
+        if self.ctx.faults.take(self, "complete_lost"):
+            self.reset_connection(read_some=False)  # applied, the answer lost (a ^C, a dead link)
         self.reply_json({"oid": s.oid, "size": s.size})
 
     def lfs_verify(self, rtype, ns, name):

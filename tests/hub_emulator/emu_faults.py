@@ -18,8 +18,9 @@ from emu_http import HttpError
 PROB_KEYS = ("api5xx", "api429", "storage5xx", "reset", "lost", "stall", "expire")
 NUM_KEYS = ("stall_s",)
 # deterministic: the first N occasions, not a probability (tag_lost: a tag is created, then
-# the connection is reset before the answer, as a crash or a lost answer would leave it)
-COUNT_KEYS = ("badetag", "tree5xx", "tag_lost")
+# the connection is reset before the answer, as a crash or a lost answer would leave it;
+# complete_lost: a multipart completion is applied and its answer lost)
+COUNT_KEYS = ("badetag", "tree5xx", "tag_lost", "complete_lost")
 
 
 class Faults:

@@ -94,6 +94,7 @@ class BaseHandler(BaseHTTPRequestHandler):
         self.resp_bytes = 0
         self.status = 0
         self.ops = None
+        self.paths = None  # the files a preupload or LFS batch asked about
         self.fault = None
         self.err_msg = None
         self.body_remaining = None  # unknown until body handling starts
@@ -170,6 +171,8 @@ class BaseHandler(BaseHTTPRequestHandler):
         }
         if self.ops is not None:
             rec["ops"] = self.ops
+        if self.paths is not None:
+            rec["paths"] = self.paths
         if self.fault:
             rec["fault"] = self.fault
         if self.err_msg:

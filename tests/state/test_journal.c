@@ -1,4 +1,4 @@
-/* test_journal.c — daemon/journal: append/replay round trip, torn last
+/* test_journal.c — state/journal: append/replay round trip, torn last
  * record at every byte offset and bit flips, corruption in the middle,
  * compaction and a crash at each of its steps, ENOSPC injection, a real
  * RLIMIT_FSIZE failure, and kill -9 of a child in the middle of an append

@@ -1,4 +1,4 @@
-/* test_jstate.c — daemon/jstate: the daemon's durable model. Every
+/* test_jstate.c — state/jstate: the daemon's durable model. Every
  * transition survives a reopen (the replayed model equals the live one,
  * compared as JSON), compaction preserves it (manual and automatic), save
  * identity (a re-created checkpoint-N is a new save), invalid transitions

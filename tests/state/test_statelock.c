@@ -1,4 +1,4 @@
-/* test_statelock.c — daemon/statelock: a second process on the same
+/* test_statelock.c — state/statelock: a second process on the same
  * state_dir is refused with the holder's PID; the lock dies with its
  * holder (SIGKILL) and is not inherited across exec. */
 #include <setjmp.h>

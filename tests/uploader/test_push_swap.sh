@@ -54,7 +54,7 @@ check "basic PUT swap: HS_ECHANGED naming the file" \
 check "basic PUT swap: storage received no body byte" test "$(storage_body_bytes)" -eq "$before"
 check "basic PUT swap: the secret is nowhere in the emulator" secret_nowhere
 
-# --- a regular file swapped before the commit body is built -----------------
+# --- a regular file swapped before its line of the streamed commit body ------
 echo '{"b": 2}' >"$WORK/d2/config.json"
 HF_TOKEN=$TOKEN "$SWAP" "$EMU_URL" alice/swap commit "$WORK/secret/small.txt" \
     "$WORK/d2/config.json:config.json" >"$WORK/out2" 2>&1
@@ -65,8 +65,10 @@ check "regular swap: the push failed with HS_ECHANGED" \
     bash -c "[ $rc -eq 1 ] && grep -q 'status=-10005 ' '$WORK/out2'"
 check "regular swap: the message names the file and says nothing was committed" \
     grep -q "message=$WORK/d2/config.json is a symbolic link now.*nothing was committed" "$WORK/out2"
-check "regular swap: no commit request was sent" \
-    test "$(log_count 'r["path"].endswith("/commit/main")')" -eq 0
+# The body is streamed: the request may have started, but it ends before its
+# Content-Length is reached, so the Hub never has a whole commit to apply.
+check "regular swap: no commit request completed" \
+    test "$(log_count 'r["path"].endswith("/commit/main") and r["status"] != 499')" -eq 0
 check "regular swap: the secret is nowhere in the emulator" secret_nowhere
 
 # --- swapped between the listing and the hashing ------------------------------

@@ -379,19 +379,21 @@ static void test_state_roundtrip(void **s)
     struct push_state st;
     push_state_init(&st);
     st.key = strdup("http://x\nmodel\nalice/m\nmain");
-    st.n_files = 1;
-    st.files = calloc(1, sizeof(*st.files));
+    st.n_files = 2;
+    st.files = calloc(2, sizeof(*st.files));
     st.files[0].repo_path = strdup("model.bin");
     st.files[0].hashed = true;
+    st.files[1].repo_path = strdup("tiny.json"); /* under 64 KiB: hashed again on resume */
+    st.files[1].hashed = true;
+    st.files[1].key.size = 100;
+    memset(st.files[1].hash.sha256, 'c', 64);
     st.files[0].key = (struct hash_key){.dev = 2049,
                                         .ino = 1234567,
-                                        .size = 25,
+                                        .size = 700000,
                                         .mtime_ns = 1700000000123456789,
                                         .ctime_ns = 1700000000987654321};
     memset(st.files[0].hash.sha256, 'a', 64);
     memset(st.files[0].hash.sha1, 'b', 40);
-    st.files[0].hash.sample_len = 5;
-    memcpy(st.files[0].hash.sample, "\0\1\2\3\4", 5);
     const char *oid = "d88b0d6a6ff9c3f8151f9d3228f57092aaea997f09af009eefd7373a77b5abb9";
     struct push_state_object *o = push_state_object_add(&st, oid, 25);
     struct hub_lfs_action a = {.href = strdup("https://hub/complete?sig=1"),
@@ -424,8 +426,7 @@ static void test_state_roundtrip(void **s)
     assert_int_equal(back.n_files, 1);
     assert_int_equal(back.files[0].key.ino, 1234567);
     assert_int_equal(back.files[0].key.mtime_ns, 1700000000123456789);
-    assert_memory_equal(back.files[0].hash.sample, "\0\1\2\3\4", 5);
-    assert_int_equal(back.files[0].hash.sample_len, 5);
+    assert_null(strstr(doc, "sample")); /* read again at preupload time, never stored */
     assert_string_equal(back.files[0].hash.sha256, st.files[0].hash.sha256);
     struct push_state_object *bo = push_state_object_find(&back, oid);
     assert_non_null(bo);
@@ -513,9 +514,17 @@ static void test_hash_sync(void **s)
                         "5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03");
     assert_string_equal(h.sha1, "ce013625030ba8dba906f756967f9e9ca394464a"); /* git hash-object */
     assert_int_equal(h.size, 6);
-    assert_int_equal(h.sample_len, 6);
-    assert_memory_equal(h.sample, "hello\n", 6);
     assert_int_equal(k.size, 6);
+    /* The preupload sample is read later from the very file that was hashed. */
+    char sample[8], why[200];
+    assert_int_equal(uploader__read_file(path, &k, 0, sample, 6, why, sizeof(why)), 0);
+    assert_memory_equal(sample, "hello\n", 6);
+    assert_int_equal(uploader__read_file(path, &k, 0, sample, 5, why, sizeof(why)), 0);
+    fd = open(path, O_WRONLY | O_APPEND);
+    assert_int_equal(write(fd, "x", 1), 1);
+    close(fd);
+    assert_int_equal(uploader__read_file(path, &k, 0, sample, 6, why, sizeof(why)), HS_ECHANGED);
+    assert_non_null(strstr(why, "changed after it was hashed"));
     /* Empty file. */
     fd = open(path, O_WRONLY | O_TRUNC);
     close(fd);

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# `hubsync push` is a pipeline (issue 14): a file goes to preupload as soon as
+# it is hashed, and its LFS object to the batch and storage as soon as the
+# preupload answered, while later files are still being hashed. Proved from
+# the emulator's request log, not from timing: the hash callbacks of one push
+# run one at a time on the loop and the first one sends its file's preupload
+# at once, so the first preupload names exactly one file — before, one
+# preupload named every file, after all were hashed. Every file is asked
+# about exactly once, in groups of at most 256 (huggingface_hub's chunk), and
+# one commit carries them all, byte-identical.
+TEST_NAME=test_push_pipeline
+source "$HS_SOURCE_DIR/tests/uploader/push_lib.sh"
+write_accounts
+emu_start "$WORK/emu" --accounts "$WORK/accounts.json" --multipart-threshold 134217728 || exit 1
+
+D=$WORK/ckpt
+mkdir -p "$D"
+mkfile "$D/model-00001-of-00002.safetensors" 3000000
+mkfile "$D/model-00002-of-00002.safetensors" 67108864
+echo '{"architectures": ["Bert"]}' >"$D/config.json"
+"$PY" - "$D/logs" <<'PYEOF'
+import os, sys
+os.makedirs(sys.argv[1])
+for i in range(600):  # more than two preupload groups of 256
+    open(os.path.join(sys.argv[1], "step-%04d.json" % i), "w").write('{"step": %d}\n' % i)
+PYEOF
+
+push "$D" --repo alice/pipe
+check "push exits 0" test "$RC" -eq 0
+sed 's/^/  stderr: /' "$WORK/err" | tail -n 2
+
+preuploads() { # the paths of each preupload, one line per call, in log order
+    "$PY" - "$EMU_LOG" <<'PYEOF'
+import json, sys
+for line in open(sys.argv[1]):
+    r = json.loads(line)
+    if "/preupload/" in r["path"] and r["status"] == 200:
+        print(json.dumps(r["paths"]))
+PYEOF
+}
+preuploads >"$WORK/pre"
+echo "  preupload calls: $(wc -l <"$WORK/pre"), files in each: $("$PY" -c '
+import json, sys; print(" ".join(str(len(json.loads(l))) for l in open(sys.argv[1])))' "$WORK/pre")"
+check "the first preupload names one file (sent while the others were being hashed)" \
+    "$PY" -c 'import json, sys; sys.exit(0 if len(json.loads(open(sys.argv[1]).readline())) == 1 else 1)' "$WORK/pre"
+check "every file asked about exactly once, at most 256 a call" "$PY" -c '
+import json, os, sys
+calls = [json.loads(l) for l in open(sys.argv[1])]
+asked = [p for c in calls for p in c]
+want = sorted(os.path.relpath(os.path.join(r, n), sys.argv[2]) for r, _, ns in os.walk(sys.argv[2]) for n in ns)
+sys.exit(0 if sorted(asked) == want and max(map(len, calls)) <= 256 else 1)' "$WORK/pre" "$D"
+check "one commit with the 603 files" \
+    test "$(log_count '"/commit/" in r["path"] and r["method"]=="POST" and len(r.get("ops",[]))==603')" -eq 1
+check "the LFS shards were uploaded (one basic PUT each)" \
+    test "$(log_count 'r["server"]=="storage" and r["method"]=="PUT" and r["status"]==200')" -eq 2
+check "the shards and the config download back identical" \
+    bash -c "[ \"\$(sha256sum <'$D/model-00002-of-00002.safetensors' | cut -d' ' -f1)\" = '$(remote_sha alice/pipe main model-00002-of-00002.safetensors)' ] &&
+             [ \"\$(sha256sum <'$D/model-00001-of-00002.safetensors' | cut -d' ' -f1)\" = '$(remote_sha alice/pipe main model-00001-of-00002.safetensors)' ] &&
+             [ \"\$(sha256sum <'$D/config.json' | cut -d' ' -f1)\" = '$(remote_sha alice/pipe main config.json)' ]"
+check "a log file downloads back identical" \
+    test "$(sha256sum <"$D/logs/step-0599.json" | cut -d' ' -f1)" = "$(remote_sha alice/pipe main logs/step-0599.json)"
+finish

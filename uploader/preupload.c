@@ -1,0 +1,183 @@
+/*
+ * preupload.c — the preupload stage of a push's pipeline (docs/hub-protocol.md
+ * §5): files enter it as soon as they are hashed (push.c hands their index to
+ * preupload__ready) and leave it with their upload mode, shouldIgnore and the
+ * repo's oid. A group is at most 256 files, huggingface_hub's chunk
+ * (_commit_api.py: chunk_iterable(additions, 256)); at most PRE_PARALLEL
+ * groups are in flight, and a smaller group goes out only when the stage is
+ * idle or every file is hashed, so the first call leaves while the rest is
+ * still being hashed and later calls carry full groups. Each group's
+ * 512-byte samples are read on the thread pool from the very file that was
+ * hashed (fileio.c), so nothing of a file's content is kept per file. Each
+ * answer hands its files to push__plan_files, whose LFS objects start to
+ * upload at once; when every file is answered, push__plan goes on to the
+ * commit.
+ */
+#include "push_int.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#define PREUPLOAD_BATCH 256
+#define PRE_PARALLEL    2
+#define SAMPLE_MAX      512
+
+struct pre_group {
+    struct push *p;
+    uv_work_t work;
+    size_t n;
+    size_t idx[PREUPLOAD_BATCH];
+    char *body;
+    struct hs_err err;
+};
+
+/* Thread pool: the samples and the request body. Reads only the files'
+ * paths, keys and sizes, which are fixed once a file is hashed. */
+static void group_work(uv_work_t *w)
+{
+    struct pre_group *g = w->data;
+    struct push *p = g->p;
+    unsigned char *samples = malloc((size_t)SAMPLE_MAX * g->n);
+    struct hub_preupload_item *items = calloc(g->n, sizeof(*items));
+    if (!samples || !items) {
+        hs_err_set(&g->err, -ENOMEM, "out of memory");
+        goto out;
+    }
+    for (size_t k = 0; k < g->n; k++) {
+        const struct pfile *f = &p->files[g->idx[k]];
+        size_t len = f->sf->hash.size < SAMPLE_MAX ? (size_t)f->sf->hash.size : SAMPLE_MAX;
+        char why[200];
+        int rc = uploader__read_file(f->local, &f->sf->key, 0, samples + k * SAMPLE_MAX, len, why,
+                                     sizeof(why));
+        if (rc < 0) {
+            hs_err_set(&g->err, rc, "%s %s; nothing was committed%s", f->local, why,
+                       rc == HS_ECHANGED ? " (run the push again)" : "");
+            goto out;
+        }
+        items[k].path = f->sf->repo_path;
+        items[k].sample = samples + k * SAMPLE_MAX;
+        items[k].sample_len = len;
+        items[k].size = f->sf->hash.size;
+    }
+    if (!(g->body = hub_body_preupload(items, g->n)))
+        hs_err_set(&g->err, -ENOMEM, "out of memory");
+out:
+    free(samples);
+    free(items);
+}
+
+static void group_done(struct http_request *r, void *ud)
+{
+    struct pre_group *g = ud;
+    struct push *p = g->p;
+    p->pre_inflight--;
+    if (!push__settle(p, r)) {
+        free(g);
+        return;
+    }
+    if (r->error || r->resp.status < 200 || r->resp.status >= 300) {
+        free(g);
+        return push__fail_http(p, r, "preupload");
+    }
+    struct hub_preupload_item *items = calloc(g->n, sizeof(*items));
+    if (!items) {
+        free(g);
+        http_request_free(r);
+        return push__fail(p, -ENOMEM, NULL);
+    }
+    for (size_t k = 0; k < g->n; k++)
+        items[k].path = p->files[g->idx[k]].sf->repo_path;
+    struct hs_err e;
+    char *head = NULL;
+    int rc = hub_parse_preupload(r->resp.body.data, items, g->n, &head, &e);
+    http_request_free(r);
+    for (size_t k = 0; k < g->n; k++) {
+        struct pfile *f = &p->files[g->idx[k]];
+        if (rc == 0) {
+            f->lfs = items[k].lfs && f->sf->hash.size > 0; /* empty files are always regular */
+            f->ignore = items[k].should_ignore;
+            f->remote_oid = items[k].remote_oid;
+        } else {
+            free(items[k].remote_oid);
+        }
+    }
+    if (rc == 0 && head && !p->parent)
+        p->parent = head;
+    else
+        free(head);
+    free(items);
+    if (rc < 0) {
+        free(g);
+        return push__fail(p, rc, &e);
+    }
+    p->pre_answered += g->n;
+    p->inflight++; /* hold the push: planning may fail it, the pump comes after */
+    push__plan_files(p, g->idx, g->n);
+    free(g);
+    p->inflight--;
+    if (p->failed)
+        return push__maybe_end(p);
+    if (p->pre_answered == p->n_files)
+        return push__plan(p);
+    preupload__pump(p);
+}
+
+static void group_read(uv_work_t *w, int status)
+{
+    struct pre_group *g = w->data;
+    struct push *p = g->p;
+    p->inflight--;
+    if (p->failed || status < 0 || g->err.code) {
+        struct hs_err e = g->err;
+        free(g->body);
+        free(g);
+        p->pre_inflight--;
+        if (p->failed)
+            return push__maybe_end(p);
+        return push__fail(p, e.code ? e.code : -ECANCELED, e.code ? &e : NULL);
+    }
+    struct http_request *r = push__api_json(p, hub_url_preupload(&p->repo), g->body, group_done);
+    g->body = NULL;
+    if (!r) {
+        p->pre_inflight--;
+        free(g);
+        return;
+    }
+    r->userdata = g;
+    if (push__submit(p, r) < 0) {
+        p->pre_inflight--;
+        free(g);
+    }
+}
+
+void preupload__ready(struct push *p, size_t idx)
+{
+    p->ready[p->ready_tail++] = idx;
+}
+
+void preupload__pump(struct push *p)
+{
+    while (!p->failed && p->pre_open && p->pre_inflight < PRE_PARALLEL &&
+           p->ready_head < p->ready_tail) {
+        size_t n = p->ready_tail - p->ready_head;
+        bool all_hashed = p->hash_done == p->n_files;
+        if (n < PREUPLOAD_BATCH && !all_hashed && p->pre_inflight > 0)
+            return; /* let the group fill while one is in flight */
+        if (n > PREUPLOAD_BATCH)
+            n = PREUPLOAD_BATCH;
+        struct pre_group *g = calloc(1, sizeof(*g));
+        if (!g)
+            return push__fail(p, -ENOMEM, NULL);
+        g->p = p;
+        g->n = n;
+        memcpy(g->idx, p->ready + p->ready_head, n * sizeof(size_t));
+        p->ready_head += n;
+        g->work.data = g;
+        if (uv_queue_work(p->u->loop, &g->work, group_work, group_read) < 0) {
+            free(g);
+            return push__fail(p, -EIO, NULL);
+        }
+        p->inflight++;
+        p->pre_inflight++;
+    }
+}
