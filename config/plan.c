@@ -14,6 +14,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 /* Appends to the caller's buffer, remembering the first failure (-E2BIG
  * when the plan outgrows the buffer's maximum). */
@@ -173,6 +174,10 @@ static void render_finish(struct out *o, const struct config_job *j)
     seconds(o, j->final_push_timeout_usec);
     outf(o, "; a lost save (one that can never be committed) %s\n",
          j->lost_saves_fail_run ? "makes it exit 1" : "is reported, exit status unchanged");
+    outf(o, "  failed CMD:   %s\n",
+         j->finish_failed_runs ? "finished anyway (End of training commit and model card)"
+                               : "its completed saves are committed; no End of training "
+                                 "commit, no model card");
 }
 
 static void render_card(struct out *o, const struct config_model_card *m)
@@ -221,6 +226,12 @@ static void render_job(struct out *o, const struct config *cfg, const struct con
         seconds(o, j->poll_interval_usec);
     }
     outf(o, ")\n");
+    if (j->watch_relative)
+        outf(o, "                (written relative: against the working directory, which only "
+                "`hubsync run` takes)\n");
+    struct stat st;
+    if (stat(j->watch, &st) != 0 && errno == ENOENT)
+        outf(o, "                does not exist yet: hubsync waits for it to appear\n");
     const char *slash = strchr(j->hub_model_id, '/');
     outf(o, "  repo:         %s%s, revision %s%s, %s\n", j->hub_model_id,
          slash ? "" : " (in the token owner's namespace)", j->revision,
@@ -291,6 +302,10 @@ int config_plan_render(const struct config *cfg, struct hs_buf *b)
     else
         outf(o, ", bandwidth unlimited\n");
     outf(o, "ca_file:        %s\n", cfg->ca_file ? cfg->ca_file : "(system store)");
+    outf(o, "before `run`:   %s\n",
+         cfg->check_hub_before_run ? "checks that the token can push every job (exit 78 if not)"
+                                   : "starts CMD without checking the token "
+                                     "(check_hub_before_run false)");
     outf(o, "log:            %s, to %s\n",
          (const char *[]){"error", "warn", "info", "debug"}[cfg->log_level],
          cfg->log_file ? cfg->log_file : "stderr (journald under systemd)");

@@ -42,9 +42,9 @@ static int run(int argc, char **argv)
     struct service_options o = {.config_path = config};
     int rc = service_start(&loop, &o, &s);
     if (rc != 0)
-        service_stop(s, "start failed");
-    else /* after the start: logged where log_file says; every thread so far,
-          * and the pool's threads started later by the loop inherit it */
+        service_stop(s, NULL); /* the reason was logged */
+    else                       /* after the start: logged where log_file says; every thread so far,
+                                * and the pool's threads started later by the loop inherit it */
         priority_apply_defaults();
     uv_run(&loop, UV_RUN_DEFAULT);
     if (rc == 0)

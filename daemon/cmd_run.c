@@ -53,6 +53,12 @@ struct run_ctx {
     int child_status; /* exit status or 128+signal */
     bool final_ok, interrupted;
     bool lost_fails; /* saves were lost and the job's lost_saves_fail_run says fail */
+    char **cmd;
+    bool started;     /* service_start returned: on_checked may act */
+    int check_status; /* the token check's verdict before service_start returned */
+    char *check_why;  /* ... its reason */
+    bool checked;     /* the verdict arrived */
+    int exit_status;  /* set when hubsync ends before CMD started (78, 128+N) */
 };
 
 enum { N_FWD = 4 };
@@ -194,6 +200,12 @@ static void handle_signal(struct run_ctx *c, int signum, bool tty)
     }
     if (signum != SIGINT && signum != SIGTERM)
         return;
+    if (!c->pid) {
+        fprintf(stderr, "hubsync run: stopped by %s before the training command started\n",
+                signum == SIGINT ? "SIGINT" : "SIGTERM");
+        c->exit_status = 128 + signum;
+        return stop_all(c, "stopped before the training command started");
+    }
     c->interrupted = true;
     fprintf(stderr,
             "hubsync run: stopped by %s before the final push completed; the journal keeps "
@@ -254,9 +266,54 @@ static int spawn_cmd(char **cmd, bool own_group, pid_t *pid)
     return rc;
 }
 
+/* Start CMD (the token check passed or was skipped). */
+static void start_cmd(struct run_ctx *c)
+{
+    int sr = spawn_cmd(c->cmd, c->own_group, &c->pid);
+    if (sr) {
+        c->pid = 0;
+        fprintf(stderr, "hubsync run: %s: %s\n", c->cmd[0],
+                sr == ENOENT ? "command not found" : strerror(sr));
+        c->exit_status = sr == EACCES ? 126 : 127;
+        return stop_all(c, "the training command could not start");
+    }
+    c->child_running = true;
+    priority_apply_defaults(); /* after the spawn: CMD keeps its own priority */
+    hs_log_info("started the training command (pid %d%s): %s", (int)c->pid,
+                c->own_group ? ", its own process group" : "", c->cmd[0]);
+    on_chld(&c->chld, SIGCHLD); /* it may have ended before the handler was there */
+}
+
+/* The token check's verdict: start CMD, or say why not and exit 78. */
+static void checked_act(struct run_ctx *c, int status, const char *why)
+{
+    if (service_stopping(c->s))
+        return;
+    if (status == 0)
+        return start_cmd(c);
+    fprintf(stderr,
+            "hubsync run: not starting the training command: %s\nhubsync run: fix the token or "
+            "hub_model_id; to start anyway (offline), give --no-hub-check or set "
+            "\"check_hub_before_run\": false\n",
+            why ? why : "the token cannot push");
+    c->exit_status = status;
+    stop_all(c, NULL); /* said above */
+}
+
+static void on_checked(int status, const char *why, void *ud)
+{
+    struct run_ctx *c = ud;
+    if (c->started)
+        return checked_act(c, status, why);
+    c->checked = true; /* during service_start: acted on when it returns */
+    c->check_status = status;
+    c->check_why = why ? strdup(why) : NULL;
+}
+
 static int run(int argc, char **argv)
 {
     const char *config = NULL, *job = NULL;
+    bool no_check = false;
     int i = 1;
     for (; i < argc; i++) {
         const char *a = argv[i];
@@ -266,6 +323,8 @@ static int run(int argc, char **argv)
         }
         if ((!strcmp(a, "--config") || !strcmp(a, "--job")) && i + 1 < argc) {
             *(!strcmp(a, "--config") ? &config : &job) = argv[++i];
+        } else if (!strcmp(a, "--no-hub-check")) {
+            no_check = true;
         } else if (a[0] == '-') {
             fprintf(stderr, "hubsync run: unknown option or missing value '%s'\n", a);
             fputs(cmd_run.usage, stderr);
@@ -280,23 +339,28 @@ static int run(int argc, char **argv)
         fputs(cmd_run.usage, stderr);
         return HS_EXIT_USAGE;
     }
-    char **cmd = argv + i;
 
     uv_loop_t loop;
     if (uv_loop_init(&loop) < 0) {
         fprintf(stderr, "hubsync run: cannot create the event loop\n");
         return HS_EXIT_FAILURE;
     }
-    struct run_ctx c = {.loop = &loop, .config = config, .signals_closed = true};
-    struct service_options o = {.config_path = config, .run_mode = true, .run_job = job};
+    struct run_ctx c = {.loop = &loop, .config = config, .signals_closed = true, .cmd = argv + i};
+    struct service_options o = {.config_path = config,
+                                .run_mode = true,
+                                .run_job = job,
+                                .on_checked = no_check ? NULL : on_checked,
+                                .check_ud = &c};
     int rc = service_start(&loop, &o, &c.s);
     if (rc != 0) {
-        service_stop(c.s, "start failed");
+        service_stop(c.s, NULL);
         uv_run(&loop, UV_RUN_DEFAULT);
         service_free(c.s);
         uv_loop_close(&loop);
+        free(c.check_why);
         return rc;
     }
+    c.started = true;
     c.signals_closed = false;
     c.own_group = !has_ctty();
     uv_async_init(&loop, &c.wake, on_wake);
@@ -305,26 +369,23 @@ static int run(int argc, char **argv)
     c.chld.data = &c;
     uv_signal_start(&c.chld, on_chld, SIGCHLD);
     handlers_install(&c.wake);
-    int sr = spawn_cmd(cmd, c.own_group, &c.pid);
-    if (sr) {
-        fprintf(stderr, "hubsync run: %s: %s\n", cmd[0],
-                sr == ENOENT ? "command not found" : strerror(sr));
-        c.child_status = sr == EACCES ? 126 : 127;
-        stop_all(&c, "the training command could not start");
-        uv_run(&loop, UV_RUN_DEFAULT);
-        service_free(c.s);
-        uv_loop_close(&loop);
-        return c.child_status;
+    if (c.checked) {
+        checked_act(&c, c.check_status, c.check_why);
+    } else if (no_check || !service_check_pending(c.s)) {
+        hs_log_warn("starting the training command without checking that the token can push "
+                    "(%s): a token that cannot push shows only at the first push",
+                    no_check ? "--no-hub-check" : "check_hub_before_run is false");
+        start_cmd(&c);
+    } else {
+        hs_log_info("checking that the token can push before starting the training command");
     }
-    c.child_running = true;
-    priority_apply_defaults(); /* after the spawn: CMD keeps its own priority */
-    hs_log_info("started the training command (pid %d%s): %s", (int)c.pid,
-                c.own_group ? ", its own process group" : "", cmd[0]);
-    on_chld(&c.chld, SIGCHLD); /* it may have ended before the handler was there */
     uv_run(&loop, UV_RUN_DEFAULT);
     service_free(c.s);
+    free(c.check_why);
     if (uv_loop_close(&loop) != 0)
         hs_log_warn("event loop still had handles at exit");
+    if (!c.pid)
+        return c.exit_status ? c.exit_status : HS_EXIT_FAILURE;
     if (c.child_status != 0)
         return c.child_status;
     return c.final_ok && !c.interrupted && !c.lost_fails ? HS_EXIT_OK : HS_EXIT_FAILURE;
@@ -342,8 +403,11 @@ const struct hs_command cmd_run = {
              "final_push_timeout_minutes (30). SIGINT,\n"
              "SIGTERM, SIGUSR1 and SIGUSR2 are forwarded to CMD.\nStopped (SIGINT/SIGTERM) after "
              "CMD exited, it keeps the final push in its journal:\n`hubsync daemon` with the same "
-             "config, or `run` again, completes it.\n\nOptions:\n  --config FILE   the JSON "
-             "configuration\n  --job NAME      the job CMD trains (default: the only job "
-             "of FILE)\n  -h, --help      show this help\n",
+             "config, or `run` again, completes it.\nBefore CMD starts, it checks that the token "
+             "can push to every job's repo and\nexits 78 with the reason if not.\n\nOptions:\n"
+             "  --config FILE   the JSON configuration\n  --job NAME      the job CMD trains "
+             "(default: the only job of FILE)\n  --no-hub-check  start CMD without that check "
+             "(offline starts; the config\n                  key check_hub_before_run false does "
+             "the same)\n  -h, --help      show this help\n",
     .run = run,
 };

@@ -9,6 +9,7 @@
 #include "config.h"
 #include "control.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -141,6 +142,46 @@ static bool nothing_at(const char *path)
     return lstat(path, &st) != 0 && errno == ENOENT;
 }
 
+/* Without --config: the default state_dir holds one folder per config
+ * (config_load.c). The socket of the base itself (STATE_DIRECTORY, an older
+ * layout) if there is one; else the only live one among its folders. 0, or
+ * HS_EXIT_USAGE after naming several. out keeps the base's path when none. */
+static int find_default_socket(const char *cmd, const char *base, char *out, size_t n)
+{
+    if (!nothing_at(out) || getenv("RUNTIME_DIRECTORY"))
+        return 0;
+    DIR *d = opendir(base);
+    if (!d)
+        return 0;
+    char found[HS_PATH_MAX] = "", list[1024] = "";
+    size_t nfound = 0, off = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        char sub[HS_PATH_MAX], sock[HS_PATH_MAX];
+        if (e->d_name[0] == '.' || hs_path_join(sub, sizeof(sub), base, e->d_name) < 0 ||
+            control_socket_path(sub, sock, sizeof(sock)) < 0 || nothing_at(sock))
+            continue;
+        struct stat st;
+        if (stat(sock, &st) < 0 || !S_ISSOCK(st.st_mode))
+            continue;
+        if (nfound++ == 0)
+            snprintf(found, sizeof(found), "%s", sock);
+        if (off < sizeof(list))
+            off += (size_t)snprintf(list + off, sizeof(list) - off, "\n  %s", sock);
+    }
+    closedir(d);
+    if (nfound > 1) {
+        fprintf(stderr,
+                "hubsync %s: %zu hubsync processes have a control socket under %s (one per "
+                "config):%s\ngive --config FILE (or --socket PATH) to say which\n",
+                cmd, nfound, base, list);
+        return HS_EXIT_USAGE;
+    }
+    if (nfound == 1 && strlen(found) < n)
+        memcpy(out, found, strlen(found) + 1);
+    return 0;
+}
+
 int ctlcli_socket(const char *cmd, struct ctlcli_args *a, char *out, size_t n)
 {
     a->unit[0] = '\0';
@@ -184,6 +225,8 @@ int ctlcli_socket(const char *cmd, struct ctlcli_args *a, char *out, size_t n)
         rc = default_state_dir(dir, sizeof(dir));
         if (rc == 0)
             rc = control_socket_path(dir, out, n);
+        if (rc == 0 && !getenv("STATE_DIRECTORY") && (rc = find_default_socket(cmd, dir, out, n)))
+            return rc;
     }
     if (rc < 0) {
         fprintf(stderr, "hubsync %s: cannot find the control socket (state_dir %s): %s\n", cmd, dir,

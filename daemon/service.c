@@ -79,6 +79,8 @@ struct service {
     char token_from[HS_PATH_MAX + 64]; /* where the token came from, for messages */
     int exit_status;                   /* a failure after the start (service_exit_status) */
     const char *token;                 /* the uploader's token (the start config's, kept in old) */
+    service_check_cb check_cb;         /* `run`: the first check's verdict (o.on_checked) */
+    void *check_ud;
 };
 
 #define HELD_CHECKING "checking the token (whoami-v2) before the first push"
@@ -376,6 +378,37 @@ static void who_retry(uv_timer_t *t)
     token_check(t->data);
 }
 
+/* `run`: tell the caller whether every job can push (the first answer only). */
+static void report_check(struct service *s, int status, long http_status, const struct hs_err *err)
+{
+    service_check_cb cb = s->check_cb;
+    if (!cb)
+        return;
+    s->check_cb = NULL;
+    char why[HS_ERR_MAX];
+    if (status < 0 && http_status == 401) {
+        snprintf(why, sizeof(why),
+                 "the Hub refused the token from %.600s (401 Unauthorized): it is invalid, "
+                 "expired or revoked; put a valid one there (`hf auth login`, or $HF_TOKEN)",
+                 s->token_from);
+        return cb(HS_EXIT_CONFIG, why, s->check_ud);
+    }
+    if (status < 0) {
+        snprintf(why, sizeof(why),
+                 "cannot ask the Hub (%.200s) whether the token from %.300s may push: %.400s",
+                 s->cfg->endpoint, s->token_from, err ? err->msg : hs_strerror(status));
+        return cb(HS_EXIT_CONFIG, why, s->check_ud);
+    }
+    for (size_t i = 0; i < s->n_jobs; i++) {
+        const char *held = job_held(s->jobs[i]);
+        if (held) {
+            snprintf(why, sizeof(why), "job %s: %s", job_name(s->jobs[i]), held);
+            return cb(HS_EXIT_CONFIG, why, s->check_ud);
+        }
+    }
+    cb(0, NULL, s->check_ud);
+}
+
 static void whoami_answer(struct service *s, int status, const struct uploader_whoami *w,
                           long http_status, const struct hs_err *err)
 {
@@ -398,7 +431,7 @@ static void whoami_answer(struct service *s, int status, const struct uploader_w
                         w->name, w->token_role ? w->token_role : "unknown role",
                         orgs[0] ? orgs : "none");
         judge_jobs(s);
-        return;
+        return report_check(s, 0, 200, NULL);
     }
     if (http_status == 401) {
         s->token_refused = true;
@@ -412,7 +445,7 @@ static void whoami_answer(struct service *s, int status, const struct uploader_w
             return;
         }
         judge_jobs(s);
-        return;
+        return report_check(s, status, http_status, err);
     }
     unsigned secs = env_uint("HUBSYNC_WHOAMI_RETRY_SECONDS", 60);
     hs_log_warn("cannot check the token now (%s); uploads go ahead and the check is retried in "
@@ -420,6 +453,7 @@ static void whoami_answer(struct service *s, int status, const struct uploader_w
                 err ? err->msg : hs_strerror(status), secs);
     judge_jobs(s); /* the last answer if any, else released */
     uv_timer_start(&s->who_timer, who_retry, (uint64_t)secs * 1000, 0);
+    report_check(s, status, http_status, err);
 }
 
 static void on_whoami(int status, const struct uploader_whoami *w, long http_status,
@@ -449,7 +483,7 @@ static void token_check(struct service *s)
     if (uploader_whoami(s->up, on_whoami, s, &err) < 0) {
         hs_log_warn("cannot check the token: %s", err.msg);
         judge_jobs(s);
-        return;
+        return report_check(s, -EIO, 0, &err);
     }
     s->who_pending = true;
 }
@@ -533,6 +567,18 @@ static int load_config(struct service *s, struct config **out)
     config_errors_free(&errs);
     if (rc < 0)
         return rc;
+    for (size_t i = 0; !s->o.run_mode && i < (*out)->n_jobs; i++) {
+        if (!(*out)->jobs[i].watch_relative)
+            continue;
+        hs_log_error("%s: jobs[%zu].watch is relative (%s here): only `hubsync run` takes that "
+                     "(against its working directory); write the absolute path for the daemon",
+                     s->config_path, i, (*out)->jobs[i].watch);
+        rc = HS_ECONFIG;
+    }
+    if (rc != 0) {
+        *out = config_free(*out);
+        return rc;
+    }
     struct hs_err err = {0};
     if (s->o.run_mode && config_apply_run_env(*out, NULL, &err) < 0) {
         hs_log_error("%s", err.msg);
@@ -689,6 +735,8 @@ int service_start(uv_loop_t *loop, const struct service_options *o, struct servi
     s->who_timer.data = s;
     s->o = *o;
     s->o.config_path = s->config_path;
+    s->check_cb = o->on_checked;
+    s->check_ud = o->check_ud;
     s->started = hs_now_monotonic();
     struct hs_err err = {0};
     *out = s;
@@ -696,6 +744,8 @@ int service_start(uv_loop_t *loop, const struct service_options *o, struct servi
         return HS_EXIT_CONFIG;
     hs_log_set_level(s->cfg->log_level);
     setup_logging(s->cfg);
+    if (!s->cfg->check_hub_before_run)
+        s->check_cb = NULL; /* the config says: start CMD without waiting */
     if (o->run_mode) {
         const struct config_job *rj = o->run_job            ? config_job_find(s->cfg, o->run_job)
                                       : s->cfg->n_jobs == 1 ? &s->cfg->jobs[0]
@@ -825,6 +875,11 @@ int service_start(uv_loop_t *loop, const struct service_options *o, struct servi
     return 0;
 }
 
+bool service_check_pending(const struct service *s)
+{
+    return s->check_cb != NULL;
+}
+
 const char *service_run_job(const struct service *s)
 {
     return s->run_job;
@@ -915,7 +970,8 @@ void service_stop(struct service *s, const char *why)
     if (!s || s->stopping)
         return;
     s->stopping = true;
-    hs_log_info("%s", why);
+    if (why)
+        hs_log_info("%s", why);
     notify_stopping(why);
     uv_timer_start(&s->stop_timer, do_stop, 0, 0);
 }

@@ -37,12 +37,21 @@
 #include <stdbool.h>
 #include <uv.h>
 
+/* `run`, before CMD starts (service_options.on_checked): cb(0, NULL, ud)
+ * once the first token check says every job's repo may be pushed to;
+ * cb(HS_EXIT_CONFIG, why, ud) when the Hub refused the token, a job's repo
+ * is not writable with it (why names the job), or the Hub gave no answer
+ * (after the request's retries). Called once, from the loop. */
+typedef void (*service_check_cb)(int status, const char *why, void *userdata);
+
 struct service_options {
     const char *config_path;
-    bool run_mode;       /* `hubsync run`: WORLD_SIZE from the environment; SIGINT/SIGTERM
-                            are the caller's; a finish left by an earlier run is not resumed
-                            until this run's finish */
-    const char *run_job; /* run mode: the job CMD trains (NULL: the only one) */
+    bool run_mode;               /* `hubsync run`: WORLD_SIZE from the environment; SIGINT/SIGTERM
+                                    are the caller's; a finish left by an earlier run is not resumed
+                                    until this run's finish */
+    const char *run_job;         /* run mode: the job CMD trains (NULL: the only one) */
+    service_check_cb on_checked; /* NULL: nobody waits for the token check */
+    void *check_ud;
 };
 
 struct service;
@@ -53,6 +62,10 @@ struct service;
  * a failure that created handles, *out is still set: call service_stop,
  * run the loop, then service_free. */
 int service_start(uv_loop_t *loop, const struct service_options *o, struct service **out);
+
+/* True while on_checked waits to be called (false when the config's
+ * check_hub_before_run is false or the verdict was given). */
+bool service_check_pending(const struct service *s);
 
 /* Run mode: the name of the job CMD trains. */
 const char *service_run_job(const struct service *s);

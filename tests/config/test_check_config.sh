@@ -104,7 +104,7 @@ cat >"$work/bad.json" <<'JSON'
   "endpont": "https://huggingface.co",
   "max_parallel_uploads": 100,
   "jobs": [
-    {"name": "bert", "watch": "runs/bert", "hub_model_id": "my-org/bert--x",
+    {"name": "bert", "watch": "", "hub_model_id": "my-org/bert--x",
      "hub_strategy": "every-save", "settle_secs": 5},
     {"name": "bert", "watch": "/data/b", "hub_model_id": "o/b", "private": "yes"}
   ]
@@ -116,7 +116,7 @@ cat >"$work/want" <<'TXT'
 bad.json: endpont: unknown key (did you mean "endpoint"?)
 bad.json: max_parallel_uploads: 100 is out of range 1..64
 bad.json: jobs[0].settle_secs: unknown key (did you mean "settle_seconds"?)
-bad.json: jobs[0].watch: "runs/bert" is not an absolute path
+bad.json: jobs[0].watch: must not be empty
 bad.json: jobs[0].hub_model_id: "my-org/bert--x" is not a valid repo id: it contains "--"
 bad.json: jobs[0].hub_strategy: "every-save" is not one of end, every_save, checkpoint, all_checkpoints
 bad.json: jobs[1].private: expected true or false, got a string

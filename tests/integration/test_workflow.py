@@ -1,0 +1,204 @@
+#!/usr/bin/env python3
+"""The ML engineer's workflow under `hubsync run` (issue 15):
+
+- item 1: before CMD starts, `run` checks the token and each job's write
+  access; a refused token or a repo it cannot write: exit 78 with the
+  reason, CMD never started, nothing sent. `--no-hub-check` (or the config
+  key check_hub_before_run false) starts CMD anyway, saying so.
+- item 2: two configs without state_dir get distinct default state dirs,
+  so two concurrent `run`s (a sweep) both push; a second process on the
+  same config is still refused, naming the first; `status` without
+  --config finds the only one running, and names them when there are two.
+- item 4: a relative `watch` is resolved against `run`'s working
+  directory; check-config shows it absolute and says it does not exist
+  yet; the daemon refuses a relative one (78).
+The token string never appears in any output."""
+
+import json
+import os
+import signal
+import sys
+
+import itlib
+
+BOB = "hf_bob_read_0123456789abcdefghijkl"
+BAD = "hf_revoked_token_0000000000000000000"
+FAST = {"HUBSYNC_RETRY_BASE_MS": "20", "HUBSYNC_JOB_RETRY_MS": "200"}
+
+
+def config(work, emu, jobs, token, name="hubsync.json", **top):
+    tok = os.path.join(work, name + ".token")
+    with open(tok, "w") as f:
+        f.write(token + "\n")
+    os.chmod(tok, 0o600)
+    cfg = {"endpoint": emu.url, "token_file": tok, "jobs": jobs}
+    cfg.update(top)
+    path = os.path.join(work, name)
+    with open(path, "w") as f:
+        json.dump(cfg, f, indent=1)
+    return path
+
+
+def home_env(work):
+    return dict(FAST, HOME=os.path.join(work, "home"), XDG_STATE_HOME="")
+
+
+def short_train(out, *extra):
+    return itlib.trainer_cmd(out, "--epochs", "1", "--steps-per-epoch", "10", "--save-steps",
+                             "10", "--step-time", "0", *extra)
+
+
+def test_preflight(t):
+    work = itlib.workdir("wf-pre")
+    emu = itlib.Emu(work)
+    try:
+        out = os.path.join(work, "out")
+        marker = os.path.join(work, "cmd-ran")
+        cmd = ["/bin/sh", "-c", "touch %s" % marker]
+        env = home_env(work)
+        cfg = config(work, emu, [itlib.job("j", out, "alice/m")], BAD, "bad.json")
+        r = itlib.hubsync("run", "--config", cfg, "--", *cmd, env=env, timeout=60)
+        t.check(r.returncode == 78, "refused token: exit %d (want 78)\n%s" %
+                (r.returncode, r.stderr[-1500:]))
+        t.check(not os.path.exists(marker), "refused token: CMD did not start")
+        t.check("not starting the training command: the Hub refused the token from token_file "
+                "%s (401" % os.path.join(work, "bad.json.token") in r.stderr,
+                "says why, naming the token file: %s" % r.stderr[-800:])
+        t.check("--no-hub-check" in r.stderr, "and how to start anyway")
+        t.check("start failed" not in r.stderr, "no `start failed` line after the error")
+        cfg = config(work, emu, [itlib.job("a", out, "alice/ok"),
+                                 itlib.job("b", out + "2", "carol/theirs")],
+                     itlib.ALICE, "other.json")
+        r = itlib.hubsync("run", "--config", cfg, "--job", "a", "--", *cmd, env=env, timeout=60)
+        t.check(r.returncode == 78 and not os.path.exists(marker),
+                "a job's repo the token cannot write: exit %d, CMD not started\n%s" %
+                (r.returncode, r.stderr[-1500:]))
+        t.check("job b: cannot push to carol/theirs" in r.stderr,
+                "names the job and the repo: %s" % r.stderr[-800:])
+        cfg = config(work, emu, [itlib.job("j", out, "bob/m")], BOB, "read.json")
+        r = itlib.hubsync("run", "--config", cfg, "--", *cmd, env=env, timeout=60)
+        t.check(r.returncode == 78 and not os.path.exists(marker) and
+                "read-only" in r.stderr, "read-only token: exit %d\n%s" %
+                (r.returncode, r.stderr[-800:]))
+        t.check(not [q for q in emu.requests() if q["method"] in ("POST", "PUT")],
+                "nothing was sent to the Hub")
+        # the offline start: the flag, then the config key
+        r = itlib.hubsync("run", "--config", cfg, "--no-hub-check", "--", *cmd, env=env,
+                          timeout=60)
+        t.check(os.path.exists(marker), "--no-hub-check: CMD ran")
+        t.check("without checking that the token can push (--no-hub-check)" in r.stderr,
+                "--no-hub-check says so: %s" % r.stderr[-800:])
+        t.check(r.returncode == 1, "then the final push fails: exit %d" % r.returncode)
+        os.unlink(marker)
+        cfg = config(work, emu, [itlib.job("j", out, "bob/m")], BOB, "key.json",
+                     check_hub_before_run=False)
+        r = itlib.hubsync("run", "--config", cfg, "--", *cmd, env=env, timeout=60)
+        t.check(os.path.exists(marker) and "check_hub_before_run is false" in r.stderr,
+                "check_hub_before_run false: CMD ran, said so: %s" % r.stderr[-800:])
+        # a good token: CMD starts and pushes
+        os.unlink(marker)
+        cfg = config(work, emu, [itlib.job("j", out, "alice/good")], itlib.ALICE, "good.json")
+        r = itlib.hubsync("run", "--config", cfg, "--", *short_train(out), env=env, timeout=90)
+        t.check(r.returncode == 0, "a write token: exit %d\n%s" % (r.returncode, r.stderr[-1500:]))
+        t.check("End of training" in emu.commits("alice/good"), "and it pushed")
+        for s in (BAD, BOB, itlib.ALICE):
+            t.check(s not in r.stdout + r.stderr, "no token in the output")
+    finally:
+        emu.stop()
+        itlib.cleanup(work)
+
+
+def test_sweep(t):
+    work = itlib.workdir("wf-sweep")
+    emu = itlib.Emu(work)
+    procs = []
+    try:
+        env = home_env(work)
+        outs = [os.path.join(work, "lr%d" % i) for i in (1, 2)]
+        cfgs = [config(work, emu, [itlib.job("sweep", o, "alice/" + os.path.basename(o))],
+                       itlib.ALICE, "%s.json" % os.path.basename(o)) for o in outs]
+        evs = [os.path.join(work, "ev%d" % i) for i in (1, 2)]
+        logs = [open(os.path.join(work, "log%d" % i), "w") for i in (1, 2)]
+        for c, o, ev, lg in zip(cfgs, outs, evs, logs):
+            procs.append(itlib.popen_hubsync(
+                "run", "--config", c, "--",
+                *itlib.trainer_cmd(o, "--epochs", "1", "--steps-per-epoch", "400",
+                                   "--save-steps", "10", "--step-time", "0.02", events=ev),
+                env=env, log=lg))
+        started = itlib.wait_for(lambda: all(os.path.exists(e) for e in evs), 30)
+        t.check(started, "both runs started their trainer")
+        t.check(all(p.poll() is None for p in procs), "neither was refused")
+        bases = os.listdir(os.path.join(work, "home", ".local", "state", "hubsync"))
+        t.check(sorted(b.rsplit("-", 1)[0] for b in bases) == ["lr1", "lr2"],
+                "one default state dir per config: %s" % bases)
+        r = itlib.hubsync("run", "--config", cfgs[0], "--", "/bin/true", env=env, timeout=30)
+        t.check(r.returncode == 1 and ("in use by hubsync process %d" % procs[0].pid) in r.stderr,
+                "the same config again is refused, naming the first: %d %s" %
+                (r.returncode, r.stderr[-500:]))
+        r = itlib.hubsync("status", env=env, timeout=30)
+        t.check(r.returncode == 2 and "2 hubsync processes" in r.stderr and
+                "--config FILE" in r.stderr, "status without --config names both: %d %s" %
+                (r.returncode, r.stderr[-500:]))
+        st = [itlib.hubsync("status", "--config", c, "--json", env=env, timeout=30) for c in cfgs]
+        t.check(all(s.returncode == 0 for s in st), "status --config answers for each")
+        for p in procs:
+            p.send_signal(signal.SIGTERM)  # reaches the trainer, which stops
+        for p in procs:
+            p.wait(60)
+        for lg in logs:
+            lg.close()
+        for o in outs:
+            repo = "alice/" + os.path.basename(o)
+            t.check("Training in progress, step 10" in emu.commits(repo, missing_ok=True),
+                    "%s got its saves: %s" % (repo, emu.commits(repo, missing_ok=True)))
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+        emu.stop()
+        itlib.cleanup(work)
+
+
+def test_relative_watch(t):
+    work = itlib.workdir("wf-rel")
+    emu = itlib.Emu(work)
+    try:
+        env = home_env(work)
+        cfg = config(work, emu, [itlib.job("j", "runs/x", "alice/rel")], itlib.ALICE)
+        r = itlib.hubsync("check-config", cfg, env=env, cwd=work, timeout=30)
+        absw = os.path.join(work, "runs", "x")
+        t.check(r.returncode == 0 and ("watch:        %s (" % absw) in r.stdout,
+                "check-config shows the relative watch absolute: %d\n%s%s" %
+                (r.returncode, r.stdout[:800], r.stderr[-500:]))
+        t.check("does not exist yet: hubsync waits for it to appear" in r.stdout,
+                "and says it does not exist yet")
+        t.check("written relative" in r.stdout, "and that it was written relative")
+        r = itlib.hubsync("daemon", "--config", cfg, env=env, cwd=work, timeout=30)
+        t.check(r.returncode == 78 and "jobs[0].watch is relative" in r.stderr,
+                "the daemon refuses a relative watch: %d %s" % (r.returncode, r.stderr[-500:]))
+        r = itlib.hubsync("run", "--config", cfg, "--",
+                          *itlib.trainer_cmd("runs/x", "--epochs", "1", "--steps-per-epoch", "10",
+                                             "--save-steps", "10", "--step-time", "0"),
+                          env=env, cwd=work, timeout=90)
+        t.check(r.returncode == 0, "run with a relative watch: exit %d\n%s" %
+                (r.returncode, r.stderr[-1500:]))
+        t.check(emu.commits("alice/rel", missing_ok=True)[-1:] == ["End of training"],
+                "it pushed what the trainer wrote to runs/x: %s" %
+                emu.commits("alice/rel", missing_ok=True))
+        r = itlib.hubsync("check-config", cfg, env=env, cwd=work, timeout=30)
+        t.check("does not exist yet" not in r.stdout, "once it exists, no such note")
+    finally:
+        emu.stop()
+        itlib.cleanup(work)
+
+
+def main():
+    t = itlib.Suite("integration_workflow")
+    t.run(test_preflight)
+    t.run(test_sweep)
+    t.run(test_relative_watch)
+    return t.finish()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
