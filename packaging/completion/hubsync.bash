@@ -77,7 +77,7 @@ _hubsync()
     push) opts="--repo --revision --path-in-repo --message --private --follow-symlinks --include --exclude --help" ;;
     pull) opts="--revision --checkpoint --to --dry-run --help" ;;
     daemon) opts="--config --help" ;;
-    run) opts="--config --job -- --help" ;;
+    run) opts="--config --job --no-hub-check -- --help" ;;
     status) opts="--config --socket --json --help" ;;
     finish) opts="--config --socket --help" ;;
     check-config) opts="--help" ;;
