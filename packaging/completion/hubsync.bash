@@ -80,7 +80,7 @@ _hubsync()
     run) opts="--config --job --no-hub-check -- --help" ;;
     status) opts="--config --socket --json --help" ;;
     finish) opts="--config --socket --help" ;;
-    check-config) opts="--help" ;;
+    check-config) opts="--no-hub --help" ;;
     card) opts="--config --job --out --help" ;;
     *) return ;;
     esac

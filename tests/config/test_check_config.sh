@@ -154,7 +154,7 @@ fi
 # 5. usage errors: 2
 run --
 expect_rc "no argument" 2
-has "usage" "$work/err" "Usage: hubsync check-config FILE"
+has "usage" "$work/err" "Usage: hubsync check-config [--no-hub] FILE"
 run -- a.json b.json
 expect_rc "two arguments" 2
 run -- --frobnicate multi.json

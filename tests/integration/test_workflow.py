@@ -11,7 +11,8 @@
   --config finds the only one running, and names them when there are two.
 - item 4: a relative `watch` is resolved against `run`'s working
   directory; check-config shows it absolute and says it does not exist
-  yet; the daemon refuses a relative one (78).
+  yet; the daemon refuses a relative one (78); check-config asks the Hub
+  and says when the token is refused or cannot write a job's repo (78).
 The token string never appears in any output."""
 
 import json
@@ -187,6 +188,26 @@ def test_relative_watch(t):
                 emu.commits("alice/rel", missing_ok=True))
         r = itlib.hubsync("check-config", cfg, env=env, cwd=work, timeout=30)
         t.check("does not exist yet" not in r.stdout, "once it exists, no such note")
+        # check-config asks the Hub whether the token can write
+        cfg = config(work, emu, [itlib.job("j", "/w1", "bob/m")], BOB, "read.json")
+        r = itlib.hubsync("check-config", cfg, env=env, timeout=30)
+        t.check(r.returncode == 78 and "jobs[0].hub_model_id: the token cannot push to bob/m: "
+                "the token of user \"bob\" is read-only" in r.stderr,
+                "check-config: a read-only token is a problem: %d %s" %
+                (r.returncode, r.stderr[-600:]))
+        cfg = config(work, emu, [itlib.job("j", "/w1", "alice/m")], BAD, "bad.json")
+        r = itlib.hubsync("check-config", cfg, env=env, timeout=30)
+        t.check(r.returncode == 78 and "refused it (401 Unauthorized)" in r.stderr,
+                "check-config: a refused token is a problem: %d %s" %
+                (r.returncode, r.stderr[-600:]))
+        r = itlib.hubsync("check-config", "--no-hub", cfg, env=env, timeout=30)
+        t.check(r.returncode == 0, "--no-hub does not ask: %d" % r.returncode)
+        cfg = config(work, emu, [itlib.job("j", "/w1", "alice/m")], itlib.ALICE, "ok.json")
+        r = itlib.hubsync("check-config", cfg, env=env, timeout=30)
+        t.check(r.returncode == 0 and not r.stderr, "a write token: exit %d %s" %
+                (r.returncode, r.stderr[-300:]))
+        for x in (BAD, BOB, itlib.ALICE):
+            t.check(x not in r.stdout + r.stderr, "no token in check-config's output")
     finally:
         emu.stop()
         itlib.cleanup(work)
