@@ -27,6 +27,7 @@ int ctlcli_parse(const char *cmd, int argc, char **argv, bool allow_json, bool w
         {"config", required_argument, NULL, 'c'},
         {"socket", required_argument, NULL, 's'},
         {"json", no_argument, NULL, 'j'},
+        {"wait", no_argument, NULL, 'w'},
         {NULL, 0, NULL, 0},
     };
     optind = 1;
@@ -44,6 +45,11 @@ int ctlcli_parse(const char *cmd, int argc, char **argv, bool allow_json, bool w
             if (!allow_json)
                 goto unknown;
             a->json = true;
+            break;
+        case 'w':
+            if (!want_job)
+                goto unknown;
+            a->wait = true;
             break;
         case '?':
         default:
@@ -337,15 +343,45 @@ static int format_job(const json_t *job, struct hs_buf *b)
     const char *name = json_string_value(json_object_get(job, "name"));
     const char *st = json_string_value(json_object_get(job, "state"));
     const char *ck = json_string_value(json_object_get(job, "checkpoint"));
+    const char *watch = json_string_value(json_object_get(job, "watch")),
+               *wmode = json_string_value(json_object_get(job, "watch_mode")),
+               *wwhy = json_string_value(json_object_get(job, "watch_mode_why")),
+               *repo = json_string_value(json_object_get(job, "repo")),
+               *e = json_string_value(json_object_get(job, "last_error"));
+    const json_t *retry = json_object_get(job, "retry");
+    uint64_t attempt = 0, next_in = 0;
     int rc = hs_buf_printf(b, "job ");
     rc = rc ? rc : put_str(b, name ? name : "?");
     rc = rc ? rc : hs_buf_printf(b, ": ");
-    rc = rc ? rc : put_str(b, st ? st : "unknown");
+    if (st && !strcmp(st, "waiting") && wmode && !strcmp(wmode, "waiting") && watch) {
+        rc = rc ? rc : hs_buf_printf(b, "waiting for ");
+        rc = rc ? rc : put_str(b, watch);
+        rc = rc ? rc : hs_buf_printf(b, " to appear");
+    } else if (st && !strcmp(st, "retrying") && get_u64(retry, "attempt", &attempt) &&
+               get_u64(retry, "next_in_seconds", &next_in)) {
+        rc = rc ? rc
+                : hs_buf_printf(b, "retrying (attempt %" PRIu64 ", next in %" PRIu64 "s)", attempt,
+                                next_in);
+        rc = rc ? rc : hs_buf_printf(b, ": "); /* the error names the checkpoint */
+        rc = rc ? rc : put_str(b, e ? e : "(no error recorded)");
+        ck = NULL;
+    } else {
+        rc = rc ? rc : put_str(b, st ? st : "unknown");
+    }
     if (ck && rc == 0) {
         rc = hs_buf_printf(b, " ");
         rc = rc ? rc : put_str(b, ck);
     }
     rc = rc ? rc : hs_buf_printf(b, "\n");
+    if (rc == 0 && repo)
+        rc = field(b, "repo", repo);
+    if (rc == 0 && watch)
+        rc = field(b, "watch", watch);
+    if (rc == 0 && wmode) {
+        char line[256];
+        snprintf(line, sizeof(line), "%s (%s)", wmode, wwhy ? wwhy : "?");
+        rc = field(b, "watch mode", line);
+    }
     if (rc)
         return rc;
 
@@ -407,7 +443,6 @@ static int format_job(const json_t *job, struct hs_buf *b)
     const char *url = json_string_value(json_object_get(job, "last_commit_url"));
     if (rc == 0)
         rc = field(b, "last commit", url ? url : "none yet");
-    const char *e = json_string_value(json_object_get(job, "last_error"));
     if (rc == 0)
         rc = field(b, "last error", e ? e : "none");
     size_t i;

@@ -21,6 +21,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <stdlib.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -723,7 +724,11 @@ int service_start(uv_loop_t *loop, const struct service_options *o, struct servi
 {
     *out = NULL;
     struct service *s = calloc(1, sizeof(*s));
-    if (!s || !(s->config_path = strdup(o->config_path))) {
+    if (s) /* absolute in status and messages; the file named as given if it cannot be */
+        s->config_path = realpath(o->config_path, NULL);
+    if (s && !s->config_path)
+        s->config_path = strdup(o->config_path);
+    if (!s || !s->config_path) {
         free(s);
         hs_log_error("out of memory");
         return HS_EXIT_FAILURE;

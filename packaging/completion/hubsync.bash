@@ -79,7 +79,7 @@ _hubsync()
     daemon) opts="--config --help" ;;
     run) opts="--config --job --no-hub-check -- --help" ;;
     status) opts="--config --socket --json --help" ;;
-    finish) opts="--config --socket --help" ;;
+    finish) opts="--config --socket --wait --help" ;;
     check-config) opts="--no-hub --help" ;;
     card) opts="--config --job --out --help" ;;
     *) return ;;

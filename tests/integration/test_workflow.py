@@ -213,11 +213,73 @@ def test_relative_watch(t):
         itlib.cleanup(work)
 
 
+def test_status(t):
+    """item 9: status names the repo, the watch path, the watch mode and why;
+    a missing watch reads "waiting for <watch> to appear"; a save between
+    attempts reads "retrying (attempt N, next in Ns): <last error>"; the JSON
+    carries the config's absolute path; `finish JOB --wait` returns once the
+    End of training commit is made."""
+    work = itlib.workdir("wf-status")
+    emu = itlib.Emu(work)
+    p = None
+    try:
+        out = os.path.join(work, "out")
+        config(work, emu, [itlib.job("j", out, "alice/st")], itlib.ALICE)
+        env = dict(home_env(work), HUBSYNC_JOB_RETRY_MS="4000")
+        log = open(os.path.join(work, "daemon.log"), "w")
+        p = itlib.popen_hubsync("daemon", "--config", "hubsync.json", env=env, log=log, cwd=work)
+
+        def status(*a):
+            return itlib.hubsync("status", "--config", os.path.join(work, "hubsync.json"), *a,
+                                 env=env, timeout=30)
+        ok = itlib.wait_for(lambda: "waiting for %s to appear" % out in status().stdout, 20)
+        r = status()
+        t.check(ok, "a missing watch: waiting for it to appear:\n%s%s" % (r.stdout, r.stderr))
+        t.check("  repo         alice/st\n" in r.stdout and ("  watch        %s\n" % out)
+                in r.stdout, "status names the repo and the watch path:\n%s" % r.stdout)
+        t.check("  watch mode   waiting (the folder does not exist yet)" in r.stdout,
+                "and the watch mode with why")
+        j = json.loads(status("--json").stdout)
+        t.check(j.get("config") == os.path.join(work, "hubsync.json"),
+                "the JSON has the config's absolute path: %s" % j.get("config"))
+        emu.kill()
+        import subprocess
+        subprocess.run(short_train(out), check=True, timeout=60)
+        ok = itlib.wait_for(lambda: "retrying (attempt " in status().stdout, 40)
+        r = status()
+        t.check(ok and "next in " in r.stdout, "a failed push reads retrying (attempt N, next "
+                "in Ns):\n%s" % r.stdout)
+        line = [x for x in r.stdout.splitlines() if x.startswith("job j: retrying")]
+        t.check(line and "): " in line[0] and not line[0].endswith("none"),
+                "with the last error: %s" % line)
+        t.check("watch mode   inotify (watch_mode auto on " in r.stdout,
+                "once it exists, the mode and the filesystem:\n%s" % r.stdout)
+        emu.restart()
+        r = itlib.hubsync("finish", "j", "--config", os.path.join(work, "hubsync.json"),
+                          "--wait", env=env, timeout=90)
+        t.check(r.returncode == 0 and "End of training committed: " in r.stderr,
+                "finish --wait returns once the finish is committed: %d %s" %
+                (r.returncode, r.stderr[-800:]))
+        t.check(emu.commits("alice/st")[-1] == "End of training", "and it is in the repo")
+        r = itlib.hubsync("finish", "nope", "--config", os.path.join(work, "hubsync.json"),
+                          "--wait", env=env, timeout=30)
+        t.check(r.returncode == 1, "finish --wait of an unknown job: exit %d" % r.returncode)
+        p.send_signal(signal.SIGTERM)
+        p.wait(30)
+        log.close()
+    finally:
+        if p and p.poll() is None:
+            p.kill()
+        emu.stop()
+        itlib.cleanup(work)
+
+
 def main():
     t = itlib.Suite("integration_workflow")
     t.run(test_preflight)
     t.run(test_sweep)
     t.run(test_relative_watch)
+    t.run(test_status)
     return t.finish()
 
 
