@@ -182,6 +182,11 @@ typedef uint64_t hs_usec_t;
 hs_usec_t hs_now_monotonic(void);
 hs_usec_t hs_now_realtime(void);
 
+/* ---- units (units.c) --------------------------------------------------- */
+
+/* A byte count for people: "512 B", "858.4 MiB" (binary units). */
+void hs_format_bytes(uint64_t bytes, char *out, size_t n);
+
 /* ---- misc -------------------------------------------------------------- */
 
 #define HS_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))

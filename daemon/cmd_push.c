@@ -302,18 +302,6 @@ static int persist(const char *json, size_t len, void *ud)
 
 /* ---- progress ---------------------------------------------------------- */
 
-static void human(uint64_t b, char *out, size_t n)
-{
-    const char *u[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-    double v = (double)b;
-    int i = 0;
-    while (v >= 1024 && i < 4) {
-        v /= 1024;
-        i++;
-    }
-    snprintf(out, n, i ? "%.1f %s" : "%.0f %s", v, u[i]);
-}
-
 static void progress(const struct uploader_progress *p, void *ud)
 {
     struct run_ctx *ctx = ud;
@@ -331,12 +319,12 @@ static void progress(const struct uploader_progress *p, void *ud)
     char done[32], total[32], rate[48] = "";
     uint64_t d = p->phase == UPLOADER_PHASE_HASH ? p->hashed_bytes : p->sent_bytes;
     uint64_t t = p->phase == UPLOADER_PHASE_HASH ? ctx->send_total : p->send_total;
-    human(d, done, sizeof(done));
-    human(t, total, sizeof(total));
+    hs_format_bytes(d, done, sizeof(done));
+    hs_format_bytes(t, total, sizeof(total));
     double secs = (double)(now - ctx->phase_started) / 1e6;
     if (secs > 0.5 && d) {
         char r[24];
-        human((uint64_t)((double)d / secs), r, sizeof(r));
+        hs_format_bytes((uint64_t)((double)d / secs), r, sizeof(r));
         snprintf(rate, sizeof(rate), "%s/s", r);
     }
     if (p->phase == UPLOADER_PHASE_UPLOAD && t) {
@@ -400,7 +388,7 @@ static void done(int status, const struct uploader_result *res, const struct hs_
         return;
     }
     char sent[32];
-    human(res->bytes_sent, sent, sizeof(sent));
+    hs_format_bytes(res->bytes_sent, sent, sizeof(sent));
     if (res->nothing_to_commit)
         fprintf(stderr, "hubsync: nothing to commit: every file is already in the repo\n");
     else if (res->resumed_commit)
@@ -620,7 +608,7 @@ static int run(int argc, char **argv)
         return HS_EXIT_CONFIG;
     }
     if (config_resolve_token(NULL, NULL, &token, &err) < 0) {
-        hs_log_error("no Hub token: %s", err.msg);
+        hs_log_error("%s", err.msg); /* "no Hub token: ..." */
         free(endpoint);
         list_free(&files);
         return HS_EXIT_CONFIG;

@@ -142,10 +142,19 @@ static void on_finished(int status, const char *msg, void *ud)
     if (status == 0 && msg)
         fprintf(stderr, "hubsync run: %s\n", msg);
     if (status < 0)
+        fprintf(stderr, "hubsync run: the final push failed: %s\n", msg ? msg : "unknown error");
+    /* how to complete it: only where running again can (an outage, not a
+     * missing output dir; a token that cannot push needs fixing first) */
+    if (status == -EACCES)
         fprintf(stderr,
-                "hubsync run: the final push failed: %s\nhubsync run: the state is kept in the "
-                "journal; `hubsync daemon --config %s` completes it, or `hubsync run` again\n",
-                msg ? msg : "unknown error", c->config);
+                "hubsync run: the journal keeps the saves and the finish: once the token can "
+                "push, `hubsync daemon --config %s` pushes them\n",
+                c->config);
+    else if (status < 0 && status != -ENOENT && status != -ENOTDIR && status != -ELOOP)
+        fprintf(stderr,
+                "hubsync run: the state is kept in the journal; `hubsync daemon --config %s` "
+                "completes it, or `hubsync run` again\n",
+                c->config);
     report_lost(c);
     stop_all(c, status == 0 ? "final push done" : "final push failed");
 }

@@ -275,18 +275,7 @@ int ctlcli_ask(const char *cmd, const struct ctlcli_args *a, const char *path, c
 
 void ctlcli_format_bytes(uint64_t bytes, char *out, size_t n)
 {
-    static const char *const units[] = {"KiB", "MiB", "GiB", "TiB", "PiB"};
-    if (bytes < 1024) {
-        snprintf(out, n, "%" PRIu64 " B", bytes);
-        return;
-    }
-    double v = (double)bytes / 1024;
-    size_t u = 0;
-    while (v >= 1024 && u + 1 < HS_ARRAY_SIZE(units)) {
-        v /= 1024;
-        u++;
-    }
-    snprintf(out, n, "%.1f %s", v, units[u]);
+    hs_format_bytes(bytes, out, n);
 }
 
 void ctlcli_format_duration(uint64_t s, char *out, size_t n)

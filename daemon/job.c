@@ -379,8 +379,10 @@ static void done_cb(int status, const struct uploader_result *res, const struct 
         job__note(j, "%zu saves coalesced into one commit (%s): %s", op->n_saves, name,
                   op->description ? op->description : "");
     }
-    hs_log_info("job %s: %s committed: %s (%" PRIu64 " bytes sent, %u objects already there)%s",
-                j->name, name, res->commit_url, res->bytes_sent, res->objects_skipped,
+    char sent[32];
+    hs_format_bytes(res->bytes_sent, sent, sizeof(sent));
+    hs_log_info("job %s: %s committed: %s (%s sent, %u object%s already there)%s", j->name, name,
+                res->commit_url, sent, res->objects_skipped, res->objects_skipped == 1 ? "" : "s",
                 res->nothing_to_commit ? " (nothing changed)" : "");
     if (res->files_skipped)
         job__note(j, "%s: %u file%s not pushed: the Hub cannot store %s name%s (see the log)", name,
@@ -483,8 +485,8 @@ static void push_now(struct job_op *op)
         job__op_error(op, rc, err.msg[0] ? err.msg : hs_strerror(rc));
         return;
     }
-    hs_log_info("job %s: pushing \"%s\" (%zu files)%s", j->name, op->plan.message, op->plan.n_files,
-                resuming ? " (resuming)" : "");
+    hs_log_info("job %s: pushing \"%s\" (%zu file%s)%s", j->name, op->plan.message,
+                op->plan.n_files, op->plan.n_files == 1 ? "" : "s", resuming ? " (resuming)" : "");
     job__changed(j);
 }
 

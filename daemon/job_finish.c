@@ -365,8 +365,10 @@ void job__final_done(struct job_op *op, int status, const struct uploader_result
     char url[HS_PATH_MAX]; /* an endpoint's user:password never shown */
     hs_url_redact(res->commit_url ? res->commit_url : "", url, sizeof(url));
     j->last_commit_url = res->commit_url ? strdup(url) : NULL;
-    hs_log_info("job %s: End of training committed: %s (%" PRIu64 " bytes sent)%s%s", j->name, url,
-                res->bytes_sent, res->nothing_to_commit ? " (nothing changed)" : "",
+    char sent[32];
+    hs_format_bytes(res->bytes_sent, sent, sizeof(sent));
+    hs_log_info("job %s: End of training committed: %s (%s sent)%s%s", j->name, url, sent,
+                res->nothing_to_commit ? " (nothing changed)" : "",
                 res->resumed_commit ? " (found in the repo after a restart)" : "");
     j->resume_final_commit = 0;
     j->finish_requested = false;

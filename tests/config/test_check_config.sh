@@ -75,7 +75,7 @@ hasnt "token not printed" "$work/out" "$TOK"
 rm "$work/home/.cache/huggingface/token"
 run -- multi.json
 expect_rc "no token" 78
-has "no token" "$work/err" "multi.json: token: no token: none in the config (\"token\", \"token_file\"), HF_TOKEN and HUGGING_FACE_HUB_TOKEN are unset or empty, and $work/home/.cache/huggingface/token does not exist"
+has "no token" "$work/err" "multi.json: token: no Hub token: HF_TOKEN and HUGGING_FACE_HUB_TOKEN are unset or empty, and $work/home/.cache/huggingface/token does not exist. Log in with \`hf auth login\` (it writes that file), or set HF_TOKEN (or set \"token_file\" in the config)"
 printf '%s\n' "$TOK" >"$work/tok" && chmod 0644 "$work/tok"
 sed "s|\"state_dir\"|\"token_file\": \"$work/tok\", \"state_dir\"|" "$data/multi.json" >"$work/tf.json"
 run HF_TOKEN=hf_other -- tf.json

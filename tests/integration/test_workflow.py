@@ -102,6 +102,9 @@ def test_preflight(t):
         r = itlib.hubsync("run", "--config", cfg, "--", *short_train(out), env=env, timeout=90)
         t.check(r.returncode == 0, "a write token: exit %d\n%s" % (r.returncode, r.stderr[-1500:]))
         t.check("End of training" in emu.commits("alice/good"), "and it pushed")
+        t.check(" bytes sent" not in r.stderr and " bytes, " not in r.stderr and
+                "MiB sent" in r.stderr and " files, 6.1 MiB, " in r.stderr,
+                "sizes in binary units (issue 15 item 10): %s" % r.stderr[-1500:])
         for s in (BAD, BOB, itlib.ALICE):
             t.check(s not in r.stdout + r.stderr, "no token in the output")
     finally:
