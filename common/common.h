@@ -64,6 +64,10 @@ enum hs_log_level hs_log_get_level(void);
  * through the secret scrubber (hs_secret_register) before any sink sees it. */
 typedef void (*hs_log_sink_fn)(enum hs_log_level level, const char *line, void *userdata);
 void hs_log_set_sink(hs_log_sink_fn fn, void *userdata);
+/* The default (stderr) sink: "HH:MM:SS " before each line when timestamps
+ * (`run`, `daemon`); on a terminal each line clears the current one first
+ * (a trainer's progress bar). Call once, before logging from threads. */
+void hs_log_stderr_style(bool timestamps);
 
 void hs_log(enum hs_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void hs_vlog(enum hs_log_level level, const char *fmt, va_list ap);

@@ -129,9 +129,9 @@ static void report_lost(struct run_ctx *c)
     struct service_lost l;
     if (service_job_lost(c->s, service_run_job(c->s), &l) < 0 || !l.n)
         return;
-    fprintf(stderr, "hubsync run: %" PRIu64 " save%s lost (never committed); the last: %s: %s%s\n",
-            l.n, l.n == 1 ? "" : "s", l.name ? l.name : "?", l.reason ? l.reason : "?",
-            l.fails_run ? "" : " (lost_saves_fail_run is false: the exit status ignores it)");
+    hs_log_error("%" PRIu64 " save%s lost (never committed); the last: %s: %s%s", l.n,
+                 l.n == 1 ? "" : "s", l.name ? l.name : "?", l.reason ? l.reason : "?",
+                 l.fails_run ? "" : " (lost_saves_fail_run is false: the exit status ignores it)");
     c->lost_fails = l.fails_run;
 }
 
@@ -140,21 +140,19 @@ static void on_finished(int status, const char *msg, void *ud)
     struct run_ctx *c = ud;
     c->final_ok = status == 0;
     if (status == 0 && msg)
-        fprintf(stderr, "hubsync run: %s\n", msg);
+        hs_log_warn("%s", msg);
     if (status < 0)
-        fprintf(stderr, "hubsync run: the final push failed: %s\n", msg ? msg : "unknown error");
+        hs_log_error("the final push failed: %s", msg ? msg : "unknown error");
     /* how to complete it: only where running again can (an outage, not a
      * missing output dir; a token that cannot push needs fixing first) */
     if (status == -EACCES)
-        fprintf(stderr,
-                "hubsync run: the journal keeps the saves and the finish: once the token can "
-                "push, `hubsync daemon --config %s` pushes them\n",
-                c->config);
+        hs_log_info("the journal keeps the saves and the finish: once the token can push, "
+                    "`hubsync daemon --config %s` pushes them",
+                    c->config);
     else if (status < 0 && status != -ENOENT && status != -ENOTDIR && status != -ELOOP)
-        fprintf(stderr,
-                "hubsync run: the state is kept in the journal; `hubsync daemon --config %s` "
-                "completes it, or `hubsync run` again\n",
-                c->config);
+        hs_log_info("the state is kept in the journal; `hubsync daemon --config %s` completes it, "
+                    "or `hubsync run` again",
+                    c->config);
     report_lost(c);
     stop_all(c, status == 0 ? "final push done" : "final push failed");
 }
@@ -210,17 +208,15 @@ static void handle_signal(struct run_ctx *c, int signum, bool tty)
     if (signum != SIGINT && signum != SIGTERM)
         return;
     if (!c->pid) {
-        fprintf(stderr, "hubsync run: stopped by %s before the training command started\n",
-                signum == SIGINT ? "SIGINT" : "SIGTERM");
+        hs_log_warn("stopped by %s before the training command started",
+                    signum == SIGINT ? "SIGINT" : "SIGTERM");
         c->exit_status = 128 + signum;
         return stop_all(c, "stopped before the training command started");
     }
     c->interrupted = true;
-    fprintf(stderr,
-            "hubsync run: stopped by %s before the final push completed; the journal keeps "
-            "it: run `hubsync daemon --config %s` (it completes the push) or `hubsync run` "
-            "again\n",
-            signum == SIGINT ? "SIGINT" : "SIGTERM", c->config);
+    hs_log_warn("stopped by %s before the final push completed; the journal keeps it: run "
+                "`hubsync daemon --config %s` (it completes the push) or `hubsync run` again",
+                signum == SIGINT ? "SIGINT" : "SIGTERM", c->config);
     stop_all(c, "stopped before the final push completed");
 }
 
@@ -281,8 +277,7 @@ static void start_cmd(struct run_ctx *c)
     int sr = spawn_cmd(c->cmd, c->own_group, &c->pid);
     if (sr) {
         c->pid = 0;
-        fprintf(stderr, "hubsync run: %s: %s\n", c->cmd[0],
-                sr == ENOENT ? "command not found" : strerror(sr));
+        hs_log_error("%s: %s", c->cmd[0], sr == ENOENT ? "command not found" : strerror(sr));
         c->exit_status = sr == EACCES ? 126 : 127;
         return stop_all(c, "the training command could not start");
     }
@@ -300,11 +295,9 @@ static void checked_act(struct run_ctx *c, int status, const char *why)
         return;
     if (status == 0)
         return start_cmd(c);
-    fprintf(stderr,
-            "hubsync run: not starting the training command: %s\nhubsync run: fix the token or "
-            "hub_model_id; to start anyway (offline), give --no-hub-check or set "
-            "\"check_hub_before_run\": false\n",
-            why ? why : "the token cannot push");
+    hs_log_error("not starting the training command: %s", why ? why : "the token cannot push");
+    hs_log_info("fix the token or hub_model_id; to start anyway (offline), give --no-hub-check or "
+                "set \"check_hub_before_run\": false");
     c->exit_status = status;
     stop_all(c, NULL); /* said above */
 }
@@ -323,7 +316,7 @@ static int run(int argc, char **argv)
 {
     const char *config = NULL, *job = NULL;
     bool no_check = false;
-    int i = 1;
+    int verbosity = 0, i = 1;
     for (; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--")) {
@@ -334,6 +327,10 @@ static int run(int argc, char **argv)
             *(!strcmp(a, "--config") ? &config : &job) = argv[++i];
         } else if (!strcmp(a, "--no-hub-check")) {
             no_check = true;
+        } else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
+            verbosity = -1;
+        } else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
+            verbosity = 1;
         } else if (a[0] == '-') {
             fprintf(stderr, "hubsync run: unknown option or missing value '%s'\n", a);
             fputs(cmd_run.usage, stderr);
@@ -359,7 +356,9 @@ static int run(int argc, char **argv)
                                 .run_mode = true,
                                 .run_job = job,
                                 .on_checked = no_check ? NULL : on_checked,
-                                .check_ud = &c};
+                                .check_ud = &c,
+                                .verbosity = verbosity};
+    hs_log_stderr_style(true);
     int rc = service_start(&loop, &o, &c.s);
     if (rc != 0) {
         service_stop(c.s, NULL);
@@ -403,7 +402,8 @@ static int run(int argc, char **argv)
 const struct hs_command cmd_run = {
     .name = "run",
     .summary = "run a training command and sync while it runs",
-    .usage = "Usage: hubsync run --config FILE [--job NAME] -- CMD [ARG]...\n\nStart CMD, push its "
+    .usage = "Usage: hubsync run --config FILE [--job NAME] [--no-hub-check] [-q | -v] -- CMD "
+             "[ARG]...\n\nStart CMD, push its "
              "checkpoints while it runs, then finish the job (final push\nand model card) when CMD "
              "exits. Exits with CMD's status if CMD failed (128+N if\nkilled by signal N, 127 if "
              "not found), 1 if CMD succeeded but the final push did\nnot or a save was lost (never "
@@ -417,6 +417,10 @@ const struct hs_command cmd_run = {
              "  --config FILE   the JSON configuration\n  --job NAME      the job CMD trains "
              "(default: the only job of FILE)\n  --no-hub-check  start CMD without that check "
              "(offline starts; the config\n                  key check_hub_before_run false does "
-             "the same)\n  -h, --help      show this help\n",
+             "the same)\n  -q, --quiet     warnings and errors only\n  -v, --verbose   debug "
+             "lines too (over log_level and $HUBSYNC_LOG_LEVEL)\n  -h, --help      show this "
+             "help\n\nIts lines are whole, time-stamped and start with \"hubsync: LEVEL:\"; on a "
+             "terminal\neach clears the line first, so a trainer's progress bar is not glued to "
+             "it.\n",
     .run = run,
 };

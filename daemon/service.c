@@ -534,6 +534,24 @@ static uint64_t env_u64(const char *name, uint64_t def)
     return *end ? def : (uint64_t)x;
 }
 
+/* The log level: the config's log_level, else $HUBSYNC_LOG_LEVEL over it,
+ * else -q (warnings and errors) / -v (debug) over both: no config edit to
+ * quieten or debug one run. */
+static void apply_log_level(const struct service *s, const struct config *cfg)
+{
+    enum hs_log_level level = cfg->log_level;
+    const char *env = getenv("HUBSYNC_LOG_LEVEL");
+    if (env && *env && hs_log_level_parse(env, &level) < 0) {
+        level = cfg->log_level;
+        hs_log_warn("HUBSYNC_LOG_LEVEL=\"%s\" is not error, warn, info or debug: ignored", env);
+    }
+    if (s->o.verbosity < 0)
+        level = HS_LOG_WARN;
+    else if (s->o.verbosity > 0)
+        level = HS_LOG_DEBUG;
+    hs_log_set_level(level);
+}
+
 static void setup_logging(const struct config *cfg)
 {
     if (cfg->log_file && !g_log_file) {
@@ -663,7 +681,7 @@ static void reload(struct service *s)
         s->old[s->n_old++] = s->cfg;
     }
     s->cfg = nc;
-    hs_log_set_level(nc->log_level);
+    apply_log_level(s, nc);
     watch_pids(s);
     hs_log_info("config reloaded: %zu job%s", s->n_jobs, s->n_jobs == 1 ? "" : "s");
     token_check(s); /* access may have changed: the new jobs wait for it */
@@ -747,7 +765,7 @@ int service_start(uv_loop_t *loop, const struct service_options *o, struct servi
     *out = s;
     if (load_config(s, &s->cfg) < 0)
         return HS_EXIT_CONFIG;
-    hs_log_set_level(s->cfg->log_level);
+    apply_log_level(s, s->cfg);
     setup_logging(s->cfg);
     if (!s->cfg->check_hub_before_run)
         s->check_cb = NULL; /* the config says: start CMD without waiting */

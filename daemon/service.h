@@ -28,6 +28,8 @@
  *     retry base and stall timeout.
  *   HUBSYNC_WHOAMI_RETRY_SECONDS (60): the next token check after one the
  *     Hub did not answer.
+ *   HUBSYNC_LOG_LEVEL (error, warn, info, debug): over the config's
+ *     log_level; -q / -v of `run` and `daemon` win over both.
  */
 #ifndef HUBSYNC_DAEMON_SERVICE_H
 #define HUBSYNC_DAEMON_SERVICE_H
@@ -51,6 +53,8 @@ struct service_options {
                                     until this run's finish */
     const char *run_job;         /* run mode: the job CMD trains (NULL: the only one) */
     service_check_cb on_checked; /* NULL: nobody waits for the token check */
+    int verbosity;               /* -1: -q (warnings, errors), 1: -v (debug), 0: the config's
+                                    log_level or $HUBSYNC_LOG_LEVEL */
     void *check_ud;
 };
 

@@ -76,8 +76,8 @@ _hubsync()
     case $cmd in
     push) opts="--repo --revision --path-in-repo --message --private --follow-symlinks --include --exclude --help" ;;
     pull) opts="--revision --checkpoint --to --dry-run --help" ;;
-    daemon) opts="--config --help" ;;
-    run) opts="--config --job --no-hub-check -- --help" ;;
+    daemon) opts="--config -q -v --quiet --verbose --help" ;;
+    run) opts="--config --job --no-hub-check -q -v --quiet --verbose -- --help" ;;
     status) opts="--config --socket --json --help" ;;
     finish) opts="--config --socket --wait --help" ;;
     check-config) opts="--no-hub --help" ;;

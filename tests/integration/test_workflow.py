@@ -277,12 +277,83 @@ def test_status(t):
         itlib.cleanup(work)
 
 
+def test_output(t):
+    """item 5: `run`'s lines are whole, time-stamped, all "hubsync: LEVEL: ";
+    on a terminal each starts by clearing the line (a trainer's tqdm bar left
+    without a newline is not glued to it); -q, -v and HUBSYNC_LOG_LEVEL set
+    the level without editing the config."""
+    import re
+    import subprocess
+    import time
+    work = itlib.workdir("wf-out")
+    emu = itlib.Emu(work)
+    try:
+        out = os.path.join(work, "out")
+        cfg = config(work, emu, [itlib.job("j", out, "alice/out")], itlib.ALICE)
+        env = home_env(work)
+        r = itlib.hubsync("run", "--config", cfg, "--", *short_train(out), env=env, timeout=90)
+        lines = r.stderr.splitlines()
+        bad = [x for x in lines
+               if not re.match(r"^\d\d:\d\d:\d\d hubsync: (info|warning|error|debug): ", x)]
+        t.check(r.returncode == 0 and lines and not bad,
+                "every line time-stamped, one prefix style: %s" % bad[:3])
+        r = itlib.hubsync("run", "--config", cfg, "-q", "--", "/bin/true", env=env, timeout=60)
+        t.check(r.returncode == 0 and " info: " not in r.stderr,
+                "-q: no info lines: %s" % r.stderr[-500:])
+        r = itlib.hubsync("run", "--config", cfg, "--", "/bin/true", timeout=60,
+                          env=dict(env, HUBSYNC_LOG_LEVEL="warn"))
+        t.check(r.returncode == 0 and " info: " not in r.stderr, "HUBSYNC_LOG_LEVEL=warn")
+        r = itlib.hubsync("run", "--config", cfg, "-v", "--", "/bin/true", env=env, timeout=60)
+        t.check(" debug: " in r.stderr, "-v: debug lines: %s" % r.stderr[-500:])
+        # on a terminal, beside a bar the trainer left without a newline
+        master, slave = os.openpty()
+        e = dict(os.environ, **env)
+        e.pop("HF_TOKEN", None)
+        mark = os.path.join(work, "bar-shown")
+        bar = ("trap : USR1; printf 'train  42%%%%|####      | 42/100'; touch %s; sleep 3; "
+               "printf '\\n'" % mark)
+        p = subprocess.Popen([itlib.BIN, "run", "--config", cfg, "-v", "--", "/bin/sh", "-c",
+                              bar], stdin=slave, stdout=slave, stderr=slave, env=e,
+                             start_new_session=True)
+        os.close(slave)
+        import select
+        chunks = []
+        sent = False
+        end = time.monotonic() + 60
+        while time.monotonic() < end:
+            if not sent and os.path.exists(mark):
+                time.sleep(0.2)
+                p.send_signal(signal.SIGUSR1)  # hubsync logs that it forwards it: mid-bar
+                sent = True
+            if not select.select([master], [], [], 0.1)[0]:
+                continue
+            try:
+                b = os.read(master, 65536)
+            except OSError:
+                break
+            if not b:
+                break
+            chunks.append(b)
+        p.wait(30)
+        os.close(master)
+        text = b"".join(chunks).decode(errors="replace")
+        glued = re.search(r"42/100[^\r\n]*hubsync:", text)
+        t.check("42/100" in text and not glued, "no hubsync line glued to the bar: %r" %
+                text[-600:])
+        t.check(re.search(r"42/100\r\x1b\[K\d\d:\d\d:\d\d hubsync: ", text) is not None,
+                "the next line clears the bar's line first: %r" % text[-600:])
+    finally:
+        emu.stop()
+        itlib.cleanup(work)
+
+
 def main():
     t = itlib.Suite("integration_workflow")
     t.run(test_preflight)
     t.run(test_sweep)
     t.run(test_relative_watch)
     t.run(test_status)
+    t.run(test_output)
     return t.finish()
 
 
