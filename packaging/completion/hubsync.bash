@@ -74,7 +74,7 @@ _hubsync()
 
     local opts
     case $cmd in
-    push) opts="--repo --revision --path-in-repo --message --private --follow-symlinks --include --exclude --help" ;;
+    push) opts="--repo --repo-type --revision --path-in-repo --message --commit-message --commit-description --quiet --private --follow-symlinks --include --exclude --help" ;;
     pull) opts="--revision --checkpoint --to --dry-run --help" ;;
     daemon) opts="--config -q -v --quiet --verbose --help" ;;
     run) opts="--config --job --no-hub-check -q -v --quiet --verbose -- --help" ;;

@@ -347,6 +347,54 @@ def test_output(t):
         itlib.cleanup(work)
 
 
+def test_push_parity(t):
+    """item 8: `push` as `hf upload`: REPO PATH [PATH_IN_REPO] beside PATH --repo, one
+    file or a folder, --repo-type, --commit-message / --commit-description,
+    --quiet; a small file committed inline says so (not "0 B sent")."""
+    work = itlib.workdir("wf-push")
+    emu = itlib.Emu(work)
+    try:
+        env = dict(home_env(work), HF_ENDPOINT=emu.url, HF_TOKEN=itlib.ALICE)
+        f = os.path.join(work, "notes.txt")
+        with open(f, "w") as fh:
+            fh.write("hello\n")
+        d = os.path.join(work, "folder")
+        os.makedirs(d)
+        with open(os.path.join(d, "a.json"), "w") as fh:
+            fh.write("{}\n")
+        r = itlib.hubsync("push", "alice/pp", f, env=env, timeout=60)
+        t.check(r.returncode == 0 and emu.files("alice/pp").get("notes.txt") == itlib.sha256(f),
+                "push REPO FILE: the file at its name: %d %s" % (r.returncode, r.stderr[-500:]))
+        t.check("committed 1 file inline" in r.stderr and "0 B sent" not in r.stderr,
+                "a small file is reported inline: %s" % r.stderr[-300:])
+        r = itlib.hubsync("push", "alice/pp", f, "docs/n.txt", env=env, timeout=60)
+        t.check(r.returncode == 0 and "docs/n.txt" in emu.files("alice/pp"),
+                "push REPO FILE PATH_IN_REPO: %d %s" % (r.returncode, r.stderr[-300:]))
+        r = itlib.hubsync("push", "alice/pp", d, "sub", "--commit-message", "my title",
+                          "--commit-description", "why", "--quiet", env=env, timeout=60)
+        t.check(r.returncode == 0 and r.stderr == "" and
+                r.stdout.strip().startswith(emu.url) and len(r.stdout.splitlines()) == 1,
+                "--quiet: only the URL: %r %r" % (r.stdout, r.stderr))
+        t.check("sub/a.json" in emu.files("alice/pp") and
+                emu.commits("alice/pp")[-1] == "my title", "--commit-message: %s" %
+                emu.commits("alice/pp")[-1:])
+        r = itlib.hubsync("push", d, "--repo", "alice/ds", "--repo-type", "dataset", env=env,
+                          timeout=60)
+        files = {x["path"] for x in itlib.emu_inspect.list_files(emu.url, "alice/ds",
+                                                                   rtype="dataset")}
+        t.check(r.returncode == 0 and "a.json" in files, "--repo-type dataset: %d %s %s" %
+                (r.returncode, files, r.stderr[-300:]))
+        r = itlib.hubsync("push", d, "--repo", "alice/ds", "--repo-type", "bucket", env=env)
+        t.check(r.returncode == 2 and "model, dataset or space" in r.stderr,
+                "a bad --repo-type: %d %s" % (r.returncode, r.stderr[-200:]))
+        r = itlib.hubsync("push", "alice/pp", env=env)
+        t.check(r.returncode == 2 and "missing --repo ID (or give REPO PATH)" in r.stderr,
+                "one positional without --repo: %d %s" % (r.returncode, r.stderr[-200:]))
+    finally:
+        emu.stop()
+        itlib.cleanup(work)
+
+
 def main():
     t = itlib.Suite("integration_workflow")
     t.run(test_preflight)
@@ -354,6 +402,7 @@ def main():
     t.run(test_relative_watch)
     t.run(test_status)
     t.run(test_output)
+    t.run(test_push_parity)
     return t.finish()
 
 
