@@ -357,6 +357,7 @@ static int run(int argc, char **argv)
                                 .run_job = job,
                                 .on_checked = no_check ? NULL : on_checked,
                                 .check_ud = &c,
+                                .cmd = argv + i,
                                 .verbosity = verbosity};
     hs_log_stderr_style(true);
     int rc = service_start(&loop, &o, &c.s);

@@ -738,6 +738,28 @@ static unsigned env_uint(const char *name, unsigned def)
     return *end ? def : (unsigned)x;
 }
 
+/* `run` around a multi-process launcher with world size 1: hubsync would
+ * call a checkpoint complete before the other ranks' files are in it. */
+static void warn_launcher(char *const *cmd, const struct config_job *j)
+{
+    static const char *const launchers[] = {"torchrun", "accelerate", "deepspeed", "srun",
+                                            "mpirun"};
+    if (!cmd || !cmd[0] || j->world_size != 1)
+        return;
+    const char *base = strrchr(cmd[0], '/');
+    base = base ? base + 1 : cmd[0];
+    for (size_t i = 0; i < HS_ARRAY_SIZE(launchers); i++) {
+        if (strcmp(base, launchers[i]) != 0)
+            continue;
+        hs_log_warn("job %s: the training command is started by %s, but the world size is 1: "
+                    "set \"world_size\" in the config or export WORLD_SIZE (the number of ranks, "
+                    "e.g. torchrun's --nproc_per_node times --nnodes), so hubsync waits for "
+                    "every rank's files of a checkpoint",
+                    j->name, base);
+        return;
+    }
+}
+
 int service_start(uv_loop_t *loop, const struct service_options *o, struct service **out)
 {
     *out = NULL;
@@ -782,6 +804,7 @@ int service_start(uv_loop_t *loop, const struct service_options *o, struct servi
             return o->run_job ? HS_EXIT_CONFIG : HS_EXIT_USAGE;
         }
         s->run_job = strdup(rj->name);
+        warn_launcher(o->cmd, rj);
     }
     if (config_check_online(NULL, &err) < 0 || config_token_load(s->cfg, NULL, &err) < 0) {
         hs_log_error("%s", err.msg);

@@ -53,6 +53,7 @@ struct service_options {
                                     until this run's finish */
     const char *run_job;         /* run mode: the job CMD trains (NULL: the only one) */
     service_check_cb on_checked; /* NULL: nobody waits for the token check */
+    char *const *cmd;            /* run mode: CMD's argv, for the launcher check (or NULL) */
     int verbosity;               /* -1: -q (warnings, errors), 1: -v (debug), 0: the config's
                                     log_level or $HUBSYNC_LOG_LEVEL */
     void *check_ud;

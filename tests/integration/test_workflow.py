@@ -305,6 +305,18 @@ def test_output(t):
         t.check(r.returncode == 0 and " info: " not in r.stderr, "HUBSYNC_LOG_LEVEL=warn")
         r = itlib.hubsync("run", "--config", cfg, "-v", "--", "/bin/true", env=env, timeout=60)
         t.check(" debug: " in r.stderr, "-v: debug lines: %s" % r.stderr[-500:])
+        # item 6: a launcher with world size 1 is named, WORLD_SIZE silences it
+        tr = os.path.join(work, "torchrun")
+        with open(tr, "w") as fh:
+            fh.write("#!/bin/sh\nexit 0\n")
+        os.chmod(tr, 0o755)
+        r = itlib.hubsync("run", "--config", cfg, "--", tr, "--nproc_per_node=4", "x.py",
+                          env=env, timeout=60)
+        t.check("started by torchrun, but the world size is 1" in r.stderr,
+                "a wrapped launcher with world size 1 is warned about: %s" % r.stderr[-600:])
+        r = itlib.hubsync("run", "--config", cfg, "--", tr, env=dict(env, WORLD_SIZE="4"),
+                          timeout=60)
+        t.check("world size is 1" not in r.stderr, "WORLD_SIZE=4: no warning")
         # on a terminal, beside a bar the trainer left without a newline
         master, slave = os.openpty()
         e = dict(os.environ, **env)
