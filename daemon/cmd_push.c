@@ -21,6 +21,7 @@
  * HUBSYNC_PROGRESS_INTERVAL_MS.
  */
 #include "cli.h"
+#include "pbar.h"
 #include "common.h"
 #include "config.h"
 #include "uploader.h"
@@ -58,10 +59,10 @@ struct file_list {
 struct run_ctx {
     char state_path[HS_PATH_MAX];
     bool tty;
-    hs_usec_t started, last_line, interval;
-    hs_usec_t phase_started; /* rate and ETA count from the phase's start */
+    hs_usec_t started, interval;
     uint64_t send_total;
     bool quiet; /* --quiet: no progress, no summary; the URL still on stdout */
+    struct pbar bar;
     int status;
     bool finished;
     struct uploader *u; /* NULL once closed */
@@ -308,59 +309,8 @@ static int persist(const char *json, size_t len, void *ud)
 static void progress(const struct uploader_progress *p, void *ud)
 {
     struct run_ctx *ctx = ud;
-    if (ctx->quiet)
-        return;
-    hs_usec_t now = hs_now_monotonic();
-    bool phase_line = false;
-    static enum uploader_phase last_phase = (enum uploader_phase) - 1;
-    if (p->phase != last_phase) {
-        last_phase = p->phase;
-        phase_line = true;
-        ctx->phase_started = now;
-    }
-    if (!ctx->tty && !phase_line && now - ctx->last_line < ctx->interval)
-        return;
-    ctx->last_line = now;
-    char done[32], total[32], rate[48] = "";
-    uint64_t d = p->phase == UPLOADER_PHASE_HASH ? p->hashed_bytes : p->sent_bytes;
-    uint64_t t = p->phase == UPLOADER_PHASE_HASH ? ctx->send_total : p->send_total;
-    hs_format_bytes(d, done, sizeof(done));
-    hs_format_bytes(t, total, sizeof(total));
-    double secs = (double)(now - ctx->phase_started) / 1e6;
-    if (secs > 0.5 && d) {
-        char r[24];
-        hs_format_bytes((uint64_t)((double)d / secs), r, sizeof(r));
-        snprintf(rate, sizeof(rate), "%s/s", r);
-    }
-    if (p->phase == UPLOADER_PHASE_UPLOAD && t) {
-        int pct = (int)(100.0 * (double)d / (double)t);
-        double eta = d && secs > 0 ? ((double)(t - d)) / ((double)d / secs) : 0;
-        if (ctx->tty) {
-            char bar[31];
-            int fill = pct * 30 / 100;
-            for (int i = 0; i < 30; i++)
-                bar[i] = i < fill ? '#' : '.';
-            bar[30] = 0;
-            fprintf(stderr, "\r[%s] %3d%% %s / %s  %s  ETA %d:%02d   ", bar, pct, done, total, rate,
-                    (int)eta / 60, (int)eta % 60);
-        } else {
-            fprintf(stderr, "hubsync: upload: %s / %s (%d%%) %s ETA %ds\n", done, total, pct, rate,
-                    (int)eta);
-        }
-    } else if (p->phase == UPLOADER_PHASE_HASH) {
-        fprintf(stderr,
-                ctx->tty ? "\rhashing: %s / %s  %s          " : "hubsync: hashing: %s / %s %s\n",
-                done, total, rate);
-    } else if (phase_line) {
-        if (ctx->tty)
-            fprintf(stderr, "\r%-60s", "");
-        fprintf(stderr, ctx->tty ? "\r%s…" : "hubsync: %s\n", uploader_phase_name(p->phase));
-        if (p->phase == UPLOADER_PHASE_UPLOAD || p->phase == UPLOADER_PHASE_COMMIT)
-            fprintf(stderr,
-                    ctx->tty ? " %u of %u files changed" : "hubsync: %u of %u files changed\n",
-                    p->files_changed, p->files_total);
-    }
-    fflush(stderr);
+    if (!ctx->quiet)
+        pbar_update(&ctx->bar, p, stderr);
 }
 
 static void skipped(const char *msg, void *ud)
@@ -373,8 +323,7 @@ static void done(int status, const struct uploader_result *res, const struct hs_
 {
     struct run_ctx *ctx = ud;
     ctx->finished = true;
-    if (ctx->tty && !ctx->quiet)
-        fprintf(stderr, "\n");
+    pbar_end(&ctx->bar, stderr);
     if (status == -EINTR && ctx->signum) {
         fprintf(stderr, "hubsync: interrupted; re-run the same command to resume\n");
         ctx->status = 128 + ctx->signum;
@@ -707,6 +656,7 @@ static int run(int argc, char **argv)
         uf[i].repo_path = files.repo[i];
     }
     ctx.send_total = files.total;
+    pbar_init(&ctx.bar, ctx.tty, ctx.interval, files.total);
     struct uploader_push_request req = {
         .repo_id = c.repo,
         .revision = c.revision,

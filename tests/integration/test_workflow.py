@@ -407,6 +407,81 @@ def test_push_parity(t):
         itlib.cleanup(work)
 
 
+def test_progress_bar(t):
+    """item 7: `push`'s bar in a pty at widths 60 and 120: every redraw is
+    "\\r" + a line shorter than the width (it never wraps) + erase-to-end
+    (no stale characters after a shorter line); no ETA at 0 %; elapsed time
+    and the files; a visible step when the multipart uploads complete.
+    Without a terminal: lines at the interval, never one saying nothing new."""
+    import re
+    import select
+    import struct
+    import subprocess
+    import termios
+    import fcntl
+    work = itlib.workdir("wf-bar")
+    emu = itlib.Emu(work)
+    try:
+        env = dict(home_env(work), HF_ENDPOINT=emu.url, HF_TOKEN=itlib.ALICE,
+                   HUBSYNC_BANDWIDTH_MBPS="80", HUBSYNC_PROGRESS_INTERVAL_MS="300")
+        d = os.path.join(work, "model")
+        os.makedirs(d)
+        with open(os.path.join(d, "model.safetensors"), "wb") as fh:
+            fh.write(os.urandom(24 << 20))
+        with open(os.path.join(d, "config.json"), "w") as fh:
+            fh.write("{}\n")
+        for n, width in enumerate((60, 120)):
+            master, slave = os.openpty()
+            fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, width, 0, 0))
+            e = dict(os.environ, **env)
+            e.pop("HF_TOKEN", None)
+            e["HF_TOKEN"] = itlib.ALICE
+            p = subprocess.Popen([itlib.BIN, "push", d, "--repo", "alice/bar%d" % n],
+                                 stdin=slave, stdout=slave, stderr=slave, env=e,
+                                 start_new_session=True)
+            os.close(slave)
+            chunks = []
+            while True:
+                if not select.select([master], [], [], 60)[0]:
+                    break
+                try:
+                    b = os.read(master, 65536)
+                except OSError:
+                    break
+                if not b:
+                    break
+                chunks.append(b)
+            rc = p.wait(60)
+            os.close(master)
+            text = b"".join(chunks).decode(errors="replace")
+            t.check(rc == 0, "width %d: push ok (%d)" % (width, rc))
+            draws = [x for x in text.split("\r") if x.endswith("\x1b[K")]
+            t.check(len(draws) >= 3, "width %d: the bar is redrawn (%d times)" %
+                    (width, len(draws)))
+            long = [x for x in draws if len(x) - 3 >= width]
+            t.check(not long, "width %d: no line as wide as the terminal: %r" %
+                    (width, long[:2]))
+            up = [x for x in draws if x.startswith("upload:")]
+            t.check(up and all(("ETA" not in x) for x in up if " 0% " in x),
+                    "width %d: no ETA at 0 %%: %r" % (width, [x for x in up if " 0% " in x][:2]))
+            t.check(any(re.search(r" \d+:\d\d", x) for x in up) and
+                    any("files changed" in x for x in draws),
+                    "width %d: elapsed time and files: %r" % (width, draws[-3:]))
+            if width == 120:
+                t.check(any("[" in x and "]" in x for x in up), "width 120: a bar")
+                t.check(any(x.startswith("completing uploads") for x in draws) or
+                        any(x.startswith("commit") for x in draws),
+                        "a visible step after the bytes are sent: %r" % draws[-4:])
+        r = itlib.hubsync("push", d, "--repo", "alice/bar2", env=env, timeout=90)
+        lines = [x for x in r.stderr.splitlines() if x.startswith("hubsync: upload:")]
+        keys = [re.sub(r" [\d.]+ [KMG]?i?B/s| ETA [\d:]+| \d+:\d\d", "", x) for x in lines]
+        t.check(r.returncode == 0 and lines and len(keys) == len(set(keys)),
+                "no terminal: upload lines, none repeated: %s" % lines)
+    finally:
+        emu.stop()
+        itlib.cleanup(work)
+
+
 def main():
     t = itlib.Suite("integration_workflow")
     t.run(test_preflight)
@@ -415,6 +490,7 @@ def main():
     t.run(test_status)
     t.run(test_output)
     t.run(test_push_parity)
+    t.run(test_progress_bar)
     return t.finish()
 
 
