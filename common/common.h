@@ -96,6 +96,9 @@ const char *hs_token_redacted(const char *token);
  * the '@' when there is no ':'). Anything else is copied unchanged (truncated to
  * fit). The one way to print an endpoint or proxy URL. Returns out. */
 char *hs_url_redact(const char *url, char *out, size_t n);
+/* Replace every copy of url in buf (NUL-terminated, shrinks only) by its
+ * redacted form: an error message naming an endpoint with a password. */
+void hs_url_redact_in(char *buf, size_t n, const char *url);
 
 /* Overwrite memory in a way the compiler may not elide, then free(). */
 void hs_free_secret(char *s);

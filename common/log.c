@@ -142,6 +142,20 @@ char *hs_url_redact(const char *url, char *out, size_t n)
     return out;
 }
 
+void hs_url_redact_in(char *buf, size_t n, const char *url)
+{
+    char red[1024];
+    hs_url_redact(url, red, sizeof(red));
+    size_t ul = strlen(url), rl = strlen(red);
+    if (!ul || !strcmp(red, url) || rl > ul)
+        return; /* nothing to hide (a redacted URL is never longer) */
+    for (char *p = strstr(buf, url); p; p = strstr(p + rl, url)) {
+        memcpy(p, red, rl);
+        memmove(p + rl, p + ul, strlen(p + ul) + 1);
+    }
+    (void)n;
+}
+
 void hs_free_secret(char *s)
 {
     if (!s)

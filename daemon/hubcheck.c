@@ -14,6 +14,7 @@
 struct probe {
     const struct config *cfg;
     const char *name;
+    char endpoint[1024]; /* redacted: a user:password in the URL is never printed */
     FILE *err;
     int problems;
     bool answered;
@@ -33,11 +34,14 @@ static void on_whoami(int status, const struct uploader_whoami *w, long http_sta
         fprintf(p->err,
                 "%s: token: the Hub (%s) refused it (401 Unauthorized): it is invalid, expired or "
                 "revoked; log in again (`hf auth login`) or set $HF_TOKEN\n",
-                p->name, p->cfg->endpoint);
+                p->name, p->endpoint);
         p->problems++;
     } else if (status < 0) {
+        char msg[HS_ERR_MAX];
+        snprintf(msg, sizeof(msg), "%s", err ? err->msg : hs_strerror(status));
+        hs_url_redact_in(msg, sizeof(msg), p->cfg->endpoint);
         fprintf(p->err, "%s: note: cannot ask the Hub (%s) whether the token may push: %s\n",
-                p->name, p->cfg->endpoint, err ? err->msg : hs_strerror(status));
+                p->name, p->endpoint, msg);
     } else {
         for (size_t i = 0; i < p->cfg->n_jobs; i++) {
             char why[768];
@@ -63,7 +67,7 @@ static void on_timeout(uv_timer_t *t)
     if (p->answered)
         return;
     fprintf(p->err, "%s: note: the Hub (%s) did not answer in time: write access not checked\n",
-            p->name, p->cfg->endpoint);
+            p->name, p->endpoint);
     struct uploader *u = p->up;
     p->up = NULL;
     uploader_close(u); /* on_whoami runs with -ECANCELED and closes the timer */
@@ -77,6 +81,7 @@ int hubcheck_token(const struct config *cfg, const char *name, unsigned timeout_
     if (uv_loop_init(&loop) < 0)
         return 0;
     struct probe p = {.cfg = cfg, .name = name, .err = err};
+    hs_url_redact(cfg->endpoint, p.endpoint, sizeof(p.endpoint));
     struct hs_err e = {0};
     struct uploader_options uo = {
         .endpoint = cfg->endpoint,

@@ -395,9 +395,12 @@ static void report_check(struct service *s, int status, long http_status, const 
         return cb(HS_EXIT_CONFIG, why, s->check_ud);
     }
     if (status < 0) {
+        char ep[256];
+        hs_url_redact(s->cfg->endpoint, ep, sizeof(ep));
         snprintf(why, sizeof(why),
-                 "cannot ask the Hub (%.200s) whether the token from %.300s may push: %.400s",
-                 s->cfg->endpoint, s->token_from, err ? err->msg : hs_strerror(status));
+                 "cannot ask the Hub (%.200s) whether the token from %.300s may push: %.400s", ep,
+                 s->token_from, err ? err->msg : hs_strerror(status));
+        hs_url_redact_in(why, sizeof(why), s->cfg->endpoint);
         return cb(HS_EXIT_CONFIG, why, s->check_ud);
     }
     for (size_t i = 0; i < s->n_jobs; i++) {
