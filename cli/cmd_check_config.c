@@ -9,6 +9,7 @@
 #include "common.h"
 #include "config.h"
 #include "sync.h"
+#include "hubcheck.h"
 #include "watcher.h"
 
 #include <errno.h>
@@ -21,7 +22,12 @@
 static int run(int argc, char **argv)
 {
     const char *file = NULL;
+    bool ask_hub = true;
     for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--no-hub") == 0) {
+            ask_hub = false;
+            continue;
+        }
         if (strcmp(argv[i], "--") == 0 && i + 1 < argc && !file) {
             file = argv[++i];
             if (i + 1 < argc)
@@ -54,6 +60,8 @@ static int run(int argc, char **argv)
             hs_secret_scrub(err.msg);
             fprintf(stderr, "%s: token: %s\n", file, err.msg);
             n++;
+        } else if (ask_hub && n == 0) {
+            n += hubcheck_token(cfg, file, 10, stderr); /* a read-only token, a foreign org */
         }
         if (cfg->token_warning)
             fprintf(stderr, "%s: warning: %s\n", file, cfg->token_warning);
@@ -116,9 +124,12 @@ usage:
 const struct hs_command cmd_check_config = {
     .name = "check-config",
     .summary = "validate a config file and print the plan",
-    .usage = "Usage: hubsync check-config FILE\n\nValidate FILE and print, per job, which paths go "
-             "where and with which commit\nmessages, and where the token comes from (never the "
-             "token). Exits 0 when\nvalid, 78 listing every problem otherwise, 2 on usage "
-             "errors.\n\nOptions:\n  -h, --help      show this help\n",
+    .usage = "Usage: hubsync check-config [--no-hub] FILE\n\nValidate FILE and print, per job, "
+             "which paths go where and with which commit\nmessages, and where the token comes "
+             "from (never the token). It asks the Hub\n(whoami-v2, at most 10 s) whether the "
+             "token may push each job's repo; a Hub\nthat does not answer is a note, not a "
+             "problem. Exits 0 when valid, 78 listing\nevery problem otherwise, 2 on usage "
+             "errors.\n\nOptions:\n  --no-hub        do not ask the Hub\n  -h, --help      "
+             "show this help\n",
     .run = run,
 };

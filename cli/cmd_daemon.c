@@ -16,8 +16,13 @@
 static int run(int argc, char **argv)
 {
     const char *config = NULL;
+    int verbosity = 0;
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--config") && i + 1 < argc) {
+        if (!strcmp(argv[i], "-q") || !strcmp(argv[i], "--quiet")) {
+            verbosity = -1;
+        } else if (!strcmp(argv[i], "-v") || !strcmp(argv[i], "--verbose")) {
+            verbosity = 1;
+        } else if (!strcmp(argv[i], "--config") && i + 1 < argc) {
             config = argv[++i];
         } else if (!strncmp(argv[i], "--config=", 9)) {
             config = argv[i] + 9;
@@ -38,12 +43,13 @@ static int run(int argc, char **argv)
         return HS_EXIT_FAILURE;
     }
     struct service *s = NULL;
-    struct service_options o = {.config_path = config};
+    struct service_options o = {.config_path = config, .verbosity = verbosity};
+    hs_log_stderr_style(true);
     int rc = service_start(&loop, &o, &s);
     if (rc != 0)
-        service_stop(s, "start failed");
-    else /* after the start: logged where log_file says; every thread so far,
-          * and the pool's threads started later by the loop inherit it */
+        service_stop(s, NULL); /* the reason was logged */
+    else                       /* after the start: logged where log_file says; every thread so far,
+                                * and the pool's threads started later by the loop inherit it */
         priority_apply_defaults(&loop);
     uv_run(&loop, UV_RUN_DEFAULT);
     if (rc == 0)
@@ -57,10 +63,12 @@ static int run(int argc, char **argv)
 const struct hs_command cmd_daemon = {
     .name = "daemon",
     .summary = "run the sync service in the foreground",
-    .usage = "Usage: hubsync daemon --config FILE\n\nWatch every job of FILE and push completed "
-             "checkpoints to the Hub.\nRuns in the foreground; under systemd it uses Type=notify "
-             "readiness,\nSTATUS= lines and watchdog pings. SIGHUP reloads FILE; SIGTERM stops "
-             "cleanly.\n\nOptions:\n  --config FILE   the JSON configuration (see "
-             "hubsync.json(5))\n  -h, --help      show this help\n",
+    .usage = "Usage: hubsync daemon --config FILE [-q | -v]\n\nWatch every job of FILE and push "
+             "completed checkpoints to the Hub.\nRuns in the foreground; under systemd it uses "
+             "Type=notify readiness,\nSTATUS= lines and watchdog pings. SIGHUP reloads FILE; "
+             "SIGTERM stops cleanly.\n\nOptions:\n  --config FILE   the JSON configuration (see "
+             "hubsync.json(5))\n  -q, --quiet     warnings and errors only\n  -v, --verbose   "
+             "debug lines too (over log_level and $HUBSYNC_LOG_LEVEL)\n  -h, --help      show "
+             "this help\n",
     .run = run,
 };

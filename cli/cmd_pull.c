@@ -69,16 +69,6 @@ struct wait {
 
 /* ---- small helpers ----------------------------------------------------- */
 
-static void human(uint64_t b, char *out, size_t n)
-{
-    const char *u[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-    double v = (double)b;
-    int i = 0;
-    while (v >= 1024 && i < 4) {
-        v /= 1024;
-        i++;
-    }
-    snprintf(out, n, i ? "%.1f %s" : "%.0f %s", v, u[i]);
 }
 
 /* "checkpoint-N/..." → N (and the folder length), else -1. */
@@ -166,13 +156,13 @@ static void dl_progress(const struct uploader_download_progress *p, void *ud)
         return;
     w->last_line = now;
     char done[32], total[32], rate[48] = "";
-    human(p->got_bytes, done, sizeof(done));
-    human(p->fetch_total, total, sizeof(total));
+    hs_format_bytes(p->got_bytes, done, sizeof(done));
+    hs_format_bytes(p->fetch_total, total, sizeof(total));
     double secs = (double)(now - w->started) / 1e6;
     double bps = secs > 0.5 ? (double)w->res.bytes_fetched / secs : 0;
     if (bps > 0) {
         char r[24];
-        human((uint64_t)bps, r, sizeof(r));
+        hs_format_bytes((uint64_t)bps, r, sizeof(r));
         snprintf(rate, sizeof(rate), "%s/s", r);
     }
     int pct = (int)(100.0 * (double)p->got_bytes / (double)p->fetch_total);
@@ -571,7 +561,7 @@ static int restore_locked(uv_loop_t *loop, struct uploader *u, const struct pull
         return HS_EXIT_FAILURE;
     }
     char sz[32];
-    human(w.fetch_bytes, sz, sizeof(sz));
+    hs_format_bytes(w.fetch_bytes, sz, sizeof(sz));
     if (exists) {
         if (w.fetch) {
             fprintf(stderr,
@@ -580,14 +570,15 @@ static int restore_locked(uv_loop_t *loop, struct uploader *u, const struct pull
                     final, ch.folder, rev, w.fetch, w.fetch + w.have);
             return HS_EXIT_FAILURE;
         }
-        fprintf(stderr, "hubsync: %s is already restored (%u files match)\n", final, w.have);
+        fprintf(stderr, "hubsync: %s is already restored (%u file%s match%s)\n", final, w.have,
+                w.have == 1 ? "" : "s", w.have == 1 ? "es" : "");
         if (!c->dry_run)
             printf("%s\n", final);
         return HS_EXIT_OK;
     }
     if (c->dry_run) {
-        fprintf(stderr, "hubsync: dry run: %u files to fetch (%s), %u already there\n", w.fetch, sz,
-                w.have);
+        fprintf(stderr, "hubsync: dry run: %u file%s to fetch (%s), %u already there\n", w.fetch,
+                w.fetch == 1 ? "" : "s", sz, w.have);
         return HS_EXIT_OK;
     }
     if (rename(staging, final) < 0) {
@@ -597,9 +588,9 @@ static int restore_locked(uv_loop_t *loop, struct uploader *u, const struct pull
     }
     hs_fsync_dir(to); /* best effort: the files are in place */
     char got[32];
-    human(w.res.bytes_fetched, got, sizeof(got));
-    fprintf(stderr, "hubsync: restored %s: %u files fetched (%s received), %u already there\n",
-            final, w.res.files_fetched, got, w.res.files_had);
+    hs_format_bytes(w.res.bytes_fetched, got, sizeof(got));
+    fprintf(stderr, "hubsync: restored %s: %u file%s fetched (%s received), %u already there\n",
+            final, w.res.files_fetched, w.res.files_fetched == 1 ? "" : "s", got, w.res.files_had);
     printf("%s\n", final);
     return HS_EXIT_OK;
 }

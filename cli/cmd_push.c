@@ -21,6 +21,7 @@
  * HUBSYNC_PROGRESS_INTERVAL_MS.
  */
 #include "cli_int.h"
+#include "pbar.h"
 #include "common.h"
 #include "config.h"
 #include "uploader.h"
@@ -39,8 +40,10 @@
 #define MAX_PATTERNS 64
 
 struct push_cli {
-    const char *dir, *repo, *revision, *path_in_repo, *message;
-    bool private_repo;
+    const char *dir, *repo, *revision, *path_in_repo, *message, *description, *repo_type;
+    const char *pos[3]; /* positionals: DIR, or hf's REPO PATH [PATH_IN_REPO] */
+    size_t n_pos;
+    bool private_repo, quiet;
     bool follow_symlinks;
     const char *absdir; /* realpath of dir: symlinks followed must stay under it */
     const char *include[MAX_PATTERNS], *exclude[MAX_PATTERNS];
@@ -56,9 +59,10 @@ struct file_list {
 struct run_ctx {
     char state_path[HS_PATH_MAX];
     bool tty;
-    hs_usec_t started, last_line, interval;
-    hs_usec_t phase_started; /* rate and ETA count from the phase's start */
+    hs_usec_t started, interval;
     uint64_t send_total;
+    bool quiet; /* --quiet: no progress, no summary; the URL still on stdout */
+    struct pbar bar;
     int status;
     bool finished;
     struct uploader *u; /* NULL once closed */
@@ -281,72 +285,11 @@ static int persist(const char *json, size_t len, void *ud)
 
 /* ---- progress ---------------------------------------------------------- */
 
-static void human(uint64_t b, char *out, size_t n)
-{
-    const char *u[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-    double v = (double)b;
-    int i = 0;
-    while (v >= 1024 && i < 4) {
-        v /= 1024;
-        i++;
-    }
-    snprintf(out, n, i ? "%.1f %s" : "%.0f %s", v, u[i]);
-}
-
 static void progress(const struct uploader_progress *p, void *ud)
 {
     struct run_ctx *ctx = ud;
-    hs_usec_t now = hs_now_monotonic();
-    bool phase_line = false;
-    static enum uploader_phase last_phase = (enum uploader_phase) - 1;
-    if (p->phase != last_phase) {
-        last_phase = p->phase;
-        phase_line = true;
-        ctx->phase_started = now;
-    }
-    if (!ctx->tty && !phase_line && now - ctx->last_line < ctx->interval)
-        return;
-    ctx->last_line = now;
-    char done[32], total[32], rate[48] = "";
-    uint64_t d = p->phase == UPLOADER_PHASE_HASH ? p->hashed_bytes : p->sent_bytes;
-    uint64_t t = p->phase == UPLOADER_PHASE_HASH ? ctx->send_total : p->send_total;
-    human(d, done, sizeof(done));
-    human(t, total, sizeof(total));
-    double secs = (double)(now - ctx->phase_started) / 1e6;
-    if (secs > 0.5 && d) {
-        char r[24];
-        human((uint64_t)((double)d / secs), r, sizeof(r));
-        snprintf(rate, sizeof(rate), "%s/s", r);
-    }
-    if (p->phase == UPLOADER_PHASE_UPLOAD && t) {
-        int pct = (int)(100.0 * (double)d / (double)t);
-        double eta = d && secs > 0 ? ((double)(t - d)) / ((double)d / secs) : 0;
-        if (ctx->tty) {
-            char bar[31];
-            int fill = pct * 30 / 100;
-            for (int i = 0; i < 30; i++)
-                bar[i] = i < fill ? '#' : '.';
-            bar[30] = 0;
-            fprintf(stderr, "\r[%s] %3d%% %s / %s  %s  ETA %d:%02d   ", bar, pct, done, total, rate,
-                    (int)eta / 60, (int)eta % 60);
-        } else {
-            fprintf(stderr, "hubsync: upload: %s / %s (%d%%) %s ETA %ds\n", done, total, pct, rate,
-                    (int)eta);
-        }
-    } else if (p->phase == UPLOADER_PHASE_HASH) {
-        fprintf(stderr,
-                ctx->tty ? "\rhashing: %s / %s  %s          " : "hubsync: hashing: %s / %s %s\n",
-                done, total, rate);
-    } else if (phase_line) {
-        if (ctx->tty)
-            fprintf(stderr, "\r%-60s", "");
-        fprintf(stderr, ctx->tty ? "\r%s…" : "hubsync: %s\n", uploader_phase_name(p->phase));
-        if (p->phase == UPLOADER_PHASE_UPLOAD || p->phase == UPLOADER_PHASE_COMMIT)
-            fprintf(stderr,
-                    ctx->tty ? " %u of %u files changed" : "hubsync: %u of %u files changed\n",
-                    p->files_changed, p->files_total);
-    }
-    fflush(stderr);
+    if (!ctx->quiet)
+        pbar_update(&ctx->bar, p, stderr);
 }
 
 static void skipped(const char *msg, void *ud)
@@ -359,8 +302,7 @@ static void done(int status, const struct uploader_result *res, const struct hs_
 {
     struct run_ctx *ctx = ud;
     ctx->finished = true;
-    if (ctx->tty)
-        fprintf(stderr, "\n");
+    pbar_end(&ctx->bar, stderr);
     if (status == -EINTR && ctx->signum) {
         fprintf(stderr, "hubsync: interrupted; re-run the same command to resume\n");
         ctx->status = 128 + ctx->signum;
@@ -379,8 +321,10 @@ static void done(int status, const struct uploader_result *res, const struct hs_
         return;
     }
     char sent[32];
-    human(res->bytes_sent, sent, sizeof(sent));
-    if (res->nothing_to_commit)
+    hs_format_bytes(res->bytes_sent, sent, sizeof(sent));
+    if (ctx->quiet)
+        ; /* the URL below is the whole output */
+    else if (res->nothing_to_commit)
         fprintf(stderr, "hubsync: nothing to commit: every file is already in the repo\n");
     else if (res->resumed_commit)
         fprintf(stderr, "hubsync: the commit sent by an earlier run is in the repo\n");
@@ -389,11 +333,16 @@ static void done(int status, const struct uploader_result *res, const struct hs_
                 "hubsync: committed %u file%s (the Hub's answer was lost; the commit is "
                 "in the repo, once)\n",
                 res->files_committed, res->files_committed == 1 ? "" : "s");
+    else if (res->bytes_sent == 0 && res->objects_skipped == 0)
+        fprintf(stderr,
+                "hubsync: committed %u file%s inline (small files travel in the commit itself, "
+                "no separate upload)\n",
+                res->files_committed, res->files_committed == 1 ? "" : "s");
     else
         fprintf(stderr, "hubsync: committed %u file%s (%s sent, %u object%s already on the Hub)\n",
                 res->files_committed, res->files_committed == 1 ? "" : "s", sent,
                 res->objects_skipped, res->objects_skipped == 1 ? "" : "s");
-    if (res->files_skipped)
+    if (res->files_skipped && !ctx->quiet)
         fprintf(stderr, "hubsync: %u file%s skipped: the Hub cannot store %s name%s (see above)\n",
                 res->files_skipped, res->files_skipped == 1 ? "" : "s",
                 res->files_skipped == 1 ? "its" : "their", res->files_skipped == 1 ? "" : "s");
@@ -454,6 +403,10 @@ static int parse_args(int argc, char **argv, struct push_cli *c)
         {"revision", required_argument, NULL, 'v'},
         {"path-in-repo", required_argument, NULL, 'p'},
         {"message", required_argument, NULL, 'm'},
+        {"commit-message", required_argument, NULL, 'm'},
+        {"commit-description", required_argument, NULL, 'd'},
+        {"repo-type", required_argument, NULL, 't'},
+        {"quiet", no_argument, NULL, 'q'},
         {"private", no_argument, NULL, 'P'},
         {"follow-symlinks", no_argument, NULL, 'L'},
         {"include", required_argument, NULL, 'i'},
@@ -466,16 +419,16 @@ static int parse_args(int argc, char **argv, struct push_cli *c)
         const char *a = argv[optind];
         if (strcmp(a, "--") == 0) {
             for (optind++; optind < argc; optind++) {
-                if (c->dir)
+                if (c->n_pos == 3)
                     return usage_error("unexpected argument '%s'", argv[optind]);
-                c->dir = argv[optind];
+                c->pos[c->n_pos++] = argv[optind];
             }
             break;
         }
         if (a[0] != '-' || a[1] == 0) {
-            if (c->dir)
+            if (c->n_pos == 3)
                 return usage_error("unexpected argument '%s'", a);
-            c->dir = a;
+            c->pos[c->n_pos++] = a;
             optind++;
             continue;
         }
@@ -492,6 +445,17 @@ static int parse_args(int argc, char **argv, struct push_cli *c)
             break;
         case 'm':
             c->message = optarg;
+            break;
+        case 'd':
+            c->description = optarg;
+            break;
+        case 't':
+            if (strcmp(optarg, "model") && strcmp(optarg, "dataset") && strcmp(optarg, "space"))
+                return usage_error("--repo-type must be model, dataset or space, not '%s'", optarg);
+            c->repo_type = optarg;
+            break;
+        case 'q':
+            c->quiet = true;
             break;
         case 'P':
             c->private_repo = true;
@@ -513,10 +477,26 @@ static int parse_args(int argc, char **argv, struct push_cli *c)
             return usage_error("unknown or incomplete option '%s'", a);
         }
     }
+    /* `push PATH --repo ID`, or hf upload's order: `push REPO PATH [PATH_IN_REPO]` */
+    if (c->repo) {
+        if (c->n_pos > 1)
+            return usage_error("unexpected argument '%s' (with --repo, give one PATH)", c->pos[1]);
+        c->dir = c->n_pos ? c->pos[0] : NULL;
+    } else if (c->n_pos >= 2) {
+        c->repo = c->pos[0];
+        c->dir = c->pos[1];
+        if (c->n_pos == 3) {
+            if (c->path_in_repo)
+                return usage_error("PATH_IN_REPO given twice (and --path-in-repo)%s", "");
+            c->path_in_repo = c->pos[2];
+        }
+    } else {
+        return usage_error(c->n_pos ? "missing --repo ID (or give REPO PATH)%s"
+                                    : "missing PATH and --repo ID (or give REPO PATH)%s",
+                           "");
+    }
     if (!c->dir)
-        return usage_error("missing DIR%s", "");
-    if (!c->repo)
-        return usage_error("missing --repo ID%s", "");
+        return usage_error("missing PATH%s", "");
     return 0;
 }
 
@@ -560,8 +540,8 @@ static int run(int argc, char **argv)
         fprintf(stderr, "hubsync push: %s: %s\n", c.dir, strerror(errno));
         return HS_EXIT_FAILURE;
     }
-    if (!S_ISDIR(st.st_mode)) {
-        fprintf(stderr, "hubsync push: %s: not a directory\n", c.dir);
+    if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode)) {
+        fprintf(stderr, "hubsync push: %s: neither a file nor a directory\n", c.dir);
         return HS_EXIT_FAILURE;
     }
     char absdir[PATH_MAX];
@@ -571,7 +551,17 @@ static int run(int argc, char **argv)
     }
     struct file_list files = {0};
     c.absdir = absdir;
-    if (walk(&c, prefix, absdir, "", &files, &err) < 0) {
+    if (S_ISREG(st.st_mode)) {
+        /* one file, as `hf upload REPO FILE [PATH_IN_REPO]`: to PATH_IN_REPO, else its name */
+        const char *base = strrchr(absdir, '/');
+        base = base ? base + 1 : absdir;
+        if (!prefix[0])
+            snprintf(prefix, sizeof(prefix), "%s", base);
+        if (list_add(&files, absdir, prefix, (uint64_t)st.st_size) < 0) {
+            fprintf(stderr, "hubsync push: out of memory\n");
+            return HS_EXIT_FAILURE;
+        }
+    } else if (walk(&c, prefix, absdir, "", &files, &err) < 0) {
         fprintf(stderr, "hubsync push: %s\n", err.msg);
         list_free(&files);
         return HS_EXIT_FAILURE;
@@ -589,7 +579,7 @@ static int run(int argc, char **argv)
         return HS_EXIT_CONFIG;
     }
     if (config_resolve_token(NULL, NULL, &token, &err) < 0) {
-        hs_log_error("no Hub token: %s", err.msg);
+        hs_log_error("%s", err.msg); /* "no Hub token: ..." */
         free(endpoint);
         list_free(&files);
         return HS_EXIT_CONFIG;
@@ -600,6 +590,7 @@ static int run(int argc, char **argv)
 
     struct run_ctx ctx = {.status = HS_EXIT_FAILURE};
     ctx.tty = isatty(STDERR_FILENO);
+    ctx.quiet = c.quiet;
     ctx.started = hs_now_monotonic();
     ctx.interval = hs_env_uint("HUBSYNC_PROGRESS_INTERVAL_MS", 2000) * HS_USEC_PER_MSEC;
     if (state_path(endpoint, &c, absdir, ctx.state_path, sizeof(ctx.state_path)) < 0) {
@@ -634,11 +625,14 @@ static int run(int argc, char **argv)
         uf[i].repo_path = files.repo[i];
     }
     ctx.send_total = files.total;
+    pbar_init(&ctx.bar, ctx.tty, ctx.interval, files.total);
     struct uploader_push_request req = {
         .repo_id = c.repo,
         .revision = c.revision,
+        .repo_type = c.repo_type,
         .private_repo = c.private_repo,
         .summary = c.message,
+        .description = c.description,
         .files = uf,
         .n_files = files.n,
         .resume_state = resume,
@@ -680,21 +674,30 @@ const struct hs_command cmd_push = {
     .name = "push",
     .summary = "upload a folder to a Hub repo as one commit",
     .usage =
-        "Usage: hubsync push DIR --repo ID [--revision REV] [--path-in-repo P] [--message M]\n     "
-        "               [--private] [--follow-symlinks] [--include PAT]... [--exclude "
-        "PAT]...\n\nUpload DIR to the Hub "
-        "repository ID (name or namespace/name) as one commit.\nPrints the commit URL as the last "
-        "line on stdout; progress goes to stderr.\nAn interrupted push resumes when run again "
-        "(state in $XDG_CACHE_HOME/hubsync/push/).\n\nOptions:\n  --repo ID            target "
-        "repository (required)\n  --revision REV       branch to commit to (default main; created "
-        "from main if missing)\n  --path-in-repo P     folder inside the repo to upload into "
-        "(default: the root)\n  --message M          commit message (default \"Upload folder using "
-        "hubsync\")\n  --private            create the repository as private if it does not "
-        "exist\n  --follow-symlinks    push symbolic links to files inside DIR as those files "
-        "(default: "
-        "skip\n                       every link with a notice; a link leading outside DIR is "
-        "refused)\n  --include PAT        only upload paths matching PAT (repeatable)\n  --exclude "
-        "PAT        skip paths matching PAT (repeatable)\n  -h, --help           show this help\n"
+        "Usage: hubsync push PATH --repo ID [OPTIONS]\n"
+        "       hubsync push REPO PATH [PATH_IN_REPO] [OPTIONS]   (hf upload's order)\n\n"
+        "Upload PATH (a folder, or one file) to the Hub repository ID (name or\n"
+        "namespace/name) as one commit. A file goes to PATH_IN_REPO, else to its name.\n"
+        "Prints the commit URL as the last line on stdout; progress goes to stderr.\n"
+        "An interrupted push resumes when run again (state in $XDG_CACHE_HOME/hubsync/push/).\n"
+        "\nOptions:\n"
+        "  --repo ID            target repository\n"
+        "  --repo-type TYPE     model (default), dataset or space\n"
+        "  --revision REV       branch to commit to (default main; created from main if "
+        "missing)\n"
+        "  --path-in-repo P     where in the repo (a folder's prefix; default: the root)\n"
+        "  --commit-message M   commit title (default \"Upload folder using hubsync\"); also "
+        "--message M\n"
+        "  --commit-description D  commit description\n"
+        "  --private            create the repository as private if it does not exist\n"
+        "  --follow-symlinks    push symbolic links to files inside PATH as those files "
+        "(default: skip\n"
+        "                       every link with a notice; a link leading outside PATH is "
+        "refused)\n"
+        "  --include PAT        only upload paths matching PAT (repeatable)\n"
+        "  --exclude PAT        skip paths matching PAT (repeatable)\n"
+        "  --quiet              print only the commit URL\n"
+        "  -h, --help           show this help\n"
         "\nEnvironment: HF_ENDPOINT, HF_TOKEN, HUGGING_FACE_HUB_TOKEN, HF_TOKEN_PATH, HF_HOME,\n"
         "XDG_CACHE_HOME, HF_HUB_OFFLINE, as huggingface_hub reads them.\n"
         "Names the Hub cannot store (a backslash, a control character, not UTF-8, .git/ or "

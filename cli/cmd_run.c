@@ -52,6 +52,12 @@ struct run_ctx {
     int child_status; /* exit status or 128+signal */
     bool final_ok, interrupted;
     bool lost_fails; /* saves were lost and the job's lost_saves_fail_run says fail */
+    char **cmd;
+    bool started;     /* service_start returned: on_checked may act */
+    int check_status; /* the token check's verdict before service_start returned */
+    char *check_why;  /* ... its reason */
+    bool checked;     /* the verdict arrived */
+    int exit_status;  /* set when hubsync ends before CMD started (78, 128+N) */
 };
 
 enum { N_FWD = 4 };
@@ -122,9 +128,9 @@ static void report_lost(struct run_ctx *c)
     struct service_lost l;
     if (service_job_lost(c->s, service_run_job(c->s), &l) < 0 || !l.n)
         return;
-    fprintf(stderr, "hubsync run: %" PRIu64 " save%s lost (never committed); the last: %s: %s%s\n",
-            l.n, l.n == 1 ? "" : "s", l.name ? l.name : "?", l.reason ? l.reason : "?",
-            l.fails_run ? "" : " (lost_saves_fail_run is false: the exit status ignores it)");
+    hs_log_error("%" PRIu64 " save%s lost (never committed); the last: %s: %s%s", l.n,
+                 l.n == 1 ? "" : "s", l.name ? l.name : "?", l.reason ? l.reason : "?",
+                 l.fails_run ? "" : " (lost_saves_fail_run is false: the exit status ignores it)");
     c->lost_fails = l.fails_run;
 }
 
@@ -133,12 +139,19 @@ static void on_finished(int status, const char *msg, void *ud)
     struct run_ctx *c = ud;
     c->final_ok = status == 0;
     if (status == 0 && msg)
-        fprintf(stderr, "hubsync run: %s\n", msg);
+        hs_log_warn("%s", msg);
     if (status < 0)
-        fprintf(stderr,
-                "hubsync run: the final push failed: %s\nhubsync run: the state is kept in the "
-                "journal; `hubsync daemon --config %s` completes it, or `hubsync run` again\n",
-                msg ? msg : "unknown error", c->config);
+        hs_log_error("the final push failed: %s", msg ? msg : "unknown error");
+    /* how to complete it: only where running again can (an outage, not a
+     * missing output dir; a token that cannot push needs fixing first) */
+    if (status == -EACCES)
+        hs_log_info("the journal keeps the saves and the finish: once the token can push, "
+                    "`hubsync daemon --config %s` pushes them",
+                    c->config);
+    else if (status < 0 && status != -ENOENT && status != -ENOTDIR && status != -ELOOP)
+        hs_log_info("the state is kept in the journal; `hubsync daemon --config %s` completes it, "
+                    "or `hubsync run` again",
+                    c->config);
     report_lost(c);
     stop_all(c, status == 0 ? "final push done" : "final push failed");
 }
@@ -193,12 +206,16 @@ static void handle_signal(struct run_ctx *c, int signum, bool tty)
     }
     if (signum != SIGINT && signum != SIGTERM)
         return;
+    if (!c->pid) {
+        hs_log_warn("stopped by %s before the training command started",
+                    signum == SIGINT ? "SIGINT" : "SIGTERM");
+        c->exit_status = 128 + signum;
+        return stop_all(c, "stopped before the training command started");
+    }
     c->interrupted = true;
-    fprintf(stderr,
-            "hubsync run: stopped by %s before the final push completed; the journal keeps "
-            "it: run `hubsync daemon --config %s` (it completes the push) or `hubsync run` "
-            "again\n",
-            signum == SIGINT ? "SIGINT" : "SIGTERM", c->config);
+    hs_log_warn("stopped by %s before the final push completed; the journal keeps it: run "
+                "`hubsync daemon --config %s` (it completes the push) or `hubsync run` again",
+                signum == SIGINT ? "SIGINT" : "SIGTERM", c->config);
     stop_all(c, "stopped before the final push completed");
 }
 
@@ -253,10 +270,52 @@ static int spawn_cmd(char **cmd, bool own_group, pid_t *pid)
     return rc;
 }
 
+/* Start CMD (the token check passed or was skipped). */
+static void start_cmd(struct run_ctx *c)
+{
+    int sr = spawn_cmd(c->cmd, c->own_group, &c->pid);
+    if (sr) {
+        c->pid = 0;
+        hs_log_error("%s: %s", c->cmd[0], sr == ENOENT ? "command not found" : strerror(sr));
+        c->exit_status = sr == EACCES ? 126 : 127;
+        return stop_all(c, "the training command could not start");
+    }
+    c->child_running = true;
+    priority_apply_defaults(c->wake.loop); /* after the spawn: CMD keeps its own priority */
+    hs_log_info("started the training command (pid %d%s): %s", (int)c->pid,
+                c->own_group ? ", its own process group" : "", c->cmd[0]);
+    on_chld(&c->chld, SIGCHLD); /* it may have ended before the handler was there */
+}
+
+/* The token check's verdict: start CMD, or say why not and exit 78. */
+static void checked_act(struct run_ctx *c, int status, const char *why)
+{
+    if (service_stopping(c->s))
+        return;
+    if (status == 0)
+        return start_cmd(c);
+    hs_log_error("not starting the training command: %s", why ? why : "the token cannot push");
+    hs_log_info("fix the token or hub_model_id; to start anyway (offline), give --no-hub-check or "
+                "set \"check_hub_before_run\": false");
+    c->exit_status = status;
+    stop_all(c, NULL); /* said above */
+}
+
+static void on_checked(int status, const char *why, void *ud)
+{
+    struct run_ctx *c = ud;
+    if (c->started)
+        return checked_act(c, status, why);
+    c->checked = true; /* during service_start: acted on when it returns */
+    c->check_status = status;
+    c->check_why = why ? strdup(why) : NULL;
+}
+
 static int run(int argc, char **argv)
 {
     const char *config = NULL, *job = NULL;
-    int i = 1;
+    bool no_check = false;
+    int verbosity = 0, i = 1;
     for (; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--")) {
@@ -265,6 +324,12 @@ static int run(int argc, char **argv)
         }
         if ((!strcmp(a, "--config") || !strcmp(a, "--job")) && i + 1 < argc) {
             *(!strcmp(a, "--config") ? &config : &job) = argv[++i];
+        } else if (!strcmp(a, "--no-hub-check")) {
+            no_check = true;
+        } else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
+            verbosity = -1;
+        } else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
+            verbosity = 1;
         } else if (a[0] == '-') {
             fprintf(stderr, "hubsync run: unknown option or missing value '%s'\n", a);
             fputs(cmd_run.usage, stderr);
@@ -279,23 +344,31 @@ static int run(int argc, char **argv)
         fputs(cmd_run.usage, stderr);
         return HS_EXIT_USAGE;
     }
-    char **cmd = argv + i;
 
     uv_loop_t loop;
     if (uv_loop_init(&loop) < 0) {
         fprintf(stderr, "hubsync run: cannot create the event loop\n");
         return HS_EXIT_FAILURE;
     }
-    struct run_ctx c = {.loop = &loop, .config = config, .signals_closed = true};
-    struct service_options o = {.config_path = config, .run_mode = true, .run_job = job};
+    struct run_ctx c = {.loop = &loop, .config = config, .signals_closed = true, .cmd = argv + i};
+    struct service_options o = {.config_path = config,
+                                .run_mode = true,
+                                .run_job = job,
+                                .on_checked = no_check ? NULL : on_checked,
+                                .check_ud = &c,
+                                .cmd = argv + i,
+                                .verbosity = verbosity};
+    hs_log_stderr_style(true);
     int rc = service_start(&loop, &o, &c.s);
     if (rc != 0) {
-        service_stop(c.s, "start failed");
+        service_stop(c.s, NULL);
         uv_run(&loop, UV_RUN_DEFAULT);
         service_free(c.s);
         uv_loop_close(&loop);
+        free(c.check_why);
         return rc;
     }
+    c.started = true;
     c.signals_closed = false;
     c.own_group = !has_ctty();
     uv_async_init(&loop, &c.wake, on_wake);
@@ -304,26 +377,23 @@ static int run(int argc, char **argv)
     c.chld.data = &c;
     uv_signal_start(&c.chld, on_chld, SIGCHLD);
     handlers_install(&c.wake);
-    int sr = spawn_cmd(cmd, c.own_group, &c.pid);
-    if (sr) {
-        fprintf(stderr, "hubsync run: %s: %s\n", cmd[0],
-                sr == ENOENT ? "command not found" : strerror(sr));
-        c.child_status = sr == EACCES ? 126 : 127;
-        stop_all(&c, "the training command could not start");
-        uv_run(&loop, UV_RUN_DEFAULT);
-        service_free(c.s);
-        uv_loop_close(&loop);
-        return c.child_status;
+    if (c.checked) {
+        checked_act(&c, c.check_status, c.check_why);
+    } else if (no_check || !service_check_pending(c.s)) {
+        hs_log_warn("starting the training command without checking that the token can push "
+                    "(%s): a token that cannot push shows only at the first push",
+                    no_check ? "--no-hub-check" : "check_hub_before_run is false");
+        start_cmd(&c);
+    } else {
+        hs_log_info("checking that the token can push before starting the training command");
     }
-    c.child_running = true;
-    priority_apply_defaults(&loop); /* after the spawn: CMD keeps its own priority */
-    hs_log_info("started the training command (pid %d%s): %s", (int)c.pid,
-                c.own_group ? ", its own process group" : "", cmd[0]);
-    on_chld(&c.chld, SIGCHLD); /* it may have ended before the handler was there */
     uv_run(&loop, UV_RUN_DEFAULT);
     service_free(c.s);
+    free(c.check_why);
     if (uv_loop_close(&loop) != 0)
         hs_log_warn("event loop still had handles at exit");
+    if (!c.pid)
+        return c.exit_status ? c.exit_status : HS_EXIT_FAILURE;
     if (c.child_status != 0)
         return c.child_status;
     return c.final_ok && !c.interrupted && !c.lost_fails ? HS_EXIT_OK : HS_EXIT_FAILURE;
@@ -332,7 +402,8 @@ static int run(int argc, char **argv)
 const struct hs_command cmd_run = {
     .name = "run",
     .summary = "run a training command and sync while it runs",
-    .usage = "Usage: hubsync run --config FILE [--job NAME] -- CMD [ARG]...\n\nStart CMD, push its "
+    .usage = "Usage: hubsync run --config FILE [--job NAME] [--no-hub-check] [-q | -v] -- CMD "
+             "[ARG]...\n\nStart CMD, push its "
              "checkpoints while it runs, then finish the job (final push\nand model card) when CMD "
              "exits. Exits with CMD's status if CMD failed (128+N if\nkilled by signal N, 127 if "
              "not found), 1 if CMD succeeded but the final push did\nnot or a save was lost (never "
@@ -341,8 +412,15 @@ const struct hs_command cmd_run = {
              "final_push_timeout_minutes (30). SIGINT,\n"
              "SIGTERM, SIGUSR1 and SIGUSR2 are forwarded to CMD.\nStopped (SIGINT/SIGTERM) after "
              "CMD exited, it keeps the final push in its journal:\n`hubsync daemon` with the same "
-             "config, or `run` again, completes it.\n\nOptions:\n  --config FILE   the JSON "
-             "configuration\n  --job NAME      the job CMD trains (default: the only job "
-             "of FILE)\n  -h, --help      show this help\n",
+             "config, or `run` again, completes it.\nBefore CMD starts, it checks that the token "
+             "can push to every job's repo and\nexits 78 with the reason if not.\n\nOptions:\n"
+             "  --config FILE   the JSON configuration\n  --job NAME      the job CMD trains "
+             "(default: the only job of FILE)\n  --no-hub-check  start CMD without that check "
+             "(offline starts; the config\n                  key check_hub_before_run false does "
+             "the same)\n  -q, --quiet     warnings and errors only\n  -v, --verbose   debug "
+             "lines too (over log_level and $HUBSYNC_LOG_LEVEL)\n  -h, --help      show this "
+             "help\n\nIts lines are whole, time-stamped and start with \"hubsync: LEVEL:\"; on a "
+             "terminal\neach clears the line first, so a trainer's progress bar is not glued to "
+             "it.\n",
     .run = run,
 };

@@ -8,6 +8,7 @@
 #include "config.h"
 #include "daemon.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -25,6 +26,7 @@ int ctlcli_parse(const char *cmd, int argc, char **argv, bool allow_json, bool w
         {"config", required_argument, NULL, 'c'},
         {"socket", required_argument, NULL, 's'},
         {"json", no_argument, NULL, 'j'},
+        {"wait", no_argument, NULL, 'w'},
         {NULL, 0, NULL, 0},
     };
     optind = 1;
@@ -42,6 +44,11 @@ int ctlcli_parse(const char *cmd, int argc, char **argv, bool allow_json, bool w
             if (!allow_json)
                 goto unknown;
             a->json = true;
+            break;
+        case 'w':
+            if (!want_job)
+                goto unknown;
+            a->wait = true;
             break;
         case '?':
         default:
@@ -140,6 +147,46 @@ static bool nothing_at(const char *path)
     return lstat(path, &st) != 0 && errno == ENOENT;
 }
 
+/* Without --config: the default state_dir holds one folder per config
+ * (config_load.c). The socket of the base itself (STATE_DIRECTORY, an older
+ * layout) if there is one; else the only live one among its folders. 0, or
+ * HS_EXIT_USAGE after naming several. out keeps the base's path when none. */
+static int find_default_socket(const char *cmd, const char *base, char *out, size_t n)
+{
+    if (!nothing_at(out) || getenv("RUNTIME_DIRECTORY"))
+        return 0;
+    DIR *d = opendir(base);
+    if (!d)
+        return 0;
+    char found[HS_PATH_MAX] = "", list[1024] = "";
+    size_t nfound = 0, off = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        char sub[HS_PATH_MAX], sock[HS_PATH_MAX];
+        if (e->d_name[0] == '.' || hs_path_join(sub, sizeof(sub), base, e->d_name) < 0 ||
+            control_socket_path(sub, sock, sizeof(sock)) < 0 || nothing_at(sock))
+            continue;
+        struct stat st;
+        if (stat(sock, &st) < 0 || !S_ISSOCK(st.st_mode))
+            continue;
+        if (nfound++ == 0)
+            snprintf(found, sizeof(found), "%s", sock);
+        if (off < sizeof(list))
+            off += (size_t)snprintf(list + off, sizeof(list) - off, "\n  %s", sock);
+    }
+    closedir(d);
+    if (nfound > 1) {
+        fprintf(stderr,
+                "hubsync %s: %zu hubsync processes have a control socket under %s (one per "
+                "config):%s\ngive --config FILE (or --socket PATH) to say which\n",
+                cmd, nfound, base, list);
+        return HS_EXIT_USAGE;
+    }
+    if (nfound == 1 && strlen(found) < n)
+        memcpy(out, found, strlen(found) + 1);
+    return 0;
+}
+
 int ctlcli_socket(const char *cmd, struct ctlcli_args *a, char *out, size_t n)
 {
     a->unit[0] = '\0';
@@ -183,6 +230,8 @@ int ctlcli_socket(const char *cmd, struct ctlcli_args *a, char *out, size_t n)
         rc = default_state_dir(dir, sizeof(dir));
         if (rc == 0)
             rc = control_socket_path(dir, out, n);
+        if (rc == 0 && !getenv("STATE_DIRECTORY") && (rc = find_default_socket(cmd, dir, out, n)))
+            return rc;
     }
     if (rc < 0) {
         fprintf(stderr, "hubsync %s: cannot find the control socket (state_dir %s): %s\n", cmd, dir,
@@ -225,18 +274,7 @@ int ctlcli_ask(const char *cmd, const struct ctlcli_args *a, const char *path, c
 
 void ctlcli_format_bytes(uint64_t bytes, char *out, size_t n)
 {
-    static const char *const units[] = {"KiB", "MiB", "GiB", "TiB", "PiB"};
-    if (bytes < 1024) {
-        snprintf(out, n, "%" PRIu64 " B", bytes);
-        return;
-    }
-    double v = (double)bytes / 1024;
-    size_t u = 0;
-    while (v >= 1024 && u + 1 < HS_ARRAY_SIZE(units)) {
-        v /= 1024;
-        u++;
-    }
-    snprintf(out, n, "%.1f %s", v, units[u]);
+    hs_format_bytes(bytes, out, n);
 }
 
 void ctlcli_format_duration(uint64_t s, char *out, size_t n)
@@ -293,15 +331,45 @@ static int format_job(const json_t *job, struct hs_buf *b)
     const char *name = json_string_value(json_object_get(job, "name"));
     const char *st = json_string_value(json_object_get(job, "state"));
     const char *ck = json_string_value(json_object_get(job, "checkpoint"));
+    const char *watch = json_string_value(json_object_get(job, "watch")),
+               *wmode = json_string_value(json_object_get(job, "watch_mode")),
+               *wwhy = json_string_value(json_object_get(job, "watch_mode_why")),
+               *repo = json_string_value(json_object_get(job, "repo")),
+               *e = json_string_value(json_object_get(job, "last_error"));
+    const json_t *retry = json_object_get(job, "retry");
+    uint64_t attempt = 0, next_in = 0;
     int rc = hs_buf_printf(b, "job ");
     rc = rc ? rc : put_str(b, name ? name : "?");
     rc = rc ? rc : hs_buf_printf(b, ": ");
-    rc = rc ? rc : put_str(b, st ? st : "unknown");
+    if (st && !strcmp(st, "waiting") && wmode && !strcmp(wmode, "waiting") && watch) {
+        rc = rc ? rc : hs_buf_printf(b, "waiting for ");
+        rc = rc ? rc : put_str(b, watch);
+        rc = rc ? rc : hs_buf_printf(b, " to appear");
+    } else if (st && !strcmp(st, "retrying") && get_u64(retry, "attempt", &attempt) &&
+               get_u64(retry, "next_in_seconds", &next_in)) {
+        rc = rc ? rc
+                : hs_buf_printf(b, "retrying (attempt %" PRIu64 ", next in %" PRIu64 "s)", attempt,
+                                next_in);
+        rc = rc ? rc : hs_buf_printf(b, ": "); /* the error names the checkpoint */
+        rc = rc ? rc : put_str(b, e ? e : "(no error recorded)");
+        ck = NULL;
+    } else {
+        rc = rc ? rc : put_str(b, st ? st : "unknown");
+    }
     if (ck && rc == 0) {
         rc = hs_buf_printf(b, " ");
         rc = rc ? rc : put_str(b, ck);
     }
     rc = rc ? rc : hs_buf_printf(b, "\n");
+    if (rc == 0 && repo)
+        rc = field(b, "repo", repo);
+    if (rc == 0 && watch)
+        rc = field(b, "watch", watch);
+    if (rc == 0 && wmode) {
+        char line[256];
+        snprintf(line, sizeof(line), "%s (%s)", wmode, wwhy ? wwhy : "?");
+        rc = field(b, "watch mode", line);
+    }
     if (rc)
         return rc;
 
@@ -363,7 +431,6 @@ static int format_job(const json_t *job, struct hs_buf *b)
     const char *url = json_string_value(json_object_get(job, "last_commit_url"));
     if (rc == 0)
         rc = field(b, "last commit", url ? url : "none yet");
-    const char *e = json_string_value(json_object_get(job, "last_error"));
     if (rc == 0)
         rc = field(b, "last error", e ? e : "none");
     const char *rw = json_string_value(json_object_get(job, "resume_warning"));

@@ -19,6 +19,7 @@ struct ctlcli_args {
     const char *config; /* --config FILE */
     const char *socket; /* --socket PATH */
     bool json;          /* --json (status only) */
+    bool wait;          /* --wait (finish only) */
     const char *job;    /* JOB (finish only) */
     char unit[128];     /* set by ctlcli_socket: the systemd unit running this config
                            ("hubsync@alice", "hubsync"), or "" when not known */

@@ -7,6 +7,7 @@
 
 #include <signal.h>
 #include <stdio.h>
+#include <stdbool.h>
 #include <string.h>
 
 #ifndef HUBSYNC_VERSION
@@ -30,14 +31,31 @@ static void print_help(FILE *f)
                "Exit codes: 0 ok, 1 failure, 2 usage, 3 no daemon answering, 78 configuration.\n");
 }
 
-/* --help / -h anywhere before a "--" separator asks for the command's help. */
-static int wants_help(int argc, char **argv)
+/* Does option opt take a value? The command's usage says so: "  --message M"
+ * or "-m, --message MSG" lists it followed by a value word (a capital
+ * letter), and the usage is the one list of a command's options. */
+static bool takes_value(const char *usage, const char *opt)
+{
+    size_t n = strlen(opt);
+    for (const char *p = strstr(usage, opt); p; p = strstr(p + 1, opt)) {
+        bool starts = p > usage && (p[-1] == ' ' || p[-1] == ',' || p[-1] == '[');
+        if (starts && p[n] == ' ' && p[n + 1] >= 'A' && p[n + 1] <= 'Z')
+            return true;
+    }
+    return false;
+}
+
+/* --help / -h before a "--" separator asks for the command's help, except
+ * as the value of an option (`push --message -h` commits "-h"). */
+static int wants_help(const struct hs_command *c, int argc, char **argv)
 {
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--") == 0)
             return 0;
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
             return 1;
+        if (argv[i][0] == '-' && !strchr(argv[i], '=') && takes_value(c->usage, argv[i]))
+            i++; /* its value, whatever it looks like */
     }
     return 0;
 }
@@ -67,7 +85,7 @@ int main(int argc, char **argv)
         const struct hs_command *c = commands[i];
         if (strcmp(name, c->name) != 0)
             continue;
-        if (wants_help(argc - 1, argv + 1)) {
+        if (wants_help(c, argc - 1, argv + 1)) {
             fputs(c->usage, stdout);
             return HS_EXIT_OK;
         }

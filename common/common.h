@@ -65,6 +65,10 @@ void hs_log_set_level(enum hs_log_level level);
  * through the secret scrubber (hs_secret_register) before any sink sees it. */
 typedef void (*hs_log_sink_fn)(enum hs_log_level level, const char *line, void *userdata);
 void hs_log_set_sink(hs_log_sink_fn fn, void *userdata);
+/* The default (stderr) sink: "HH:MM:SS " before each line when timestamps
+ * (`run`, `daemon`); on a terminal each line clears the current one first
+ * (a trainer's progress bar). Call once, before logging from threads. */
+void hs_log_stderr_style(bool timestamps);
 
 void hs_log(enum hs_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void hs_vlog(enum hs_log_level level, const char *fmt, va_list ap);
@@ -93,6 +97,9 @@ const char *hs_token_redacted(const char *token);
  * the '@' when there is no ':'). Anything else is copied unchanged (truncated to
  * fit). The one way to print an endpoint or proxy URL. Returns out. */
 char *hs_url_redact(const char *url, char *out, size_t n);
+/* Replace every copy of url in buf (NUL-terminated, shrinks only) by its
+ * redacted form: an error message naming an endpoint with a password. */
+void hs_url_redact_in(char *buf, size_t n, const char *url);
 
 /* Overwrite memory in a way the compiler may not elide, then free(). */
 void hs_free_secret(char *s);
@@ -244,6 +251,11 @@ hs_usec_t hs_now_realtime(void);
 void hs_thread_keep_priority(void);
 void hs_thread_keep_priority_end(void);
 bool hs_thread_priority_kept(long tid);
+
+/* ---- units (units.c) --------------------------------------------------- */
+
+/* A byte count for people: "512 B", "858.4 MiB" (binary units). */
+void hs_format_bytes(uint64_t bytes, char *out, size_t n);
 
 /* ---- misc -------------------------------------------------------------- */
 

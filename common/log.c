@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #define HS_SECRETS_MAX  4
 #define HS_LOG_LINE_MAX 4096
@@ -116,6 +118,20 @@ char *hs_url_redact(const char *url, char *out, size_t n)
     return out;
 }
 
+void hs_url_redact_in(char *buf, size_t n, const char *url)
+{
+    char red[1024];
+    hs_url_redact(url, red, sizeof(red));
+    size_t ul = strlen(url), rl = strlen(red);
+    if (!ul || !strcmp(red, url) || rl > ul)
+        return; /* nothing to hide (a redacted URL is never longer) */
+    for (char *p = strstr(buf, url); p; p = strstr(p + rl, url)) {
+        memcpy(p, red, rl);
+        memmove(p + rl, p + ul, strlen(p + ul) + 1);
+    }
+    (void)n;
+}
+
 void hs_free_secret(char *s)
 {
     if (!s)
@@ -124,6 +140,44 @@ void hs_free_secret(char *s)
     while (*v)
         *v++ = 0;
     free(s);
+}
+
+static bool g_stamp, g_tty;
+
+void hs_log_stderr_style(bool timestamps)
+{
+    g_stamp = timestamps;
+    g_tty = isatty(STDERR_FILENO) == 1;
+}
+
+/* The default sink: one whole line in one write(2), so it never interleaves
+ * with another writer's bytes mid-line. On a terminal it starts with "\r"
+ * and erase-line, as tqdm.write does: a progress bar the trainer left
+ * without a newline is cleared (its next refresh redraws it below) instead
+ * of having our line glued to its end. Caller holds g_lock. */
+static void stderr_line(enum hs_log_level level, const char *line)
+{
+    char buf[HS_LOG_LINE_MAX + 96], ts[16] = "";
+    if (g_stamp) {
+        struct tm tm;
+        time_t now = time(NULL);
+        strftime(ts, sizeof(ts), "%H:%M:%S ", localtime_r(&now, &tm));
+    }
+    int n = snprintf(buf, sizeof(buf), "%s%shubsync: %s: %s\n", g_tty ? "\r\033[K" : "", ts,
+                     level_names[level], line);
+    if (n < 0)
+        return;
+    size_t len = (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1;
+    if (len && buf[len - 1] != '\n')
+        buf[len - 1] = '\n'; /* cut: still a whole line */
+    for (size_t off = 0; off < len;) {
+        ssize_t w = write(STDERR_FILENO, buf + off, len - off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return;
+        off += (size_t)w;
+    }
 }
 
 void hs_vlog(enum hs_log_level level, const char *fmt, va_list ap)
@@ -137,7 +191,7 @@ void hs_vlog(enum hs_log_level level, const char *fmt, va_list ap)
     if (g_sink)
         g_sink(level, line, g_sink_data);
     else
-        fprintf(stderr, "hubsync: %s: %s\n", level_names[level], line);
+        stderr_line(level, line);
     pthread_mutex_unlock(&g_lock);
 }
 

@@ -166,7 +166,8 @@ struct config_model_card {
 
 struct config_job {
     char *name;                        /* required, unique, [A-Za-z0-9._-]+ */
-    char *watch;                       /* required, absolute */
+    char *watch;                       /* required, absolute (a relative one resolved) */
+    bool watch_relative;               /* written relative to the working directory */
     char *hub_model_id;                /* required, "name" or "namespace/name" */
     enum config_strategy hub_strategy; /* every_save */
     bool private_repo;                 /* "private": false */
@@ -190,6 +191,7 @@ struct config_job {
     hs_usec_t finish_after_idle_usec;          /* 0 = off */
     enum config_existing existing_checkpoints; /* latest */
     bool lost_saves_fail_run;                  /* true: a lost save makes `run` exit 1 */
+    bool finish_failed_runs;                   /* false: a failed CMD gets no finish commit */
     hs_usec_t final_push_timeout_usec;         /* final_push_timeout_minutes: 30 */
     char *tag_saves;               /* NULL = off; the tag pattern ("step-{step}" for true) */
     unsigned hub_keep_checkpoints; /* all_checkpoints: checkpoint-N kept on the Hub; 0 = all */
@@ -217,6 +219,7 @@ struct config {
     uint64_t bandwidth_limit_bytes_per_sec; /* the same in bytes/s (0 = unlimited) */
     enum hs_log_level log_level;            /* info */
     char *log_file;                         /* NULL: stderr or journald */
+    bool check_hub_before_run;              /* true: `run` checks the token first */
     struct config_job *jobs;                /* at least one */
     size_t n_jobs;
 };

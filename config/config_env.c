@@ -359,8 +359,8 @@ int config_resolve_token_env(const char *inline_token, const char *token_file, c
         return 0;
     }
     return hs_err_set(err, -ENOENT,
-                      "no token: none in the config (\"token\", \"token_file\"), HF_TOKEN and "
-                      "HUGGING_FACE_HUB_TOKEN are unset or empty, and %s %s",
+                      "no Hub token: HF_TOKEN and HUGGING_FACE_HUB_TOKEN are unset or empty, and "
+                      "%s %s. Log in with `hf auth login` (it writes that file), or set HF_TOKEN",
                       path, rc < 0 ? "does not exist" : "is empty");
 }
 

@@ -10,7 +10,8 @@
 
 /* Collects every problem of one load. */
 struct config__ctx {
-    const char *name; /* the file as the user named it: prefix of every line */
+    const char *name;     /* the file as the user named it: prefix of every line */
+    const char *abs_path; /* its absolute path (NULL: text without a file) */
     struct config_errors *errs;
     size_t dropped; /* problems past CONFIG_ERRORS_MAX */
     int oom;

@@ -14,12 +14,17 @@
  */
 #include "config_int.h"
 
+#include <ctype.h>
 #include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdlib.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define CONFIG_FILE_MAX (1024 * 1024)
 #define NAME_MAX_LEN    128
@@ -36,6 +41,7 @@ static const char *const top_keys[] = {
     "bandwidth_limit_mbps",
     "log_level",
     "log_file",
+    "check_hub_before_run",
     "jobs",
 };
 static const char *const job_keys[] = {
@@ -61,6 +67,7 @@ static const char *const job_keys[] = {
     "finish_after_idle_seconds",
     "existing_checkpoints",
     "lost_saves_fail_run",
+    "finish_failed_runs",
     "final_push_timeout_minutes",
     "tag_saves",
     "hub_keep_checkpoints",
@@ -213,7 +220,26 @@ static void parse_job(struct config__ctx *c, const json_t *o, const char *path,
         config__err(c, path, "missing required key \"name\"");
     }
     if (JOB_KEY("watch")) {
-        if (config__get_string(c, v, p, STR_ABSPATH, &j->watch) && strcmp(j->watch, "/") == 0) {
+        /* relative: to the working directory (`run`'s, as the trainer's
+         * --output_dir); the daemon refuses it (service.c) */
+        json_t *abs = NULL;
+        const char *w = json_is_string(v) ? json_string_value(v) : "/";
+        char cwd[HS_PATH_MAX];
+        if (*w && *w != '/' && getcwd(cwd, sizeof(cwd))) {
+            while (!strncmp(w, "./", 2))
+                w += 2;
+            char *joined = NULL;
+            if (asprintf(&joined, "%s/%s", strcmp(cwd, "/") ? cwd : "", w) >= 0) {
+                abs = json_string(joined);
+                free(joined);
+            }
+            if (abs)
+                v = abs;
+            j->watch_relative = abs != NULL;
+        }
+        bool ok = config__get_string(c, v, p, STR_ABSPATH, &j->watch);
+        json_decref(abs);
+        if (ok && strcmp(j->watch, "/") == 0) {
             config__err(c, p, "\"/\" cannot be watched: name the training output folder");
             free(j->watch); /* no further checks against it */
             j->watch = NULL;
@@ -286,6 +312,8 @@ static void parse_job(struct config__ctx *c, const json_t *o, const char *path,
         j->existing_checkpoints = (enum config_existing)e;
     if (JOB_KEY("lost_saves_fail_run"))
         config__get_bool(c, v, p, &j->lost_saves_fail_run);
+    if (JOB_KEY("finish_failed_runs"))
+        config__get_bool(c, v, p, &j->finish_failed_runs);
     /* minutes, fractions allowed (tests use a few seconds); at most 30 days */
     if (JOB_KEY("final_push_timeout_minutes") &&
         config__get_number(c, v, p, 0, false, 30 * 24 * 60, &d))
@@ -400,20 +428,51 @@ static const char *env_get(config_getenv_fn env, const char *name)
     return v && *v ? v : NULL;
 }
 
+/* The folder of one config under the shared default: "<stem>-<hash>", the
+ * file name without ".json" (characters outside [A-Za-z0-9._-] become
+ * '_', at most 64) and 8 hex digits of FNV-1a over the absolute path, so
+ * two configs never share a state_dir (a sweep's concurrent `run`s) and
+ * the same file always finds its own again. */
+static int config_subdir(const char *abs, char *out, size_t n)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (const unsigned char *p = (const unsigned char *)abs; *p; p++)
+        h = (h ^ *p) * 0x100000001b3ull;
+    const char *base = strrchr(abs, '/');
+    base = base ? base + 1 : abs;
+    size_t len = strlen(base);
+    if (len > 5 && !strcmp(base + len - 5, ".json"))
+        len -= 5;
+    if (len > 64)
+        len = 64;
+    char stem[65];
+    for (size_t i = 0; i < len; i++)
+        stem[i] = isalnum((unsigned char)base[i]) || strchr("._-", base[i]) ? base[i] : '_';
+    stem[len] = '\0';
+    return snprintf(out, n, "%s-%08" PRIx32, len ? stem : "config", (uint32_t)(h ^ (h >> 32)));
+}
+
 /* state_dir default: $STATE_DIRECTORY (systemd; the first of a ':' list) >
- * $XDG_STATE_HOME/hubsync > $HOME/.local/state/hubsync. */
+ * $XDG_STATE_HOME/hubsync/<config> > $HOME/.local/state/hubsync/<config>
+ * (config_subdir; without the config's path, e.g. config_load_text, the
+ * folder itself). */
 static void default_state_dir(struct config__ctx *c, struct config *cfg, config_getenv_fn env)
 {
     const char *sd = env_get(env, "STATE_DIRECTORY");
     const char *xdg = env_get(env, "XDG_STATE_HOME");
     const char *home = env_get(env, "HOME");
     int r = -1;
+    char sub[96] = "";
+    if (c->abs_path) {
+        sub[0] = '/';
+        config_subdir(c->abs_path, sub + 1, sizeof(sub) - 1);
+    }
     if (sd)
         r = asprintf(&cfg->state_dir, "%.*s", (int)strcspn(sd, ":"), sd);
     else if (xdg && xdg[0] == '/')
-        r = asprintf(&cfg->state_dir, "%s/hubsync", xdg);
+        r = asprintf(&cfg->state_dir, "%s/hubsync%s", xdg, sub);
     else if (home && home[0] == '/')
-        r = asprintf(&cfg->state_dir, "%s/.local/state/hubsync", home);
+        r = asprintf(&cfg->state_dir, "%s/.local/state/hubsync%s", home, sub);
     else {
         config__err(c, "state_dir",
                     "not set, and neither STATE_DIRECTORY, XDG_STATE_HOME nor HOME "
@@ -433,6 +492,7 @@ static void parse_root(struct config__ctx *c, const json_t *root, unsigned mode,
 {
     cfg->max_parallel_uploads = 8;
     cfg->log_level = HS_LOG_INFO;
+    cfg->check_hub_before_run = true;
     if (!json_is_object(root)) {
         config__err(c, "", "the top level must be a JSON object, got %s", config__type_name(root));
         return;
@@ -496,6 +556,8 @@ static void parse_root(struct config__ctx *c, const json_t *root, unsigned mode,
     }
     if ((v = json_object_get(root, "log_file")))
         config__get_string(c, v, "log_file", STR_ABSPATH, &cfg->log_file);
+    if ((v = json_object_get(root, "check_hub_before_run")))
+        config__get_bool(c, v, "check_hub_before_run", &cfg->check_hub_before_run);
 
     v = json_object_get(root, "jobs");
     if (!v) {
@@ -557,11 +619,11 @@ static const char *syntax_msg(json_error_t *e)
     return e->text;
 }
 
-int config_load_text(const char *name, const char *text, size_t len, unsigned mode,
+static int load_text(const char *name, const char *abs, const char *text, size_t len, unsigned mode,
                      config_getenv_fn env, struct config **out, struct config_errors *errs)
 {
     *out = NULL;
-    struct config__ctx c = {.name = name, .errs = errs};
+    struct config__ctx c = {.name = name, .abs_path = abs, .errs = errs};
     json_error_t jerr;
     json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
     if (!root) {
@@ -602,6 +664,12 @@ int config_load_text(const char *name, const char *text, size_t len, unsigned mo
     return 0;
 }
 
+int config_load_text(const char *name, const char *text, size_t len, unsigned mode,
+                     config_getenv_fn env, struct config **out, struct config_errors *errs)
+{
+    return load_text(name, NULL, text, len, mode, env, out, errs);
+}
+
 int config_load_env(const char *path, config_getenv_fn env, struct config **out,
                     struct config_errors *errs)
 {
@@ -622,7 +690,9 @@ int config_load_env(const char *path, config_getenv_fn env, struct config **out,
             config__err(&c, "", "cannot read: %s", hs_strerror(rc));
         return rc;
     }
-    rc = config_load_text(path, text, len, st.st_mode & 07777, env, out, errs);
+    char *abs = realpath(path, NULL);
+    rc = load_text(path, abs, text, len, st.st_mode & 07777, env, out, errs);
+    free(abs);
     hs_free_secret(text); /* it may hold an inline token */
     return rc;
 }

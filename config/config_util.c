@@ -205,7 +205,9 @@ int config_token_load(struct config *cfg, config_getenv_fn env, struct hs_err *e
     int rc = config_resolve_token_env(cfg->token, cfg->token_file, env, &tok, &src, where,
                                       sizeof(where), &e);
     if (rc < 0) {
-        if (err)
+        if (err && rc == -ENOENT && !cfg->token && !cfg->token_file)
+            hs_err_set(err, rc, "%s (or set \"token_file\" in the config)", e.msg);
+        else if (err)
             *err = e;
         return rc;
     }

@@ -16,6 +16,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <stdlib.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -74,6 +75,8 @@ struct service {
     char token_from[HS_PATH_MAX + 64]; /* where the token came from, for messages */
     int exit_status;                   /* a failure after the start (service_exit_status) */
     const char *token;                 /* the uploader's token (the start config's, kept in old) */
+    service_check_cb check_cb;         /* `run`: the first check's verdict (o.on_checked) */
+    void *check_ud;
 };
 
 #define HELD_CHECKING "checking the token (whoami-v2) before the first push"
@@ -370,6 +373,40 @@ static void who_retry(uv_timer_t *t)
     token_check(t->data);
 }
 
+/* `run`: tell the caller whether every job can push (the first answer only). */
+static void report_check(struct service *s, int status, long http_status, const struct hs_err *err)
+{
+    service_check_cb cb = s->check_cb;
+    if (!cb)
+        return;
+    s->check_cb = NULL;
+    char why[HS_ERR_MAX];
+    if (status < 0 && http_status == 401) {
+        snprintf(why, sizeof(why),
+                 "the Hub refused the token from %.600s (401 Unauthorized): it is invalid, "
+                 "expired or revoked; put a valid one there (`hf auth login`, or $HF_TOKEN)",
+                 s->token_from);
+        return cb(HS_EXIT_CONFIG, why, s->check_ud);
+    }
+    if (status < 0) {
+        char ep[256];
+        hs_url_redact(s->cfg->endpoint, ep, sizeof(ep));
+        snprintf(why, sizeof(why),
+                 "cannot ask the Hub (%.200s) whether the token from %.300s may push: %.400s", ep,
+                 s->token_from, err ? err->msg : hs_strerror(status));
+        hs_url_redact_in(why, sizeof(why), s->cfg->endpoint);
+        return cb(HS_EXIT_CONFIG, why, s->check_ud);
+    }
+    for (size_t i = 0; i < s->n_jobs; i++) {
+        const char *held = job_held(s->jobs[i]);
+        if (held) {
+            snprintf(why, sizeof(why), "job %s: %s", job_name(s->jobs[i]), held);
+            return cb(HS_EXIT_CONFIG, why, s->check_ud);
+        }
+    }
+    cb(0, NULL, s->check_ud);
+}
+
 static void whoami_answer(struct service *s, int status, const struct uploader_whoami *w,
                           long http_status, const struct hs_err *err)
 {
@@ -392,7 +429,7 @@ static void whoami_answer(struct service *s, int status, const struct uploader_w
                         w->name, w->token_role ? w->token_role : "unknown role",
                         orgs[0] ? orgs : "none");
         judge_jobs(s);
-        return;
+        return report_check(s, 0, 200, NULL);
     }
     if (http_status == 401) {
         s->token_refused = true;
@@ -406,7 +443,7 @@ static void whoami_answer(struct service *s, int status, const struct uploader_w
             return;
         }
         judge_jobs(s);
-        return;
+        return report_check(s, status, http_status, err);
     }
     unsigned secs = hs_env_uint("HUBSYNC_WHOAMI_RETRY_SECONDS", 60);
     hs_log_warn("cannot check the token now (%s); uploads go ahead and the check is retried in "
@@ -414,6 +451,7 @@ static void whoami_answer(struct service *s, int status, const struct uploader_w
                 err ? err->msg : hs_strerror(status), secs);
     judge_jobs(s); /* the last answer if any, else released */
     uv_timer_start(&s->who_timer, who_retry, (uint64_t)secs * 1000, 0);
+    report_check(s, status, http_status, err);
 }
 
 static void on_whoami(int status, const struct uploader_whoami *w, long http_status,
@@ -443,9 +481,27 @@ static void token_check(struct service *s)
     if (uploader_whoami(s->up, on_whoami, s, &err) < 0) {
         hs_log_warn("cannot check the token: %s", err.msg);
         judge_jobs(s);
-        return;
+        return report_check(s, -EIO, 0, &err);
     }
     s->who_pending = true;
+}
+
+/* The log level: the config's log_level, else $HUBSYNC_LOG_LEVEL over it,
+ * else -q (warnings and errors) / -v (debug) over both: no config edit to
+ * quieten or debug one run. */
+static void apply_log_level(const struct service *s, const struct config *cfg)
+{
+    enum hs_log_level level = cfg->log_level;
+    const char *env = getenv("HUBSYNC_LOG_LEVEL");
+    if (env && *env && hs_log_level_parse(env, &level) < 0) {
+        level = cfg->log_level;
+        hs_log_warn("HUBSYNC_LOG_LEVEL=\"%s\" is not error, warn, info or debug: ignored", env);
+    }
+    if (s->o.verbosity < 0)
+        level = HS_LOG_WARN;
+    else if (s->o.verbosity > 0)
+        level = HS_LOG_DEBUG;
+    hs_log_set_level(level);
 }
 
 /* ---- config and reload ------------------------------------------------------------ */
@@ -461,6 +517,18 @@ static int load_config(struct service *s, struct config **out)
     config_errors_free(&errs);
     if (rc < 0)
         return rc;
+    for (size_t i = 0; !s->o.run_mode && i < (*out)->n_jobs; i++) {
+        if (!(*out)->jobs[i].watch_relative)
+            continue;
+        hs_log_error("%s: jobs[%zu].watch is relative (%s here): only `hubsync run` takes that "
+                     "(against its working directory); write the absolute path for the daemon",
+                     s->config_path, i, (*out)->jobs[i].watch);
+        rc = HS_ECONFIG;
+    }
+    if (rc != 0) {
+        *out = config_free(*out);
+        return rc;
+    }
     struct hs_err err = {0};
     if (s->o.run_mode && config_apply_run_env(*out, NULL, &err) < 0) {
         hs_log_error("%s", err.msg);
@@ -588,7 +656,7 @@ static void reload(struct service *s)
     }
     s->cfg = nc;
     release_retired(s);
-    hs_log_set_level(nc->log_level);
+    apply_log_level(s, nc);
     watch_pids(s);
     hs_log_info("config reloaded: %zu job%s", s->n_jobs, s->n_jobs == 1 ? "" : "s");
     token_check(s); /* access may have changed: the new jobs wait for it */
@@ -635,11 +703,37 @@ static void on_signal(uv_signal_t *h, int signum)
 
 /* ---- start / stop ------------------------------------------------------------------ */
 
+/* `run` around a multi-process launcher with world size 1: hubsync would
+ * call a checkpoint complete before the other ranks' files are in it. */
+static void warn_launcher(char *const *cmd, const struct config_job *j)
+{
+    static const char *const launchers[] = {"torchrun", "accelerate", "deepspeed", "srun",
+                                            "mpirun"};
+    if (!cmd || !cmd[0] || j->world_size != 1)
+        return;
+    const char *base = strrchr(cmd[0], '/');
+    base = base ? base + 1 : cmd[0];
+    for (size_t i = 0; i < HS_ARRAY_SIZE(launchers); i++) {
+        if (strcmp(base, launchers[i]) != 0)
+            continue;
+        hs_log_warn("job %s: the training command is started by %s, but the world size is 1: "
+                    "set \"world_size\" in the config or export WORLD_SIZE (the number of ranks, "
+                    "e.g. torchrun's --nproc_per_node times --nnodes), so hubsync waits for "
+                    "every rank's files of a checkpoint",
+                    j->name, base);
+        return;
+    }
+}
+
 int service_start(uv_loop_t *loop, const struct service_options *o, struct service **out)
 {
     *out = NULL;
     struct service *s = calloc(1, sizeof(*s));
-    if (!s || !(s->config_path = strdup(o->config_path))) {
+    if (s) /* absolute in status and messages; the file named as given if it cannot be */
+        s->config_path = realpath(o->config_path, NULL);
+    if (s && !s->config_path)
+        s->config_path = strdup(o->config_path);
+    if (!s || !s->config_path) {
         free(s);
         hs_log_error("out of memory");
         return HS_EXIT_FAILURE;
@@ -651,14 +745,18 @@ int service_start(uv_loop_t *loop, const struct service_options *o, struct servi
     s->who_timer.data = s;
     s->o = *o;
     s->o.config_path = s->config_path;
+    s->check_cb = o->on_checked;
+    s->check_ud = o->check_ud;
     s->started = hs_now_monotonic();
     struct hs_err err = {0};
     *out = s;
     if (load_config(s, &s->cfg) < 0)
         return HS_EXIT_CONFIG;
     s->first = s->cfg;
-    hs_log_set_level(s->cfg->log_level);
+    apply_log_level(s, s->cfg);
     log_sinks_setup(s->cfg);
+    if (!s->cfg->check_hub_before_run)
+        s->check_cb = NULL; /* the config says: start CMD without waiting */
     if (o->run_mode) {
         const struct config_job *rj = o->run_job            ? config_job_find(s->cfg, o->run_job)
                                       : s->cfg->n_jobs == 1 ? &s->cfg->jobs[0]
@@ -672,6 +770,7 @@ int service_start(uv_loop_t *loop, const struct service_options *o, struct servi
             return o->run_job ? HS_EXIT_CONFIG : HS_EXIT_USAGE;
         }
         s->run_job = strdup(rj->name);
+        warn_launcher(o->cmd, rj);
     }
     if (config_check_online(NULL, &err) < 0 || config_token_load(s->cfg, NULL, &err) < 0) {
         hs_log_error("%s", err.msg);
@@ -788,6 +887,11 @@ int service_start(uv_loop_t *loop, const struct service_options *o, struct servi
     return 0;
 }
 
+bool service_check_pending(const struct service *s)
+{
+    return s->check_cb != NULL;
+}
+
 const char *service_run_job(const struct service *s)
 {
     return s->run_job;
@@ -878,7 +982,8 @@ void service_stop(struct service *s, const char *why)
     if (!s || s->stopping)
         return;
     s->stopping = true;
-    hs_log_info("%s", why);
+    if (why)
+        hs_log_info("%s", why);
     notify_stopping(why);
     uv_timer_start(&s->stop_timer, do_stop, 0, 0);
 }

@@ -28,6 +28,8 @@
  *     retry base and stall timeout.
  *   HUBSYNC_WHOAMI_RETRY_SECONDS (60): the next token check after one the
  *     Hub did not answer.
+ *   HUBSYNC_LOG_LEVEL (error, warn, info, debug): over the config's
+ *     log_level; -q / -v of `run` and `daemon` win over both.
  */
 #ifndef HUBSYNC_DAEMON_SERVICE_H
 #define HUBSYNC_DAEMON_SERVICE_H
@@ -37,12 +39,24 @@
 #include <stdbool.h>
 #include <uv.h>
 
+/* `run`, before CMD starts (service_options.on_checked): cb(0, NULL, ud)
+ * once the first token check says every job's repo may be pushed to;
+ * cb(HS_EXIT_CONFIG, why, ud) when the Hub refused the token, a job's repo
+ * is not writable with it (why names the job), or the Hub gave no answer
+ * (after the request's retries). Called once, from the loop. */
+typedef void (*service_check_cb)(int status, const char *why, void *userdata);
+
 struct service_options {
     const char *config_path;
-    bool run_mode;       /* `hubsync run`: WORLD_SIZE from the environment; SIGINT/SIGTERM
-                            are the caller's; a finish left by an earlier run is not resumed
-                            until this run's finish */
-    const char *run_job; /* run mode: the job CMD trains (NULL: the only one) */
+    bool run_mode;               /* `hubsync run`: WORLD_SIZE from the environment; SIGINT/SIGTERM
+                                    are the caller's; a finish left by an earlier run is not resumed
+                                    until this run's finish */
+    const char *run_job;         /* run mode: the job CMD trains (NULL: the only one) */
+    service_check_cb on_checked; /* NULL: nobody waits for the token check */
+    char *const *cmd;            /* run mode: CMD's argv, for the launcher check (or NULL) */
+    int verbosity;               /* -1: -q (warnings, errors), 1: -v (debug), 0: the config's
+                                    log_level or $HUBSYNC_LOG_LEVEL */
+    void *check_ud;
 };
 
 struct service;
@@ -53,6 +67,10 @@ struct service;
  * a failure that created handles, *out is still set: call service_stop,
  * run the loop, then service_free. */
 int service_start(uv_loop_t *loop, const struct service_options *o, struct service **out);
+
+/* True while on_checked waits to be called (false when the config's
+ * check_hub_before_run is false or the verdict was given). */
+bool service_check_pending(const struct service *s);
 
 /* Run mode: the name of the job CMD trains. */
 const char *service_run_job(const struct service *s);

@@ -110,6 +110,71 @@ static int from_state(const struct modelcard_run *run, struct mc_card *c)
     return r;
 }
 
+/* transformers' modelcard.py names the optimizer from args.optim since
+ * 4.46.0 (huggingface/transformers#33581, fixing #32560: "Use adamw_torch
+ * with betas=(…) and epsilon=… and optimizer_args=…"); before, it wrote
+ * "Adam with betas=(b1,b2) and epsilon=eps" whatever optim was, or
+ * "Adafactor" for args.adafactor. The version is config.json's
+ * transformers_version (4.46.0.dev0 has the new text); without one, the
+ * current text. */
+static bool old_optimizer_text(const struct modelcard_run *run)
+{
+    const char *v = json_string_value(json_object_get(run->config, "transformers_version"));
+    unsigned major = 0, minor = 0;
+    if (!v || sscanf(v, "%u.%u", &major, &minor) != 2)
+        return false;
+    return major < 4 || (major == 4 && minor < 46);
+}
+
+static int betas_eps(const struct modelcard_run *run, struct hs_buf *b)
+{
+    int r = modelcard__py_str(arg(run, "adam_beta1") ? arg(run, "adam_beta1") : json_null(), b);
+    if (r == 0)
+        r = hs_buf_append(b, ",", 1);
+    if (r == 0)
+        r = modelcard__py_str(arg(run, "adam_beta2") ? arg(run, "adam_beta2") : json_null(), b);
+    if (r == 0)
+        r = hs_buf_append(b, ") and epsilon=", 14);
+    if (r == 0)
+        r = modelcard__py_str(arg(run, "adam_epsilon") ? arg(run, "adam_epsilon") : json_null(), b);
+    return r;
+}
+
+static int optimizer_line(const struct modelcard_run *run, struct mc_card *c)
+{
+    struct hs_buf b;
+    hs_buf_init(&b, 64 * 1024);
+    int r = 0;
+    json_t *optim = arg(run, "optim") ? enum_value(arg(run, "optim")) : NULL;
+    if (old_optimizer_text(run)) {
+        if (json_is_true(arg(run, "adafactor")))
+            r = hs_buf_printf(&b, "Adafactor");
+        else if ((r = hs_buf_printf(&b, "Adam with betas=(")) == 0)
+            r = betas_eps(run, &b);
+    } else if (json_is_string(optim) && json_string_length(optim) > 0) {
+        const json_t *oa = arg(run, "optim_args");
+        const char *oargs = json_is_string(oa) && json_string_length(oa) > 0
+                                ? json_string_value(oa)
+                                : "No additional optimizer arguments";
+        if (strcasestr(json_string_value(optim), "adam")) {
+            r = hs_buf_printf(&b, "Use %s with betas=(", json_string_value(optim));
+            if (r == 0)
+                r = betas_eps(run, &b);
+            if (r == 0)
+                r = hs_buf_printf(&b, " and optimizer_args=%s", oargs);
+        } else {
+            r = hs_buf_printf(&b, "Use %s and the args are:\n%s", json_string_value(optim), oargs);
+        }
+    }
+    if (r == 0 && b.len)
+        r = add(c, "optimizer", b.data);
+    else if (r == -E2BIG)
+        r = 0; /* hostile optim_args: no optimizer line */
+    hs_buf_free(&b);
+    json_decref(optim);
+    return r;
+}
+
 int modelcard__hparams_build(const struct modelcard_run *run, const struct modelcard_meta *meta,
                              struct mc_card *c, struct modelcard_warnings *w)
 {
@@ -153,41 +218,8 @@ int modelcard__hparams_build(const struct modelcard_run *run, const struct model
     if (eb * world != eb)
         ADD_INT("total_eval_batch_size", eb * world);
 
-    json_t *optim = arg(run, "optim") ? enum_value(arg(run, "optim")) : NULL;
-    if (r == 0 && json_is_string(optim) && json_string_length(optim) > 0) {
-        const json_t *oa = arg(run, "optim_args");
-        const char *oargs = json_is_string(oa) && json_string_length(oa) > 0
-                                ? json_string_value(oa)
-                                : "No additional optimizer arguments";
-        struct hs_buf b;
-        hs_buf_init(&b, 64 * 1024);
-        if (strcasestr(json_string_value(optim), "adam")) {
-            r = hs_buf_printf(&b, "Use %s with betas=(", json_string_value(optim));
-            if (r == 0)
-                r = modelcard__py_str(arg(run, "adam_beta1") ? arg(run, "adam_beta1") : json_null(),
-                                      &b);
-            if (r == 0)
-                r = hs_buf_append(&b, ",", 1);
-            if (r == 0)
-                r = modelcard__py_str(arg(run, "adam_beta2") ? arg(run, "adam_beta2") : json_null(),
-                                      &b);
-            if (r == 0)
-                r = hs_buf_append(&b, ") and epsilon=", 14);
-            if (r == 0)
-                r = modelcard__py_str(
-                    arg(run, "adam_epsilon") ? arg(run, "adam_epsilon") : json_null(), &b);
-            if (r == 0)
-                r = hs_buf_printf(&b, " and optimizer_args=%s", oargs);
-        } else {
-            r = hs_buf_printf(&b, "Use %s and the args are:\n%s", json_string_value(optim), oargs);
-        }
-        if (r == 0)
-            r = add(c, "optimizer", b.data);
-        else if (r == -E2BIG)
-            r = 0; /* hostile optim_args: no optimizer line */
-        hs_buf_free(&b);
-    }
-    json_decref(optim);
+    if (r == 0)
+        r = optimizer_line(run, c);
     const json_t *sched = arg(run, "lr_scheduler_type");
     if (r == 0 && sched)
         r = add_json(c, "lr_scheduler_type", sched);

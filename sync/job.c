@@ -378,8 +378,10 @@ static void done_cb(int status, const struct uploader_result *res, const struct 
         job__note(j, "%zu saves coalesced into one commit (%s): %s", op->n_saves, name,
                   op->description ? op->description : "");
     }
-    hs_log_info("job %s: %s committed: %s (%" PRIu64 " bytes sent, %u objects already there)%s",
-                j->name, name, res->commit_url, res->bytes_sent, res->objects_skipped,
+    char sent[32];
+    hs_format_bytes(res->bytes_sent, sent, sizeof(sent));
+    hs_log_info("job %s: %s committed: %s (%s sent, %u object%s already there)%s", j->name, name,
+                res->commit_url, sent, res->objects_skipped, res->objects_skipped == 1 ? "" : "s",
                 res->nothing_to_commit ? " (nothing changed)" : "");
     if (res->files_skipped)
         job__note(j, "%s: %u file%s not pushed: the Hub cannot store %s name%s (see the log)", name,
@@ -485,8 +487,8 @@ static void push_now(struct job_op *op)
         job__op_error(op, rc, err.msg[0] ? err.msg : hs_strerror(rc));
         return;
     }
-    hs_log_info("job %s: pushing \"%s\" (%zu files)%s", j->name, op->plan.message, op->plan.n_files,
-                resuming ? " (resuming)" : "");
+    hs_log_info("job %s: pushing \"%s\" (%zu file%s)%s", j->name, op->plan.message,
+                op->plan.n_files, op->plan.n_files == 1 ? "" : "s", resuming ? " (resuming)" : "");
     job__changed(j);
 }
 
@@ -548,6 +550,7 @@ void job__op_failed(struct job_op *op, const char *msg)
         hs_log_info("job %s: retrying in %.1f s", j->name, (double)delay / HS_USEC_PER_SEC);
     }
     j->phase = JOB_RETRY_WAIT;
+    j->retry_at = now + delay;
     job__timer_start(j, delay);
 }
 
@@ -807,6 +810,17 @@ bool job_busy(const struct job *j)
 
 /* ---- status ----------------------------------------------------------------- */
 
+/* The watcher's mode, "waiting" while the watched folder does not exist
+ * (the watcher may watch its parent meanwhile). */
+static const char *watch_mode(const struct job *j, struct watcher_job_status *st)
+{
+    watcher_job_status(j->wj, st);
+    struct stat sb;
+    if (stat(j->cfg->watch, &sb) != 0 && errno == ENOENT)
+        return "waiting";
+    return st->mode;
+}
+
 static const char *state_name(const struct job *j)
 {
     if (j->stopping)
@@ -824,7 +838,8 @@ static const char *state_name(const struct job *j)
                : j->up_phase == UPLOADER_PHASE_HASH   ? "hashing"
                                                       : "uploading";
     case JOB_RETRY_WAIT:
-        return "failed";
+        return j->timer_init && uv_is_active((const uv_handle_t *)&j->timer) ? "retrying"
+                                                                             : "failed";
     case JOB_BUDGET_WAIT:
         return "waiting";
     case JOB_FINISH_WAIT:
@@ -838,8 +853,7 @@ static const char *state_name(const struct job *j)
         return "finished";
     if (j->wj) {
         struct watcher_job_status st;
-        watcher_job_status(j->wj, &st);
-        if (!strcmp(st.mode, "waiting"))
+        if (!strcmp(watch_mode(j, &st), "waiting"))
             return "waiting";
     }
     return "idle";
@@ -853,6 +867,33 @@ json_t *job_status_json(const struct job *j)
     json_object_set_new(o, "name", json_string(j->name));
     json_object_set_new(o, "state", json_string(state_name(j)));
     json_object_set_new(o, "repo", json_string(j->cfg->hub_model_id));
+    json_object_set_new(o, "watch", json_string(j->cfg->watch));
+    if (j->wj) {
+        /* which watch mode, and why (docs/operations.md "watch_mode") */
+        struct watcher_job_status st;
+        const char *mode = watch_mode(j, &st);
+        char why[160];
+        if (j->cfg->watch_mode != CONFIG_WATCH_AUTO)
+            snprintf(why, sizeof(why), "watch_mode %s in the config",
+                     config_watch_mode_name(j->cfg->watch_mode));
+        else if (!strcmp(mode, "waiting"))
+            snprintf(why, sizeof(why), "the folder does not exist yet");
+        else
+            snprintf(why, sizeof(why), "watch_mode auto on %s%s", st.fs_type,
+                     !strcmp(mode, "poll") ? " (a network or FUSE filesystem: inotify "
+                                             "misses other hosts' writes)"
+                                           : "");
+        json_object_set_new(o, "watch_mode", json_string(mode));
+        json_object_set_new(o, "watch_mode_why", json_string(why));
+    }
+    if (j->phase == JOB_RETRY_WAIT && !strcmp(state_name(j), "retrying")) {
+        hs_usec_t now = hs_now_monotonic();
+        uint64_t in =
+            j->retry_at > now ? (j->retry_at - now + HS_USEC_PER_SEC - 1) / HS_USEC_PER_SEC : 0;
+        json_object_set_new(o, "retry",
+                            json_pack("{s:I, s:I}", "attempt", (json_int_t)j->attempts + 1,
+                                      "next_in_seconds", (json_int_t)in));
+    }
     json_object_set_new(o, "strategy", json_string(config_strategy_name(j->cfg->hub_strategy)));
     json_object_set_new(o, "checkpoint", j->current ? json_string(j->current) : json_null());
     json_object_set_new(o, "bytes_done", json_integer((json_int_t)j->bytes_done));

@@ -244,6 +244,33 @@ static int plan_final(struct job_op *op, bool with_card, struct hs_err *err)
     return rc;
 }
 
+/* The training command failed: as the Trainer, no "End of training" commit
+ * and no card (the repo's card stays); the saves that completed are
+ * committed already (the queue is empty here). finish_failed_runs opts in. */
+static void finish_without_commit(struct job *j)
+{
+    struct hs_err e = {0};
+    if (jstate_finish(j->env->js, j->name, JFINISH_DONE, j->finish_status, &e) < 0)
+        return job__set_error(j, e.msg);
+    char msg[256];
+    snprintf(msg, sizeof(msg),
+             "the training command failed (status %d): its completed saves are committed; no "
+             "End of training commit and no model card (finish_failed_runs: true pushes them)",
+             j->finish_status);
+    hs_log_info("job %s: %s", j->name, msg);
+    j->resume_final_commit = 0;
+    j->finish_requested = false;
+    j->finished = true;
+    j->attempts = 0;
+    j->phase = JOB_IDLE;
+    job_finish_cb cb = j->finish_cb;
+    j->finish_cb = NULL;
+    job__changed(j);
+    if (cb)
+        cb(j, 0, NULL, j->finish_ud);
+    job__kick(j);
+}
+
 void job__start_final(struct job *j)
 {
     if (j->snaps)
@@ -257,6 +284,8 @@ void job__start_final(struct job *j)
             return job__timer_start(j, FINISH_POLL);
         }
     }
+    if (j->finish_status != 0 && !j->cfg->finish_failed_runs)
+        return finish_without_commit(j);
     struct job_op *op = calloc(1, sizeof(*op));
     if (!op)
         return job__set_error(j, "out of memory");
@@ -336,8 +365,10 @@ void job__final_done(struct job_op *op, int status, const struct uploader_result
     char url[HS_PATH_MAX]; /* an endpoint's user:password never shown */
     hs_url_redact(res->commit_url ? res->commit_url : "", url, sizeof(url));
     j->last_commit_url = res->commit_url ? strdup(url) : NULL;
-    hs_log_info("job %s: End of training committed: %s (%" PRIu64 " bytes sent)%s%s", j->name, url,
-                res->bytes_sent, res->nothing_to_commit ? " (nothing changed)" : "",
+    char sent[32];
+    hs_format_bytes(res->bytes_sent, sent, sizeof(sent));
+    hs_log_info("job %s: End of training committed: %s (%s sent)%s%s", j->name, url, sent,
+                res->nothing_to_commit ? " (nothing changed)" : "",
                 res->resumed_commit ? " (found in the repo after a restart)" : "");
     j->resume_final_commit = 0;
     j->finish_requested = false;

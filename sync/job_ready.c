@@ -193,8 +193,10 @@ static bool record_ready(struct job *j, struct job_snap *ctx)
         watcher_snapshot_release(ctx->owner, snap, NULL);
         return true;
     }
-    hs_log_info("job %s: %s ready (%zu files, %" PRIu64 " bytes, %s)", j->name, cp->id, cp->n_files,
-                cp->total_bytes, watcher_snapshot_method_name(snap->method));
+    char size[32];
+    hs_format_bytes(cp->total_bytes, size, sizeof(size));
+    hs_log_info("job %s: %s ready (%zu file%s, %s, %s)", j->name, cp->id, cp->n_files,
+                cp->n_files == 1 ? "" : "s", size, watcher_snapshot_method_name(snap->method));
     if (ctx->retry_wait) {
         job__note(j, "%s recorded: there is room again", cp->id);
         job__set_str(&j->last_error, NULL);

@@ -17,6 +17,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 /* Appends to the caller's buffer, remembering the first failure (-E2BIG
  * when the plan outgrows the buffer's maximum). */
@@ -202,6 +203,10 @@ static void render_finish(struct out *o, const struct config_job *j)
     seconds(o, j->final_push_timeout_usec);
     outf(o, "; a lost save (one that can never be committed) %s\n",
          j->lost_saves_fail_run ? "makes it exit 1" : "is reported, exit status unchanged");
+    outf(o, "  failed CMD:   %s\n",
+         j->finish_failed_runs ? "finished anyway (End of training commit and model card)"
+                               : "its completed saves are committed; no End of training "
+                                 "commit, no model card");
 }
 
 static void render_card(struct out *o, const struct config_model_card *m)
@@ -250,6 +255,12 @@ static void render_job(struct out *o, const struct config *cfg, const struct con
         seconds(o, j->poll_interval_usec);
     }
     outf(o, ")\n");
+    if (j->watch_relative)
+        outf(o, "                (written relative: against the working directory, which only "
+                "`hubsync run` takes)\n");
+    struct stat st;
+    if (stat(j->watch, &st) != 0 && errno == ENOENT)
+        outf(o, "                does not exist yet: hubsync waits for it to appear\n");
     const char *slash = strchr(j->hub_model_id, '/');
     outf(o, "  repo:         %s%s, revision %s%s, %s\n", j->hub_model_id,
          slash ? "" : " (in the token owner's namespace)", j->revision,
@@ -320,6 +331,10 @@ int strategy_plan_render(const struct config *cfg, struct hs_buf *b)
     else
         outf(o, ", bandwidth unlimited\n");
     outf(o, "ca_file:        %s\n", cfg->ca_file ? cfg->ca_file : "(system store)");
+    outf(o, "before `run`:   %s\n",
+         cfg->check_hub_before_run ? "checks that the token can push every job (exit 78 if not)"
+                                   : "starts CMD without checking the token "
+                                     "(check_hub_before_run false)");
     outf(o, "log:            %s, to %s\n", config_log_level_name(cfg->log_level),
          cfg->log_file ? cfg->log_file : "stderr (journald under systemd)");
     for (size_t i = 0; i < cfg->n_jobs; i++) {

@@ -73,6 +73,7 @@ struct job {
     unsigned pending_rm;   /* removals waiting for the journal to be durable */
     uv_timer_t idle_timer; /* finish_after_idle_seconds: armed by activity only */
     unsigned attempts;
+    hs_usec_t retry_at; /* JOB_RETRY_WAIT: when the next attempt starts */
     /* finish */
     bool finish_requested, finished;
     int finish_status;

@@ -74,13 +74,13 @@ _hubsync()
 
     local opts
     case $cmd in
-    push) opts="--repo --revision --path-in-repo --message --private --follow-symlinks --include --exclude --help" ;;
+    push) opts="--repo --repo-type --revision --path-in-repo --message --commit-message --commit-description --quiet --private --follow-symlinks --include --exclude --help" ;;
     pull) opts="--revision --checkpoint --to --dry-run --help" ;;
-    daemon) opts="--config --help" ;;
-    run) opts="--config --job -- --help" ;;
+    daemon) opts="--config -q -v --quiet --verbose --help" ;;
+    run) opts="--config --job --no-hub-check -q -v --quiet --verbose -- --help" ;;
     status) opts="--config --socket --json --help" ;;
-    finish) opts="--config --socket --help" ;;
-    check-config) opts="--help" ;;
+    finish) opts="--config --socket --wait --help" ;;
+    check-config) opts="--no-hub --help" ;;
     card) opts="--config --job --out --help" ;;
     *) return ;;
     esac

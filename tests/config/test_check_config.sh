@@ -77,7 +77,7 @@ hasnt "token not printed" "$work/out" "$TOK"
 rm "$work/home/.cache/huggingface/token"
 run -- multi.json
 expect_rc "no token" 78
-has "no token" "$work/err" "multi.json: token: no token: none in the config (\"token\", \"token_file\"), HF_TOKEN and HUGGING_FACE_HUB_TOKEN are unset or empty, and $work/home/.cache/huggingface/token does not exist"
+has "no token" "$work/err" "multi.json: token: no Hub token: HF_TOKEN and HUGGING_FACE_HUB_TOKEN are unset or empty, and $work/home/.cache/huggingface/token does not exist. Log in with \`hf auth login\` (it writes that file), or set HF_TOKEN (or set \"token_file\" in the config)"
 printf '%s\n' "$TOK" >"$work/tok" && chmod 0644 "$work/tok"
 sed "s|\"state_dir\"|\"token_file\": \"$work/tok\", \"state_dir\"|" "$data/multi.json" >"$work/tf.json"
 run HF_TOKEN=hf_other -- tf.json
@@ -106,7 +106,7 @@ cat >"$work/bad.json" <<'JSON'
   "endpont": "https://huggingface.co",
   "max_parallel_uploads": 100,
   "jobs": [
-    {"name": "bert", "watch": "runs/bert", "hub_model_id": "my-org/bert--x",
+    {"name": "bert", "watch": "", "hub_model_id": "my-org/bert--x",
      "hub_strategy": "every-save", "settle_secs": 5},
     {"name": "bert", "watch": "/data/b", "hub_model_id": "o/b", "private": "yes"}
   ]
@@ -118,7 +118,7 @@ cat >"$work/want" <<'TXT'
 bad.json: endpont: unknown key (did you mean "endpoint"?)
 bad.json: max_parallel_uploads: 100 is out of range 1..64
 bad.json: jobs[0].settle_secs: unknown key (did you mean "settle_seconds"?)
-bad.json: jobs[0].watch: "runs/bert" is not an absolute path
+bad.json: jobs[0].watch: must not be empty
 bad.json: jobs[0].hub_model_id: "my-org/bert--x" is not a valid repo id: it contains "--"
 bad.json: jobs[0].hub_strategy: "every-save" is not one of end, every_save, checkpoint, all_checkpoints
 bad.json: jobs[1].private: expected true or false, got a string
@@ -156,7 +156,7 @@ fi
 # 5. usage errors: 2
 run --
 expect_rc "no argument" 2
-has "usage" "$work/err" "Usage: hubsync check-config FILE"
+has "usage" "$work/err" "Usage: hubsync check-config [--no-hub] FILE"
 run -- a.json b.json
 expect_rc "two arguments" 2
 run -- --frobnicate multi.json

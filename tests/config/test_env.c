@@ -210,8 +210,9 @@ static void test_token_cleaning_and_empty(void **state)
     assert_null(out);
     char want[1024];
     snprintf(want, sizeof(want),
-             "no token: none in the config (\"token\", \"token_file\"), HF_TOKEN and "
-             "HUGGING_FACE_HUB_TOKEN are unset or empty, and %s/.cache/huggingface/token is empty",
+             "no Hub token: HF_TOKEN and HUGGING_FACE_HUB_TOKEN are unset or empty, and "
+             "%s/.cache/huggingface/token is empty. Log in with `hf auth login` (it writes that "
+             "file), or set HF_TOKEN",
              tmp);
     assert_string_equal(err.msg, want);
 

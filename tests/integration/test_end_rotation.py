@@ -48,7 +48,7 @@ def case(t, strategy, extra=()):
         loc = itlib.local_files(out)
         t.check(all(got.get(k) == v for k, v in loc.items()),
                 "%s: the output dir's final files are in the repo (sha256)" % label)
-        m = re.search(r"hubsync run: (\d+) saves? lost", r.stderr)
+        m = re.search(r"hubsync: error: (\d+) saves? lost", r.stderr)
         lost_last = "job j: %s lost: " % last["dir"] in r.stderr
         t.check((r.returncode == 1) == bool(m), "%s: exit %d iff saves are reported lost\n%s" %
                 (label, r.returncode, r.stderr[-2000:]))

@@ -68,7 +68,7 @@ def test_lost_in_run(t):
             want = 1 if fail_run else 0
             t.check(r.returncode == want, "%s: exit %d, want %d\n%s" %
                     (label, r.returncode, want, r.stderr[-2000:]))
-            t.check("hubsync run: 3 saves lost (never committed); the last: checkpoint-30: "
+            t.check("hubsync: error: 3 saves lost (never committed); the last: checkpoint-30: "
                     "snapshot failed" in r.stderr,
                     "%s: run says how many saves were lost and the last: %s" %
                     (label, r.stderr[-1500:]))

@@ -16,10 +16,15 @@ import itlib
 
 
 def test_failing_trainer(t):
+    """A failed CMD (issue 15 item 3): as the Trainer, the saves that
+    completed are committed, no "End of training" commit, no card (the repo's
+    README stays); finish_failed_runs: true finishes anyway, the card saying
+    the command failed."""
     work = itlib.workdir("exit3")
     emu = itlib.Emu(work)
     try:
         out = os.path.join(work, "out")
+        out2 = os.path.join(work, "out2")
         cfg = itlib.write_config(work, emu, [itlib.job("j", out, "alice/exit3")])
         ev = os.path.join(work, "ev.jsonl")
         r = itlib.hubsync("run", "--config", cfg, "--",
@@ -30,12 +35,25 @@ def test_failing_trainer(t):
                 (r.returncode, r.stderr[-2000:]))
         commits = emu.commits("alice/exit3")
         t.check(commits == ["initial commit", "Training in progress, step 10",
+                            "Training in progress, step 20"],
+                "the completed saves are pushed, no End of training: %s" % commits)
+        t.check("README.md" not in emu.files("alice/exit3"), "no card was pushed")
+        t.check("no End of training commit and no model card (finish_failed_runs: true pushes "
+                "them)" in r.stderr, "says why there is no finish: %s" % r.stderr[-1500:])
+        cfg = itlib.write_config(work, emu, [itlib.job("j", out2, "alice/exit3b",
+                                                       finish_failed_runs=True)])
+        r = itlib.hubsync("run", "--config", cfg, "--",
+                          *itlib.trainer_cmd(out2, "--epochs", "1", "--steps-per-epoch", "20",
+                                             "--save-steps", "10", "--exit-code", "3",
+                                             "--step-time", "0.01"))
+        t.check(r.returncode == 3, "finish_failed_runs: exit %d (want 3)" % r.returncode)
+        commits = emu.commits("alice/exit3b")
+        t.check(commits == ["initial commit", "Training in progress, step 10",
                             "Training in progress, step 20", "End of training"],
-                "what was saved is pushed before exiting: %s" % commits)
+                "finish_failed_runs: true finishes anyway: %s" % commits)
         card = open(os.path.join(work, "state", "cards", "j.md")).read()
         t.check("exited with status 3" in card, "the card says the command failed")
-        t.check(itlib.emu_inspect.list_files(emu.url, "alice/exit3") and
-                emu.files("alice/exit3").get("README.md") == itlib.sha256(
+        t.check(emu.files("alice/exit3b").get("README.md") == itlib.sha256(
                     os.path.join(work, "state", "cards", "j.md")), "that card is in the repo")
     finally:
         emu.stop()
@@ -118,8 +136,9 @@ def test_signals_and_lock(t):
         commits = emu.commits("alice/sig")
         saves = ["Training in progress, step %d" % e["step"] for e in evs
                  if e["event"] == "save" and e.get("kind") == "checkpoint"]
-        t.check(commits[-1] == "End of training" and all(s in commits for s in saves),
-                "every save and the finish were pushed before exiting (%d saves, commits %s)" %
+        t.check("End of training" not in commits and all(s in commits for s in saves),
+                "every save, and no finish for a killed trainer, was pushed before exiting "
+                "(%d saves, commits %s)" %
                 (len(saves), commits[-3:]))
         log.close()
     finally:

@@ -22,7 +22,7 @@ BAD = [
     ("unknown key", lambda c: c.update(bogus=1), "bogus"),
     ("bad strategy", lambda c: c["jobs"][0].update(hub_strategy="every-save"),
      'jobs[0].hub_strategy: "every-save" is not one of'),
-    ("relative watch", lambda c: c["jobs"][0].update(watch="rel/dir"), "jobs[0].watch"),
+    ("relative watch", lambda c: c["jobs"][0].update(watch="../dir"), "jobs[0].watch"),
     ("no jobs", lambda c: c.update(jobs=[]), "jobs"),
     ("bad repo id", lambda c: c["jobs"][0].update(hub_model_id="a/b/c"), "hub_model_id"),
 ]

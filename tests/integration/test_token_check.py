@@ -5,15 +5,15 @@ against the emulator's default accounts (alice: write token, member of acme
 with the write role; bob: read-only token; carol: write token, no orgs).
 
 - A token the Hub refuses (401): `hubsync daemon` exits 78 naming where the
-  token came from (token_file path, $HF_TOKEN); `hubsync run` still runs
-  CMD, then exits 1 (CMD's status when CMD failed) saying why nothing was
-  pushed.
+  token came from (token_file path, $HF_TOKEN); `hubsync run` exits 78
+  before starting CMD (test_workflow.py); with --no-hub-check it runs CMD,
+  then exits 1 (CMD's status when CMD failed) saying why nothing was pushed.
 - Per job, a namespace the token cannot write (another user's, an org the
   user is not in, a read-only token): that job is held with the reason as
   its last_error in `hubsync status`, sends nothing to that repo, and its
   saves stay in the journal; the other jobs push. Fixing hub_model_id and
   SIGHUP pushes what waited.
-- `run` with bob's read-only token: exit 1 with the reason; the saves and
+- `run --no-hub-check` with bob's read-only token: exit 1 with the reason; the saves and
   the finish are journaled, and a daemon with a write token on the same
   state_dir pushes all of them later (nothing lost).
 - A fine-grained token (emulator --accounts): repo.write on an org pushes,
@@ -91,7 +91,7 @@ def test_refused_token(t):
         no_secret(t, r.stdout + r.stderr, "daemon 401 HF_TOKEN")
         # run: CMD still runs; the final push cannot happen → 1, or CMD's status
         marker = os.path.join(work, "cmd-ran")
-        r = itlib.hubsync("run", "--config", cfg, "--", "/bin/sh", "-c",
+        r = itlib.hubsync("run", "--config", cfg, "--no-hub-check", "--", "/bin/sh", "-c",
                           "mkdir -p %s && echo x > %s/notes.txt && touch %s" % (out, out, marker),
                           env=FAST, timeout=60)
         t.check(os.path.exists(marker), "run: CMD ran despite the refused token")
@@ -99,7 +99,8 @@ def test_refused_token(t):
                 (r.returncode, r.stderr[-1500:]))
         t.check("the final push failed" in r.stderr and "refused the token from token_file" in
                 r.stderr, "run says why nothing was pushed: %s" % r.stderr[-800:])
-        r = itlib.hubsync("run", "--config", cfg, "--", "/bin/sh", "-c", "exit 4", env=FAST,
+        r = itlib.hubsync("run", "--config", cfg, "--no-hub-check", "--", "/bin/sh", "-c",
+                          "exit 4", env=FAST,
                           timeout=60)
         t.check(r.returncode == 4, "run, CMD exit 4, token refused: exit %d (want 4)" %
                 r.returncode)
@@ -183,7 +184,7 @@ def test_read_token_run(t):
     try:
         out = os.path.join(work, "out")
         cfg = config(work, emu.url, [itlib.job("j", out, "bob/m")], token=BOB)
-        r = itlib.hubsync("run", "--config", cfg, "--",
+        r = itlib.hubsync("run", "--config", cfg, "--no-hub-check", "--",
                           *itlib.trainer_cmd(out, "--epochs", "1", "--steps-per-epoch", "20",
                                              "--save-steps", "10", "--step-time", "0.02"),
                           env=FAST, timeout=90)

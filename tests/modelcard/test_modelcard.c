@@ -84,6 +84,70 @@ static char *expected_cls(void)
     return e;
 }
 
+/* Replace the first "from" in s (which must be there) by "to"; malloc'd. */
+static char *replaced(const char *s, const char *from, const char *to)
+{
+    const char *p = strstr(s, from);
+    assert_non_null(p);
+    size_t n = strlen(s) - strlen(from) + strlen(to) + 1;
+    char *out = malloc(n);
+    assert_non_null(out);
+    snprintf(out, n, "%.*s%s%s", (int)(p - s), s, to, p + strlen(from));
+    return out;
+}
+
+/* The cls_epoch run as another transformers version wrote it: the card is
+ * the golden one with that version, and the optimizer line of that
+ * version's modelcard.py (before 4.46.0: "Adam with betas=…", whatever
+ * optim is; from 4.46.0, dev releases included: "Use <optim> with …"). */
+static void optimizer_for_version(const char *version, bool old_text)
+{
+    char tmpl[] = "/tmp/hs-mc-XXXXXX";
+    char *base = tmp_run(tmpl);
+    char dir[HS_PATH_MAX], cfg[HS_PATH_MAX + 16], mp[HS_PATH_MAX];
+    snprintf(dir, sizeof(dir), "%s/bert-finetuned-mrpc", base);
+    snprintf(cfg, sizeof(cfg), "%s/config.json", dir);
+    char *text = mc_slurp(cfg, NULL);
+    assert_non_null(text);
+    char want_v[64];
+    snprintf(want_v, sizeof(want_v), "\"transformers_version\": \"%s\"", version);
+    char *patched = replaced(text, "\"transformers_version\": \"4.56.1\"", want_v);
+    assert_int_equal(mc_spit(cfg, patched, strlen(patched)), 0);
+    struct modelcard_meta meta;
+    mc_data(mp, sizeof(mp), "cls_epoch/meta.json");
+    assert_int_equal(mc_load_meta(mp, &meta), 0);
+    struct modelcard_warnings w;
+    char *card = mc_render(dir, &meta, NULL, &w);
+    assert_non_null(card);
+    char *exp = expected_cls(), line[64];
+    snprintf(line, sizeof(line), "- Transformers %s\n", version);
+    char *e1 = replaced(exp, "- Transformers 4.56.1\n", line);
+    char *e2 = old_text ? replaced(e1,
+                                   "- optimizer: Use adamw_torch with betas=(0.9,0.999) and "
+                                   "epsilon=1e-08 and optimizer_args=No additional optimizer "
+                                   "arguments\n",
+                                   "- optimizer: Adam with betas=(0.9,0.999) and epsilon=1e-08\n")
+                        : strdup(e1);
+    assert_string_equal(card, e2);
+    free(e2);
+    free(e1);
+    free(exp);
+    free(card);
+    free(patched);
+    free(text);
+    modelcard_meta_free(&meta);
+    mc_rm_tree(base);
+}
+
+static void test_optimizer_line_by_version(void **state)
+{
+    (void)state;
+    optimizer_for_version("4.38.2", true); /* the Trainer */
+    optimizer_for_version("4.45.2", true);
+    optimizer_for_version("4.46.0.dev0", false);
+    optimizer_for_version("4.46.0", false);
+}
+
 static const char human_card[] = "---\n"
                                  "license: other\n"
                                  "license_name: acme-research\n"
@@ -401,6 +465,7 @@ int main(void)
         cmocka_unit_test(test_golden_classification_epoch),
         cmocka_unit_test(test_golden_causal_lm_steps),
         cmocka_unit_test(test_golden_seq2seq_steps),
+        cmocka_unit_test(test_optimizer_line_by_version),
         cmocka_unit_test(test_merge_keeps_human_text),
         cmocka_unit_test(test_merge_markers_in_human_card),
         cmocka_unit_test(test_regenerates_trainer_and_own_cards),

@@ -19,6 +19,9 @@ sb=$ex/slurm-train.sbatch
 check "slurm-train.sbatch parses" bash -n "$sb"
 grep -q '^#SBATCH ' "$sb" || bad "slurm-train.sbatch has no #SBATCH lines"
 grep -q 'exec hubsync run --config "$CONFIG" --job gpt2-wikitext --' "$sb" || bad "sbatch does not run hubsync run"
+# torchrun's ranks are the job's world size: the script exports it for hubsync (issue 15 item 6)
+grep -q '^export WORLD_SIZE=\$NPROC$' "$sb" && grep -q -- '--nproc_per_node="\$NPROC"' "$sb" ||
+    bad "sbatch does not give hubsync torchrun's world size (export WORLD_SIZE=\$NPROC)"
 watch=$("${HS_PYTHON:-/usr/bin/python3}" -c 'import json,sys; j=json.load(open(sys.argv[1]))["jobs"][0]; print(j["name"], j["watch"])' "$ex/slurm-run.json")
 [ "$watch" = "gpt2-wikitext /scratch/alice/runs/gpt2-wikitext" ] || bad "slurm-run.json job/watch: $watch"
 # With USER=alice the script's OUT must equal the watch path.
