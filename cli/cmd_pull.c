@@ -69,8 +69,6 @@ struct wait {
 
 /* ---- small helpers ----------------------------------------------------- */
 
-}
-
 /* "checkpoint-N/..." → N (and the folder length), else -1. */
 static long long checkpoint_step(const char *path, size_t *dirlen)
 {

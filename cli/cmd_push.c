@@ -333,7 +333,7 @@ static void done(int status, const struct uploader_result *res, const struct hs_
                 "hubsync: committed %u file%s (the Hub's answer was lost; the commit is "
                 "in the repo, once)\n",
                 res->files_committed, res->files_committed == 1 ? "" : "s");
-    else if (res->bytes_sent == 0 && res->objects_skipped == 0)
+    else if (res->objects_uploaded == 0 && res->objects_skipped == 0)
         fprintf(stderr,
                 "hubsync: committed %u file%s inline (small files travel in the commit itself, "
                 "no separate upload)\n",

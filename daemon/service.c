@@ -493,7 +493,13 @@ static void apply_log_level(const struct service *s, const struct config *cfg)
 {
     enum hs_log_level level = cfg->log_level;
     const char *env = getenv("HUBSYNC_LOG_LEVEL");
-    if (env && *env && hs_log_level_parse(env, &level) < 0) {
+    bool known = false;
+    for (int l = HS_LOG_ERROR; env && *env && !known && l <= HS_LOG_DEBUG; l++)
+        if (strcmp(env, config_log_level_name((enum hs_log_level)l)) == 0) {
+            level = (enum hs_log_level)l;
+            known = true;
+        }
+    if (env && *env && !known) {
         level = cfg->log_level;
         hs_log_warn("HUBSYNC_LOG_LEVEL=\"%s\" is not error, warn, info or debug: ignored", env);
     }

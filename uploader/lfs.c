@@ -288,6 +288,7 @@ static void object_stored(struct push *p, struct pobj *o)
 {
     struct push_state_object *so = sobj(p, o);
     o->done = so->done = true;
+    p->res.objects_uploaded++;
     if (push__persist(p) < 0)
         return;
     push__progress(p, true);

@@ -95,11 +95,12 @@ struct uploader_result {
     bool resumed_commit; /* a commit sent by an earlier run was found in the repo */
     bool answer_lost;    /* this run's commit got no answer (or a replay's 412) but is there */
     unsigned files_committed;
-    uint64_t bytes_sent;      /* object bytes this run put on the wire (retries included) */
-    unsigned objects_skipped; /* LFS objects the Hub already had */
-    unsigned files_skipped;   /* files of the request not pushed: the Hub cannot store their
-                               * repo path (uploader_repo_path_refusal; each was reported
-                               * through the skipped hook) */
+    uint64_t bytes_sent;       /* object bytes this run put on the wire (retries included) */
+    unsigned objects_skipped;  /* LFS objects the Hub already had */
+    unsigned objects_uploaded; /* LFS objects this run stored (0: every file went inline) */
+    unsigned files_skipped;    /* files of the request not pushed: the Hub cannot store their
+                                * repo path (uploader_repo_path_refusal; each was reported
+                                * through the skipped hook) */
 };
 
 struct uploader_push_hooks {
