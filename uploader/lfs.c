@@ -380,12 +380,6 @@ static void complete_done(struct http_request *r, void *ud)
 static int start_xfer(struct push *p, size_t oi, const char *method, const char *url,
                       http_done_cb done, size_t part, uint64_t off, uint64_t len, char *body)
 {
-    if (p->prog.phase != UPLOADER_PHASE_UPLOAD) {
-        /* the pipeline sends the first object while later files still hash:
-         * the phase says so before its first byte is read */
-        p->prog.phase = UPLOADER_PHASE_UPLOAD;
-        push__progress(p, true);
-    }
     struct pobj *o = &p->objs[oi];
     struct http_request *r = http_request_new(method, url);
     struct xfer_ctx *c = calloc(1, sizeof(*c));
