@@ -71,5 +71,11 @@ check "every byte of the 20,000 files reached the repo (git blob ids)" same_tree
 check "every byte of the 10 files reached the repo" same_tree_oids "$WORK/few" alice/few
 few=$(cat "$WORK/rss-few") many=$(cat "$WORK/rss-many")
 echo "  peak RSS: 10 files $few KiB, 20,000 files $many KiB ($(((many - few) * 1024 / 20000)) bytes a file)"
-check "... 20,000 files peak under 20 MiB above 10 files" test $((many - few)) -lt 20480
+if ldd "$HUBSYNC_BIN" 2>/dev/null | grep -qE 'lib(asan|tsan)'; then
+    # a sanitizer's redzones and quarantine add to every allocation (1.7 KiB a
+    # file seen under ASan): the bound is the plain build's, checked there
+    echo "  sanitizer build: the 20 MiB bound is checked by the plain build"
+else
+    check "... 20,000 files peak under 20 MiB above 10 files" test $((many - few)) -lt 20480
+fi
 finish
