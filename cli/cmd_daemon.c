@@ -48,8 +48,7 @@ static int run(int argc, char **argv)
     int rc = service_start(&loop, &o, &s);
     if (rc != 0)
         service_stop(s, NULL); /* the reason was logged */
-    else                       /* after the start: logged where log_file says; every thread so far,
-                                * and the pool's threads started later by the loop inherit it */
+    else                       /* after the start, so that it is logged where log_file says */
         priority_apply_defaults(&loop);
     uv_run(&loop, UV_RUN_DEFAULT);
     if (rc == 0)

@@ -281,7 +281,7 @@ static void start_cmd(struct run_ctx *c)
         return stop_all(c, "the training command could not start");
     }
     c->child_running = true;
-    priority_apply_defaults(c->wake.loop); /* after the spawn: CMD keeps its own priority */
+    priority_apply_defaults(c->loop); /* after the spawn: CMD keeps its own priority */
     hs_log_info("started the training command (pid %d%s): %s", (int)c->pid,
                 c->own_group ? ", its own process group" : "", c->cmd[0]);
     on_chld(&c->chld, SIGCHLD); /* it may have ended before the handler was there */

@@ -17,14 +17,20 @@ static pthread_mutex_t kept_lock = PTHREAD_MUTEX_INITIALIZER;
 static long kept[KEPT_MAX];
 static size_t n_kept;
 
+/* The index of tid in kept[], or n_kept. Under kept_lock. */
+static size_t find(long tid)
+{
+    size_t i = 0;
+    while (i < n_kept && kept[i] != tid)
+        i++;
+    return i;
+}
+
 void hs_thread_keep_priority(void)
 {
     long tid = (long)syscall(SYS_gettid);
     pthread_mutex_lock(&kept_lock);
-    bool have = false;
-    for (size_t i = 0; i < n_kept; i++)
-        have |= kept[i] == tid;
-    if (!have && n_kept < KEPT_MAX)
+    if (find(tid) == n_kept && n_kept < KEPT_MAX)
         kept[n_kept++] = tid;
     pthread_mutex_unlock(&kept_lock);
 }
@@ -33,20 +39,16 @@ void hs_thread_keep_priority_end(void)
 {
     long tid = (long)syscall(SYS_gettid);
     pthread_mutex_lock(&kept_lock);
-    for (size_t i = 0; i < n_kept; i++)
-        if (kept[i] == tid) {
-            kept[i] = kept[--n_kept];
-            break;
-        }
+    size_t i = find(tid);
+    if (i < n_kept)
+        kept[i] = kept[--n_kept];
     pthread_mutex_unlock(&kept_lock);
 }
 
 bool hs_thread_priority_kept(long tid)
 {
     pthread_mutex_lock(&kept_lock);
-    bool have = false;
-    for (size_t i = 0; i < n_kept; i++)
-        have |= kept[i] == tid;
+    bool have = find(tid) < n_kept;
     pthread_mutex_unlock(&kept_lock);
     return have;
 }
