@@ -32,7 +32,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <getopt.h>
 #include <limits.h>
 #include <signal.h>
@@ -470,29 +469,45 @@ static void free_files(struct uploader_download_file *f, char **l, size_t n)
 /* Remove what a staging folder holds beyond the files of this checkpoint
  * (left by an earlier pull of another commit with the same step), so the
  * renamed folder is exactly the repo's. */
-static char *const *prune_keep;
-static size_t prune_n;
+struct prune {
+    const char *staging;
+    char *const *keep;
+    size_t n;
+};
 
-static int prune_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+static int prune_visit(const struct hs_walk_entry *e, void *ud)
 {
-    (void)st;
-    if (ftw->level == 0)
+    const struct prune *p = ud;
+    if (e->type == HS_WALK_DIR)
         return 0;
-    if (flag == FTW_DP) {
-        rmdir(path); /* only when empty */
+    char abs[HS_PATH_MAX];
+    if (hs_path_join(abs, sizeof(abs), p->staging, e->rel) < 0)
         return 0;
-    }
-    for (size_t i = 0; i < prune_n; i++)
-        if (strcmp(prune_keep[i], path) == 0)
+    for (size_t i = 0; i < p->n; i++)
+        if (strcmp(p->keep[i], abs) == 0)
             return 0;
-    return unlink(path) < 0 && errno != ENOENT ? -1 : 0;
+    return unlinkat(e->dirfd, e->name, 0) < 0 && errno != ENOENT ? -errno : 0;
 }
 
+static int prune_leave(const struct hs_walk_entry *e, void *ud)
+{
+    (void)ud;
+    unlinkat(e->dirfd, e->name, AT_REMOVEDIR); /* only when empty */
+    return 0;
+}
+
+/* Remove from the staging folder what the restore does not keep (a link is
+ * removed itself, never followed), then the folders left empty. */
 static int prune_staging(const char *staging, char *const *keep, size_t n)
 {
-    prune_keep = keep;
-    prune_n = n;
-    return nftw(staging, prune_one, 16, FTW_DEPTH | FTW_PHYS);
+    int fd = hs_tree_open_root(staging);
+    if (fd < 0)
+        return fd == -ENOENT ? 0 : fd;
+    struct prune p = {.staging = staging, .keep = keep, .n = n};
+    struct hs_walk w = {.visit = prune_visit, .leave = prune_leave, .ud = &p};
+    int rc = hs_tree_walk(fd, "", &w);
+    close(fd);
+    return rc;
 }
 
 static int restore_locked(uv_loop_t *loop, struct uploader *u, const struct pull_cli *c,

@@ -26,7 +26,6 @@
 #include "config.h"
 #include "uploader.h"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
@@ -71,11 +70,6 @@ struct run_ctx {
 };
 
 /* ---- folder walk ------------------------------------------------------- */
-
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
 
 static int list_add(struct file_list *l, const char *local, const char *repo, uint64_t size)
 {
@@ -160,83 +154,67 @@ static int symlink_target(const struct push_cli *c, const char *a, const char *r
     return 0;
 }
 
-/* Recursive, sorted; symlinks: symlink_target. rel is the path relative to
- * DIR ("" at the top). Names the Hub cannot store are left to the uploader
+struct push_walk {
+    const struct push_cli *c;
+    const char *prefix;
+    struct file_list *out;
+    struct hs_err *err;
+};
+
+/* Sorted (common/tree.c's walk: never through a symlink); symlinks:
+ * symlink_target. Names the Hub cannot store are left to the uploader
  * (uploader_repo_path_refusal: one warning each, the rest is pushed). */
-static int walk(const struct push_cli *c, const char *prefix, const char *abs, const char *rel,
-                struct file_list *out, struct hs_err *err)
+static int push_visit(const struct hs_walk_entry *e, void *ud)
 {
-    DIR *d = opendir(abs);
-    if (!d)
-        return hs_err_set(err, -errno, "%s: %s", abs, strerror(errno));
-    char **names = NULL;
-    size_t n = 0, cap = 0;
-    struct dirent *de;
-    int rc = 0;
-    while ((de = readdir(d))) {
-        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-            continue;
-        if (n == cap) {
-            cap = cap ? 2 * cap : 32;
-            char **nn = realloc(names, cap * sizeof(char *));
-            if (!nn) {
-                rc = -ENOMEM;
-                break;
-            }
-            names = nn;
-        }
-        if (!(names[n++] = strdup(de->d_name))) {
-            rc = -ENOMEM;
-            break;
-        }
+    struct push_walk *pw = ud;
+    const struct push_cli *c = pw->c;
+    char a[HS_PATH_MAX], rp[HS_PATH_MAX], target[PATH_MAX] = "";
+    if (hs_path_join(a, sizeof(a), c->absdir, e->rel) < 0)
+        return hs_err_set(pw->err, -ENAMETOOLONG, "%s/%s: path too long", c->absdir, e->rel);
+    struct stat st = e->st;
+    if (e->type == HS_WALK_LINK) {
+        int rc = symlink_target(c, a, e->rel, target, sizeof(target), pw->err);
+        if (rc < 0)
+            return rc;
+        if (!target[0] || stat(target, &st) < 0)
+            return 0;
+    } else if (e->type == HS_WALK_DIR) {
+        char probe[HS_PATH_MAX + 2];
+        snprintf(probe, sizeof(probe), "%s/", e->rel);
+        return config_path_always_excluded(probe) ? HS_WALK_PRUNE : 0;
+    } else if (e->type != HS_WALK_REG) {
+        return 0; /* FIFOs, sockets, devices */
     }
-    closedir(d);
-    if (rc == 0 && n > 0)
-        qsort(names, n, sizeof(char *), cmp_str);
-    for (size_t i = 0; rc == 0 && i < n; i++) {
-        char a[HS_PATH_MAX], r[HS_PATH_MAX], rp[HS_PATH_MAX];
-        if (hs_path_join(a, sizeof(a), abs, names[i]) < 0 ||
-            (rel[0] ? hs_path_join(r, sizeof(r), rel, names[i])
-                    : snprintf(r, sizeof(r), "%s", names[i])) < 0) {
-            rc = hs_err_set(err, -ENAMETOOLONG, "%s/%s: path too long", abs, names[i]);
-            break;
-        }
-        struct stat lst;
-        char target[PATH_MAX] = "";
-        if (lstat(a, &lst) < 0)
-            continue; /* vanished while listing */
-        if (S_ISLNK(lst.st_mode)) {
-            if ((rc = symlink_target(c, a, r, target, sizeof(target), err)) < 0)
-                break;
-            if (!target[0] || stat(target, &lst) < 0)
-                continue;
-        }
-        if (S_ISDIR(lst.st_mode)) {
-            char probe[HS_PATH_MAX + 2];
-            snprintf(probe, sizeof(probe), "%s/", r);
-            if (config_path_always_excluded(probe))
-                continue;
-            rc = walk(c, prefix, a, r, out, err);
-            continue;
-        }
-        if (!S_ISREG(lst.st_mode))
-            continue; /* FIFOs, sockets, devices */
-        if (config_path_always_excluded(r) ||
-            !config_path_allowed(r, c->include, c->n_include, c->exclude, c->n_exclude))
-            continue;
-        if ((prefix[0] ? hs_path_join(rp, sizeof(rp), prefix, r)
-                       : snprintf(rp, sizeof(rp), "%s", r)) < 0) {
-            rc = hs_err_set(err, -ENAMETOOLONG, "%s: path too long", a);
-            break;
-        }
-        if (list_add(out, target[0] ? target : a, rp, (uint64_t)lst.st_size) < 0)
-            rc = hs_err_set(err, -ENOMEM, "out of memory");
-    }
-    for (size_t i = 0; i < n; i++)
-        free(names[i]);
-    free(names);
-    if (rc == -ENOMEM && !err->msg[0])
-        hs_err_set(err, rc, "out of memory");
+    if (config_path_always_excluded(e->rel) ||
+        !config_path_allowed(e->rel, c->include, c->n_include, c->exclude, c->n_exclude))
+        return 0;
+    if ((pw->prefix[0] ? hs_path_join(rp, sizeof(rp), pw->prefix, e->rel)
+                       : snprintf(rp, sizeof(rp), "%s", e->rel)) < 0)
+        return hs_err_set(pw->err, -ENAMETOOLONG, "%s: path too long", a);
+    if (list_add(pw->out, target[0] ? target : a, rp, (uint64_t)st.st_size) < 0)
+        return hs_err_set(pw->err, -ENOMEM, "out of memory");
+    return 0;
+}
+
+static int push_dir_error(const char *rel, int err, void *ud)
+{
+    struct push_walk *pw = ud;
+    return hs_err_set(pw->err, err, "%s/%s: %s", pw->c->absdir, rel, hs_strerror(err));
+}
+
+static int walk(const struct push_cli *c, const char *prefix, struct file_list *out,
+                struct hs_err *err)
+{
+    int fd = hs_tree_open_root(c->absdir);
+    if (fd < 0)
+        return hs_err_set(err, fd, "%s: %s", c->absdir, hs_strerror(fd));
+    struct push_walk pw = {.c = c, .prefix = prefix, .out = out, .err = err};
+    struct hs_walk w = {
+        .visit = push_visit, .dir_error = push_dir_error, .ud = &pw, .sorted = true, .stat = true};
+    int rc = hs_tree_walk(fd, "", &w);
+    close(fd);
+    if (rc < 0 && !err->msg[0])
+        hs_err_set(err, rc, "%s: %s", c->absdir, hs_strerror(rc));
     return rc;
 }
 
@@ -561,7 +539,7 @@ static int run(int argc, char **argv)
             fprintf(stderr, "hubsync push: out of memory\n");
             return HS_EXIT_FAILURE;
         }
-    } else if (walk(&c, prefix, absdir, "", &files, &err) < 0) {
+    } else if (walk(&c, prefix, &files, &err) < 0) {
         fprintf(stderr, "hubsync push: %s\n", err.msg);
         list_free(&files);
         return HS_EXIT_FAILURE;

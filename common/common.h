@@ -168,6 +168,43 @@ int hs_tree_read(int dirfd, const char *rel, size_t max, char **out, size_t *out
 int hs_read_fd(int fd, size_t max, char **out, size_t *out_len);
 const char *hs_tree_strerror(int err);
 
+/* The one recursive walk of a tree (the watcher's listings and poll scans,
+ * the final push's listing, `hubsync push`): directories are opened
+ * relative to their parent's descriptor with O_NOFOLLOW, and a symlink is
+ * reported as HS_WALK_LINK, never followed: a walk cannot leave the tree.
+ * No depth limit: each level holds one descriptor; a level that cannot be
+ * opened (EMFILE, EACCES, turned into a symlink: -ELOOP) goes to dir_error. */
+enum hs_walk_type { HS_WALK_REG, HS_WALK_DIR, HS_WALK_LINK, HS_WALK_OTHER };
+struct hs_walk_entry {
+    const char *rel;  /* prefix/…/name ("name" for an empty prefix) */
+    const char *name; /* the last component */
+    int dirfd;        /* the directory holding it, open during the call */
+    unsigned depth;   /* 0: an entry of the walk's start directory */
+    enum hs_walk_type type;
+    struct stat st; /* its lstat when the walk was asked to (.stat), or had to */
+};
+#define HS_WALK_PRUNE 1 /* visit's answer for a directory not to descend into */
+struct hs_walk {
+    /* Each entry but "." and ".." (strcmp order per directory with .sorted).
+     * A directory is descended into when visit returns 0 (HS_WALK_PRUNE
+     * skips it); < 0 stops the walk with that value. */
+    int (*visit)(const struct hs_walk_entry *e, void *ud);
+    /* A directory below the start that cannot be opened or listed (err is
+     * -errno; one that vanished meanwhile is not reported). 0 skips it,
+     * < 0 stops the walk. NULL: skipped quietly. */
+    int (*dir_error)(const char *rel, int err, void *ud);
+    /* Optional: a directory once its entries were walked (postorder);
+     * < 0 stops the walk. */
+    int (*leave)(const struct hs_walk_entry *e, void *ud);
+    void *ud;
+    bool sorted;
+    bool stat; /* lstat every entry (else only where d_type is unknown) */
+};
+/* Walk below the directory dirfd (not consumed), naming entries under
+ * prefix ("" for none). 0, the first error a callback returned, -ENOMEM,
+ * -ENAMETOOLONG, or -errno when dirfd itself cannot be listed. */
+int hs_tree_walk(int dirfd, const char *prefix, const struct hs_walk *w);
+
 /* Remove name (a file, a symlink itself, or a directory with everything in
  * it) from the directory dirfd, working on descriptors: a symlink met on the
  * way is unlinked, never followed, so nothing outside name is touched. A

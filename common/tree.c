@@ -184,6 +184,164 @@ const char *hs_tree_strerror(int err)
     }
 }
 
+/* ---- walking -------------------------------------------------------------- */
+
+static int cmp_name(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void names_free(char **v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
+/* The names of d (sorted): a directory's listing is read before any of its
+ * entries is visited, so a callback's changes do not reorder it. */
+static int names_read(DIR *d, char ***out, size_t *out_n)
+{
+    char **v = NULL;
+    size_t n = 0, cap = 0;
+    for (;;) {
+        errno = 0;
+        struct dirent *de = readdir(d);
+        if (!de) {
+            if (errno) {
+                names_free(v, n);
+                return -errno;
+            }
+            break;
+        }
+        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+            continue;
+        if (n == cap) {
+            cap = cap ? 2 * cap : 32;
+            char **nv = realloc(v, cap * sizeof(*nv));
+            if (!nv) {
+                names_free(v, n);
+                return -ENOMEM;
+            }
+            v = nv;
+        }
+        if (!(v[n] = strdup(de->d_name))) {
+            names_free(v, n);
+            return -ENOMEM;
+        }
+        n++;
+    }
+    if (n > 1)
+        qsort(v, n, sizeof(*v), cmp_name);
+    *out = v;
+    *out_n = n;
+    return 0;
+}
+
+static int walk_dir(int fd, char *rel, size_t len, unsigned depth, const struct hs_walk *w);
+
+/* A level below the start that cannot be opened or listed: dir_error's
+ * answer; the start itself, and running out of memory, stop the walk. */
+static int level_error(const struct hs_walk *w, const char *rel, unsigned depth, int err)
+{
+    if (depth == 0 || err == -ENOMEM)
+        return err;
+    if (err == -ENOENT)
+        return 0; /* gone meanwhile */
+    return w->dir_error ? w->dir_error(rel, err, w->ud) : 0;
+}
+
+/* One entry of the directory d; rel[0..len) is d's own rel path. */
+static int walk_entry(DIR *d, const char *name, unsigned char dtype, char *rel, size_t len,
+                      unsigned depth, const struct hs_walk *w)
+{
+    size_t nl = strlen(name), at = len ? len + 1 : 0;
+    if (at + nl >= HS_PATH_MAX)
+        return -ENAMETOOLONG;
+    if (len)
+        rel[len] = '/';
+    memcpy(rel + at, name, nl + 1);
+    struct hs_walk_entry e = {.rel = rel, .name = rel + at, .dirfd = dirfd(d), .depth = depth};
+    int rc = 0;
+    if (w->stat || dtype == DT_UNKNOWN) {
+        if (fstatat(e.dirfd, name, &e.st, AT_SYMLINK_NOFOLLOW) != 0)
+            goto out; /* gone meanwhile */
+        e.type = S_ISREG(e.st.st_mode)   ? HS_WALK_REG
+                 : S_ISDIR(e.st.st_mode) ? HS_WALK_DIR
+                 : S_ISLNK(e.st.st_mode) ? HS_WALK_LINK
+                                         : HS_WALK_OTHER;
+    } else {
+        e.type = dtype == DT_REG   ? HS_WALK_REG
+                 : dtype == DT_DIR ? HS_WALK_DIR
+                 : dtype == DT_LNK ? HS_WALK_LINK
+                                   : HS_WALK_OTHER;
+    }
+    rc = w->visit(&e, w->ud);
+    if (rc == 0 && e.type == HS_WALK_DIR) {
+        int sub = openat(e.dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        rc = sub < 0 ? level_error(w, rel, depth + 1, dir_open_error(e.dirfd, name))
+                     : walk_dir(sub, rel, at + nl, depth + 1, w);
+        if (rc == 0 && w->leave) {
+            rel[at + nl] = '\0'; /* the walk below wrote past it */
+            rc = w->leave(&e, w->ud);
+        }
+    }
+out:
+    rel[len] = '\0';
+    return rc == HS_WALK_PRUNE ? 0 : rc;
+}
+
+/* The directory fd (consumed); rel[0..len) its rel path. */
+static int walk_dir(int fd, char *rel, size_t len, unsigned depth, const struct hs_walk *w)
+{
+    DIR *d = fdopendir(fd);
+    if (!d) {
+        int e = -errno;
+        close(fd);
+        return level_error(w, rel, depth, e);
+    }
+    int rc = 0;
+    if (w->sorted) {
+        char **names = NULL;
+        size_t n = 0;
+        rc = names_read(d, &names, &n);
+        if (rc < 0)
+            rc = level_error(w, rel, depth, rc);
+        for (size_t i = 0; rc == 0 && i < n; i++)
+            rc = walk_entry(d, names[i], DT_UNKNOWN, rel, len, depth, w);
+        names_free(names, n);
+    } else {
+        for (;;) {
+            errno = 0;
+            struct dirent *de = readdir(d);
+            if (!de) {
+                rc = errno ? level_error(w, rel, depth, -errno) : 0;
+                break;
+            }
+            if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+                continue;
+            if ((rc = walk_entry(d, de->d_name, de->d_type, rel, len, depth, w)) != 0)
+                break;
+        }
+    }
+    closedir(d);
+    return rc;
+}
+
+int hs_tree_walk(int dirfd, const char *prefix, const struct hs_walk *w)
+{
+    char rel[HS_PATH_MAX];
+    size_t len = strlen(prefix);
+    if (len >= sizeof(rel))
+        return -ENAMETOOLONG;
+    memcpy(rel, prefix, len + 1);
+    /* a new open of ".", not a dup: its own directory offset */
+    int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    return walk_dir(fd, rel, len, 0, w);
+}
+
 /* ---- removing ----------------------------------------------------------- */
 
 static int rm_at(int dirfd, const char *name, unsigned depth);

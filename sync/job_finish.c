@@ -17,7 +17,6 @@
 #include "modelcard.h"
 
 #include <errno.h>
-#include <dirent.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -86,53 +85,31 @@ static int list_add(struct listing *l, const char *rel, const struct stat *st)
     return 0;
 }
 
-/* List the directory fd (consumed), prefix its rel path ("" at the root),
- * through descriptors (common/tree.c rules): symlinks are skipped with one
- * notice each and never followed, so nothing outside the tree is listed. */
-static int list_dir(struct listing *l, int fd, const char *prefix, unsigned depth)
+/* Symlinks are skipped with one warning each and never followed (the
+ * walk of common/tree.c), so nothing outside the tree is listed. */
+static int list_visit(const struct hs_walk_entry *e, void *ud)
 {
-    if (depth > 64) {
-        close(fd);
-        hs_log_warn("job %s: %s/%s: deeper than 64 levels: not uploaded", l->job, l->root, prefix);
-        return 0;
-    }
-    DIR *d = fdopendir(fd);
-    if (!d) {
-        int e = -errno;
-        close(fd);
-        return e;
-    }
-    int rc = 0;
-    struct dirent *e;
-    while (rc == 0 && (e = readdir(d))) {
-        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-            continue;
-        char rel[HS_PATH_MAX];
-        int w = prefix[0] ? snprintf(rel, sizeof(rel), "%s/%s", prefix, e->d_name)
-                          : snprintf(rel, sizeof(rel), "%s", e->d_name);
-        if (w < 0 || (size_t)w >= sizeof(rel))
-            continue;
-        if (!prefix[0] && pruned_top(rel))
-            continue;
-        struct stat st;
-        if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0)
-            continue; /* gone meanwhile */
-        if (S_ISLNK(st.st_mode)) {
-            hs_log_warn("job %s: %s/%s is a symbolic link: not followed, not uploaded", l->job,
-                        l->root, rel);
-        } else if (S_ISDIR(st.st_mode)) {
-            int sub = hs_tree_open_dir(dirfd(d), e->d_name);
-            if (sub == -ELOOP)
-                hs_log_warn("job %s: %s/%s is a symbolic link: not followed, not uploaded", l->job,
-                            l->root, rel);
-            else if (sub >= 0)
-                rc = list_dir(l, sub, rel, depth + 1);
-        } else if (S_ISREG(st.st_mode)) {
-            rc = list_add(l, rel, &st);
-        }
-    }
-    closedir(d);
-    return rc;
+    struct listing *l = ud;
+    if (e->depth == 0 && pruned_top(e->rel))
+        return HS_WALK_PRUNE;
+    if (e->type == HS_WALK_LINK)
+        hs_log_warn("job %s: %s/%s is a symbolic link: not followed, not uploaded", l->job, l->root,
+                    e->rel);
+    else if (e->type == HS_WALK_REG)
+        return list_add(l, e->rel, &e->st);
+    return 0;
+}
+
+static int list_dir_error(const char *rel, int err, void *ud)
+{
+    struct listing *l = ud;
+    if (err == -ELOOP)
+        hs_log_warn("job %s: %s/%s is a symbolic link: not followed, not uploaded", l->job, l->root,
+                    rel);
+    else
+        hs_log_warn("job %s: %s/%s: cannot list: %s; the files below it are not uploaded", l->job,
+                    l->root, rel, hs_strerror(err));
+    return 0;
 }
 
 static void listing_free(struct listing *l)
@@ -151,7 +128,10 @@ static int list_output(const char *job, const char *root, struct listing *l)
     int fd = hs_tree_open_root(root);
     if (fd < 0)
         return fd;
-    return list_dir(l, fd, "", 0);
+    struct hs_walk w = {.visit = list_visit, .dir_error = list_dir_error, .ud = l, .stat = true};
+    int rc = hs_tree_walk(fd, "", &w);
+    close(fd);
+    return rc;
 }
 
 /* ---- the card --------------------------------------------------------------- */

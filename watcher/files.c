@@ -3,15 +3,16 @@
  * checkpoint's file list (regular files only; symlinks are never followed,
  * so nothing outside the root is reported; ignored names skipped; names
  * that are not printable UTF-8 skipped with a notice, since the Hub cannot
- * take them), and the checkpoint struct's copy and free.
+ * take them; common/tree.c's hs_tree_walk), and the checkpoint struct's
+ * copy and free.
  */
 #include "internal.h"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 int watcher__add_file(struct watcher_checkpoint *cp, const char *rel, const struct stat *st)
 {
@@ -36,51 +37,6 @@ int watcher__add_file(struct watcher_checkpoint *cp, const char *rel, const stru
             (hs_usec_t)st->st_mtim.tv_sec * HS_USEC_PER_SEC + (hs_usec_t)st->st_mtim.tv_nsec / 1000,
     };
     return 0;
-}
-
-bool watcher__dir_next(DIR *d, const char *dir, const char *prefix, bool need_stat,
-                       struct watcher__dirent *e)
-{
-    watcher__dirent_done(e);
-    struct dirent *de;
-    while ((de = readdir(d))) {
-        const char *n = de->d_name;
-        if (!strcmp(n, ".") || !strcmp(n, "..") || watcher__name_ignored(n))
-            continue;
-        if (asprintf(&e->abs, "%s/%s", dir, n) < 0) {
-            e->abs = NULL;
-            e->err = -ENOMEM;
-            return false;
-        }
-        if (asprintf(&e->rel, "%s%s%s", prefix, *prefix ? "/" : "", n) < 0) {
-            e->rel = NULL;
-            watcher__dirent_done(e);
-            e->err = -ENOMEM;
-            return false;
-        }
-        e->name = n;
-        e->type = de->d_type;
-        memset(&e->st, 0, sizeof(e->st));
-        if (need_stat || e->type == DT_UNKNOWN) {
-            /* relative to the open directory: no lookup of the whole path */
-            e->type = fstatat(dirfd(d), n, &e->st, AT_SYMLINK_NOFOLLOW) ? DT_UNKNOWN
-                      : S_ISDIR(e->st.st_mode)                          ? DT_DIR
-                      : S_ISREG(e->st.st_mode)                          ? DT_REG
-                                                                        : DT_LNK;
-        } else if (e->type != DT_DIR && e->type != DT_REG) {
-            e->type = DT_LNK; /* symlinks and specials: never followed */
-        }
-        return true;
-    }
-    return false;
-}
-
-void watcher__dirent_done(struct watcher__dirent *e)
-{
-    free(e->abs);
-    free(e->rel);
-    e->abs = e->rel = NULL;
-    e->name = NULL;
 }
 
 /* ---- small sets of paths (the detector's per-save state) ----------------- */
@@ -159,53 +115,52 @@ const char *watcher__folder_in_base(const struct watcher_checkpoint *cp)
     return "";
 }
 
-static int walk(struct watcher__notes *notes, const char *root, struct watcher_checkpoint *cp,
-                const char *dir, const char *prefix, int depth)
+struct list_walk {
+    struct watcher__notes *notes;
+    const char *root;
+    struct watcher_checkpoint *cp;
+};
+
+static int list_visit(const struct hs_walk_entry *e, void *ud)
 {
-    /* No depth limit: symlinks are never followed, so the walk ends within
-     * PATH_MAX; a level that cannot be opened (too long, out of
-     * descriptors, no permission) is skipped with a notice naming it. */
-    DIR *d = opendir(dir);
-    if (!d) {
-        if (depth == 0)
-            return -errno;
-        if (errno != ENOENT)
-            watcher__notes_add(notes,
-                               "%s: skipped %s in %s: %s; the files below it are not part "
-                               "of the checkpoint",
-                               root, prefix, cp->id, strerror(errno));
-        return 0;
+    struct list_walk *lw = ud;
+    if (watcher__name_ignored(e->name) || (e->type != HS_WALK_REG && e->type != HS_WALK_DIR))
+        return HS_WALK_PRUNE; /* symlinks and specials: never followed */
+    if (!watcher__name_printable(e->name)) {
+        char esc[256];
+        watcher__name_escape(e->rel, esc, sizeof(esc));
+        watcher__notes_add(lw->notes,
+                           "%s: skipped \"%s\" in %s: not printable UTF-8 (the Hub "
+                           "cannot store it)",
+                           lw->root, esc, lw->cp->id);
+        return HS_WALK_PRUNE;
     }
-    struct watcher__dirent e = {0};
-    int rc = 0;
-    while (rc == 0 && watcher__dir_next(d, dir, prefix, true, &e)) {
-        const char *n = e.name, *abs = e.abs, *rel = e.rel;
-        struct stat st = e.st;
-        if (e.type == DT_REG || e.type == DT_DIR) {
-            if (!watcher__name_printable(n)) {
-                char esc[256];
-                watcher__name_escape(rel, esc, sizeof(esc));
-                watcher__notes_add(notes,
-                                   "%s: skipped \"%s\" in %s: not printable UTF-8 (the Hub "
-                                   "cannot store it)",
-                                   root, esc, cp->id);
-            } else if (S_ISDIR(st.st_mode))
-                rc = walk(notes, root, cp, abs, rel, depth + 1);
-            else
-                rc = watcher__add_file(cp, rel, &st);
-        }
-    }
-    if (rc == 0)
-        rc = e.err;
-    watcher__dirent_done(&e);
-    closedir(d);
-    return rc;
+    return e->type == HS_WALK_DIR ? 0 : watcher__add_file(lw->cp, e->rel, &e->st);
+}
+
+/* A level that cannot be opened (too long, out of descriptors, no
+ * permission) is skipped with a notice naming it. */
+static int list_dir_error(const char *rel, int err, void *ud)
+{
+    struct list_walk *lw = ud;
+    watcher__notes_add(lw->notes,
+                       "%s: skipped %s in %s: %s; the files below it are not part "
+                       "of the checkpoint",
+                       lw->root, rel, lw->cp->id, strerror(-err));
+    return 0;
 }
 
 int watcher__list_files(struct watcher__notes *notes, const char *root,
                         struct watcher_checkpoint *cp, const char *dir, const char *prefix)
 {
-    return walk(notes, root, cp, dir, prefix, 0);
+    int fd = hs_tree_open_root(dir);
+    if (fd < 0)
+        return fd;
+    struct list_walk lw = {.notes = notes, .root = root, .cp = cp};
+    struct hs_walk w = {.visit = list_visit, .dir_error = list_dir_error, .ud = &lw, .stat = true};
+    int rc = hs_tree_walk(fd, prefix, &w);
+    close(fd);
+    return rc;
 }
 
 struct watcher_checkpoint *watcher_checkpoint_free(struct watcher_checkpoint *cp)

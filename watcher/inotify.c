@@ -284,10 +284,10 @@ static void give_up_root(struct ino *b, struct root *r, int err)
     emit(b, r->job, WEV_USE_POLL, "", false, false, 0);
 }
 
-/* Watch directory abs (rel under the root, parent wd), then report what it
- * already holds, recursing into subdirectories. Returns the wd or -errno. */
-static int watch_scan(struct ino *b, struct root *r, int parent, const char *abs, const char *rel,
-                      const char *name, int depth)
+/* Watch directory abs (parent wd; name its last component). Returns the
+ * wd or -errno. */
+static int watch_dir(struct ino *b, struct root *r, int parent, const char *abs, const char *name,
+                     int depth)
 {
     if (depth > MAX_DEPTH) {
         watcher__batch_notice(&b->batch, r->job, WATCHER_NOTICE_WARN,
@@ -305,7 +305,7 @@ static int watch_scan(struct ino *b, struct root *r, int parent, const char *abs
     int wd = parent < 0 ? r->wd : child_wd(b, parent, name);
     struct node *old = node_get(b, wd);
     if (old && !old->anchor && old->dev == st.st_dev && old->ino == st.st_ino)
-        goto scan;
+        return wd;
     wd = add_watch(b, abs, MASK_DIR);
     if (wd < 0) {
         if (wd == -ENOSPC)
@@ -320,33 +320,83 @@ static int watch_scan(struct ino *b, struct root *r, int parent, const char *abs
         return -ENOMEM;
     b->nodes[wd].dev = st.st_dev;
     b->nodes[wd].ino = st.st_ino;
-scan:;
-    DIR *d = opendir(abs);
-    if (!d) {
-        if (errno != ENOENT)
+    return wd;
+}
+
+/* One scan of watch_scan: wds[k] is the watch of the directory being
+ * listed at walk depth k (preorder: the parent of an entry at depth k). */
+struct scan {
+    struct ino *b;
+    struct root *r;
+    int depth; /* of the scan's start below the root */
+    int wds[MAX_DEPTH + 2];
+};
+
+static int scan_visit(const struct hs_walk_entry *e, void *ud)
+{
+    struct scan *sc = ud;
+    if (watcher__name_ignored(e->name))
+        return HS_WALK_PRUNE;
+    if (e->type == HS_WALK_REG) {
+        emit(sc->b, sc->r->job, WEV_CREATED, e->rel, false, true, 0);
+        return 0;
+    }
+    if (e->type != HS_WALK_DIR)
+        return 0; /* symlinks and specials are never followed nor reported */
+    emit(sc->b, sc->r->job, WEV_DIR_CREATED, e->rel, true, true, 0);
+    char abs[HS_PATH_MAX];
+    if (hs_path_join(abs, sizeof(abs), sc->r->path, e->rel) < 0)
+        return HS_WALK_PRUNE;
+    int wd =
+        watch_dir(sc->b, sc->r, sc->wds[e->depth], abs, e->name, sc->depth + (int)e->depth + 1);
+    if (wd == -ENOSPC)
+        return wd;
+    if (wd < 0)
+        return HS_WALK_PRUNE;
+    sc->wds[e->depth + 1] = wd;
+    return 0;
+}
+
+static int scan_dir_error(const char *rel, int err, void *ud)
+{
+    struct scan *sc = ud;
+    watcher__batch_notice(&sc->b->batch, sc->r->job, WATCHER_NOTICE_WARN,
+                          "%s/%s: cannot list: %s; files below it are not seen", sc->r->path, rel,
+                          strerror(-err));
+    return 0;
+}
+
+/* Watch directory abs (rel under the root, parent wd), then report what it
+ * already holds, watching its subdirectories (common/tree.c's walk: never
+ * through a symlink). Returns the wd or -errno. */
+static int watch_scan(struct ino *b, struct root *r, int parent, const char *abs, const char *rel,
+                      const char *name, int depth)
+{
+    int wd = watch_dir(b, r, parent, abs, name, depth);
+    if (wd < 0)
+        return wd;
+    int fd = hs_tree_open_root(abs);
+    if (fd < 0) {
+        if (fd != -ENOENT)
             watcher__batch_notice(&b->batch, r->job, WATCHER_NOTICE_WARN,
                                   "%s: cannot list: %s; files below it are not seen", abs,
-                                  strerror(errno));
+                                  strerror(-fd));
         return wd;
     }
-    struct watcher__dirent e = {0};
-    while (watcher__dir_next(d, abs, rel, false, &e)) {
-        int rc = 0;
-        if (e.type == DT_DIR) {
-            emit(b, r->job, WEV_DIR_CREATED, e.rel, true, true, 0);
-            rc = watch_scan(b, r, wd, e.abs, e.rel, e.name, depth + 1);
-        } else if (e.type == DT_REG) {
-            emit(b, r->job, WEV_CREATED, e.rel, false, true, 0);
-        } /* symlinks and specials are never followed nor reported */
-        if (rc == -ENOSPC) {
-            watcher__dirent_done(&e);
-            closedir(d);
-            return rc;
-        }
+    struct scan *sc = malloc(sizeof(*sc));
+    if (!sc) {
+        close(fd);
+        return -ENOMEM;
     }
-    watcher__dirent_done(&e);
-    closedir(d);
-    return wd;
+    sc->b = b;
+    sc->r = r;
+    sc->depth = depth;
+    sc->wds[0] = wd;
+    struct hs_walk w = {.visit = scan_visit, .dir_error = scan_dir_error, .ud = sc};
+    int rc = hs_tree_walk(fd, rel, &w);
+    free(sc);
+    close(fd);
+    return rc == -ENOSPC ? rc : wd;
 }
 
 static void emit_scan_pair(struct ino *b, uint32_t job)

@@ -77,21 +77,8 @@ bool watcher__name_printable(const char *name);
 /* name with bytes outside printable ASCII as \xNN, for messages. */
 void watcher__name_escape(const char *name, char *out, size_t n);
 
-/* One entry of a directory walk (the scans of both backends and the
- * listing of a save share it): "." / ".." and ignored names are skipped. */
-struct watcher__dirent {
-    const char *name;
-    char *abs, *rel;    /* dir/name, prefix/name ("name" for an empty prefix) */
-    unsigned char type; /* DT_DIR, DT_REG, DT_LNK (anything else), DT_UNKNOWN */
-    struct stat st;     /* lstat of abs when asked for (else when type is unknown) */
-    int err;            /* -ENOMEM when the walk stopped for that */
-};
-/* Next entry of d, read as directory dir under prefix; false at the end.
- * Frees the previous entry's paths; call watcher__dirent_done() when
- * stopping early. need_stat: always lstat (else only without d_type). */
-bool watcher__dir_next(DIR *d, const char *dir, const char *prefix, bool need_stat,
-                       struct watcher__dirent *e);
-void watcher__dirent_done(struct watcher__dirent *e);
+/* Directory walks (the scans of both backends, the listing of a save) are
+ * common/tree.c's hs_tree_walk; each skips ignored names in its visit. */
 
 /* ---- backends ---------------------------------------------------------- */
 

@@ -83,29 +83,47 @@ static int entries_add(struct entries *e, const char *path, const struct stat *s
     return 0;
 }
 
-static void walk(struct proot *r, const char *abs, const char *rel, int depth, struct entries *out,
-                 struct watcher__batch *bt, bool report)
+struct scan_walk {
+    struct proot *r;
+    struct entries *out;
+    struct watcher__batch *bt;
+    bool report;
+};
+
+static int scan_visit(const struct hs_walk_entry *e, void *ud)
 {
-    (void)depth; /* no limit: symlinks are not followed, paths end within PATH_MAX */
-    DIR *d = opendir(abs);
-    if (!d) {
-        /* vanished or unreadable: its entries look deleted */
-        if (report && errno != ENOENT)
+    struct scan_walk *sw = ud;
+    if (watcher__name_ignored(e->name) || (e->type != HS_WALK_REG && e->type != HS_WALK_DIR))
+        return HS_WALK_PRUNE; /* symlinks and specials: never followed */
+    entries_add(sw->out, e->rel, &e->st);
+    return 0;
+}
+
+/* vanished or unreadable: its entries look deleted */
+static int scan_dir_error(const char *rel, int err, void *ud)
+{
+    struct scan_walk *sw = ud;
+    if (sw->report)
+        watcher__batch_notice(sw->bt, sw->r->job, WATCHER_NOTICE_WARN,
+                              "%s/%s: cannot list: %s; files below it are not seen", sw->r->path,
+                              rel, strerror(-err));
+    return 0;
+}
+
+static void walk(struct proot *r, struct entries *out, struct watcher__batch *bt, bool report)
+{
+    struct scan_walk sw = {.r = r, .out = out, .bt = bt, .report = report};
+    int fd = hs_tree_open_root(r->path);
+    if (fd < 0) {
+        if (report && fd != -ENOENT)
             watcher__batch_notice(bt, r->job, WATCHER_NOTICE_WARN,
-                                  "%s: cannot list: %s; files below it are not seen", abs,
-                                  strerror(errno));
+                                  "%s: cannot list: %s; files below it are not seen", r->path,
+                                  strerror(-fd));
         return;
     }
-    struct watcher__dirent e = {0};
-    while (watcher__dir_next(d, abs, rel, true, &e)) {
-        if (e.type == DT_DIR || e.type == DT_REG) {
-            entries_add(out, e.rel, &e.st);
-            if (e.type == DT_DIR)
-                walk(r, e.abs, e.rel, depth + 1, out, bt, report);
-        }
-    }
-    watcher__dirent_done(&e);
-    closedir(d);
+    struct hs_walk w = {.visit = scan_visit, .dir_error = scan_dir_error, .ud = &sw, .stat = true};
+    hs_tree_walk(fd, "", &w);
+    close(fd);
 }
 
 static int cmp_entry(const void *a, const void *b)
@@ -156,7 +174,7 @@ static void scan_once(struct proot *r)
         return;
     }
     struct entries now = {0};
-    walk(r, r->path, "", 0, &now, &bt, !r->exists);
+    walk(r, &now, &bt, !r->exists);
     if (now.n)
         qsort(now.v, now.n, sizeof(*now.v), cmp_entry);
 

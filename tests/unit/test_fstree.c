@@ -2,6 +2,8 @@
  * symlink (last component or any directory on the way), refuses what is not
  * a regular file without blocking on a FIFO, bounds the size; removing a
  * tree unlinks symlinks met on the way and leaves their targets intact;
+ * the one tree walk reports symlinks without following them, visits in
+ * order when asked, prunes, and hands unreadable levels to dir_error;
  * hs_url_redact hides a URL's password. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -150,11 +152,115 @@ static void test_url_redact(void **state)
     assert_string_equal(hs_url_redact("https://u:p@ss@h", b, sizeof(b)), "https://u:***@h");
 }
 
+struct walk_log {
+    char text[2048];
+    int prune_dir; /* prune entries named "skip" */
+    int stop_at_err;
+    const char *swap_root, *swap_target; /* replace "locked" by a link to target */
+};
+
+static int log_visit(const struct hs_walk_entry *e, void *ud)
+{
+    struct walk_log *l = ud;
+    static const char kind[] = {'f', 'd', 'l', 'o'};
+    size_t n = strlen(l->text);
+    snprintf(l->text + n, sizeof(l->text) - n, "%c:%s:%u ", kind[e->type], e->rel, e->depth);
+    if (e->type == HS_WALK_REG)
+        assert_true(S_ISREG(e->st.st_mode)); /* .stat: the entry's lstat */
+    if (l->swap_root && !strcmp(e->rel, "locked")) {
+        char from[HS_PATH_MAX], to[HS_PATH_MAX];
+        snprintf(from, sizeof(from), "%s/locked", l->swap_root);
+        snprintf(to, sizeof(to), "%s/locked.moved", l->swap_root);
+        assert_int_equal(rename(from, to), 0);
+        assert_int_equal(symlink(l->swap_target, from), 0);
+    }
+    return l->prune_dir && !strcmp(e->name, "skip") ? HS_WALK_PRUNE : 0;
+}
+
+static int log_leave(const struct hs_walk_entry *e, void *ud)
+{
+    struct walk_log *l = ud;
+    size_t n = strlen(l->text);
+    snprintf(l->text + n, sizeof(l->text) - n, "L:%s ", e->rel);
+    return 0;
+}
+
+static int log_dir_error(const char *rel, int err, void *ud)
+{
+    struct walk_log *l = ud;
+    size_t n = strlen(l->text);
+    snprintf(l->text + n, sizeof(l->text) - n, "E:%s:%d ", rel, -err);
+    return l->stop_at_err ? err : 0;
+}
+
+static void test_walk(void **state)
+{
+    (void)state;
+    char *t = test_tmpdir_make("walk");
+    char root[HS_PATH_MAX], victim[HS_PATH_MAX];
+    snprintf(root, sizeof(root), "%s/root", t);
+    snprintf(victim, sizeof(victim), "%s/victim", t);
+    assert_int_equal(mkdir(root, 0700), 0);
+    assert_int_equal(mkdir(victim, 0700), 0);
+    put(victim, "secret", "hf_secret");
+    put(root, "b.txt", "b");
+    sub(root, "a");
+    put(root, "a/z.bin", "z");
+    sub(root, "a/skip");
+    put(root, "a/skip/hidden", "h");
+    link_at(root, "c-link", victim); /* a directory symlink: reported, not entered */
+    sub(root, "locked");
+    put(root, "locked/x", "x");
+    int fd = hs_tree_open_root(root);
+    assert_true(fd >= 0);
+
+    struct walk_log l = {.prune_dir = 1};
+    struct hs_walk w = {
+        .visit = log_visit, .dir_error = log_dir_error, .ud = &l, .sorted = true, .stat = true};
+    w.leave = log_leave; /* postorder, never for a pruned directory */
+    assert_int_equal(hs_tree_walk(fd, "", &w), 0);
+    assert_string_equal(l.text, "d:a:0 d:a/skip:1 f:a/z.bin:1 L:a f:b.txt:0 l:c-link:0 "
+                                "d:locked:0 f:locked/x:1 L:locked ");
+    w.leave = NULL;
+
+    /* under a prefix, unsorted: the same set, names carry the prefix */
+    memset(&l, 0, sizeof(l));
+    w.sorted = false;
+    assert_int_equal(hs_tree_walk(fd, "out", &w), 0);
+    assert_non_null(strstr(l.text, "f:out/a/skip/hidden:2 "));
+    assert_non_null(strstr(l.text, "l:out/c-link:0 "));
+    assert_null(strstr(l.text, "secret"));
+
+    /* a directory swapped for a symlink between its listing and its
+     * opening: ELOOP to dir_error, nothing below the link visited */
+    memset(&l, 0, sizeof(l));
+    w.sorted = true;
+    l.swap_root = root;
+    l.swap_target = victim;
+    assert_int_equal(hs_tree_walk(fd, "", &w), 0);
+    assert_non_null(strstr(l.text, "d:locked:0 E:locked:40 "));
+    assert_null(strstr(l.text, "secret"));
+    assert_null(strstr(l.text, "locked/x"));
+    char from[2 * HS_PATH_MAX], to[2 * HS_PATH_MAX];
+    snprintf(from, sizeof(from), "%s/locked", root);
+    snprintf(to, sizeof(to), "%s/locked.moved", root);
+    assert_int_equal(unlink(from), 0);
+    assert_int_equal(rename(to, from), 0);
+    memset(&l, 0, sizeof(l));
+    l.swap_root = root;
+    l.swap_target = victim;
+    l.stop_at_err = 1; /* dir_error's error ends the walk */
+    assert_int_equal(hs_tree_walk(fd, "", &w), -ELOOP);
+    close(fd);
+    test_tmpdir_remove(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_read_regular_and_refusals),
         cmocka_unit_test(test_rm_tree_never_follows),
+        cmocka_unit_test(test_walk),
         cmocka_unit_test(test_url_redact),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
