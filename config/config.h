@@ -273,5 +273,8 @@ const char *config_did_you_mean(const char *word, const char *const *candidates,
 
 /* "error", "warn", "info", "debug" (the log_level words). */
 const char *config_log_level_name(enum hs_log_level v);
+/* A log_level word ("warning" is read as "warn" too) into *out; false for
+ * anything else. The one reading of log_level and $HUBSYNC_LOG_LEVEL. */
+bool config_log_level_parse(const char *word, enum hs_log_level *out);
 
 #endif

@@ -549,10 +549,9 @@ static void parse_root(struct config__ctx *c, const json_t *root, unsigned mode,
     }
     if ((v = json_object_get(root, "log_level"))) {
         int e;
-        if (json_is_string(v) && strcmp(json_string_value(v), "warning") == 0)
-            cfg->log_level = HS_LOG_WARN;
-        else if (config__get_enum(c, v, "log_level", config__log_level_names, 4, &e))
-            cfg->log_level = (enum hs_log_level)e;
+        /* "warning" too; anything else gets config__get_enum's message */
+        if (!json_is_string(v) || !config_log_level_parse(json_string_value(v), &cfg->log_level))
+            (void)config__get_enum(c, v, "log_level", config__log_level_names, 4, &e);
     }
     if ((v = json_object_get(root, "log_file")))
         config__get_string(c, v, "log_file", STR_ABSPATH, &cfg->log_file);

@@ -50,6 +50,20 @@ const char *config_log_level_name(enum hs_log_level v)
     return NAME_OF(config__log_level_names, v);
 }
 
+bool config_log_level_parse(const char *word, enum hs_log_level *out)
+{
+    if (!strcmp(word, "warning")) {
+        *out = HS_LOG_WARN;
+        return true;
+    }
+    for (size_t i = 0; i < HS_ARRAY_SIZE(config__log_level_names); i++)
+        if (!strcmp(word, config__log_level_names[i])) {
+            *out = (enum hs_log_level)i;
+            return true;
+        }
+    return false;
+}
+
 void config_errors_free(struct config_errors *e)
 {
     if (!e)
