@@ -3,10 +3,11 @@
  * token, lock, journal, uploader, watcher, control socket, jobs, signals,
  * systemd readiness), the control socket's status and finish answers,
  * SIGHUP reloads (jobs added, removed and changed; an invalid config is
- * refused and the old one kept), finishing when a job's pid / pid_file
- * process exits (pidfd), and the clean stop. The per-job work is job.c's.
+ * refused and the old one kept) and the clean stop. The token check is
+ * token_check.c's, the pid / pid_file watch pidwatch.c's, the per-job work
+ * sync/job.c's.
  */
-#include "daemon_int.h"
+#include "service_int.h"
 
 #include "config.h"
 #include "sync.h"
@@ -29,59 +30,7 @@
 #define HUBSYNC_VERSION "0.0.0"
 #endif
 
-/* A job's configured pid / pid_file process, watched through a pidfd. */
-struct pidwatch {
-    uv_poll_t poll;
-    struct service *s;
-    char *job;
-    int fd;
-    struct pidwatch *next;
-};
-
-struct service {
-    uv_loop_t *loop;
-    struct service_options o;
-    char *config_path;
-    struct config *cfg;
-    struct config *first; /* the start config: env, uploader and token point into it */
-    struct config **old;  /* replaced configs a stopped job still points into (release_retired) */
-    size_t n_old;
-    struct statelock *lock;
-    struct jstate *js;
-    struct watcher *w;
-    struct uploader *up;
-    struct control_server *ctl;
-    struct job_env env;
-    struct job **jobs;
-    size_t n_jobs;
-    struct job **gone; /* removed by a reload; freed once job_stopped (release_retired) */
-    size_t n_gone;
-    uv_signal_t sig_hup, sig_term, sig_int;
-    bool sig_init;
-    struct notify_watchdog wd;
-    bool wd_started;
-    struct pidwatch *pids;
-    bool stopping;
-    uv_timer_t stop_timer; /* the stop runs from the loop, outside any callback chain */
-    hs_usec_t started;
-    service_finish_cb fin_cb;
-    void *fin_ud;
-    char *run_job;
-    /* the token check (whoami-v2) */
-    struct uploader_whoami who; /* the last answer (who_ok) */
-    bool who_ok, who_pending, who_started, who_recheck;
-    bool token_refused;                /* the Hub answered 401 */
-    uv_timer_t who_timer;              /* retries a check the Hub did not answer */
-    char token_from[HS_PATH_MAX + 64]; /* where the token came from, for messages */
-    int exit_status;                   /* a failure after the start (service_exit_status) */
-    const char *token;                 /* the uploader's token (the start config's, kept in old) */
-    service_check_cb check_cb;         /* `run`: the first check's verdict (o.on_checked) */
-    void *check_ud;
-};
-
-#define HELD_CHECKING "checking the token (whoami-v2) before the first push"
-
-static struct job *find_job(struct service *s, const char *name)
+struct job *service__find_job(struct service *s, const char *name)
 {
     for (size_t i = 0; i < s->n_jobs; i++)
         if (!strcmp(job_name(s->jobs[i]), name))
@@ -164,7 +113,7 @@ static json_t *control_cb(const char *cmd, const json_t *req, void *ud)
         return status_json(s);
     if (!strcmp(cmd, "finish")) {
         const char *name = json_string_value(json_object_get(req, "job"));
-        struct job *j = name ? find_job(s, name) : NULL;
+        struct job *j = name ? service__find_job(s, name) : NULL;
         if (!j) {
             char names[512] = "";
             size_t off = 0;
@@ -185,307 +134,6 @@ static json_t *control_cb(const char *cmd, const json_t *req, void *ud)
     return json_pack("{s:b, s:s++}", "ok", 0, "error", "unknown command ", cmd);
 }
 
-/* ---- pid / pid_file ------------------------------------------------------------ */
-
-static void pid_closed(uv_handle_t *h)
-{
-    struct pidwatch *p = h->data;
-    close(p->fd);
-    free(p->job);
-    free(p);
-}
-
-static void pid_exited(uv_poll_t *h, int status, int events)
-{
-    (void)status;
-    (void)events;
-    struct pidwatch *p = h->data;
-    struct service *s = p->s;
-    uv_poll_stop(h);
-    struct job *j = find_job(s, p->job);
-    struct hs_err err = {0};
-    hs_log_info("job %s: the training process exited: finishing", p->job);
-    if (j && job_finish(j, 0, NULL, NULL, &err) < 0)
-        hs_log_error("%s", err.msg);
-}
-
-static int read_pid_file(const char *path, long *pid)
-{
-    char *text = NULL;
-    size_t len;
-    int rc = hs_read_file(path, 64, &text, &len);
-    if (rc < 0)
-        return rc;
-    char *end;
-    errno = 0;
-    long v = strtol(text, &end, 10);
-    while (*end == ' ' || *end == '\n' || *end == '\t' || *end == '\r')
-        end++;
-    rc = (errno || v <= 0 || *end || end == text) ? -EINVAL : 0;
-    free(text);
-    *pid = v;
-    return rc;
-}
-
-static void watch_pids(struct service *s)
-{
-    for (size_t i = 0; i < s->cfg->n_jobs; i++) {
-        const struct config_job *c = &s->cfg->jobs[i];
-        long pid = c->pid;
-        if (!pid && c->pid_file) {
-            int rc = read_pid_file(c->pid_file, &pid);
-            if (rc < 0) {
-                hs_log_warn("job %s: pid_file %s: %s (not watched)", c->name, c->pid_file,
-                            rc == -EINVAL ? "not a process id" : hs_strerror(rc));
-                continue;
-            }
-        }
-        if (!pid)
-            continue;
-        bool known = false;
-        for (struct pidwatch *p = s->pids; p && !known; p = p->next)
-            known = !strcmp(p->job, c->name);
-        if (known)
-            continue;
-        int fd = (int)syscall(SYS_pidfd_open, (pid_t)pid, 0);
-        if (fd < 0) {
-            hs_log_warn("job %s: process %ld: %s (finishing now)", c->name, pid, strerror(errno));
-            struct job *j = find_job(s, c->name);
-            struct hs_err err = {0};
-            if (errno == ESRCH && j && job_finish(j, 0, NULL, NULL, &err) < 0)
-                hs_log_error("%s", err.msg);
-            continue;
-        }
-        struct pidwatch *p = calloc(1, sizeof(*p));
-        if (!p || !(p->job = strdup(c->name))) {
-            free(p);
-            close(fd);
-            continue;
-        }
-        p->s = s;
-        p->fd = fd;
-        uv_poll_init(s->loop, &p->poll, fd);
-        p->poll.data = p;
-        uv_poll_start(&p->poll, UV_READABLE, pid_exited);
-        p->next = s->pids;
-        s->pids = p;
-        hs_log_info("job %s: finishing when process %ld exits", c->name, pid);
-    }
-}
-
-/* ---- the token check ------------------------------------------------------------ */
-
-/* docs/design.md: "At start it checks the token with whoami-v2 and says clearly
- * when it lacks write access to the namespace". Jobs start held until the
- * answer; a job whose repo the token cannot write stays held with the
- * reason as its last_error (its saves are still journaled, and pushed once
- * a later check passes: SIGHUP re-checks). A 401 stops `hubsync daemon`
- * with exit 78; under `run` CMD keeps running, every job is held and the
- * final push fails with the reason. No answer (Hub unreachable, 5xx after
- * the retries) does not stop anything: uploads go ahead and the check is
- * retried later (HUBSYNC_WHOAMI_RETRY_SECONDS, 60). */
-
-static void token_check(struct service *s);
-
-static void describe_token_source(struct service *s)
-{
-    const struct config *c = s->cfg;
-    const char *w = c->token_where ? c->token_where : "";
-    if (c->token_warning)
-        hs_log_warn("%s", c->token_warning); /* once: a reload does not repeat it */
-    switch (c->token_source) {
-    case CONFIG_TOKEN_INLINE:
-        snprintf(s->token_from, sizeof(s->token_from), "the \"token\" of %s", s->config_path);
-        break;
-    case CONFIG_TOKEN_FILE:
-        snprintf(s->token_from, sizeof(s->token_from), "token_file %s", w);
-        break;
-    case CONFIG_TOKEN_ENV:
-    case CONFIG_TOKEN_ENV_LEGACY:
-        snprintf(s->token_from, sizeof(s->token_from), "%s",
-                 c->token_source == CONFIG_TOKEN_ENV ? "$HF_TOKEN" : "$HUGGING_FACE_HUB_TOKEN");
-        break;
-    case CONFIG_TOKEN_HF_FILE:
-        snprintf(s->token_from, sizeof(s->token_from), "the huggingface_hub token file %s", w);
-        break;
-    case CONFIG_TOKEN_NONE:
-        snprintf(s->token_from, sizeof(s->token_from), "(unknown)");
-        break;
-    }
-}
-
-/* `run`: the finish of the run's job waits for a push that cannot happen. */
-static void fail_run_finish(struct service *s, const char *why)
-{
-    service_finish_cb cb = s->fin_cb;
-    s->fin_cb = NULL;
-    if (cb)
-        cb(-EACCES, why, s->fin_ud);
-}
-
-/* Hold or release one job after the last answer. */
-static void judge_job(struct service *s, struct job *j)
-{
-    if (s->token_refused) {
-        char why[HS_ERR_MAX];
-        snprintf(why, sizeof(why),
-                 "not pushing: the Hub refused the token from %.600s (401); its saves are kept "
-                 "in the journal",
-                 s->token_from);
-        job_hold(j, why, true);
-        if (s->run_job && !strcmp(job_name(j), s->run_job))
-            fail_run_finish(s, why);
-        return;
-    }
-    if (!s->who_ok) {
-        job_hold(j, NULL, false); /* no answer: the pushes will tell */
-        return;
-    }
-    const struct config_job *c = job_config(j);
-    char why[768], msg[HS_ERR_MAX];
-    enum uploader_write_access a =
-        uploader_whoami_can_write(&s->who, c->hub_model_id, NULL, why, sizeof(why));
-    if (a != UPLOADER_WRITE_DENIED) {
-        if (a == UPLOADER_WRITE_UNKNOWN)
-            hs_log_warn("job %s: cannot tell whether the token may write %s (%s): pushing anyway",
-                        job_name(j), c->hub_model_id, why);
-        job_hold(j, NULL, false);
-        return;
-    }
-    snprintf(msg, sizeof(msg),
-             "cannot push to %s: %s. Its saves are kept in the journal and pushed once the token "
-             "can write there (fix the token's access or hub_model_id, then reload with SIGHUP "
-             "or restart)",
-             c->hub_model_id, why);
-    job_hold(j, msg, true);
-    if (s->run_job && !strcmp(job_name(j), s->run_job))
-        fail_run_finish(s, msg);
-}
-
-static void judge_jobs(struct service *s)
-{
-    for (size_t i = 0; i < s->n_jobs; i++)
-        judge_job(s, s->jobs[i]);
-}
-
-static void who_retry(uv_timer_t *t)
-{
-    token_check(t->data);
-}
-
-/* `run`: tell the caller whether every job can push (the first answer only). */
-static void report_check(struct service *s, int status, long http_status, const struct hs_err *err)
-{
-    service_check_cb cb = s->check_cb;
-    if (!cb)
-        return;
-    s->check_cb = NULL;
-    char why[HS_ERR_MAX];
-    if (status < 0 && http_status == 401) {
-        snprintf(why, sizeof(why),
-                 "the Hub refused the token from %.600s (401 Unauthorized): it is invalid, "
-                 "expired or revoked; put a valid one there (`hf auth login`, or $HF_TOKEN)",
-                 s->token_from);
-        return cb(HS_EXIT_CONFIG, why, s->check_ud);
-    }
-    if (status < 0) {
-        char ep[256];
-        hs_url_redact(s->cfg->endpoint, ep, sizeof(ep));
-        snprintf(why, sizeof(why),
-                 "cannot ask the Hub (%.200s) whether the token from %.300s may push: %.400s", ep,
-                 s->token_from, err ? err->msg : hs_strerror(status));
-        hs_url_redact_in(why, sizeof(why), s->cfg->endpoint);
-        return cb(HS_EXIT_CONFIG, why, s->check_ud);
-    }
-    for (size_t i = 0; i < s->n_jobs; i++) {
-        const char *held = job_held(s->jobs[i]);
-        if (held) {
-            snprintf(why, sizeof(why), "job %s: %s", job_name(s->jobs[i]), held);
-            return cb(HS_EXIT_CONFIG, why, s->check_ud);
-        }
-    }
-    cb(0, NULL, s->check_ud);
-}
-
-static void whoami_answer(struct service *s, int status, const struct uploader_whoami *w,
-                          long http_status, const struct hs_err *err)
-{
-    bool first = !s->who_started;
-    s->who_started = true;
-    if (status == 0) {
-        bool was_ok = s->who_ok, was_refused = s->token_refused;
-        uploader_whoami_clear(&s->who);
-        s->who_ok = false;
-        s->token_refused = false;
-        /* keep our own copy: w lives during the call only */
-        s->who_ok = uploader_whoami_copy(&s->who, w) == 0;
-        char orgs[512] = "";
-        size_t off = 0;
-        for (size_t i = 0; i < w->n_orgs && off < sizeof(orgs); i++)
-            off += (size_t)snprintf(orgs + off, sizeof(orgs) - off, "%s%s (%s)", i ? ", " : "",
-                                    w->orgs[i].name, w->orgs[i].role ? w->orgs[i].role : "?");
-        if (first || !was_ok || was_refused)
-            hs_log_info("token from %s: user %s, %s token, organizations: %s", s->token_from,
-                        w->name, w->token_role ? w->token_role : "unknown role",
-                        orgs[0] ? orgs : "none");
-        judge_jobs(s);
-        return report_check(s, 0, 200, NULL);
-    }
-    if (http_status == 401) {
-        s->token_refused = true;
-        s->who_ok = false;
-        hs_log_error("the Hub refused the token from %s (401 Unauthorized): it is invalid, expired "
-                     "or revoked. Put a valid token there (https://huggingface.co/settings/tokens)",
-                     s->token_from);
-        if (first && !s->o.run_mode) {
-            s->exit_status = HS_EXIT_CONFIG;
-            service_stop(s, "stopping: the token was refused");
-            return;
-        }
-        judge_jobs(s);
-        return report_check(s, status, http_status, err);
-    }
-    unsigned secs = hs_env_uint("HUBSYNC_WHOAMI_RETRY_SECONDS", 60);
-    hs_log_warn("cannot check the token now (%s); uploads go ahead and the check is retried in "
-                "%u s",
-                err ? err->msg : hs_strerror(status), secs);
-    judge_jobs(s); /* the last answer if any, else released */
-    uv_timer_start(&s->who_timer, who_retry, (uint64_t)secs * 1000, 0);
-    report_check(s, status, http_status, err);
-}
-
-static void on_whoami(int status, const struct uploader_whoami *w, long http_status,
-                      const struct hs_err *err, void *ud)
-{
-    struct service *s = ud;
-    s->who_pending = false;
-    if (s->stopping || status == -ECANCELED)
-        return;
-    whoami_answer(s, status, w, http_status, err);
-    if (s->who_recheck && !s->stopping) {
-        s->who_recheck = false; /* a reload asked while this one was on its way */
-        token_check(s);
-    }
-}
-
-static void token_check(struct service *s)
-{
-    if (s->stopping)
-        return;
-    if (s->who_pending) {
-        s->who_recheck = true;
-        return;
-    }
-    uv_timer_stop(&s->who_timer);
-    struct hs_err err = {0};
-    if (uploader_whoami(s->up, on_whoami, s, &err) < 0) {
-        hs_log_warn("cannot check the token: %s", err.msg);
-        judge_jobs(s);
-        return report_check(s, -EIO, 0, &err);
-    }
-    s->who_pending = true;
-}
-
 /* The log level: the config's log_level, else $HUBSYNC_LOG_LEVEL over it,
  * else -q (warnings and errors) / -v (debug) over both: no config edit to
  * quieten or debug one run. */
@@ -493,16 +141,8 @@ static void apply_log_level(const struct service *s, const struct config *cfg)
 {
     enum hs_log_level level = cfg->log_level;
     const char *env = getenv("HUBSYNC_LOG_LEVEL");
-    bool known = false;
-    for (int l = HS_LOG_ERROR; env && *env && !known && l <= HS_LOG_DEBUG; l++)
-        if (strcmp(env, config_log_level_name((enum hs_log_level)l)) == 0) {
-            level = (enum hs_log_level)l;
-            known = true;
-        }
-    if (env && *env && !known) {
-        level = cfg->log_level;
+    if (env && *env && !config_log_level_parse(env, &level))
         hs_log_warn("HUBSYNC_LOG_LEVEL=\"%s\" is not error, warn, info or debug: ignored", env);
-    }
     if (s->o.verbosity < 0)
         level = HS_LOG_WARN;
     else if (s->o.verbosity > 0)
@@ -631,7 +271,7 @@ static void reload(struct service *s)
     }
     /* changed and added jobs */
     for (size_t i = 0; i < nc->n_jobs; i++) {
-        struct job *j = find_job(s, nc->jobs[i].name);
+        struct job *j = service__find_job(s, nc->jobs[i].name);
         struct hs_err err = {0};
         if (j) {
             if (job_reconfigure(j, &nc->jobs[i], &err) < 0)
@@ -663,9 +303,9 @@ static void reload(struct service *s)
     s->cfg = nc;
     release_retired(s);
     apply_log_level(s, nc);
-    watch_pids(s);
+    service__watch_pids(s);
     hs_log_info("config reloaded: %zu job%s", s->n_jobs, s->n_jobs == 1 ? "" : "s");
-    token_check(s); /* access may have changed: the new jobs wait for it */
+    service__token_check(s); /* access may have changed: the new jobs wait for it */
     notify_ready("configuration reloaded");
 }
 
@@ -782,7 +422,7 @@ int service_start(uv_loop_t *loop, const struct service_options *o, struct servi
         hs_log_error("%s", err.msg);
         return HS_EXIT_CONFIG;
     }
-    describe_token_source(s);
+    service__describe_token_source(s);
     s->token = s->cfg->token;
     pid_t holder = 0;
     if (statelock_acquire(s->cfg->state_dir, &s->lock, &holder, &err) < 0) {
@@ -883,8 +523,8 @@ int service_start(uv_loop_t *loop, const struct service_options *o, struct servi
         uv_signal_start(&s->sig_term, on_signal, SIGTERM);
         uv_signal_start(&s->sig_int, on_signal, SIGINT);
     }
-    watch_pids(s);
-    token_check(s);
+    service__watch_pids(s);
+    service__token_check(s);
     s->wd_started = notify_watchdog_start(&s->wd, loop) == 1;
     hs_log_info("hubsync %s: %zu job%s, state in %s, control socket %s", HUBSYNC_VERSION, s->n_jobs,
                 s->n_jobs == 1 ? "" : "s", s->cfg->state_dir, sock);
@@ -916,7 +556,7 @@ static void finish_cb(struct job *j, int status, const char *msg, void *ud)
 int service_finish_job(struct service *s, const char *job, int exit_status, service_finish_cb cb,
                        void *userdata)
 {
-    struct job *j = find_job(s, job);
+    struct job *j = service__find_job(s, job);
     struct hs_err err = {0};
     if (!j)
         return hs_err_set(&err, -ENOENT, "no job %s", job);
@@ -927,7 +567,7 @@ int service_finish_job(struct service *s, const char *job, int exit_status, serv
         hs_log_error("%s", err.msg);
         s->fin_cb = NULL;
     } else if (job_held(j) && strcmp(job_held(j), HELD_CHECKING) != 0) {
-        fail_run_finish(s, job_held(j)); /* the token cannot push it: say so now */
+        service__fail_run_finish(s, job_held(j)); /* the token cannot push it: say so now */
     }
     return rc;
 }
@@ -935,7 +575,7 @@ int service_finish_job(struct service *s, const char *job, int exit_status, serv
 int service_job_lost(const struct service *s, const char *job, struct service_lost *out)
 {
     memset(out, 0, sizeof(*out));
-    struct job *j = find_job((struct service *)s, job);
+    struct job *j = service__find_job((struct service *)s, job);
     if (!j)
         return -ENOENT;
     out->n = job_lost(j, &out->name, &out->reason);
@@ -974,11 +614,7 @@ static void do_stop(uv_timer_t *t)
     }
     if (s->wd_started)
         notify_watchdog_stop(&s->wd, NULL);
-    for (struct pidwatch *p = s->pids, *n; p; p = n) {
-        n = p->next;
-        uv_close((uv_handle_t *)&p->poll, pid_closed);
-    }
-    s->pids = NULL;
+    service__pids_close(s);
     uv_close((uv_handle_t *)&s->who_timer, NULL);
     uv_close((uv_handle_t *)&s->stop_timer, NULL);
 }
