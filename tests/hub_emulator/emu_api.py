@@ -390,6 +390,7 @@ class HubHandler(BaseHandler):
         objs = body.get("objects")
         if not isinstance(objs, list):
             raise HttpError(422, "Expected an 'objects' array", code="BadRequest")
+        self.paths = [o.get("oid") if isinstance(o, dict) else None for o in objs]  # for the log
         out, transfer = [], "basic"
         for o in objs:
             oid = o.get("oid") if isinstance(o, dict) else None

@@ -103,7 +103,8 @@ class Emu:
     def requests(self):
         try:
             with open(self.log) as f:
-                return [json.loads(x) for x in f if x.strip()]
+                # a line still being written (no newline yet) is not read
+                return [json.loads(x) for x in f if x.strip() and x.endswith("\n")]
         except FileNotFoundError:
             return []
 
