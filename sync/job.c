@@ -85,6 +85,17 @@ void job__timer_start(struct job *j, hs_usec_t delay)
         uv_timer_start(&j->timer, timer_cb, delay / 1000 + 1, 0);
 }
 
+bool job__op_cancelled(struct job_op *op)
+{
+    struct job *j = op->j;
+    if (!j->stopping)
+        return false;
+    if (j->op == op)
+        j->op = NULL;
+    job__op_free(op);
+    return true;
+}
+
 void job__op_free(struct job_op *op)
 {
     if (!op)
@@ -179,13 +190,8 @@ static void done_cb(int status, const struct uploader_result *res, const struct 
 {
     struct job_op *op = ud;
     struct job *j = op->j;
-    if (j->stopping) {
-        /* cancelled by the shutdown: the journal and the resume state say
-         * where to continue */
-        j->op = NULL;
-        job__op_free(op);
+    if (job__op_cancelled(op))
         return;
-    }
     if (op->final)
         return job__final_done(op, status, res, err);
     if (status < 0)
@@ -246,13 +252,8 @@ static void push_now(struct job_op *op);
 static void push_durable_cb(int status, void *ud)
 {
     struct job_op *op = ud;
-    struct job *j = op->j;
-    if (j->stopping) {
-        if (j->op == op)
-            j->op = NULL;
-        job__op_free(op);
+    if (job__op_cancelled(op))
         return;
-    }
     if (status < 0)
         return job__op_failed(op, "the journal could not be made durable (fdatasync failed)");
     push_now(op);

@@ -43,11 +43,8 @@ static void hash_one_cb(int status, const struct uploader_hash *h, const struct 
 {
     struct job_op *op = ud;
     struct job *j = op->j;
-    if (j->stopping) {
-        j->op = NULL;
-        job__op_free(op);
+    if (job__op_cancelled(op))
         return;
-    }
     if (status < 0)
         return job__op_error(op, status, err && err->msg[0] ? err->msg : hs_strerror(status));
     size_t k = op->n_hash - op->hash_pending;
@@ -312,10 +309,8 @@ static void sync_listed(int status, const struct uploader_tree *t, const struct 
     struct sync_list *l = ud;
     struct job_op *op = l->op;
     struct job *j = op->j;
-    if (j->stopping) {
+    if (job__op_cancelled(op)) {
         free(l);
-        j->op = NULL;
-        job__op_free(op);
         return;
     }
     const char *prefix = op->plan.sync_prefixes[l->k];

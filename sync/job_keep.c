@@ -124,11 +124,8 @@ static void keep_listed(int status, const struct uploader_tree *t, const struct 
     void (*next)(struct job_op *) = l->next;
     struct job *j = op->j;
     free(l);
-    if (j->stopping) {
-        j->op = NULL;
-        job__op_free(op);
+    if (job__op_cancelled(op))
         return;
-    }
     if (status < 0) {
         char msg[HS_ERR_MAX + 128];
         snprintf(msg, sizeof(msg),

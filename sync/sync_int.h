@@ -117,6 +117,10 @@ void job__push(struct job_op *op);
 /* Remove a file once the records written so far are durable. */
 void job__unlink_durable(struct job *j, const char *path);
 void job__op_free(struct job_op *op);
+/* In a callback of op's: true (op freed, the job's op cleared) when the
+ * job is stopping — cancelled by the shutdown; the journal and the resume
+ * state say where to continue. */
+bool job__op_cancelled(struct job_op *op);
 /* A failed attempt of op: status decides (job__error_permanent): a
  * permanent error ends the saves of op as lost and the queue moves on; a
  * transient one is retried with exponential backoff (job.c "retries"). */

@@ -42,16 +42,22 @@ static void sub(const char *dir, const char *rel)
     assert_int_equal(mkdir(p, 0700), 0);
 }
 
+/* t/root (the tree) and t/victim/secret (outside it, what a link targets). */
+static void root_and_victim(const char *t, char *root, char *victim)
+{
+    snprintf(root, HS_PATH_MAX, "%s/root", t);
+    snprintf(victim, HS_PATH_MAX, "%s/victim", t);
+    assert_int_equal(mkdir(root, 0700), 0);
+    assert_int_equal(mkdir(victim, 0700), 0);
+    put(victim, "secret", "hf_secret");
+}
+
 static void test_read_regular_and_refusals(void **state)
 {
     (void)state;
     char *t = test_tmpdir_make("tree");
     char root[HS_PATH_MAX], victim[HS_PATH_MAX];
-    snprintf(root, sizeof(root), "%s/root", t);
-    snprintf(victim, sizeof(victim), "%s/victim", t);
-    assert_int_equal(mkdir(root, 0700), 0);
-    assert_int_equal(mkdir(victim, 0700), 0);
-    put(victim, "secret", "hf_secret");
+    root_and_victim(t, root, victim);
     put(root, "ok.json", "{}");
     sub(root, "d");
     put(root, "d/inner.json", "[1]");
@@ -198,11 +204,7 @@ static void test_walk(void **state)
     (void)state;
     char *t = test_tmpdir_make("walk");
     char root[HS_PATH_MAX], victim[HS_PATH_MAX];
-    snprintf(root, sizeof(root), "%s/root", t);
-    snprintf(victim, sizeof(victim), "%s/victim", t);
-    assert_int_equal(mkdir(root, 0700), 0);
-    assert_int_equal(mkdir(victim, 0700), 0);
-    put(victim, "secret", "hf_secret");
+    root_and_victim(t, root, victim);
     put(root, "b.txt", "b");
     sub(root, "a");
     put(root, "a/z.bin", "z");
