@@ -874,6 +874,7 @@ int uploader_push(struct uploader *u, const struct uploader_push_request *req,
             continue;
         oom = !(p->deletes[p->n_deletes++] = strdup(d));
     }
+    p->res.files_deleted = (unsigned)p->n_deletes;
     for (size_t i = 0; !oom && i < req->n_delete_folders; i++)
         oom = asprintf(&p->deletes[p->n_deletes++], "%s/", req->delete_folders[i]) < 0;
     if (oom) {

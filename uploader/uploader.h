@@ -98,6 +98,7 @@ struct uploader_result {
     uint64_t bytes_sent;       /* object bytes this run put on the wire (retries included) */
     unsigned objects_skipped;  /* LFS objects the Hub already had */
     unsigned objects_uploaded; /* LFS objects this run stored (0: every file went inline) */
+    unsigned files_deleted;    /* delete_paths the commit deleted (deletedFile lines) */
     unsigned files_skipped;    /* files of the request not pushed: the Hub cannot store their
                                 * repo path (uploader_repo_path_refusal; each was reported
                                 * through the skipped hook) */
