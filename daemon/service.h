@@ -40,10 +40,12 @@
 #include <uv.h>
 
 /* `run`, before CMD starts (service_options.on_checked): cb(0, NULL, ud)
- * once the first token check says every job's repo may be pushed to;
- * cb(HS_EXIT_CONFIG, why, ud) when the Hub refused the token, a job's repo
- * is not writable with it (why names the job), or the Hub gave no answer
- * (after the request's retries). Called once, from the loop. */
+ * once the first token check says every job's repo may be pushed to and
+ * every job's repo exists (created if needed, as the Trainer's
+ * create_repo(exist_ok=True): preflight.h); cb(HS_EXIT_CONFIG, why, ud)
+ * when the Hub refused the token, a job's repo is not writable with it or
+ * cannot be created (why names the job and the repo), or the Hub gave no
+ * answer (after the request's retries). Called once, from the loop. */
 typedef void (*service_check_cb)(int status, const char *why, void *userdata);
 
 struct service_options {

@@ -147,6 +147,13 @@ struct uploader_push_request {
      * exist (404 otherwise); files of the push inside one are refused. */
     const char *const *delete_folders;
     size_t n_delete_folders;
+    /* Only the push's first steps: resolve the namespace and create the
+     * repo if it does not exist (409 = it exists; a 401/403 to the create
+     * with a repo the token can read = it exists), as huggingface_hub's
+     * create_repo(exist_ok=True); then done(0) with an empty result. No
+     * branch, no file, no commit (files, deletes and resume_state are
+     * ignored). `run` does this before starting the training command. */
+    bool prepare_only;
 };
 
 /* Start a push; the request is copied. Returns 0 (done will be called) or a
