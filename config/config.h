@@ -273,6 +273,14 @@ int config_load_text(const char *name, const char *text, size_t len, unsigned mo
  * filled when WORLD_SIZE is set but not a positive integer. */
 int config_apply_run_env(struct config *cfg, config_getenv_fn env, struct hs_err *err);
 
+/* The training command cmd (argv, NULL-terminated; NULL: none) starts a
+ * multi-process launcher (torchrun, accelerate, deepspeed, srun, mpirun,
+ * mpiexec, python -m torch.distributed.run/launch) while job j's world size
+ * is 1: one sentence naming the job and the launcher and saying what to set
+ * goes to out (size n) and true is returned. The rule of `run` (a warning
+ * at start) and `check-config FILE -- CMD` (launcher.c). */
+bool config_launcher_warning(char *const *cmd, const struct config_job *j, char *out, size_t n);
+
 /* Resolve the token (config_resolve_token_env order) into cfg->token,
  * cfg->token_source and cfg->token_where, and register it with
  * hs_secret_register(). */
