@@ -180,7 +180,8 @@ const struct hs_command cmd_check_config = {
              "errors.\nWith the training command `hubsync run` would wrap, it applies WORLD_SIZE "
              "as run\ndoes and warns (exit unchanged) when CMD is a multi-process launcher\n"
              "(torchrun, accelerate, deepspeed, srun, mpirun) and the world size is 1.\n"
-             "\nOptions:\n  --no-hub        do not ask the Hub\n  --job NAME      the job CMD "
-             "trains (default: every job)\n  -h, --help      show this help\n",
+             "\nOptions:\n  --config FILE   FILE, as run takes it\n  --no-hub        do not ask "
+             "the Hub\n  --job NAME      the job CMD trains (default: every job)\n  -h, --help     "
+             " show this help\n",
     .run = run,
 };

@@ -80,7 +80,7 @@ _hubsync()
     run) opts="--config --job --no-hub-check -q -v --quiet --verbose -- --help" ;;
     status) opts="--config --socket --json --help" ;;
     finish) opts="--config --socket --wait --help" ;;
-    check-config) opts="--no-hub --help" ;;
+    check-config) opts="--config --no-hub --job --help" ;;
     card) opts="--config --job --out --help" ;;
     *) return ;;
     esac
