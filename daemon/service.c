@@ -844,6 +844,8 @@ int service_start(uv_loop_t *loop, const struct service_options *o, struct servi
             (hs_usec_t)hs_env_uint("HUBSYNC_COMMIT_WINDOW_SECONDS", 3600) * HS_USEC_PER_SEC,
         .changed = on_changed,
         .changed_ud = s,
+        .progress = o->on_progress,
+        .progress_ud = o->progress_ud,
         .start_held = HELD_CHECKING, /* until the token check answers (judge_job) */
     };
     s->jobs = calloc(s->cfg->n_jobs + 1, sizeof(*s->jobs));
