@@ -410,7 +410,7 @@ static void list_done(int status, const struct uploader_tree *t, const struct hs
                       void *ud)
 {
     struct run_ctx *ctx = ud;
-    if (status == -ECANCELED && ctx->signum) {
+    if (ctx->signum || !ctx->u) { /* a signal closed the uploader meanwhile */
         fprintf(stderr, "hubsync: interrupted before anything was sent\n");
         ctx->status = 128 + ctx->signum;
         return;
