@@ -168,14 +168,14 @@ struct config_model_card {
     struct config_strlist dataset_config; /* string or list, the i-th for the i-th tag:
                                              model-index dataset.config */
     char *dataset_name;                   /* NULL */
-    struct config_framework_versions framework_versions; /* "framework_versions" object;
-                                            under `run`, unset ones from the environment
-                                            (config_apply_run_env) */
-    struct config_strlist language;                      /* string or list */
-    char *license;                                       /* NULL */
-    struct config_strlist tags;                          /* string or list */
-    char *task;                                          /* NULL */
-    struct config_strlist metrics_order;                 /* list */
+    struct config_strlist language;       /* string or list */
+    char *license;                        /* NULL */
+    struct config_strlist tags;           /* string or list */
+    char *task;                           /* NULL */
+    struct config_strlist metrics_order;  /* list */
+    /* "framework_versions"; under `run`, the ones it leaves out from the
+     * environment (config_apply_run_env) */
+    struct config_framework_versions framework_versions;
 };
 
 struct config_job {
