@@ -1,9 +1,12 @@
 /*
- * cmd_check_config.c — `hubsync check-config FILE`: load FILE with
- * config/, resolve the token the way the daemon would (to say where it comes
- * from, never what it is), check each job's spool the way a snapshot would
- * (watcher_spool_check), and print the plan per job on stdout (exit 0), or
- * every problem on stderr (exit 78). Usage errors exit 2.
+ * cmd_check_config.c — `hubsync check-config FILE [-- CMD...]`: load FILE
+ * with config/, resolve the token the way the daemon would (to say where it
+ * comes from, never what it is), check each job's spool the way a snapshot
+ * would (watcher_spool_check), and print the plan per job on stdout (exit
+ * 0), or every problem on stderr (exit 78). With a training command (as
+ * `run` would wrap it), the environment's WORLD_SIZE applies as under `run`
+ * and a launcher with world size 1 is warned about (config_launcher_warning,
+ * the rule `run` uses). Usage errors exit 2.
  */
 #include "cli_int.h"
 #include "common.h"
@@ -19,19 +22,56 @@
 
 #define PLAN_MAX (4 * 1024 * 1024)
 
+/* `-- CMD`: what `run` would say about it (WORLD_SIZE, the launcher
+ * rule), for job (NULL: every job). Returns the number of problems. */
+static int check_cmd(const char *file, struct config *cfg, const char *job, char **cmd)
+{
+    struct hs_err err = {0};
+    if (config_apply_run_env(cfg, NULL, &err) < 0) {
+        fprintf(stderr, "%s: %s\n", file, err.msg);
+        return 1;
+    }
+    if (job && !config_job_find(cfg, job)) {
+        fprintf(stderr, "%s: --job: no job named \"%s\"\n", file, job);
+        return 1;
+    }
+    for (size_t i = 0; i < cfg->n_jobs; i++) {
+        char msg[HS_ERR_MAX];
+        if ((!job || strcmp(cfg->jobs[i].name, job) == 0) &&
+            config_launcher_warning(cmd, &cfg->jobs[i], msg, sizeof(msg)))
+            fprintf(stderr, "%s: warning: %s\n", file, msg);
+    }
+    return 0;
+}
+
 static int run(int argc, char **argv)
 {
-    const char *file = NULL;
+    const char *file = NULL, *job = NULL;
+    char **cmd = NULL;
     bool ask_hub = true;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--no-hub") == 0) {
             ask_hub = false;
             continue;
         }
-        if (strcmp(argv[i], "--") == 0 && i + 1 < argc && !file) {
-            file = argv[++i];
-            if (i + 1 < argc)
+        if ((strcmp(argv[i], "--config") == 0 || strcmp(argv[i], "--job") == 0) && i + 1 < argc) {
+            const char **dst = argv[i][2] == 'c' ? &file : &job;
+            if (*dst)
                 goto usage;
+            *dst = argv[++i];
+            continue;
+        }
+        if (strcmp(argv[i], "--") == 0 && file) { /* FILE -- CMD [ARG]... */
+            if (i + 1 == argc)
+                goto usage;
+            cmd = argv + i + 1;
+            break;
+        }
+        if (strcmp(argv[i], "--") == 0 && i + 1 < argc) { /* -- FILE [-- CMD...] */
+            file = argv[++i];
+            if (i + 1 < argc && (strcmp(argv[i + 1], "--") != 0 || i + 2 == argc))
+                goto usage;
+            cmd = i + 1 < argc ? argv + i + 2 : NULL;
             break;
         }
         if (argv[i][0] == '-' && argv[i][1] != '\0') {
@@ -44,6 +84,11 @@ static int run(int argc, char **argv)
     }
     if (!file)
         goto usage;
+    if (job && !cmd) {
+        fprintf(stderr, "hubsync check-config: --job NAME goes with the training command "
+                        "(FILE --job NAME -- CMD)\n");
+        goto usage;
+    }
 
     struct config_errors errs = {0};
     struct config *cfg = NULL;
@@ -63,6 +108,8 @@ static int run(int argc, char **argv)
         } else if (ask_hub && n == 0) {
             n += hubcheck_token(cfg, file, 10, stderr); /* a read-only token, a foreign org */
         }
+        if (cmd)
+            n += check_cmd(file, cfg, job, cmd);
         if (cfg->token_warning)
             fprintf(stderr, "%s: warning: %s\n", file, cfg->token_warning);
         /* a spool_dir hubsync would refuse (not its spool, a symlink) */
@@ -124,12 +171,17 @@ usage:
 const struct hs_command cmd_check_config = {
     .name = "check-config",
     .summary = "validate a config file and print the plan",
-    .usage = "Usage: hubsync check-config [--no-hub] FILE\n\nValidate FILE and print, per job, "
+    .usage = "Usage: hubsync check-config [--no-hub] FILE [--job NAME] [-- CMD [ARG]...]\n"
+             "       (or --config FILE)\n\nValidate FILE and print, per job, "
              "which paths go where and with which commit\nmessages, and where the token comes "
              "from (never the token). It asks the Hub\n(whoami-v2, at most 10 s) whether the "
              "token may push each job's repo; a Hub\nthat does not answer is a note, not a "
              "problem. Exits 0 when valid, 78 listing\nevery problem otherwise, 2 on usage "
-             "errors.\n\nOptions:\n  --no-hub        do not ask the Hub\n  -h, --help      "
-             "show this help\n",
+             "errors.\nWith the training command `hubsync run` would wrap, it applies WORLD_SIZE "
+             "as run\ndoes and warns (exit unchanged) when CMD is a multi-process launcher\n"
+             "(torchrun, accelerate, deepspeed, srun, mpirun) and the world size is 1.\n"
+             "\nOptions:\n  --config FILE   FILE, as run takes it\n  --no-hub        do not ask "
+             "the Hub\n  --job NAME      the job CMD trains (default: every job)\n  -h, --help     "
+             " show this help\n",
     .run = run,
 };

@@ -4,13 +4,16 @@
  * is service.c's. Exit 0 after a clean stop (SIGTERM/SIGINT), 1 when the
  * service cannot start (state_dir in use, journal unreadable...), 2 usage,
  * 78 configuration (also when the Hub refuses the token at start: 401).
+ * -v with stderr on a terminal draws a progress bar of the pushes.
  */
 #include "cli_int.h"
+#include "pbar.h"
 #include "common.h"
 #include "daemon.h"
 
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 #include <uv.h>
 
 static int run(int argc, char **argv)
@@ -43,7 +46,12 @@ static int run(int argc, char **argv)
         return HS_EXIT_FAILURE;
     }
     struct service *s = NULL;
-    struct service_options o = {.config_path = config, .verbosity = verbosity};
+    struct pbar_service bar = {0};
+    bool show_bar = verbosity == 1 && isatty(STDERR_FILENO); /* a terminal, -v: a bar */
+    struct service_options o = {.config_path = config,
+                                .verbosity = verbosity,
+                                .on_progress = show_bar ? pbar_service_progress : NULL,
+                                .progress_ud = &bar};
     hs_log_stderr_style(true);
     int rc = service_start(&loop, &o, &s);
     if (rc != 0)
@@ -67,7 +75,8 @@ const struct hs_command cmd_daemon = {
              "Type=notify readiness,\nSTATUS= lines and watchdog pings. SIGHUP reloads FILE; "
              "SIGTERM stops cleanly.\n\nOptions:\n  --config FILE   the JSON configuration (see "
              "hubsync.json(5))\n  -q, --quiet     warnings and errors only\n  -v, --verbose   "
-             "debug lines too (over log_level and $HUBSYNC_LOG_LEVEL)\n  -h, --help      show "
+             "debug lines too (over log_level and $HUBSYNC_LOG_LEVEL), and on a\n"
+             "                  terminal a progress bar of the pushes\n  -h, --help      show "
              "this help\n",
     .run = run,
 };

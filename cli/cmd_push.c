@@ -3,7 +3,8 @@
  * as one commit (contract in docs/design.md). This file owns the command line,
  * the folder walk with include/exclude (config_path_allowed, the always
  * excluded folders; symbolic links skipped, or with --follow-symlinks
- * followed to files inside DIR only), endpoint/token resolution (config/), the resume state
+ * followed to files inside DIR only), --delete's listing of the repo (which
+ * files the commit deletes), endpoint/token resolution (config/), the resume state
  * file under $XDG_CACHE_HOME/hubsync/push/, progress on stderr and the exit
  * code. The upload itself is uploader/'s.
  *
@@ -45,8 +46,8 @@ struct push_cli {
     bool private_repo, quiet;
     bool follow_symlinks;
     const char *absdir; /* realpath of dir: symlinks followed must stay under it */
-    const char *include[MAX_PATTERNS], *exclude[MAX_PATTERNS];
-    size_t n_include, n_exclude;
+    const char *include[MAX_PATTERNS], *exclude[MAX_PATTERNS], *del[MAX_PATTERNS];
+    size_t n_include, n_exclude, n_del;
 };
 
 struct file_list {
@@ -67,6 +68,12 @@ struct run_ctx {
     struct uploader *u; /* NULL once closed */
     int signum;         /* the first SIGINT/SIGTERM, 0 if none */
     uv_signal_t sig_int, sig_term;
+    /* --delete: the push starts once the repo is listed (list_done) */
+    const struct push_cli *cli;
+    const char *prefix; /* PATH_IN_REPO, "" for the root */
+    struct uploader_push_request req;
+    struct uploader_push_hooks hooks;
+    bool relisted_main; /* the revision is new: it starts as main's files */
 };
 
 /* ---- folder walk ------------------------------------------------------- */
@@ -311,6 +318,8 @@ static void done(int status, const struct uploader_result *res, const struct hs_
                 "hubsync: committed %u file%s (the Hub's answer was lost; the commit is "
                 "in the repo, once)\n",
                 res->files_committed, res->files_committed == 1 ? "" : "s");
+    else if (res->files_committed == 0 && res->files_deleted)
+        ; /* a commit of deletions only: said below */
     else if (res->objects_uploaded == 0 && res->objects_skipped == 0)
         fprintf(stderr,
                 "hubsync: committed %u file%s inline (small files travel in the commit itself, "
@@ -320,6 +329,9 @@ static void done(int status, const struct uploader_result *res, const struct hs_
         fprintf(stderr, "hubsync: committed %u file%s (%s sent, %u object%s already on the Hub)\n",
                 res->files_committed, res->files_committed == 1 ? "" : "s", sent,
                 res->objects_skipped, res->objects_skipped == 1 ? "" : "s");
+    if (res->files_deleted && !res->nothing_to_commit && !ctx->quiet)
+        fprintf(stderr, "hubsync: the same commit deleted %u file%s matching --delete\n",
+                res->files_deleted, res->files_deleted == 1 ? "" : "s");
     if (res->files_skipped && !ctx->quiet)
         fprintf(stderr, "hubsync: %u file%s skipped: the Hub cannot store %s name%s (see above)\n",
                 res->files_skipped, res->files_skipped == 1 ? "" : "s",
@@ -329,6 +341,104 @@ static void done(int status, const struct uploader_result *res, const struct hs_
     if (ctx->state_path[0])
         unlink(ctx->state_path);
     ctx->status = HS_EXIT_OK;
+}
+
+/* ---- --delete PATTERN -------------------------------------------------- */
+
+/* The files --delete removes, as huggingface_hub's upload_folder
+ * (_prepare_upload_folder_deletions): every file of the repo under
+ * PATH_IN_REPO whose path relative to it matches a pattern (fnmatch,
+ * config_pattern_match), except .gitattributes, which a repo needs. A file
+ * the push also uploads is not deleted (uploader_push drops it from the
+ * deletes). The listing is of the revision the commit goes to; a branch
+ * the push creates starts as main, so then main is listed. */
+static int delete_paths(const struct run_ctx *ctx, const struct uploader_tree *t, char ***out,
+                        size_t *n_out)
+{
+    size_t pl = strlen(ctx->prefix);
+    char **v = calloc(t->n + 1, sizeof(char *));
+    size_t n = 0;
+    if (!v)
+        return -ENOMEM;
+    for (size_t i = 0; i < t->n; i++) {
+        const char *path = t->entries[i].path, *rel = path;
+        if (pl) {
+            if (strncmp(path, ctx->prefix, pl) != 0 || path[pl] != '/')
+                continue;
+            rel = path + pl + 1;
+        }
+        if (strcmp(path, ".gitattributes") == 0 ||
+            !config_path_allowed(rel, ctx->cli->del, ctx->cli->n_del, NULL, 0))
+            continue;
+        if (!(v[n++] = strdup(path))) {
+            for (size_t k = 0; k + 1 < n; k++)
+                free(v[k]);
+            free(v);
+            return -ENOMEM;
+        }
+    }
+    *out = v;
+    *n_out = n;
+    return 0;
+}
+
+static void start_listing(struct run_ctx *ctx, const char *revision);
+
+static void list_done(int status, const struct uploader_tree *t, const struct hs_err *lerr,
+                      void *ud)
+{
+    struct run_ctx *ctx = ud;
+    if (ctx->signum || !ctx->u) { /* a signal closed the uploader meanwhile */
+        fprintf(stderr, "hubsync: interrupted before anything was sent\n");
+        ctx->status = 128 + ctx->signum;
+        return;
+    }
+    if (status < 0) {
+        hs_log_error("push failed: --delete could not list the repo: %s",
+                     lerr && lerr->msg[0] ? lerr->msg : hs_strerror(status));
+        ctx->status = HS_EXIT_FAILURE;
+        return;
+    }
+    const char *rev = ctx->req.revision;
+    if (!strcmp(t->missing, "RevisionNotFound") && rev && strcmp(rev, "main") &&
+        !ctx->relisted_main) {
+        ctx->relisted_main = true;
+        return start_listing(ctx, "main");
+    }
+    char **del = NULL;
+    size_t n = 0;
+    struct hs_err err = {0};
+    if (delete_paths(ctx, t, &del, &n) < 0) {
+        hs_log_error("out of memory");
+        ctx->status = HS_EXIT_FAILURE;
+        return;
+    }
+    ctx->req.delete_paths = (const char *const *)del;
+    ctx->req.n_delete = n;
+    if (uploader_push(ctx->u, &ctx->req, &ctx->hooks, &err) < 0) {
+        hs_log_error("%s", err.msg);
+        ctx->status = HS_EXIT_FAILURE;
+    }
+    for (size_t i = 0; i < n; i++)
+        free(del[i]);
+    free(del); /* the uploader keeps its own copies */
+    ctx->req.delete_paths = NULL;
+    ctx->req.n_delete = 0;
+}
+
+static void start_listing(struct run_ctx *ctx, const char *revision)
+{
+    struct uploader_tree_request tr = {
+        .repo_id = ctx->req.repo_id,
+        .repo_type = ctx->req.repo_type,
+        .revision = revision,
+        .path = ctx->prefix,
+    };
+    struct hs_err err = {0};
+    if (uploader_list_tree(ctx->u, &tr, list_done, ctx, &err) < 0) {
+        hs_log_error("push failed: --delete could not list the repo: %s", err.msg);
+        ctx->status = HS_EXIT_FAILURE;
+    }
 }
 
 /* ---- signals ----------------------------------------------------------- */
@@ -389,6 +499,7 @@ static int parse_args(int argc, char **argv, struct push_cli *c)
         {"follow-symlinks", no_argument, NULL, 'L'},
         {"include", required_argument, NULL, 'i'},
         {"exclude", required_argument, NULL, 'x'},
+        {"delete", required_argument, NULL, 'D'},
         {NULL, 0, NULL, 0},
     };
     optind = 1;
@@ -450,6 +561,11 @@ static int parse_args(int argc, char **argv, struct push_cli *c)
             if (c->n_exclude == MAX_PATTERNS)
                 return usage_error("too many --exclude patterns%s", "");
             c->exclude[c->n_exclude++] = optarg;
+            break;
+        case 'D':
+            if (c->n_del == MAX_PATTERNS)
+                return usage_error("too many --delete patterns%s", "");
+            c->del[c->n_del++] = optarg;
             break;
         default:
             return usage_error("unknown or incomplete option '%s'", a);
@@ -529,6 +645,13 @@ static int run(int argc, char **argv)
     }
     struct file_list files = {0};
     c.absdir = absdir;
+    if (S_ISREG(st.st_mode) && c.n_del) {
+        fprintf(stderr,
+                "hubsync push: --delete applies to a folder push, and %s is a file\n"
+                "Run 'hubsync push --help' for usage.\n",
+                c.dir);
+        return HS_EXIT_USAGE;
+    }
     if (S_ISREG(st.st_mode)) {
         /* one file, as `hf upload REPO FILE [PATH_IN_REPO]`: to PATH_IN_REPO, else its name */
         const char *base = strrchr(absdir, '/');
@@ -604,7 +727,9 @@ static int run(int argc, char **argv)
     }
     ctx.send_total = files.total;
     pbar_init(&ctx.bar, ctx.tty, ctx.interval, files.total);
-    struct uploader_push_request req = {
+    ctx.cli = &c;
+    ctx.prefix = prefix;
+    ctx.req = (struct uploader_push_request){
         .repo_id = c.repo,
         .revision = c.revision,
         .repo_type = c.repo_type,
@@ -615,7 +740,7 @@ static int run(int argc, char **argv)
         .n_files = files.n,
         .resume_state = resume,
     };
-    struct uploader_push_hooks hooks = {
+    ctx.hooks = (struct uploader_push_hooks){
         .progress = progress,
         .persist = persist,
         .persist_path = ctx.state_path[0] ? ctx.state_path : NULL,
@@ -623,17 +748,21 @@ static int run(int argc, char **argv)
         .skipped = skipped,
         .userdata = &ctx,
     };
-    int pushed = uploader_push(u, &req, &hooks, &err);
-    /* the uploader keeps its own copies: the lists are not held while pushing */
-    free(uf);
-    uf = NULL;
-    list_free(&files);
-    free(resume);
-    resume = NULL;
-    if (pushed < 0)
-        hs_log_error("%s", err.msg);
-    else
+    if (c.n_del) {
+        /* the repo is listed first; list_done starts the push */
+        start_listing(&ctx, c.revision);
         uv_run(&loop, UV_RUN_DEFAULT);
+    } else if (uploader_push(u, &ctx.req, &ctx.hooks, &err) < 0) {
+        hs_log_error("%s", err.msg);
+    } else {
+        /* the uploader keeps its own copies: the lists are not held while pushing */
+        free(uf);
+        uf = NULL;
+        list_free(&files);
+        free(resume);
+        resume = NULL;
+        uv_run(&loop, UV_RUN_DEFAULT);
+    }
 out:
     uploader_close(ctx.u); /* NULL when a signal closed it */
     signals_stop(&ctx);
@@ -674,6 +803,9 @@ const struct hs_command cmd_push = {
         "refused)\n"
         "  --include PAT        only upload paths matching PAT (repeatable)\n"
         "  --exclude PAT        skip paths matching PAT (repeatable)\n"
+        "  --delete PAT         in the same commit, delete the repo's files under PATH_IN_REPO\n"
+        "                       matching PAT (relative to PATH_IN_REPO; repeatable; never\n"
+        "                       .gitattributes nor a file this push uploads), as hf upload\n"
         "  --quiet              print only the commit URL\n"
         "  -h, --help           show this help\n"
         "\nEnvironment: HF_ENDPOINT, HF_TOKEN, HUGGING_FACE_HUB_TOKEN, HF_TOKEN_PATH, HF_HOME,\n"

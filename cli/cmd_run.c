@@ -21,8 +21,12 @@
  * started with posix_spawn (libuv cannot set a process group) and the four
  * signals are caught with sigaction(SA_SIGINFO) (libuv does not pass
  * siginfo); the handler only counts and wakes the loop.
+ *
+ * With -v and stderr on a terminal the pushes draw a progress bar
+ * (pbar_service_progress); otherwise progress is `hubsync status`'s.
  */
 #include "cli_int.h"
+#include "pbar.h"
 #include "common.h"
 #include "daemon.h"
 
@@ -351,7 +355,12 @@ static int run(int argc, char **argv)
         return HS_EXIT_FAILURE;
     }
     struct run_ctx c = {.loop = &loop, .config = config, .signals_closed = true, .cmd = argv + i};
+    /* -v on a terminal: a bar for the pushes (never beside -q, never in a log file) */
+    struct pbar_service bar = {0};
+    bool show_bar = verbosity == 1 && isatty(STDERR_FILENO);
     struct service_options o = {.config_path = config,
+                                .on_progress = show_bar ? pbar_service_progress : NULL,
+                                .progress_ud = &bar,
                                 .run_mode = true,
                                 .run_job = job,
                                 .on_checked = no_check ? NULL : on_checked,
@@ -413,12 +422,14 @@ const struct hs_command cmd_run = {
              "SIGTERM, SIGUSR1 and SIGUSR2 are forwarded to CMD.\nStopped (SIGINT/SIGTERM) after "
              "CMD exited, it keeps the final push in its journal:\n`hubsync daemon` with the same "
              "config, or `run` again, completes it.\nBefore CMD starts, it checks that the token "
-             "can push to every job's repo and\nexits 78 with the reason if not.\n\nOptions:\n"
+             "can push to every job's repo,\ncreates the repos that do not exist, and exits 78 "
+             "with the reason if it cannot.\n\nOptions:\n"
              "  --config FILE   the JSON configuration\n  --job NAME      the job CMD trains "
              "(default: the only job of FILE)\n  --no-hub-check  start CMD without that check "
              "(offline starts; the config\n                  key check_hub_before_run false does "
              "the same)\n  -q, --quiet     warnings and errors only\n  -v, --verbose   debug "
-             "lines too (over log_level and $HUBSYNC_LOG_LEVEL)\n  -h, --help      show this "
+             "lines too (over log_level and $HUBSYNC_LOG_LEVEL), and on a terminal a\n"
+             "                  progress bar of the pushes\n  -h, --help      show this "
              "help\n\nIts lines are whole, time-stamped and start with \"hubsync: LEVEL:\"; on a "
              "terminal\neach clears the line first, so a trainer's progress bar is not glued to "
              "it.\n",

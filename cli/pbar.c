@@ -1,5 +1,6 @@
 /*
- * pbar.c — the progress display of `hubsync push` (see pbar.h).
+ * pbar.c — the progress display of `hubsync push` and of the services'
+ * pushes under -v on a terminal (see pbar.h).
  */
 #include "pbar.h"
 
@@ -35,6 +36,7 @@ void pbar_format(struct pbar *b, const struct uploader_progress *p, hs_usec_t no
     bool hashing = p->phase == UPLOADER_PHASE_HASH;
     uint64_t d = hashing ? p->hashed_bytes : p->sent_bytes;
     uint64_t t = hashing ? b->total : p->send_total;
+    const char *lsep = b->label[0] ? ": " : "";
     if ((int)p->phase != b->phase) {
         b->phase = (int)p->phase;
         b->phase_started = b->last_sample = now;
@@ -69,13 +71,17 @@ void pbar_format(struct pbar *b, const struct uploader_progress *p, hs_usec_t no
     if (p->files_total)
         snprintf(files, sizeof(files), " %u/%u files changed", p->files_changed, p->files_total);
     /* "<what>: <done> / <total> [####....] <pct>% <rate> ETA <eta> <elapsed> <files>" */
-    bool bytes = hashing || p->phase == UPLOADER_PHASE_UPLOAD;
-    char head[160], tail[256];
+    /* hashing a service's save: the total is not known, so no bar */
+    bool bytes = (hashing && t) || p->phase == UPLOADER_PHASE_UPLOAD;
+    char head[256], tail[256];
     if (bytes) {
-        snprintf(head, sizeof(head), "%s: %s / %s ", what, done, total);
+        snprintf(head, sizeof(head), "%s%s%s: %s / %s ", b->label, lsep, what, done, total);
         snprintf(tail, sizeof(tail), "%3u%%%s%s %s%s", pct, rate, eta, el, files);
+    } else if (hashing) {
+        snprintf(head, sizeof(head), "%s%s%s: %s ", b->label, lsep, what, done);
+        snprintf(tail, sizeof(tail), "%s%s", el, files);
     } else {
-        snprintf(head, sizeof(head), "%s: ", what);
+        snprintf(head, sizeof(head), "%s%s%s: ", b->label, lsep, what);
         snprintf(tail, sizeof(tail), "%s%s", el, files);
     }
     /* the bar takes what is left of the width, 10 to 30 columns; none when too narrow */
@@ -134,4 +140,25 @@ void pbar_end(struct pbar *b, FILE *f)
     if (b->tty && b->drawn)
         fputc('\n', f);
     b->drawn = false;
+}
+
+void pbar_service_progress(const char *job, const struct uploader_progress *p, void *ud)
+{
+    struct pbar_service *s = ud;
+    if (!p) {
+        if (s->active && s->bar.drawn) {
+            fputs("\r\033[K", stderr); /* the outcome's log line follows */
+            fflush(stderr);
+        }
+        s->active = false;
+        return;
+    }
+    char label[sizeof(s->bar.label)];
+    snprintf(label, sizeof(label), "job %s", job);
+    if (!s->active || strcmp(label, s->bar.label) != 0) {
+        pbar_init(&s->bar, true, 0, 0);
+        snprintf(s->bar.label, sizeof(s->bar.label), "%s", label);
+        s->active = true;
+    }
+    pbar_update(&s->bar, p, stderr);
 }

@@ -151,17 +151,31 @@ struct config_strlist {
     size_t n;
 };
 
+/* The card's "Framework versions" beside Transformers (which comes from
+ * config.json), as the Trainer lists what its process imported. */
+struct config_framework_versions {
+    char *pytorch, *datasets, *tokenizers; /* NULL: not listed */
+};
+
 struct config_model_card {
-    enum config_card_mode mode;          /* "merge" */
-    char *model_name;                    /* NULL: name part of hub_model_id */
-    struct config_strlist base_model;    /* string or list */
-    struct config_strlist datasets;      /* string or list */
-    char *dataset_name;                  /* NULL */
-    struct config_strlist language;      /* string or list */
-    char *license;                       /* NULL */
-    struct config_strlist tags;          /* string or list */
-    char *task;                          /* NULL */
-    struct config_strlist metrics_order; /* list */
+    enum config_card_mode mode;           /* "merge" */
+    char *model_name;                     /* NULL: name part of hub_model_id */
+    struct config_strlist base_model;     /* string or list */
+    struct config_strlist datasets;       /* string or list; alias "dataset_tags" (the
+                                             Trainer's create_model_card name) */
+    struct config_strlist dataset_args;   /* string or list, the i-th for the i-th tag:
+                                             model-index dataset.args */
+    struct config_strlist dataset_config; /* string or list, the i-th for the i-th tag:
+                                             model-index dataset.config */
+    char *dataset_name;                   /* NULL */
+    struct config_strlist language;       /* string or list */
+    char *license;                        /* NULL */
+    struct config_strlist tags;           /* string or list */
+    char *task;                           /* NULL */
+    struct config_strlist metrics_order;  /* list */
+    /* "framework_versions"; under `run`, the ones it leaves out from the
+     * environment (config_apply_run_env) */
+    struct config_framework_versions framework_versions;
 };
 
 struct config_job {
@@ -252,9 +266,20 @@ int config_load_text(const char *name, const char *text, size_t len, unsigned mo
                      config_getenv_fn env, struct config **out, struct config_errors *errs);
 
 /* For `hubsync run`: jobs without "world_size" take WORLD_SIZE from the
- * environment CMD gets (env), when it is a positive integer. HS_ECONFIG with
- * err filled when WORLD_SIZE is set but not a positive integer. */
+ * environment CMD gets (env), when it is a positive integer; the card's
+ * framework versions the job's model_card.framework_versions does not set
+ * come from HUBSYNC_PYTORCH_VERSION, HUBSYNC_DATASETS_VERSION and
+ * HUBSYNC_TOKENIZERS_VERSION when set and not empty. HS_ECONFIG with err
+ * filled when WORLD_SIZE is set but not a positive integer. */
 int config_apply_run_env(struct config *cfg, config_getenv_fn env, struct hs_err *err);
+
+/* The training command cmd (argv, NULL-terminated; NULL: none) starts a
+ * multi-process launcher (torchrun, accelerate, deepspeed, srun, mpirun,
+ * mpiexec, python -m torch.distributed.run/launch) while job j's world size
+ * is 1: one sentence naming the job and the launcher and saying what to set
+ * goes to out (size n) and true is returned. The rule of `run` (a warning
+ * at start) and `check-config FILE -- CMD` (launcher.c). */
+bool config_launcher_warning(char *const *cmd, const struct config_job *j, char *out, size_t n);
 
 /* Resolve the token (config_resolve_token_env order) into cfg->token,
  * cfg->token_source and cfg->token_where, and register it with

@@ -74,9 +74,43 @@ static const char *const job_keys[] = {
     "model_card",
 };
 static const char *const card_keys[] = {
-    "mode",     "model_name", "base_model", "datasets", "dataset_name",
-    "language", "license",    "tags",       "task",     "metrics_order",
+    "mode",         "model_name",     "base_model",   "datasets",           "dataset_tags",
+    "dataset_args", "dataset_config", "dataset_name", "framework_versions", "language",
+    "license",      "tags",           "task",         "metrics_order",
 };
+static const char *const framework_keys[] = {"pytorch", "datasets", "tokenizers"};
+
+/* model_card.framework_versions: {"pytorch": "2.2.1", ...}, each a
+ * non-empty string. */
+static void parse_framework_versions(struct config__ctx *c, const json_t *o, const char *path,
+                                     struct config_framework_versions *f)
+{
+    if (!json_is_object(o)) {
+        config__err(c, path, "expected an object, got %s", config__type_name(o));
+        return;
+    }
+    config__check_keys(c, o, path, framework_keys, HS_ARRAY_SIZE(framework_keys), NULL, 0);
+    char p[512];
+    char **dst[] = {&f->pytorch, &f->datasets, &f->tokenizers};
+    for (size_t i = 0; i < HS_ARRAY_SIZE(framework_keys); i++) {
+        const json_t *v = json_object_get(o, framework_keys[i]);
+        config__sub(p, sizeof(p), path, framework_keys[i]);
+        if (v)
+            config__get_string(c, v, p, STR_NONEMPTY, dst[i]);
+    }
+}
+
+/* dataset_args / dataset_config pair with the dataset tags by position
+ * (create_model_index's zip): one per tag at most, and tags to pair with. */
+static void check_per_tag(struct config__ctx *c, const struct config_model_card *m,
+                          const struct config_strlist *l, const char *path)
+{
+    if (l->n > m->datasets.n)
+        config__err(c, path,
+                    "%zu value%s for %zu dataset tag%s: give one per tag of \"datasets\" "
+                    "(\"dataset_tags\"), in the same order",
+                    l->n, l->n == 1 ? "" : "s", m->datasets.n, m->datasets.n == 1 ? "" : "s");
+}
 
 /* ---- the model card ---------------------------------------------------- */
 
@@ -100,6 +134,18 @@ static void parse_card(struct config__ctx *c, const json_t *o, const char *path,
         config__get_strlist(c, v, p, true, &m->base_model);
     if (CARD_KEY("datasets"))
         config__get_strlist(c, v, p, true, &m->datasets);
+    if (CARD_KEY("dataset_tags")) {
+        if (m->datasets.n)
+            config__err(c, p, "\"datasets\" and \"dataset_tags\" are the same key: give one");
+        else
+            config__get_strlist(c, v, p, true, &m->datasets);
+    }
+    if (CARD_KEY("dataset_args") && config__get_strlist(c, v, p, true, &m->dataset_args))
+        check_per_tag(c, m, &m->dataset_args, p);
+    if (CARD_KEY("dataset_config") && config__get_strlist(c, v, p, true, &m->dataset_config))
+        check_per_tag(c, m, &m->dataset_config, p);
+    if (CARD_KEY("framework_versions"))
+        parse_framework_versions(c, v, p, &m->framework_versions);
     if (CARD_KEY("dataset_name"))
         config__get_string(c, v, p, STR_NONEMPTY, &m->dataset_name);
     if (CARD_KEY("language"))

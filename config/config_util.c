@@ -156,6 +156,11 @@ static void job_free(struct config_job *j)
     free(m->model_name);
     strlist_free(&m->base_model);
     strlist_free(&m->datasets);
+    strlist_free(&m->dataset_args);
+    strlist_free(&m->dataset_config);
+    free(m->framework_versions.pytorch);
+    free(m->framework_versions.datasets);
+    free(m->framework_versions.tokenizers);
     free(m->dataset_name);
     strlist_free(&m->language);
     free(m->license);
@@ -192,8 +197,31 @@ const struct config_job *config_job_find(const struct config *cfg, const char *n
     return NULL;
 }
 
+/* The framework versions of run's environment (config_apply_run_env). */
+static int apply_version_env(struct config *cfg, config_getenv_fn env)
+{
+    static const char *const vars[] = {"HUBSYNC_PYTORCH_VERSION", "HUBSYNC_DATASETS_VERSION",
+                                       "HUBSYNC_TOKENIZERS_VERSION"};
+    for (size_t k = 0; k < HS_ARRAY_SIZE(vars); k++) {
+        const char *v = env ? env(vars[k]) : getenv(vars[k]);
+        if (!v || !*v)
+            continue;
+        for (size_t i = 0; i < cfg->n_jobs; i++) {
+            struct config_framework_versions *f = &cfg->jobs[i].model_card.framework_versions;
+            char **dst = k == 0 ? &f->pytorch : k == 1 ? &f->datasets : &f->tokenizers;
+            if (*dst)
+                continue; /* the config file's wins */
+            if (!(*dst = strdup(v)))
+                return -ENOMEM;
+        }
+    }
+    return 0;
+}
+
 int config_apply_run_env(struct config *cfg, config_getenv_fn env, struct hs_err *err)
 {
+    if (apply_version_env(cfg, env) < 0)
+        return hs_err_set(err, -ENOMEM, "out of memory");
     const char *v = env ? env("WORLD_SIZE") : getenv("WORLD_SIZE");
     if (!v)
         return 0;

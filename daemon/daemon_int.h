@@ -1,7 +1,8 @@
 /*
  * daemon_int.h — internal to daemon/: the pieces service.c uses besides
  * the public ones — the log sinks (logsinks.c, the log_file one in
- * logfile.h) and systemd notify and watchdog (notify.h).
+ * logfile.h), systemd notify and watchdog (notify.h), and `run`'s repo
+ * creation before CMD starts (preflight.h).
  */
 #ifndef HUBSYNC_DAEMON_INT_H
 #define HUBSYNC_DAEMON_INT_H
@@ -9,6 +10,7 @@
 #include "daemon.h"
 #include "logfile.h"
 #include "notify.h"
+#include "preflight.h"
 
 struct config;
 /* logsinks.c: pick the sink for cfg (journald, log_file or stderr; once:

@@ -350,25 +350,13 @@ static void on_signal(uv_signal_t *h, int signum)
 /* ---- start / stop ------------------------------------------------------------------ */
 
 /* `run` around a multi-process launcher with world size 1: hubsync would
- * call a checkpoint complete before the other ranks' files are in it. */
+ * call a checkpoint complete before the other ranks' files are in it (the
+ * rule is config_launcher_warning's, shared with check-config). */
 static void warn_launcher(char *const *cmd, const struct config_job *j)
 {
-    static const char *const launchers[] = {"torchrun", "accelerate", "deepspeed", "srun",
-                                            "mpirun"};
-    if (!cmd || !cmd[0] || j->world_size != 1)
-        return;
-    const char *base = strrchr(cmd[0], '/');
-    base = base ? base + 1 : cmd[0];
-    for (size_t i = 0; i < HS_ARRAY_SIZE(launchers); i++) {
-        if (strcmp(base, launchers[i]) != 0)
-            continue;
-        hs_log_warn("job %s: the training command is started by %s, but the world size is 1: "
-                    "set \"world_size\" in the config or export WORLD_SIZE (the number of ranks, "
-                    "e.g. torchrun's --nproc_per_node times --nnodes), so hubsync waits for "
-                    "every rank's files of a checkpoint",
-                    j->name, base);
-        return;
-    }
+    char msg[HS_ERR_MAX];
+    if (config_launcher_warning(cmd, j, msg, sizeof(msg)))
+        hs_log_warn("%s", msg);
 }
 
 int service_start(uv_loop_t *loop, const struct service_options *o, struct service **out)
@@ -495,6 +483,8 @@ int service_start(uv_loop_t *loop, const struct service_options *o, struct servi
             (hs_usec_t)hs_env_uint("HUBSYNC_COMMIT_WINDOW_SECONDS", 3600) * HS_USEC_PER_SEC,
         .changed = on_changed,
         .changed_ud = s,
+        .progress = o->on_progress,
+        .progress_ud = o->progress_ud,
         .start_held = HELD_CHECKING, /* until the token check answers (judge_job) */
     };
     s->jobs = calloc(s->cfg->n_jobs + 1, sizeof(*s->jobs));

@@ -39,11 +39,15 @@
 #include <stdbool.h>
 #include <uv.h>
 
+struct uploader_progress;
+
 /* `run`, before CMD starts (service_options.on_checked): cb(0, NULL, ud)
- * once the first token check says every job's repo may be pushed to;
- * cb(HS_EXIT_CONFIG, why, ud) when the Hub refused the token, a job's repo
- * is not writable with it (why names the job), or the Hub gave no answer
- * (after the request's retries). Called once, from the loop. */
+ * once the first token check says every job's repo may be pushed to and
+ * every job's repo exists (created if needed, as the Trainer's
+ * create_repo(exist_ok=True): preflight.h); cb(HS_EXIT_CONFIG, why, ud)
+ * when the Hub refused the token, a job's repo is not writable with it or
+ * cannot be created (why names the job and the repo), or the Hub gave no
+ * answer (after the request's retries). Called once, from the loop. */
 typedef void (*service_check_cb)(int status, const char *why, void *userdata);
 
 struct service_options {
@@ -57,6 +61,11 @@ struct service_options {
     int verbosity;               /* -1: -q (warnings, errors), 1: -v (debug), 0: the config's
                                     log_level or $HUBSYNC_LOG_LEVEL */
     void *check_ud;
+    /* Each job push's progress (p NULL: that push ended), on the loop;
+     * NULL: none. `run` and `daemon` draw a bar with it under -v on a
+     * terminal. */
+    void (*on_progress)(const char *job, const struct uploader_progress *p, void *ud);
+    void *progress_ud;
 };
 
 struct service;

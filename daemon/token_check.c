@@ -16,6 +16,8 @@
  */
 #include "service_int.h"
 
+#include "preflight.h"
+
 #include "config.h"
 #include "sync.h"
 #include "uploader.h"
@@ -141,7 +143,8 @@ static void report_check(struct service *s, int status, long http_status, const 
             return cb(HS_EXIT_CONFIG, why, s->check_ud);
         }
     }
-    cb(0, NULL, s->check_ud);
+    /* the token may push: the repos exist before CMD starts (preflight.c) */
+    preflight_create_repos(s->up, s->cfg, cb, s->check_ud);
 }
 
 static void whoami_answer(struct service *s, int status, const struct uploader_whoami *w,

@@ -426,6 +426,12 @@ int modelcard__card_build(const struct modelcard_run *run, const struct modelcar
     for (size_t i = 0; i < meta->datasets.n; i++)
         if (modelcard__strv_push(&c->dataset_tags, meta->datasets.v[i]) < 0)
             goto fail;
+    for (size_t i = 0; i < meta->dataset_args.n; i++)
+        if (modelcard__strv_push(&c->dataset_args, meta->dataset_args.v[i]) < 0)
+            goto fail;
+    for (size_t i = 0; i < meta->dataset_config.n; i++)
+        if (modelcard__strv_push(&c->dataset_config, meta->dataset_config.v[i]) < 0)
+            goto fail;
     if (meta->dataset_name) {
         if (modelcard__strv_push(&c->dataset_names, meta->dataset_name) < 0)
             goto fail;
@@ -466,6 +472,10 @@ int modelcard__card_build(const struct modelcard_run *run, const struct modelcar
 
     const char *tv = jstr(run->config, "transformers_version");
     if (tv && !(c->transformers_version = strdup(tv)))
+        goto fail;
+    if ((meta->pytorch_version && !(c->pytorch_version = strdup(meta->pytorch_version))) ||
+        (meta->datasets_version && !(c->datasets_version = strdup(meta->datasets_version))) ||
+        (meta->tokenizers_version && !(c->tokenizers_version = strdup(meta->tokenizers_version))))
         goto fail;
 
     /* Rule 6 order: an existing Trainer-written table, else metrics_order. */
@@ -532,6 +542,8 @@ void modelcard__card_free(struct mc_card *c)
     modelcard__strv_free(&c->base_model);
     modelcard__strv_free(&c->dataset_tags);
     modelcard__strv_free(&c->dataset_names);
+    modelcard__strv_free(&c->dataset_args);
+    modelcard__strv_free(&c->dataset_config);
     modelcard__strv_free(&c->language);
     free(c->license);
     modelcard__strv_free(&c->tags);
@@ -559,6 +571,9 @@ void modelcard__card_free(struct mc_card *c)
         free(c->table.cols[j]);
     free(c->table.cols);
     free(c->transformers_version);
+    free(c->pytorch_version);
+    free(c->datasets_version);
+    free(c->tokenizers_version);
     memset(c, 0, sizeof(*c));
 }
 
@@ -572,6 +587,11 @@ void modelcard_meta_free(struct modelcard_meta *m)
     free(m->license);
     free(m->task);
     modelcard__strv_free(&m->datasets);
+    modelcard__strv_free(&m->dataset_args);
+    modelcard__strv_free(&m->dataset_config);
+    free(m->pytorch_version);
+    free(m->datasets_version);
+    free(m->tokenizers_version);
     modelcard__strv_free(&m->language);
     modelcard__strv_free(&m->tags);
     modelcard__strv_free(&m->metrics_order);

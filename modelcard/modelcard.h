@@ -49,11 +49,16 @@ struct modelcard_strv {
 
 struct modelcard_meta {
     enum modelcard_mode mode;
-    char *model_name;                 /* default: basename of the run directory */
-    struct modelcard_strv base_model; /* wins over adapter_config.json and config.json; all
-                                         of a list reach the card (a merge of models) */
-    struct modelcard_strv datasets;   /* dataset tags (Hub ids) */
-    char *dataset_name;               /* display name; default: the tags */
+    char *model_name;                     /* default: basename of the run directory */
+    struct modelcard_strv base_model;     /* wins over adapter_config.json and config.json; all
+                                             of a list reach the card (a merge of models) */
+    struct modelcard_strv datasets;       /* dataset tags (Hub ids): TrainingSummary.dataset_tags */
+    struct modelcard_strv dataset_args;   /* the i-th tag's model-index dataset.args */
+    struct modelcard_strv dataset_config; /* the i-th tag's model-index dataset.config */
+    char *dataset_name;                   /* display name; default: the tags */
+    /* "Framework versions" after Transformers (config.json's), in the
+     * Trainer's order; NULL: the line is left out */
+    char *pytorch_version, *datasets_version, *tokenizers_version;
     struct modelcard_strv language;
     char *license;
     struct modelcard_strv tags;          /* generated_from_trainer is added */

@@ -54,6 +54,8 @@ struct mc_card {
     struct modelcard_strv base_model; /* empty: trained from scratch */
     struct modelcard_strv dataset_tags;
     struct modelcard_strv dataset_names; /* display names */
+    struct modelcard_strv dataset_args;  /* by tag position; shorter: no args */
+    struct modelcard_strv dataset_config;
     struct modelcard_strv language;
     char *license;
     struct modelcard_strv tags;
@@ -66,6 +68,7 @@ struct mc_card {
     bool have_table;       /* a "Training results" section */
     struct mc_table table;
     char *transformers_version;
+    char *pytorch_version, *datasets_version, *tokenizers_version; /* NULL: not listed */
 };
 
 int modelcard__card_build(const struct modelcard_run *run, const struct modelcard_meta *meta,

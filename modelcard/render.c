@@ -4,8 +4,9 @@
  * the "generated automatically" comment, title, fine-tuned sentence,
  * evaluation summary, the three "More information needed" sections,
  * hyperparameters, the Training results table (make_markdown_table) and
- * framework versions. The YAML front matter is yaml.c's; markers and
- * merging are merge.c's.
+ * framework versions (Transformers from config.json, then Pytorch,
+ * Datasets, Tokenizers when the job says them: to_model_card's order). The YAML front matter is
+ * yaml.c's; markers and merging are merge.c's.
  */
 #include "modelcard_int.h"
 
@@ -119,5 +120,11 @@ int modelcard__render_body(const struct mc_card *c, struct hs_buf *out)
         r = hs_buf_printf(out, "\n### Framework versions\n\n");
     if (r == 0 && c->transformers_version)
         r = hs_buf_printf(out, "- Transformers %s\n", c->transformers_version);
+    if (r == 0 && c->pytorch_version)
+        r = hs_buf_printf(out, "- Pytorch %s\n", c->pytorch_version);
+    if (r == 0 && c->datasets_version)
+        r = hs_buf_printf(out, "- Datasets %s\n", c->datasets_version);
+    if (r == 0 && c->tokenizers_version)
+        r = hs_buf_printf(out, "- Tokenizers %s\n", c->tokenizers_version);
     return r;
 }

@@ -328,6 +328,11 @@ static int model_index(const struct mc_card *c, struct hs_buf *out)
             r = kv(out, "      ", "name", c->dataset_names.v[d]);
         if (r == 0)
             r = kv(out, "      ", "type", c->dataset_tags.v[d]);
+        /* {"name", "type", **dataset_metadata} then "args" (create_model_index) */
+        if (r == 0 && d < c->dataset_config.n)
+            r = kv(out, "      ", "config", c->dataset_config.v[d]);
+        if (r == 0 && d < c->dataset_args.n)
+            r = kv(out, "      ", "args", c->dataset_args.v[d]);
         if (r == 0)
             r = hs_buf_printf(out, "    metrics:\n");
         for (size_t m = 0; r == 0 && m < nm; m++) {

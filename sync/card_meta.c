@@ -38,8 +38,14 @@ int card_meta_from_config(const struct config_model_card *c, struct modelcard_me
     if (dup_opt(&m->model_name, c->model_name) < 0 ||
         dup_opt(&m->dataset_name, c->dataset_name) < 0 || dup_opt(&m->license, c->license) < 0 ||
         dup_opt(&m->task, c->task) < 0 || copy_strv(&m->base_model, &c->base_model) < 0 ||
-        copy_strv(&m->datasets, &c->datasets) < 0 || copy_strv(&m->language, &c->language) < 0 ||
-        copy_strv(&m->tags, &c->tags) < 0 || copy_strv(&m->metrics_order, &c->metrics_order) < 0)
+        copy_strv(&m->datasets, &c->datasets) < 0 ||
+        copy_strv(&m->dataset_args, &c->dataset_args) < 0 ||
+        copy_strv(&m->dataset_config, &c->dataset_config) < 0 ||
+        dup_opt(&m->pytorch_version, c->framework_versions.pytorch) < 0 ||
+        dup_opt(&m->datasets_version, c->framework_versions.datasets) < 0 ||
+        dup_opt(&m->tokenizers_version, c->framework_versions.tokenizers) < 0 ||
+        copy_strv(&m->language, &c->language) < 0 || copy_strv(&m->tags, &c->tags) < 0 ||
+        copy_strv(&m->metrics_order, &c->metrics_order) < 0)
         return -ENOMEM;
     return 0;
 }

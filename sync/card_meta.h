@@ -10,7 +10,8 @@
 
 /* Fill m (zeroed first) from the model_card object as config/ read it:
  * mode, model_name (NULL when unset), base_model (every one of a list),
- * datasets, dataset_name, language, license, tags, task, metrics_order.
+ * datasets, dataset_args, dataset_config, dataset_name, the framework
+ * versions, language, license, tags, task, metrics_order.
  * -ENOMEM; free with modelcard_meta_free() in every case. */
 int card_meta_from_config(const struct config_model_card *c, struct modelcard_meta *m);
 

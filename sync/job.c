@@ -168,6 +168,8 @@ static void progress_cb(const struct uploader_progress *p, void *ud)
     j->bytes_done = p->sent_bytes;
     if (p->send_total)
         j->bytes_total = p->send_total;
+    if (j->env->progress)
+        j->env->progress(j->name, p, j->env->progress_ud);
 }
 
 static int persist_cb(const char *json, size_t len, void *ud)
@@ -190,6 +192,8 @@ static void done_cb(int status, const struct uploader_result *res, const struct 
 {
     struct job_op *op = ud;
     struct job *j = op->j;
+    if (j->env->progress)
+        j->env->progress(j->name, NULL, j->env->progress_ud); /* before the outcome's lines */
     if (job__op_cancelled(op))
         return;
     if (op->final)

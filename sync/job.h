@@ -56,6 +56,11 @@ struct job_env {
     hs_usec_t commit_window;   /* the budget's window */
     void (*changed)(void *ud); /* something status-worthy happened (STATUS= line) */
     void *changed_ud;
+    /* Every progress report of a job's push (the uploader's, ~200 ms), and
+     * p NULL once that push ended; NULL: nobody draws progress (a bar of
+     * `run -v` / `daemon -v` on a terminal, service_options.on_progress). */
+    void (*progress)(const char *job, const struct uploader_progress *p, void *ud);
+    void *progress_ud;
     const char *start_held; /* non-NULL: job_new leaves the job held with this reason */
 };
 

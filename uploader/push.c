@@ -712,6 +712,10 @@ static void next(struct push *p)
         }
         return;
     case STEP_BRANCH:
+        if (p->prepare_only) {
+            p->step = STEP_DONE; /* the repo exists: nothing else was asked */
+            return push__maybe_end(p);
+        }
         if (strcmp(p->repo.revision, "main") == 0) {
             p->step = STEP_HASH;
             return next(p);
@@ -817,6 +821,7 @@ int uploader_push(struct uploader *u, const struct uploader_push_request *req,
     p->u = u;
     p->hooks = *hooks;
     p->private_repo = req->private_repo;
+    p->prepare_only = req->prepare_only;
     const char *slash = strchr(req->repo_id, '/');
     p->repo.endpoint = strdup(u->endpoint);
     p->repo.type = strdup(type);
@@ -832,7 +837,7 @@ int uploader_push(struct uploader *u, const struct uploader_push_request *req,
     struct push_state_file *sfiles = calloc(req->n_files + 1, sizeof(*sfiles));
     bool oom = !p->repo.endpoint || !p->repo.type || (slash && !p->repo.ns) || !p->repo.name ||
                !p->repo.revision || !p->summary || !p->description || !p->files || !sfiles;
-    for (size_t i = 0; !oom && i < req->n_files; i++) {
+    for (size_t i = 0; !oom && !p->prepare_only && i < req->n_files; i++) {
         if (skip_unstorable(p, &req->files[i]))
             continue;
         struct pfile *f = &p->files[p->n_files];
@@ -844,7 +849,7 @@ int uploader_push(struct uploader *u, const struct uploader_push_request *req,
     /* Resume: reuse the document when it is for the same push target. */
     char *key = oom ? NULL : state_key(req, u->endpoint);
     oom = oom || !key;
-    if (!oom && req->resume_state) {
+    if (!oom && req->resume_state && !p->prepare_only) {
         struct hs_err e;
         if (push_state_load(req->resume_state, &p->st, &e) == 0 && strcmp(p->st.key, key) == 0) {
             for (size_t i = 0; i < p->st.n_files; i++)
@@ -863,7 +868,7 @@ int uploader_push(struct uploader *u, const struct uploader_push_request *req,
     p->st.n_files = sfiles ? p->n_files : 0;
     p->deletes = oom ? NULL : calloc(req->n_delete + req->n_delete_folders + 1, sizeof(char *));
     oom = oom || !p->deletes;
-    for (size_t i = 0; !oom && i < req->n_delete; i++) {
+    for (size_t i = 0; !oom && !p->prepare_only && i < req->n_delete; i++) {
         const char *d = req->delete_paths[i];
         bool in_files = false;
         for (size_t k = 0; k < p->n_files && !in_files; k++)
@@ -874,7 +879,8 @@ int uploader_push(struct uploader *u, const struct uploader_push_request *req,
             continue;
         oom = !(p->deletes[p->n_deletes++] = strdup(d));
     }
-    for (size_t i = 0; !oom && i < req->n_delete_folders; i++)
+    p->res.files_deleted = (unsigned)p->n_deletes;
+    for (size_t i = 0; !oom && !p->prepare_only && i < req->n_delete_folders; i++)
         oom = asprintf(&p->deletes[p->n_deletes++], "%s/", req->delete_folders[i]) < 0;
     if (oom) {
         push_free(p);

@@ -77,7 +77,8 @@ struct push {
     struct uploader_push_hooks hooks;
     struct pfile *files;
     size_t n_files;
-    char **deletes; /* deletedFile paths of the commit; "dir/": deletedFolder */
+    bool prepare_only; /* uploader_push_request.prepare_only: stop before STEP_BRANCH */
+    char **deletes;    /* deletedFile paths of the commit; "dir/": deletedFolder */
     size_t n_deletes;
     struct push_state st;
     enum push_step step;

@@ -98,6 +98,7 @@ struct uploader_result {
     uint64_t bytes_sent;       /* object bytes this run put on the wire (retries included) */
     unsigned objects_skipped;  /* LFS objects the Hub already had */
     unsigned objects_uploaded; /* LFS objects this run stored (0: every file went inline) */
+    unsigned files_deleted;    /* delete_paths the commit deleted (deletedFile lines) */
     unsigned files_skipped;    /* files of the request not pushed: the Hub cannot store their
                                 * repo path (uploader_repo_path_refusal; each was reported
                                 * through the skipped hook) */
@@ -146,6 +147,13 @@ struct uploader_push_request {
      * exist (404 otherwise); files of the push inside one are refused. */
     const char *const *delete_folders;
     size_t n_delete_folders;
+    /* Only the push's first steps: resolve the namespace and create the
+     * repo if it does not exist (409 = it exists; a 401/403 to the create
+     * with a repo the token can read = it exists), as huggingface_hub's
+     * create_repo(exist_ok=True); then done(0) with an empty result. No
+     * branch, no file, no commit (files, deletes and resume_state are
+     * ignored). `run` does this before starting the training command. */
+    bool prepare_only;
 };
 
 /* Start a push; the request is copied. Returns 0 (done will be called) or a

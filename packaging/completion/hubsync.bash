@@ -69,18 +69,18 @@ _hubsync()
     --socket | --out) _hubsync_files "$cur"; return ;;
     --job) _hubsync_jobs "$cur"; return ;;
     --to) _hubsync_dirs "$cur"; return ;;
-    --repo | --revision | --path-in-repo | --message | --include | --exclude | --checkpoint) return ;;
+    --repo | --revision | --path-in-repo | --message | --include | --exclude | --delete | --checkpoint) return ;;
     esac
 
     local opts
     case $cmd in
-    push) opts="--repo --repo-type --revision --path-in-repo --message --commit-message --commit-description --quiet --private --follow-symlinks --include --exclude --help" ;;
+    push) opts="--repo --repo-type --revision --path-in-repo --message --commit-message --commit-description --quiet --private --follow-symlinks --include --exclude --delete --help" ;;
     pull) opts="--revision --checkpoint --to --dry-run --help" ;;
     daemon) opts="--config -q -v --quiet --verbose --help" ;;
     run) opts="--config --job --no-hub-check -q -v --quiet --verbose -- --help" ;;
     status) opts="--config --socket --json --help" ;;
     finish) opts="--config --socket --wait --help" ;;
-    check-config) opts="--no-hub --help" ;;
+    check-config) opts="--config --no-hub --job --help" ;;
     card) opts="--config --job --out --help" ;;
     *) return ;;
     esac

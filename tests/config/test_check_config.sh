@@ -165,5 +165,43 @@ has "unknown option" "$work/err" "hubsync check-config: unknown option '--frobni
 run HF_TOKEN=$TOK -- -- multi.json
 expect_rc "-- FILE" 0
 
+# 6. the training command `run` would wrap (issue 15 item 6): a multi-process
+# launcher with world size 1 is warned about with run's own sentence (exit
+# unchanged), WORLD_SIZE from the environment silences it as under run, and
+# --job picks the job CMD trains
+cat >"$work/one.json" <<JSON
+{"endpoint": "http://127.0.0.1:5555", "state_dir": "$work/st",
+ "jobs": [{"name": "ft", "watch": "$work/runs/ft", "hub_model_id": "me/ft"},
+          {"name": "big", "watch": "$work/runs/big", "hub_model_id": "me/big", "world_size": 8}]}
+JSON
+warn_ft="one.json: warning: job ft: the training command is started by torchrun, but the world size is 1: set \"world_size\" in the config or export WORLD_SIZE"
+run HF_TOKEN=$TOK -- --no-hub one.json -- /opt/bin/torchrun --nproc_per_node=4 train.py
+expect_rc "launcher, world size 1: still valid" 0
+has "launcher warning" "$work/err" "$warn_ft"
+hasnt "the job with world_size 8 is not warned about" "$work/err" "job big:"
+has "the plan is printed" "$work/out" "one.json: 2 jobs"
+run HF_TOKEN=$TOK -- --no-hub --config one.json --job ft -- python3 -m torch.distributed.run train.py
+expect_rc "--config, --job, python -m torch.distributed.run" 0
+has "python -m form" "$work/err" "job ft: the training command is started by torch.distributed.run, but the world size is 1"
+run HF_TOKEN=$TOK WORLD_SIZE=4 -- --no-hub one.json -- torchrun train.py
+expect_rc "WORLD_SIZE=4" 0
+hasnt "WORLD_SIZE=4: no warning" "$work/err" "world size is 1"
+has "WORLD_SIZE=4 reaches the plan as under run" "$work/out" "world size 4 (from WORLD_SIZE)"
+run HF_TOKEN=$TOK -- --no-hub one.json -- python3 train.py
+expect_rc "not a launcher" 0
+hasnt "not a launcher: no warning" "$work/err" "warning: job"
+run HF_TOKEN=$TOK WORLD_SIZE=two -- --no-hub one.json -- torchrun train.py
+expect_rc "WORLD_SIZE=two" 78
+has "WORLD_SIZE=two" "$work/err" 'one.json: WORLD_SIZE="two" is not an integer in 1..65536'
+run HF_TOKEN=$TOK -- --no-hub one.json --job nope -- torchrun train.py
+expect_rc "--job unknown" 78
+has "--job unknown" "$work/err" 'one.json: --job: no job named "nope"'
+run HF_TOKEN=$TOK -- --no-hub one.json --job ft
+expect_rc "--job without CMD" 2
+has "--job without CMD" "$work/err" "--job NAME goes with the training command"
+run HF_TOKEN=$TOK -- --no-hub -- one.json -- srun python train.py
+expect_rc "-- FILE -- CMD" 0
+has "-- FILE -- CMD" "$work/err" "job ft: the training command is started by srun"
+
 echo "check_config: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -166,6 +166,17 @@ static const struct {
       "an integer",
       "hubsync.json: jobs[0].model_card.metrics_order: expected an array of strings, got a "
       "string"}},
+    {"{\"jobs\": [" JOB ", \"model_card\": {\"datasets\": \"glue\", \"dataset_tags\": \"glue\", "
+     "\"dataset_args\": [\"mrpc\", \"sst2\"], \"dataset_config\": 1, "
+     "\"framework_versions\": {\"torch\": \"2.2\", \"datasets\": \"\"}}}]}",
+     {"hubsync.json: jobs[0].model_card.dataset_tags: \"datasets\" and \"dataset_tags\" are the "
+      "same key: give one",
+      "hubsync.json: jobs[0].model_card.dataset_args: 2 values for 1 dataset tag: give one per tag "
+      "of \"datasets\" (\"dataset_tags\"), in the same order",
+      "hubsync.json: jobs[0].model_card.dataset_config: expected a string or an array of strings, "
+      "got an integer",
+      "hubsync.json: jobs[0].model_card.framework_versions.torch: unknown key",
+      "hubsync.json: jobs[0].model_card.framework_versions.datasets: must not be empty"}},
     {"{\"jobs\": [" JOB ", \"model_card\": []}]}",
      {"hubsync.json: jobs[0].model_card: expected an object, got an array"}},
     {"{\"jobs\": [" JOB "}, {\"name\": \"j\", \"watch\": \"/w/sub\", \"hub_model_id\": "
@@ -463,6 +474,32 @@ static void test_world_size_run_env(void **state)
     config_free(cfg);
 }
 
+/* The card's framework versions under `run`: HUBSYNC_*_VERSION fill what
+ * model_card.framework_versions leaves out; the config file wins. */
+static void test_framework_versions_run_env(void **state)
+{
+    (void)state;
+    env_reset();
+    struct config *cfg = NULL;
+    struct config_errors errs = {0};
+    assert_int_equal(load("{\"jobs\": [" JOB ", \"model_card\": {\"framework_versions\": "
+                          "{\"pytorch\": \"2.1.0\"}}}]}",
+                          &cfg, &errs),
+                     0);
+    const struct config_framework_versions *f = &cfg->jobs[0].model_card.framework_versions;
+    assert_string_equal(f->pytorch, "2.1.0");
+    assert_null(f->datasets);
+    struct hs_err err = {0};
+    env_set("HUBSYNC_PYTORCH_VERSION", "2.2.1+cu121");
+    env_set("HUBSYNC_DATASETS_VERSION", "2.17.1");
+    env_set("HUBSYNC_TOKENIZERS_VERSION", "");
+    assert_int_equal(config_apply_run_env(cfg, fake_env, &err), 0);
+    assert_string_equal(f->pytorch, "2.1.0"); /* the config wins */
+    assert_string_equal(f->datasets, "2.17.1");
+    assert_null(f->tokenizers); /* empty: not listed */
+    config_free(cfg);
+}
+
 /* ---- files: mode rule for an inline token, unreadable files ------------ */
 
 static char dir[64];
@@ -669,6 +706,7 @@ int main(void)
         cmocka_unit_test(test_all_values),
         cmocka_unit_test(test_env_defaults),
         cmocka_unit_test(test_world_size_run_env),
+        cmocka_unit_test(test_framework_versions_run_env),
         cmocka_unit_test_setup_teardown(test_inline_token_mode, files_setup, files_teardown),
         cmocka_unit_test(test_token_load_from_env),
         cmocka_unit_test_setup_teardown(test_unreadable, files_setup, files_teardown),

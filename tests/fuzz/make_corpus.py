@@ -61,7 +61,9 @@ write("config", "everything.json", json.dumps({
                   supersede=False, spool_dir="/s", spool_max_gb=0, pid_file="/run/t.pid",
                   finish_after_idle_seconds=10, existing_checkpoints="all",
                   model_card={"mode": "overwrite", "model_name": "M", "base_model": ["a", "b"],
-                              "datasets": "d", "dataset_name": "n", "language": "en",
+                              "datasets": "d", "dataset_args": "a", "dataset_config": ["c"],
+                              "framework_versions": {"pytorch": "2.2.1", "tokenizers": "0.15"},
+                              "dataset_name": "n", "language": "en",
                               "license": "mit", "tags": ["t"], "task": "x",
                               "metrics_order": ["loss"]})]}))
 

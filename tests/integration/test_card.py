@@ -89,10 +89,44 @@ def test_card_off_and_supersede(t):
         itlib.cleanup(work)
 
 
+def test_card_framework_versions(t):
+    """Under `run`, HUBSYNC_PYTORCH_VERSION & co. (the environment CMD gets)
+    list Pytorch / Datasets / Tokenizers after Transformers, as the
+    Trainer's card does; model_card.framework_versions wins (issue 15
+    item 12)."""
+    import urllib.request
+    work = itlib.workdir("cardver")
+    emu = itlib.Emu(work)
+    try:
+        out = os.path.join(work, "out")
+        j = itlib.job("j", out, "alice/cardver",
+                      model_card={"framework_versions": {"tokenizers": "0.15.2"}})
+        cfg = itlib.write_config(work, emu, [j])
+        env = {"HUBSYNC_PYTORCH_VERSION": "2.2.1+cu121", "HUBSYNC_TOKENIZERS_VERSION": "0.13.0"}
+        r = itlib.hubsync("run", "--config", cfg, "--",
+                          *itlib.trainer_cmd(out, "--epochs", "1", "--steps-per-epoch", "10",
+                                             "--save-steps", "10", "--step-time", "0"),
+                          env=env)
+        t.check(r.returncode == 0, "run exit %d\n%s" % (r.returncode, r.stderr[-2000:]))
+        req = urllib.request.Request("%s/alice/cardver/resolve/main/README.md" % emu.url,
+                                     headers={"Authorization": "Bearer " + itlib.ALICE})
+        with urllib.request.urlopen(req, timeout=30) as f:
+            card = f.read().decode()
+        tail = card[card.index("### Framework versions"):]
+        t.check("\n- Pytorch 2.2.1+cu121\n- Tokenizers 0.15.2\n" in tail and
+                "- Transformers " in tail.split("- Pytorch")[0] and "Datasets" not in tail,
+                "Transformers, then Pytorch from the environment, Tokenizers from the config "
+                "(it wins), no Datasets line: %r" % tail)
+    finally:
+        emu.stop()
+        itlib.cleanup(work)
+
+
 def main():
     t = itlib.Suite("integration_card")
     t.run(test_card_rejected)
     t.run(test_card_off_and_supersede)
+    t.run(test_card_framework_versions)
     return t.finish()
 
 

@@ -93,9 +93,10 @@ def main():
     tmp = tempfile.mkdtemp(prefix="hs-card-cli-")
     try:
         cases = [("cls_epoch", "bert-finetuned-mrpc", None), ("clm_steps", "gpt2-wikitext", {"world_size": 2}),
-                 ("s2s_steps", "t5-small-xsum", None)]
+                 ("s2s_steps", "t5-small-xsum", None), ("s2s_args", "t5-small-xsum", None)]
+        run_of = {"s2s_args": "s2s_steps"}  # meta.json + expected.md over another case's run
         for case, run, extra in cases:
-            run_dir = os.path.join(DATA, case, "run", run)
+            run_dir = os.path.join(DATA, run_of.get(case, case), "run", run)
             cfg = config_for(tmp, case, run_dir, extra)
             rc, out, err = card([run_dir, "--config", cfg, "--job", case])
             with open(os.path.join(DATA, case, "expected.md")) as f:

@@ -14,10 +14,11 @@
 
 #include "mc_meta_util.h"
 
-static void golden(const char *name, const char *run, int world_size)
+/* data/<name>/meta.json and expected.md with the run of data/<run_case>. */
+static void golden_of(const char *name, const char *run_case, const char *run, int world_size)
 {
     char dir[HS_PATH_MAX], meta_path[HS_PATH_MAX], exp_path[HS_PATH_MAX], rel[256];
-    snprintf(rel, sizeof(rel), "%s/run/%s", name, run);
+    snprintf(rel, sizeof(rel), "%s/run/%s", run_case, run);
     mc_data(dir, sizeof(dir), rel);
     snprintf(rel, sizeof(rel), "%s/meta.json", name);
     mc_data(meta_path, sizeof(meta_path), rel);
@@ -45,6 +46,11 @@ static void golden(const char *name, const char *run, int world_size)
     modelcard_meta_free(&meta);
 }
 
+static void golden(const char *name, const char *run, int world_size)
+{
+    golden_of(name, name, run, world_size);
+}
+
 static void test_golden_classification_epoch(void **state)
 {
     (void)state;
@@ -61,6 +67,14 @@ static void test_golden_seq2seq_steps(void **state)
 {
     (void)state;
     golden("s2s_steps", "t5-small-xsum", 1);
+}
+
+/* dataset_tags / dataset_config / dataset_args in model-index, and the
+ * framework versions after Transformers (issue 15 item 12). */
+static void test_golden_dataset_args_versions(void **state)
+{
+    (void)state;
+    golden_of("s2s_args", "s2s_steps", "t5-small-xsum", 1);
 }
 
 /* A copy of the cls_epoch run in a temp dir, for tests that modify it. */
@@ -465,6 +479,7 @@ int main(void)
         cmocka_unit_test(test_golden_classification_epoch),
         cmocka_unit_test(test_golden_causal_lm_steps),
         cmocka_unit_test(test_golden_seq2seq_steps),
+        cmocka_unit_test(test_golden_dataset_args_versions),
         cmocka_unit_test(test_optimizer_line_by_version),
         cmocka_unit_test(test_merge_keeps_human_text),
         cmocka_unit_test(test_merge_markers_in_human_card),

@@ -22,6 +22,10 @@ grep -q 'exec hubsync run --config "$CONFIG" --job gpt2-wikitext --' "$sb" || ba
 # torchrun's ranks are the job's world size: the script exports it for hubsync (issue 15 item 6)
 grep -q '^export WORLD_SIZE=\$NPROC$' "$sb" && grep -q -- '--nproc_per_node="\$NPROC"' "$sb" ||
     bad "sbatch does not give hubsync torchrun's world size (export WORLD_SIZE=\$NPROC)"
+# check-config sees the very command run wraps (its launcher warning, issue 15 item 6)
+grep -q '^hubsync check-config "$CONFIG" --job gpt2-wikitext -- "${TRAIN\[@\]}"$' "$sb" &&
+    grep -q -- '-- "${TRAIN\[@\]}"$' <(grep '^exec hubsync run' "$sb") ||
+    bad "sbatch: check-config and run do not take the same command"
 watch=$("${HS_PYTHON:-/usr/bin/python3}" -c 'import json,sys; j=json.load(open(sys.argv[1]))["jobs"][0]; print(j["name"], j["watch"])' "$ex/slurm-run.json")
 [ "$watch" = "gpt2-wikitext /scratch/alice/runs/gpt2-wikitext" ] || bad "slurm-run.json job/watch: $watch"
 # With USER=alice the script's OUT must equal the watch path.
