@@ -144,6 +144,25 @@ int hs_mkdir_p(const char *path, unsigned mode);
  * NUL-terminated heap buffer. */
 int hs_read_file(const char *path, size_t max, char **out, size_t *out_len);
 
+/* ---- zip archives (zip.c) ---------------------------------------------- */
+
+/* n bytes at p as a little-endian number (n <= 8). */
+uint64_t hs_le(const unsigned char *p, size_t n);
+/* An end-of-central-directory record ("PK\5\6") found in buf, the last n
+ * bytes of an archive (the record is in the last 22 + 65535 bytes). */
+struct hs_zip_end {
+    size_t at; /* its offset in buf */
+    uint16_t n_entries;
+    uint32_t cd_size, cd_off; /* the central directory, offsets in the archive */
+    bool zip64;               /* cd fields saturated: the zip64 record holds them */
+    bool zip64_locator;       /* ... and the zip64 locator precedes the record */
+};
+/* The candidate record before offset *pos of buf (start with *pos = n),
+ * last first: true with *e filled and *pos = its offset, false when there
+ * is none. A signature can occur inside a comment or data: callers check
+ * the record against the archive and ask again. */
+bool hs_zip_end_prev(const unsigned char *buf, size_t n, size_t *pos, struct hs_zip_end *e);
+
 /* ---- reading a watched tree (tree.c) ---------------------------------- */
 
 /* Everything hubsync reads under a watched root goes through these: the root

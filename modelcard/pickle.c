@@ -203,21 +203,13 @@ static int need(struct pk *k, size_t n, const unsigned char *base)
     return 0;
 }
 
-static uint64_t rd_le(const unsigned char *p, size_t n)
-{
-    uint64_t v = 0;
-    for (size_t i = 0; i < n; i++)
-        v |= (uint64_t)p[i] << (8 * i);
-    return v;
-}
-
 /* Read an opcode's n-byte little-endian argument and step over it. */
 static int pk_arg(struct pk *k, size_t n, const unsigned char *base, uint64_t *v)
 {
     int r = need(k, n, base);
     if (r < 0)
         return r;
-    *v = rd_le(k->p, n);
+    *v = hs_le(k->p, n);
     k->p += n;
     return 0;
 }
@@ -710,25 +702,20 @@ static int zip_find_pickle(const unsigned char *d, size_t len, size_t *off, size
 {
     if (len < 22)
         return hs_err_set(err, -EINVAL, "training_args.bin: truncated zip archive");
-    size_t eocd = (size_t)-1;
-    size_t lo = len > 22 + 65535 ? len - 22 - 65535 : 0;
-    for (size_t i = len - 22 + 1; i-- > lo;)
-        if (!memcmp(d + i, "PK\5\6", 4)) {
-            eocd = i;
-            break;
-        }
-    if (eocd == (size_t)-1)
+    size_t lo = len > 22 + 65535 ? len - 22 - 65535 : 0, pos = len - lo;
+    struct hs_zip_end e;
+    if (!hs_zip_end_prev(d + lo, len - lo, &pos, &e))
         return hs_err_set(err, -EINVAL, "training_args.bin: zip archive without a directory");
-    size_t nent = (size_t)rd_le(d + eocd + 10, 2);
-    size_t cd = (size_t)rd_le(d + eocd + 16, 4);
+    size_t nent = e.n_entries;
+    size_t cd = e.cd_off;
     for (size_t e = 0; e < nent; e++) {
         if (cd > len || len - cd < 46 || memcmp(d + cd, "PK\1\2", 4))
             return hs_err_set(err, -EINVAL, "training_args.bin: corrupt zip directory");
-        unsigned method = (unsigned)rd_le(d + cd + 10, 2);
-        size_t csize = (size_t)rd_le(d + cd + 20, 4), usize = (size_t)rd_le(d + cd + 24, 4);
-        size_t nlen = (size_t)rd_le(d + cd + 28, 2), xlen = (size_t)rd_le(d + cd + 30, 2),
-               clen = (size_t)rd_le(d + cd + 32, 2);
-        size_t lho = (size_t)rd_le(d + cd + 42, 4);
+        unsigned method = (unsigned)hs_le(d + cd + 10, 2);
+        size_t csize = (size_t)hs_le(d + cd + 20, 4), usize = (size_t)hs_le(d + cd + 24, 4);
+        size_t nlen = (size_t)hs_le(d + cd + 28, 2), xlen = (size_t)hs_le(d + cd + 30, 2),
+               clen = (size_t)hs_le(d + cd + 32, 2);
+        size_t lho = (size_t)hs_le(d + cd + 42, 4);
         if (len - cd - 46 < nlen)
             return hs_err_set(err, -EINVAL, "training_args.bin: corrupt zip directory");
         const char *name = (const char *)d + cd + 46;
@@ -741,7 +728,7 @@ static int zip_find_pickle(const unsigned char *d, size_t len, size_t *off, size
             if (lho > len || len - lho < 30 || memcmp(d + lho, "PK\3\4", 4))
                 return hs_err_set(err, -EINVAL, "training_args.bin: corrupt zip entry");
             size_t data =
-                lho + 30 + (size_t)rd_le(d + lho + 26, 2) + (size_t)rd_le(d + lho + 28, 2);
+                lho + 30 + (size_t)hs_le(d + lho + 26, 2) + (size_t)hs_le(d + lho + 28, 2);
             if (data > len || len - data < csize)
                 return hs_err_set(err, -EINVAL, "training_args.bin: truncated zip entry");
             *off = data;

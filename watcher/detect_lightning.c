@@ -46,11 +46,6 @@ static int64_t name_value(const char *base, const char *key)
     return -1;
 }
 
-static uint32_t le32(const unsigned char *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
 /* torch.save writes a zip archive front to back and its end-of-central-
  * directory record last: a file written in place (older Lightning, a move
  * across filesystems) is complete only once that record is there and
@@ -73,18 +68,10 @@ static int zip_complete(const char *path, off_t size, char *why, size_t why_len)
         rc = 1; /* empty, or not a zip: nothing to check */
     } else if (pread(fd, tail, n, base) == (ssize_t)n) {
         rc = 0;
-        for (size_t i = n >= EOCD ? n - EOCD + 1 : 0; i-- > 0;) {
-            if (le32(tail + i) != 0x06054b50)
-                continue;
-            uint32_t cd_size = le32(tail + i + 12), cd_off = le32(tail + i + 16);
-            off_t at = base + (off_t)i;
-            if (cd_off == 0xffffffffu || cd_size == 0xffffffffu) /* zip64: its locator precedes */
-                rc = i >= 20 && le32(tail + i - 20) == 0x07064b50;
-            else
-                rc = (off_t)cd_off + (off_t)cd_size == at;
-            if (rc)
-                break;
-        }
+        struct hs_zip_end e;
+        for (size_t pos = n; !rc && hs_zip_end_prev(tail, n, &pos, &e);)
+            rc = e.zip64 ? e.zip64_locator
+                         : (off_t)e.cd_off + (off_t)e.cd_size == base + (off_t)e.at;
         if (!rc)
             snprintf(why, why_len, "zip archive without its end record yet (being written)");
     }
