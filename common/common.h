@@ -137,6 +137,11 @@ bool hs_path_is_safe_relative(const char *rel);
 /* Like hs_path_join, but refuses (-EINVAL) a rel that could escape base. */
 int hs_path_join_under(char *out, size_t n, const char *base, const char *rel);
 
+/* Length of the valid UTF-8 sequence at s (1 for ASCII), 0 when it is not
+ * one (overlongs, surrogates and code points past U+10FFFF are invalid):
+ * the one UTF-8 check (Hub repo paths, names the watcher reports). */
+size_t hs_utf8_len(const unsigned char *s);
+
 /* mkdir -p with the given mode for created components. */
 int hs_mkdir_p(const char *path, unsigned mode);
 

@@ -157,3 +157,26 @@ int hs_write_file_atomic(const char *path, const void *data, size_t len, unsigne
 {
     return hs_write_file_atomic_opt(path, data, len, &(struct hs_atomic_opts){.mode = mode});
 }
+
+size_t hs_utf8_len(const unsigned char *s)
+{
+    unsigned c = s[0];
+    size_t n;
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xc2 && c <= 0xdf)
+        n = 1;
+    else if (c >= 0xe0 && c <= 0xef)
+        n = 2;
+    else if (c >= 0xf0 && c <= 0xf4)
+        n = 3;
+    else
+        return 0;
+    if ((c == 0xe0 && s[1] < 0xa0) || (c == 0xed && s[1] > 0x9f) || (c == 0xf0 && s[1] < 0x90) ||
+        (c == 0xf4 && s[1] > 0x8f))
+        return 0;
+    for (size_t i = 1; i <= n; i++)
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+    return n + 1;
+}

@@ -16,31 +16,6 @@
 #include <stdio.h>
 #include <string.h>
 
-/* Length of the valid UTF-8 sequence at s, 0 when it is not one (overlongs,
- * surrogates and code points past U+10FFFF are invalid). */
-static size_t utf8_len(const unsigned char *s)
-{
-    unsigned c = s[0];
-    size_t n;
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xc2 && c <= 0xdf)
-        n = 1;
-    else if (c >= 0xe0 && c <= 0xef)
-        n = 2;
-    else if (c >= 0xf0 && c <= 0xf4)
-        n = 3;
-    else
-        return 0;
-    if ((c == 0xe0 && s[1] < 0xa0) || (c == 0xed && s[1] > 0x9f) || (c == 0xf0 && s[1] < 0x90) ||
-        (c == 0xf4 && s[1] > 0x8f))
-        return 0;
-    for (size_t i = 1; i <= n; i++)
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-    return n + 1;
-}
-
 static const char *component_refusal(const char *seg, size_t len)
 {
     if (len == 0)
@@ -80,7 +55,7 @@ const char *uploader_repo_path_refusal(const char *path)
             return "it contains a control character (a newline, a tab…)";
         if (*s == '\\')
             return "it contains a backslash, which the Hub refuses (400 Invalid path)";
-        size_t n = utf8_len(s);
+        size_t n = hs_utf8_len(s);
         if (n == 0)
             return "it is not valid UTF-8";
         s += n;
@@ -94,7 +69,7 @@ void uploader_repo_path_escape(const char *path, char *out, size_t n)
     size_t k = 0;
     const unsigned char *s = (const unsigned char *)(path ? path : "");
     while (*s) {
-        size_t len = utf8_len(s);
+        size_t len = hs_utf8_len(s);
         bool plain = len > 1 || (len == 1 && *s >= 0x20 && *s != 0x7f && *s != '\\' && *s != '"');
         size_t need = plain ? len : 4;
         if (k + need + 1 > n) {

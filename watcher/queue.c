@@ -113,32 +113,11 @@ bool watcher__name_ignored(const char *name)
 
 bool watcher__name_printable(const char *name)
 {
-    const unsigned char *s = (const unsigned char *)name;
-    while (*s) {
-        unsigned c = *s;
-        size_t n;
-        if (c < 0x20 || c == 0x7f)
+    for (const unsigned char *s = (const unsigned char *)name; *s;) {
+        size_t n = *s < 0x20 || *s == 0x7f ? 0 : hs_utf8_len(s);
+        if (n == 0)
             return false;
-        if (c < 0x80) {
-            s++;
-            continue;
-        }
-        if (c >= 0xc2 && c <= 0xdf)
-            n = 1;
-        else if (c >= 0xe0 && c <= 0xef)
-            n = 2;
-        else if (c >= 0xf0 && c <= 0xf4)
-            n = 3;
-        else
-            return false;
-        /* overlongs and surrogates for 3/4-byte forms */
-        if ((c == 0xe0 && s[1] < 0xa0) || (c == 0xed && s[1] > 0x9f) ||
-            (c == 0xf0 && s[1] < 0x90) || (c == 0xf4 && s[1] > 0x8f))
-            return false;
-        for (size_t i = 1; i <= n; i++)
-            if ((s[i] & 0xc0) != 0x80)
-                return false;
-        s += n + 1;
+        s += n;
     }
     return true;
 }
