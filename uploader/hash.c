@@ -77,15 +77,27 @@ static int64_t now_realtime_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+/* How long after its last change a file must be before its digests may be
+ * cached: HASH_RACY_NS where time stamps have ns resolution; where both are
+ * whole seconds (ext4 with 128-byte inodes, some NFS servers, FAT) a rewrite
+ * in the same second keeps the identity, so two seconds (one stamp in a
+ * billion is a whole second by chance: only not cached). */
+static int64_t racy_margin(const struct hash_key *k)
+{
+    return k->ctime_ns % 1000000000 == 0 && k->mtime_ns % 1000000000 == 0 ? 2000000000ll
+                                                                          : HASH_RACY_NS;
+}
+
 /* Pool thread: the identity to hash under, after waiting out a fresh write
- * (HASH_RACY_NS; never longer: a ctime further ahead is another clock's,
- * an NFS server's, and then the file is simply not cached). */
+ * (at most HASH_RACY_NS: a longer margin, or a ctime further ahead — another
+ * clock's, an NFS server's — is not waited for, and then the file is simply
+ * not cached). */
 static int settle_key(struct hash_job *j)
 {
-    int64_t now = now_realtime_ns();
-    if (j->key.ctime_ns + HASH_RACY_NS <= now)
+    int64_t now = now_realtime_ns(), margin = racy_margin(&j->key);
+    if (j->key.ctime_ns + margin <= now)
         return 0;
-    int64_t wait = j->key.ctime_ns + HASH_RACY_NS - now;
+    int64_t wait = j->key.ctime_ns + margin - now;
     if (wait <= HASH_RACY_NS) {
         struct timespec ts = {.tv_sec = wait / 1000000000, .tv_nsec = wait % 1000000000};
         while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
@@ -95,7 +107,7 @@ static int settle_key(struct hash_job *j)
             return -errno;
         uploader__key_from_stat(&st, &j->key);
     }
-    j->racy = j->key.ctime_ns + HASH_RACY_NS > now_realtime_ns();
+    j->racy = j->key.ctime_ns + racy_margin(&j->key) > now_realtime_ns();
     return 0;
 }
 

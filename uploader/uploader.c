@@ -128,10 +128,9 @@ unsigned uploader_hash_files_read(const struct uploader *u)
 static void prehash_done(int status, const struct uploader_hash *h, const struct hs_err *err,
                          void *ud)
 {
-    (void)h;
     (void)err;
     /* -ECANCELED may come after the uploader is gone: touch nothing then */
-    if (status == 0)
+    if (status == 0 && !h->from_cache)
         ((struct uploader *)ud)->prehashed++;
 }
 

@@ -231,7 +231,7 @@ int uploader_hashcache_put(struct uploader_hashcache *c, const struct uploader_h
 struct uploader_hashcache_stats {
     size_t entries, max_entries;
     uint64_t hits, misses, evictions; /* lookups that found / did not find; entries dropped */
-    uint64_t prehashed;               /* the uploader's: files stored by uploader_prehash */
+    uint64_t prehashed;               /* the uploader's: files uploader_prehash read */
 };
 void uploader_hashcache_stats(struct uploader_hashcache *c, struct uploader_hashcache_stats *out);
 /* The uploader's cache (what `hubsync status --json` shows as hash_cache). */

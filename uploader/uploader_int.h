@@ -215,7 +215,8 @@ void http_error_message(const struct http_request *r, char *out, size_t n);
  * "racy" (as git's index calls it): a write in the same timestamp granule
  * (the kernel's coarse clock, ≤ 10 ms) would leave its identity unchanged,
  * so its digests are not cached; the hasher waits this long after a fresh
- * write before reading a file (hash.c). */
+ * write before reading a file (hash.c; 2 s, not waited for, where time
+ * stamps are whole seconds). */
 #define HASH_RACY_NS (20 * 1000000ll)
 
 /* hashcache.c (public API in uploader.h), by the internal key: fills out
