@@ -6,7 +6,8 @@ and the push at READY uses that digest only for the very same file.
 - cached: the trainer writes checkpoint-10's files and then its marker; the
   daemon's `status --json` shows them pre-hashed, and after the commit no
   file was read a second time (hash_cache.files_read == prehashed, hits
-  counted); the bytes on the emulator hash to the files.
+  counted, and `-v`'s debug line "checkpoint-10 hashed: 3 of 3 files from
+  the hash cache"); the bytes on the emulator hash to the files.
 - rewritten in place: model.safetensors is written and closed, its pre-hash
   completes (status), then the file is rewritten in place with new bytes of
   the same size and its mtime set back to the old value, and only then the
@@ -55,7 +56,7 @@ def start(name, env=None):
     cfg = itlib.write_config(work, emu, [itlib.job("j", out, repo, "checkpoint",
                                                    marker_quiet_seconds=0.3)])
     log = open(os.path.join(work, "daemon.log"), "w")
-    d = itlib.popen_hubsync("daemon", "--config", cfg, env=env, log=log)
+    d = itlib.popen_hubsync("daemon", "--config", cfg, "-v", env=env, log=log)
     return work, emu, out, repo, cfg, d, log
 
 
@@ -107,6 +108,8 @@ def test_cached(t):
                 "every file read once, by the pre-hash (the marker too): %s" % c)
         t.check(c.get("hits", 0) >= 3, "READY's hashes came from the cache: %s" % c)
         t.check(c.get("max_entries") == 65536, "the bound is shown: %s" % c)
+        t.check("checkpoint-10 hashed: 3 of 3 files from the hash cache" in daemon_log(work),
+                "the debug log says so:\n" + daemon_log(work))
     finally:
         stop(work, emu, d, log)
 
