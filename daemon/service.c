@@ -159,13 +159,17 @@ static json_t *status_json(struct service *s)
     json_t *jobs = json_array();
     for (size_t i = 0; jobs && i < s->n_jobs; i++)
         json_array_append_new(jobs, job_status_json(s->jobs[i]));
-    struct uploader_hashcache_stats hc;
-    uploader_hash_cache_stats(s->up, &hc);
-    json_t *cache = json_pack(
-        "{s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "entries", (json_int_t)hc.entries, "max_entries",
-        (json_int_t)hc.max_entries, "hits", (json_int_t)hc.hits, "misses", (json_int_t)hc.misses,
-        "evictions", (json_int_t)hc.evictions, "prehashed", (json_int_t)hc.prehashed, "files_read",
-        (json_int_t)uploader_hash_files_read(s->up));
+    /* the uploader's hash cache (not while stopping: the uploader closes) */
+    json_t *cache = NULL;
+    if (s->up && !s->stopping) {
+        struct uploader_hashcache_stats hc;
+        uploader_hash_cache_stats(s->up, &hc);
+        cache = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "entries", (json_int_t)hc.entries,
+                          "max_entries", (json_int_t)hc.max_entries, "hits", (json_int_t)hc.hits,
+                          "misses", (json_int_t)hc.misses, "evictions", (json_int_t)hc.evictions,
+                          "prehashed", (json_int_t)hc.prehashed, "files_read",
+                          (json_int_t)uploader_hash_files_read(s->up));
+    }
     return json_pack("{s:I, s:s, s:I, s:s, s:s, s:o, s:o*}", "pid", (json_int_t)getpid(), "version",
                      HUBSYNC_VERSION, "uptime_seconds",
                      (json_int_t)((hs_now_monotonic() - s->started) / HS_USEC_PER_SEC), "state_dir",
