@@ -133,10 +133,17 @@ def one_round(work, mode, mib, rate, block, shards):
             raise RuntimeError("no commit:\n" + d.log_text()[-3000:])
         confirm = got[0]
         ready = d.wait_line(lambda s: "checkpoint-10 ready" in s, 1)
-        reqs = sorted(emu.requests(), key=lambda r: r["ts"])
+        # the emulator logs a request once it has answered it: the daemon may
+        # have read the commit's answer before that line is written
+        end = time.monotonic() + 20
+        while True:
+            reqs = sorted(emu.requests(), key=lambda r: r["ts"])
+            commit = [r for r in reqs if r["server"] == "hub" and r.get("method") == "POST" and
+                      "/commit/" in r.get("path", "") and r.get("status") == 200]
+            if commit or time.monotonic() > end:
+                break
+            time.sleep(0.05)
         first = next((r for r in reqs if r["ts"] >= marker and r["server"] == "hub"), None)
-        commit = [r for r in reqs if r["server"] == "hub" and r.get("method") == "POST" and
-                  "/commit/" in r.get("path", "")]
         commit_end = commit[-1]["ts"] + commit[-1]["dur_ms"] / 1000 if commit else None
         # the weights really are in the commit (distinct LFS objects)
         oids = {op["oid"]: op.get("size", 0) for r in commit for op in (r.get("ops") or [])
