@@ -14,7 +14,9 @@ checkpoint-10/, writes model.safetensors (MIB MiB, 8 MiB writes paced to
 RATE MB/s, from a random block so nothing compresses; with --shards N, N
 files of MIB/N MiB one after the other), closes it, writes
 config.json, then trainer_state.json (global_step 10): its close is the
-marker. Times (time.time(), one machine):
+marker. With --trainer the fake trainer writes a Trainer save instead
+(weights MIB/3 MiB, optimizer.pt twice that, scheduler, RNG state,
+trainer_state.json) as fast as it can, and its --events give the marker. Times (time.time(), one machine):
   ready   = the daemon's "job lat: checkpoint-10 ready" stderr line − marker
   first   = ts of the first emulator request after the marker − marker
   commit  = end (ts + dur_ms) of the emulator's commit request − marker
@@ -103,7 +105,7 @@ def cache_status(cfg):
     return json.loads(r.stdout).get("hash_cache") if r.returncode == 0 else None
 
 
-def one_round(work, mode, mib, rate, block, shards):
+def one_round(work, mode, mib, rate, block, shards, trainer):
     emu = B.Emu(os.path.join(work, "emu"), "--discard", "--multipart-threshold",
                 str(1 << 40))
     out = os.path.join(work, "out")
@@ -116,18 +118,33 @@ def one_round(work, mode, mib, rate, block, shards):
         if not d.wait_line(lambda s: "control socket" in s, 20):
             raise RuntimeError("daemon did not start:\n" + d.log_text())
         ck = os.path.join(out, "checkpoint-10")
-        os.mkdir(ck)
-        names = (["model.safetensors"] if shards == 1 else
-                 ["model-%05d-of-%05d.safetensors" % (i + 1, shards) for i in range(shards)])
-        write_s = 0.0
-        for n in names:  # one after the other, as a trainer writes its shards
-            model = os.path.join(ck, n)
-            write_s += write_paced(model, mib // shards, rate, block)
-        with open(os.path.join(ck, "config.json"), "w") as f:
-            f.write('{"model_type": "bench"}')
-        with open(os.path.join(ck, "trainer_state.json"), "w") as f:
-            json.dump({"global_step": 10, "epoch": 1.0, "log_history": []}, f)
-        marker = time.time()
+        if trainer:
+            # the fake trainer's save: weights, then optimizer.pt (2x), scheduler,
+            # RNG state, trainer_state.json, as fast as it writes
+            ev = os.path.join(work, "events.jsonl")
+            t0 = time.time()
+            subprocess.run([B.PY, B.FT, "--out", out, "--quiet", "--events", ev, "--epochs", "1",
+                            "--steps-per-epoch", "10", "--save-steps", "10", "--step-time", "0",
+                            "--no-final-save", "--model-size", "%dM" % max(1, mib // 3)],
+                           check=True, capture_output=True, timeout=600)
+            saves = [e for e in B.read_events(ev) if e.get("event") == "save"]
+            marker = saves[0]["marker_time"]
+            write_s = marker - t0
+            model = max((os.path.join(ck, n) for n in os.listdir(ck)), key=os.path.getsize)
+            mib = sum(os.path.getsize(os.path.join(ck, n)) for n in os.listdir(ck)) >> 20
+        else:
+            os.mkdir(ck)
+            names = (["model.safetensors"] if shards == 1 else
+                     ["model-%05d-of-%05d.safetensors" % (i + 1, shards) for i in range(shards)])
+            write_s = 0.0
+            for n in names:  # one after the other, as a trainer writes its shards
+                model = os.path.join(ck, n)
+                write_s += write_paced(model, mib // shards, rate, block)
+            with open(os.path.join(ck, "config.json"), "w") as f:
+                f.write('{"model_type": "bench"}')
+            with open(os.path.join(ck, "trainer_state.json"), "w") as f:
+                json.dump({"global_step": 10, "epoch": 1.0, "log_history": []}, f)
+            marker = time.time()
         got = d.wait_line(lambda s: "checkpoint-10 committed" in s, 600)
         if not got:
             raise RuntimeError("no commit:\n" + d.log_text()[-3000:])
@@ -148,11 +165,12 @@ def one_round(work, mode, mib, rate, block, shards):
         # the weights really are in the commit (distinct LFS objects)
         oids = {op["oid"]: op.get("size", 0) for r in commit for op in (r.get("ops") or [])
                 if op.get("op") == "lfsFile"}
-        if sum(oids.values()) < mib << 20:
+        if sum(oids.values()) < (mib << 20) * 9 // 10:
             raise RuntimeError("the commit holds %d LFS bytes, not the %d MiB written" %
                                (sum(oids.values()), mib))
         hc = cache_status(cfg)
-        up = upload_only(emu, model, "alice/floor", block) * shards
+        up = upload_only(emu, model, "alice/floor", block) * (
+            mib / (os.path.getsize(model) >> 20) if trainer else shards)
         return {"mode": mode, "mib": mib, "shards": shards, "rate_mbps": rate, "write_s": write_s,
                 "hash_cache": hc,
                 "ready_s": ready[0] - marker if ready else None,
@@ -174,6 +192,9 @@ def main():
     ap.add_argument("--rate", type=float, default=400.0, help="write rate, MB/s")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--shards", type=int, default=1, help="weights in N files written in turn")
+    ap.add_argument("--trainer", action="store_true",
+                    help="the fake trainer writes the save (weights MIB/3, optimizer 2x, ...) "
+                    "as fast as it can; --rate and --shards do not apply")
     ap.add_argument("--modes", default="prehash,off")
     ap.add_argument("--json")
     ap.add_argument("--quick", action="store_true")
@@ -188,7 +209,7 @@ def main():
         for m in modes:
             work = tempfile.mkdtemp(prefix="hs-savelat-", dir=base)
             try:
-                s = one_round(work, m, a.mib, a.rate, block, a.shards)
+                s = one_round(work, m, a.mib, a.rate, block, a.shards, a.trainer)
                 s["round"] = r
                 samples.append(s)
                 print("round %d %-7s write %.2f s  ready %s  first %s  commit %s  confirm %s  "
