@@ -32,7 +32,8 @@ The target (issue 14): commit ≤ 1.1 × upload only for a save written at
 ≤ 500 MB/s.
 
     /usr/bin/python3 bench/save_latency_bench.py [--mib N] [--rate MBps]
-        [--rounds N] [--modes prehash,off] [--json FILE] [--quick]
+        [--rounds N] [--modes prehash,off] [--before-bin HUBSYNC] [--trainer]
+        [--shards N] [--json FILE] [--quick]
 --quick (smoke, a few seconds): 32 MiB, one round per mode; exits non-zero
 unless each mode committed and a time was measured.
 """
@@ -51,6 +52,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import pushlib as B  # noqa: E402
 
 CHUNK = 8 << 20
+OWN_BIN = B.BIN
+BEFORE_BIN = None  # --before-bin: mode "before" runs that binary
 
 
 def write_paced(path, mib, rate_mbps, block):
@@ -113,6 +116,7 @@ def one_round(work, mode, mib, rate, block, shards, trainer):
     job = {"name": "lat", "watch": out, "hub_model_id": "alice/lat", "hub_strategy": "checkpoint",
            "supersede": False, "existing_checkpoints": "none"}
     cfg = B.write_config(work, emu, [job])
+    B.BIN = BEFORE_BIN if mode == "before" else OWN_BIN
     d = B.Daemon(cfg, env={"HUBSYNC_PREHASH": "1" if mode == "prehash" else "0"})
     try:
         if not d.wait_line(lambda s: "control socket" in s, 20):
@@ -196,12 +200,18 @@ def main():
                     help="the fake trainer writes the save (weights MIB/3, optimizer 2x, ...) "
                     "as fast as it can; --rate and --shards do not apply")
     ap.add_argument("--modes", default="prehash,off")
+    ap.add_argument("--before-bin", help="another hubsync binary (e.g. a build of the commit "
+                    "before this feature), run as mode 'before'")
     ap.add_argument("--json")
     ap.add_argument("--quick", action="store_true")
     a = ap.parse_args()
     if a.quick:
         a.mib, a.rounds = 32, 1
     modes = a.modes.split(",")
+    global BEFORE_BIN
+    if a.before_bin:
+        BEFORE_BIN = a.before_bin
+        modes.append("before")
     block = os.urandom(CHUNK)
     samples = []
     base = os.environ.get("BENCH_DIR", tempfile.gettempdir())
@@ -237,7 +247,8 @@ def main():
         ratio = [s["commit_s"] / s["upload_only_s"] for s in ss
                  if s["commit_s"] is not None and s["upload_only_s"]]
         print("| %s | %s | %s | %s | %s | %s | %s |" % (
-            "hash while written" if m == "prehash" else "hash at READY (HUBSYNC_PREHASH=0)",
+            {"prehash": "hash while written", "off": "hash at READY (HUBSYNC_PREHASH=0)",
+             "before": "before (%s)" % BEFORE_BIN}[m],
             med("ready_s"), med("first_s"), med("commit_s"), med("upload_only_s"),
             "%.2f" % statistics.median(ratio) if ratio else "-", med("write_s")))
     if a.json:
