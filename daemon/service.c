@@ -56,6 +56,14 @@ static void on_lost(struct watcher_job *wj, const char *id, const char *why, voi
         job_on_checkpoint_lost(j, id, why);
 }
 
+static void on_protected(struct watcher_job *wj, const char *id, const char *path, void *ud)
+{
+    (void)ud;
+    struct job *j = watcher_job_userdata(wj);
+    if (j)
+        job_on_file_protected(j, id, path);
+}
+
 static void on_output(struct watcher_job *wj, const struct watcher_output *out, void *ud)
 {
     (void)ud;
@@ -100,10 +108,22 @@ static json_t *status_json(struct service *s)
     json_t *jobs = json_array();
     for (size_t i = 0; jobs && i < s->n_jobs; i++)
         json_array_append_new(jobs, job_status_json(s->jobs[i]));
-    return json_pack("{s:I, s:s, s:I, s:s, s:s, s:o}", "pid", (json_int_t)getpid(), "version",
+    /* the uploader's hash cache (not while stopping: the uploader closes) */
+    json_t *cache = NULL;
+    if (s->up && !s->stopping) {
+        struct uploader_hashcache_stats hc;
+        uploader_hash_cache_stats(s->up, &hc);
+        cache = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "entries", (json_int_t)hc.entries,
+                          "max_entries", (json_int_t)hc.max_entries, "hits", (json_int_t)hc.hits,
+                          "misses", (json_int_t)hc.misses, "evictions", (json_int_t)hc.evictions,
+                          "prehashed", (json_int_t)hc.prehashed, "files_read",
+                          (json_int_t)uploader_hash_files_read(s->up));
+    }
+    return json_pack("{s:I, s:s, s:I, s:s, s:s, s:o, s:o*}", "pid", (json_int_t)getpid(), "version",
                      HUBSYNC_VERSION, "uptime_seconds",
                      (json_int_t)((hs_now_monotonic() - s->started) / HS_USEC_PER_SEC), "state_dir",
-                     s->cfg->state_dir, "config", s->config_path, "jobs", jobs);
+                     s->cfg->state_dir, "config", s->config_path, "jobs", jobs, "hash_cache",
+                     cache);
 }
 
 static json_t *control_cb(const char *cmd, const json_t *req, void *ud)
@@ -448,6 +468,7 @@ int service_start(uv_loop_t *loop, const struct service_options *o, struct servi
         .on_training_output = on_output,
         .on_checkpoint_lost = on_lost,
         .on_notice = on_notice,
+        .on_file_protected = on_protected,
     };
     if (watcher_new(loop, &wcb, s, &s->w, &err) < 0) {
         hs_log_error("watcher: %s", err.msg);
@@ -486,6 +507,7 @@ int service_start(uv_loop_t *loop, const struct service_options *o, struct servi
         .progress = o->on_progress,
         .progress_ud = o->progress_ud,
         .start_held = HELD_CHECKING, /* until the token check answers (judge_job) */
+        .prehash = hs_env_uint("HUBSYNC_PREHASH", 1) != 0,
     };
     s->jobs = calloc(s->cfg->n_jobs + 1, sizeof(*s->jobs));
     if (!s->jobs)

@@ -30,6 +30,8 @@
  *     Hub did not answer.
  *   HUBSYNC_LOG_LEVEL (error, warn, info, debug): over the config's
  *     log_level; -q / -v of `run` and `daemon` win over both.
+ *   HUBSYNC_PREHASH (1): 0 turns off hashing a pending save's files as
+ *     they are protected (sync/job_prehash.c); they are hashed at READY.
  */
 #ifndef HUBSYNC_DAEMON_SERVICE_H
 #define HUBSYNC_DAEMON_SERVICE_H

@@ -62,6 +62,7 @@ struct job_env {
     void (*progress)(const char *job, const struct uploader_progress *p, void *ud);
     void *progress_ud;
     const char *start_held; /* non-NULL: job_new leaves the job held with this reason */
+    bool prehash;           /* hash a pending save's files as they are protected (job_prehash.c) */
 };
 
 struct job;
@@ -100,6 +101,10 @@ void job_on_output(struct job *j);
 /* The watcher saw save `id` complete but can never report it READY (its
  * files vanished before any could be protected): recorded lost. */
 void job_on_checkpoint_lost(struct job *j, const char *id, const char *why);
+/* A file of pending save `id` was protected at path (watcher.h
+ * on_file_protected): hashed ahead into the uploader's cache
+ * (job_prehash.c) unless env->prehash is off. */
+void job_on_file_protected(struct job *j, const char *id, const char *path);
 
 /* Training ended (exit_status: the wrapped command's, or 0): push the
  * final commit once every queued save is committed. cb may be NULL. */

@@ -35,7 +35,7 @@ static void hash_clear(struct job_op *op)
     free(op->hash_sha);
     op->hash_paths = NULL;
     op->hash_sha = NULL;
-    op->n_hash = op->hash_pending = 0;
+    op->n_hash = op->hash_pending = op->hash_cached = 0;
 }
 
 static void hash_one_cb(int status, const struct uploader_hash *h, const struct hs_err *err,
@@ -49,8 +49,13 @@ static void hash_one_cb(int status, const struct uploader_hash *h, const struct 
         return job__op_error(op, status, err && err->msg[0] ? err->msg : hs_strerror(status));
     size_t k = op->n_hash - op->hash_pending;
     memcpy(op->hash_sha[k], h->sha256, 65);
+    op->hash_cached += h->from_cache;
     if (--op->hash_pending)
         return hash_next(op);
+    const struct jstate_save *s = jstate_save_get(j->env->js, op->saves[op->hash_save]);
+    hs_log_debug("job %s: %s hashed: %zu of %zu file%s from the hash cache (hashed while written)",
+                 j->name, s ? s->name : "?", op->hash_cached, op->n_hash,
+                 op->n_hash == 1 ? "" : "s");
     struct hs_err e = {0};
     const char **sha = calloc(op->n_hash + 1, sizeof(char *));
     if (!sha)

@@ -52,6 +52,7 @@ struct job_op {
     char card_path[HS_PATH_MAX];
     /* hashing (READY → HASHED) */
     size_t n_hash, hash_pending;
+    size_t hash_cached; /* of them found in the hash cache (hashed while written) */
     char **hash_paths;
     char (*hash_sha)[65];
 };

@@ -8,10 +8,16 @@
  * item the caller's progress callback (optional) gets the bytes of that file
  * hashed so far, on the loop thread. A file that
  * changes while being read (short read, size/mtime/ctime differ at the end)
- * fails with HS_ECHANGED. Results are cached by (device, inode, size, mtime,
- * ctime) so the same file is never hashed twice; an entry keeps the digests
- * in binary (~100 bytes) so a cache of 100,000 files stays near 10 MB. Files are opened through
- * fileio.c: a symlink is never followed (-ELOOP), a FIFO never blocks.
+ * fails with HS_ECHANGED. Results go to the uploader's hash cache
+ * (hashcache.c) under the identity fstat gave for the descriptor read, and
+ * each file is looked up there by that identity before it is read; a file
+ * whose ctime is fresh (within HASH_RACY_NS) is read only once that much time
+ * has passed, so a write in the same timestamp granule cannot hide behind an
+ * unchanged identity (git's "racy" entries), and one written all the time is
+ * hashed but not cached. Two requests for the same identity while it is
+ * being read share the one read (the second waits for the first). Files are
+ * opened through fileio.c: a symlink is never followed (-ELOOP), a FIFO
+ * never blocks.
  */
 #include "uploader_int.h"
 
@@ -20,117 +26,11 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
-#define READ_BUF      (1024u * 1024)
-#define WORK_SLICE    (16ull * 1024 * 1024)
-#define CACHE_BUCKETS 4096
-
-/* ---- cache ------------------------------------------------------------- */
-
-struct cache_entry {
-    struct hash_key key;
-    unsigned char sha256[32], sha1[20];
-    bool has_sha1;
-    struct cache_entry *next;
-};
-
-struct hash_cache {
-    struct cache_entry *b[CACHE_BUCKETS];
-};
-
-static size_t key_bucket(const struct hash_key *k)
-{
-    uint64_t x = k->dev * 0x9e3779b97f4a7c15ull ^ k->ino ^ (k->size << 7) ^ (uint64_t)k->mtime_ns ^
-                 ((uint64_t)k->ctime_ns >> 3);
-    x ^= x >> 29;
-    return (size_t)(x % CACHE_BUCKETS);
-}
-
-static bool key_eq(const struct hash_key *a, const struct hash_key *b)
-{
-    return a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
-           a->mtime_ns == b->mtime_ns && a->ctime_ns == b->ctime_ns;
-}
-
-struct hash_cache *hash_cache_new(void)
-{
-    return calloc(1, sizeof(struct hash_cache));
-}
-
-void hash_cache_free(struct hash_cache *c)
-{
-    if (!c)
-        return;
-    for (size_t i = 0; i < CACHE_BUCKETS; i++) {
-        struct cache_entry *e = c->b[i], *n;
-        for (; e; e = n) {
-            n = e->next;
-            free(e);
-        }
-    }
-    free(c);
-}
-
-static void unhex(const char *h, unsigned char *out, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        unsigned v = 0;
-        for (int k = 0; k < 2; k++) {
-            char c = h[2 * i + k];
-            v = v << 4 | (unsigned)(c <= '9' ? c - '0' : c - 'a' + 10);
-        }
-        out[i] = (unsigned char)v;
-    }
-}
-
-static void hex(const unsigned char *d, size_t n, char *out);
-
-bool hash_cache_get(struct hash_cache *c, const struct hash_key *k, struct uploader_hash *out)
-{
-    for (struct cache_entry *e = c->b[key_bucket(k)]; e; e = e->next) {
-        if (!key_eq(&e->key, k))
-            continue;
-        memset(out, 0, sizeof(*out));
-        out->size = k->size;
-        hex(e->sha256, sizeof(e->sha256), out->sha256);
-        if (e->has_sha1)
-            hex(e->sha1, sizeof(e->sha1), out->sha1);
-        out->dev = k->dev;
-        out->ino = k->ino;
-        out->mtime_ns = k->mtime_ns;
-        out->ctime_ns = k->ctime_ns;
-        return true;
-    }
-    return false;
-}
-
-static void entry_set(struct cache_entry *e, const struct uploader_hash *h)
-{
-    unhex(h->sha256, e->sha256, sizeof(e->sha256));
-    e->has_sha1 = h->sha1[0] != 0;
-    if (e->has_sha1)
-        unhex(h->sha1, e->sha1, sizeof(e->sha1));
-}
-
-int hash_cache_put(struct hash_cache *c, const struct hash_key *k, const struct uploader_hash *h)
-{
-    size_t b = key_bucket(k);
-    for (struct cache_entry *e = c->b[b]; e; e = e->next) {
-        if (key_eq(&e->key, k)) {
-            entry_set(e, h);
-            return 0;
-        }
-    }
-    struct cache_entry *e = malloc(sizeof(*e));
-    if (!e)
-        return -ENOMEM;
-    e->key = *k;
-    entry_set(e, h);
-    e->next = c->b[b];
-    c->b[b] = e;
-    return 0;
-}
+#define READ_BUF   (1024u * 1024)
+#define WORK_SLICE (16ull * 1024 * 1024)
 
 /* ---- one file ---------------------------------------------------------- */
 
@@ -142,7 +42,11 @@ struct hash_job {
     void *userdata;
     uv_work_t work;
     int fd;
-    bool stat_only; /* first round: stat, then look in the cache */
+    bool stat_only;           /* first round: stat, then look in the cache */
+    bool racy;                /* the file was written within HASH_RACY_NS of the read: not cached */
+    struct hash_job *waiters; /* same identity, waiting for this read (next_waiter) */
+    struct hash_job *next_waiter;
+    struct hash_job *next_reading; /* hasher's list of files being read */
     EVP_MD_CTX *sha256, *sha1;
     char *buf;
     uint64_t done, counted; /* bytes hashed; of them counted in bytes_read */
@@ -155,13 +59,57 @@ struct hash_job {
 
 struct hasher {
     uv_loop_t *loop;
-    struct hash_cache *cache;
+    struct uploader_hashcache *cache;
     unsigned parallel, running;
     struct hash_job *head, *tail;
+    struct hash_job *reading; /* being read (not from the cache), for sharing */
     unsigned files_read;
     uint64_t bytes_read;
     bool freeing;
 };
+
+static void hex(const unsigned char *d, size_t n, char *out);
+
+static int64_t now_realtime_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* How long after its last change a file must be before its digests may be
+ * cached: HASH_RACY_NS where time stamps have ns resolution; where both are
+ * whole seconds (ext4 with 128-byte inodes, some NFS servers, FAT) a rewrite
+ * in the same second keeps the identity, so two seconds (one stamp in a
+ * billion is a whole second by chance: only not cached). */
+static int64_t racy_margin(const struct hash_key *k)
+{
+    return k->ctime_ns % 1000000000 == 0 && k->mtime_ns % 1000000000 == 0 ? 2000000000ll
+                                                                          : HASH_RACY_NS;
+}
+
+/* Pool thread: the identity to hash under, after waiting out a fresh write
+ * (at most HASH_RACY_NS: a longer margin, or a ctime further ahead — another
+ * clock's, an NFS server's — is not waited for, and then the file is simply
+ * not cached). */
+static int settle_key(struct hash_job *j)
+{
+    int64_t now = now_realtime_ns(), margin = racy_margin(&j->key);
+    if (j->key.ctime_ns + margin <= now)
+        return 0;
+    int64_t wait = j->key.ctime_ns + margin - now;
+    if (wait <= HASH_RACY_NS) {
+        struct timespec ts = {.tv_sec = wait / 1000000000, .tv_nsec = wait % 1000000000};
+        while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+            ;
+        struct stat st;
+        if (fstat(j->fd, &st) < 0)
+            return -errno;
+        uploader__key_from_stat(&st, &j->key);
+    }
+    j->racy = j->key.ctime_ns + racy_margin(&j->key) > now_realtime_ns();
+    return 0;
+}
 
 static void hex(const unsigned char *d, size_t n, char *out)
 {
@@ -188,6 +136,8 @@ static void job_step(struct hash_job *j)
         if (fd < 0)
             return job_fail(j, fd, why);
         j->fd = fd;
+        if ((fd = settle_key(j)) < 0)
+            return job_fail(j, fd, strerror(-fd));
         if (j->stat_only)
             return;
     }
@@ -229,7 +179,7 @@ static void job_step(struct hash_job *j)
     if (fstat(j->fd, &st) < 0)
         return job_fail(j, -errno, strerror(errno));
     uploader__key_from_stat(&st, &now);
-    if (!key_eq(&now, &j->key))
+    if (!hash_key_eq(&now, &j->key))
         return job_fail(j, HS_ECHANGED, "file changed while being hashed");
     unsigned char d[EVP_MAX_MD_SIZE];
     unsigned dl;
@@ -265,16 +215,42 @@ static void work_cb(uv_work_t *w)
     job_step(w->data);
 }
 
+static void cancel(struct hash_job *j)
+{
+    struct hs_err e;
+    hs_err_set(&e, -ECANCELED, "%s: hashing cancelled", j->path);
+    j->cb(-ECANCELED, NULL, &e, j->userdata);
+    job_free(j);
+}
+
+static void unlist_reading(struct hasher *hs, struct hash_job *j)
+{
+    for (struct hash_job **pp = &hs->reading; *pp; pp = &(*pp)->next_reading)
+        if (*pp == j) {
+            *pp = j->next_reading;
+            return;
+        }
+}
+
+/* j is cancelled: so are the jobs waiting for its read. */
+static void cancel_waiters(struct hasher *hs, struct hash_job *j)
+{
+    unlist_reading(hs, j);
+    for (struct hash_job *wt = j->waiters, *n; wt; wt = n) {
+        n = wt->next_waiter;
+        cancel(wt);
+    }
+    j->waiters = NULL;
+}
+
 static void after_cb(uv_work_t *w, int status)
 {
     struct hash_job *j = w->data;
     struct hasher *hs = j->hs;
     if (hs->freeing || status < 0) {
         hs->running--;
-        struct hs_err e;
-        hs_err_set(&e, -ECANCELED, "%s: hashing cancelled", j->path);
-        j->cb(-ECANCELED, NULL, &e, j->userdata);
-        job_free(j);
+        cancel_waiters(hs, j);
+        cancel(j);
         if (hs->freeing && hs->running == 0)
             free(hs);
         else if (!hs->freeing)
@@ -285,8 +261,19 @@ static void after_cb(uv_work_t *w, int status)
     j->counted = j->done;
     if (!j->err && j->stat_only) {
         j->stat_only = false;
-        if (!hash_cache_get(hs->cache, &j->key, &j->res)) {
+        if (!hashcache_get_key(hs->cache, &j->key, &j->res)) {
+            for (struct hash_job *r = hs->reading; r && !j->racy; r = r->next_reading) {
+                if (r->racy || !hash_key_eq(&r->key, &j->key))
+                    continue;
+                /* being read right now: wait for that read, free the slot */
+                j->next_waiter = r->waiters;
+                r->waiters = j;
+                hs->running--;
+                return hasher_pump(hs);
+            }
             hs->files_read++;
+            j->next_reading = hs->reading;
+            hs->reading = j;
             uv_queue_work(hs->loop, &j->work, work_cb, after_cb);
             return;
         }
@@ -299,14 +286,39 @@ static void after_cb(uv_work_t *w, int status)
         return;
     }
     hs->running--;
+    if (!j->err && !j->res.from_cache && !j->racy)
+        hashcache_put_key(hs->cache, &j->key, &j->res);
+    struct hash_job *wt = j->waiters;
+    j->waiters = NULL;
+    unlist_reading(hs, j);
     if (j->err) {
         struct hs_err e;
         hs_err_set(&e, j->err, "%s", j->msg);
         j->cb(j->err, NULL, &e, j->userdata);
     } else {
-        if (!j->res.from_cache)
-            hash_cache_put(hs->cache, &j->key, &j->res);
         j->cb(0, &j->res, NULL, j->userdata);
+    }
+    /* the waiters: the same identity, so the same digests; after a failed
+     * read each opens the file itself again (first in the queue) */
+    while (wt) {
+        struct hash_job *n = wt->next_waiter;
+        wt->next_waiter = NULL;
+        if (!j->err) {
+            wt->res = j->res;
+            wt->res.from_cache = true;
+            wt->cb(0, &wt->res, NULL, wt->userdata);
+            job_free(wt);
+        } else {
+            close(wt->fd);
+            wt->fd = -1;
+            wt->stat_only = true;
+            wt->racy = false;
+            wt->next = hs->head;
+            hs->head = wt;
+            if (!hs->tail)
+                hs->tail = wt;
+        }
+        wt = n;
     }
     job_free(j);
     hasher_pump(hs);
@@ -330,7 +342,8 @@ static void hasher_pump(struct hasher *hs)
     }
 }
 
-int hasher_new(uv_loop_t *loop, struct hash_cache *cache, unsigned parallel, struct hasher **out)
+int hasher_new(uv_loop_t *loop, struct uploader_hashcache *cache, unsigned parallel,
+               struct hasher **out)
 {
     struct hasher *hs = calloc(1, sizeof(*hs));
     if (!hs)
@@ -350,10 +363,7 @@ void hasher_free(struct hasher *hs)
     struct hash_job *j = hs->head, *n;
     for (; j; j = n) {
         n = j->next;
-        struct hs_err e;
-        hs_err_set(&e, -ECANCELED, "%s: hashing cancelled", j->path);
-        j->cb(-ECANCELED, NULL, &e, j->userdata);
-        job_free(j);
+        cancel(j);
     }
     hs->head = hs->tail = NULL;
     if (hs->running == 0)

@@ -853,7 +853,7 @@ int uploader_push(struct uploader *u, const struct uploader_push_request *req,
         struct hs_err e;
         if (push_state_load(req->resume_state, &p->st, &e) == 0 && strcmp(p->st.key, key) == 0) {
             for (size_t i = 0; i < p->st.n_files; i++)
-                hash_cache_put(u->cache, &p->st.files[i].key, &p->st.files[i].hash);
+                hashcache_put_key(u->cache, &p->st.files[i].key, &p->st.files[i].hash);
         } else {
             push_state_clear(&p->st);
         }

@@ -12,7 +12,8 @@ struct push;
 struct uploader {
     uv_loop_t *loop;
     struct http_loop *http;
-    struct hash_cache *cache;
+    struct uploader_hashcache *cache;
+    uint64_t prehashed; /* files stored by uploader_prehash */
     struct hasher *hasher;
     char *endpoint;
     unsigned max_parallel;

@@ -41,7 +41,7 @@ int uploader_new(uv_loop_t *loop, const struct uploader_options *opt, struct upl
     u->retry_base = ho.retry.base;
     int rc;
     if (!(u->endpoint = strdup(opt->endpoint ? opt->endpoint : "")) ||
-        !(u->cache = hash_cache_new())) {
+        !(u->cache = uploader_hashcache_new(0))) {
         rc = hs_err_set(err, -ENOMEM, "out of memory");
         goto fail;
     }
@@ -55,7 +55,7 @@ int uploader_new(uv_loop_t *loop, const struct uploader_options *opt, struct upl
     return 0;
 fail:
     hasher_free(u->hasher);
-    hash_cache_free(u->cache);
+    uploader_hashcache_free(u->cache);
     free(u->endpoint);
     free(u);
     return rc;
@@ -64,7 +64,7 @@ fail:
 static void maybe_free(struct uploader *u)
 {
     if (u->closing && u->http_closed && !u->pushes) {
-        hash_cache_free(u->cache);
+        uploader_hashcache_free(u->cache);
         free(u->endpoint);
         free(u);
     }
@@ -123,4 +123,26 @@ int uploader_hash_file(struct uploader *u, const char *path, uploader_hash_cb cb
 unsigned uploader_hash_files_read(const struct uploader *u)
 {
     return u->hasher ? hasher_files_read(u->hasher) : 0;
+}
+
+static void prehash_done(int status, const struct uploader_hash *h, const struct hs_err *err,
+                         void *ud)
+{
+    (void)err;
+    /* -ECANCELED may come after the uploader is gone: touch nothing then */
+    if (status == 0 && !h->from_cache)
+        ((struct uploader *)ud)->prehashed++;
+}
+
+int uploader_prehash(struct uploader *u, const char *path)
+{
+    if (u->closing)
+        return -ECANCELED;
+    return hasher_hash(u->hasher, path, prehash_done, NULL, u);
+}
+
+void uploader_hash_cache_stats(const struct uploader *u, struct uploader_hashcache_stats *out)
+{
+    uploader_hashcache_stats(u->cache, out);
+    out->prehashed = u->prehashed;
 }

@@ -207,6 +207,44 @@ int uploader_hash_file(struct uploader *u, const char *path, uploader_hash_cb cb
 /* Number of files actually read by the hasher since uploader_new (cache misses). */
 unsigned uploader_hash_files_read(const struct uploader *u);
 
+/* Hash path ahead of its push (the daemon's pre-hash of a checkpoint's file
+ * as soon as the watcher saw it complete, sync/job_prehash.c): queued at the
+ * hasher like any hash (thread pool, `hash_parallel` files at once, at the
+ * pool's priority), the result only stored in the cache. Nothing is
+ * reported: a file that vanished or changed meanwhile is simply not cached.
+ * Returns 0 or -ECANCELED (closing) / -ENOMEM. */
+int uploader_prehash(struct uploader *u, const char *path);
+
+/* ---- the hash cache (hashcache.c) -------------------------------------- */
+
+/* Digests of files already read, keyed by the identity of the file read:
+ * (device, inode, size, mtime ns, ctime ns) from fstat of the descriptor the
+ * hasher opened, so a hit is the very file about to be sent. A file
+ * rewritten in place changes mtime or size, and always ctime (also when its
+ * mtime is set back), so it misses and is read again. Bounded, least
+ * recently used evicted first; thread-safe. The uploader owns one (every
+ * push and uploader_prehash share it); standalone ones are for tests. */
+#define UPLOADER_HASHCACHE_MAX_ENTRIES 65536 /* ~120 bytes each: ~8 MiB at most */
+struct uploader_hashcache;
+struct stat;
+/* max_entries 0 = UPLOADER_HASHCACHE_MAX_ENTRIES. NULL when out of memory. */
+struct uploader_hashcache *uploader_hashcache_new(size_t max_entries);
+void uploader_hashcache_free(struct uploader_hashcache *c); /* NULL fine */
+/* True (out filled, from_cache false) when the file of st is cached. */
+bool uploader_hashcache_get(struct uploader_hashcache *c, const struct stat *st,
+                            struct uploader_hash *out);
+/* Store h under its identity fields (dev, ino, size, mtime_ns, ctime_ns);
+ * -EINVAL for digests that are not lower-case hex, -ENOMEM. */
+int uploader_hashcache_put(struct uploader_hashcache *c, const struct uploader_hash *h);
+struct uploader_hashcache_stats {
+    size_t entries, max_entries;
+    uint64_t hits, misses, evictions; /* lookups that found / did not find; entries dropped */
+    uint64_t prehashed;               /* the uploader's: files uploader_prehash read */
+};
+void uploader_hashcache_stats(struct uploader_hashcache *c, struct uploader_hashcache_stats *out);
+/* The uploader's cache (what `hubsync status --json` shows as hash_cache). */
+void uploader_hash_cache_stats(const struct uploader *u, struct uploader_hashcache_stats *out);
+
 /* ---- who the token is (whoami.c) --------------------------------------- */
 
 /* An organization of the token's user, with the user's role in it

@@ -7,7 +7,8 @@
  *   bandwidth.c  token bucket for the shared upload cap
  *   http_loop.c  curl multi driven by the libuv loop; requests with retries
  *   http_error.c what a failed request means (HS_EHTTP/EAUTH/EREFUSED), its message
- *   hash.c       SHA-256 (+ git SHA-1) on the thread pool, cache
+ *   hash.c       SHA-256 (+ git SHA-1) on the thread pool
+ *   hashcache.c  the bounded, thread-safe cache of digests by file identity
  *   fileio.c     opening a file to read: no symlink, the identity hashed; reading
  *                part of it (preupload samples, regular contents of the commit)
  *   repo_path.c  which repo paths the Hub can store (public: uploader.h)
@@ -210,12 +211,21 @@ void http_error_message(const struct http_request *r, char *out, size_t n);
 
 #define HASH_SHA1_MAX_SIZE (10u * 1024 * 1024) /* git SHA-1 only for regular candidates */
 
-struct hash_cache;
-struct hash_cache *hash_cache_new(void);
-void hash_cache_free(struct hash_cache *c);
-/* Fills out (from_cache false) and returns true when k is cached. */
-bool hash_cache_get(struct hash_cache *c, const struct hash_key *k, struct uploader_hash *out);
-int hash_cache_put(struct hash_cache *c, const struct hash_key *k, const struct uploader_hash *h);
+/* A file whose ctime is less than this before the moment its read starts is
+ * "racy" (as git's index calls it): a write in the same timestamp granule
+ * (the kernel's coarse clock, ≤ 10 ms) would leave its identity unchanged,
+ * so its digests are not cached; the hasher waits this long after a fresh
+ * write before reading a file (hash.c; 2 s, not waited for, where time
+ * stamps are whole seconds). */
+#define HASH_RACY_NS (20 * 1000000ll)
+
+/* hashcache.c (public API in uploader.h), by the internal key: fills out
+ * (from_cache false) and returns true when k is cached; stores h under k. */
+bool hashcache_get_key(struct uploader_hashcache *c, const struct hash_key *k,
+                       struct uploader_hash *out);
+int hashcache_put_key(struct uploader_hashcache *c, const struct hash_key *k,
+                      const struct uploader_hash *h);
+bool hash_key_eq(const struct hash_key *a, const struct hash_key *b); /* every field */
 
 /* fileio.c: open a file listed as regular to read it — O_NOFOLLOW|O_CLOEXEC|
  * O_NONBLOCK; a symlink or anything but a regular file is HS_ECHANGED, and
@@ -234,7 +244,8 @@ int uploader__read_file(const char *path, const struct hash_key *expect, uint64_
                         size_t len, char *why, size_t why_len);
 
 struct hasher;
-int hasher_new(uv_loop_t *loop, struct hash_cache *cache, unsigned parallel, struct hasher **out);
+int hasher_new(uv_loop_t *loop, struct uploader_hashcache *cache, unsigned parallel,
+               struct hasher **out);
 /* Cancels queued work; frees once running work returned. */
 void hasher_free(struct hasher *hs);
 /* Bytes of one file hashed so far, after each work item (loop thread). */

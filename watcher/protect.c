@@ -261,6 +261,17 @@ static void queue_op(struct watcher__job *j, struct watcher__prot *p, int kind, 
 
 /* ---- the batch on the pool -------------------------------------------------------- */
 
+/* The file is protected: tell the caller (on_file_protected), who may read
+ * it ahead. */
+static void announce(struct watcher__job *j, struct watcher__prot *p, const char *rel)
+{
+    char path[HS_PATH_MAX];
+    if (j->removed || !j->w->cb.on_file_protected ||
+        hs_path_join_under(path, sizeof(path), p->dir, rel) < 0)
+        return;
+    j->w->cb.on_file_protected(&j->pub, p->id, path, j->w->userdata);
+}
+
 static void after_cb(struct watcher__lane_req *req)
 {
     struct pwork *w = (struct pwork *)req;
@@ -275,9 +286,10 @@ static void after_cb(struct watcher__lane_req *req)
         next = op->next;
         struct watcher__prot *p = op->p;
         for (size_t i = 0; i < op->n_got; i++) {
-            if (op->kind != POP_REMOVE && !p->release)
+            if (op->kind != POP_REMOVE && !p->release) {
+                announce(j, p, op->got[i].rel);
                 record(j, p, &op->got[i]);
-            else
+            } else
                 free(op->got[i].rel);
         }
         if (op->no_method && !j->protect_off && !j->removed) {

@@ -238,6 +238,17 @@ struct watcher_callbacks {
      * on_checkpoint_lost is NULL a lost save comes here as an ERROR. */
     void (*on_notice)(struct watcher_job *job, enum watcher_notice_level level, const char *msg,
                       void *userdata);
+    /* A file of save `id` was just protected in the spool (see "Protect on
+     * sight": seen complete, hard-linked or reflinked): path is the
+     * absolute path of its protected copy, the inode a hard link shares
+     * with the original. For reading ahead — the daemon hashes it while
+     * the save is still pending (sync/job_prehash.c). Nothing is promised
+     * about the save: the file may be rewritten, taken again, or the save
+     * never become READY. Not called for saves that are not protected
+     * (single files such as *.ckpt, the generic layout, protection off).
+     * Valid during the call only. May be NULL. */
+    void (*on_file_protected)(struct watcher_job *job, const char *id, const char *path,
+                              void *userdata);
 };
 
 /* ---- the watcher --------------------------------------------------------- */

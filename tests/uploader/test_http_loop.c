@@ -586,7 +586,7 @@ static void test_hash_progress(void **s)
     make_file(path, (size_t)size);
     uv_loop_t loop;
     uv_loop_init(&loop);
-    struct hash_cache *cache = hash_cache_new();
+    struct uploader_hashcache *cache = uploader_hashcache_new(0);
     struct hasher *hs = NULL;
     assert_int_equal(hasher_new(&loop, cache, 2, &hs), 0);
     struct tick_out t = {0};
@@ -612,7 +612,7 @@ static void test_hash_progress(void **s)
     assert_int_equal(c.n_ticks, 0);
     assert_int_equal(hasher_bytes_read(hs), size);
     hasher_free(hs);
-    hash_cache_free(cache);
+    uploader_hashcache_free(cache);
     uv_run(&loop, UV_RUN_DEFAULT);
     assert_int_equal(uv_loop_close(&loop), 0);
     unlink(path);

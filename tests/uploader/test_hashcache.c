@@ -1,0 +1,296 @@
+/*
+ * test_hashcache.c — the hash cache (uploader/hashcache.c) and the hasher's
+ * use of it (hash.c): the LRU bound and its counters, the identity rule (a
+ * file rewritten in place with the same size and its mtime set back misses:
+ * ctime is in the key), the racy rule (a file hashed right after it was
+ * written is still cached, because the hasher waits out HASH_RACY_NS, and a
+ * rewrite after that hash is never answered from the cache), two requests
+ * for one file while it is read sharing one read, and uploader_prehash
+ * feeding the cache a later hash finds.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "uploader_int.h"
+
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static void fill_hash(struct uploader_hash *h, uint64_t ino, char digit)
+{
+    memset(h, 0, sizeof(*h));
+    memset(h->sha256, digit, 64);
+    h->dev = 1;
+    h->ino = ino;
+    h->size = 100;
+    h->mtime_ns = 5;
+    h->ctime_ns = 7;
+}
+
+static struct stat stat_of(const struct uploader_hash *h)
+{
+    struct stat st = {0};
+    st.st_dev = h->dev;
+    st.st_ino = h->ino;
+    st.st_size = (off_t)h->size;
+    st.st_mtim.tv_nsec = h->mtime_ns;
+    st.st_ctim.tv_nsec = h->ctime_ns;
+    return st;
+}
+
+static void test_lru_bound(void **s)
+{
+    (void)s;
+    struct uploader_hashcache *c = uploader_hashcache_new(3);
+    struct uploader_hash h[5], out;
+    for (int i = 0; i < 5; i++)
+        fill_hash(&h[i], (uint64_t)i + 10, (char)('a' + i));
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(uploader_hashcache_put(c, &h[i]), 0);
+    struct stat st = stat_of(&h[0]);
+    assert_true(uploader_hashcache_get(c, &st, &out)); /* 0 is now the most recent */
+    assert_string_equal(out.sha256, h[0].sha256);
+    assert_false(out.from_cache);
+    assert_int_equal(out.ino, 10);
+    assert_int_equal(out.sha1[0], 0);
+    assert_int_equal(uploader_hashcache_put(c, &h[3]), 0); /* evicts 1, the LRU */
+    st = stat_of(&h[1]);
+    assert_false(uploader_hashcache_get(c, &st, &out));
+    st = stat_of(&h[0]);
+    assert_true(uploader_hashcache_get(c, &st, &out));
+    st = stat_of(&h[2]);
+    assert_true(uploader_hashcache_get(c, &st, &out));
+    /* updating an entry keeps the count */
+    memset(h[2].sha256, 'f', 64);
+    memset(h[2].sha1, '0', 40);
+    assert_int_equal(uploader_hashcache_put(c, &h[2]), 0);
+    assert_true(uploader_hashcache_get(c, &st, &out));
+    assert_string_equal(out.sha256, h[2].sha256);
+    assert_string_equal(out.sha1, h[2].sha1);
+    struct uploader_hashcache_stats stt;
+    uploader_hashcache_stats(c, &stt);
+    assert_int_equal(stt.entries, 3);
+    assert_int_equal(stt.max_entries, 3);
+    assert_int_equal(stt.hits, 4);
+    assert_int_equal(stt.misses, 1);
+    assert_int_equal(stt.evictions, 1);
+    /* one field of the identity differs: a miss (each field, ctime too) */
+    struct stat o = stat_of(&h[0]);
+    o.st_ctim.tv_nsec++;
+    assert_false(uploader_hashcache_get(c, &o, &out));
+    o = stat_of(&h[0]);
+    o.st_mtim.tv_nsec++;
+    assert_false(uploader_hashcache_get(c, &o, &out));
+    o = stat_of(&h[0]);
+    o.st_size++;
+    assert_false(uploader_hashcache_get(c, &o, &out));
+    /* digests that are not hex are refused */
+    h[4].sha256[3] = 'G';
+    assert_int_equal(uploader_hashcache_put(c, &h[4]), -EINVAL);
+    uploader_hashcache_free(c);
+    uploader_hashcache_free(NULL);
+    /* many entries stay within the bound */
+    c = uploader_hashcache_new(100);
+    for (int i = 0; i < 1000; i++) {
+        fill_hash(&h[0], (uint64_t)i, 'c');
+        assert_int_equal(uploader_hashcache_put(c, &h[0]), 0);
+    }
+    uploader_hashcache_stats(c, &stt);
+    assert_int_equal(stt.entries, 100);
+    assert_int_equal(stt.evictions, 900);
+    uploader_hashcache_free(c);
+}
+
+static void write_all(const char *path, const char *mode, char byte, size_t size)
+{
+    FILE *f = fopen(path, mode);
+    assert_non_null(f);
+    char buf[4096];
+    memset(buf, byte, sizeof(buf));
+    for (size_t done = 0; done < size; done += sizeof(buf))
+        fwrite(buf, 1, size - done < sizeof(buf) ? size - done : sizeof(buf), f);
+    assert_int_equal(fclose(f), 0);
+}
+
+static void sha_file(const char *path, char out[65])
+{
+    unsigned char d[32], buf[65536];
+    unsigned dl;
+    EVP_MD_CTX *m = EVP_MD_CTX_new();
+    EVP_DigestInit_ex(m, EVP_sha256(), NULL);
+    int fd = open(path, O_RDONLY);
+    ssize_t k;
+    while ((k = read(fd, buf, sizeof(buf))) > 0)
+        EVP_DigestUpdate(m, buf, (size_t)k);
+    close(fd);
+    EVP_DigestFinal_ex(m, d, &dl);
+    EVP_MD_CTX_free(m);
+    for (int i = 0; i < 32; i++)
+        sprintf(out + 2 * i, "%02x", d[i]);
+}
+
+struct hash_out {
+    bool done;
+    int status;
+    struct uploader_hash h;
+};
+
+static void hash_cb(int status, const struct uploader_hash *h, const struct hs_err *err, void *ud)
+{
+    (void)err;
+    struct hash_out *o = ud;
+    o->done = true;
+    o->status = status;
+    if (h)
+        o->h = *h;
+}
+
+static void run_until(uv_loop_t *loop, const bool *flag)
+{
+    while (!*flag)
+        uv_run(loop, UV_RUN_ONCE);
+}
+
+/* The trainer writes, closes, the hash runs at once (the racy wait makes it
+ * cacheable); the file is then rewritten in place with the same size and
+ * its mtime set back: the next hash reads it again and gives the new
+ * digest. */
+static void test_rewrite_in_place(void **s)
+{
+    (void)s;
+    const char *path = "/tmp/hs_hashcache_rewrite.bin";
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    struct uploader_hashcache *c = uploader_hashcache_new(0);
+    struct hasher *hs = NULL;
+    assert_int_equal(hasher_new(&loop, c, 2, &hs), 0);
+    write_all(path, "w", 'a', 3u << 20);
+    struct hash_out a = {0}, b = {0}, d = {0};
+    assert_int_equal(hasher_hash(hs, path, hash_cb, NULL, &a), 0);
+    run_until(&loop, &a.done);
+    assert_int_equal(a.status, 0);
+    char want[65];
+    sha_file(path, want);
+    assert_string_equal(a.h.sha256, want);
+    assert_int_equal(hasher_files_read(hs), 1);
+    assert_int_equal(hasher_hash(hs, path, hash_cb, NULL, &b), 0);
+    run_until(&loop, &b.done);
+    assert_true(b.h.from_cache); /* cached although hashed right after the write */
+    assert_int_equal(hasher_files_read(hs), 1);
+    struct stat before;
+    assert_int_equal(stat(path, &before), 0);
+    write_all(path, "r+", 'b', 3u << 20); /* same inode, same size, new bytes */
+    struct timespec ts[2] = {before.st_atim, before.st_mtim};
+    assert_int_equal(utimensat(AT_FDCWD, path, ts, 0), 0); /* mtime set back */
+    struct stat after;
+    assert_int_equal(stat(path, &after), 0);
+    assert_int_equal(after.st_ino, before.st_ino);
+    assert_int_equal(after.st_mtim.tv_nsec, before.st_mtim.tv_nsec);
+    assert_int_equal(hasher_hash(hs, path, hash_cb, NULL, &d), 0);
+    run_until(&loop, &d.done);
+    assert_int_equal(d.status, 0);
+    assert_false(d.h.from_cache);
+    sha_file(path, want);
+    assert_string_equal(d.h.sha256, want);
+    assert_string_not_equal(d.h.sha256, a.h.sha256);
+    assert_int_equal(hasher_files_read(hs), 2);
+    hasher_free(hs);
+    uploader_hashcache_free(c);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    assert_int_equal(uv_loop_close(&loop), 0);
+    unlink(path);
+}
+
+/* Two requests for one file queued together: it is read once (the second
+ * shares the first's read, or finds its result in the cache), both get its
+ * digest. */
+static void test_shared_read(void **s)
+{
+    (void)s;
+    const char *path = "/tmp/hs_hashcache_shared.bin";
+    write_all(path, "w", 'z', 48u << 20);
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    struct uploader_hashcache *c = uploader_hashcache_new(0);
+    struct hasher *hs = NULL;
+    assert_int_equal(hasher_new(&loop, c, 2, &hs), 0);
+    struct hash_out a = {0}, b = {0};
+    assert_int_equal(hasher_hash(hs, path, hash_cb, NULL, &a), 0);
+    assert_int_equal(hasher_hash(hs, path, hash_cb, NULL, &b), 0);
+    run_until(&loop, &a.done);
+    run_until(&loop, &b.done);
+    assert_int_equal(a.status, 0);
+    assert_int_equal(b.status, 0);
+    assert_string_equal(a.h.sha256, b.h.sha256);
+    assert_true(a.h.from_cache != b.h.from_cache);
+    assert_int_equal(hasher_files_read(hs), 1);
+    assert_int_equal(hasher_bytes_read(hs), 48u << 20);
+    /* cancelled together: a shared read cut by hasher_free reports both */
+    struct hash_out x = {0}, y = {0};
+    write_all(path, "w", 'y', 48u << 20);
+    assert_int_equal(hasher_hash(hs, path, hash_cb, NULL, &x), 0);
+    assert_int_equal(hasher_hash(hs, path, hash_cb, NULL, &y), 0);
+    hasher_free(hs);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    assert_true(x.done && y.done);
+    assert_true(x.status == -ECANCELED || x.status == 0);
+    assert_true(y.status == -ECANCELED || y.status == 0);
+    uploader_hashcache_free(c);
+    assert_int_equal(uv_loop_close(&loop), 0);
+    unlink(path);
+}
+
+/* uploader_prehash stores the digest; the hash of the push finds it. */
+static void test_prehash_feeds_cache(void **s)
+{
+    (void)s;
+    const char *path = "/tmp/hs_hashcache_pre.bin";
+    write_all(path, "w", 'p', 1u << 20);
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    struct uploader *u;
+    struct uploader_options o = {.endpoint = "http://127.0.0.1:9", .token = "hf_x"};
+    struct hs_err err;
+    assert_int_equal(uploader_new(&loop, &o, &u, &err), 0);
+    assert_int_equal(uploader_prehash(u, path), 0);
+    struct uploader_hashcache_stats st;
+    do {
+        uv_run(&loop, UV_RUN_ONCE);
+        uploader_hash_cache_stats(u, &st);
+    } while (st.prehashed < 1);
+    assert_int_equal(st.entries, 1);
+    assert_int_equal(uploader_prehash(u, "/nonexistent/x"), 0); /* not reported */
+    struct hash_out a = {0};
+    assert_int_equal(uploader_hash_file(u, path, hash_cb, &a), 0);
+    run_until(&loop, &a.done);
+    assert_true(a.h.from_cache);
+    char want[65];
+    sha_file(path, want);
+    assert_string_equal(a.h.sha256, want);
+    assert_int_equal(uploader_hash_files_read(u), 1); /* read once, by the pre-hash */
+    uploader_hash_cache_stats(u, &st);
+    assert_int_equal(st.prehashed, 1);
+    assert_int_equal(st.hits, 1);
+    uploader_close(u);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    assert_int_equal(uv_loop_close(&loop), 0);
+    unlink(path);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_lru_bound),
+        cmocka_unit_test(test_rewrite_in_place),
+        cmocka_unit_test(test_shared_read),
+        cmocka_unit_test(test_prehash_feeds_cache),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
