@@ -17,7 +17,7 @@ static void refill(struct token_bucket *tb, hs_usec_t now)
     tb->last = now;
 }
 
-void token_bucket_init(struct token_bucket *tb, uint64_t rate, hs_usec_t now)
+void uploader__token_bucket_init(struct token_bucket *tb, uint64_t rate, hs_usec_t now)
 {
     tb->rate = (double)rate;
     tb->burst = tb->rate / 10 < 16384 ? 16384 : tb->rate / 10;
@@ -25,7 +25,7 @@ void token_bucket_init(struct token_bucket *tb, uint64_t rate, hs_usec_t now)
     tb->last = now;
 }
 
-size_t token_bucket_take(struct token_bucket *tb, size_t want, hs_usec_t now)
+size_t uploader__token_bucket_take(struct token_bucket *tb, size_t want, hs_usec_t now)
 {
     if (tb->rate <= 0)
         return want;
@@ -37,7 +37,7 @@ size_t token_bucket_take(struct token_bucket *tb, size_t want, hs_usec_t now)
     return n;
 }
 
-hs_usec_t token_bucket_wait(struct token_bucket *tb, size_t want, hs_usec_t now)
+hs_usec_t uploader__token_bucket_wait(struct token_bucket *tb, size_t want, hs_usec_t now)
 {
     if (tb->rate <= 0)
         return 0;

@@ -1,7 +1,7 @@
 /*
  * commit_body.c — the NDJSON commit body of a push, streamed: never held in
  * memory, generated line by line on the thread pool while curl sends it
- * (http_request.body_fill, http_loop.c). push__build_commit (thread pool,
+ * (http_request.body_fill, http_loop.c). uploader__push_build_commit (thread pool,
  * queued once every LFS object is stored) only measures it: the header, a
  * line per file to commit, the deletions, so the request carries its exact
  * Content-Length. commit_fill then renders each line as curl asks for the
@@ -35,10 +35,10 @@ static void op_of(const struct pfile *f, struct hub_commit_op *op, const char *b
 
 /* Thread pool: the body's length and number of operations (p->commit_len,
  * p->commit_ops); errors in p->err. Touches only those and reads p->files. */
-void push__build_commit(uv_work_t *w)
+void uploader__push_build_commit(uv_work_t *w)
 {
     struct push *p = w->data;
-    char *hl = hub_commit_header_line(p->summary, p->description, p->parent);
+    char *hl = uploader__hub_commit_header_line(p->summary, p->description, p->parent);
     if (!hl) {
         hs_err_set(&p->err, -ENOMEM, "cannot build the commit body");
         return;
@@ -56,7 +56,7 @@ void push__build_commit(uv_work_t *w)
         }
         struct hub_commit_op op;
         op_of(f, &op, NULL);
-        uint64_t n = hub_commit_op_line_len(&op);
+        uint64_t n = uploader__hub_commit_op_line_len(&op);
         if (!n) {
             hs_err_set(&p->err, -ENOMEM, "cannot build the commit body");
             return;
@@ -65,7 +65,7 @@ void push__build_commit(uv_work_t *w)
         ops++;
     }
     for (size_t i = 0; i < p->n_deletes; i++) {
-        char *l = hub_commit_delete_line(p->deletes[i]);
+        char *l = uploader__hub_commit_delete_line(p->deletes[i]);
         if (!l) {
             hs_err_set(&p->err, -ENOMEM, "cannot build the commit body");
             return;
@@ -84,11 +84,11 @@ static int render(struct push *p, size_t k, char **line, char *why, size_t why_l
 {
     *line = NULL;
     if (k == 0) {
-        *line = hub_commit_header_line(p->summary, p->description, p->parent);
+        *line = uploader__hub_commit_header_line(p->summary, p->description, p->parent);
         return *line ? 0 : -ENOMEM;
     }
     if (k - 1 >= p->n_files) {
-        *line = hub_commit_delete_line(p->deletes[k - 1 - p->n_files]);
+        *line = uploader__hub_commit_delete_line(p->deletes[k - 1 - p->n_files]);
         return *line ? 0 : -ENOMEM;
     }
     const struct pfile *f = &p->files[k - 1];
@@ -110,7 +110,7 @@ static int render(struct push *p, size_t k, char **line, char *why, size_t why_l
                   : -ENOMEM;
         if (rc == -ENOMEM && !data)
             snprintf(w, sizeof(w), "out of memory");
-        if (rc == 0 && !(b64 = b64_encode(data, f->sf->hash.size)))
+        if (rc == 0 && !(b64 = uploader__b64_encode(data, f->sf->hash.size)))
             rc = -ENOMEM;
         free(data);
     }
@@ -121,7 +121,7 @@ static int render(struct push *p, size_t k, char **line, char *why, size_t why_l
     }
     struct hub_commit_op op;
     op_of(f, &op, b64);
-    *line = hub_commit_op_line(&op);
+    *line = uploader__hub_commit_op_line(&op);
     free(b64);
     return *line ? 0 : -ENOMEM;
 }
@@ -169,7 +169,7 @@ static int commit_fill(void *src, uint64_t off, char *buf, size_t len, char *why
     return 0;
 }
 
-void push__commit_body(struct push *p, struct http_request *r)
+void uploader__push_commit_body(struct push *p, struct http_request *r)
 {
     r->body_fill = commit_fill;
     r->body_src = p;
@@ -178,7 +178,7 @@ void push__commit_body(struct push *p, struct http_request *r)
     r->content_type = "application/x-ndjson";
 }
 
-void push__commit_body_free(struct push *p)
+void uploader__push_commit_body_free(struct push *p)
 {
     free(p->cstream.line);
     p->cstream = (struct commit_stream){0};

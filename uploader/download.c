@@ -275,8 +275,8 @@ static bool attempt_failed(struct dl_file *f, struct http_request *r, bool cut_s
     bool ours = cut_short || (f->on_storage && st == 403);
     bool transient = ours || r->error == HS_EHTTP || st >= 500 || st == 429;
     if (!d->failed && transient && r->error != -ECANCELED && !d->u->closing)
-        delay = retry_delay(&d->retry, f->attempts, ours ? 500 : st, r->resp.curl_code,
-                            r->resp.retry_after, r->resp.ratelimit, (uint32_t)rand());
+        delay = uploader__retry_delay(&d->retry, f->attempts, ours ? 500 : st, r->resp.curl_code,
+                                      r->resp.retry_after, r->resp.ratelimit, (uint32_t)rand());
     if (r->error == -ECANCELED) {
         /* The uploader is closing: retries waiting on a timer end now too
          * (they would outlive it). */
@@ -311,7 +311,7 @@ static bool attempt_failed(struct dl_file *f, struct http_request *r, bool cut_s
         failf(d, HS_EHTTP, "%s: the download kept ending early (retries exhausted)", what);
     } else {
         struct hs_err e;
-        int code = http_describe_failure(r, what, &e);
+        int code = uploader__http_describe_failure(r, what, &e);
         if (st == 404)
             code = HS_EREFUSED;
         fail(d, code, &e);
@@ -333,7 +333,7 @@ static void got_body(struct http_request *r, void *ud)
     } else if (!attempt_failed(f, r, ok /* a 2xx cut short: resume */)) {
         d->active--;
     }
-    http_request_free(r);
+    uploader__http_request_free(r);
     pump(d);
     maybe_end(d);
 }
@@ -341,7 +341,7 @@ static void got_body(struct http_request *r, void *ud)
 static int submit(struct dl_file *f, const char *url, bool auth)
 {
     struct dl *d = f->d;
-    struct http_request *r = http_request_new("GET", url);
+    struct http_request *r = uploader__http_request_new("GET", url);
     if (!r)
         return -ENOMEM;
     r->auth = auth;
@@ -355,10 +355,10 @@ static int submit(struct dl_file *f, const char *url, bool auth)
     r->userdata = f;
     f->first_chunk = true;
     f->r = r;
-    int rc = http_submit(d->u->http, r);
+    int rc = uploader__http_submit(d->u->http, r);
     if (rc < 0) {
         f->r = NULL;
-        http_request_free(r);
+        uploader__http_request_free(r);
         return rc;
     }
     d->pending++;
@@ -375,12 +375,12 @@ static void start_file(struct dl_file *f)
         maybe_end(d);
         return;
     }
-    char *rev = url_encode_segment(d->repo.revision);
-    char *path = url_encode_path(f->f.repo_path);
+    char *rev = uploader__url_encode_segment(d->repo.revision);
+    char *path = uploader__url_encode_path(f->f.repo_path);
     char *url = NULL;
     if (rev && path &&
-        asprintf(&url, "%s/%s%s/%s/resolve/%s/%s", d->repo.endpoint, hub_type_prefix(d->repo.type),
-                 d->repo.ns, d->repo.name, rev, path) < 0)
+        asprintf(&url, "%s/%s%s/%s/resolve/%s/%s", d->repo.endpoint,
+                 uploader__hub_type_prefix(d->repo.type), d->repo.ns, d->repo.name, rev, path) < 0)
         url = NULL;
     free(rev);
     free(path);
@@ -420,8 +420,9 @@ static void got_resolve(struct http_request *r, void *ud)
         } else {
             loc = strdup(l);
         }
-        http_request_free(r);
-        int rc = loc ? submit(f, loc, url_is_under_endpoint(loc, d->repo.endpoint)) : -ENOMEM;
+        uploader__http_request_free(r);
+        int rc =
+            loc ? submit(f, loc, uploader__url_is_under_endpoint(loc, d->repo.endpoint)) : -ENOMEM;
         free(loc);
         if (rc < 0) {
             d->active--;
@@ -611,16 +612,17 @@ static void got_repo_info(struct http_request *r, void *ud)
     char *sha = NULL;
     int rc;
     if (r->error == 0 && r->resp.status == 200)
-        rc = hub_parse_repo_info_sha(r->resp.body.data ? r->resp.body.data : "", &sha, &e);
+        rc =
+            uploader__hub_parse_repo_info_sha(r->resp.body.data ? r->resp.body.data : "", &sha, &e);
     else
-        rc = http_describe_failure(r, "repo info", &e);
+        rc = uploader__http_describe_failure(r, "repo info", &e);
     if (rc == 0 && !sha)
         rc = hs_err_set(&e, -ENOMEM, "out of memory");
     q->cb(rc, rc == 0 ? sha : NULL, r->resp.status, r->resp.error_code, rc == 0 ? NULL : &e,
           q->userdata);
     free(sha);
     free(q);
-    http_request_free(r);
+    uploader__http_request_free(r);
 }
 
 int uploader_revision_commit(struct uploader *u, const char *repo_id, const char *repo_type,
@@ -637,10 +639,10 @@ int uploader_revision_commit(struct uploader *u, const char *repo_id, const char
                             .revision = (char *)(revision ? revision : "main")};
     repo.ns = strndup(repo_id, (size_t)(slash - repo_id));
     repo.name = (char *)(slash + 1);
-    char *url = repo.ns ? hub_url_repo_info(&repo) : NULL;
+    char *url = repo.ns ? uploader__hub_url_repo_info(&repo) : NULL;
     free(repo.ns);
     struct rev_req *q = url ? calloc(1, sizeof(*q)) : NULL;
-    struct http_request *r = q ? http_request_new("GET", url) : NULL;
+    struct http_request *r = q ? uploader__http_request_new("GET", url) : NULL;
     free(url);
     if (!r) {
         free(q);
@@ -654,9 +656,9 @@ int uploader_revision_commit(struct uploader *u, const char *repo_id, const char
     r->accept = "application/json";
     r->done = got_repo_info;
     r->userdata = q;
-    int rc = http_submit(u->http, r);
+    int rc = uploader__http_submit(u->http, r);
     if (rc < 0) {
-        http_request_free(r);
+        uploader__http_request_free(r);
         free(q);
         return hs_err_set(err, rc, "repo info: cannot send the request: %s", hs_strerror(rc));
     }

@@ -179,7 +179,7 @@ static void job_step(struct hash_job *j)
     if (fstat(j->fd, &st) < 0)
         return job_fail(j, -errno, strerror(errno));
     uploader__key_from_stat(&st, &now);
-    if (!hash_key_eq(&now, &j->key))
+    if (!uploader__hash_key_eq(&now, &j->key))
         return job_fail(j, HS_ECHANGED, "file changed while being hashed");
     unsigned char d[EVP_MAX_MD_SIZE];
     unsigned dl;
@@ -261,9 +261,9 @@ static void after_cb(uv_work_t *w, int status)
     j->counted = j->done;
     if (!j->err && j->stat_only) {
         j->stat_only = false;
-        if (!hashcache_get_key(hs->cache, &j->key, &j->res)) {
+        if (!uploader__hashcache_get_key(hs->cache, &j->key, &j->res)) {
             for (struct hash_job *r = hs->reading; r && !j->racy; r = r->next_reading) {
-                if (r->racy || !hash_key_eq(&r->key, &j->key))
+                if (r->racy || !uploader__hash_key_eq(&r->key, &j->key))
                     continue;
                 /* being read right now: wait for that read, free the slot */
                 j->next_waiter = r->waiters;
@@ -287,7 +287,7 @@ static void after_cb(uv_work_t *w, int status)
     }
     hs->running--;
     if (!j->err && !j->res.from_cache && !j->racy)
-        hashcache_put_key(hs->cache, &j->key, &j->res);
+        uploader__hashcache_put_key(hs->cache, &j->key, &j->res);
     struct hash_job *wt = j->waiters;
     j->waiters = NULL;
     unlist_reading(hs, j);
@@ -342,8 +342,8 @@ static void hasher_pump(struct hasher *hs)
     }
 }
 
-int hasher_new(uv_loop_t *loop, struct uploader_hashcache *cache, unsigned parallel,
-               struct hasher **out)
+int uploader__hasher_new(uv_loop_t *loop, struct uploader_hashcache *cache, unsigned parallel,
+                         struct hasher **out)
 {
     struct hasher *hs = calloc(1, sizeof(*hs));
     if (!hs)
@@ -355,7 +355,7 @@ int hasher_new(uv_loop_t *loop, struct uploader_hashcache *cache, unsigned paral
     return 0;
 }
 
-void hasher_free(struct hasher *hs)
+void uploader__hasher_free(struct hasher *hs)
 {
     if (!hs)
         return;
@@ -370,8 +370,8 @@ void hasher_free(struct hasher *hs)
         free(hs);
 }
 
-int hasher_hash(struct hasher *hs, const char *path, uploader_hash_cb cb,
-                hasher_progress_cb progress, void *userdata)
+int uploader__hasher_hash(struct hasher *hs, const char *path, uploader_hash_cb cb,
+                          hasher_progress_cb progress, void *userdata)
 {
     struct hash_job *j = calloc(1, sizeof(*j));
     if (!j || !(j->path = strdup(path))) {
@@ -394,18 +394,18 @@ int hasher_hash(struct hasher *hs, const char *path, uploader_hash_cb cb,
     return 0;
 }
 
-unsigned hasher_files_read(const struct hasher *hs)
+unsigned uploader__hasher_files_read(const struct hasher *hs)
 {
     return hs->files_read;
 }
 
-uint64_t hasher_bytes_read(const struct hasher *hs)
+uint64_t uploader__hasher_bytes_read(const struct hasher *hs)
 {
     return hs->bytes_read;
 }
 
-int hash_file_sync(const char *path, struct uploader_hash *out, struct hash_key *key,
-                   struct hs_err *err)
+int uploader__hash_file_sync(const char *path, struct uploader_hash *out, struct hash_key *key,
+                             struct hs_err *err)
 {
     struct hash_job j = {.path = (char *)path, .fd = -1};
     do

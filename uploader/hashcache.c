@@ -53,7 +53,7 @@ static size_t key_bucket(const struct uploader_hashcache *c, const struct hash_k
     return (size_t)(x & (c->nb - 1));
 }
 
-bool hash_key_eq(const struct hash_key *a, const struct hash_key *b)
+bool uploader__hash_key_eq(const struct hash_key *a, const struct hash_key *b)
 {
     return a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
            a->mtime_ns == b->mtime_ns && a->ctime_ns == b->ctime_ns;
@@ -145,7 +145,7 @@ static void lru_front(struct uploader_hashcache *c, struct hc_entry *e)
 static struct hc_entry *find(struct uploader_hashcache *c, const struct hash_key *k)
 {
     for (struct hc_entry *e = c->b[key_bucket(c, k)]; e; e = e->chain)
-        if (hash_key_eq(&e->key, k))
+        if (uploader__hash_key_eq(&e->key, k))
             return e;
     return NULL;
 }
@@ -164,8 +164,8 @@ static void evict_tail(struct uploader_hashcache *c)
     c->evictions++;
 }
 
-bool hashcache_get_key(struct uploader_hashcache *c, const struct hash_key *k,
-                       struct uploader_hash *out)
+bool uploader__hashcache_get_key(struct uploader_hashcache *c, const struct hash_key *k,
+                                 struct uploader_hash *out)
 {
     pthread_mutex_lock(&c->mu);
     struct hc_entry *e = find(c, k);
@@ -190,8 +190,8 @@ bool hashcache_get_key(struct uploader_hashcache *c, const struct hash_key *k,
     return true;
 }
 
-int hashcache_put_key(struct uploader_hashcache *c, const struct hash_key *k,
-                      const struct uploader_hash *h)
+int uploader__hashcache_put_key(struct uploader_hashcache *c, const struct hash_key *k,
+                                const struct uploader_hash *h)
 {
     unsigned char sha256[32], sha1[20];
     bool has_sha1 = h->sha1[0] != 0;
@@ -228,7 +228,7 @@ bool uploader_hashcache_get(struct uploader_hashcache *c, const struct stat *st,
 {
     struct hash_key k;
     uploader__key_from_stat(st, &k);
-    return hashcache_get_key(c, &k, out);
+    return uploader__hashcache_get_key(c, &k, out);
 }
 
 int uploader_hashcache_put(struct uploader_hashcache *c, const struct uploader_hash *h)
@@ -238,7 +238,7 @@ int uploader_hashcache_put(struct uploader_hashcache *c, const struct uploader_h
                          .size = h->size,
                          .mtime_ns = h->mtime_ns,
                          .ctime_ns = h->ctime_ns};
-    return hashcache_put_key(c, &k, h);
+    return uploader__hashcache_put_key(c, &k, h);
 }
 
 void uploader_hashcache_stats(struct uploader_hashcache *c, struct uploader_hashcache_stats *out)

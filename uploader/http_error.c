@@ -1,7 +1,7 @@
 /*
  * http_error.c — what a failed request means and how it reads: the Hub's
  * message of an answer (X-Error-Message, JSON error/errors, text), the error
- * code of a failure (http_status_class: transient HS_EHTTP, token HS_EAUTH,
+ * code of a failure (uploader__http_status_class: transient HS_EHTTP, token HS_EAUTH,
  * refused for good HS_EREFUSED) and the one-line description every push
  * error carries ("WHAT: HTTP 400 (CODE) from POST URL: MESSAGE [request id
  * ID]"), with no query string and no secret. It sends nothing: http_loop.c
@@ -12,7 +12,7 @@
 #include <stdio.h>
 #include <string.h>
 
-void http_error_message(const struct http_request *r, char *out, size_t n)
+void uploader__http_error_message(const struct http_request *r, char *out, size_t n)
 {
     out[0] = 0;
     if (r->resp.error_message && *r->resp.error_message) {
@@ -52,7 +52,7 @@ void http_error_message(const struct http_request *r, char *out, size_t n)
  * is the Hub refusing this very request, which no retry changes
  * (HS_EREFUSED). Like huggingface_hub's hf_raise_for_status, which raises on
  * every 4xx, its http_backoff retrying only 5xx/429 and transport errors. */
-int http_status_class(long status, bool to_hub)
+int uploader__http_status_class(long status, bool to_hub)
 {
     if (status >= 500 || status < 400)
         return HS_EHTTP;
@@ -63,10 +63,11 @@ int http_status_class(long status, bool to_hub)
     return HS_EREFUSED;
 }
 
-int http_describe_failure(const struct http_request *r, const char *what, struct hs_err *err)
+int uploader__http_describe_failure(const struct http_request *r, const char *what,
+                                    struct hs_err *err)
 {
     char url[512], msg[512], rid[160] = "";
-    url_strip_query(r->url, url, sizeof(url));
+    uploader__url_strip_query(r->url, url, sizeof(url));
     if (r->error == HS_ECHANGED || (r->error && r->error != HS_EHTTP && r->file_err[0]))
         return hs_err_set(err, r->error, "%s: %s", what, r->file_err);
     if (r->error == -ECANCELED)
@@ -89,10 +90,10 @@ int http_describe_failure(const struct http_request *r, const char *what, struct
         return hs_err_set(err, HS_EHTTP, "%s: %s %s failed after %u attempt%s: %s%s", what,
                           r->method, url, r->attempts, r->attempts == 1 ? "" : "s", safe, hint);
     }
-    http_error_message(r, msg, sizeof(msg));
+    uploader__http_error_message(r, msg, sizeof(msg));
     hs_secret_scrub(msg);
     long st = r->resp.status;
-    int code = http_status_class(st, r->auth);
+    int code = uploader__http_status_class(st, r->auth);
     /* S3 answers an idle upload socket with 400 RequestTimeout: a transient
      * failure in a 4xx, the one storage code known to heal on a retry. */
     if (code == HS_EREFUSED && !r->auth && r->resp.body.data &&

@@ -524,13 +524,13 @@ static size_t on_read(char *dst, size_t size, size_t n, void *ud)
     }
     size_t k = s->len - s->used < want ? s->len - s->used : want;
     if (h->tb.rate > 0) {
-        k = token_bucket_take(&h->tb, k, hs_now_monotonic());
+        k = uploader__token_bucket_take(&h->tb, k, hs_now_monotonic());
         if (k == 0) {
             p->paused_tokens = true;
             list_del(h, p);
             list_push(h, L_BW, p);
             if (!uv_is_active((uv_handle_t *)&h->bw_timer)) {
-                hs_usec_t w = token_bucket_wait(&h->tb, want, hs_now_monotonic());
+                hs_usec_t w = uploader__token_bucket_wait(&h->tb, want, hs_now_monotonic());
                 uv_timer_start(&h->bw_timer, bw_resume, w / 1000 + 1, 0);
             }
             return CURL_READFUNC_PAUSE;
@@ -565,14 +565,14 @@ static void bw_resume(uv_timer_t *t)
             break; /* the rest waits for the next refill */
     }
     if (h->lists[L_BW].head) {
-        hs_usec_t w = token_bucket_wait(&h->tb, 4096, hs_now_monotonic());
+        hs_usec_t w = uploader__token_bucket_wait(&h->tb, 4096, hs_now_monotonic());
         uv_timer_start(&h->bw_timer, bw_resume, w / 1000 + 1, 0);
     }
 }
 
 /* ---- requests ---------------------------------------------------------- */
 
-struct http_request *http_request_new(const char *method, const char *url)
+struct http_request *uploader__http_request_new(const char *method, const char *url)
 {
     struct http_request *r = calloc(1, sizeof(*r));
     struct http_request_priv *p = calloc(1, sizeof(*p));
@@ -590,7 +590,8 @@ struct http_request *http_request_new(const char *method, const char *url)
     return r;
 }
 
-void http_request_set_body(struct http_request *r, char *owned, size_t len, const char *ctype)
+void uploader__http_request_set_body(struct http_request *r, char *owned, size_t len,
+                                     const char *ctype)
 {
     free(r->body);
     r->body = owned;
@@ -625,7 +626,7 @@ static void easy_release(struct http_request_priv *p)
     p->headers = NULL;
 }
 
-void http_request_free(struct http_request *r)
+void uploader__http_request_free(struct http_request *r)
 {
     if (!r)
         return;
@@ -841,8 +842,8 @@ static void check_multi_info(struct http_loop *h)
         if (r->retry == HTTP_RETRY_RATELIMIT && status != 429)
             ; /* only a 429 is known not to have been applied */
         else if (r->retry && !file_err && !h->closing)
-            delay = retry_delay(&h->retry, r->attempts - 1, status, code, r->resp.retry_after,
-                                r->resp.ratelimit, rng_next(h));
+            delay = uploader__retry_delay(&h->retry, r->attempts - 1, status, code,
+                                          r->resp.retry_after, r->resp.ratelimit, rng_next(h));
         if (delay >= 0) {
             r->error = 0;
             list_del(h, p);
@@ -857,12 +858,12 @@ static void check_multi_info(struct http_loop *h)
     pump(h);
 }
 
-int http_submit(struct http_loop *h, struct http_request *r)
+int uploader__http_submit(struct http_loop *h, struct http_request *r)
 {
     struct http_request_priv *p = r->priv;
     if (h->closing)
         return -ECANCELED;
-    if (r->auth && !url_is_under_endpoint(r->url, h->endpoint))
+    if (r->auth && !uploader__url_is_under_endpoint(r->url, h->endpoint))
         return -EPERM;
     if (!r->done)
         return -EINVAL;
@@ -879,15 +880,15 @@ int http_submit(struct http_loop *h, struct http_request *r)
     return 0;
 }
 
-uint64_t http_loop_bytes_out(const struct http_loop *h)
+uint64_t uploader__http_loop_bytes_out(const struct http_loop *h)
 {
     return h->bytes_out;
 }
 
 /* ---- life cycle -------------------------------------------------------- */
 
-int http_loop_new(uv_loop_t *loop, const struct http_loop_options *opt, struct http_loop **out,
-                  struct hs_err *err)
+int uploader__http_loop_new(uv_loop_t *loop, const struct http_loop_options *opt,
+                            struct http_loop **out, struct hs_err *err)
 {
     static bool global_done;
     if (!global_done) {
@@ -921,7 +922,7 @@ int http_loop_new(uv_loop_t *loop, const struct http_loop_options *opt, struct h
     h->retry = opt->retry;
     h->stall_seconds = opt->stall_seconds ? opt->stall_seconds : 60;
     h->rng = (uint32_t)hs_now_realtime() ^ (uint32_t)getpid() ^ 0x5bd1e995u;
-    token_bucket_init(&h->tb, opt->bandwidth_bytes_per_sec, hs_now_monotonic());
+    uploader__token_bucket_init(&h->tb, opt->bandwidth_bytes_per_sec, hs_now_monotonic());
     h->multi = curl_multi_init();
     curl_multi_setopt(h->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
     curl_multi_setopt(h->multi, CURLMOPT_SOCKETDATA, h);
@@ -936,7 +937,7 @@ int http_loop_new(uv_loop_t *loop, const struct http_loop_options *opt, struct h
     return 0;
 }
 
-void http_loop_close(struct http_loop *h, void (*closed)(void *), void *userdata)
+void uploader__http_loop_close(struct http_loop *h, void (*closed)(void *), void *userdata)
 {
     if (!h)
         return;

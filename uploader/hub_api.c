@@ -12,7 +12,7 @@
 #include <stdio.h>
 #include <string.h>
 
-const char *hub_type_prefix(const char *type)
+const char *uploader__hub_type_prefix(const char *type)
 {
     if (type && strcmp(type, "dataset") == 0)
         return "datasets/";
@@ -35,7 +35,7 @@ static char *fmt(const char *f, ...)
 
 static char *api_url(const struct hub_repo *r, const char *what, bool with_rev)
 {
-    char *rev = with_rev ? url_encode_segment(r->revision ? r->revision : "main") : NULL;
+    char *rev = with_rev ? uploader__url_encode_segment(r->revision ? r->revision : "main") : NULL;
     if (with_rev && !rev)
         return NULL;
     char *s = fmt("%s/api/%ss/%s/%s/%s%s%s", r->endpoint, r->type, r->ns, r->name, what,
@@ -44,59 +44,60 @@ static char *api_url(const struct hub_repo *r, const char *what, bool with_rev)
     return s;
 }
 
-char *hub_url_whoami(const struct hub_repo *r)
+char *uploader__hub_url_whoami(const struct hub_repo *r)
 {
     return fmt("%s/api/whoami-v2", r->endpoint);
 }
 
-char *hub_url_create_repo(const struct hub_repo *r)
+char *uploader__hub_url_create_repo(const struct hub_repo *r)
 {
     return fmt("%s/api/repos/create", r->endpoint);
 }
 
-char *hub_url_repo_info(const struct hub_repo *r)
+char *uploader__hub_url_repo_info(const struct hub_repo *r)
 {
-    char *rev = url_encode_segment(r->revision ? r->revision : "main");
+    char *rev = uploader__url_encode_segment(r->revision ? r->revision : "main");
     char *s =
         rev ? fmt("%s/api/%ss/%s/%s/revision/%s", r->endpoint, r->type, r->ns, r->name, rev) : NULL;
     free(rev);
     return s;
 }
 
-char *hub_url_branch(const struct hub_repo *r)
+char *uploader__hub_url_branch(const struct hub_repo *r)
 {
     return api_url(r, "branch", true);
 }
 
-char *hub_url_preupload(const struct hub_repo *r)
+char *uploader__hub_url_preupload(const struct hub_repo *r)
 {
     return api_url(r, "preupload", true);
 }
 
-char *hub_url_paths_info(const struct hub_repo *r)
+char *uploader__hub_url_paths_info(const struct hub_repo *r)
 {
     return api_url(r, "paths-info", true);
 }
 
-char *hub_url_commit(const struct hub_repo *r)
+char *uploader__hub_url_commit(const struct hub_repo *r)
 {
     return api_url(r, "commit", true);
 }
 
-char *hub_url_tag(const struct hub_repo *r)
+char *uploader__hub_url_tag(const struct hub_repo *r)
 {
     return api_url(r, "tag", true);
 }
 
-char *hub_url_lfs_batch(const struct hub_repo *r)
+char *uploader__hub_url_lfs_batch(const struct hub_repo *r)
 {
-    return fmt("%s/%s%s/%s.git/info/lfs/objects/batch", r->endpoint, hub_type_prefix(r->type),
-               r->ns, r->name);
+    return fmt("%s/%s%s/%s.git/info/lfs/objects/batch", r->endpoint,
+               uploader__hub_type_prefix(r->type), r->ns, r->name);
 }
 
-char *hub_commit_page_url(const struct hub_repo *r, const char *oid)
+char *uploader__hub_commit_page_url(const struct hub_repo *r, const char *oid)
 {
-    return fmt("%s/%s%s/%s/commit/%s", r->endpoint, hub_type_prefix(r->type), r->ns, r->name, oid);
+    return fmt("%s/%s%s/%s/commit/%s", r->endpoint, uploader__hub_type_prefix(r->type), r->ns,
+               r->name, oid);
 }
 
 static json_t *parse(const char *body, const char *what, struct hs_err *err)
@@ -117,7 +118,7 @@ static char *dump(json_t *j)
 }
 
 /* The user name of whoami.c's parser (one parser for every whoami use). */
-int hub_parse_whoami(const char *body, char **name, struct hs_err *err)
+int uploader__hub_parse_whoami(const char *body, char **name, struct hs_err *err)
 {
     struct uploader_whoami w;
     int rc = uploader_whoami_parse(body, &w, err);
@@ -129,7 +130,7 @@ int hub_parse_whoami(const char *body, char **name, struct hs_err *err)
     return rc;
 }
 
-char *hub_body_create_repo(const struct hub_repo *r, bool private_repo)
+char *uploader__hub_body_create_repo(const struct hub_repo *r, bool private_repo)
 {
     json_t *j = json_pack("{s:s, s:s, s:s, s:b}", "name", r->name, "type", r->type, "visibility",
                           private_repo ? "private" : "public", "private", private_repo);
@@ -138,11 +139,11 @@ char *hub_body_create_repo(const struct hub_repo *r, bool private_repo)
     return dump(j);
 }
 
-char *hub_body_preupload(const struct hub_preupload_item *items, size_t n)
+char *uploader__hub_body_preupload(const struct hub_preupload_item *items, size_t n)
 {
     json_t *files = json_array();
     for (size_t i = 0; files && i < n; i++) {
-        char *b64 = b64_encode(items[i].sample, items[i].sample_len);
+        char *b64 = uploader__b64_encode(items[i].sample, items[i].sample_len);
         if (!b64) {
             json_decref(files);
             return NULL;
@@ -154,8 +155,8 @@ char *hub_body_preupload(const struct hub_preupload_item *items, size_t n)
     return dump(json_pack("{s:o}", "files", files));
 }
 
-int hub_parse_preupload(const char *body, struct hub_preupload_item *items, size_t n,
-                        char **commit_oid, struct hs_err *err)
+int uploader__hub_parse_preupload(const char *body, struct hub_preupload_item *items, size_t n,
+                                  char **commit_oid, struct hs_err *err)
 {
     json_t *j = parse(body, "preupload", err);
     if (!j)
@@ -209,7 +210,7 @@ out:
     return rc;
 }
 
-void hub_lfs_action_clear(struct hub_lfs_action *a)
+void uploader__hub_lfs_action_clear(struct hub_lfs_action *a)
 {
     free(a->href);
     for (size_t i = 0; i < a->n_parts; i++)
@@ -224,7 +225,8 @@ void hub_lfs_action_clear(struct hub_lfs_action *a)
     a->present = false;
 }
 
-char *hub_body_lfs_batch(const char *const *oids, const uint64_t *sizes, size_t n, const char *ref)
+char *uploader__hub_body_lfs_batch(const char *const *oids, const uint64_t *sizes, size_t n,
+                                   const char *ref)
 {
     json_t *objs = json_array();
     for (size_t i = 0; objs && i < n; i++)
@@ -313,8 +315,8 @@ static int parse_action(json_t *o, struct hub_lfs_action *a, int64_t now, struct
     return 0;
 }
 
-int hub_parse_lfs_batch(const char *body, struct hub_lfs_action *out, size_t n, int64_t now_unix,
-                        struct hs_err *err)
+int uploader__hub_parse_lfs_batch(const char *body, struct hub_lfs_action *out, size_t n,
+                                  int64_t now_unix, struct hs_err *err)
 {
     json_t *j = parse(body, "LFS batch", err);
     if (!j)
@@ -357,9 +359,9 @@ int hub_parse_lfs_batch(const char *body, struct hub_lfs_action *out, size_t n, 
             json_t *m = json_object_get(e, "message"), *c = json_object_get(e, "code");
             /* A per-object error (422 invalid, 404, 410…) is the Hub's answer
              * about this object: asking again gets the same one — unless its
-             * code says otherwise (5xx, 429: http_status_class). */
+             * code says otherwise (5xx, 429: uploader__http_status_class). */
             json_int_t ec = json_integer_value(c);
-            rc = hs_err_set(err, http_status_class(ec >= 400 ? (long)ec : 400, true),
+            rc = hs_err_set(err, uploader__http_status_class(ec >= 400 ? (long)ec : 400, true),
                             "LFS batch refused %.12s…: %lld %s", out[i].oid,
                             (long long)json_integer_value(c),
                             json_is_string(m) ? json_string_value(m) : "(no message)");
@@ -377,7 +379,7 @@ out:
     return rc;
 }
 
-char *hub_body_multipart_complete(const char *oid, char *const *etags, size_t n)
+char *uploader__hub_body_multipart_complete(const char *oid, char *const *etags, size_t n)
 {
     json_t *parts = json_array();
     for (size_t i = 0; parts && i < n; i++)
@@ -401,7 +403,8 @@ static char *ndjson_line(json_t *j)
     return l;
 }
 
-char *hub_commit_header_line(const char *summary, const char *description, const char *parent)
+char *uploader__hub_commit_header_line(const char *summary, const char *description,
+                                       const char *parent)
 {
     json_t *hv =
         json_pack("{s:s, s:s}", "summary", summary, "description", description ? description : "");
@@ -414,7 +417,7 @@ char *hub_commit_header_line(const char *summary, const char *description, const
     return ndjson_line(json_pack("{s:s, s:o}", "key", "header", "value", hv));
 }
 
-char *hub_commit_op_line(const struct hub_commit_op *op)
+char *uploader__hub_commit_op_line(const struct hub_commit_op *op)
 {
     json_t *v;
     if (op->lfs)
@@ -426,10 +429,10 @@ char *hub_commit_op_line(const struct hub_commit_op *op)
     return ndjson_line(json_pack("{s:s, s:o}", "key", op->lfs ? "lfsFile" : "file", "value", v));
 }
 
-uint64_t hub_commit_op_line_len(const struct hub_commit_op *op)
+uint64_t uploader__hub_commit_op_line_len(const struct hub_commit_op *op)
 {
     if (op->lfs) {
-        char *l = hub_commit_op_line(op);
+        char *l = uploader__hub_commit_op_line(op);
         uint64_t n = l ? strlen(l) : 0;
         free(l);
         return n;
@@ -437,13 +440,13 @@ uint64_t hub_commit_op_line_len(const struct hub_commit_op *op)
     /* base64 needs no JSON escaping: the line with no content, plus it */
     struct hub_commit_op empty = *op;
     empty.content_b64 = "";
-    char *l = hub_commit_op_line(&empty);
+    char *l = uploader__hub_commit_op_line(&empty);
     uint64_t n = l ? strlen(l) + 4 * ((op->size + 2) / 3) : 0;
     free(l);
     return n;
 }
 
-char *hub_commit_delete_line(const char *path)
+char *uploader__hub_commit_delete_line(const char *path)
 {
     size_t n = strlen(path);
     bool folder = n && path[n - 1] == '/'; /* as huggingface_hub's is_folder="auto" */
@@ -451,19 +454,19 @@ char *hub_commit_delete_line(const char *path)
                                  "value", "path", path));
 }
 
-char *hub_body_commit(const char *summary, const char *description, const char *parent,
-                      const struct hub_commit_op *ops, size_t n, size_t *len)
+char *uploader__hub_body_commit(const char *summary, const char *description, const char *parent,
+                                const struct hub_commit_op *ops, size_t n, size_t *len)
 {
     struct hs_buf b;
     hs_buf_init(&b, (size_t)2 << 30);
-    char *line = hub_commit_header_line(summary, description, parent);
+    char *line = uploader__hub_commit_header_line(summary, description, parent);
     for (size_t i = 0;; i++) {
         if (!line || hs_buf_append(&b, line, strlen(line)) < 0)
             goto fail;
         free(line);
         if (i == n)
             break;
-        line = hub_commit_op_line(&ops[i]);
+        line = uploader__hub_commit_op_line(&ops[i]);
     }
     *len = b.len;
     return b.data;
@@ -473,7 +476,7 @@ fail:
     return NULL;
 }
 
-int hub_parse_commit(const char *body, char **oid, char **url, struct hs_err *err)
+int uploader__hub_parse_commit(const char *body, char **oid, char **url, struct hs_err *err)
 {
     json_t *j = parse(body, "commit", err);
     if (!j)
@@ -490,7 +493,7 @@ int hub_parse_commit(const char *body, char **oid, char **url, struct hs_err *er
     return rc;
 }
 
-char *hub_body_paths_info(const char *const *paths, size_t n)
+char *uploader__hub_body_paths_info(const char *const *paths, size_t n)
 {
     json_t *a = json_array();
     for (size_t i = 0; a && i < n; i++)
@@ -498,8 +501,8 @@ char *hub_body_paths_info(const char *const *paths, size_t n)
     return dump(json_pack("{s:o, s:b}", "paths", a, "expand", 0));
 }
 
-int hub_parse_paths_info(const char *body, const char *const *paths, size_t n, char **lfs_oids,
-                         char **git_oids, struct hs_err *err)
+int uploader__hub_parse_paths_info(const char *body, const char *const *paths, size_t n,
+                                   char **lfs_oids, char **git_oids, struct hs_err *err)
 {
     json_t *j = parse(body, "paths-info", err);
     if (!j)
@@ -530,7 +533,7 @@ int hub_parse_paths_info(const char *body, const char *const *paths, size_t n, c
     return 0;
 }
 
-int hub_parse_repo_info_sha(const char *body, char **sha, struct hs_err *err)
+int uploader__hub_parse_repo_info_sha(const char *body, char **sha, struct hs_err *err)
 {
     json_t *j = parse(body, "repo info", err);
     if (!j)

@@ -40,7 +40,7 @@ struct xfer_ctx {
 
 static struct push_state_object *sobj(struct push *p, const struct pobj *o)
 {
-    return push_state_object_find(&p->st, o->oid);
+    return uploader__push_state_object_find(&p->st, o->oid);
 }
 
 /* Are the answer's URLs worth starting on? Not within a margin of their
@@ -88,7 +88,7 @@ static void fail_rebatches(struct push *p, const struct pobj *o)
                "uploading %s: the Hub's upload URLs expired or were refused before the object "
                "could be stored, %u batch answers in a row%s (last: %s); giving up",
                o->local, o->rebatches, lifes, o->why[0] ? o->why : "expired before use");
-    push__fail(p, HS_EHTTP, &e);
+    uploader__push_fail(p, HS_EHTTP, &e);
 }
 
 static void batch_next(struct push *p);
@@ -98,7 +98,7 @@ static void batch_done(struct http_request *r, void *ud)
     struct xfer_ctx *c = ud;
     struct push *p = c->p;
     p->batching = false;
-    if (!push__settle(p, r)) {
+    if (!uploader__push_settle(p, r)) {
         free(c->batch);
         free(c);
         return;
@@ -106,7 +106,7 @@ static void batch_done(struct http_request *r, void *ud)
     if (!(r->error == 0 && r->resp.status >= 200 && r->resp.status < 300)) {
         free(c->batch);
         free(c);
-        return push__fail_http(p, r, "LFS batch");
+        return uploader__push_fail_http(p, r, "LFS batch");
     }
     struct hub_lfs_action *acts = calloc(c->n_batch, sizeof(*acts));
     int rc = acts ? 0 : -ENOMEM;
@@ -116,8 +116,9 @@ static void batch_done(struct http_request *r, void *ud)
         acts[k].size = p->objs[c->batch[k]].size;
     }
     if (rc == 0)
-        rc = hub_parse_lfs_batch(r->resp.body.data, acts, c->n_batch, (int64_t)time(NULL), &e);
-    http_request_free(r);
+        rc = uploader__hub_parse_lfs_batch(r->resp.body.data, acts, c->n_batch, (int64_t)time(NULL),
+                                           &e);
+    uploader__http_request_free(r);
     for (size_t k = 0; k < c->n_batch; k++) {
         struct pobj *o = &p->objs[c->batch[k]];
         struct push_state_object *so = sobj(p, o);
@@ -125,22 +126,22 @@ static void batch_done(struct http_request *r, void *ud)
             o->done = so->done = true;
             p->res.objects_skipped++;
             p->prog.send_total -= o->size;
-            hub_lfs_action_clear(&acts[k]);
+            uploader__hub_lfs_action_clear(&acts[k]);
         } else if (rc == 0) {
-            rc = push_state_object_set_action(so, &acts[k]);
+            rc = uploader__push_state_object_set_action(so, &acts[k]);
             memset(&acts[k], 0, sizeof(acts[k]));
             o->need_batch = false;
             o->next_part = 0;
         } else if (acts) {
-            hub_lfs_action_clear(&acts[k]);
+            uploader__hub_lfs_action_clear(&acts[k]);
         }
     }
     free(acts);
     free(c->batch);
     free(c);
     if (rc < 0)
-        return push__fail(p, rc, e.code ? &e : NULL);
-    if (push__persist(p) < 0)
+        return uploader__push_fail(p, rc, e.code ? &e : NULL);
+    if (uploader__push_persist(p) < 0)
         return;
     batch_next(p);
 }
@@ -159,7 +160,7 @@ static void batch_next(struct push *p)
         free(idx);
         free(oids);
         free(sizes);
-        return push__fail(p, -ENOMEM, NULL);
+        return uploader__push_fail(p, -ENOMEM, NULL);
     }
     for (size_t i = 0; i < p->n_objs && n < BATCH_MAX; i++) {
         struct pobj *o = &p->objs[i];
@@ -185,20 +186,21 @@ static void batch_next(struct push *p)
         free(idx);
         free(oids);
         free(sizes);
-        return lfs__pump(p);
+        return uploader__lfs_pump(p);
     }
-    char *body = hub_body_lfs_batch(oids, sizes, n, p->repo.revision);
+    char *body = uploader__hub_body_lfs_batch(oids, sizes, n, p->repo.revision);
     free(oids);
     free(sizes);
     struct xfer_ctx *c = calloc(1, sizeof(*c));
-    struct http_request *r = push__api(p, "POST", hub_url_lfs_batch(&p->repo), batch_done);
+    struct http_request *r =
+        uploader__push_api(p, "POST", uploader__hub_url_lfs_batch(&p->repo), batch_done);
     if (!r || !c || !body) {
         free(body);
         free(idx);
         free(c);
         if (r) {
-            http_request_free(r);
-            push__fail(p, -ENOMEM, NULL);
+            uploader__http_request_free(r);
+            uploader__push_fail(p, -ENOMEM, NULL);
         }
         return;
     }
@@ -208,8 +210,8 @@ static void batch_next(struct push *p)
     r->userdata = c;
     r->accept = "application/vnd.git-lfs+json";
     r->delay = delay; /* a re-batch backs off: the same answer may come again */
-    http_request_set_body(r, body, strlen(body), "application/vnd.git-lfs+json");
-    if (push__submit(p, r) == 0)
+    uploader__http_request_set_body(r, body, strlen(body), "application/vnd.git-lfs+json");
+    if (uploader__push_submit(p, r) == 0)
         p->batching = true;
     else {
         free(idx);
@@ -217,7 +219,7 @@ static void batch_next(struct push *p)
     }
 }
 
-void lfs__start(struct push *p)
+void uploader__lfs_start(struct push *p)
 {
     batch_next(p);
 }
@@ -230,10 +232,10 @@ static bool rebatch_if_refused(struct pobj *o, struct http_request *r)
     if (r->error != 0 || (r->resp.status != 403 && r->resp.status != 404))
         return false;
     struct hs_err e;
-    http_describe_failure(r, "storage", &e);
+    uploader__http_describe_failure(r, "storage", &e);
     snprintf(o->why, sizeof(o->why), "%.300s", e.msg);
     o->need_batch = true;
-    http_request_free(r);
+    uploader__http_request_free(r);
     return true;
 }
 
@@ -242,7 +244,7 @@ static void xfer_end(struct xfer_ctx *c, struct http_request *r, bool *live)
     struct push *p = c->p;
     p->xfers--;
     p->objs[c->obj].inflight--;
-    *live = push__settle(p, r);
+    *live = uploader__push_settle(p, r);
 }
 
 static void part_done(struct http_request *r, void *ud)
@@ -264,24 +266,24 @@ static void part_done(struct http_request *r, void *ud)
             struct hs_err e;
             hs_err_set(&e, HS_EPROTO, "storage answered part %zu of %s without an ETag", k + 1,
                        o->local);
-            http_request_free(r);
-            return push__fail(p, HS_EPROTO, &e);
+            uploader__http_request_free(r);
+            return uploader__push_fail(p, HS_EPROTO, &e);
         }
         struct push_state_object *so = sobj(p, o);
         free(so->etags[k]);
         so->etags[k] = strdup(r->resp.etag);
-        http_request_free(r);
+        uploader__http_request_free(r);
         p->prog.sent_bytes += len;
-        if (push__persist(p) < 0)
+        if (uploader__push_persist(p) < 0)
             return;
-        push__progress(p, false);
-        return lfs__pump(p);
+        uploader__push_progress(p, false);
+        return uploader__lfs_pump(p);
     }
     if (rebatch_if_refused(o, r))
-        return lfs__pump(p);
+        return uploader__lfs_pump(p);
     char what[HS_PATH_MAX + 64];
     snprintf(what, sizeof(what), "uploading part %zu of %s", k + 1, o->local);
-    push__fail_http(p, r, what);
+    uploader__push_fail_http(p, r, what);
 }
 
 static void object_stored(struct push *p, struct pobj *o)
@@ -289,10 +291,10 @@ static void object_stored(struct push *p, struct pobj *o)
     struct push_state_object *so = sobj(p, o);
     o->done = so->done = true;
     p->res.objects_uploaded++;
-    if (push__persist(p) < 0)
+    if (uploader__push_persist(p) < 0)
         return;
-    push__progress(p, true);
-    lfs__pump(p);
+    uploader__push_progress(p, true);
+    uploader__lfs_pump(p);
 }
 
 static void basic_done(struct http_request *r, void *ud)
@@ -306,15 +308,15 @@ static void basic_done(struct http_request *r, void *ud)
     if (!live)
         return;
     if (r->error == 0 && r->resp.status >= 200 && r->resp.status < 300) {
-        http_request_free(r);
+        uploader__http_request_free(r);
         p->prog.sent_bytes += o->size;
         return object_stored(p, o);
     }
     if (rebatch_if_refused(o, r))
-        return lfs__pump(p);
+        return uploader__lfs_pump(p);
     char what[HS_PATH_MAX + 64];
     snprintf(what, sizeof(what), "uploading %s", o->local);
-    push__fail_http(p, r, what);
+    uploader__push_fail_http(p, r, what);
 }
 
 /* The completion refused the parts themselves (not the URL, not a transient
@@ -331,7 +333,7 @@ static bool parts_refused(const struct http_request *r)
  * push once REFUSED_MAX new uploads were refused too. Consumes r. */
 static void reupload_refused(struct push *p, struct pobj *o, struct http_request *r)
 {
-    push_state_object_forget(sobj(p, o));
+    uploader__push_state_object_forget(sobj(p, o));
     o->next_part = 0;
     o->need_batch = true;
     p->prog.send_total += o->size; /* sent once more */
@@ -341,16 +343,16 @@ static void reupload_refused(struct push *p, struct pobj *o, struct http_request
                  "completing the multipart upload of %s (refused %u times, the object was "
                  "uploaded again after each refusal)",
                  o->local, o->refusals);
-        if (push__persist(p) < 0) {
-            http_request_free(r);
+        if (uploader__push_persist(p) < 0) {
+            uploader__http_request_free(r);
             return;
         }
-        return push__fail_http(p, r, what);
+        return uploader__push_fail_http(p, r, what);
     }
-    http_request_free(r);
-    if (push__persist(p) < 0)
+    uploader__http_request_free(r);
+    if (uploader__push_persist(p) < 0)
         return;
-    lfs__pump(p);
+    uploader__lfs_pump(p);
 }
 
 static void complete_done(struct http_request *r, void *ud)
@@ -365,29 +367,29 @@ static void complete_done(struct http_request *r, void *ud)
         return;
     o->completing = false;
     if (r->error == 0 && r->resp.status >= 200 && r->resp.status < 300) {
-        http_request_free(r);
+        uploader__http_request_free(r);
         return object_stored(p, o);
     }
     if (rebatch_if_refused(o, r))
-        return lfs__pump(p);
+        return uploader__lfs_pump(p);
     if (parts_refused(r))
         return reupload_refused(p, o, r);
     char what[HS_PATH_MAX + 64];
     snprintf(what, sizeof(what), "completing the multipart upload of %s", o->local);
-    push__fail_http(p, r, what);
+    uploader__push_fail_http(p, r, what);
 }
 
 static int start_xfer(struct push *p, size_t oi, const char *method, const char *url,
                       http_done_cb done, size_t part, uint64_t off, uint64_t len, char *body)
 {
     struct pobj *o = &p->objs[oi];
-    struct http_request *r = http_request_new(method, url);
+    struct http_request *r = uploader__http_request_new(method, url);
     struct xfer_ctx *c = calloc(1, sizeof(*c));
     if (!r || !c) {
-        http_request_free(r);
+        uploader__http_request_free(r);
         free(c);
         free(body);
-        push__fail(p, -ENOMEM, NULL);
+        uploader__push_fail(p, -ENOMEM, NULL);
         return -ENOMEM;
     }
     /* A handed-out URL: no Authorization, no redirects, clean headers. */
@@ -401,7 +403,7 @@ static int start_xfer(struct push *p, size_t oi, const char *method, const char 
     c->part = part;
     c->len = len;
     if (body) {
-        http_request_set_body(r, body, strlen(body), "application/vnd.git-lfs+json");
+        uploader__http_request_set_body(r, body, strlen(body), "application/vnd.git-lfs+json");
         r->accept = "application/vnd.git-lfs+json";
     } else {
         r->file_path = strdup(o->local);
@@ -411,12 +413,12 @@ static int start_xfer(struct push *p, size_t oi, const char *method, const char 
         r->file_key = *o->key;
         if (!r->file_path) {
             free(c);
-            http_request_free(r);
-            push__fail(p, -ENOMEM, NULL);
+            uploader__http_request_free(r);
+            uploader__push_fail(p, -ENOMEM, NULL);
             return -ENOMEM;
         }
     }
-    int rc = push__submit(p, r);
+    int rc = uploader__push_submit(p, r);
     if (rc < 0) {
         free(c);
         return rc;
@@ -426,7 +428,7 @@ static int start_xfer(struct push *p, size_t oi, const char *method, const char 
     return 0;
 }
 
-void lfs__pump(struct push *p)
+void uploader__lfs_pump(struct push *p)
 {
     if (p->failed)
         return;
@@ -469,9 +471,9 @@ void lfs__pump(struct push *p)
                 o->next_part = 0; /* a part is missing: send it again */
                 continue;
             }
-            char *body = hub_body_multipart_complete(o->oid, so->etags, a->n_parts);
+            char *body = uploader__hub_body_multipart_complete(o->oid, so->etags, a->n_parts);
             if (!body)
-                return push__fail(p, -ENOMEM, NULL);
+                return uploader__push_fail(p, -ENOMEM, NULL);
             o->completing = true;
             if (start_xfer(p, i, "POST", a->href, complete_done, 0, 0, 0, body) < 0)
                 return;
@@ -480,7 +482,7 @@ void lfs__pump(struct push *p)
     if (all_done) {
         if (p->xfers == 0 && !p->batching && p->step == STEP_BATCH) {
             p->step = STEP_UPLOAD;
-            lfs__all_done(p);
+            uploader__lfs_all_done(p);
         }
         return;
     }

@@ -1,7 +1,7 @@
 /*
  * preupload.c — the preupload stage of a push's pipeline (docs/hub-protocol.md
  * §5): files enter it as soon as they are hashed (push.c hands their index to
- * preupload__ready) and leave it with their upload mode, shouldIgnore and the
+ * uploader__preupload_ready) and leave it with their upload mode, shouldIgnore and the
  * repo's oid. A group is at most 256 files, huggingface_hub's chunk
  * (_commit_api.py: chunk_iterable(additions, 256)); at most PRE_PARALLEL
  * groups are in flight, and a smaller group goes out only when the stage is
@@ -9,8 +9,8 @@
  * still being hashed and later calls carry full groups. Each group's
  * 512-byte samples are read on the thread pool from the very file that was
  * hashed (fileio.c), so nothing of a file's content is kept per file. Each
- * answer hands its files to push__plan_files, whose LFS objects start to
- * upload at once; when every file is answered, push__plan goes on to the
+ * answer hands its files to uploader__push_plan_files, whose LFS objects start to
+ * upload at once; when every file is answered, uploader__push_plan goes on to the
  * commit.
  */
 #include "push_int.h"
@@ -59,7 +59,7 @@ static void group_work(uv_work_t *w)
         items[k].sample_len = len;
         items[k].size = f->sf->hash.size;
     }
-    if (!(g->body = hub_body_preupload(items, g->n)))
+    if (!(g->body = uploader__hub_body_preupload(items, g->n)))
         hs_err_set(&g->err, -ENOMEM, "out of memory");
 out:
     free(samples);
@@ -71,26 +71,26 @@ static void group_done(struct http_request *r, void *ud)
     struct pre_group *g = ud;
     struct push *p = g->p;
     p->pre_inflight--;
-    if (!push__settle(p, r)) {
+    if (!uploader__push_settle(p, r)) {
         free(g);
         return;
     }
     if (r->error || r->resp.status < 200 || r->resp.status >= 300) {
         free(g);
-        return push__fail_http(p, r, "preupload");
+        return uploader__push_fail_http(p, r, "preupload");
     }
     struct hub_preupload_item *items = calloc(g->n, sizeof(*items));
     if (!items) {
         free(g);
-        http_request_free(r);
-        return push__fail(p, -ENOMEM, NULL);
+        uploader__http_request_free(r);
+        return uploader__push_fail(p, -ENOMEM, NULL);
     }
     for (size_t k = 0; k < g->n; k++)
         items[k].path = p->files[g->idx[k]].sf->repo_path;
     struct hs_err e;
     char *head = NULL;
-    int rc = hub_parse_preupload(r->resp.body.data, items, g->n, &head, &e);
-    http_request_free(r);
+    int rc = uploader__hub_parse_preupload(r->resp.body.data, items, g->n, &head, &e);
+    uploader__http_request_free(r);
     for (size_t k = 0; k < g->n; k++) {
         struct pfile *f = &p->files[g->idx[k]];
         if (rc == 0) {
@@ -108,18 +108,18 @@ static void group_done(struct http_request *r, void *ud)
     free(items);
     if (rc < 0) {
         free(g);
-        return push__fail(p, rc, &e);
+        return uploader__push_fail(p, rc, &e);
     }
     p->pre_answered += g->n;
     p->inflight++; /* hold the push: planning may fail it, the pump comes after */
-    push__plan_files(p, g->idx, g->n);
+    uploader__push_plan_files(p, g->idx, g->n);
     free(g);
     p->inflight--;
     if (p->failed)
-        return push__maybe_end(p);
+        return uploader__push_maybe_end(p);
     if (p->pre_answered == p->n_files)
-        return push__plan(p);
-    preupload__pump(p);
+        return uploader__push_plan(p);
+    uploader__preupload_pump(p);
 }
 
 static void group_read(uv_work_t *w, int status)
@@ -133,10 +133,11 @@ static void group_read(uv_work_t *w, int status)
         free(g);
         p->pre_inflight--;
         if (p->failed)
-            return push__maybe_end(p);
-        return push__fail(p, e.code ? e.code : -ECANCELED, e.code ? &e : NULL);
+            return uploader__push_maybe_end(p);
+        return uploader__push_fail(p, e.code ? e.code : -ECANCELED, e.code ? &e : NULL);
     }
-    struct http_request *r = push__api_json(p, hub_url_preupload(&p->repo), g->body, group_done);
+    struct http_request *r =
+        uploader__push_api_json(p, uploader__hub_url_preupload(&p->repo), g->body, group_done);
     g->body = NULL;
     if (!r) {
         p->pre_inflight--;
@@ -144,18 +145,18 @@ static void group_read(uv_work_t *w, int status)
         return;
     }
     r->userdata = g;
-    if (push__submit(p, r) < 0) {
+    if (uploader__push_submit(p, r) < 0) {
         p->pre_inflight--;
         free(g);
     }
 }
 
-void preupload__ready(struct push *p, size_t idx)
+void uploader__preupload_ready(struct push *p, size_t idx)
 {
     p->ready[p->ready_tail++] = idx;
 }
 
-void preupload__pump(struct push *p)
+void uploader__preupload_pump(struct push *p)
 {
     while (!p->failed && p->pre_open && p->pre_inflight < PRE_PARALLEL &&
            p->ready_head < p->ready_tail) {
@@ -167,7 +168,7 @@ void preupload__pump(struct push *p)
             n = PREUPLOAD_BATCH;
         struct pre_group *g = calloc(1, sizeof(*g));
         if (!g)
-            return push__fail(p, -ENOMEM, NULL);
+            return uploader__push_fail(p, -ENOMEM, NULL);
         g->p = p;
         g->n = n;
         memcpy(g->idx, p->ready + p->ready_head, n * sizeof(size_t));
@@ -175,7 +176,7 @@ void preupload__pump(struct push *p)
         g->work.data = g;
         if (uv_queue_work(p->u->loop, &g->work, group_work, group_read) < 0) {
             free(g);
-            return push__fail(p, -EIO, NULL);
+            return uploader__push_fail(p, -EIO, NULL);
         }
         p->inflight++;
         p->pre_inflight++;

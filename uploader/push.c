@@ -47,7 +47,7 @@ static void push_free(struct push *p)
     free(p->deletes);
     free(p->objs);
     free(p->ready);
-    push_state_clear(&p->st);
+    uploader__push_state_clear(&p->st);
     free(p->repo.endpoint);
     free(p->repo.type);
     free(p->repo.ns);
@@ -56,13 +56,13 @@ static void push_free(struct push *p)
     free(p->summary);
     free(p->description);
     free(p->parent);
-    push__commit_body_free(p);
+    uploader__push_commit_body_free(p);
     free(p->res.commit_oid);
     free(p->res.commit_url);
     free(p);
 }
 
-void push__maybe_end(struct push *p)
+void uploader__push_maybe_end(struct push *p)
 {
     if (p->inflight > 0 || (!p->failed && p->step != STEP_DONE))
         return;
@@ -70,14 +70,14 @@ void push__maybe_end(struct push *p)
     if (p->failed)
         p->hooks.done(p->failed, NULL, &p->err, p->hooks.userdata);
     else {
-        p->res.bytes_sent = http_loop_bytes_out(u->http) - p->bytes_out_start;
+        p->res.bytes_sent = uploader__http_loop_bytes_out(u->http) - p->bytes_out_start;
         p->hooks.done(0, &p->res, NULL, p->hooks.userdata);
     }
     uploader__push_gone(u, p);
     push_free(p);
 }
 
-void push__fail(struct push *p, int code, const struct hs_err *err)
+void uploader__push_fail(struct push *p, int code, const struct hs_err *err)
 {
     if (!p->failed) {
         p->failed = code ? code : -EIO;
@@ -87,32 +87,32 @@ void push__fail(struct push *p, int code, const struct hs_err *err)
             hs_err_set(&p->err, p->failed, "push failed: %s", hs_strerror(p->failed));
         hs_secret_scrub(p->err.msg);
     }
-    push__maybe_end(p);
+    uploader__push_maybe_end(p);
 }
 
 /* Interrupted (SIGINT/SIGTERM in `hubsync push`): save the state once more —
  * it was saved at every durable step, but hashes of the files hashed so far
  * are saved only here before the last one ends — then end the push with
  * -EINTR. Requests in flight are cut by the uploader_close that follows. */
-void push__interrupt(struct push *p)
+void uploader__push_interrupt(struct push *p)
 {
     if (p->failed || p->step == STEP_DONE)
         return;
-    if (push__persist(p) < 0)
+    if (uploader__push_persist(p) < 0)
         return; /* failed with the persist error */
     struct hs_err e;
     hs_err_set(&e, -EINTR, "push interrupted");
-    push__fail(p, -EINTR, &e);
+    uploader__push_fail(p, -EINTR, &e);
 }
 
-int push__persist(struct push *p)
+int uploader__push_persist(struct push *p)
 {
     if (!p->hooks.persist)
         return 0;
     size_t len;
-    char *doc = push_state_dump(&p->st, &len);
+    char *doc = uploader__push_state_dump(&p->st, &len);
     if (!doc) {
-        push__fail(p, -ENOMEM, NULL); /* callers return on < 0: the push must end */
+        uploader__push_fail(p, -ENOMEM, NULL); /* callers return on < 0: the push must end */
         return -ENOMEM;
     }
     int rc = p->hooks.persist(doc, len, p->hooks.userdata);
@@ -124,12 +124,12 @@ int push__persist(struct push *p)
                        hs_strerror(rc));
         else
             hs_err_set(&e, rc, "cannot save the resumable push state: %s", hs_strerror(rc));
-        push__fail(p, rc, &e);
+        uploader__push_fail(p, rc, &e);
     }
     return rc;
 }
 
-void push__progress(struct push *p, bool force)
+void uploader__push_progress(struct push *p, bool force)
 {
     if (!p->hooks.progress)
         return;
@@ -143,36 +143,36 @@ void push__progress(struct push *p, bool force)
 static void phase(struct push *p, enum uploader_phase ph)
 {
     p->prog.phase = ph;
-    push__progress(p, true);
+    uploader__push_progress(p, true);
 }
 
-int push__submit(struct push *p, struct http_request *r)
+int uploader__push_submit(struct push *p, struct http_request *r)
 {
-    int rc = http_submit(p->u->http, r);
+    int rc = uploader__http_submit(p->u->http, r);
     if (rc < 0) {
         struct hs_err e;
         char url[256];
-        url_strip_query(r->url, url, sizeof(url));
+        uploader__url_strip_query(r->url, url, sizeof(url));
         hs_err_set(&e, rc, "cannot send %s %s: %s", r->method, url, hs_strerror(rc));
-        http_request_free(r);
-        push__fail(p, rc, &e);
+        uploader__http_request_free(r);
+        uploader__push_fail(p, rc, &e);
         return rc;
     }
     p->inflight++;
     return 0;
 }
 
-struct http_request *push__api(struct push *p, const char *method, char *url,
-                               void (*done)(struct http_request *, void *))
+struct http_request *uploader__push_api(struct push *p, const char *method, char *url,
+                                        void (*done)(struct http_request *, void *))
 {
     if (!url) {
-        push__fail(p, -ENOMEM, NULL);
+        uploader__push_fail(p, -ENOMEM, NULL);
         return NULL;
     }
-    struct http_request *r = http_request_new(method, url);
+    struct http_request *r = uploader__http_request_new(method, url);
     free(url);
     if (!r) {
-        push__fail(p, -ENOMEM, NULL);
+        uploader__push_fail(p, -ENOMEM, NULL);
         return NULL;
     }
     r->auth = true;
@@ -186,41 +186,41 @@ struct http_request *push__api(struct push *p, const char *method, char *url,
 
 /* A POST of an owned JSON body to the API; NULL (body freed, push failed)
  * when either could not be made. */
-struct http_request *push__api_json(struct push *p, char *url, char *body,
-                                    void (*done)(struct http_request *, void *))
+struct http_request *uploader__push_api_json(struct push *p, char *url, char *body,
+                                             void (*done)(struct http_request *, void *))
 {
-    struct http_request *r = push__api(p, "POST", url, done);
+    struct http_request *r = uploader__push_api(p, "POST", url, done);
     if (!r) {
         free(body);
         return NULL;
     }
     if (!body) {
-        http_request_free(r);
-        push__fail(p, -ENOMEM, NULL);
+        uploader__http_request_free(r);
+        uploader__push_fail(p, -ENOMEM, NULL);
         return NULL;
     }
-    http_request_set_body(r, body, strlen(body), "application/json");
+    uploader__http_request_set_body(r, body, strlen(body), "application/json");
     return r;
 }
 
 /* Every done callback starts here: false when the push already failed. */
-bool push__settle(struct push *p, struct http_request *r)
+bool uploader__push_settle(struct push *p, struct http_request *r)
 {
     p->inflight--;
     if (p->failed) {
-        http_request_free(r);
-        push__maybe_end(p);
+        uploader__http_request_free(r);
+        uploader__push_maybe_end(p);
         return false;
     }
     return true;
 }
 
-void push__fail_http(struct push *p, struct http_request *r, const char *what)
+void uploader__push_fail_http(struct push *p, struct http_request *r, const char *what)
 {
     struct hs_err e;
-    int rc = http_describe_failure(r, what, &e);
-    http_request_free(r);
-    push__fail(p, rc, &e);
+    int rc = uploader__http_describe_failure(r, what, &e);
+    uploader__http_request_free(r);
+    uploader__push_fail(p, rc, &e);
 }
 
 static bool ok2xx(const struct http_request *r)
@@ -233,15 +233,15 @@ static bool ok2xx(const struct http_request *r)
 static void whoami_done(struct http_request *r, void *ud)
 {
     struct push *p = ud;
-    if (!push__settle(p, r))
+    if (!uploader__push_settle(p, r))
         return;
     if (!ok2xx(r))
-        return push__fail_http(p, r, "checking the token (whoami-v2)");
+        return uploader__push_fail_http(p, r, "checking the token (whoami-v2)");
     struct hs_err e;
-    int rc = hub_parse_whoami(r->resp.body.data, &p->repo.ns, &e);
-    http_request_free(r);
+    int rc = uploader__hub_parse_whoami(r->resp.body.data, &p->repo.ns, &e);
+    uploader__http_request_free(r);
     if (rc < 0)
-        return push__fail(p, rc, &e);
+        return uploader__push_fail(p, rc, &e);
     p->step = STEP_CREATE;
     next(p);
 }
@@ -249,13 +249,13 @@ static void whoami_done(struct http_request *r, void *ud)
 static void repo_info_after_create_done(struct http_request *r, void *ud)
 {
     struct push *p = ud;
-    if (!push__settle(p, r))
+    if (!uploader__push_settle(p, r))
         return;
     if (!ok2xx(r)) {
-        http_request_free(r);
-        return push__fail(p, p->err.code, &p->err); /* the create error saved below */
+        uploader__http_request_free(r);
+        return uploader__push_fail(p, p->err.code, &p->err); /* the create error saved below */
     }
-    http_request_free(r);
+    uploader__http_request_free(r);
     p->err.code = 0;
     p->step = STEP_BRANCH;
     next(p);
@@ -264,11 +264,11 @@ static void repo_info_after_create_done(struct http_request *r, void *ud)
 static void create_done(struct http_request *r, void *ud)
 {
     struct push *p = ud;
-    if (!push__settle(p, r))
+    if (!uploader__push_settle(p, r))
         return;
     long st = r->resp.status;
     if (ok2xx(r) || (r->error == 0 && st == 409)) {
-        http_request_free(r);
+        uploader__http_request_free(r);
         p->step = STEP_BRANCH;
         return next(p);
     }
@@ -276,30 +276,30 @@ static void create_done(struct http_request *r, void *ud)
         /* Like huggingface_hub: maybe it exists and we may still write to it. */
         char what[300];
         snprintf(what, sizeof(what), "creating repo %s/%s", p->repo.ns, p->repo.name);
-        http_describe_failure(r, what, &p->err);
-        http_request_free(r);
-        struct http_request *ri =
-            push__api(p, "GET", hub_url_repo_info(&p->repo), repo_info_after_create_done);
+        uploader__http_describe_failure(r, what, &p->err);
+        uploader__http_request_free(r);
+        struct http_request *ri = uploader__push_api(
+            p, "GET", uploader__hub_url_repo_info(&p->repo), repo_info_after_create_done);
         if (ri)
-            push__submit(p, ri);
+            uploader__push_submit(p, ri);
         return;
     }
     char what[300];
     snprintf(what, sizeof(what), "creating repo %s/%s", p->repo.ns, p->repo.name);
-    push__fail_http(p, r, what);
+    uploader__push_fail_http(p, r, what);
 }
 
 static void branch_done(struct http_request *r, void *ud)
 {
     struct push *p = ud;
-    if (!push__settle(p, r))
+    if (!uploader__push_settle(p, r))
         return;
     if (!ok2xx(r) && !(r->error == 0 && r->resp.status == 409)) {
         char what[300];
         snprintf(what, sizeof(what), "creating branch %s", p->repo.revision);
-        return push__fail_http(p, r, what);
+        return uploader__push_fail_http(p, r, what);
     }
-    http_request_free(r);
+    uploader__http_request_free(r);
     p->step = STEP_HASH;
     next(p);
 }
@@ -319,9 +319,9 @@ static void hash_done(int status, const struct uploader_hash *h, const struct hs
     free(c);
     p->inflight--;
     if (p->failed)
-        return push__maybe_end(p);
+        return uploader__push_maybe_end(p);
     if (status < 0)
-        return push__fail(p, status, err);
+        return uploader__push_fail(p, status, err);
     struct pfile *f = &p->files[i];
     p->prog.hashed_bytes += h->size - f->hash_progress; /* the rest of it */
     f->hash_progress = h->size;
@@ -330,13 +330,13 @@ static void hash_done(int status, const struct uploader_hash *h, const struct hs
     sf->hash = *h;
     sf->hashed = true;
     p->hash_done++;
-    push__progress(p, false);
-    preupload__ready(p, i);
+    uploader__push_progress(p, false);
+    uploader__preupload_ready(p, i);
     if (p->hash_done < p->n_files) {
         queue_hashes(p);
-        return preupload__pump(p);
+        return uploader__preupload_pump(p);
     }
-    if (push__persist(p) < 0)
+    if (uploader__push_persist(p) < 0)
         return;
     p->step = p->st.commit_sent ? STEP_CHECK_SENT : STEP_PREUPLOAD;
     next(p);
@@ -352,7 +352,7 @@ static void hash_tick(uint64_t done, void *ud)
         f->hash_progress = done;
     }
     if (!c->p->failed)
-        push__progress(c->p, false);
+        uploader__push_progress(c->p, false);
 }
 
 /* Keep at most HASH_AHEAD files of this push queued at the hasher (shared by
@@ -364,15 +364,15 @@ static void queue_hashes(struct push *p)
         size_t i = p->hash_next;
         struct hash_ctx *c = malloc(sizeof(*c));
         if (!c)
-            return push__fail(p, -ENOMEM, NULL);
+            return uploader__push_fail(p, -ENOMEM, NULL);
         c->p = p;
         c->idx = i;
-        int rc = p->u->closing
-                     ? -ECANCELED
-                     : hasher_hash(p->u->hasher, p->files[i].local, hash_done, hash_tick, c);
+        int rc = p->u->closing ? -ECANCELED
+                               : uploader__hasher_hash(p->u->hasher, p->files[i].local, hash_done,
+                                                       hash_tick, c);
         if (rc < 0) {
             free(c);
-            return push__fail(p, rc, NULL);
+            return uploader__push_fail(p, rc, NULL);
         }
         p->hash_next++;
         p->inflight++;
@@ -385,10 +385,10 @@ static void start_hashing(struct push *p)
     if (p->n_files == 0) {
         struct hs_err e;
         hs_err_set(&e, -ENOENT, "no files to push");
-        return push__fail(p, -ENOENT, &e);
+        return uploader__push_fail(p, -ENOENT, &e);
     }
     if (!(p->ready = calloc(p->n_files, sizeof(*p->ready))))
-        return push__fail(p, -ENOMEM, NULL);
+        return uploader__push_fail(p, -ENOMEM, NULL);
     /* A commit an earlier run sent is looked for once every file is hashed
      * (check_tree); otherwise files go to preupload as they are hashed. */
     p->pre_open = !p->st.commit_sent;
@@ -409,8 +409,8 @@ static bool file_unchanged(const struct pfile *f)
 /* A preupload group answered (preupload.c): which of its files to send. Their
  * LFS objects join the transfers at once (lfs.c batches and uploads them)
  * while later files are still being hashed or asked about; the commit waits
- * for push__plan, once every file is answered. */
-void push__plan_files(struct push *p, const size_t *idx, size_t n)
+ * for uploader__push_plan, once every file is answered. */
+void uploader__push_plan_files(struct push *p, const size_t *idx, size_t n)
 {
     for (size_t j = 0; j < n; j++) {
         struct pfile *f = &p->files[idx[j]];
@@ -429,7 +429,7 @@ void push__plan_files(struct push *p, const size_t *idx, size_t n)
             size_t cap = p->objs_cap ? 2 * p->objs_cap : 16;
             struct pobj *no = realloc(p->objs, cap * sizeof(*no));
             if (!no)
-                return push__fail(p, -ENOMEM, NULL);
+                return uploader__push_fail(p, -ENOMEM, NULL);
             memset(no + p->objs_cap, 0, (cap - p->objs_cap) * sizeof(*no));
             p->objs = no;
             p->objs_cap = cap;
@@ -439,18 +439,18 @@ void push__plan_files(struct push *p, const size_t *idx, size_t n)
         o->size = f->sf->hash.size;
         o->local = f->local;
         o->key = &f->sf->key;
-        struct push_state_object *so = push_state_object_add(&p->st, o->oid, o->size);
+        struct push_state_object *so = uploader__push_state_object_add(&p->st, o->oid, o->size);
         if (!so)
-            return push__fail(p, -ENOMEM, NULL);
+            return uploader__push_fail(p, -ENOMEM, NULL);
         o->done = so->done;
         if (!o->done)
             p->prog.send_total += o->size;
     }
     if (p->n_objs > 0)
-        lfs__start(p);
+        uploader__lfs_start(p);
 }
 
-void push__plan(struct push *p)
+void uploader__push_plan(struct push *p)
 {
     p->prog.files_total = (unsigned)p->n_files;
     unsigned changed = p->changed;
@@ -460,16 +460,16 @@ void push__plan(struct push *p)
         p->res.nothing_to_commit = true;
         if (p->parent) {
             p->res.commit_oid = strdup(p->parent);
-            p->res.commit_url = hub_commit_page_url(&p->repo, p->parent);
+            p->res.commit_url = uploader__hub_commit_page_url(&p->repo, p->parent);
             p->step = STEP_DONE;
-            return push__maybe_end(p);
+            return uploader__push_maybe_end(p);
         }
         p->step = STEP_HEAD;
         return next(p);
     }
     p->step = STEP_BATCH;
     phase(p, UPLOADER_PHASE_UPLOAD);
-    lfs__start(p);
+    uploader__lfs_start(p);
 }
 
 /* ---- commit ------------------------------------------------------------- */
@@ -481,57 +481,57 @@ static void build_done(uv_work_t *w, int status)
     struct push *p = w->data;
     p->inflight--;
     if (p->failed)
-        return push__maybe_end(p);
+        return uploader__push_maybe_end(p);
     if (status < 0 || p->err.code) {
         struct hs_err e = p->err;
         p->err.code = 0;
-        return push__fail(p, e.code ? e.code : -ECANCELED, &e);
+        return uploader__push_fail(p, e.code ? e.code : -ECANCELED, &e);
     }
     p->step = STEP_COMMIT;
     send_commit(p);
 }
 
-void lfs__all_done(struct push *p)
+void uploader__lfs_all_done(struct push *p)
 {
     p->step = STEP_COMMIT_BUILD;
     phase(p, UPLOADER_PHASE_COMMIT);
     p->work.data = p;
     p->err.code = 0;
-    if (uv_queue_work(p->u->loop, &p->work, push__build_commit, build_done) < 0)
-        return push__fail(p, -EIO, NULL);
+    if (uv_queue_work(p->u->loop, &p->work, uploader__push_build_commit, build_done) < 0)
+        return uploader__push_fail(p, -EIO, NULL);
     p->inflight++;
 }
 
 static void commit_done(struct http_request *r, void *ud)
 {
     struct push *p = ud;
-    if (!push__settle(p, r))
+    if (!uploader__push_settle(p, r))
         return;
     if (ok2xx(r)) {
         struct hs_err e;
         char *oid = NULL, *url = NULL;
-        int rc = hub_parse_commit(r->resp.body.data, &oid, &url, &e);
-        http_request_free(r);
+        int rc = uploader__hub_parse_commit(r->resp.body.data, &oid, &url, &e);
+        uploader__http_request_free(r);
         if (rc < 0)
-            return push__fail(p, rc, &e);
+            return uploader__push_fail(p, rc, &e);
         p->res.commit_oid = oid;
-        p->res.commit_url = url ? url : hub_commit_page_url(&p->repo, oid);
+        p->res.commit_url = url ? url : uploader__hub_commit_page_url(&p->repo, oid);
         p->step = STEP_DONE;
-        return push__maybe_end(p);
+        return uploader__push_maybe_end(p);
     }
     long st = r->resp.status;
     bool unknown = r->error == HS_EHTTP || st >= 500 || st == 408;
     if (unknown && p->commit_attempts < COMMIT_ATTEMPTS) {
         /* The commit may have been applied: look before sending it again. */
-        http_request_free(r);
+        uploader__http_request_free(r);
         return check_tree(p, false);
     }
     if (r->error == 0 && st == 412) {
         /* The branch moved. Maybe by our own commit whose answer was lost
          * and that something on the way replayed: look before failing. */
         struct hs_err e;
-        http_describe_failure(r, "commit", &e);
-        http_request_free(r);
+        uploader__http_describe_failure(r, "commit", &e);
+        uploader__http_request_free(r);
         hs_err_set(&p->commit_412, HS_EHTTP,
                    "%s — the branch moved while pushing (someone else committed); nothing was "
                    "committed, run the push again",
@@ -544,10 +544,10 @@ static void commit_done(struct http_request *r, void *ud)
          * its message names the file and says nothing was committed */
         struct hs_err e;
         hs_err_set(&e, r->error, "%s", r->file_err);
-        http_request_free(r);
-        return push__fail(p, e.code, &e);
+        uploader__http_request_free(r);
+        return uploader__push_fail(p, e.code, &e);
     }
-    push__fail_http(p, r, "commit");
+    uploader__push_fail_http(p, r, "commit");
 }
 
 static void send_commit(struct push *p)
@@ -555,16 +555,17 @@ static void send_commit(struct push *p)
     p->st.commit_sent = true;
     free(p->st.commit_parent);
     p->st.commit_parent = p->parent ? strdup(p->parent) : NULL;
-    if (push__persist(p) < 0)
+    if (uploader__push_persist(p) < 0)
         return;
-    struct http_request *r = push__api(p, "POST", hub_url_commit(&p->repo), commit_done);
+    struct http_request *r =
+        uploader__push_api(p, "POST", uploader__hub_url_commit(&p->repo), commit_done);
     if (!r)
         return;
-    push__commit_body(p, r); /* streamed from the files (commit_body.c) */
+    uploader__push_commit_body(p, r); /* streamed from the files (commit_body.c) */
     r->retry = HTTP_RETRY_RATELIMIT;
     r->not_idempotent = true; /* never replayed by curl on a reused connection */
     p->commit_attempts++;
-    push__submit(p, r);
+    uploader__push_submit(p, r);
 }
 
 /* ---- is our commit in the tree? (resume, lost answers) ----------------- */
@@ -579,10 +580,11 @@ static void check_send(struct push *p);
 static void check_done(struct http_request *r, void *ud)
 {
     struct push *p = ud;
-    if (!push__settle(p, r))
+    if (!uploader__push_settle(p, r))
         return;
     if (!ok2xx(r))
-        return push__fail_http(p, r, "checking whether the earlier commit landed (paths-info)");
+        return uploader__push_fail_http(p, r,
+                                        "checking whether the earlier commit landed (paths-info)");
     bool all = p->step == STEP_CHECK_SENT;
     size_t start = p->pre_next, n = 0;
     const char **paths = calloc(PATHS_INFO_BATCH, sizeof(char *));
@@ -598,9 +600,9 @@ static void check_done(struct http_request *r, void *ud)
     }
     struct hs_err e;
     int rc = paths && idx && lfs && git
-                 ? hub_parse_paths_info(r->resp.body.data, paths, n, lfs, git, &e)
+                 ? uploader__hub_parse_paths_info(r->resp.body.data, paths, n, lfs, git, &e)
                  : -ENOMEM;
-    http_request_free(r);
+    uploader__http_request_free(r);
     for (size_t k = 0; rc == 0 && k < n; k++) {
         const struct pfile *f = &p->files[idx[k]];
         bool same =
@@ -618,7 +620,7 @@ static void check_done(struct http_request *r, void *ud)
     free(lfs);
     free(git);
     if (rc < 0)
-        return push__fail(p, rc, &e);
+        return uploader__push_fail(p, rc, &e);
     p->pre_next = i;
     if (p->pre_next < p->n_files && p->prog.files_changed != UINT32_MAX)
         return check_send(p);
@@ -634,7 +636,7 @@ static void check_done(struct http_request *r, void *ud)
         return next(p);
     }
     if (p->commit_refused)
-        return push__fail(p, HS_EHTTP, &p->commit_412);
+        return uploader__push_fail(p, HS_EHTTP, &p->commit_412);
     if (all) {
         /* Not committed: start the normal path (preupload decides what to send). */
         p->st.commit_sent = false;
@@ -651,15 +653,16 @@ static void check_send(struct push *p)
     const char **paths = calloc(PATHS_INFO_BATCH, sizeof(char *));
     size_t n = 0;
     if (!paths)
-        return push__fail(p, -ENOMEM, NULL);
+        return uploader__push_fail(p, -ENOMEM, NULL);
     for (size_t i = p->pre_next; i < p->n_files && n < PATHS_INFO_BATCH; i++)
         if (check_wanted(&p->files[i], all))
             paths[n++] = p->files[i].sf->repo_path;
-    char *body = hub_body_paths_info(paths, n);
+    char *body = uploader__hub_body_paths_info(paths, n);
     free(paths);
-    struct http_request *r = push__api_json(p, hub_url_paths_info(&p->repo), body, check_done);
+    struct http_request *r =
+        uploader__push_api_json(p, uploader__hub_url_paths_info(&p->repo), body, check_done);
     if (r)
-        push__submit(p, r);
+        uploader__push_submit(p, r);
 }
 
 static void check_tree(struct push *p, bool all_files)
@@ -676,20 +679,20 @@ static void check_tree(struct push *p, bool all_files)
 static void head_done(struct http_request *r, void *ud)
 {
     struct push *p = ud;
-    if (!push__settle(p, r))
+    if (!uploader__push_settle(p, r))
         return;
     if (!ok2xx(r))
-        return push__fail_http(p, r, "reading the repo head");
+        return uploader__push_fail_http(p, r, "reading the repo head");
     struct hs_err e;
     char *sha = NULL;
-    int rc = hub_parse_repo_info_sha(r->resp.body.data, &sha, &e);
-    http_request_free(r);
+    int rc = uploader__hub_parse_repo_info_sha(r->resp.body.data, &sha, &e);
+    uploader__http_request_free(r);
     if (rc < 0)
-        return push__fail(p, rc, &e);
+        return uploader__push_fail(p, rc, &e);
     p->res.commit_oid = sha;
-    p->res.commit_url = hub_commit_page_url(&p->repo, sha);
+    p->res.commit_url = uploader__hub_commit_page_url(&p->repo, sha);
     p->step = STEP_DONE;
-    push__maybe_end(p);
+    uploader__push_maybe_end(p);
 }
 
 /* ---- the machine -------------------------------------------------------- */
@@ -698,32 +701,33 @@ static void next(struct push *p)
 {
     struct http_request *r;
     if (p->failed)
-        return push__maybe_end(p);
+        return uploader__push_maybe_end(p);
     switch (p->step) {
     case STEP_WHOAMI:
-        if ((r = push__api(p, "GET", hub_url_whoami(&p->repo), whoami_done)))
-            push__submit(p, r);
+        if ((r = uploader__push_api(p, "GET", uploader__hub_url_whoami(&p->repo), whoami_done)))
+            uploader__push_submit(p, r);
         return;
     case STEP_CREATE:
-        if ((r = push__api_json(p, hub_url_create_repo(&p->repo),
-                                hub_body_create_repo(&p->repo, p->private_repo), create_done))) {
+        if ((r = uploader__push_api_json(p, uploader__hub_url_create_repo(&p->repo),
+                                         uploader__hub_body_create_repo(&p->repo, p->private_repo),
+                                         create_done))) {
             r->retry = HTTP_RETRY_RATELIMIT;
-            push__submit(p, r);
+            uploader__push_submit(p, r);
         }
         return;
     case STEP_BRANCH:
         if (p->prepare_only) {
             p->step = STEP_DONE; /* the repo exists: nothing else was asked */
-            return push__maybe_end(p);
+            return uploader__push_maybe_end(p);
         }
         if (strcmp(p->repo.revision, "main") == 0) {
             p->step = STEP_HASH;
             return next(p);
         }
-        if ((r = push__api_json(p, hub_url_branch(&p->repo), strdup("{\"startingPoint\":\"main\"}"),
-                                branch_done))) {
+        if ((r = uploader__push_api_json(p, uploader__hub_url_branch(&p->repo),
+                                         strdup("{\"startingPoint\":\"main\"}"), branch_done))) {
             r->retry = HTTP_RETRY_RATELIMIT;
-            push__submit(p, r);
+            uploader__push_submit(p, r);
         }
         return;
     case STEP_HASH:
@@ -733,10 +737,10 @@ static void next(struct push *p)
     case STEP_PREUPLOAD:
         p->pre_open = true;
         phase(p, UPLOADER_PHASE_PREUPLOAD);
-        return preupload__pump(p);
+        return uploader__preupload_pump(p);
     case STEP_HEAD:
-        if ((r = push__api(p, "GET", hub_url_repo_info(&p->repo), head_done)))
-            push__submit(p, r);
+        if ((r = uploader__push_api(p, "GET", uploader__hub_url_repo_info(&p->repo), head_done)))
+            uploader__push_submit(p, r);
         return;
     default:
         return;
@@ -778,7 +782,7 @@ static void nothing_storable(uv_work_t *w, int status)
     struct hs_err e;
     hs_err_set(&e, HS_EREFUSED, "none of the %u files can be stored on the Hub (%s)",
                p->res.files_skipped, p->first_skipped);
-    push__fail(p, HS_EREFUSED, &e);
+    uploader__push_fail(p, HS_EREFUSED, &e);
 }
 
 static char *state_key(const struct uploader_push_request *req, const char *endpoint)
@@ -851,11 +855,12 @@ int uploader_push(struct uploader *u, const struct uploader_push_request *req,
     oom = oom || !key;
     if (!oom && req->resume_state && !p->prepare_only) {
         struct hs_err e;
-        if (push_state_load(req->resume_state, &p->st, &e) == 0 && strcmp(p->st.key, key) == 0) {
+        if (uploader__push_state_load(req->resume_state, &p->st, &e) == 0 &&
+            strcmp(p->st.key, key) == 0) {
             for (size_t i = 0; i < p->st.n_files; i++)
-                hashcache_put_key(u->cache, &p->st.files[i].key, &p->st.files[i].hash);
+                uploader__hashcache_put_key(u->cache, &p->st.files[i].key, &p->st.files[i].hash);
         } else {
-            push_state_clear(&p->st);
+            uploader__push_state_clear(&p->st);
         }
     }
     /* The loaded file table is replaced by this file list's. */
@@ -886,7 +891,7 @@ int uploader_push(struct uploader *u, const struct uploader_push_request *req,
         push_free(p);
         return hs_err_set(err, -ENOMEM, "out of memory");
     }
-    p->bytes_out_start = http_loop_bytes_out(u->http);
+    p->bytes_out_start = uploader__http_loop_bytes_out(u->http);
     p->next = u->pushes;
     u->pushes = p;
     p->step = p->repo.ns ? STEP_CREATE : STEP_WHOAMI;

@@ -84,7 +84,7 @@ struct push {
     struct push_state st;
     enum push_step step;
     char *parent;
-    struct pobj *objs; /* grown as preupload answers (push__plan_files) */
+    struct pobj *objs; /* grown as preupload answers (uploader__push_plan_files) */
     size_t n_objs, objs_cap;
     unsigned changed;  /* files to commit, counted as preupload answers */
     unsigned inflight; /* http requests, hash jobs and thread-pool work of this push */
@@ -113,34 +113,34 @@ struct push {
 };
 
 /* push.c */
-void push__fail(struct push *p, int code, const struct hs_err *err);
-void push__maybe_end(struct push *p); /* ends the push once nothing is in flight */
-void push__plan_files(struct push *p, const size_t *idx, size_t n); /* a group answered */
-void push__plan(struct push *p); /* every file answered by preupload: on to the commit */
-int push__persist(struct push *p);
-void push__interrupt(struct push *p);
-void push__progress(struct push *p, bool force);
-int push__submit(struct push *p, struct http_request *r);
-bool push__settle(struct push *p, struct http_request *r);
-void push__fail_http(struct push *p, struct http_request *r, const char *what);
-void lfs__all_done(struct push *p); /* push.c: every object is stored → commit */
-struct http_request *push__api(struct push *p, const char *method, char *url_owned,
-                               void (*done)(struct http_request *, void *));
-struct http_request *push__api_json(struct push *p, char *url_owned, char *body_owned,
-                                    void (*done)(struct http_request *, void *));
+void uploader__push_fail(struct push *p, int code, const struct hs_err *err);
+void uploader__push_maybe_end(struct push *p); /* ends the push once nothing is in flight */
+void uploader__push_plan_files(struct push *p, const size_t *idx, size_t n); /* a group answered */
+void uploader__push_plan(struct push *p); /* every file answered by preupload: on to the commit */
+int uploader__push_persist(struct push *p);
+void uploader__push_interrupt(struct push *p);
+void uploader__push_progress(struct push *p, bool force);
+int uploader__push_submit(struct push *p, struct http_request *r);
+bool uploader__push_settle(struct push *p, struct http_request *r);
+void uploader__push_fail_http(struct push *p, struct http_request *r, const char *what);
+void uploader__lfs_all_done(struct push *p); /* push.c: every object is stored → commit */
+struct http_request *uploader__push_api(struct push *p, const char *method, char *url_owned,
+                                        void (*done)(struct http_request *, void *));
+struct http_request *uploader__push_api_json(struct push *p, char *url_owned, char *body_owned,
+                                             void (*done)(struct http_request *, void *));
 
 /* commit_body.c: thread-pool work measuring the commit body (errors in
  * p->err); the body of the commit request r, streamed; its memory freed. */
-void push__build_commit(uv_work_t *w);
-void push__commit_body(struct push *p, struct http_request *r);
-void push__commit_body_free(struct push *p);
+void uploader__push_build_commit(uv_work_t *w);
+void uploader__push_commit_body(struct push *p, struct http_request *r);
+void uploader__push_commit_body_free(struct push *p);
 
 /* preupload.c */
-void preupload__ready(struct push *p, size_t idx); /* file idx is hashed */
-void preupload__pump(struct push *p);
+void uploader__preupload_ready(struct push *p, size_t idx); /* file idx is hashed */
+void uploader__preupload_pump(struct push *p);
 
 /* lfs.c */
-void lfs__start(struct push *p); /* STEP_BATCH: batch calls, then uploads, then commit */
-void lfs__pump(struct push *p);
+void uploader__lfs_start(struct push *p); /* STEP_BATCH: batch calls, then uploads, then commit */
+void uploader__lfs_pump(struct push *p);
 
 #endif

@@ -14,13 +14,13 @@
 #include <stdio.h>
 #include <string.h>
 
-bool retry_status_retryable(long status)
+bool uploader__retry_status_retryable(long status)
 {
     return status == 408 || status == 429 || status == 500 || status == 502 || status == 503 ||
            status == 504;
 }
 
-bool retry_curl_retryable(CURLcode code)
+bool uploader__retry_curl_retryable(CURLcode code)
 {
     switch (code) {
     case CURLE_COULDNT_CONNECT:
@@ -43,7 +43,7 @@ bool retry_curl_retryable(CURLcode code)
     }
 }
 
-long retry_after_parse(const char *hdr)
+long uploader__retry_after_parse(const char *hdr)
 {
     if (!hdr)
         return -1;
@@ -58,7 +58,7 @@ long retry_after_parse(const char *hdr)
     return *end ? -1 : v;
 }
 
-int retry_ratelimit_parse(const char *hdr, long *remaining, long *reset_seconds)
+int uploader__retry_ratelimit_parse(const char *hdr, long *remaining, long *reset_seconds)
 {
     if (!hdr)
         return -ENOENT;
@@ -88,26 +88,27 @@ int retry_ratelimit_parse(const char *hdr, long *remaining, long *reset_seconds)
     return have_r && have_t ? 0 : -EINVAL;
 }
 
-int64_t retry_delay(const struct retry_policy *p, unsigned attempt, long status, CURLcode curl_code,
-                    const char *retry_after, const char *ratelimit, uint32_t rnd)
+int64_t uploader__retry_delay(const struct retry_policy *p, unsigned attempt, long status,
+                              CURLcode curl_code, const char *retry_after, const char *ratelimit,
+                              uint32_t rnd)
 {
     if (attempt >= p->max_retries)
         return -1;
     if (status == 0) {
-        if (!retry_curl_retryable(curl_code))
+        if (!uploader__retry_curl_retryable(curl_code))
             return -1;
-    } else if (!retry_status_retryable(status)) {
+    } else if (!uploader__retry_status_retryable(status)) {
         return -1;
     }
     /* The server's word first. */
     if (status == 429 || status == 503) {
         long r, t;
-        if (retry_ratelimit_parse(ratelimit, &r, &t) == 0 && r == 0 && t >= 0) {
+        if (uploader__retry_ratelimit_parse(ratelimit, &r, &t) == 0 && r == 0 && t >= 0) {
             hs_usec_t w = (hs_usec_t)(t + 1) * HS_USEC_PER_SEC;
             return w > p->max_wait ? -1 : (int64_t)w;
         }
     }
-    long ra = status ? retry_after_parse(retry_after) : -1;
+    long ra = status ? uploader__retry_after_parse(retry_after) : -1;
     if (ra >= 0) {
         hs_usec_t w = (hs_usec_t)ra * HS_USEC_PER_SEC + (rnd % 250) * HS_USEC_PER_MSEC;
         return w > p->max_wait ? -1 : (int64_t)w;

@@ -18,7 +18,7 @@
  * would make each save 25 MB). */
 #define STATE_HASH_MIN (64u * 1024)
 
-void push_state_init(struct push_state *s)
+void uploader__push_state_init(struct push_state *s)
 {
     memset(s, 0, sizeof(*s));
 }
@@ -29,10 +29,10 @@ static void object_clear(struct push_state_object *o)
         free(o->etags[i]);
     free(o->etags);
     o->etags = NULL;
-    hub_lfs_action_clear(&o->action);
+    uploader__hub_lfs_action_clear(&o->action);
 }
 
-void push_state_clear(struct push_state *s)
+void uploader__push_state_clear(struct push_state *s)
 {
     free(s->key);
     for (size_t i = 0; i < s->n_files; i++)
@@ -42,10 +42,10 @@ void push_state_clear(struct push_state *s)
         object_clear(&s->objects[i]);
     free(s->objects);
     free(s->commit_parent);
-    push_state_init(s);
+    uploader__push_state_init(s);
 }
 
-struct push_state_object *push_state_object_find(struct push_state *s, const char *oid)
+struct push_state_object *uploader__push_state_object_find(struct push_state *s, const char *oid)
 {
     for (size_t i = 0; i < s->n_objects; i++)
         if (strcmp(s->objects[i].oid, oid) == 0)
@@ -53,10 +53,10 @@ struct push_state_object *push_state_object_find(struct push_state *s, const cha
     return NULL;
 }
 
-struct push_state_object *push_state_object_add(struct push_state *s, const char *oid,
-                                                uint64_t size)
+struct push_state_object *uploader__push_state_object_add(struct push_state *s, const char *oid,
+                                                          uint64_t size)
 {
-    struct push_state_object *o = push_state_object_find(s, oid);
+    struct push_state_object *o = uploader__push_state_object_find(s, oid);
     if (o)
         return o;
     struct push_state_object *n = realloc(s->objects, (s->n_objects + 1) * sizeof(*n));
@@ -71,14 +71,15 @@ struct push_state_object *push_state_object_add(struct push_state *s, const char
     return o;
 }
 
-void push_state_object_forget(struct push_state_object *o)
+void uploader__push_state_object_forget(struct push_state_object *o)
 {
     object_clear(o);
     snprintf(o->action.oid, sizeof(o->action.oid), "%s", o->oid);
     o->action.size = o->size;
 }
 
-int push_state_object_set_action(struct push_state_object *o, const struct hub_lfs_action *a)
+int uploader__push_state_object_set_action(struct push_state_object *o,
+                                           const struct hub_lfs_action *a)
 {
     /* Keep finished parts when the new answer is for the same multipart upload
      * (same completion URL without query args that merely renew expiry is not
@@ -92,7 +93,7 @@ int push_state_object_set_action(struct push_state_object *o, const struct hub_l
         free(o->etags);
     }
     o->etags = NULL;
-    hub_lfs_action_clear(&o->action);
+    uploader__hub_lfs_action_clear(&o->action);
     o->action = *a; /* takes ownership of the strings */
     snprintf(o->action.oid, sizeof(o->action.oid), "%s", o->oid);
     o->action.size = o->size;
@@ -117,7 +118,7 @@ static int append_json_string(struct hs_buf *b, const char *v)
 
 /* The document is written as text, the file entries one by one: a push of
  * 100,000 files needs its ~25 MB of text, not a JSON tree of every entry. */
-char *push_state_dump(const struct push_state *s, size_t *len)
+char *uploader__push_state_dump(const struct push_state *s, size_t *len)
 {
     struct hs_buf b;
     hs_buf_init(&b, (size_t)1 << 31);
@@ -192,9 +193,9 @@ static bool is_hex(const char *s, size_t n)
     return true;
 }
 
-int push_state_load(const char *text, struct push_state *s, struct hs_err *err)
+int uploader__push_state_load(const char *text, struct push_state *s, struct hs_err *err)
 {
-    push_state_init(s);
+    uploader__push_state_init(s);
     json_error_t je;
     json_t *j = json_loads(text, 0, &je);
     if (!j)
@@ -246,12 +247,12 @@ int push_state_load(const char *text, struct push_state *s, struct hs_err *err)
             rc = hs_err_set(err, HS_EPROTO, "push state: object entry %zu is malformed", i);
             goto out;
         }
-        if (push_state_object_find(s, json_string_value(oid))) {
+        if (uploader__push_state_object_find(s, json_string_value(oid))) {
             rc = hs_err_set(err, HS_EPROTO, "push state: object %zu repeats oid %s", i,
                             json_string_value(oid));
             goto out;
         }
-        struct push_state_object *po = push_state_object_add(
+        struct push_state_object *po = uploader__push_state_object_add(
             s, json_string_value(oid), (uint64_t)json_integer_value(json_object_get(o, "size")));
         if (!po) {
             rc = -ENOMEM;
@@ -280,7 +281,7 @@ int push_state_load(const char *text, struct push_state *s, struct hs_err *err)
             for (size_t k = 0; k < np; k++)
                 a.part_urls[k] = strdup(json_string_value(json_array_get(parts, k)) ?: "");
         }
-        push_state_object_set_action(po, &a);
+        uploader__push_state_object_set_action(po, &a);
         for (size_t k = 0; k < a.n_parts; k++) {
             json_t *e = json_array_get(etags, k);
             if (json_is_string(e))
@@ -290,6 +291,6 @@ int push_state_load(const char *text, struct push_state *s, struct hs_err *err)
 out:
     json_decref(j);
     if (rc < 0)
-        push_state_clear(s);
+        uploader__push_state_clear(s);
     return rc;
 }

@@ -46,10 +46,11 @@ static void got_tag_commit(struct http_request *r, void *ud)
     char what[320];
     snprintf(what, sizeof(what), "the commit of the existing tag %s", q->tag);
     if (r->error == 0 && r->resp.status == 200)
-        rc = hub_parse_repo_info_sha(r->resp.body.data ? r->resp.body.data : "", &sha, &e);
+        rc =
+            uploader__hub_parse_repo_info_sha(r->resp.body.data ? r->resp.body.data : "", &sha, &e);
     else
-        rc = http_describe_failure(r, what, &e);
-    http_request_free(r);
+        rc = uploader__http_describe_failure(r, what, &e);
+    uploader__http_request_free(r);
     if (rc == 0 && !sha)
         rc = hs_err_set(&e, -ENOMEM, "out of memory");
     if (rc < 0)
@@ -62,7 +63,7 @@ static void got_tag_commit(struct http_request *r, void *ud)
 static int submit(struct tag_req *q, const char *method, char *url, char *body, http_done_cb done,
                   struct hs_err *err)
 {
-    struct http_request *r = url ? http_request_new(method, url) : NULL;
+    struct http_request *r = url ? uploader__http_request_new(method, url) : NULL;
     free(url);
     if (!r) {
         free(body);
@@ -73,12 +74,12 @@ static int submit(struct tag_req *q, const char *method, char *url, char *body, 
     r->follow = true;
     r->accept = "application/json";
     if (body)
-        http_request_set_body(r, body, strlen(body), "application/json");
+        uploader__http_request_set_body(r, body, strlen(body), "application/json");
     r->done = done;
     r->userdata = q;
-    int rc = http_submit(q->u->http, r);
+    int rc = uploader__http_submit(q->u->http, r);
     if (rc < 0) {
-        http_request_free(r);
+        uploader__http_request_free(r);
         return hs_err_set(err, rc, "tag %s: cannot send the request: %s", q->tag, hs_strerror(rc));
     }
     return 0;
@@ -89,21 +90,21 @@ static void tag_posted(struct http_request *r, void *ud)
     struct tag_req *q = ud;
     struct hs_err e = {0};
     if (r->error == 0 && r->resp.status / 100 == 2) {
-        http_request_free(r);
+        uploader__http_request_free(r);
         return finish(q, 0, UPLOADER_TAG_CREATED, NULL, NULL);
     }
     if (r->error == 0 && r->resp.status == 409) {
-        http_request_free(r);
+        uploader__http_request_free(r);
         struct hub_repo at = q->repo;
         at.revision = q->tag;
-        if (submit(q, "GET", hub_url_repo_info(&at), NULL, got_tag_commit, &e) < 0)
+        if (submit(q, "GET", uploader__hub_url_repo_info(&at), NULL, got_tag_commit, &e) < 0)
             finish(q, e.code, UPLOADER_TAG_CREATED, NULL, &e);
         return;
     }
     char what[320];
     snprintf(what, sizeof(what), "creating the tag %s", q->tag);
-    int rc = http_describe_failure(r, what, &e);
-    http_request_free(r);
+    int rc = uploader__http_describe_failure(r, what, &e);
+    uploader__http_request_free(r);
     finish(q, rc, UPLOADER_TAG_CREATED, NULL, &e);
 }
 
@@ -138,7 +139,7 @@ int uploader_create_tag(struct uploader *u, const struct uploader_tag_request *r
         tag_req_free(q);
         return hs_err_set(err, -ENOMEM, "out of memory");
     }
-    int rc = submit(q, "POST", hub_url_tag(&q->repo), body, tag_posted, err);
+    int rc = submit(q, "POST", uploader__hub_url_tag(&q->repo), body, tag_posted, err);
     if (rc < 0)
         tag_req_free(q);
     return rc;

@@ -198,9 +198,9 @@ int uploader_tree_next_url(const char *link, const char *endpoint, char **next, 
             if (!url)
                 return hs_err_set(err, -ENOMEM, "out of memory");
             if (!n || strlen(url) != n || strpbrk(url, " \t\r\n") ||
-                !url_is_under_endpoint(url, endpoint)) {
+                !uploader__url_is_under_endpoint(url, endpoint)) {
                 char shown[256];
-                url_strip_query(url, shown, sizeof(shown));
+                uploader__url_strip_query(url, shown, sizeof(shown));
                 free(url);
                 return hs_err_set(err, HS_EPROTO,
                                   "tree: the next page (%s) is not under the endpoint %s: refusing "
@@ -251,7 +251,7 @@ static int submit(struct tree_req *q, const char *url, http_done_cb done, struct
 {
     if (q->u->closing)
         return hs_err_set(err, -ECANCELED, "the uploader is closing");
-    struct http_request *r = http_request_new("GET", url);
+    struct http_request *r = uploader__http_request_new("GET", url);
     if (!r)
         return hs_err_set(err, -ENOMEM, "out of memory");
     r->auth = true;
@@ -260,9 +260,9 @@ static int submit(struct tree_req *q, const char *url, http_done_cb done, struct
     r->accept = "application/json";
     r->done = done;
     r->userdata = q;
-    int rc = http_submit(q->u->http, r);
+    int rc = uploader__http_submit(q->u->http, r);
     if (rc < 0) {
-        http_request_free(r);
+        uploader__http_request_free(r);
         return hs_err_set(err, rc, "%s: cannot send the request: %s", q->what, hs_strerror(rc));
     }
     return 0;
@@ -270,8 +270,10 @@ static int submit(struct tree_req *q, const char *url, http_done_cb done, struct
 
 static char *first_page_url(const struct tree_req *q)
 {
-    char *ns = url_encode_segment(q->repo.ns), *name = url_encode_segment(q->repo.name);
-    char *rev = url_encode_segment(q->repo.revision), *path = url_encode_path(q->path);
+    char *ns = uploader__url_encode_segment(q->repo.ns),
+         *name = uploader__url_encode_segment(q->repo.name);
+    char *rev = uploader__url_encode_segment(q->repo.revision),
+         *path = uploader__url_encode_path(q->path);
     char *s = NULL;
     if (ns && name && rev && path &&
         asprintf(&s, "%s/api/%ss/%s/%s/tree/%s%s%s?recursive=true", q->repo.endpoint, q->repo.type,
@@ -308,17 +310,17 @@ static void page_done(struct http_request *r, void *ud)
         (st == 404 || (st == 401 && code && !strcmp(code, "RepoNotFound")))) {
         /* nothing there: the repo, the revision or the folder does not exist */
         snprintf(q->t.missing, sizeof(q->t.missing), "%s", code && *code ? code : "NotFound");
-        http_request_free(r);
+        uploader__http_request_free(r);
         return tree_end(q, 0, NULL);
     }
     if (r->error != 0 || st < 200 || st >= 300) {
-        rc = http_describe_failure(r, q->what, &err);
+        rc = uploader__http_describe_failure(r, q->what, &err);
     } else if ((rc = uploader_tree_parse(r->resp.body.data, &q->t, &err)) == 0 &&
                (rc = uploader_tree_next_url(r->resp.link, q->repo.endpoint, &next, &err)) == 0 &&
                next && ++q->pages >= TREE_MAX_PAGES) {
         rc = hs_err_set(&err, HS_EPROTO, "%s: more than %u pages", q->what, TREE_MAX_PAGES);
     }
-    http_request_free(r);
+    uploader__http_request_free(r);
     if (rc == 0 && next)
         rc = submit(q, next, page_done, &err);
     bool more = rc == 0 && next;
@@ -334,10 +336,10 @@ static void whoami_done(struct http_request *r, void *ud)
     long st = r->resp.status;
     int rc;
     if (r->error == 0 && st >= 200 && st < 300)
-        rc = hub_parse_whoami(r->resp.body.data, &q->repo.ns, &err);
+        rc = uploader__hub_parse_whoami(r->resp.body.data, &q->repo.ns, &err);
     else
-        rc = http_describe_failure(r, "checking the token (whoami-v2)", &err);
-    http_request_free(r);
+        rc = uploader__http_describe_failure(r, "checking the token (whoami-v2)", &err);
+    uploader__http_request_free(r);
     if (rc == 0)
         rc = start_listing(q, &err);
     if (rc < 0)
@@ -380,7 +382,7 @@ int uploader_list_tree(struct uploader *u, const struct uploader_tree_request *r
         rc = start_listing(q, err);
     } else {
         struct hub_repo me = {.endpoint = q->repo.endpoint};
-        char *url = hub_url_whoami(&me);
+        char *url = uploader__hub_url_whoami(&me);
         snprintf(q->what, sizeof(q->what), "checking the token (whoami-v2)");
         rc = url ? submit(q, url, whoami_done, err) : hs_err_set(err, -ENOMEM, "out of memory");
         free(url);

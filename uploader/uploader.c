@@ -45,16 +45,16 @@ int uploader_new(uv_loop_t *loop, const struct uploader_options *opt, struct upl
         rc = hs_err_set(err, -ENOMEM, "out of memory");
         goto fail;
     }
-    if ((rc = hasher_new(loop, u->cache, opt->hash_parallel, &u->hasher)) < 0) {
+    if ((rc = uploader__hasher_new(loop, u->cache, opt->hash_parallel, &u->hasher)) < 0) {
         hs_err_set(err, rc, "cannot create the hasher");
         goto fail;
     }
-    if ((rc = http_loop_new(loop, &ho, &u->http, err)) < 0)
+    if ((rc = uploader__http_loop_new(loop, &ho, &u->http, err)) < 0)
         goto fail;
     *out = u;
     return 0;
 fail:
-    hasher_free(u->hasher);
+    uploader__hasher_free(u->hasher);
     uploader_hashcache_free(u->cache);
     free(u->endpoint);
     free(u);
@@ -97,10 +97,10 @@ void uploader_close(struct uploader *u)
     struct hs_err e;
     hs_err_set(&e, -ECANCELED, "push cancelled");
     for (struct push *p = u->pushes; p; p = p->next)
-        push__fail(p, -ECANCELED, &e);
-    hasher_free(u->hasher); /* queued and running jobs report -ECANCELED */
+        uploader__push_fail(p, -ECANCELED, &e);
+    uploader__hasher_free(u->hasher); /* queued and running jobs report -ECANCELED */
     u->hasher = NULL;
-    http_loop_close(u->http, http_closed, u); /* requests report -ECANCELED */
+    uploader__http_loop_close(u->http, http_closed, u); /* requests report -ECANCELED */
 }
 
 void uploader_interrupt(struct uploader *u)
@@ -109,7 +109,7 @@ void uploader_interrupt(struct uploader *u)
         return;
     for (struct push *p = u->pushes, *n; p; p = n) {
         n = p->next; /* p may be gone after this */
-        push__interrupt(p);
+        uploader__push_interrupt(p);
     }
 }
 
@@ -117,12 +117,12 @@ int uploader_hash_file(struct uploader *u, const char *path, uploader_hash_cb cb
 {
     if (u->closing)
         return -ECANCELED;
-    return hasher_hash(u->hasher, path, cb, NULL, userdata);
+    return uploader__hasher_hash(u->hasher, path, cb, NULL, userdata);
 }
 
 unsigned uploader_hash_files_read(const struct uploader *u)
 {
-    return u->hasher ? hasher_files_read(u->hasher) : 0;
+    return u->hasher ? uploader__hasher_files_read(u->hasher) : 0;
 }
 
 static void prehash_done(int status, const struct uploader_hash *h, const struct hs_err *err,
@@ -138,7 +138,7 @@ int uploader_prehash(struct uploader *u, const char *path)
 {
     if (u->closing)
         return -ECANCELED;
-    return hasher_hash(u->hasher, path, prehash_done, NULL, u);
+    return uploader__hasher_hash(u->hasher, path, prehash_done, NULL, u);
 }
 
 void uploader_hash_cache_stats(const struct uploader *u, struct uploader_hashcache_stats *out)

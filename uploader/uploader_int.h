@@ -32,19 +32,19 @@
 
 /* True when a and b have the same scheme, host (case-insensitive) and
  * effective port. Unparsable URLs are never equal. */
-bool url_same_origin(const char *a, const char *b);
+bool uploader__url_same_origin(const char *a, const char *b);
 /* True when url is built from endpoint: same origin and its path starts with
  * the endpoint's path. This is the only case Authorization is sent. */
-bool url_is_under_endpoint(const char *url, const char *endpoint);
+bool uploader__url_is_under_endpoint(const char *url, const char *endpoint);
 /* Copy url without query and fragment into out (for messages: presigned
  * URLs carry signatures). */
-void url_strip_query(const char *url, char *out, size_t n);
+void uploader__url_strip_query(const char *url, char *out, size_t n);
 /* Percent-encode s as one path segment ('/' encoded too). Heap string. */
-char *url_encode_segment(const char *s);
+char *uploader__url_encode_segment(const char *s);
 /* Percent-encode a repo path keeping '/'. Heap string. */
-char *url_encode_path(const char *s);
+char *uploader__url_encode_path(const char *s);
 /* Base64 (standard, padded). Heap string. */
-char *b64_encode(const void *data, size_t len);
+char *uploader__b64_encode(const void *data, size_t len);
 
 /* ---- retry.c ----------------------------------------------------------- */
 
@@ -55,17 +55,18 @@ struct retry_policy {
     hs_usec_t max_wait;   /* longest server-requested wait we accept */
 };
 
-bool retry_status_retryable(long status);
-bool retry_curl_retryable(CURLcode code);
+bool uploader__retry_status_retryable(long status);
+bool uploader__retry_curl_retryable(CURLcode code);
 /* Parse "RateLimit: "api";r=0;t=55". Returns 0 and fills remaining/reset. */
-int retry_ratelimit_parse(const char *hdr, long *remaining, long *reset_seconds);
+int uploader__retry_ratelimit_parse(const char *hdr, long *remaining, long *reset_seconds);
 /* Parse an integer-seconds Retry-After; -1 when absent or not a number. */
-long retry_after_parse(const char *hdr);
+long uploader__retry_after_parse(const char *hdr);
 /* The wait before retry number `attempt` (0-based count of retries done):
  * >= 0 usec to retry, -1 to give up. status is 0 for transport errors, in
  * which case curl_code says which. rnd is a random 32-bit value (jitter). */
-int64_t retry_delay(const struct retry_policy *p, unsigned attempt, long status, CURLcode curl_code,
-                    const char *retry_after, const char *ratelimit, uint32_t rnd);
+int64_t uploader__retry_delay(const struct retry_policy *p, unsigned attempt, long status,
+                              CURLcode curl_code, const char *retry_after, const char *ratelimit,
+                              uint32_t rnd);
 
 /* ---- bandwidth.c ------------------------------------------------------- */
 
@@ -75,11 +76,11 @@ struct token_bucket {
     double tokens; /* available now */
     hs_usec_t last;
 };
-void token_bucket_init(struct token_bucket *tb, uint64_t rate, hs_usec_t now);
+void uploader__token_bucket_init(struct token_bucket *tb, uint64_t rate, hs_usec_t now);
 /* Take up to want bytes; returns what may be sent now (0 = wait). */
-size_t token_bucket_take(struct token_bucket *tb, size_t want, hs_usec_t now);
+size_t uploader__token_bucket_take(struct token_bucket *tb, size_t want, hs_usec_t now);
 /* Usec until at least min(want, burst) bytes are available. */
-hs_usec_t token_bucket_wait(struct token_bucket *tb, size_t want, hs_usec_t now);
+hs_usec_t uploader__token_bucket_wait(struct token_bucket *tb, size_t want, hs_usec_t now);
 
 /* ---- http_loop.c ------------------------------------------------------- */
 
@@ -121,7 +122,7 @@ enum { HTTP_RETRY_NONE = 0, HTTP_RETRY_ALL = 1, HTTP_RETRY_RATELIMIT = 2 /* 429 
 typedef void (*http_done_cb)(struct http_request *r, void *userdata);
 
 struct http_request {
-    /* Set by the caller before http_submit. */
+    /* Set by the caller before uploader__http_submit. */
     char method[8];
     char *url;   /* owned */
     bool auth;   /* attach Authorization: only allowed under the endpoint */
@@ -181,31 +182,33 @@ struct http_request {
 
 /* opt->token may be NULL for anonymous use (downloads of public repos):
  * requests asking for auth then go without Authorization. */
-int http_loop_new(uv_loop_t *loop, const struct http_loop_options *opt, struct http_loop **out,
-                  struct hs_err *err);
+int uploader__http_loop_new(uv_loop_t *loop, const struct http_loop_options *opt,
+                            struct http_loop **out, struct hs_err *err);
 /* Cancel every request (done runs with -ECANCELED), close handles, free the
  * loop object once libuv ran the close callbacks, then call closed. */
-void http_loop_close(struct http_loop *h, void (*closed)(void *), void *userdata);
+void uploader__http_loop_close(struct http_loop *h, void (*closed)(void *), void *userdata);
 
-/* A new request (url is copied). Free with http_request_free (also from done). */
-struct http_request *http_request_new(const char *method, const char *url);
-void http_request_free(struct http_request *r);
-void http_request_set_body(struct http_request *r, char *owned, size_t len, const char *ctype);
+/* A new request (url is copied). Free with uploader__http_request_free (also from done). */
+struct http_request *uploader__http_request_new(const char *method, const char *url);
+void uploader__http_request_free(struct http_request *r);
+void uploader__http_request_set_body(struct http_request *r, char *owned, size_t len,
+                                     const char *ctype);
 /* Queue it; runs when a transfer slot is free. -EPERM when auth is asked for a
  * URL that is not under the endpoint. */
-int http_submit(struct http_loop *h, struct http_request *r);
+int uploader__http_submit(struct http_loop *h, struct http_request *r);
 /* Total body bytes handed to curl since the start. */
-uint64_t http_loop_bytes_out(const struct http_loop *h);
+uint64_t uploader__http_loop_bytes_out(const struct http_loop *h);
 
 /* The error code of an HTTP answer that failed: HS_EAUTH (401/403 from the
  * Hub, to_hub), HS_EHTTP (transient: 5xx, 408, 409, 412, 429) or HS_EREFUSED
  * (any other 4xx: the same request can never succeed). */
-int http_status_class(long status, bool to_hub);
+int uploader__http_status_class(long status, bool to_hub);
 /* Fill err with "what: HTTP 404 (RepoNotFound): <message> [request id X]" or a
  * transport failure, never with a query string or a secret. Returns the code. */
-int http_describe_failure(const struct http_request *r, const char *what, struct hs_err *err);
+int uploader__http_describe_failure(const struct http_request *r, const char *what,
+                                    struct hs_err *err);
 /* Extract the Hub's message: X-Error-Message, else JSON error/errors, else text. */
-void http_error_message(const struct http_request *r, char *out, size_t n);
+void uploader__http_error_message(const struct http_request *r, char *out, size_t n);
 
 /* ---- hash.c ------------------------------------------------------------ */
 
@@ -221,11 +224,11 @@ void http_error_message(const struct http_request *r, char *out, size_t n);
 
 /* hashcache.c (public API in uploader.h), by the internal key: fills out
  * (from_cache false) and returns true when k is cached; stores h under k. */
-bool hashcache_get_key(struct uploader_hashcache *c, const struct hash_key *k,
-                       struct uploader_hash *out);
-int hashcache_put_key(struct uploader_hashcache *c, const struct hash_key *k,
-                      const struct uploader_hash *h);
-bool hash_key_eq(const struct hash_key *a, const struct hash_key *b); /* every field */
+bool uploader__hashcache_get_key(struct uploader_hashcache *c, const struct hash_key *k,
+                                 struct uploader_hash *out);
+int uploader__hashcache_put_key(struct uploader_hashcache *c, const struct hash_key *k,
+                                const struct uploader_hash *h);
+bool uploader__hash_key_eq(const struct hash_key *a, const struct hash_key *b); /* every field */
 
 /* fileio.c: open a file listed as regular to read it — O_NOFOLLOW|O_CLOEXEC|
  * O_NONBLOCK; a symlink or anything but a regular file is HS_ECHANGED, and
@@ -244,21 +247,21 @@ int uploader__read_file(const char *path, const struct hash_key *expect, uint64_
                         size_t len, char *why, size_t why_len);
 
 struct hasher;
-int hasher_new(uv_loop_t *loop, struct uploader_hashcache *cache, unsigned parallel,
-               struct hasher **out);
+int uploader__hasher_new(uv_loop_t *loop, struct uploader_hashcache *cache, unsigned parallel,
+                         struct hasher **out);
 /* Cancels queued work; frees once running work returned. */
-void hasher_free(struct hasher *hs);
+void uploader__hasher_free(struct hasher *hs);
 /* Bytes of one file hashed so far, after each work item (loop thread). */
 typedef void (*hasher_progress_cb)(uint64_t done, void *userdata);
 /* Queue path; cb runs once at the end, progress (optional) after each work
  * item but the last (not for a cache hit). */
-int hasher_hash(struct hasher *hs, const char *path, uploader_hash_cb cb,
-                hasher_progress_cb progress, void *userdata);
-unsigned hasher_files_read(const struct hasher *hs);
-uint64_t hasher_bytes_read(const struct hasher *hs); /* read and hashed, over all files */
+int uploader__hasher_hash(struct hasher *hs, const char *path, uploader_hash_cb cb,
+                          hasher_progress_cb progress, void *userdata);
+unsigned uploader__hasher_files_read(const struct hasher *hs);
+uint64_t uploader__hasher_bytes_read(const struct hasher *hs); /* read and hashed, over all files */
 /* Synchronous one-shot hash (tests, thread-pool work). */
-int hash_file_sync(const char *path, struct uploader_hash *out, struct hash_key *key,
-                   struct hs_err *err);
+int uploader__hash_file_sync(const char *path, struct uploader_hash *out, struct hash_key *key,
+                             struct hs_err *err);
 
 /* ---- hub_api.c --------------------------------------------------------- */
 
@@ -269,23 +272,23 @@ struct hub_repo {
     char *revision;
 };
 /* "" | "datasets/" | "spaces/" */
-const char *hub_type_prefix(const char *type);
+const char *uploader__hub_type_prefix(const char *type);
 /* URL builders (heap strings). */
-char *hub_url_whoami(const struct hub_repo *r);
-char *hub_url_create_repo(const struct hub_repo *r);
-char *hub_url_repo_info(const struct hub_repo *r);
-char *hub_url_branch(const struct hub_repo *r);
-char *hub_url_preupload(const struct hub_repo *r);
-char *hub_url_paths_info(const struct hub_repo *r);
-char *hub_url_lfs_batch(const struct hub_repo *r);
-char *hub_url_commit(const struct hub_repo *r);
+char *uploader__hub_url_whoami(const struct hub_repo *r);
+char *uploader__hub_url_create_repo(const struct hub_repo *r);
+char *uploader__hub_url_repo_info(const struct hub_repo *r);
+char *uploader__hub_url_branch(const struct hub_repo *r);
+char *uploader__hub_url_preupload(const struct hub_repo *r);
+char *uploader__hub_url_paths_info(const struct hub_repo *r);
+char *uploader__hub_url_lfs_batch(const struct hub_repo *r);
+char *uploader__hub_url_commit(const struct hub_repo *r);
 /* POST {EP}/api/{type}s/{ns}/{name}/tag/{revision} (huggingface_hub create_tag) */
-char *hub_url_tag(const struct hub_repo *r);
-char *hub_commit_page_url(const struct hub_repo *r, const char *oid);
+char *uploader__hub_url_tag(const struct hub_repo *r);
+char *uploader__hub_commit_page_url(const struct hub_repo *r, const char *oid);
 
 /* Parsers fill err (HS_EPROTO) on malformed answers. */
-int hub_parse_whoami(const char *body, char **name, struct hs_err *err);
-char *hub_body_create_repo(const struct hub_repo *r, bool private_repo);
+int uploader__hub_parse_whoami(const char *body, char **name, struct hs_err *err);
+char *uploader__hub_body_create_repo(const struct hub_repo *r, bool private_repo);
 
 struct hub_preupload_item {
     const char *path;
@@ -296,9 +299,9 @@ struct hub_preupload_item {
     bool lfs, should_ignore;
     char *remote_oid;
 };
-char *hub_body_preupload(const struct hub_preupload_item *items, size_t n);
-int hub_parse_preupload(const char *body, struct hub_preupload_item *items, size_t n,
-                        char **commit_oid, struct hs_err *err);
+char *uploader__hub_body_preupload(const struct hub_preupload_item *items, size_t n);
+int uploader__hub_parse_preupload(const char *body, struct hub_preupload_item *items, size_t n,
+                                  char **commit_oid, struct hs_err *err);
 
 struct hub_lfs_action {
     char oid[65];
@@ -311,12 +314,13 @@ struct hub_lfs_action {
     int64_t expires_at; /* unix seconds, 0 = unknown */
     int64_t issued_at;  /* unix seconds the answer came (with expires_at; 0 = unknown) */
 };
-void hub_lfs_action_clear(struct hub_lfs_action *a);
-char *hub_body_lfs_batch(const char *const *oids, const uint64_t *sizes, size_t n, const char *ref);
+void uploader__hub_lfs_action_clear(struct hub_lfs_action *a);
+char *uploader__hub_body_lfs_batch(const char *const *oids, const uint64_t *sizes, size_t n,
+                                   const char *ref);
 /* Actions are matched to (oids, sizes) by oid; every object must be answered. */
-int hub_parse_lfs_batch(const char *body, struct hub_lfs_action *out, size_t n, int64_t now_unix,
-                        struct hs_err *err);
-char *hub_body_multipart_complete(const char *oid, char *const *etags, size_t n);
+int uploader__hub_parse_lfs_batch(const char *body, struct hub_lfs_action *out, size_t n,
+                                  int64_t now_unix, struct hs_err *err);
+char *uploader__hub_body_multipart_complete(const char *oid, char *const *etags, size_t n);
 
 /* NDJSON commit. */
 struct hub_commit_op {
@@ -326,22 +330,23 @@ struct hub_commit_op {
     uint64_t size;
     const char *content_b64; /* regular */
 };
-char *hub_body_commit(const char *summary, const char *description, const char *parent,
-                      const struct hub_commit_op *ops, size_t n, size_t *len);
+char *uploader__hub_body_commit(const char *summary, const char *description, const char *parent,
+                                const struct hub_commit_op *ops, size_t n, size_t *len);
 /* The same body line by line (each with its newline; heap strings), as
  * commit_body.c streams it: the header, one line per operation, deletions.
- * hub_commit_op_line_len is the length of a regular file's line for a
+ * uploader__hub_commit_op_line_len is the length of a regular file's line for a
  * content of op->size bytes without the content itself. */
-char *hub_commit_header_line(const char *summary, const char *description, const char *parent);
-char *hub_commit_op_line(const struct hub_commit_op *op);
-uint64_t hub_commit_op_line_len(const struct hub_commit_op *op);
-char *hub_commit_delete_line(const char *path); /* a path ending in / deletes a folder */
-int hub_parse_commit(const char *body, char **oid, char **url, struct hs_err *err);
-char *hub_body_paths_info(const char *const *paths, size_t n);
+char *uploader__hub_commit_header_line(const char *summary, const char *description,
+                                       const char *parent);
+char *uploader__hub_commit_op_line(const struct hub_commit_op *op);
+uint64_t uploader__hub_commit_op_line_len(const struct hub_commit_op *op);
+char *uploader__hub_commit_delete_line(const char *path); /* a path ending in / deletes a folder */
+int uploader__hub_parse_commit(const char *body, char **oid, char **url, struct hs_err *err);
+char *uploader__hub_body_paths_info(const char *const *paths, size_t n);
 /* For each path: its sha256 (lfs) or git oid (regular), NULL when absent. */
-int hub_parse_paths_info(const char *body, const char *const *paths, size_t n, char **lfs_oids,
-                         char **git_oids, struct hs_err *err);
-int hub_parse_repo_info_sha(const char *body, char **sha, struct hs_err *err);
+int uploader__hub_parse_paths_info(const char *body, const char *const *paths, size_t n,
+                                   char **lfs_oids, char **git_oids, struct hs_err *err);
+int uploader__hub_parse_repo_info_sha(const char *body, char **sha, struct hs_err *err);
 
 /* ---- state.c ----------------------------------------------------------- */
 
@@ -367,16 +372,17 @@ struct push_state {
     bool commit_sent;
     char *commit_parent;
 };
-void push_state_init(struct push_state *s);
-void push_state_clear(struct push_state *s);
-char *push_state_dump(const struct push_state *s, size_t *len);
-int push_state_load(const char *json, struct push_state *s, struct hs_err *err);
-struct push_state_object *push_state_object_find(struct push_state *s, const char *oid);
-struct push_state_object *push_state_object_add(struct push_state *s, const char *oid,
-                                                uint64_t size);
+void uploader__push_state_init(struct push_state *s);
+void uploader__push_state_clear(struct push_state *s);
+char *uploader__push_state_dump(const struct push_state *s, size_t *len);
+int uploader__push_state_load(const char *json, struct push_state *s, struct hs_err *err);
+struct push_state_object *uploader__push_state_object_find(struct push_state *s, const char *oid);
+struct push_state_object *uploader__push_state_object_add(struct push_state *s, const char *oid,
+                                                          uint64_t size);
 /* Drop the object's batch answer and part ETags (the object is batched again). */
-void push_state_object_forget(struct push_state_object *o);
+void uploader__push_state_object_forget(struct push_state_object *o);
 /* Replace the object's action (etags reset unless the part URLs are the same). */
-int push_state_object_set_action(struct push_state_object *o, const struct hub_lfs_action *a);
+int uploader__push_state_object_set_action(struct push_state_object *o,
+                                           const struct hub_lfs_action *a);
 
 #endif

@@ -44,7 +44,7 @@ static int origin_parse(const char *url, struct origin *o)
     return rc;
 }
 
-bool url_same_origin(const char *a, const char *b)
+bool uploader__url_same_origin(const char *a, const char *b)
 {
     struct origin oa, ob;
     if (origin_parse(a, &oa) < 0)
@@ -60,7 +60,7 @@ bool url_same_origin(const char *a, const char *b)
     return same;
 }
 
-bool url_is_under_endpoint(const char *url, const char *endpoint)
+bool uploader__url_is_under_endpoint(const char *url, const char *endpoint)
 {
     struct origin ou, oe;
     if (origin_parse(url, &ou) < 0)
@@ -82,7 +82,7 @@ bool url_is_under_endpoint(const char *url, const char *endpoint)
     return ok;
 }
 
-void url_strip_query(const char *url, char *out, size_t n)
+void uploader__url_strip_query(const char *url, char *out, size_t n)
 {
     if (n == 0)
         return;
@@ -115,17 +115,17 @@ static char *encode(const char *s, bool keep_slash)
     return out;
 }
 
-char *url_encode_segment(const char *s)
+char *uploader__url_encode_segment(const char *s)
 {
     return encode(s, false);
 }
 
-char *url_encode_path(const char *s)
+char *uploader__url_encode_path(const char *s)
 {
     return encode(s, true);
 }
 
-char *b64_encode(const void *data, size_t len)
+char *uploader__b64_encode(const void *data, size_t len)
 {
     static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     const unsigned char *in = data;

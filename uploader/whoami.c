@@ -3,7 +3,7 @@
  * the whoami-v2 parser (user name, organisations with the user's role in
  * each, the token's role, and a fine-grained token's scoped permissions),
  * the asynchronous GET on the uploader's HTTP loop, and the write verdict
- * for a repo id. hub_api.c's hub_parse_whoami (the bare-name namespace of a
+ * for a repo id. hub_api.c's uploader__hub_parse_whoami (the bare-name namespace of a
  * push) is this parser's name field, so the fuzz target covers both.
  *
  * The verdict says "denied" only on positive evidence (a read token, a
@@ -319,10 +319,10 @@ static void whoami_done(struct http_request *r, void *ud)
     if (r->error == 0 && st >= 200 && st < 300)
         rc = uploader_whoami_parse(r->resp.body.data, &w, &err);
     else
-        rc = http_describe_failure(r, "checking the token (whoami-v2)", &err);
+        rc = uploader__http_describe_failure(r, "checking the token (whoami-v2)", &err);
     if (r->error)
         st = 0; /* no answer (transport failure, cancelled) */
-    http_request_free(r);
+    uploader__http_request_free(r);
     q->cb(rc, rc == 0 ? &w : NULL, st, rc == 0 ? NULL : &err, q->userdata);
     uploader_whoami_clear(&w);
     free(q);
@@ -333,12 +333,12 @@ int uploader_whoami(struct uploader *u, uploader_whoami_cb cb, void *userdata, s
     if (u->closing)
         return hs_err_set(err, -ECANCELED, "the uploader is closing");
     struct hub_repo repo = {.endpoint = u->endpoint};
-    char *url = hub_url_whoami(&repo);
-    struct http_request *r = url ? http_request_new("GET", url) : NULL;
+    char *url = uploader__hub_url_whoami(&repo);
+    struct http_request *r = url ? uploader__http_request_new("GET", url) : NULL;
     struct whoami_req *q = r ? calloc(1, sizeof(*q)) : NULL;
     free(url);
     if (!q) {
-        http_request_free(r);
+        uploader__http_request_free(r);
         return hs_err_set(err, -ENOMEM, "out of memory");
     }
     q->cb = cb;
@@ -349,9 +349,9 @@ int uploader_whoami(struct uploader *u, uploader_whoami_cb cb, void *userdata, s
     r->accept = "application/json";
     r->done = whoami_done;
     r->userdata = q;
-    int rc = http_submit(u->http, r);
+    int rc = uploader__http_submit(u->http, r);
     if (rc < 0) {
-        http_request_free(r);
+        uploader__http_request_free(r);
         free(q);
         return hs_err_set(err, rc, "cannot send the whoami-v2 request: %s", hs_strerror(rc));
     }

@@ -1,6 +1,6 @@
 /*
  * fuzz_commit.c — round trip of the NDJSON commit body
- * (hub_body_commit, uploader_int.h): build it from fuzzed operations, read
+ * (uploader__hub_body_commit, uploader_int.h): build it from fuzzed operations, read
  * it back with jansson line by line, and compare with what was asked.
  *
  * Input layout (so libFuzzer mutates fields, not framing): a flags byte
@@ -173,7 +173,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memset(&in, 0, sizeof(in));
     decode(data, size, &in);
     size_t len = 0;
-    char *body = hub_body_commit(in.summary, in.description, in.parent, in.ops, in.n_ops, &len);
+    char *body =
+        uploader__hub_body_commit(in.summary, in.description, in.parent, in.ops, in.n_ops, &len);
     bool ok = all_encodable(&in);
     if (body && !ok)
         fail("a string that is not UTF-8 was dropped or changed instead of refused", NULL);

@@ -3,7 +3,7 @@
  * uploader/ (uploader_int.h): whoami-v2, preupload, LFS batch, commit,
  * paths-info, repo info (create-repo answers are read through it and
  * through the error path), a tree page and its Link header, and the
- * error-body reader http_error_message.
+ * error-body reader uploader__http_error_message.
  * The resumable push state file has its own target (fuzz_push_state.c).
  *
  * Every input is fed to every parser as the response body, with the
@@ -51,7 +51,7 @@ static void fuzz_whoami(const char *body)
 {
     char *name = NULL;
     struct hs_err err = {0};
-    int rc = hub_parse_whoami(body, &name, &err);
+    int rc = uploader__hub_parse_whoami(body, &name, &err);
     if (rc == 0 && (!name || !*name))
         fail("whoami accepted without a name", NULL);
     if (rc != 0)
@@ -69,7 +69,7 @@ static void fuzz_preupload(const char *body)
     }
     char *commit_oid = NULL;
     struct hs_err err = {0};
-    int rc = hub_parse_preupload(body, items, N_ASKED, &commit_oid, &err);
+    int rc = uploader__hub_parse_preupload(body, items, N_ASKED, &commit_oid, &err);
     if (rc != 0)
         check_refusal(rc, &err, "preupload");
     for (size_t i = 0; i < N_ASKED; i++)
@@ -86,7 +86,7 @@ static void fuzz_lfs_batch(const char *body)
         a[i].size = sizes[i];
     }
     struct hs_err err = {0};
-    int rc = hub_parse_lfs_batch(body, a, N_ASKED, NOW_UNIX, &err);
+    int rc = uploader__hub_parse_lfs_batch(body, a, N_ASKED, NOW_UNIX, &err);
     if (rc == 0) {
         for (size_t i = 0; i < N_ASKED; i++) {
             if (a[i].present == (a[i].href != NULL))
@@ -106,14 +106,14 @@ static void fuzz_lfs_batch(const char *body)
         check_refusal(rc, &err, "LFS batch");
     }
     for (size_t i = 0; i < N_ASKED; i++)
-        hub_lfs_action_clear(&a[i]);
+        uploader__hub_lfs_action_clear(&a[i]);
 }
 
 static void fuzz_commit(const char *body)
 {
     char *oid = NULL, *url = NULL;
     struct hs_err err = {0};
-    int rc = hub_parse_commit(body, &oid, &url, &err);
+    int rc = uploader__hub_parse_commit(body, &oid, &url, &err);
     if (rc == 0 && !oid)
         fail("commit accepted without an oid", NULL);
     if (rc != 0)
@@ -126,7 +126,7 @@ static void fuzz_paths_info(const char *body)
 {
     char *lfs[N_ASKED] = {0}, *git[N_ASKED] = {0};
     struct hs_err err = {0};
-    int rc = hub_parse_paths_info(body, paths, N_ASKED, lfs, git, &err);
+    int rc = uploader__hub_parse_paths_info(body, paths, N_ASKED, lfs, git, &err);
     if (rc != 0)
         check_refusal(rc, &err, "paths-info");
     for (size_t i = 0; i < N_ASKED; i++) {
@@ -139,7 +139,7 @@ static void fuzz_repo_info(const char *body)
 {
     char *sha = NULL;
     struct hs_err err = {0};
-    int rc = hub_parse_repo_info_sha(body, &sha, &err);
+    int rc = uploader__hub_parse_repo_info_sha(body, &sha, &err);
     if (rc == 0 && !sha)
         fail("repo info accepted without a sha", NULL);
     if (rc != 0)
@@ -161,7 +161,7 @@ static void fuzz_tree(const char *body)
     /* the same bytes as a Link header: a next URL is always under the endpoint */
     char *next = NULL;
     rc = uploader_tree_next_url(body, "http://127.0.0.1:8080", &next, &err);
-    if (rc == 0 && next && !url_is_under_endpoint(next, "http://127.0.0.1:8080"))
+    if (rc == 0 && next && !uploader__url_is_under_endpoint(next, "http://127.0.0.1:8080"))
         fail("next page outside the endpoint", next);
     if (rc != 0 && (next || !err.msg[0]))
         fail("refused Link header without a message (or with a URL)", NULL);
@@ -177,7 +177,7 @@ static void fuzz_error_body(char *body, size_t len)
     r.resp.body.cap = len + 1;
     char out[256];
     memset(out, 'x', sizeof(out));
-    http_error_message(&r, out, sizeof(out));
+    uploader__http_error_message(&r, out, sizeof(out));
     if (memchr(out, 0, sizeof(out)) == NULL)
         fail("error message not terminated", NULL);
 }

@@ -170,20 +170,20 @@ static void test_rewrite_in_place(void **s)
     uv_loop_init(&loop);
     struct uploader_hashcache *c = uploader_hashcache_new(0);
     struct hasher *hs = NULL;
-    assert_int_equal(hasher_new(&loop, c, 2, &hs), 0);
+    assert_int_equal(uploader__hasher_new(&loop, c, 2, &hs), 0);
     write_all(path, "w", 'a', 3u << 20);
     struct hash_out a = {0}, b = {0}, d = {0};
-    assert_int_equal(hasher_hash(hs, path, hash_cb, NULL, &a), 0);
+    assert_int_equal(uploader__hasher_hash(hs, path, hash_cb, NULL, &a), 0);
     run_until(&loop, &a.done);
     assert_int_equal(a.status, 0);
     char want[65];
     sha_file(path, want);
     assert_string_equal(a.h.sha256, want);
-    assert_int_equal(hasher_files_read(hs), 1);
-    assert_int_equal(hasher_hash(hs, path, hash_cb, NULL, &b), 0);
+    assert_int_equal(uploader__hasher_files_read(hs), 1);
+    assert_int_equal(uploader__hasher_hash(hs, path, hash_cb, NULL, &b), 0);
     run_until(&loop, &b.done);
     assert_true(b.h.from_cache); /* cached although hashed right after the write */
-    assert_int_equal(hasher_files_read(hs), 1);
+    assert_int_equal(uploader__hasher_files_read(hs), 1);
     struct stat before;
     assert_int_equal(stat(path, &before), 0);
     write_all(path, "r+", 'b', 3u << 20); /* same inode, same size, new bytes */
@@ -193,15 +193,15 @@ static void test_rewrite_in_place(void **s)
     assert_int_equal(stat(path, &after), 0);
     assert_int_equal(after.st_ino, before.st_ino);
     assert_int_equal(after.st_mtim.tv_nsec, before.st_mtim.tv_nsec);
-    assert_int_equal(hasher_hash(hs, path, hash_cb, NULL, &d), 0);
+    assert_int_equal(uploader__hasher_hash(hs, path, hash_cb, NULL, &d), 0);
     run_until(&loop, &d.done);
     assert_int_equal(d.status, 0);
     assert_false(d.h.from_cache);
     sha_file(path, want);
     assert_string_equal(d.h.sha256, want);
     assert_string_not_equal(d.h.sha256, a.h.sha256);
-    assert_int_equal(hasher_files_read(hs), 2);
-    hasher_free(hs);
+    assert_int_equal(uploader__hasher_files_read(hs), 2);
+    uploader__hasher_free(hs);
     uploader_hashcache_free(c);
     uv_run(&loop, UV_RUN_DEFAULT);
     assert_int_equal(uv_loop_close(&loop), 0);
@@ -220,24 +220,24 @@ static void test_shared_read(void **s)
     uv_loop_init(&loop);
     struct uploader_hashcache *c = uploader_hashcache_new(0);
     struct hasher *hs = NULL;
-    assert_int_equal(hasher_new(&loop, c, 2, &hs), 0);
+    assert_int_equal(uploader__hasher_new(&loop, c, 2, &hs), 0);
     struct hash_out a = {0}, b = {0};
-    assert_int_equal(hasher_hash(hs, path, hash_cb, NULL, &a), 0);
-    assert_int_equal(hasher_hash(hs, path, hash_cb, NULL, &b), 0);
+    assert_int_equal(uploader__hasher_hash(hs, path, hash_cb, NULL, &a), 0);
+    assert_int_equal(uploader__hasher_hash(hs, path, hash_cb, NULL, &b), 0);
     run_until(&loop, &a.done);
     run_until(&loop, &b.done);
     assert_int_equal(a.status, 0);
     assert_int_equal(b.status, 0);
     assert_string_equal(a.h.sha256, b.h.sha256);
     assert_true(a.h.from_cache != b.h.from_cache);
-    assert_int_equal(hasher_files_read(hs), 1);
-    assert_int_equal(hasher_bytes_read(hs), 48u << 20);
-    /* cancelled together: a shared read cut by hasher_free reports both */
+    assert_int_equal(uploader__hasher_files_read(hs), 1);
+    assert_int_equal(uploader__hasher_bytes_read(hs), 48u << 20);
+    /* cancelled together: a shared read cut by uploader__hasher_free reports both */
     struct hash_out x = {0}, y = {0};
     write_all(path, "w", 'y', 48u << 20);
-    assert_int_equal(hasher_hash(hs, path, hash_cb, NULL, &x), 0);
-    assert_int_equal(hasher_hash(hs, path, hash_cb, NULL, &y), 0);
-    hasher_free(hs);
+    assert_int_equal(uploader__hasher_hash(hs, path, hash_cb, NULL, &x), 0);
+    assert_int_equal(uploader__hasher_hash(hs, path, hash_cb, NULL, &y), 0);
+    uploader__hasher_free(hs);
     uv_run(&loop, UV_RUN_DEFAULT);
     assert_true(x.done && y.done);
     assert_true(x.status == -ECANCELED || x.status == 0);

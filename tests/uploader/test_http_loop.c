@@ -157,7 +157,7 @@ static struct http_request *req(const char *method, const char *base, const char
 {
     char url[256];
     snprintf(url, sizeof(url), "%s%s", base, path);
-    struct http_request *r = http_request_new(method, url);
+    struct http_request *r = uploader__http_request_new(method, url);
     r->auth = auth;
     r->retry = HTTP_RETRY_ALL;
     r->done = on_done;
@@ -168,7 +168,7 @@ static void run(struct http_request *r)
 {
     bool done = false;
     r->userdata = &done;
-    assert_int_equal(http_submit(g_http, r), 0);
+    assert_int_equal(uploader__http_submit(g_http, r), 0);
     while (!done)
         uv_run(&g_loop, UV_RUN_ONCE);
 }
@@ -236,7 +236,7 @@ static int setup(void **s)
         .stall_seconds = 10,
     };
     struct hs_err err;
-    assert_int_equal(http_loop_new(&g_loop, &o, &g_http, &err), 0);
+    assert_int_equal(uploader__http_loop_new(&g_loop, &o, &g_http, &err), 0);
     return 0;
 }
 
@@ -249,7 +249,7 @@ static int teardown(void **s)
 {
     (void)s;
     bool c = false;
-    http_loop_close(g_http, closed, &c);
+    uploader__http_loop_close(g_http, closed, &c);
     uv_run(&g_loop, UV_RUN_DEFAULT);
     assert_true(c);
     assert_int_equal(uv_loop_close(&g_loop), 0);
@@ -270,19 +270,19 @@ static void test_auth_only_under_endpoint(void **s)
     json_decref(j);
     assert_string_equal(r->resp.etag, "\"e1\"");
     assert_string_equal(r->resp.request_id, "rid-ok");
-    http_request_free(r);
+    uploader__http_request_free(r);
 
     /* A storage URL: refused with auth, sent without. */
     r = req("GET", g_storage_url, "/api/ok", true);
     r->userdata = NULL;
-    assert_int_equal(http_submit(g_http, r), -EPERM);
-    http_request_free(r);
+    assert_int_equal(uploader__http_submit(g_http, r), -EPERM);
+    uploader__http_request_free(r);
     r = req("GET", g_storage_url, "/api/ok", false);
     run(r);
     j = body_json(r);
     assert_false(json_is_true(json_object_get(j, "auth")));
     json_decref(j);
-    http_request_free(r);
+    uploader__http_request_free(r);
 
     /* Redirect from the hub to another origin: the header is dropped. */
     r = req("GET", g_hub_url, "/redirect", true);
@@ -292,7 +292,7 @@ static void test_auth_only_under_endpoint(void **s)
     j = body_json(r);
     assert_false(json_is_true(json_object_get(j, "auth")));
     json_decref(j);
-    http_request_free(r);
+    uploader__http_request_free(r);
 }
 
 static void test_file_bodies(void **s)
@@ -313,8 +313,8 @@ static void test_file_bodies(void **s)
     bool da = false, db = false;
     a->userdata = &da;
     b->userdata = &db;
-    assert_int_equal(http_submit(g_http, a), 0);
-    assert_int_equal(http_submit(g_http, b), 0);
+    assert_int_equal(uploader__http_submit(g_http, a), 0);
+    assert_int_equal(uploader__http_submit(g_http, b), 0);
     while (!da || !db)
         uv_run(&g_loop, UV_RUN_ONCE);
     assert_int_equal(a->resp.status, 200);
@@ -330,8 +330,8 @@ static void test_file_bodies(void **s)
     assert_string_equal(json_string_value(json_object_get(j, "sha256")), want);
     json_decref(j);
     assert_int_equal(a->bytes_sent, 5u << 20);
-    http_request_free(a);
-    http_request_free(b);
+    uploader__http_request_free(a);
+    uploader__http_request_free(b);
 
     /* The server resets the connection mid-body: retried (body re-read
      * from the start), then a transport failure after max_retries. */
@@ -341,7 +341,7 @@ static void test_file_bodies(void **s)
     run(rs);
     assert_int_equal(rs->error, HS_EHTTP);
     assert_int_equal(rs->attempts, 4);
-    http_request_free(rs);
+    uploader__http_request_free(rs);
 
     /* The file is shorter than announced (it shrank): HS_ECHANGED, not a retry loop. */
     struct http_request *c = req("PUT", g_storage_url, "/upload/c", false);
@@ -352,9 +352,9 @@ static void test_file_bodies(void **s)
     assert_int_equal(c->error, HS_ECHANGED);
     assert_int_equal(c->attempts, 1);
     struct hs_err err;
-    http_describe_failure(c, "uploading", &err);
+    uploader__http_describe_failure(c, "uploading", &err);
     assert_non_null(strstr(err.msg, "shrank"));
-    http_request_free(c);
+    uploader__http_request_free(c);
     unlink(path);
 }
 
@@ -363,14 +363,14 @@ static void test_retry_and_errors(void **s)
     (void)s;
     atomic_store(&g_flaky, 0);
     struct http_request *r = req("POST", g_hub_url, "/flaky", true);
-    http_request_set_body(r, strdup("{}"), 2, "application/json");
+    uploader__http_request_set_body(r, strdup("{}"), 2, "application/json");
     run(r);
     assert_int_equal(r->resp.status, 200);
     assert_int_equal(r->attempts, 3);
     json_t *j = body_json(r);
     assert_int_equal(json_integer_value(json_object_get(j, "bytes")), 2);
     json_decref(j);
-    http_request_free(r);
+    uploader__http_request_free(r);
 
     /* No retry when not asked. */
     atomic_store(&g_flaky, 0);
@@ -379,20 +379,20 @@ static void test_retry_and_errors(void **s)
     run(r);
     assert_int_equal(r->resp.status, 503);
     assert_int_equal(r->attempts, 1);
-    http_request_free(r);
+    uploader__http_request_free(r);
 
     r = req("GET", g_hub_url, "/err", true);
     run(r);
     assert_int_equal(r->resp.status, 404);
     assert_int_equal(r->attempts, 1); /* 404 is final */
     struct hs_err err;
-    assert_int_equal(http_describe_failure(r, "preupload", &err), HS_EREFUSED);
+    assert_int_equal(uploader__http_describe_failure(r, "preupload", &err), HS_EREFUSED);
     assert_non_null(strstr(err.msg, "Repository not found"));
     assert_non_null(strstr(err.msg, "rid-1"));
     assert_non_null(strstr(err.msg, "404"));
     assert_non_null(strstr(err.msg, "RepoNotFound"));
     assert_null(strstr(err.msg, TOKEN));
-    http_request_free(r);
+    uploader__http_request_free(r);
 
     /* Connection refused: transport failure after retries, message names it. */
     /* A port that was just free: nothing listens there. */
@@ -410,9 +410,9 @@ static void test_retry_and_errors(void **s)
         fprintf(stderr, "unexpected: status %ld curl %d\n", r->resp.status, r->resp.curl_code);
     assert_int_equal(r->error, HS_EHTTP);
     assert_int_equal(r->attempts, 4);
-    http_describe_failure(r, "storage", &err);
+    uploader__http_describe_failure(r, "storage", &err);
     assert_non_null(strstr(err.msg, "4 attempts"));
-    http_request_free(r);
+    uploader__http_request_free(r);
 }
 
 /* The cause of test_push_resume's flaky "lost commit answer" case: when a
@@ -430,10 +430,10 @@ static void test_not_idempotent_never_replayed(void **s)
         struct http_request *warm = req("GET", g_hub_url, "/api/ok", true);
         run(warm); /* leaves a keep-alive connection to the hub in curl's pool */
         assert_int_equal(warm->resp.status, 200);
-        http_request_free(warm);
+        uploader__http_request_free(warm);
         atomic_store(&g_lost, 0);
         struct http_request *r = req("POST", g_hub_url, "/lost", true);
-        http_request_set_body(r, strdup("{\"commit\":1}"), 12, "application/x-ndjson");
+        uploader__http_request_set_body(r, strdup("{\"commit\":1}"), 12, "application/x-ndjson");
         r->retry = HTTP_RETRY_RATELIMIT; /* as the commit: only a 429 is retried by us */
         r->not_idempotent = once;
         run(r);
@@ -441,7 +441,7 @@ static void test_not_idempotent_never_replayed(void **s)
         assert_int_equal(r->attempts, 1);
         /* Without the flag libcurl replayed it; with it, the server saw it once. */
         assert_int_equal(atomic_load(&g_lost), once ? 1 : 2);
-        http_request_free(r);
+        uploader__http_request_free(r);
     }
 }
 
@@ -456,7 +456,7 @@ static void test_bandwidth_cap(void **s)
                                   .bandwidth_bytes_per_sec = 2000000,
                                   .retry = {.max_retries = 0}};
     struct hs_err err;
-    assert_int_equal(http_loop_new(&loop, &o, &h, &err), 0);
+    assert_int_equal(uploader__http_loop_new(&loop, &o, &h, &err), 0);
     const char *path = "/tmp/hs_http_bw.bin";
     make_file(path, 1u << 20);
     struct http_request *r[2];
@@ -467,7 +467,7 @@ static void test_bandwidth_cap(void **s)
         r[i]->file_path = strdup(path);
         r[i]->file_len = 1u << 20;
         r[i]->userdata = &d[i];
-        assert_int_equal(http_submit(h, r[i]), 0);
+        assert_int_equal(uploader__http_submit(h, r[i]), 0);
     }
     while (!d[0] || !d[1])
         uv_run(&loop, UV_RUN_ONCE);
@@ -480,10 +480,10 @@ static void test_bandwidth_cap(void **s)
         json_t *j = body_json(r[i]);
         assert_int_equal(json_integer_value(json_object_get(j, "bytes")), 1u << 20);
         json_decref(j);
-        http_request_free(r[i]);
+        uploader__http_request_free(r[i]);
     }
     bool c = false;
-    http_loop_close(h, closed, &c);
+    uploader__http_loop_close(h, closed, &c);
     uv_run(&loop, UV_RUN_DEFAULT);
     assert_int_equal(uv_loop_close(&loop), 0);
     unlink(path);
@@ -517,7 +517,7 @@ static void test_hasher_cache(void **s)
     const char *path = "/tmp/hs_hash_cache.bin";
     make_file(path, 3u << 20);
     struct uploader_hash ref;
-    assert_int_equal(hash_file_sync(path, &ref, NULL, &err), 0);
+    assert_int_equal(uploader__hash_file_sync(path, &ref, NULL, &err), 0);
     struct hash_out a = {0}, b = {0};
     assert_int_equal(uploader_hash_file(u, path, hash_cb, &a), 0);
     while (!a.done)
@@ -588,9 +588,9 @@ static void test_hash_progress(void **s)
     uv_loop_init(&loop);
     struct uploader_hashcache *cache = uploader_hashcache_new(0);
     struct hasher *hs = NULL;
-    assert_int_equal(hasher_new(&loop, cache, 2, &hs), 0);
+    assert_int_equal(uploader__hasher_new(&loop, cache, 2, &hs), 0);
     struct tick_out t = {0};
-    assert_int_equal(hasher_hash(hs, path, tick_hash_cb, tick_cb, &t), 0);
+    assert_int_equal(uploader__hasher_hash(hs, path, tick_hash_cb, tick_cb, &t), 0);
     while (!t.out.done)
         uv_run(&loop, UV_RUN_ONCE);
     assert_int_equal(t.out.status, 0);
@@ -602,16 +602,16 @@ static void test_hash_progress(void **s)
     char want[65];
     sha_of_range(path, 0, size, want);
     assert_string_equal(t.out.h.sha256, want);
-    assert_int_equal(hasher_bytes_read(hs), size);
+    assert_int_equal(uploader__hasher_bytes_read(hs), size);
     /* A cache hit: the result at once, no progress, nothing read. */
     struct tick_out c = {0};
-    assert_int_equal(hasher_hash(hs, path, tick_hash_cb, tick_cb, &c), 0);
+    assert_int_equal(uploader__hasher_hash(hs, path, tick_hash_cb, tick_cb, &c), 0);
     while (!c.out.done)
         uv_run(&loop, UV_RUN_ONCE);
     assert_true(c.out.h.from_cache);
     assert_int_equal(c.n_ticks, 0);
-    assert_int_equal(hasher_bytes_read(hs), size);
-    hasher_free(hs);
+    assert_int_equal(uploader__hasher_bytes_read(hs), size);
+    uploader__hasher_free(hs);
     uploader_hashcache_free(cache);
     uv_run(&loop, UV_RUN_DEFAULT);
     assert_int_equal(uv_loop_close(&loop), 0);

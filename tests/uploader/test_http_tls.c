@@ -219,7 +219,7 @@ static struct http_loop *loop_new(const char *ca_file)
     };
     struct http_loop *h = NULL;
     struct hs_err err;
-    assert_int_equal(http_loop_new(&g_loop, &o, &h, &err), 0);
+    assert_int_equal(uploader__http_loop_new(&g_loop, &o, &h, &err), 0);
     return h;
 }
 
@@ -231,7 +231,7 @@ static void closed(void *ud)
 static void loop_close(struct http_loop *h)
 {
     bool c = false;
-    http_loop_close(h, closed, &c);
+    uploader__http_loop_close(h, closed, &c);
     uv_run(&g_loop, UV_RUN_DEFAULT);
     assert_true(c);
 }
@@ -267,7 +267,7 @@ static void test_h2_multiplexed_with_ca_file(void **s)
             snprintf(url, sizeof(url), "%s/f%d", g_url, i);
         else
             snprintf(url, sizeof(url), "%s/upload/%d", g_url, i);
-        r[i] = http_request_new(i < N_GET ? "GET" : "PUT", url);
+        r[i] = uploader__http_request_new(i < N_GET ? "GET" : "PUT", url);
         r[i]->retry = HTTP_RETRY_NONE; /* a failure must show, not be healed */
         r[i]->done = on_done;
         r[i]->userdata = &done;
@@ -279,7 +279,7 @@ static void test_h2_multiplexed_with_ca_file(void **s)
     }
     /* All submitted before the loop runs: in flight at the same time. */
     for (int i = 0; i < N_GET + N_PUT; i++)
-        assert_int_equal(http_submit(h, r[i]), 0);
+        assert_int_equal(uploader__http_submit(h, r[i]), 0);
     while (done < N_GET + N_PUT)
         uv_run(&g_loop, UV_RUN_ONCE);
     long connects = 0;
@@ -316,21 +316,21 @@ static void test_h2_multiplexed_with_ca_file(void **s)
     assert_int_equal(connects, 1);
     assert_int_equal(count_in_log("recv (stream_id=15) :path"), 1); /* the 8th stream */
     for (int i = 0; i < N_GET + N_PUT; i++)
-        http_request_free(r[i]);
+        uploader__http_request_free(r[i]);
 
     /* The commit POST (not idempotent) takes a connection of its own, h2 too. */
     char url[128];
     snprintf(url, sizeof(url), "%s/api/models/a/b/commit/main", g_url);
-    struct http_request *c = http_request_new("POST", url);
+    struct http_request *c = uploader__http_request_new("POST", url);
     const char *ndjson = "{\"key\":\"header\",\"value\":{\"summary\":\"x\"}}\n";
-    http_request_set_body(c, strdup(ndjson), strlen(ndjson), "application/x-ndjson");
+    uploader__http_request_set_body(c, strdup(ndjson), strlen(ndjson), "application/x-ndjson");
     c->auth = true;
     c->retry = HTTP_RETRY_RATELIMIT;
     c->not_idempotent = true;
     c->done = on_done;
     done = 0;
     c->userdata = &done;
-    assert_int_equal(http_submit(h, c), 0);
+    assert_int_equal(uploader__http_submit(h, c), 0);
     while (!done)
         uv_run(&g_loop, UV_RUN_ONCE);
     assert_int_equal(c->error, 0);
@@ -339,7 +339,7 @@ static void test_h2_multiplexed_with_ca_file(void **s)
     assert_int_equal(c->resp.num_connects, 1);
     assert_int_equal(c->resp.body.len, strlen(ndjson));
     assert_memory_equal(c->resp.body.data, ndjson, strlen(ndjson));
-    http_request_free(c);
+    uploader__http_request_free(c);
     loop_close(h);
     assert_int_equal(uv_loop_close(&g_loop), 0);
 }
@@ -353,13 +353,13 @@ static void test_unknown_ca_refused(void **s)
     struct http_loop *h = loop_new(NULL); /* the system store: does not know our CA */
     char url[128];
     snprintf(url, sizeof(url), "%s/f0?insecure-probe", g_url);
-    struct http_request *r = http_request_new("GET", url);
+    struct http_request *r = uploader__http_request_new("GET", url);
     r->auth = true; /* under the endpoint: the token would go with it */
     r->retry = HTTP_RETRY_ALL;
     int done = 0;
     r->done = on_done;
     r->userdata = &done;
-    assert_int_equal(http_submit(h, r), 0);
+    assert_int_equal(uploader__http_submit(h, r), 0);
     while (!done)
         uv_run(&g_loop, UV_RUN_ONCE);
     assert_int_equal(r->error, HS_EHTTP);
@@ -367,13 +367,13 @@ static void test_unknown_ca_refused(void **s)
     assert_int_equal(r->resp.curl_code, CURLE_PEER_FAILED_VERIFICATION);
     assert_int_equal(r->attempts, 1); /* not a failure that heals: never retried */
     struct hs_err err;
-    http_describe_failure(r, "checking the token", &err);
+    uploader__http_describe_failure(r, "checking the token", &err);
     fprintf(stderr, "message: %s\n", err.msg);
     assert_non_null(strstr(err.msg, "checking the token"));
     assert_non_null(strstr(err.msg, "certificate"));
     assert_non_null(strstr(err.msg, "set ca_file"));
     assert_null(strstr(err.msg, "hf_tls_test_token"));
-    http_request_free(r);
+    uploader__http_request_free(r);
     loop_close(h);
     assert_int_equal(uv_loop_close(&g_loop), 0);
     /* The server never saw the request: no HTTP byte went out. */

@@ -92,10 +92,10 @@ static struct http_request *run_get(uv_loop_t *loop, struct http_loop **hp, cons
 {
     struct http_loop_options o = {.endpoint = base, .token = token, .max_parallel = 2};
     struct hs_err err = {0};
-    assert_int_equal(http_loop_new(loop, &o, hp, &err), 0);
+    assert_int_equal(uploader__http_loop_new(loop, &o, hp, &err), 0);
     char url[128];
     snprintf(url, sizeof(url), "%s%s", base, path);
-    struct http_request *r = http_request_new("GET", url);
+    struct http_request *r = uploader__http_request_new("GET", url);
     r->auth = true;
     r->retry = HTTP_RETRY_NONE;
     r->range = range;
@@ -103,7 +103,7 @@ static struct http_request *run_get(uv_loop_t *loop, struct http_loop **hp, cons
     r->sink = sink;
     r->done = done;
     r->userdata = g;
-    assert_int_equal(http_submit(*hp, r), 0);
+    assert_int_equal(uploader__http_submit(*hp, r), 0);
     while (!g->done)
         uv_run(loop, UV_RUN_ONCE);
     return r;
@@ -111,8 +111,8 @@ static struct http_request *run_get(uv_loop_t *loop, struct http_loop **hp, cons
 
 static void close_loop(uv_loop_t *loop, struct http_loop *h, struct http_request *r)
 {
-    http_request_free(r);
-    http_loop_close(h, NULL, NULL);
+    uploader__http_request_free(r);
+    uploader__http_loop_close(h, NULL, NULL);
     uv_run(loop, UV_RUN_DEFAULT);
 }
 

@@ -4,7 +4,7 @@
  * the Hub request builders and response parsers (fixtures from
  * docs/hub-protocol.md), the NDJSON commit body, the resumable state round trip
  * and file hashing (SHA-256, git blob SHA-1, sample, cache key); which HTTP
- * answers end a push for good (http_status_class), the repo path rule and
+ * answers end a push for good (uploader__http_status_class), the repo path rule and
  * the file opener (no symlink, the identity hashed).
  */
 #include <setjmp.h>
@@ -24,42 +24,45 @@
 static void test_origin(void **s)
 {
     (void)s;
-    assert_true(url_same_origin("https://huggingface.co/api/x", "https://HuggingFace.co"));
-    assert_true(url_same_origin("https://huggingface.co:443/a", "https://huggingface.co/b"));
-    assert_false(url_same_origin("https://huggingface.co/a", "http://huggingface.co/a"));
-    assert_false(url_same_origin("http://127.0.0.1:8000/a", "http://127.0.0.1:8001/a"));
-    assert_false(url_same_origin("https://s3.amazonaws.com/x", "https://huggingface.co"));
-    assert_false(url_same_origin("not a url", "https://huggingface.co"));
+    assert_true(
+        uploader__url_same_origin("https://huggingface.co/api/x", "https://HuggingFace.co"));
+    assert_true(
+        uploader__url_same_origin("https://huggingface.co:443/a", "https://huggingface.co/b"));
+    assert_false(uploader__url_same_origin("https://huggingface.co/a", "http://huggingface.co/a"));
+    assert_false(uploader__url_same_origin("http://127.0.0.1:8000/a", "http://127.0.0.1:8001/a"));
+    assert_false(uploader__url_same_origin("https://s3.amazonaws.com/x", "https://huggingface.co"));
+    assert_false(uploader__url_same_origin("not a url", "https://huggingface.co"));
     /* Under the endpoint: same origin AND the endpoint's path prefix. */
-    assert_true(
-        url_is_under_endpoint("http://127.0.0.1:8000/api/whoami-v2", "http://127.0.0.1:8000"));
-    assert_true(
-        url_is_under_endpoint("https://proxy.example/hf/api/x", "https://proxy.example/hf"));
+    assert_true(uploader__url_is_under_endpoint("http://127.0.0.1:8000/api/whoami-v2",
+                                                "http://127.0.0.1:8000"));
+    assert_true(uploader__url_is_under_endpoint("https://proxy.example/hf/api/x",
+                                                "https://proxy.example/hf"));
+    assert_false(uploader__url_is_under_endpoint("https://proxy.example/hfx/api",
+                                                 "https://proxy.example/hf"));
+    assert_false(uploader__url_is_under_endpoint("https://proxy.example.evil/hf/api",
+                                                 "https://proxy.example/hf"));
     assert_false(
-        url_is_under_endpoint("https://proxy.example/hfx/api", "https://proxy.example/hf"));
-    assert_false(
-        url_is_under_endpoint("https://proxy.example.evil/hf/api", "https://proxy.example/hf"));
-    assert_false(url_is_under_endpoint("http://127.0.0.1:8001/upload/1", "http://127.0.0.1:8000"));
-    assert_false(
-        url_is_under_endpoint("https://huggingface.co@evil.com/api", "https://huggingface.co"));
+        uploader__url_is_under_endpoint("http://127.0.0.1:8001/upload/1", "http://127.0.0.1:8000"));
+    assert_false(uploader__url_is_under_endpoint("https://huggingface.co@evil.com/api",
+                                                 "https://huggingface.co"));
 }
 
 static void test_encoders(void **s)
 {
     (void)s;
     char out[64];
-    url_strip_query("https://s3/x/y?X-Amz-Signature=secret#f", out, sizeof(out));
+    uploader__url_strip_query("https://s3/x/y?X-Amz-Signature=secret#f", out, sizeof(out));
     assert_string_equal(out, "https://s3/x/y");
-    char *e = url_encode_segment("refs/pr/1");
+    char *e = uploader__url_encode_segment("refs/pr/1");
     assert_string_equal(e, "refs%2Fpr%2F1");
     free(e);
-    e = url_encode_path("a b/c+d.bin");
+    e = uploader__url_encode_path("a b/c+d.bin");
     assert_string_equal(e, "a%20b/c%2Bd.bin");
     free(e);
     const char *v[][2] = {
         {"", ""}, {"f", "Zg=="}, {"fo", "Zm8="}, {"foo", "Zm9v"}, {"foob", "Zm9vYg=="}};
     for (size_t i = 0; i < 5; i++) {
-        e = b64_encode(v[i][0], strlen(v[i][0]));
+        e = uploader__b64_encode(v[i][0], strlen(v[i][0]));
         assert_string_equal(e, v[i][1]);
         free(e);
     }
@@ -71,66 +74,67 @@ static void test_retry(void **s)
     struct retry_policy p = {
         .max_retries = 5, .base = 1000000, .cap = 8000000, .max_wait = 600000000};
     /* Not retried: 4xx other than 408/429, TLS verification failures. */
-    assert_int_equal(retry_delay(&p, 0, 400, CURLE_OK, NULL, NULL, 7), -1);
-    assert_int_equal(retry_delay(&p, 0, 403, CURLE_OK, NULL, NULL, 7), -1);
-    assert_int_equal(retry_delay(&p, 0, 412, CURLE_OK, NULL, NULL, 7), -1);
-    assert_int_equal(retry_delay(&p, 0, 0, CURLE_PEER_FAILED_VERIFICATION, NULL, NULL, 7), -1);
+    assert_int_equal(uploader__retry_delay(&p, 0, 400, CURLE_OK, NULL, NULL, 7), -1);
+    assert_int_equal(uploader__retry_delay(&p, 0, 403, CURLE_OK, NULL, NULL, 7), -1);
+    assert_int_equal(uploader__retry_delay(&p, 0, 412, CURLE_OK, NULL, NULL, 7), -1);
+    assert_int_equal(uploader__retry_delay(&p, 0, 0, CURLE_PEER_FAILED_VERIFICATION, NULL, NULL, 7),
+                     -1);
     /* Backoff: within [step/2, step], doubling, capped. */
     for (unsigned a = 0; a < 5; a++) {
         int64_t step = (int64_t)1000000 << a;
         if (step > 8000000)
             step = 8000000;
         for (uint32_t rnd = 0; rnd < 2000000000u; rnd += 333333333u) {
-            int64_t d = retry_delay(&p, a, 503, CURLE_OK, NULL, NULL, rnd);
+            int64_t d = uploader__retry_delay(&p, a, 503, CURLE_OK, NULL, NULL, rnd);
             assert_true(d >= step / 2 && d <= step);
         }
     }
-    assert_int_equal(retry_delay(&p, 5, 503, CURLE_OK, NULL, NULL, 7), -1);
-    assert_true(retry_delay(&p, 0, 0, CURLE_RECV_ERROR, NULL, NULL, 7) >= 500000);
-    assert_true(retry_delay(&p, 0, 0, CURLE_OPERATION_TIMEDOUT, NULL, NULL, 7) >= 500000);
-    assert_true(retry_delay(&p, 0, 0, CURLE_SEND_FAIL_REWIND, NULL, NULL, 7) >= 500000);
+    assert_int_equal(uploader__retry_delay(&p, 5, 503, CURLE_OK, NULL, NULL, 7), -1);
+    assert_true(uploader__retry_delay(&p, 0, 0, CURLE_RECV_ERROR, NULL, NULL, 7) >= 500000);
+    assert_true(uploader__retry_delay(&p, 0, 0, CURLE_OPERATION_TIMEDOUT, NULL, NULL, 7) >= 500000);
+    assert_true(uploader__retry_delay(&p, 0, 0, CURLE_SEND_FAIL_REWIND, NULL, NULL, 7) >= 500000);
     /* Retry-After is honoured (at least the value, small jitter on top). */
-    int64_t d = retry_delay(&p, 0, 429, CURLE_OK, "3", NULL, 100);
+    int64_t d = uploader__retry_delay(&p, 0, 429, CURLE_OK, "3", NULL, 100);
     assert_true(d >= 3000000 && d < 3300000);
-    d = retry_delay(&p, 0, 500, CURLE_OK, " 2 ", NULL, 0);
+    d = uploader__retry_delay(&p, 0, 500, CURLE_OK, " 2 ", NULL, 0);
     assert_true(d >= 2000000 && d < 2300000);
     /* HTTP-date form is ignored (backoff instead). */
-    d = retry_delay(&p, 0, 503, CURLE_OK, "Wed, 21 Oct 2015 07:28:00 GMT", NULL, 0);
+    d = uploader__retry_delay(&p, 0, 503, CURLE_OK, "Wed, 21 Oct 2015 07:28:00 GMT", NULL, 0);
     assert_true(d >= 500000 && d <= 1000000);
     /* RateLimit r=0;t=N on 429 wins. */
-    d = retry_delay(&p, 0, 429, CURLE_OK, "1", "\"api\";r=0;t=4", 0);
+    d = uploader__retry_delay(&p, 0, 429, CURLE_OK, "1", "\"api\";r=0;t=4", 0);
     assert_int_equal(d, 5000000);
     /* r>0: not the cause, Retry-After applies. */
-    d = retry_delay(&p, 0, 429, CURLE_OK, "1", "\"api\";r=10;t=4", 0);
+    d = uploader__retry_delay(&p, 0, 429, CURLE_OK, "1", "\"api\";r=10;t=4", 0);
     assert_true(d >= 1000000 && d < 1300000);
     long r = -1, t = -1;
-    assert_int_equal(retry_ratelimit_parse("\"api\";r=0;t=55", &r, &t), 0);
+    assert_int_equal(uploader__retry_ratelimit_parse("\"api\";r=0;t=55", &r, &t), 0);
     assert_int_equal(r, 0);
     assert_int_equal(t, 55);
-    assert_true(retry_ratelimit_parse("garbage", &r, &t) < 0);
+    assert_true(uploader__retry_ratelimit_parse("garbage", &r, &t) < 0);
     /* A wait longer than max_wait is a give-up, not a 2-hour sleep. */
-    assert_int_equal(retry_delay(&p, 0, 429, CURLE_OK, "7200", NULL, 0), -1);
+    assert_int_equal(uploader__retry_delay(&p, 0, 429, CURLE_OK, "7200", NULL, 0), -1);
 }
 
 static void test_token_bucket(void **s)
 {
     (void)s;
     struct token_bucket tb;
-    token_bucket_init(&tb, 1000000, 0); /* 1 MB/s, burst 100 kB */
-    size_t got = token_bucket_take(&tb, 1 << 20, 0);
+    uploader__token_bucket_init(&tb, 1000000, 0); /* 1 MB/s, burst 100 kB */
+    size_t got = uploader__token_bucket_take(&tb, 1 << 20, 0);
     assert_int_equal(got, 100000);
-    assert_int_equal(token_bucket_take(&tb, 10, 0), 0);
-    assert_true(token_bucket_wait(&tb, 4096, 0) > 0);
+    assert_int_equal(uploader__token_bucket_take(&tb, 10, 0), 0);
+    assert_true(uploader__token_bucket_wait(&tb, 4096, 0) > 0);
     /* After 50 ms, 50 kB are back. */
-    got = token_bucket_take(&tb, 1 << 20, 50000);
+    got = uploader__token_bucket_take(&tb, 1 << 20, 50000);
     assert_int_equal(got, 50000);
     /* Over 1 s of simulated time the total is ≈ rate. */
     uint64_t total = 0;
     for (hs_usec_t now = 50000; now <= 1050000; now += 1000)
-        total += token_bucket_take(&tb, 65536, now);
+        total += uploader__token_bucket_take(&tb, 65536, now);
     assert_true(total >= 990000 && total <= 1010000);
-    token_bucket_init(&tb, 0, 0); /* unlimited */
-    assert_int_equal(token_bucket_take(&tb, 123456789, 0), 123456789);
+    uploader__token_bucket_init(&tb, 0, 0); /* unlimited */
+    assert_int_equal(uploader__token_bucket_take(&tb, 123456789, 0), 123456789);
 }
 
 static void test_preupload(void **s)
@@ -141,7 +145,7 @@ static void test_preupload(void **s)
         {.path = "config.json", .sample = sample, .sample_len = 3, .size = 712},
         {.path = "model.safetensors", .sample = sample, .sample_len = 3, .size = 497764107},
     };
-    char *body = hub_body_preupload(it, 2);
+    char *body = uploader__hub_body_preupload(it, 2);
     json_t *j = json_loads(body, 0, NULL);
     assert_non_null(j);
     json_t *f1 = json_array_get(json_object_get(j, "files"), 1);
@@ -156,7 +160,7 @@ static void test_preupload(void **s)
         "\"8aa4cd78db279c7d673ade7a798dd4adff562cbb\"}";
     char *head = NULL;
     struct hs_err err;
-    assert_int_equal(hub_parse_preupload(ans, it, 2, &head, &err), 0);
+    assert_int_equal(uploader__hub_parse_preupload(ans, it, 2, &head, &err), 0);
     assert_false(it[0].lfs);
     assert_true(it[1].lfs);
     assert_string_equal(it[0].remote_oid, "2f9618c3a19b9a61add74f70bfb121335aeef666");
@@ -165,13 +169,13 @@ static void test_preupload(void **s)
     free(head);
     free(it[0].remote_oid);
     /* Missing answer, unknown mode, malformed JSON: HS_EPROTO with a message. */
-    assert_int_equal(hub_parse_preupload("{\"files\":[]}", it, 1, NULL, &err), HS_EPROTO);
+    assert_int_equal(uploader__hub_parse_preupload("{\"files\":[]}", it, 1, NULL, &err), HS_EPROTO);
     assert_non_null(strstr(err.msg, "config.json"));
     assert_int_equal(
-        hub_parse_preupload("{\"files\":[{\"path\":\"config.json\",\"uploadMode\":\"xet\"}]}", it,
-                            1, NULL, &err),
+        uploader__hub_parse_preupload(
+            "{\"files\":[{\"path\":\"config.json\",\"uploadMode\":\"xet\"}]}", it, 1, NULL, &err),
         HS_EPROTO);
-    assert_int_equal(hub_parse_preupload("<html>", it, 1, NULL, &err), HS_EPROTO);
+    assert_int_equal(uploader__hub_parse_preupload("<html>", it, 1, NULL, &err), HS_EPROTO);
 }
 
 static void test_lfs_batch(void **s)
@@ -181,7 +185,7 @@ static void test_lfs_batch(void **s)
                           "d88b0d6a6ff9c3f8151f9d3228f57092aaea997f09af009eefd7373a77b5abb9",
                           "aaaa0d6a6ff9c3f8151f9d3228f57092aaea997f09af009eefd7373a77b5abb9"};
     uint64_t sizes[] = {1048576, 25, 12};
-    char *body = hub_body_lfs_batch(oids, sizes, 2, "main");
+    char *body = uploader__hub_body_lfs_batch(oids, sizes, 2, "main");
     json_t *j = json_loads(body, 0, NULL);
     assert_string_equal(json_string_value(json_object_get(j, "operation")), "upload");
     assert_string_equal(json_string_value(json_object_get(j, "hash_algo")), "sha256");
@@ -206,7 +210,7 @@ static void test_lfs_batch(void **s)
         "\"00002\":\"https://s3/p2\"}},\"verify\":{\"href\":\"https://hub/verify\"}}}]}",
         oids[0], oids[1]);
     struct hs_err err;
-    assert_int_equal(hub_parse_lfs_batch(ans, a, 2, 1000, &err), 0);
+    assert_int_equal(uploader__hub_parse_lfs_batch(ans, a, 2, 1000, &err), 0);
     assert_true(a[0].present);
     assert_false(a[1].present);
     assert_int_equal(a[1].chunk_size, 10);
@@ -216,30 +220,32 @@ static void test_lfs_batch(void **s)
     assert_int_equal(a[1].expires_at, 4600);
     assert_int_equal(a[1].issued_at, 1000); /* its lifetime scales the expiry margin */
     assert_non_null(strstr(a[1].href, "complete_multipart"));
-    hub_lfs_action_clear(&a[1]);
+    uploader__hub_lfs_action_clear(&a[1]);
     /* Part count must be ceil(size/chunk). */
     snprintf(
         ans, sizeof(ans),
         "{\"objects\":[{\"oid\":\"%s\",\"size\":25,\"actions\":{\"upload\":{\"href\":\"https://h\","
         "\"header\":{\"chunk_size\":\"10\",\"00001\":\"u1\",\"00002\":\"u2\"}}}}]}",
         oids[1]);
-    assert_int_equal(hub_parse_lfs_batch(ans, &a[1], 1, 0, &err), HS_EPROTO);
+    assert_int_equal(uploader__hub_parse_lfs_batch(ans, &a[1], 1, 0, &err), HS_EPROTO);
     assert_non_null(strstr(err.msg, "expected"));
-    hub_lfs_action_clear(&a[1]);
+    uploader__hub_lfs_action_clear(&a[1]);
     /* Per-object error. */
     snprintf(ans, sizeof(ans),
              "{\"objects\":[{\"oid\":\"%s\",\"size\":25,\"error\":{\"code\":422,\"message\":\"too "
              "big\"}}]}",
              oids[1]);
-    assert_int_equal(hub_parse_lfs_batch(ans, &a[1], 1, 0, &err), HS_EREFUSED); /* for good */
+    assert_int_equal(uploader__hub_parse_lfs_batch(ans, &a[1], 1, 0, &err),
+                     HS_EREFUSED); /* for good */
     assert_non_null(strstr(err.msg, "too big"));
-    hub_lfs_action_clear(&a[1]);
+    uploader__hub_lfs_action_clear(&a[1]);
     snprintf(
         ans, sizeof(ans),
         "{\"objects\":[{\"oid\":\"%s\",\"size\":25,\"error\":{\"code\":503,\"message\":\"busy\"}}"
         "]}",
         oids[1]);
-    assert_int_equal(hub_parse_lfs_batch(ans, &a[1], 1, 0, &err), HS_EHTTP); /* transient */
+    assert_int_equal(uploader__hub_parse_lfs_batch(ans, &a[1], 1, 0, &err),
+                     HS_EHTTP); /* transient */
     /* Basic transfer. */
     snprintf(ans, sizeof(ans),
              "{\"objects\":[{\"oid\":\"%s\",\"size\":25,\"actions\":{\"upload\":{\"href\":\"https:/"
@@ -248,13 +254,13 @@ static void test_lfs_batch(void **s)
     memset(&a[1], 0, sizeof(a[1]));
     snprintf(a[1].oid, sizeof(a[1].oid), "%s", oids[1]);
     a[1].size = 25;
-    assert_int_equal(hub_parse_lfs_batch(ans, &a[1], 1, 0, &err), 0);
+    assert_int_equal(uploader__hub_parse_lfs_batch(ans, &a[1], 1, 0, &err), 0);
     assert_int_equal(a[1].n_parts, 0);
     assert_string_equal(a[1].href, "https://s3/obj");
-    hub_lfs_action_clear(&a[1]);
+    uploader__hub_lfs_action_clear(&a[1]);
 
     char *etags[] = {"\"e1\"", "\"e2\""};
-    body = hub_body_multipart_complete(oids[1], etags, 2);
+    body = uploader__hub_body_multipart_complete(oids[1], etags, 2);
     assert_string_equal(
         body, "{\"oid\":\"d88b0d6a6ff9c3f8151f9d3228f57092aaea997f09af009eefd7373a77b5abb9\","
               "\"parts\":[{\"partNumber\":1,\"etag\":\"\\\"e1\\\"\"},{\"partNumber\":2,"
@@ -273,8 +279,8 @@ static void test_commit_body(void **s)
          .size = 497764107},
     };
     size_t len;
-    char *b = hub_body_commit("Upload \"model\"", "", "8aa4cd78db279c7d673ade7a798dd4adff562cbb",
-                              ops, 2, &len);
+    char *b = uploader__hub_body_commit("Upload \"model\"", "",
+                                        "8aa4cd78db279c7d673ade7a798dd4adff562cbb", ops, 2, &len);
     assert_int_equal(strlen(b), len);
     /* Three lines, each a JSON object, each ending in \n; header first. */
     char *save, *line = strtok_r(b, "\n", &save);
@@ -305,27 +311,29 @@ static void test_commit_body(void **s)
 
     char *oid = NULL, *url = NULL;
     struct hs_err err;
-    assert_int_equal(hub_parse_commit("{\"success\":true,\"commitOid\":\"855efb95\",\"commitUrl\":"
-                                      "\"https://h/a/b/commit/855efb95\"}",
-                                      &oid, &url, &err),
-                     0);
+    assert_int_equal(
+        uploader__hub_parse_commit("{\"success\":true,\"commitOid\":\"855efb95\",\"commitUrl\":"
+                                   "\"https://h/a/b/commit/855efb95\"}",
+                                   &oid, &url, &err),
+        0);
     assert_string_equal(oid, "855efb95");
     assert_string_equal(url, "https://h/a/b/commit/855efb95");
     free(oid);
     free(url);
-    assert_int_equal(hub_parse_commit("{}", &oid, &url, &err), HS_EPROTO);
+    assert_int_equal(uploader__hub_parse_commit("{}", &oid, &url, &err), HS_EPROTO);
 
     char *name = NULL;
-    assert_int_equal(
-        hub_parse_whoami("{\"type\":\"user\",\"name\":\"alice\",\"orgs\":[]}", &name, &err), 0);
+    assert_int_equal(uploader__hub_parse_whoami(
+                         "{\"type\":\"user\",\"name\":\"alice\",\"orgs\":[]}", &name, &err),
+                     0);
     assert_string_equal(name, "alice");
     free(name);
-    assert_int_equal(hub_parse_whoami("{\"type\":\"user\"}", &name, &err), HS_EPROTO);
+    assert_int_equal(uploader__hub_parse_whoami("{\"type\":\"user\"}", &name, &err), HS_EPROTO);
 
     const char *paths[] = {"config.json", "model.safetensors", "missing.bin"};
     char *lfs[3] = {0}, *git[3] = {0};
     assert_int_equal(
-        hub_parse_paths_info(
+        uploader__hub_parse_paths_info(
             "[{\"type\":\"file\",\"oid\":\"2f96\",\"size\":554,\"path\":\"config.json\"},"
             "{\"type\":\"file\",\"oid\":\"8095\",\"size\":4,\"path\":\"model.safetensors\","
             "\"lfs\":{\"oid\":\"d88b\",\"size\":4,\"pointerSize\":134}}]",
@@ -350,21 +358,21 @@ static void test_urls(void **s)
                          .ns = "acme",
                          .name = "data",
                          .revision = "refs/pr/1"};
-    char *u = hub_url_preupload(&r);
+    char *u = uploader__hub_url_preupload(&r);
     assert_string_equal(u, "https://huggingface.co/api/datasets/acme/data/preupload/refs%2Fpr%2F1");
     free(u);
-    u = hub_url_lfs_batch(&r);
+    u = uploader__hub_url_lfs_batch(&r);
     assert_string_equal(u, "https://huggingface.co/datasets/acme/data.git/info/lfs/objects/batch");
     free(u);
     r.type = "model";
     r.revision = "main";
-    u = hub_url_commit(&r);
+    u = uploader__hub_url_commit(&r);
     assert_string_equal(u, "https://huggingface.co/api/models/acme/data/commit/main");
     free(u);
-    u = hub_commit_page_url(&r, "abc");
+    u = uploader__hub_commit_page_url(&r, "abc");
     assert_string_equal(u, "https://huggingface.co/acme/data/commit/abc");
     free(u);
-    u = hub_body_create_repo(&r, true);
+    u = uploader__hub_body_create_repo(&r, true);
     json_t *j = json_loads(u, 0, NULL);
     assert_string_equal(json_string_value(json_object_get(j, "organization")), "acme");
     assert_string_equal(json_string_value(json_object_get(j, "visibility")), "private");
@@ -377,7 +385,7 @@ static void test_state_roundtrip(void **s)
 {
     (void)s;
     struct push_state st;
-    push_state_init(&st);
+    uploader__push_state_init(&st);
     st.key = strdup("http://x\nmodel\nalice/m\nmain");
     st.n_files = 2;
     st.files = calloc(2, sizeof(*st.files));
@@ -395,7 +403,7 @@ static void test_state_roundtrip(void **s)
     memset(st.files[0].hash.sha256, 'a', 64);
     memset(st.files[0].hash.sha1, 'b', 40);
     const char *oid = "d88b0d6a6ff9c3f8151f9d3228f57092aaea997f09af009eefd7373a77b5abb9";
-    struct push_state_object *o = push_state_object_add(&st, oid, 25);
+    struct push_state_object *o = uploader__push_state_object_add(&st, oid, 25);
     struct hub_lfs_action a = {.href = strdup("https://hub/complete?sig=1"),
                                .chunk_size = 10,
                                .n_parts = 3,
@@ -407,28 +415,28 @@ static void test_state_roundtrip(void **s)
         snprintf(u, sizeof(u), "https://s3/p%d", i + 1);
         a.part_urls[i] = strdup(u);
     }
-    assert_int_equal(push_state_object_set_action(o, &a), 0);
+    assert_int_equal(uploader__push_state_object_set_action(o, &a), 0);
     o->etags[1] = strdup("\"etag-2\"");
-    push_state_object_add(&st, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
-                          0)
+    uploader__push_state_object_add(
+        &st, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855", 0)
         ->done = true;
     st.commit_sent = true;
     st.commit_parent = strdup("8aa4cd78db279c7d673ade7a798dd4adff562cbb");
 
     size_t len;
-    char *doc = push_state_dump(&st, &len);
+    char *doc = uploader__push_state_dump(&st, &len);
     assert_non_null(doc);
     assert_null(strstr(doc, "hf_")); /* never a token in there */
     struct push_state back;
     struct hs_err err;
-    assert_int_equal(push_state_load(doc, &back, &err), 0);
+    assert_int_equal(uploader__push_state_load(doc, &back, &err), 0);
     assert_string_equal(back.key, st.key);
     assert_int_equal(back.n_files, 1);
     assert_int_equal(back.files[0].key.ino, 1234567);
     assert_int_equal(back.files[0].key.mtime_ns, 1700000000123456789);
     assert_null(strstr(doc, "sample")); /* read again at preupload time, never stored */
     assert_string_equal(back.files[0].hash.sha256, st.files[0].hash.sha256);
-    struct push_state_object *bo = push_state_object_find(&back, oid);
+    struct push_state_object *bo = uploader__push_state_object_find(&back, oid);
     assert_non_null(bo);
     assert_false(bo->done);
     assert_int_equal(bo->action.n_parts, 3);
@@ -438,7 +446,7 @@ static void test_state_roundtrip(void **s)
     assert_string_equal(bo->action.part_urls[2], "https://s3/p3");
     assert_null(bo->etags[0]);
     assert_string_equal(bo->etags[1], "\"etag-2\"");
-    assert_true(push_state_object_find(
+    assert_true(uploader__push_state_object_find(
                     &back, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
                     ->done);
     assert_true(back.commit_sent);
@@ -449,13 +457,13 @@ static void test_state_roundtrip(void **s)
     a2.part_urls = calloc(3, sizeof(char *));
     for (int i = 0; i < 3; i++)
         a2.part_urls[i] = strdup("https://s3/new");
-    assert_int_equal(push_state_object_set_action(bo, &a2), 0);
+    assert_int_equal(uploader__push_state_object_set_action(bo, &a2), 0);
     assert_null(bo->etags[1]);
     /* A completion that refused the parts: the upload is forgotten (no href,
      * part URLs or ETags saved), the object itself (oid, size, not done) stays,
      * and a later batch answer sets in again. */
     bo->etags[0] = strdup("\"etag-1\"");
-    push_state_object_forget(bo);
+    uploader__push_state_object_forget(bo);
     assert_null(bo->action.href);
     assert_null(bo->action.part_urls);
     assert_null(bo->etags);
@@ -463,39 +471,40 @@ static void test_state_roundtrip(void **s)
     assert_string_equal(bo->oid, oid);
     assert_string_equal(bo->action.oid, oid);
     assert_int_equal(bo->size, 25);
-    char *doc2 = push_state_dump(&back, NULL);
+    char *doc2 = uploader__push_state_dump(&back, NULL);
     assert_non_null(doc2);
     assert_null(strstr(doc2, "complete?sig"));
     assert_null(strstr(doc2, "s3/new"));
     assert_null(strstr(doc2, "etag"));
     struct push_state back2;
-    assert_int_equal(push_state_load(doc2, &back2, &err), 0);
-    struct push_state_object *fo = push_state_object_find(&back2, oid);
+    assert_int_equal(uploader__push_state_load(doc2, &back2, &err), 0);
+    struct push_state_object *fo = uploader__push_state_object_find(&back2, oid);
     assert_non_null(fo);
     assert_false(fo->done);
     assert_int_equal(fo->size, 25);
     assert_null(fo->action.href);
     assert_null(fo->etags);
-    push_state_clear(&back2);
+    uploader__push_state_clear(&back2);
     free(doc2);
     struct hub_lfs_action a3 = {
         .href = strdup("https://hub/complete?sig=3"), .chunk_size = 10, .n_parts = 3};
     a3.part_urls = calloc(3, sizeof(char *));
     for (int i = 0; i < 3; i++)
         a3.part_urls[i] = strdup("https://s3/newer");
-    assert_int_equal(push_state_object_set_action(bo, &a3), 0);
+    assert_int_equal(uploader__push_state_object_set_action(bo, &a3), 0);
     assert_non_null(bo->etags);
     assert_null(bo->etags[0]);
     assert_string_equal(bo->action.href, "https://hub/complete?sig=3");
     free(doc);
-    push_state_clear(&back);
-    push_state_clear(&st);
+    uploader__push_state_clear(&back);
+    uploader__push_state_clear(&st);
     /* Garbage in: refused with a message, nothing leaks. */
-    assert_true(push_state_load("{\"version\":1}", &back, &err) < 0);
-    assert_true(push_state_load("nope", &back, &err) < 0);
-    assert_true(push_state_load("{\"version\":1,\"key\":\"k\",\"files\":[{\"path\":\"a\","
-                                "\"sha256\":\"zz\",\"sha1\":\"\",\"sample\":\"\"}],\"objects\":[]}",
-                                &back, &err) < 0);
+    assert_true(uploader__push_state_load("{\"version\":1}", &back, &err) < 0);
+    assert_true(uploader__push_state_load("nope", &back, &err) < 0);
+    assert_true(uploader__push_state_load(
+                    "{\"version\":1,\"key\":\"k\",\"files\":[{\"path\":\"a\","
+                    "\"sha256\":\"zz\",\"sha1\":\"\",\"sample\":\"\"}],\"objects\":[]}",
+                    &back, &err) < 0);
 }
 
 static void test_hash_sync(void **s)
@@ -509,7 +518,7 @@ static void test_hash_sync(void **s)
     struct uploader_hash h;
     struct hash_key k;
     struct hs_err err;
-    assert_int_equal(hash_file_sync(path, &h, &k, &err), 0);
+    assert_int_equal(uploader__hash_file_sync(path, &h, &k, &err), 0);
     assert_string_equal(h.sha256,
                         "5891b5b522d5df086d0ff0b110fbd9d21bb4fc7163af34d08286a2e846f6be03");
     assert_string_equal(h.sha1, "ce013625030ba8dba906f756967f9e9ca394464a"); /* git hash-object */
@@ -528,41 +537,43 @@ static void test_hash_sync(void **s)
     /* Empty file. */
     fd = open(path, O_WRONLY | O_TRUNC);
     close(fd);
-    assert_int_equal(hash_file_sync(path, &h, &k, &err), 0);
+    assert_int_equal(uploader__hash_file_sync(path, &h, &k, &err), 0);
     assert_string_equal(h.sha256,
                         "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
     assert_string_equal(h.sha1, "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391");
     unlink(path);
-    assert_int_equal(hash_file_sync(path, &h, &k, &err), -ENOENT);
+    assert_int_equal(uploader__hash_file_sync(path, &h, &k, &err), -ENOENT);
     assert_non_null(strstr(err.msg, path));
 }
 
 static void test_status_class(void **s)
 {
     (void)s;
-    assert_int_equal(http_status_class(400, true), HS_EREFUSED);
-    assert_int_equal(http_status_class(404, true), HS_EREFUSED);
-    assert_int_equal(http_status_class(413, true), HS_EREFUSED);
-    assert_int_equal(http_status_class(422, true), HS_EREFUSED);
-    assert_int_equal(http_status_class(401, true), HS_EAUTH);
-    assert_int_equal(http_status_class(403, true), HS_EAUTH);
-    assert_int_equal(http_status_class(403, false), HS_EREFUSED); /* storage: not the token */
+    assert_int_equal(uploader__http_status_class(400, true), HS_EREFUSED);
+    assert_int_equal(uploader__http_status_class(404, true), HS_EREFUSED);
+    assert_int_equal(uploader__http_status_class(413, true), HS_EREFUSED);
+    assert_int_equal(uploader__http_status_class(422, true), HS_EREFUSED);
+    assert_int_equal(uploader__http_status_class(401, true), HS_EAUTH);
+    assert_int_equal(uploader__http_status_class(403, true), HS_EAUTH);
+    assert_int_equal(uploader__http_status_class(403, false),
+                     HS_EREFUSED); /* storage: not the token */
     long transient[] = {408, 409, 412, 429, 500, 502, 503, 504};
     for (size_t i = 0; i < HS_ARRAY_SIZE(transient); i++)
-        assert_int_equal(http_status_class(transient[i], true), HS_EHTTP);
-    /* What http_describe_failure makes of storage answers. */
-    struct http_request *r = http_request_new("PUT", "https://s3.example/part?X-Amz-Signature=s");
+        assert_int_equal(uploader__http_status_class(transient[i], true), HS_EHTTP);
+    /* What uploader__http_describe_failure makes of storage answers. */
+    struct http_request *r =
+        uploader__http_request_new("PUT", "https://s3.example/part?X-Amz-Signature=s");
     struct hs_err err;
     r->resp.status = 400;
     const char *xml = "<Error><Code>EntityTooLarge</Code></Error>";
     hs_buf_append(&r->resp.body, xml, strlen(xml));
-    assert_int_equal(http_describe_failure(r, "uploading part 1", &err), HS_EREFUSED);
+    assert_int_equal(uploader__http_describe_failure(r, "uploading part 1", &err), HS_EREFUSED);
     assert_null(strstr(err.msg, "Signature")); /* the query string is never printed */
     hs_buf_reset(&r->resp.body);
     xml = "<Error><Code>RequestTimeout</Code></Error>";
     hs_buf_append(&r->resp.body, xml, strlen(xml));
-    assert_int_equal(http_describe_failure(r, "uploading part 1", &err), HS_EHTTP);
-    http_request_free(r);
+    assert_int_equal(uploader__http_describe_failure(r, "uploading part 1", &err), HS_EHTTP);
+    uploader__http_request_free(r);
 }
 
 static void test_repo_path_rule(void **s)

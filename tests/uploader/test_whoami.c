@@ -3,7 +3,7 @@
  * roleInOrg, token role, a fine-grained token's scoped permissions, bounds
  * and malformed entries) and the write verdict per repo id (own namespace,
  * organisations by role, read tokens, fine-grained scopes on a namespace
- * or on one repo, unknown roles); the deep copy; hub_parse_whoami gives the
+ * or on one repo, unknown roles); the deep copy; uploader__hub_parse_whoami gives the
  * same name.
  */
 #include <setjmp.h>
@@ -95,7 +95,7 @@ static void test_parse(void **s)
 
     /* the push's namespace comes from the same parser */
     char *name = NULL;
-    assert_int_equal(hub_parse_whoami(FINE, &name, &err), 0);
+    assert_int_equal(uploader__hub_parse_whoami(FINE, &name, &err), 0);
     assert_string_equal(name, "dave");
     free(name);
 }
