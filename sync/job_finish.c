@@ -85,6 +85,12 @@ static int list_add(struct listing *l, const char *rel, const struct stat *st)
     return 0;
 }
 
+static void warn_link(const struct listing *l, const char *rel)
+{
+    hs_log_warn("job %s: %s/%s is a symbolic link: not followed, not uploaded", l->job, l->root,
+                rel);
+}
+
 /* Symlinks are skipped with one warning each and never followed (the
  * walk of common/tree.c), so nothing outside the tree is listed. */
 static int list_visit(const struct hs_walk_entry *e, void *ud)
@@ -93,19 +99,18 @@ static int list_visit(const struct hs_walk_entry *e, void *ud)
     if (e->depth == 0 && pruned_top(e->rel))
         return HS_WALK_PRUNE;
     if (e->type == HS_WALK_LINK)
-        hs_log_warn("job %s: %s/%s is a symbolic link: not followed, not uploaded", l->job, l->root,
-                    e->rel);
+        warn_link(l, e->rel);
     else if (e->type == HS_WALK_REG)
         return list_add(l, e->rel, &e->st);
     return 0;
 }
 
+/* A directory that turned into a symlink after it was listed is one too. */
 static int list_dir_error(const char *rel, int err, void *ud)
 {
     struct listing *l = ud;
     if (err == -ELOOP)
-        hs_log_warn("job %s: %s/%s is a symbolic link: not followed, not uploaded", l->job, l->root,
-                    rel);
+        warn_link(l, rel);
     else
         hs_log_warn("job %s: %s/%s: cannot list: %s; the files below it are not uploaded", l->job,
                     l->root, rel, hs_strerror(err));
