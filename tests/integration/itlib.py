@@ -313,3 +313,32 @@ class Daemon:
             self.p.kill()
             self.p.wait()
         self.logf.close()
+
+
+def run_in_pty(argv, env, width, wait=90):
+    """Run argv with stdin, stdout and stderr on a new pty WIDTH columns wide
+    (its own session), env as given; read until EOF or WAIT seconds without
+    output. Returns (exit status, everything written, decoded)."""
+    import fcntl
+    import select
+    import struct
+    import termios
+    master, slave = os.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, width, 0, 0))
+    p = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, env=env,
+                         start_new_session=True)
+    os.close(slave)
+    chunks = []
+    while True:
+        if not select.select([master], [], [], wait)[0]:
+            break
+        try:
+            b = os.read(master, 65536)
+        except OSError:
+            break
+        if not b:
+            break
+        chunks.append(b)
+    rc = p.wait(60)
+    os.close(master)
+    return rc, b"".join(chunks).decode(errors="replace")

@@ -9,39 +9,16 @@ starts with "\\r" (a log line or a redraw: never glued to the bar). Without
 drawn. The token never appears."""
 
 import os
-import select
-import struct
-import subprocess
 import sys
 
-import fcntl
-import termios
 
 import itlib
 
 
 def run_in_pty(args, env, width):
-    master, slave = os.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, width, 0, 0))
     e = dict(os.environ, **env)
     e.pop("HF_TOKEN", None)
-    p = subprocess.Popen([itlib.BIN] + args, stdin=slave, stdout=slave, stderr=slave, env=e,
-                         start_new_session=True)
-    os.close(slave)
-    chunks = []
-    while True:
-        if not select.select([master], [], [], 90)[0]:
-            break
-        try:
-            b = os.read(master, 65536)
-        except OSError:
-            break
-        if not b:
-            break
-        chunks.append(b)
-    rc = p.wait(60)
-    os.close(master)
-    return rc, b"".join(chunks).decode(errors="replace")
+    return itlib.run_in_pty([itlib.BIN] + args, e, width, wait=90)
 
 
 def bar_draws(text):

@@ -414,11 +414,6 @@ def test_progress_bar(t):
     and the files; a visible step when the multipart uploads complete.
     Without a terminal: lines at the interval, never one saying nothing new."""
     import re
-    import select
-    import struct
-    import subprocess
-    import termios
-    import fcntl
     work = itlib.workdir("wf-bar")
     emu = itlib.Emu(work)
     try:
@@ -431,29 +426,10 @@ def test_progress_bar(t):
         with open(os.path.join(d, "config.json"), "w") as fh:
             fh.write("{}\n")
         for n, width in enumerate((60, 120)):
-            master, slave = os.openpty()
-            fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, width, 0, 0))
             e = dict(os.environ, **env)
-            e.pop("HF_TOKEN", None)
             e["HF_TOKEN"] = itlib.ALICE
-            p = subprocess.Popen([itlib.BIN, "push", d, "--repo", "alice/bar%d" % n],
-                                 stdin=slave, stdout=slave, stderr=slave, env=e,
-                                 start_new_session=True)
-            os.close(slave)
-            chunks = []
-            while True:
-                if not select.select([master], [], [], 60)[0]:
-                    break
-                try:
-                    b = os.read(master, 65536)
-                except OSError:
-                    break
-                if not b:
-                    break
-                chunks.append(b)
-            rc = p.wait(60)
-            os.close(master)
-            text = b"".join(chunks).decode(errors="replace")
+            rc, text = itlib.run_in_pty([itlib.BIN, "push", d, "--repo", "alice/bar%d" % n], e,
+                                        width, wait=60)
             t.check(rc == 0, "width %d: push ok (%d)" % (width, rc))
             draws = [x for x in text.split("\r") if x.endswith("\x1b[K")]
             t.check(len(draws) >= 3, "width %d: the bar is redrawn (%d times)" %
