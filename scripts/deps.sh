@@ -12,7 +12,7 @@ pkgs=(
   libssl-dev libsystemd-dev libcmocka-dev
   python3 python3-yaml curl ca-certificates inotify-tools clang-format
   systemd man-db groff-base dpkg-dev
-  nghttp2-server openssl # nghttpd + a test CA: TLS/HTTP/2 test of uploader/http_loop.c (test_http_tls)
+  openssl # a throwaway CA for the TLS test of uploader/http_loop.c (test_http_tls)
   btrfs-progs # mkfs.btrfs for the reflink (FICLONE) snapshot test on a loop mount (test_watcher_reflink)
 )
 # CI only (CI set, as .ci/run does): clang for its clang build step

@@ -670,7 +670,16 @@ static int easy_setup(struct http_loop *h, struct http_request_priv *p)
     curl_easy_setopt(e, CURLOPT_PRIVATE, p);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, hd);
     curl_easy_setopt(e, CURLOPT_USERAGENT, h->ua);
-    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+    /* HTTP/1.1 on kept-alive connections, up to max_parallel of them, as the
+     * official clients (urllib3, undici) and S3 storage do; never HTTP/2.
+     * libcurl 7.88 (Debian 12) loses wake-ups when transfers share an h2
+     * connection: a download whose last bytes another stream's transfer read
+     * off the socket, an upload whose WINDOW_UPDATE another transfer read,
+     * each stayed stalled until the stall guard (reproduced in test_http_tls
+     * under load; curl/curl#11157, #11176). */
+    bool sends_body = r->file_path || r->body_fill || r->body || strcmp(r->method, "POST") == 0 ||
+                      strcmp(r->method, "PUT") == 0;
+    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
@@ -694,10 +703,8 @@ static int easy_setup(struct http_loop *h, struct http_request_priv *p)
     curl_easy_setopt(e, CURLOPT_MAXREDIRS, 5L);
     curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "");
-    if (r->not_idempotent)
+    if (r->not_idempotent) /* never on a kept-alive connection the server may have dropped */
         curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
-    else /* wait for a connection being set up if it may multiplex (HTTP/2) */
-        curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
 
     if (r->file_path || r->body_fill) {
         curl_easy_setopt(e, CURLOPT_UPLOAD, 1L);
@@ -706,7 +713,7 @@ static int easy_setup(struct http_loop *h, struct http_request_priv *p)
         curl_easy_setopt(e, CURLOPT_READDATA, p);
         if (strcmp(r->method, "PUT") != 0)
             curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, r->method);
-    } else if (r->body || strcmp(r->method, "POST") == 0 || strcmp(r->method, "PUT") == 0) {
+    } else if (sends_body) {
         curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->body ? r->body : "");
         curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body_len);
         if (strcmp(r->method, "POST") != 0)
@@ -928,7 +935,8 @@ int uploader__http_loop_new(uv_loop_t *loop, const struct http_loop_options *opt
     curl_multi_setopt(h->multi, CURLMOPT_SOCKETDATA, h);
     curl_multi_setopt(h->multi, CURLMOPT_TIMERFUNCTION, on_timer);
     curl_multi_setopt(h->multi, CURLMOPT_TIMERDATA, h);
-    curl_multi_setopt(h->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
+    /* Keep alive what max_parallel transfers use, to the API and to storage. */
+    curl_multi_setopt(h->multi, CURLMOPT_MAXCONNECTS, 2L * (long)h->max_parallel);
     uv_timer_init(loop, &h->timer);
     uv_timer_init(loop, &h->retry_timer);
     uv_timer_init(loop, &h->bw_timer);
