@@ -3,8 +3,10 @@
  * of `run -v` / `daemon -v` on a terminal (pbar_service_progress). On a terminal one line redrawn
  * in place ("\r", the line, erase to the end of the line), never longer than the terminal is wide
  * (it cannot wrap), with the phase, a bar, percent, bytes, a moving-average rate, elapsed time, an
- * ETA once something moved, and the changed files; without a terminal one line every interval,
- * never the same line twice.
+ * ETA once something moved, and the changed files; while files are uploaded as later ones are
+ * still hashed, both stages' bytes on the one line ("hashing X / Y, uploading S / K", the bar the
+ * hashing's while its total is known, see pbar_format); without a terminal one line every
+ * interval, never the same line twice.
  */
 #ifndef HUBSYNC_DAEMON_PBAR_H
 #define HUBSYNC_DAEMON_PBAR_H
@@ -21,6 +23,7 @@ struct pbar {
     uint64_t last_bytes, total;   /* total: the bytes to hash (PHASE_HASH) */
     double rate;                  /* bytes/s, exponential moving average */
     int phase;                    /* -1 before the first call */
+    int lead;                     /* the stage the bar follows (pbar.c), -1 at first */
     bool drawn;                   /* a terminal line is on screen */
     char last[512];               /* the last line drawn */
     char key[256], last_key[256]; /* what a line says, time and rate aside (no duplicates) */

@@ -126,6 +126,7 @@ static void batch_done(struct http_request *r, void *ud)
             o->done = so->done = true;
             p->res.objects_skipped++;
             p->prog.send_total -= o->size;
+            p->prog.objects_done++;
             uploader__hub_lfs_action_clear(&acts[k]);
         } else if (rc == 0) {
             rc = uploader__push_state_object_set_action(so, &acts[k]);
@@ -143,6 +144,7 @@ static void batch_done(struct http_request *r, void *ud)
         return uploader__push_fail(p, rc, e.code ? &e : NULL);
     if (uploader__push_persist(p) < 0)
         return;
+    uploader__push_progress(p, false); /* objects the Hub had may end the upload stage */
     batch_next(p);
 }
 
@@ -291,6 +293,7 @@ static void object_stored(struct push *p, struct pobj *o)
     struct push_state_object *so = sobj(p, o);
     o->done = so->done = true;
     p->res.objects_uploaded++;
+    p->prog.objects_done++;
     if (uploader__push_persist(p) < 0)
         return;
     uploader__push_progress(p, true);

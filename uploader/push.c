@@ -129,14 +129,24 @@ int uploader__push_persist(struct push *p)
     return rc;
 }
 
+/* Report at most every 200 ms, and at once on a phase change (force) or when
+ * a stage starts or ends: the stages with work under way, both HASH and
+ * UPLOAD while files are uploaded as later ones are still hashed. */
 void uploader__push_progress(struct push *p, bool force)
 {
     if (!p->hooks.progress)
         return;
+    unsigned stages = 0;
+    if (p->step == STEP_HASH && p->hash_done < p->n_files)
+        stages |= UPLOADER_STAGE_HASH;
+    if (p->prog.objects_done < p->prog.objects_total)
+        stages |= UPLOADER_STAGE_UPLOAD;
     hs_usec_t now = hs_now_monotonic();
-    if (!force && now - p->last_progress < 200 * HS_USEC_PER_MSEC)
+    if (!force && stages == p->prog.stages && now - p->last_progress < 200 * HS_USEC_PER_MSEC)
         return;
     p->last_progress = now;
+    p->prog.stages = stages;
+    p->prog.files_hashed = (unsigned)p->hash_done;
     p->hooks.progress(&p->prog, p->hooks.userdata);
 }
 
@@ -443,9 +453,12 @@ void uploader__push_plan_files(struct push *p, const size_t *idx, size_t n)
         if (!so)
             return uploader__push_fail(p, -ENOMEM, NULL);
         o->done = so->done;
-        if (!o->done)
+        if (!o->done) {
             p->prog.send_total += o->size;
+            p->prog.objects_total++;
+        }
     }
+    uploader__push_progress(p, false); /* the upload stage may have started */
     if (p->n_objs > 0)
         uploader__lfs_start(p);
 }

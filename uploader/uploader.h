@@ -81,10 +81,26 @@ enum uploader_phase {
 };
 const char *uploader_phase_name(enum uploader_phase phase);
 
+/* The stages of a push run as a pipeline: a file goes to preupload once it
+ * is hashed and its LFS object is batched and uploaded while later files are
+ * still being hashed. `phase` is the flow's step (the earliest stage not
+ * finished: HASH until every file is hashed, PREUPLOAD until every file is
+ * answered, then UPLOAD, COMMIT); `stages` says which stages have work under
+ * way, so HASH and UPLOAD are both set while they overlap. */
+enum uploader_stage {
+    UPLOADER_STAGE_HASH = 1u << 0,   /* files_hashed < the push's files */
+    UPLOADER_STAGE_UPLOAD = 1u << 1, /* objects_done < objects_total */
+};
+
 struct uploader_progress {
     enum uploader_phase phase;
+    unsigned stages; /* enum uploader_stage bits, filled at each report */
     uint64_t hashed_bytes;
-    uint64_t sent_bytes, send_total; /* object bytes acknowledged by storage */
+    uint64_t sent_bytes, send_total; /* object bytes acknowledged by storage / known so far
+                                      * to send (grows as preupload answers) */
+    unsigned files_hashed;           /* files whose hash is known (cached ones too) */
+    unsigned objects_total;          /* LFS objects known so far not yet stored at start */
+    unsigned objects_done;           /* of those, stored or found on the Hub */
     unsigned files_total, files_changed;
 };
 
@@ -105,7 +121,9 @@ struct uploader_result {
 };
 
 struct uploader_push_hooks {
-    /* Progress (on the loop thread, at most every ~200 ms and on phase change). */
+    /* Progress (on the loop thread, at most every ~200 ms, and at once on a
+     * phase change and when a stage starts or ends): the counters of every
+     * stage, see struct uploader_progress. */
     void (*progress)(const struct uploader_progress *p, void *userdata);
     /* Persist the resumable state (JSON text, NUL-terminated). Called before the
      * step that depends on it; return 0, or -errno to fail the push. */

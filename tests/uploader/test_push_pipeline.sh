@@ -59,4 +59,30 @@ check "the shards and the config download back identical" \
              [ \"\$(sha256sum <'$D/config.json' | cut -d' ' -f1)\" = '$(remote_sha alice/pipe main config.json)' ]"
 check "a log file downloads back identical" \
     test "$(sha256sum <"$D/logs/step-0599.json" | cut -d' ' -f1)" = "$(remote_sha alice/pipe main logs/step-0599.json)"
+
+# The progress says so (issue 14): while the first shard is uploaded the
+# later ones are still being hashed, and the log-mode line (stderr not a
+# terminal, a line at every report) shows both stages' bytes. Each shard's
+# hash takes longer than the first one's preupload and batch round trips;
+# the upload stage starting is reported at once, not after the 200 ms
+# throttle. Sparse shards: hashing them takes CPU, writing them no disk.
+P=$WORK/progress
+mkdir -p "$P"
+echo '{"architectures": ["Bert"]}' >"$P/config.json"
+mkfile "$P/model-00001-of-00003.safetensors" 6000000
+truncate -s 64M "$P/model-00002-of-00003.safetensors"
+truncate -s 96M "$P/model-00003-of-00003.safetensors"
+HUBSYNC_PROGRESS_INTERVAL_MS=0 push "$P" --repo alice/pipe-progress
+check "progress push exits 0" test "$RC" -eq 0
+grep -E "^hubsync: (hashing|upload)" "$WORK/err" | sed 's/^/  stderr: /' | head -n 8
+check "a progress line shows the hashing and the upload at once" \
+    grep -Eq "^hubsync: hashing [0-9.]+ (B|[KMG]iB) / 165\.7 MiB, uploading [0-9.]+ (B|[KMG]iB)( / [0-9.]+ [KMG]iB)? " "$WORK/err"
+check "once hashing ended, the single-stage upload line" \
+    grep -Eq "^hubsync: (upload|completing uploads): [0-9.]+ (B|[KMG]iB) / 165\.7 MiB " "$WORK/err"
+check "no progress line says nothing new (time and rate aside)" "$PY" -c '
+import re, sys
+keys = [re.sub(r" [0-9.]+ (B|[KMG]iB)/s| ETA [0-9:]+| [0-9]+:[0-9]{2}(:[0-9]{2})?(?= |$)", "", l)
+        for l in open(sys.argv[1]) if l.startswith("hubsync: ") and "%" in l]
+sys.exit(0 if keys and all(a != b for a, b in zip(keys, keys[1:])) else 1)' "$WORK/err"
+check "the shards download back identical" same_content "$P" alice/pipe-progress main
 finish
