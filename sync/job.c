@@ -165,6 +165,7 @@ static void progress_cb(const struct uploader_progress *p, void *ud)
     struct job_op *op = ud;
     struct job *j = op->j;
     j->up_phase = p->phase;
+    j->up_stages = p->stages;
     j->bytes_done = p->sent_bytes;
     if (p->send_total)
         j->bytes_total = p->send_total;
@@ -267,6 +268,7 @@ void job__push(struct job_op *op)
 {
     op->j->phase = JOB_PUSHING;
     op->j->up_phase = UPLOADER_PHASE_PREPARE;
+    op->j->up_stages = 0;
     jstate_when_durable(op->j->env->js, push_durable_cb, op);
 }
 
@@ -316,6 +318,7 @@ static void push_now(struct job_op *op)
     struct hs_err err = {0};
     j->phase = JOB_PUSHING;
     j->up_phase = UPLOADER_PHASE_PREPARE;
+    j->up_stages = 0;
     j->push_started = hs_now_monotonic();
     j->bytes_done = 0;
     bool resuming = resume != NULL;

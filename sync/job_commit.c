@@ -403,6 +403,7 @@ static int maybe_list_sync(struct job_op *op)
     }
     j->phase = JOB_PUSHING;
     j->up_phase = UPLOADER_PHASE_PREPARE;
+    j->up_stages = 0;
     job__changed(j);
     return 1;
 }

@@ -202,6 +202,7 @@ int job__keep_plan(struct job_op *op, void (*next)(struct job_op *op))
     }
     j->phase = JOB_PUSHING;
     j->up_phase = UPLOADER_PHASE_PREPARE;
+    j->up_stages = 0;
     job__changed(j);
     return 1;
 }

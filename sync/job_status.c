@@ -39,6 +39,7 @@ static const char *state_name(const struct job *j)
         if (j->op && j->op->final)
             return "finishing";
         return j->up_phase == UPLOADER_PHASE_COMMIT   ? "committing"
+               : j->up_stages & UPLOADER_STAGE_UPLOAD ? "uploading" /* bytes are moving */
                : j->up_phase == UPLOADER_PHASE_UPLOAD ? "uploading"
                : j->up_phase == UPLOADER_PHASE_HASH   ? "hashing"
                                                       : "uploading";
@@ -101,6 +102,13 @@ json_t *job_status_json(const struct job *j)
     }
     json_object_set_new(o, "strategy", json_string(config_strategy_name(j->cfg->hub_strategy)));
     json_object_set_new(o, "checkpoint", j->current ? json_string(j->current) : json_null());
+    /* the push's stages with work under way: both while hashing and uploading overlap */
+    json_t *stages = json_array();
+    if (j->phase == JOB_PUSHING && (j->up_stages & UPLOADER_STAGE_HASH))
+        json_array_append_new(stages, json_string("hashing"));
+    if (j->phase == JOB_PUSHING && (j->up_stages & UPLOADER_STAGE_UPLOAD))
+        json_array_append_new(stages, json_string("uploading"));
+    json_object_set_new(o, "stages", stages);
     json_object_set_new(o, "bytes_done", json_integer((json_int_t)j->bytes_done));
     json_object_set_new(o, "bytes_total", json_integer((json_int_t)j->bytes_total));
     double rate = 0;

@@ -67,6 +67,7 @@ struct job {
     enum job_phase phase;
     struct job_op *op;
     enum uploader_phase up_phase;
+    unsigned up_stages; /* uploader_stage bits of the last report (both while they overlap) */
     bool stopping;
     uv_timer_t timer;
     bool timer_init;

@@ -141,6 +141,9 @@ def test_sigterm_mid_upload(t):
         mid = itlib.wait_for(lambda: (jobs(cfg).get("j") or {}).get("bytes_done", 0) > 500000, 20,
                              0.05)
         t.check(mid, "an upload is in progress: %s" % jobs(cfg).get("j"))
+        st = jobs(cfg).get("j") or {}
+        t.check(st.get("state") == "uploading" and "uploading" in st.get("stages", []),
+                "mid-upload: state uploading, stages %s" % st.get("stages"))
         t0 = time.monotonic()
         p.send_signal(signal.SIGTERM)
         rc = p.wait(15)
