@@ -294,8 +294,46 @@ def main():
             r = [m["rss"] for m in ms]
             print("| %s | %.2f | %.2f | %.2f | %.2f | %.1f |"
                   % (who, min(w), statistics.median(w), min(c), statistics.median(c), statistics.median(r)))
+    print_targets(results)
     for s in skipped:
         print("\n(skipped %s)" % s)
+
+
+# Issue 14's targets, as ratios of medians from this run: (workload, what,
+# numerator, denominator, limit). "rss" is absolute (MiB), denominator None.
+TARGETS = [
+    ("shards", "wall", "hubsync", "floor", 1.15),
+    ("shards", "cpu", "hubsync", "python", 0.5),
+    ("big", "wall", "hubsync", "floor", 1.15),
+    ("10k", "cpu", "hubsync", "python", 0.5),
+    ("10k", "wall", "hubsync", "python", 0.8),
+    ("10k", "rss", "hubsync", None, 64),
+    ("100k", "cpu", "hubsync", "python", 0.5),
+    ("100k", "wall", "hubsync", "python", 0.8),
+    ("100k", "rss", "hubsync", None, 64),
+]
+
+
+def print_targets(results):
+    rows = []
+    for name, what, num, den, limit in TARGETS:
+        per = results.get(name, {})
+        if not per.get(num) or (den and not per.get(den)):
+            continue
+        a = statistics.median(m[what] for m in per[num])
+        if den:
+            b = statistics.median(m[what] for m in per[den])
+            val, label = a / b, "%s / %s %s" % (num, den, what)
+        else:
+            val, label = a, "%s peak RSS MiB" % num
+        rows.append("| %s | %s | %.2f | %s %g | %s |" % (name, label, val, "<" if not den else "≤", limit,
+                                                       "met" if (val < limit if not den else val <= limit)
+                                                       else "missed"))
+    if rows:
+        print("\n### Targets (medians of this run)\n")
+        print("| workload | ratio | value | target | |")
+        print("|---|---|---:|---|---|")
+        print("\n".join(rows))
 
 
 if __name__ == "__main__":
