@@ -37,11 +37,10 @@ static void check_tree(struct push *p, bool all_files);
 
 static void push_free(struct push *p)
 {
-    for (size_t i = 0; i < p->n_files; i++) {
-        free(p->files[i].local);
+    for (size_t i = 0; i < p->n_files; i++)
         free(p->files[i].remote_oid);
-    }
     free(p->files);
+    free(p->paths);
     for (size_t i = 0; i < p->n_deletes; i++)
         free(p->deletes[i]);
     free(p->deletes);
@@ -793,23 +792,22 @@ static void nothing_storable(uv_work_t *w, int status)
     uploader__push_fail(p, HS_EREFUSED, &e);
 }
 
-/* Both paths of a file in one allocation (f->local): the repo path is the
- * local path's tail when it ends with it (a folder's walk: root/ + repo
- * path), else it follows the local path's NUL. */
-static int paths_of(struct pfile *f, const struct uploader_file *uf)
+/* The bytes a file's paths take in p->paths: the local path, and the repo
+ * path unless it is the local path's tail (a folder's walk: root/ + repo
+ * path); at *at, when at is given (the repo path's tail or after the local
+ * path's NUL). */
+static size_t paths_of(const struct uploader_file *uf, char *at, struct pfile *f)
 {
     size_t ll = strlen(uf->local_path), rl = strlen(uf->repo_path);
     bool tail = rl <= ll && memcmp(uf->local_path + ll - rl, uf->repo_path, rl) == 0;
-    if (!(f->local = malloc(ll + 1 + (tail ? 0 : rl + 1))))
-        return -ENOMEM;
-    memcpy(f->local, uf->local_path, ll + 1);
-    if (tail) {
-        f->sf->repo_path = f->local + ll - rl;
-    } else {
-        f->sf->repo_path = f->local + ll + 1;
-        memcpy(f->sf->repo_path, uf->repo_path, rl + 1);
+    if (at) {
+        f->local = at;
+        memcpy(at, uf->local_path, ll + 1);
+        f->sf->repo_path = tail ? at + ll - rl : at + ll + 1;
+        if (!tail)
+            memcpy(at + ll + 1, uf->repo_path, rl + 1);
     }
-    return 0;
+    return ll + 1 + (tail ? 0 : rl + 1);
 }
 
 static char *state_key(const struct uploader_push_request *req, const char *endpoint)
@@ -866,14 +864,20 @@ int uploader_push(struct uploader *u, const struct uploader_push_request *req,
     /* The state's file table, one entry per file: it holds each file's repo
      * path, identity and hashes, and the file points to its entry. */
     struct push_state_file *sfiles = calloc(req->n_files + 1, sizeof(*sfiles));
+    /* Every path in one allocation: no per-file malloc overhead. */
+    size_t paths_len = 1;
+    for (size_t i = 0; !p->prepare_only && i < req->n_files; i++)
+        paths_len += paths_of(&req->files[i], NULL, NULL);
+    p->paths = malloc(paths_len);
     bool oom = !p->repo.endpoint || !p->repo.type || (slash && !p->repo.ns) || !p->repo.name ||
-               !p->repo.revision || !p->summary || !p->description || !p->files || !sfiles;
-    for (size_t i = 0; !oom && !p->prepare_only && i < req->n_files; i++) {
+               !p->repo.revision || !p->summary || !p->description || !p->files || !sfiles ||
+               !p->paths;
+    for (size_t i = 0, at = 0; !oom && !p->prepare_only && i < req->n_files; i++) {
         if (skip_unstorable(p, &req->files[i]))
             continue;
         struct pfile *f = &p->files[p->n_files];
         f->sf = &sfiles[p->n_files++];
-        oom = paths_of(f, &req->files[i]) < 0;
+        at += paths_of(&req->files[i], p->paths + at, f);
     }
     /* Resume: reuse the document when it is for the same push target. */
     char *key = oom ? NULL : state_key(req, u->endpoint);

@@ -22,11 +22,11 @@ struct uploader {
     bool closing, http_closed;
 };
 
-/* One file of a push, with its state entry: 40 + 104 bytes and one
- * allocation for both paths (issue 14: 100,000 files in a few hundred
- * bytes each, hash cache entry included). */
+/* One file of a push, with its state entry: 40 + 104 bytes, and its paths
+ * in the push's one block (issue 14: 100,000 files in a few hundred bytes
+ * each, hash cache entry included). */
 struct pfile {
-    char *local;                /* the local path; sf->repo_path is its tail when the local
+    char *local;                /* in p->paths; sf->repo_path is its tail when the local
                                  * path ends with the repo path, else after its NUL */
     struct push_state_file *sf; /* repo path, identity and hashes (p->st.files) */
     uint64_t hash_progress;     /* bytes hashed so far while being hashed */
@@ -82,6 +82,7 @@ struct push {
     struct uploader_push_hooks hooks;
     struct pfile *files;
     size_t n_files;
+    char *paths;       /* every file's local and repo path (pfile.local) */
     bool prepare_only; /* uploader_push_request.prepare_only: stop before STEP_BRANCH */
     char **deletes;    /* deletedFile paths of the commit; "dir/": deletedFolder */
     size_t n_deletes;
