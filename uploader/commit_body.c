@@ -24,12 +24,14 @@ static bool wanted(const struct pfile *f)
     return !f->ignore && !f->unchanged;
 }
 
-static void op_of(const struct pfile *f, struct hub_commit_op *op, const char *b64)
+/* oid: 65 bytes for the hex of the file's SHA-256 (op->oid). */
+static void op_of(const struct pfile *f, struct hub_commit_op *op, const char *b64, char *oid)
 {
+    uploader__digest_sha256_hex(&f->sf->dg, oid);
     *op = (struct hub_commit_op){.path = f->sf->repo_path,
                                  .lfs = f->lfs,
-                                 .oid = f->sf->hash.sha256,
-                                 .size = f->sf->hash.size,
+                                 .oid = oid,
+                                 .size = f->sf->key.size,
                                  .content_b64 = b64};
 }
 
@@ -50,12 +52,13 @@ void uploader__push_build_commit(uv_work_t *w)
         const struct pfile *f = &p->files[i];
         if (!wanted(f))
             continue;
-        if (!f->lfs && f->sf->hash.size > HASH_SHA1_MAX_SIZE * 2) {
+        if (!f->lfs && f->sf->key.size > HASH_SHA1_MAX_SIZE * 2) {
             hs_err_set(&p->err, -EFBIG, "%s: %s", f->local, hs_strerror(-EFBIG));
             return;
         }
         struct hub_commit_op op;
-        op_of(f, &op, NULL);
+        char oid[65];
+        op_of(f, &op, NULL, oid);
         uint64_t n = uploader__hub_commit_op_line_len(&op);
         if (!n) {
             hs_err_set(&p->err, -ENOMEM, "cannot build the commit body");
@@ -104,13 +107,13 @@ static int render(struct push *p, size_t k, char **line, char *why, size_t why_l
             close(fd);
         rc = fd < 0 ? fd : 0;
     } else {
-        char *data = malloc(f->sf->hash.size + 1);
-        rc = data ? uploader__read_file(f->local, &f->sf->key, 0, data, f->sf->hash.size, w,
+        char *data = malloc(f->sf->key.size + 1);
+        rc = data ? uploader__read_file(f->local, &f->sf->key, 0, data, f->sf->key.size, w,
                                         sizeof(w))
                   : -ENOMEM;
         if (rc == -ENOMEM && !data)
             snprintf(w, sizeof(w), "out of memory");
-        if (rc == 0 && !(b64 = uploader__b64_encode(data, f->sf->hash.size)))
+        if (rc == 0 && !(b64 = uploader__b64_encode(data, f->sf->key.size)))
             rc = -ENOMEM;
         free(data);
     }
@@ -120,7 +123,8 @@ static int render(struct push *p, size_t k, char **line, char *why, size_t why_l
         return rc;
     }
     struct hub_commit_op op;
-    op_of(f, &op, b64);
+    char oid[65];
+    op_of(f, &op, b64, oid);
     *line = uploader__hub_commit_op_line(&op);
     free(b64);
     return *line ? 0 : -ENOMEM;

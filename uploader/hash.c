@@ -68,8 +68,6 @@ struct hasher {
     bool freeing;
 };
 
-static void hex(const unsigned char *d, size_t n, char *out);
-
 static int64_t now_realtime_ns(void)
 {
     struct timespec ts;
@@ -111,14 +109,25 @@ static int settle_key(struct hash_job *j)
     return 0;
 }
 
-static void hex(const unsigned char *d, size_t n, char *out)
+bool uploader__digest_from_hash(const struct uploader_hash *h, struct file_digest *d)
 {
-    static const char x[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = x[d[i] >> 4];
-        out[2 * i + 1] = x[d[i] & 15];
-    }
-    out[2 * n] = 0;
+    memset(d, 0, sizeof(*d));
+    d->has_sha1 = h->sha1[0] != 0;
+    return uploader__hex_decode(h->sha256, d->sha256, sizeof(d->sha256)) &&
+           (!d->has_sha1 || uploader__hex_decode(h->sha1, d->sha1, sizeof(d->sha1)));
+}
+
+void uploader__digest_sha256_hex(const struct file_digest *d, char *out)
+{
+    uploader__hex_encode(d->sha256, sizeof(d->sha256), out);
+}
+
+void uploader__digest_sha1_hex(const struct file_digest *d, char *out)
+{
+    if (d->has_sha1)
+        uploader__hex_encode(d->sha1, sizeof(d->sha1), out);
+    else
+        out[0] = 0;
 }
 
 static void job_fail(struct hash_job *j, int err, const char *what)
@@ -184,11 +193,11 @@ static void job_step(struct hash_job *j)
     unsigned char d[EVP_MAX_MD_SIZE];
     unsigned dl;
     EVP_DigestFinal_ex(j->sha256, d, &dl);
-    hex(d, 32, j->res.sha256);
+    uploader__hex_encode(d, 32, j->res.sha256);
     j->res.sha1[0] = 0;
     if (j->sha1) {
         EVP_DigestFinal_ex(j->sha1, d, &dl);
-        hex(d, 20, j->res.sha1);
+        uploader__hex_encode(d, 20, j->res.sha1);
     }
     j->res.size = j->key.size;
     j->res.dev = j->key.dev;

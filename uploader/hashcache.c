@@ -6,8 +6,9 @@
  * uploader_prehash), the strategy's hashes and its push, a resumed push.
  *
  * Bounded: at most max_entries (UPLOADER_HASHCACHE_MAX_ENTRIES by default),
- * the least recently used entry evicted first; an entry is ~120 bytes (the
- * digests kept in binary), so the default bound is ~8 MiB at most. A lookup
+ * the least recently used entry evicted first; an entry is 112 bytes (the
+ * digests kept in binary, in slabs linked by index), so the default bound
+ * is 7 MiB at most. A lookup
  * or insertion is O(1) (chained buckets, a doubly linked LRU list).
  * Thread-safe: one mutex around every operation, so the loop and pool work
  * may both use it.
@@ -27,21 +28,33 @@
 #include <string.h>
 #include <sys/stat.h>
 
+/* Entries live in slabs of SLAB entries, linked by index (NIL: none), so an
+ * entry is 112 bytes with no allocation of its own: the default bound is
+ * 7 MiB, filled slab by slab. Slots are taken in order up to max; once full,
+ * the LRU entry's slot is reused. */
+#define SLAB 1024u
+#define NIL  UINT32_MAX
+
 struct hc_entry {
     struct hash_key key;
-    unsigned char sha256[32], sha1[20];
-    bool has_sha1;
-    struct hc_entry *chain;       /* next in the bucket */
-    struct hc_entry *prev, *next; /* LRU: head most recent */
+    struct file_digest dg;
+    uint32_t chain;      /* next in the bucket */
+    uint32_t prev, next; /* LRU: head most recent */
 };
 
 struct uploader_hashcache {
     pthread_mutex_t mu;
-    struct hc_entry **b;
+    uint32_t *b; /* buckets: first entry, NIL */
     size_t nb, n, max;
-    struct hc_entry *head, *tail;
+    struct hc_entry **slabs;
+    uint32_t head, tail;
     uint64_t hits, misses, evictions;
 };
+
+static struct hc_entry *at(const struct uploader_hashcache *c, uint32_t i)
+{
+    return &c->slabs[i / SLAB][i % SLAB];
+}
 
 static size_t key_bucket(const struct uploader_hashcache *c, const struct hash_key *k)
 {
@@ -65,13 +78,21 @@ struct uploader_hashcache *uploader_hashcache_new(size_t max_entries)
     if (!c)
         return NULL;
     c->max = max_entries ? max_entries : UPLOADER_HASHCACHE_MAX_ENTRIES;
+    if (c->max >= NIL)
+        c->max = NIL - 1;
     c->nb = 16;
     while (c->nb < c->max / 2)
         c->nb <<= 1;
-    if (!(c->b = calloc(c->nb, sizeof(*c->b)))) {
+    c->b = malloc(c->nb * sizeof(*c->b));
+    c->slabs = calloc((c->max + SLAB - 1) / SLAB, sizeof(*c->slabs));
+    if (!c->b || !c->slabs) {
+        free(c->b);
+        free(c->slabs);
         free(c);
         return NULL;
     }
+    memset(c->b, 0xff, c->nb * sizeof(*c->b)); /* NIL */
+    c->head = c->tail = NIL;
     pthread_mutex_init(&c->mu, NULL);
     return c;
 }
@@ -80,108 +101,98 @@ void uploader_hashcache_free(struct uploader_hashcache *c)
 {
     if (!c)
         return;
-    for (struct hc_entry *e = c->head, *n; e; e = n) {
-        n = e->next;
-        free(e);
-    }
+    for (size_t i = 0; i < (c->max + SLAB - 1) / SLAB; i++)
+        free(c->slabs[i]);
     pthread_mutex_destroy(&c->mu);
+    free(c->slabs);
     free(c->b);
     free(c);
 }
 
-static void hex(const unsigned char *d, size_t n, char *out)
+static void lru_unlink(struct uploader_hashcache *c, uint32_t i)
 {
-    static const char x[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = x[d[i] >> 4];
-        out[2 * i + 1] = x[d[i] & 15];
-    }
-    out[2 * n] = 0;
-}
-
-/* False for anything but 2n lower-case hex digits. */
-static bool unhex(const char *h, unsigned char *out, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        unsigned v = 0;
-        for (int k = 0; k < 2; k++) {
-            char ch = h[2 * i + k];
-            unsigned d = ch >= '0' && ch <= '9'   ? (unsigned)(ch - '0')
-                         : ch >= 'a' && ch <= 'f' ? (unsigned)(ch - 'a' + 10)
-                                                  : 16;
-            if (d > 15)
-                return false;
-            v = v << 4 | d;
-        }
-        out[i] = (unsigned char)v;
-    }
-    return h[2 * n] == 0;
-}
-
-static void lru_unlink(struct uploader_hashcache *c, struct hc_entry *e)
-{
-    if (e->prev)
-        e->prev->next = e->next;
+    struct hc_entry *e = at(c, i);
+    if (e->prev != NIL)
+        at(c, e->prev)->next = e->next;
     else
         c->head = e->next;
-    if (e->next)
-        e->next->prev = e->prev;
+    if (e->next != NIL)
+        at(c, e->next)->prev = e->prev;
     else
         c->tail = e->prev;
-    e->prev = e->next = NULL;
+    e->prev = e->next = NIL;
 }
 
-static void lru_front(struct uploader_hashcache *c, struct hc_entry *e)
+static void lru_front(struct uploader_hashcache *c, uint32_t i)
 {
+    struct hc_entry *e = at(c, i);
     e->next = c->head;
-    e->prev = NULL;
-    if (c->head)
-        c->head->prev = e;
-    c->head = e;
-    if (!c->tail)
-        c->tail = e;
+    e->prev = NIL;
+    if (c->head != NIL)
+        at(c, c->head)->prev = i;
+    c->head = i;
+    if (c->tail == NIL)
+        c->tail = i;
 }
 
-static struct hc_entry *find(struct uploader_hashcache *c, const struct hash_key *k)
+static uint32_t find(struct uploader_hashcache *c, const struct hash_key *k)
 {
-    for (struct hc_entry *e = c->b[key_bucket(c, k)]; e; e = e->chain)
-        if (uploader__hash_key_eq(&e->key, k))
-            return e;
-    return NULL;
+    for (uint32_t i = c->b[key_bucket(c, k)]; i != NIL; i = at(c, i)->chain)
+        if (uploader__hash_key_eq(&at(c, i)->key, k))
+            return i;
+    return NIL;
 }
 
-static void evict_tail(struct uploader_hashcache *c)
+/* The LRU entry out of its bucket and the list: its slot, to reuse. */
+static uint32_t evict_tail(struct uploader_hashcache *c)
 {
-    struct hc_entry *e = c->tail;
-    lru_unlink(c, e);
-    for (struct hc_entry **pp = &c->b[key_bucket(c, &e->key)]; *pp; pp = &(*pp)->chain)
-        if (*pp == e) {
+    uint32_t i = c->tail;
+    struct hc_entry *e = at(c, i);
+    lru_unlink(c, i);
+    for (uint32_t *pp = &c->b[key_bucket(c, &e->key)]; *pp != NIL; pp = &at(c, *pp)->chain)
+        if (*pp == i) {
             *pp = e->chain;
             break;
         }
-    free(e);
-    c->n--;
     c->evictions++;
+    return i;
+}
+
+/* A free slot: the next one in order (its slab allocated when new), else
+ * the LRU entry's. NIL when out of memory. */
+static uint32_t take_slot(struct uploader_hashcache *c)
+{
+    if (c->n >= c->max)
+        return evict_tail(c);
+    uint32_t i = (uint32_t)c->n;
+    struct hc_entry **slab = &c->slabs[i / SLAB];
+    if (!*slab) {
+        size_t left = c->max - (size_t)i / SLAB * SLAB;
+        if (!(*slab = malloc((left < SLAB ? left : SLAB) * sizeof(**slab))))
+            return NIL;
+    }
+    c->n++;
+    return i;
 }
 
 bool uploader__hashcache_get_key(struct uploader_hashcache *c, const struct hash_key *k,
                                  struct uploader_hash *out)
 {
     pthread_mutex_lock(&c->mu);
-    struct hc_entry *e = find(c, k);
-    if (!e) {
+    uint32_t i = find(c, k);
+    if (i == NIL) {
         c->misses++;
         pthread_mutex_unlock(&c->mu);
         return false;
     }
     c->hits++;
-    lru_unlink(c, e);
-    lru_front(c, e);
+    lru_unlink(c, i);
+    lru_front(c, i);
+    const struct hc_entry *e = at(c, i);
     memset(out, 0, sizeof(*out));
     out->size = k->size;
-    hex(e->sha256, sizeof(e->sha256), out->sha256);
-    if (e->has_sha1)
-        hex(e->sha1, sizeof(e->sha1), out->sha1);
+    uploader__digest_sha256_hex(&e->dg, out->sha256);
+    uploader__digest_sha1_hex(&e->dg, out->sha1);
     out->dev = k->dev;
     out->ino = k->ino;
     out->mtime_ns = k->mtime_ns;
@@ -190,37 +201,37 @@ bool uploader__hashcache_get_key(struct uploader_hashcache *c, const struct hash
     return true;
 }
 
-int uploader__hashcache_put_key(struct uploader_hashcache *c, const struct hash_key *k,
-                                const struct uploader_hash *h)
+int uploader__hashcache_put_digest(struct uploader_hashcache *c, const struct hash_key *k,
+                                   const struct file_digest *d)
 {
-    unsigned char sha256[32], sha1[20];
-    bool has_sha1 = h->sha1[0] != 0;
-    if (!unhex(h->sha256, sha256, sizeof(sha256)) || (has_sha1 && !unhex(h->sha1, sha1, 20)))
-        return -EINVAL;
     pthread_mutex_lock(&c->mu);
-    struct hc_entry *e = find(c, k);
-    if (e) {
-        lru_unlink(c, e);
+    uint32_t i = find(c, k);
+    if (i != NIL) {
+        lru_unlink(c, i);
     } else {
-        if (c->n >= c->max)
-            evict_tail(c);
-        if (!(e = malloc(sizeof(*e)))) {
+        if ((i = take_slot(c)) == NIL) {
             pthread_mutex_unlock(&c->mu);
             return -ENOMEM;
         }
+        struct hc_entry *e = at(c, i);
         e->key = *k;
         size_t b = key_bucket(c, k);
         e->chain = c->b[b];
-        c->b[b] = e;
-        c->n++;
+        c->b[b] = i;
     }
-    memcpy(e->sha256, sha256, sizeof(sha256));
-    e->has_sha1 = has_sha1;
-    if (has_sha1)
-        memcpy(e->sha1, sha1, sizeof(sha1));
-    lru_front(c, e);
+    at(c, i)->dg = *d;
+    lru_front(c, i);
     pthread_mutex_unlock(&c->mu);
     return 0;
+}
+
+int uploader__hashcache_put_key(struct uploader_hashcache *c, const struct hash_key *k,
+                                const struct uploader_hash *h)
+{
+    struct file_digest d;
+    if (!uploader__digest_from_hash(h, &d))
+        return -EINVAL;
+    return uploader__hashcache_put_digest(c, k, &d);
 }
 
 bool uploader_hashcache_get(struct uploader_hashcache *c, const struct stat *st,

@@ -45,7 +45,7 @@ static void group_work(uv_work_t *w)
     }
     for (size_t k = 0; k < g->n; k++) {
         const struct pfile *f = &p->files[g->idx[k]];
-        size_t len = f->sf->hash.size < SAMPLE_MAX ? (size_t)f->sf->hash.size : SAMPLE_MAX;
+        size_t len = f->sf->key.size < SAMPLE_MAX ? (size_t)f->sf->key.size : SAMPLE_MAX;
         char why[200];
         int rc = uploader__read_file(f->local, &f->sf->key, 0, samples + k * SAMPLE_MAX, len, why,
                                      sizeof(why));
@@ -57,7 +57,7 @@ static void group_work(uv_work_t *w)
         items[k].path = f->sf->repo_path;
         items[k].sample = samples + k * SAMPLE_MAX;
         items[k].sample_len = len;
-        items[k].size = f->sf->hash.size;
+        items[k].size = f->sf->key.size;
     }
     if (!(g->body = uploader__hub_body_preupload(items, g->n)))
         hs_err_set(&g->err, -ENOMEM, "out of memory");
@@ -94,7 +94,7 @@ static void group_done(struct http_request *r, void *ud)
     for (size_t k = 0; k < g->n; k++) {
         struct pfile *f = &p->files[g->idx[k]];
         if (rc == 0) {
-            f->lfs = items[k].lfs && f->sf->hash.size > 0; /* empty files are always regular */
+            f->lfs = items[k].lfs && f->sf->key.size > 0; /* empty files are always regular */
             f->ignore = items[k].should_ignore;
             f->remote_oid = items[k].remote_oid;
         } else {

@@ -37,11 +37,10 @@ static void check_tree(struct push *p, bool all_files);
 
 static void push_free(struct push *p)
 {
-    for (size_t i = 0; i < p->n_files; i++) {
-        free(p->files[i].local);
+    for (size_t i = 0; i < p->n_files; i++)
         free(p->files[i].remote_oid);
-    }
     free(p->files);
+    free(p->paths);
     for (size_t i = 0; i < p->n_deletes; i++)
         free(p->deletes[i]);
     free(p->deletes);
@@ -337,7 +336,11 @@ static void hash_done(int status, const struct uploader_hash *h, const struct hs
     f->hash_progress = h->size;
     struct push_state_file *sf = f->sf; /* the file's hashes live in the state only */
     sf->key = (struct hash_key){h->dev, h->ino, h->size, h->mtime_ns, h->ctime_ns};
-    sf->hash = *h;
+    if (!uploader__digest_from_hash(h, &sf->dg)) {
+        struct hs_err e;
+        hs_err_set(&e, -EIO, "internal: %s hashed to a digest that is not hex", f->local);
+        return uploader__push_fail(p, -EIO, &e);
+    }
     sf->hashed = true;
     p->hash_done++;
     uploader__push_progress(p, false);
@@ -407,13 +410,14 @@ static void start_hashing(struct push *p)
 
 /* ---- plan: what to send (after every preupload answer) ----------------- */
 
-static bool file_unchanged(const struct pfile *f)
+/* The repo has this file's content at its path: the LFS oid (sha256) or
+ * git blob id the Hub answered is this file's. */
+static bool same_oid(const struct push_state_file *sf, bool lfs, const char *oid)
 {
-    if (!f->remote_oid)
-        return false;
-    if (f->lfs)
-        return strcmp(f->remote_oid, f->sf->hash.sha256) == 0;
-    return f->sf->hash.sha1[0] && strcmp(f->remote_oid, f->sf->hash.sha1) == 0;
+    unsigned char d[32];
+    if (lfs)
+        return uploader__hex_decode(oid, d, 32) && memcmp(d, sf->dg.sha256, 32) == 0;
+    return sf->dg.has_sha1 && uploader__hex_decode(oid, d, 20) && memcmp(d, sf->dg.sha1, 20) == 0;
 }
 
 /* A preupload group answered (preupload.c): which of its files to send. Their
@@ -424,14 +428,18 @@ void uploader__push_plan_files(struct push *p, const size_t *idx, size_t n)
 {
     for (size_t j = 0; j < n; j++) {
         struct pfile *f = &p->files[idx[j]];
-        f->unchanged = file_unchanged(f);
+        f->unchanged = f->remote_oid && same_oid(f->sf, f->lfs, f->remote_oid);
+        free(f->remote_oid); /* not needed any more: ~60 bytes a file less */
+        f->remote_oid = NULL;
         if (f->ignore || f->unchanged)
             continue;
         p->changed++;
         if (!f->lfs)
             continue;
+        char oid[65];
+        uploader__digest_sha256_hex(&f->sf->dg, oid);
         size_t k = 0;
-        while (k < p->n_objs && strcmp(p->objs[k].oid, f->sf->hash.sha256) != 0)
+        while (k < p->n_objs && strcmp(p->objs[k].oid, oid) != 0)
             k++;
         if (k < p->n_objs)
             continue;
@@ -445,8 +453,8 @@ void uploader__push_plan_files(struct push *p, const size_t *idx, size_t n)
             p->objs_cap = cap;
         }
         struct pobj *o = &p->objs[p->n_objs++];
-        snprintf(o->oid, sizeof(o->oid), "%s", f->sf->hash.sha256);
-        o->size = f->sf->hash.size;
+        snprintf(o->oid, sizeof(o->oid), "%s", oid);
+        o->size = f->sf->key.size;
         o->local = f->local;
         o->key = &f->sf->key;
         struct push_state_object *so = uploader__push_state_object_add(&p->st, o->oid, o->size);
@@ -619,8 +627,7 @@ static void check_done(struct http_request *r, void *ud)
     for (size_t k = 0; rc == 0 && k < n; k++) {
         const struct pfile *f = &p->files[idx[k]];
         bool same =
-            (lfs[k] && strcmp(lfs[k], f->sf->hash.sha256) == 0) ||
-            (!lfs[k] && git[k] && f->sf->hash.sha1[0] && strcmp(git[k], f->sf->hash.sha1) == 0);
+            lfs[k] ? same_oid(f->sf, true, lfs[k]) : git[k] && same_oid(f->sf, false, git[k]);
         if (!same)
             p->prog.files_changed = UINT32_MAX; /* marker: not all there */
     }
@@ -798,6 +805,24 @@ static void nothing_storable(uv_work_t *w, int status)
     uploader__push_fail(p, HS_EREFUSED, &e);
 }
 
+/* The bytes a file's paths take in p->paths: the local path, and the repo
+ * path unless it is the local path's tail (a folder's walk: root/ + repo
+ * path); at *at, when at is given (the repo path's tail or after the local
+ * path's NUL). */
+static size_t paths_of(const struct uploader_file *uf, char *at, struct pfile *f)
+{
+    size_t ll = strlen(uf->local_path), rl = strlen(uf->repo_path);
+    bool tail = rl <= ll && memcmp(uf->local_path + ll - rl, uf->repo_path, rl) == 0;
+    if (at) {
+        f->local = at;
+        memcpy(at, uf->local_path, ll + 1);
+        f->sf->repo_path = tail ? at + ll - rl : at + ll + 1;
+        if (!tail)
+            memcpy(at + ll + 1, uf->repo_path, rl + 1);
+    }
+    return ll + 1 + (tail ? 0 : rl + 1);
+}
+
 static char *state_key(const struct uploader_push_request *req, const char *endpoint)
 {
     char *k = NULL;
@@ -852,16 +877,20 @@ int uploader_push(struct uploader *u, const struct uploader_push_request *req,
     /* The state's file table, one entry per file: it holds each file's repo
      * path, identity and hashes, and the file points to its entry. */
     struct push_state_file *sfiles = calloc(req->n_files + 1, sizeof(*sfiles));
+    /* Every path in one allocation: no per-file malloc overhead. */
+    size_t paths_len = 1;
+    for (size_t i = 0; !p->prepare_only && i < req->n_files; i++)
+        paths_len += paths_of(&req->files[i], NULL, NULL);
+    p->paths = malloc(paths_len);
     bool oom = !p->repo.endpoint || !p->repo.type || (slash && !p->repo.ns) || !p->repo.name ||
-               !p->repo.revision || !p->summary || !p->description || !p->files || !sfiles;
-    for (size_t i = 0; !oom && !p->prepare_only && i < req->n_files; i++) {
+               !p->repo.revision || !p->summary || !p->description || !p->files || !sfiles ||
+               !p->paths;
+    for (size_t i = 0, at = 0; !oom && !p->prepare_only && i < req->n_files; i++) {
         if (skip_unstorable(p, &req->files[i]))
             continue;
         struct pfile *f = &p->files[p->n_files];
         f->sf = &sfiles[p->n_files++];
-        f->local = strdup(req->files[i].local_path);
-        f->sf->repo_path = strdup(req->files[i].repo_path);
-        oom = !f->local || !f->sf->repo_path;
+        at += paths_of(&req->files[i], p->paths + at, f);
     }
     /* Resume: reuse the document when it is for the same push target. */
     char *key = oom ? NULL : state_key(req, u->endpoint);
@@ -871,19 +900,21 @@ int uploader_push(struct uploader *u, const struct uploader_push_request *req,
         if (uploader__push_state_load(req->resume_state, &p->st, &e) == 0 &&
             strcmp(p->st.key, key) == 0) {
             for (size_t i = 0; i < p->st.n_files; i++)
-                uploader__hashcache_put_key(u->cache, &p->st.files[i].key, &p->st.files[i].hash);
+                uploader__hashcache_put_digest(u->cache, &p->st.files[i].key, &p->st.files[i].dg);
         } else {
             uploader__push_state_clear(&p->st);
         }
     }
-    /* The loaded file table is replaced by this file list's. */
-    for (size_t i = 0; i < p->st.n_files; i++)
+    /* The loaded file table is replaced by this file list's, whose repo
+     * paths are the pfiles' (push_free frees them). */
+    for (size_t i = 0; p->st.owns_paths && i < p->st.n_files; i++)
         free(p->st.files[i].repo_path);
     free(p->st.files);
     free(p->st.key);
     p->st.key = key;
     p->st.files = sfiles;
     p->st.n_files = sfiles ? p->n_files : 0;
+    p->st.owns_paths = false;
     p->deletes = oom ? NULL : calloc(req->n_delete + req->n_delete_folders + 1, sizeof(char *));
     oom = oom || !p->deletes;
     for (size_t i = 0; !oom && !p->prepare_only && i < req->n_delete; i++) {

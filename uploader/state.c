@@ -35,7 +35,7 @@ static void object_clear(struct push_state_object *o)
 void uploader__push_state_clear(struct push_state *s)
 {
     free(s->key);
-    for (size_t i = 0; i < s->n_files; i++)
+    for (size_t i = 0; s->owns_paths && i < s->n_files; i++)
         free(s->files[i].repo_path);
     free(s->files);
     for (size_t i = 0; i < s->n_objects; i++)
@@ -130,6 +130,9 @@ char *uploader__push_state_dump(const struct push_state *s, size_t *len)
         const struct push_state_file *f = &s->files[i];
         if (!f->hashed || f->key.size < STATE_HASH_MIN)
             continue;
+        char sha256[65], sha1[41];
+        uploader__digest_sha256_hex(&f->dg, sha256);
+        uploader__digest_sha1_hex(&f->dg, sha1);
         rc = hs_buf_printf(&b, "%s{\"path\":", first ? "" : ",");
         first = false;
         rc = rc < 0 ? rc : append_json_string(&b, f->repo_path);
@@ -139,7 +142,7 @@ char *uploader__push_state_dump(const struct push_state *s, size_t *len)
                                     "\"ctime_ns\":%lld,\"sha256\":\"%s\",\"sha1\":\"%s\"}",
                                     (long long)f->key.dev, (long long)f->key.ino,
                                     (long long)f->key.size, (long long)f->key.mtime_ns,
-                                    (long long)f->key.ctime_ns, f->hash.sha256, f->hash.sha1);
+                                    (long long)f->key.ctime_ns, sha256, sha1);
     }
     json_t *objs = json_array();
     for (size_t i = 0; i < s->n_objects; i++) {
@@ -185,12 +188,8 @@ char *uploader__push_state_dump(const struct push_state *s, size_t *len)
 
 static bool is_hex(const char *s, size_t n)
 {
-    if (strlen(s) != n)
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if (!strchr("0123456789abcdef", s[i]))
-            return false;
-    return true;
+    unsigned char d[32];
+    return n <= 2 * sizeof(d) && uploader__hex_decode(s, d, n / 2);
 }
 
 int uploader__push_state_load(const char *text, struct push_state *s, struct hs_err *err)
@@ -214,6 +213,7 @@ int uploader__push_state_load(const char *text, struct push_state *s, struct hs_
     if (json_is_string(cp))
         s->commit_parent = strdup(json_string_value(cp));
     s->files = calloc(json_array_size(files) + 1, sizeof(*s->files));
+    s->owns_paths = true;
     size_t i;
     json_t *f;
     json_array_foreach(files, i, f)
@@ -222,11 +222,13 @@ int uploader__push_state_load(const char *text, struct push_state *s, struct hs_
         json_t *path = json_object_get(f, "path"), *sha = json_object_get(f, "sha256");
         json_t *sha1 = json_object_get(f, "sha1"); /* an older "sample" is ignored */
         if (!json_is_string(path) || !json_is_string(sha) || !json_is_string(sha1) ||
-            !is_hex(json_string_value(sha), 64) ||
-            (*json_string_value(sha1) && !is_hex(json_string_value(sha1), 40))) {
+            !uploader__hex_decode(json_string_value(sha), pf->dg.sha256, 32) ||
+            (*json_string_value(sha1) &&
+             !uploader__hex_decode(json_string_value(sha1), pf->dg.sha1, 20))) {
             rc = hs_err_set(err, HS_EPROTO, "push state: file entry %zu is malformed", i);
             goto out;
         }
+        pf->dg.has_sha1 = *json_string_value(sha1) != 0;
         pf->repo_path = strdup(json_string_value(path));
         pf->key.dev = (uint64_t)json_integer_value(json_object_get(f, "dev"));
         pf->key.ino = (uint64_t)json_integer_value(json_object_get(f, "ino"));
@@ -234,9 +236,6 @@ int uploader__push_state_load(const char *text, struct push_state *s, struct hs_
         pf->key.mtime_ns = json_integer_value(json_object_get(f, "mtime_ns"));
         pf->key.ctime_ns = json_integer_value(json_object_get(f, "ctime_ns"));
         pf->hashed = true;
-        pf->hash.size = pf->key.size;
-        snprintf(pf->hash.sha256, sizeof(pf->hash.sha256), "%s", json_string_value(sha));
-        snprintf(pf->hash.sha1, sizeof(pf->hash.sha1), "%s", json_string_value(sha1));
         s->n_files++;
     }
     json_t *o;

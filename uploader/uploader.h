@@ -242,7 +242,7 @@ int uploader_prehash(struct uploader *u, const char *path);
  * mtime is set back), so it misses and is read again. Bounded, least
  * recently used evicted first; thread-safe. The uploader owns one (every
  * push and uploader_prehash share it); standalone ones are for tests. */
-#define UPLOADER_HASHCACHE_MAX_ENTRIES 65536 /* ~120 bytes each: ~8 MiB at most */
+#define UPLOADER_HASHCACHE_MAX_ENTRIES 65536 /* 112 bytes each: 7 MiB at most */
 struct uploader_hashcache;
 struct stat;
 /* max_entries 0 = UPLOADER_HASHCACHE_MAX_ENTRIES. NULL when out of memory. */

@@ -45,6 +45,10 @@ char *uploader__url_encode_segment(const char *s);
 char *uploader__url_encode_path(const char *s);
 /* Base64 (standard, padded). Heap string. */
 char *uploader__b64_encode(const void *data, size_t len);
+/* n bytes as 2n lower-case hex digits and a NUL into out. */
+void uploader__hex_encode(const unsigned char *d, size_t n, char *out);
+/* True, out filled, when h is exactly 2n lower-case hex digits. */
+bool uploader__hex_decode(const char *h, unsigned char *out, size_t n);
 
 /* ---- retry.c ----------------------------------------------------------- */
 
@@ -88,6 +92,15 @@ hs_usec_t uploader__token_bucket_wait(struct token_bucket *tb, size_t want, hs_u
 struct hash_key {
     uint64_t dev, ino, size;
     int64_t mtime_ns, ctime_ns;
+};
+
+/* A file's digests in binary, as the cache and a push keep them (53 bytes
+ * instead of 106 of hex): written as hex only where a request, a message
+ * or the resume state needs it (hash.c). */
+struct file_digest {
+    unsigned char sha256[32];
+    unsigned char sha1[20]; /* git blob id, when has_sha1 */
+    bool has_sha1;
 };
 
 struct http_loop;
@@ -229,6 +242,14 @@ bool uploader__hashcache_get_key(struct uploader_hashcache *c, const struct hash
 int uploader__hashcache_put_key(struct uploader_hashcache *c, const struct hash_key *k,
                                 const struct uploader_hash *h);
 bool uploader__hash_key_eq(const struct hash_key *a, const struct hash_key *b); /* every field */
+/* The same by binary digests (a resumed push's, push.c). */
+int uploader__hashcache_put_digest(struct uploader_hashcache *c, const struct hash_key *k,
+                                   const struct file_digest *d);
+/* hash.c: the digests of h in binary; false when they are not lower-case hex. */
+bool uploader__digest_from_hash(const struct uploader_hash *h, struct file_digest *d);
+/* Hex of d's SHA-256 (out of 65 bytes) / git SHA-1 (41 bytes; "" without one). */
+void uploader__digest_sha256_hex(const struct file_digest *d, char *out);
+void uploader__digest_sha1_hex(const struct file_digest *d, char *out);
 
 /* fileio.c: open a file listed as regular to read it — O_NOFOLLOW|O_CLOEXEC|
  * O_NONBLOCK; a symlink or anything but a regular file is HS_ECHANGED, and
@@ -350,11 +371,14 @@ int uploader__hub_parse_repo_info_sha(const char *body, char **sha, struct hs_er
 
 /* ---- state.c ----------------------------------------------------------- */
 
+/* One file of the push: 104 bytes (issue 14: 100,000 files in a few
+ * hundred bytes each). The size is key.size. */
 struct push_state_file {
-    char *repo_path;
+    char *repo_path; /* owned when the state was loaded (owns_paths); a push's
+                      * points into its pfile's path block (push_int.h) */
     struct hash_key key;
+    struct file_digest dg; /* when hashed */
     bool hashed;
-    struct uploader_hash hash;
 };
 struct push_state_object {
     char oid[65];
@@ -367,6 +391,7 @@ struct push_state {
     char *key; /* identity of the push: endpoint, repo, revision, file list */
     struct push_state_file *files;
     size_t n_files;
+    bool owns_paths; /* files[].repo_path are the state's (uploader__push_state_load) */
     struct push_state_object *objects;
     size_t n_objects;
     bool commit_sent;

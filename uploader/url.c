@@ -2,8 +2,8 @@
  * url.c — small URL helpers: origin comparison for the Authorization rule
  * (credentials only on requests built from the configured endpoint), query
  * stripping for messages (presigned URLs carry signatures), percent-encoding
- * of revisions and repo paths, base64. Uses libcurl's URL parser so our idea
- * of "same origin" is the one curl itself connects to.
+ * of revisions and repo paths, base64, lower-case hex of digests. Uses libcurl's URL parser so our
+ * idea of "same origin" is the one curl itself connects to.
  */
 #include "uploader_int.h"
 
@@ -150,4 +150,32 @@ char *uploader__b64_encode(const void *data, size_t len)
     }
     *p = 0;
     return out;
+}
+
+void uploader__hex_encode(const unsigned char *d, size_t n, char *out)
+{
+    static const char x[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = x[d[i] >> 4];
+        out[2 * i + 1] = x[d[i] & 15];
+    }
+    out[2 * n] = 0;
+}
+
+bool uploader__hex_decode(const char *h, unsigned char *out, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned v = 0;
+        for (int k = 0; k < 2; k++) {
+            char ch = h[2 * i + k];
+            unsigned d = ch >= '0' && ch <= '9'   ? (unsigned)(ch - '0')
+                         : ch >= 'a' && ch <= 'f' ? (unsigned)(ch - 'a' + 10)
+                                                  : 16;
+            if (d > 15)
+                return false; /* also the NUL of a shorter string */
+            v = v << 4 | d;
+        }
+        out[i] = (unsigned char)v;
+    }
+    return h[2 * n] == 0;
 }

@@ -394,14 +394,16 @@ static void test_state_roundtrip(void **s)
     st.files[1].repo_path = strdup("tiny.json"); /* under 64 KiB: hashed again on resume */
     st.files[1].hashed = true;
     st.files[1].key.size = 100;
-    memset(st.files[1].hash.sha256, 'c', 64);
+    memset(st.files[1].dg.sha256, 0xcc, 32);
     st.files[0].key = (struct hash_key){.dev = 2049,
                                         .ino = 1234567,
                                         .size = 700000,
                                         .mtime_ns = 1700000000123456789,
                                         .ctime_ns = 1700000000987654321};
-    memset(st.files[0].hash.sha256, 'a', 64);
-    memset(st.files[0].hash.sha1, 'b', 40);
+    memset(st.files[0].dg.sha256, 0xaa, 32);
+    memset(st.files[0].dg.sha1, 0xbb, 20);
+    st.files[0].dg.has_sha1 = true;
+    st.owns_paths = true;
     const char *oid = "d88b0d6a6ff9c3f8151f9d3228f57092aaea997f09af009eefd7373a77b5abb9";
     struct push_state_object *o = uploader__push_state_object_add(&st, oid, 25);
     struct hub_lfs_action a = {.href = strdup("https://hub/complete?sig=1"),
@@ -435,7 +437,15 @@ static void test_state_roundtrip(void **s)
     assert_int_equal(back.files[0].key.ino, 1234567);
     assert_int_equal(back.files[0].key.mtime_ns, 1700000000123456789);
     assert_null(strstr(doc, "sample")); /* read again at preupload time, never stored */
-    assert_string_equal(back.files[0].hash.sha256, st.files[0].hash.sha256);
+    assert_memory_equal(back.files[0].dg.sha256, st.files[0].dg.sha256, 32);
+    assert_memory_equal(back.files[0].dg.sha1, st.files[0].dg.sha1, 20);
+    assert_true(back.files[0].dg.has_sha1);
+    assert_string_equal(back.files[0].repo_path, "model.bin");
+    /* written as hex, as the previous version wrote and reads it */
+    assert_non_null(strstr(doc,
+                           "\"sha256\":\"" /* 64 x "a" */
+                           "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\","
+                           "\"sha1\":\"bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb\""));
     struct push_state_object *bo = uploader__push_state_object_find(&back, oid);
     assert_non_null(bo);
     assert_false(bo->done);
