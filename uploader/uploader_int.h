@@ -127,7 +127,7 @@ struct http_response {
     char *etag, *request_id, *error_message, *error_code, *retry_after, *ratelimit, *link;
     char *location, *content_range; /* downloads (download.c) */
     long http_version;              /* CURL_HTTP_VERSION_* actually used */
-    long num_connects; /* new connections this attempt needed (0: a kept-alive one) */
+    long num_connects;              /* new connections this attempt needed (0: a kept-alive one) */
 };
 
 enum { HTTP_RETRY_NONE = 0, HTTP_RETRY_ALL = 1, HTTP_RETRY_RATELIMIT = 2 /* 429 only */ };
