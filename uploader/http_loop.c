@@ -4,9 +4,8 @@
  * per socket, sockets opened and closed through our hooks so a poll handle never outlives its
  * descriptor, CURL_CSELECT_ERR on poll errors, info-read after every action. On top: a queue
  * bounded by max_parallel, retries with the retry.c policy (one timer for all waiting requests),
- * bodies streamed from files through two small buffers filled on the thread pool (the read callback
- * never touches the disk), and the shared bandwidth cap (token bucket; transfers pause when out of
- * tokens and a timer resumes them).
+ * HTTP/1.1 on kept-alive connections. Request bodies streamed from files (and the bandwidth
+ * cap's pauses) are http_body.c's; what both share is in http_int.h.
  *
  * Credentials: Authorization is added only when the request asks for it AND
  * its URL is under the configured endpoint; every other request (presigned
@@ -15,7 +14,7 @@
  * so curl drops the header when the origin changes. curl's verbose output is
  * never enabled (it would print headers).
  */
-#include "uploader_int.h"
+#include "http_int.h"
 
 #include <fcntl.h>
 #include <stdio.h>
@@ -26,81 +25,17 @@
 
 #define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
 
-#define STREAM_SLOT (512u * 1024) /* per buffer; two per streaming transfer */
-
 struct sock_ctx {
     uv_poll_t poll;
     curl_socket_t fd;
     struct http_loop *h;
 };
 
-struct slot {
-    char *buf;
-    size_t len, used;
-    enum { SLOT_EMPTY, SLOT_READING, SLOT_FULL } state;
-    uv_work_t work;
-    uint64_t file_off;
-    int err;
-    char why[200]; /* why the body file could not be opened (fileio.c) */
-    struct http_request_priv *owner;
-};
-
-struct http_request_priv {
-    struct http_request *r;
-    struct http_loop *h;
-    CURL *easy;
-    struct curl_slist *headers;
-    struct http_request_priv *next, *prev; /* in one of the loop's lists */
-    int list;                              /* which list */
-    hs_usec_t due;                         /* retry time */
-    /* file stream */
-    int fd;
-    uint64_t pos;      /* body bytes handed to curl this attempt */
-    uint64_t next_off; /* next file offset to read into a slot */
-    struct slot slots[2];
-    int cur;
-    int reads;
-    bool paused_data, paused_tokens;
-    bool freed;        /* the caller freed r; free when reads drain */
-    bool resetting;    /* waiting for reads to drain before a retry */
-    bool done_pending; /* finished while a body_fill ran: done when it returns */
-};
-
-enum { L_NONE, L_PENDING, L_ACTIVE, L_WAITING, L_BW };
-
-struct list {
-    struct http_request_priv *head, *tail;
-};
-
-struct http_loop {
-    uv_loop_t *loop;
-    CURLM *multi;
-    uv_timer_t timer, retry_timer, bw_timer;
-    char *endpoint, *auth_header, *ua, *ca_file;
-    unsigned max_parallel, active;
-    struct retry_policy retry;
-    unsigned stall_seconds;
-    struct token_bucket tb;
-    struct list lists[5];
-    struct sock_ctx **socks;
-    size_t n_socks;
-    uint64_t bytes_out;
-    unsigned pending_closes;
-    bool closing;
-    void (*closed)(void *);
-    void *closed_data;
-    uint32_t rng;
-};
-
-static void check_multi_info(struct http_loop *h);
-static void pump(struct http_loop *h);
-static void stream_kick(struct http_request_priv *p);
 static void retry_arm(struct http_loop *h);
-static void finish(struct http_loop *h, struct http_request_priv *p);
 
 /* ---- lists ------------------------------------------------------------- */
 
-static void list_push(struct http_loop *h, int which, struct http_request_priv *p)
+void uploader__http_list_push(struct http_loop *h, int which, struct http_request_priv *p)
 {
     struct list *l = &h->lists[which];
     p->list = which;
@@ -113,7 +48,7 @@ static void list_push(struct http_loop *h, int which, struct http_request_priv *
     l->tail = p;
 }
 
-static void list_del(struct http_loop *h, struct http_request_priv *p)
+void uploader__http_list_del(struct http_loop *h, struct http_request_priv *p)
 {
     if (p->list == L_NONE)
         return;
@@ -187,7 +122,7 @@ static void on_poll(uv_poll_t *poll, int status, int events)
     }
     int running;
     curl_multi_socket_action(h->multi, c->fd, flags, &running);
-    check_multi_info(h);
+    uploader__http_check_multi(h);
 }
 
 static int on_socket(CURL *easy, curl_socket_t s, int what, void *userp, void *socketp)
@@ -253,7 +188,7 @@ static void on_timeout(uv_timer_t *t)
     struct http_loop *h = t->data;
     int running;
     curl_multi_socket_action(h->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-    check_multi_info(h);
+    uploader__http_check_multi(h);
 }
 
 static int on_timer(CURLM *multi, long timeout_ms, void *userp)
@@ -359,217 +294,6 @@ static size_t on_write(char *buf, size_t size, size_t n, void *ud)
     return size * n;
 }
 
-/* ---- file bodies: two slots filled on the thread pool ------------------ */
-
-static void slot_work(uv_work_t *w)
-{
-    struct slot *s = w->data;
-    struct http_request_priv *p = s->owner;
-    s->err = 0;
-    s->why[0] = '\0';
-    /* Both slots may run at once and find the file not open yet: one fd
-     * wins, the other thread closes its own (no race on p->fd, no leak).
-     * Each slot writes only its own why[], read on the loop in slot_done. */
-    if (p->r->body_fill) {
-        /* a generated body: one slot at a time (stream_kick), in order */
-        s->err =
-            p->r->body_fill(p->r->body_src, s->file_off, s->buf, s->len, s->why, sizeof(s->why));
-        return;
-    }
-    int fd = __atomic_load_n(&p->fd, __ATOMIC_ACQUIRE);
-    if (fd < 0) {
-        /* no symlink, and the very file that was hashed (fileio.c) */
-        struct http_request *r = p->r;
-        int mine = uploader__open_file(r->file_path, r->file_check ? &r->file_key : NULL, NULL,
-                                       s->why, sizeof(s->why));
-        if (mine < 0) {
-            s->err = mine;
-            return;
-        }
-        fd = -1;
-        if (__atomic_compare_exchange_n(&p->fd, &fd, mine, false, __ATOMIC_ACQ_REL,
-                                        __ATOMIC_ACQUIRE))
-            fd = mine;
-        else
-            close(mine); /* fd: the other slot's */
-    }
-    size_t got = 0;
-    while (got < s->len) {
-        ssize_t k = pread(fd, s->buf + got, s->len - got, (off_t)(s->file_off + got));
-        if (k < 0) {
-            if (errno == EINTR)
-                continue;
-            s->err = -errno;
-            return;
-        }
-        if (k == 0) {
-            s->err = HS_ECHANGED; /* the file shrank */
-            return;
-        }
-        got += (size_t)k;
-    }
-}
-
-static void request_destroy(struct http_request_priv *p);
-
-static void slot_done(uv_work_t *w, int status)
-{
-    struct slot *s = w->data;
-    struct http_request_priv *p = s->owner;
-    p->reads--;
-    if (p->done_pending) {
-        p->done_pending = false;
-        s->state = SLOT_EMPTY;
-        p->r->done(p->r, p->r->userdata);
-        return;
-    }
-    if (p->freed) {
-        if (p->reads == 0)
-            request_destroy(p);
-        return;
-    }
-    if (status < 0 || p->resetting) {
-        s->state = SLOT_EMPTY;
-        return;
-    }
-    if (s->err) {
-        s->state = SLOT_EMPTY;
-        if (!p->r->error) {
-            p->r->error = s->err;
-            snprintf(p->r->file_err, sizeof(p->r->file_err), "%s%s%s",
-                     p->r->file_path ? p->r->file_path : "", p->r->file_path ? ": " : "",
-                     s->why[0]               ? s->why
-                     : s->err == HS_ECHANGED ? "file shrank while being uploaded"
-                                             : strerror(-s->err));
-        }
-        /* End the transfer here: unpausing curl only to have the read
-         * callback abort leaves 7.88's multi without a DONE message. */
-        if (p->easy && (p->list == L_ACTIVE || p->list == L_BW)) {
-            struct http_loop *h = p->h;
-            curl_multi_remove_handle(h->multi, p->easy);
-            h->active--;
-            p->r->resp.curl_code = CURLE_ABORTED_BY_CALLBACK;
-            finish(h, p);
-            pump(h);
-        }
-        return;
-    }
-    s->state = SLOT_FULL;
-    if (p->r->body_fill)
-        stream_kick(p); /* the other slot, now that this one is done */
-    if (p->paused_data && p->easy) {
-        p->paused_data = false;
-        curl_easy_pause(p->easy, CURLPAUSE_CONT);
-        check_multi_info(p->h);
-    }
-}
-
-static void stream_kick(struct http_request_priv *p)
-{
-    uint64_t end = p->r->file_off + p->r->file_len;
-    for (int k = 0; k < 2; k++) {
-        struct slot *s = &p->slots[(p->cur + k) & 1];
-        if (s->state != SLOT_EMPTY || p->next_off >= end || p->r->error)
-            continue;
-        if (p->r->body_fill && p->reads > 0)
-            return; /* a generated body is produced in order, one slot at a time */
-        size_t len = end - p->next_off < STREAM_SLOT ? (size_t)(end - p->next_off) : STREAM_SLOT;
-        if (!s->buf && !(s->buf = malloc(STREAM_SLOT))) {
-            p->r->error = -ENOMEM;
-            return;
-        }
-        s->len = len;
-        s->used = 0;
-        s->file_off = p->next_off;
-        s->state = SLOT_READING;
-        s->owner = p;
-        s->work.data = s;
-        p->next_off += len;
-        if (uv_queue_work(p->h->loop, &s->work, slot_work, slot_done) < 0) {
-            s->state = SLOT_EMPTY;
-            p->r->error = -EIO;
-            return;
-        }
-        p->reads++;
-    }
-}
-
-static void stream_reset(struct http_request_priv *p)
-{
-    p->pos = 0;
-    p->next_off = p->r->file_off;
-    p->cur = 0;
-    for (int k = 0; k < 2; k++) {
-        p->slots[k].state = SLOT_EMPTY;
-        p->slots[k].used = p->slots[k].len = 0;
-    }
-}
-
-static void bw_resume(uv_timer_t *t);
-
-static size_t on_read(char *dst, size_t size, size_t n, void *ud)
-{
-    struct http_request_priv *p = ud;
-    struct http_loop *h = p->h;
-    size_t want = size * n;
-    if (p->r->error)
-        return CURL_READFUNC_ABORT;
-    if (p->pos >= p->r->file_len)
-        return 0;
-    struct slot *s = &p->slots[p->cur];
-    if (s->state != SLOT_FULL) {
-        stream_kick(p);
-        p->paused_data = true;
-        return CURL_READFUNC_PAUSE;
-    }
-    size_t k = s->len - s->used < want ? s->len - s->used : want;
-    if (h->tb.rate > 0) {
-        k = uploader__token_bucket_take(&h->tb, k, hs_now_monotonic());
-        if (k == 0) {
-            p->paused_tokens = true;
-            list_del(h, p);
-            list_push(h, L_BW, p);
-            if (!uv_is_active((uv_handle_t *)&h->bw_timer)) {
-                hs_usec_t w = uploader__token_bucket_wait(&h->tb, want, hs_now_monotonic());
-                uv_timer_start(&h->bw_timer, bw_resume, w / 1000 + 1, 0);
-            }
-            return CURL_READFUNC_PAUSE;
-        }
-    }
-    memcpy(dst, s->buf + s->used, k);
-    s->used += k;
-    p->pos += k;
-    p->r->bytes_sent += k;
-    h->bytes_out += k;
-    if (s->used == s->len) {
-        s->state = SLOT_EMPTY;
-        p->cur ^= 1;
-        stream_kick(p);
-    }
-    return k;
-}
-
-/* Transfers paused for tokens wait in L_BW. Active transfers were removed
- * from that list when they finished, so every entry still has its easy. */
-static void bw_resume(uv_timer_t *t)
-{
-    struct http_loop *h = t->data;
-    struct http_request_priv *p;
-    while ((p = h->lists[L_BW].head) != NULL) {
-        list_del(h, p);
-        list_push(h, L_ACTIVE, p);
-        p->paused_tokens = false;
-        curl_easy_pause(p->easy, CURLPAUSE_CONT);
-        check_multi_info(h);
-        if (h->tb.tokens < 1)
-            break; /* the rest waits for the next refill */
-    }
-    if (h->lists[L_BW].head) {
-        hs_usec_t w = uploader__token_bucket_wait(&h->tb, 4096, hs_now_monotonic());
-        uv_timer_start(&h->bw_timer, bw_resume, w / 1000 + 1, 0);
-    }
-}
-
 /* ---- requests ---------------------------------------------------------- */
 
 struct http_request *uploader__http_request_new(const char *method, const char *url)
@@ -599,7 +323,7 @@ void uploader__http_request_set_body(struct http_request *r, char *owned, size_t
     r->content_type = ctype;
 }
 
-static void request_destroy(struct http_request_priv *p)
+void uploader__http_request_destroy(struct http_request_priv *p)
 {
     struct http_request *r = p->r;
     if (p->fd >= 0)
@@ -632,12 +356,12 @@ void uploader__http_request_free(struct http_request *r)
         return;
     struct http_request_priv *p = r->priv;
     if (p->h) {
-        list_del(p->h, p);
+        uploader__http_list_del(p->h, p);
         easy_release(p);
     }
     p->freed = true;
     if (p->reads == 0)
-        request_destroy(p);
+        uploader__http_request_destroy(p);
 }
 
 static int easy_setup(struct http_loop *h, struct http_request_priv *p)
@@ -709,7 +433,7 @@ static int easy_setup(struct http_loop *h, struct http_request_priv *p)
     if (r->file_path || r->body_fill) {
         curl_easy_setopt(e, CURLOPT_UPLOAD, 1L);
         curl_easy_setopt(e, CURLOPT_INFILESIZE_LARGE, (curl_off_t)r->file_len);
-        curl_easy_setopt(e, CURLOPT_READFUNCTION, on_read);
+        curl_easy_setopt(e, CURLOPT_READFUNCTION, uploader__http_body_read);
         curl_easy_setopt(e, CURLOPT_READDATA, p);
         if (strcmp(r->method, "PUT") != 0)
             curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, r->method);
@@ -726,9 +450,9 @@ static int easy_setup(struct http_loop *h, struct http_request_priv *p)
     return 0;
 }
 
-static void finish(struct http_loop *h, struct http_request_priv *p)
+void uploader__http_finish(struct http_loop *h, struct http_request_priv *p)
 {
-    list_del(h, p);
+    uploader__http_list_del(h, p);
     easy_release(p);
     if (p->r->body_fill && p->reads > 0) {
         /* A generated body's fill may read its caller's state: done runs
@@ -745,34 +469,34 @@ static int start(struct http_loop *h, struct http_request_priv *p)
     r->attempts++;
     resp_reset(&r->resp);
     if (r->file_path || r->body_fill) {
-        stream_reset(p);
-        stream_kick(p);
+        uploader__http_body_reset(p);
+        uploader__http_body_kick(p);
     }
     if (!p->easy) {
         int rc = easy_setup(h, p);
         if (rc < 0)
             return rc;
     }
-    list_push(h, L_ACTIVE, p);
+    uploader__http_list_push(h, L_ACTIVE, p);
     h->active++;
     if (curl_multi_add_handle(h->multi, p->easy) != CURLM_OK) {
-        list_del(h, p);
+        uploader__http_list_del(h, p);
         h->active--;
         return -EIO;
     }
     return 0;
 }
 
-static void pump(struct http_loop *h)
+void uploader__http_pump(struct http_loop *h)
 {
     struct http_request_priv *p;
     while (!h->closing && h->active < h->max_parallel && (p = h->lists[L_PENDING].head)) {
-        list_del(h, p);
+        uploader__http_list_del(h, p);
         if ((p->r->file_path || p->r->body_fill) && p->reads > 0) {
             /* An earlier attempt's reads are still in flight: retry shortly. */
             p->resetting = true;
             p->due = hs_now_monotonic() + 5 * HS_USEC_PER_MSEC;
-            list_push(h, L_WAITING, p);
+            uploader__http_list_push(h, L_WAITING, p);
             retry_arm(h);
             continue;
         }
@@ -780,7 +504,7 @@ static void pump(struct http_loop *h)
         int rc = start(h, p);
         if (rc < 0) {
             p->r->error = rc;
-            finish(h, p);
+            uploader__http_finish(h, p);
         }
     }
 }
@@ -809,15 +533,15 @@ static void retry_fire(uv_timer_t *t)
     for (; p; p = next) {
         next = p->next;
         if (p->due <= now) {
-            list_del(h, p);
-            list_push(h, L_PENDING, p);
+            uploader__http_list_del(h, p);
+            uploader__http_list_push(h, L_PENDING, p);
         }
     }
-    pump(h);
+    uploader__http_pump(h);
     retry_arm(h);
 }
 
-static void check_multi_info(struct http_loop *h)
+void uploader__http_check_multi(struct http_loop *h)
 {
     CURLMsg *msg;
     int left;
@@ -830,7 +554,7 @@ static void check_multi_info(struct http_loop *h)
         CURLcode code = msg->data.result;
         curl_multi_remove_handle(h->multi, p->easy);
         if (p->list == L_BW)
-            list_del(h, p);
+            uploader__http_list_del(h, p);
         h->active--;
         r->resp.curl_code = code;
         long status = 0;
@@ -853,16 +577,16 @@ static void check_multi_info(struct http_loop *h)
                                           r->resp.retry_after, r->resp.ratelimit, rng_next(h));
         if (delay >= 0) {
             r->error = 0;
-            list_del(h, p);
+            uploader__http_list_del(h, p);
             p->paused_data = p->paused_tokens = false;
             p->due = hs_now_monotonic() + (hs_usec_t)delay;
-            list_push(h, L_WAITING, p);
+            uploader__http_list_push(h, L_WAITING, p);
             retry_arm(h);
         } else {
-            finish(h, p);
+            uploader__http_finish(h, p);
         }
     }
-    pump(h);
+    uploader__http_pump(h);
 }
 
 int uploader__http_submit(struct http_loop *h, struct http_request *r)
@@ -878,12 +602,12 @@ int uploader__http_submit(struct http_loop *h, struct http_request *r)
     r->error = 0;
     if (r->delay) {
         p->due = hs_now_monotonic() + r->delay;
-        list_push(h, L_WAITING, p);
+        uploader__http_list_push(h, L_WAITING, p);
         retry_arm(h);
         return 0;
     }
-    list_push(h, L_PENDING, p);
-    pump(h);
+    uploader__http_list_push(h, L_PENDING, p);
+    uploader__http_pump(h);
     return 0;
 }
 
@@ -958,7 +682,7 @@ void uploader__http_loop_close(struct http_loop *h, void (*closed)(void *), void
             if (l == L_ACTIVE || l == L_BW)
                 h->active--;
             p->r->error = -ECANCELED;
-            finish(h, p); /* the done callback frees or keeps r */
+            uploader__http_finish(h, p); /* the done callback frees or keeps r */
         }
     }
     curl_multi_cleanup(h->multi); /* closes cached connections through sock_close */

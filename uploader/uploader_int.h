@@ -5,7 +5,8 @@
  *   url.c        origin comparison (the Authorization rule), encoding helpers
  *   retry.c      backoff with jitter, Retry-After, RateLimit
  *   bandwidth.c  token bucket for the shared upload cap
- *   http_loop.c  curl multi driven by the libuv loop; requests with retries
+ *   http_loop.c  curl multi driven by the libuv loop; requests with retries (http_int.h)
+ *   http_body.c  request bodies streamed through two pool-filled buffers; the bandwidth pauses
  *   http_error.c what a failed request means (HS_EHTTP/EAUTH/EREFUSED), its message
  *   hash.c       SHA-256 (+ git SHA-1) on the thread pool
  *   hashcache.c  the bounded, thread-safe cache of digests by file identity
