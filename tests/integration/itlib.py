@@ -315,10 +315,12 @@ class Daemon:
         self.logf.close()
 
 
-def run_in_pty(argv, env, width, wait=90):
+def run_in_pty(argv, env, width, wait=90, tick=None):
     """Run argv with stdin, stdout and stderr on a new pty WIDTH columns wide
     (its own session), env as given; read until EOF or WAIT seconds without
-    output. Returns (exit status, everything written, decoded)."""
+    output. TICK, if given, is called with the Popen about every 0.1 s while
+    reading (to act on the process mid-run). Returns (exit status, everything
+    written, decoded)."""
     import fcntl
     import select
     import struct
@@ -329,8 +331,13 @@ def run_in_pty(argv, env, width, wait=90):
                          start_new_session=True)
     os.close(slave)
     chunks = []
+    last = time.monotonic()
     while True:
-        if not select.select([master], [], [], wait)[0]:
+        if tick:
+            tick(p)
+        if not select.select([master], [], [], 0.1 if tick else wait)[0]:
+            if tick and time.monotonic() - last < wait:
+                continue
             break
         try:
             b = os.read(master, 65536)
@@ -339,6 +346,7 @@ def run_in_pty(argv, env, width, wait=90):
         if not b:
             break
         chunks.append(b)
+        last = time.monotonic()
     rc = p.wait(60)
     os.close(master)
     return rc, b"".join(chunks).decode(errors="replace")

@@ -318,37 +318,21 @@ def test_output(t):
                           timeout=60)
         t.check("world size is 1" not in r.stderr, "WORLD_SIZE=4: no warning")
         # on a terminal, beside a bar the trainer left without a newline
-        master, slave = os.openpty()
         e = dict(os.environ, **env)
         e.pop("HF_TOKEN", None)
         mark = os.path.join(work, "bar-shown")
         bar = ("trap : USR1; printf 'train  42%%%%|####      | 42/100'; touch %s; sleep 3; "
                "printf '\\n'" % mark)
-        p = subprocess.Popen([itlib.BIN, "run", "--config", cfg, "-v", "--", "/bin/sh", "-c",
-                              bar], stdin=slave, stdout=slave, stderr=slave, env=e,
-                             start_new_session=True)
-        os.close(slave)
-        import select
-        chunks = []
-        sent = False
-        end = time.monotonic() + 60
-        while time.monotonic() < end:
+        sent = []
+
+        def signal_mid_bar(p):
             if not sent and os.path.exists(mark):
                 time.sleep(0.2)
                 p.send_signal(signal.SIGUSR1)  # hubsync logs that it forwards it: mid-bar
-                sent = True
-            if not select.select([master], [], [], 0.1)[0]:
-                continue
-            try:
-                b = os.read(master, 65536)
-            except OSError:
-                break
-            if not b:
-                break
-            chunks.append(b)
-        p.wait(30)
-        os.close(master)
-        text = b"".join(chunks).decode(errors="replace")
+                sent.append(True)
+
+        _, text = itlib.run_in_pty([itlib.BIN, "run", "--config", cfg, "-v", "--", "/bin/sh",
+                                    "-c", bar], e, 80, wait=60, tick=signal_mid_bar)
         glued = re.search(r"42/100[^\r\n]*hubsync:", text)
         t.check("42/100" in text and not glued, "no hubsync line glued to the bar: %r" %
                 text[-600:])
