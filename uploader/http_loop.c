@@ -401,8 +401,6 @@ static int easy_setup(struct http_loop *h, struct http_request_priv *p)
      * off the socket, an upload whose WINDOW_UPDATE another transfer read,
      * each stayed stalled until the stall guard (reproduced in test_http_tls
      * under load; curl/curl#11157, #11176). */
-    bool sends_body = r->file_path || r->body_fill || r->body || strcmp(r->method, "POST") == 0 ||
-                      strcmp(r->method, "PUT") == 0;
     curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
@@ -437,7 +435,7 @@ static int easy_setup(struct http_loop *h, struct http_request_priv *p)
         curl_easy_setopt(e, CURLOPT_READDATA, p);
         if (strcmp(r->method, "PUT") != 0)
             curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, r->method);
-    } else if (sends_body) {
+    } else if (r->body || strcmp(r->method, "POST") == 0 || strcmp(r->method, "PUT") == 0) {
         curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->body ? r->body : "");
         curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body_len);
         if (strcmp(r->method, "POST") != 0)
