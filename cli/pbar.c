@@ -68,8 +68,6 @@ void pbar_format(struct pbar *b, const struct uploader_progress *p, hs_usec_t no
             b->last_bytes = d;
             b->rate = 0;
         }
-        if ((int)p->phase != b->phase)
-            b->phase_started = now;
         b->phase = (int)p->phase;
         b->lead = (int)lead;
     } else if (now - b->last_sample >= RATE_SAMPLE) {

@@ -19,7 +19,7 @@
 struct pbar {
     bool tty;
     hs_usec_t interval; /* without a terminal: at most one line per interval */
-    hs_usec_t started, phase_started, last_sample, last_line;
+    hs_usec_t started, last_sample, last_line;
     uint64_t last_bytes, total;   /* total: the bytes to hash (PHASE_HASH) */
     double rate;                  /* bytes/s, exponential moving average */
     int phase;                    /* -1 before the first call */
