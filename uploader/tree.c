@@ -102,7 +102,8 @@ int uploader_tree_parse(const char *body, struct uploader_tree *t, struct hs_err
         const char *lfs_oid = NULL;
         if (lfs && !json_is_null(lfs)) {
             lfs_oid = json_is_object(lfs) ? str_of(lfs, "oid", 64) : NULL;
-            if (!lfs_oid || strlen(lfs_oid) != 64 || strspn(lfs_oid, "0123456789abcdef") != 64) {
+            unsigned char oid[32]; /* 64 lower-case hex digits */
+            if (!lfs_oid || !uploader__hex_decode(lfs_oid, oid, sizeof(oid))) {
                 rc = hs_err_set(err, HS_EPROTO, "tree: %.200s has an invalid lfs.oid", path);
                 goto done;
             }
