@@ -6,7 +6,13 @@
  * work items of at most 16 MiB so a multi-GB hash does not hold a pool thread
  * for minutes, and at most `parallel` files are in flight; after each work
  * item the caller's progress callback (optional) gets the bytes of that file
- * hashed so far, on the loop thread. A file that
+ * hashed so far, on the loop thread. Files queued together are opened in
+ * batches, one work item for up to 64 of them: a small file (≤ 1 MiB) is
+ * looked up in the cache and, when missing, read and hashed within its
+ * batch (one pool hand-off and one loop wake-up for many small files, where
+ * each file cost two of each before); a large one leaves the batch opened
+ * and keyed, and is looked up, shared and read in slices of its own as
+ * below. A file that
  * changes while being read (short read, size/mtime/ctime differ at the end)
  * fails with HS_ECHANGED. Results go to the uploader's hash cache
  * (hashcache.c) under the identity fstat gave for the descriptor read, and
@@ -14,8 +20,9 @@
  * whose ctime is fresh (within HASH_RACY_NS) is read only once that much time
  * has passed, so a write in the same timestamp granule cannot hide behind an
  * unchanged identity (git's "racy" entries), and one written all the time is
- * hashed but not cached. Two requests for the same identity while it is
- * being read share the one read (the second waits for the first). Files are
+ * hashed but not cached. Two requests for the same large file's identity
+ * while it is being read share the one read (the second waits for the
+ * first; two small ones are simply read twice). Files are
  * opened through fileio.c: a symlink is never followed (-ELOOP), a FIFO
  * never blocks.
  */
@@ -32,6 +39,12 @@
 #define READ_BUF   (1024u * 1024)
 #define WORK_SLICE (16ull * 1024 * 1024)
 
+/* A file this size or smaller is read within its batch, in one pread; at most
+ * BATCH_MAX files and BATCH_BYTES bytes read per batch work item. */
+#define SMALL_MAX   READ_BUF
+#define BATCH_MAX   64
+#define BATCH_BYTES WORK_SLICE
+
 /* ---- one file ---------------------------------------------------------- */
 
 struct hash_job {
@@ -42,7 +55,9 @@ struct hash_job {
     void *userdata;
     uv_work_t work;
     int fd;
-    bool stat_only;           /* first round: stat, then look in the cache */
+    bool statted;             /* opened and keyed by a batch: the loop looks it up next */
+    bool finished;            /* a batch hashed it, found it in the cache, or failed it */
+    bool started;             /* digests initialised: the file is being read */
     bool racy;                /* the file was written within HASH_RACY_NS of the read: not cached */
     struct hash_job *waiters; /* same identity, waiting for this read (next_waiter) */
     struct hash_job *next_waiter;
@@ -60,12 +75,23 @@ struct hash_job {
 struct hasher {
     uv_loop_t *loop;
     struct uploader_hashcache *cache;
-    unsigned parallel, running;
+    unsigned parallel, running; /* work items in flight: batches and slices of large files */
     struct hash_job *head, *tail;
+    size_t queued;            /* jobs between head and tail */
     struct hash_job *reading; /* being read (not from the cache), for sharing */
     unsigned files_read;
     uint64_t bytes_read;
     bool freeing;
+};
+
+/* Files queued together, opened (and small ones hashed) in one work item:
+ * one pool hand-off and one wake-up of the loop for up to BATCH_MAX small
+ * files instead of two each. */
+struct hash_batch {
+    struct hasher *hs;
+    uv_work_t work;
+    size_t n;
+    struct hash_job *jobs[BATCH_MAX];
 };
 
 static int64_t now_realtime_ns(void)
@@ -136,34 +162,53 @@ static void job_fail(struct hash_job *j, int err, const char *what)
     snprintf(j->msg, sizeof(j->msg), "%s: %s", j->path, what);
 }
 
-/* Runs on a pool thread. */
-static void job_step(struct hash_job *j)
+/* Pool thread: open the file (fileio.c) and settle its identity. */
+static void job_open(struct hash_job *j)
 {
-    if (j->fd < 0) {
-        char why[160];
-        int fd = uploader__open_file(j->path, NULL, &j->key, why, sizeof(why));
-        if (fd < 0)
-            return job_fail(j, fd, why);
-        j->fd = fd;
-        if ((fd = settle_key(j)) < 0)
-            return job_fail(j, fd, strerror(-fd));
-        if (j->stat_only)
-            return;
+    char why[160];
+    int fd = uploader__open_file(j->path, NULL, &j->key, why, sizeof(why));
+    if (fd < 0)
+        return job_fail(j, fd, why);
+    j->fd = fd;
+    if ((fd = settle_key(j)) < 0)
+        return job_fail(j, fd, strerror(-fd));
+}
+
+static bool wants_sha1(const struct hash_job *j)
+{
+    return j->key.size <= HASH_SHA1_MAX_SIZE;
+}
+
+/* Pool thread: the digests started; contexts and buffer are allocated when
+ * the job has none (a batch lends its own). */
+static bool digest_start(struct hash_job *j)
+{
+    if ((!j->sha256 && !(j->sha256 = EVP_MD_CTX_new())) ||
+        (!j->buf && !(j->buf = malloc(READ_BUF))) ||
+        !EVP_DigestInit_ex(j->sha256, EVP_sha256(), NULL)) {
+        job_fail(j, -ENOMEM, "cannot start SHA-256");
+        return false;
     }
-    if (!j->sha256) {
-        j->sha256 = EVP_MD_CTX_new();
-        j->buf = malloc(READ_BUF);
-        if (!j->sha256 || !j->buf || !EVP_DigestInit_ex(j->sha256, EVP_sha256(), NULL))
-            return job_fail(j, -ENOMEM, "cannot start SHA-256");
-        if (j->key.size <= HASH_SHA1_MAX_SIZE) {
-            char hdr[40];
-            int hl = snprintf(hdr, sizeof(hdr), "blob %llu", (unsigned long long)j->key.size);
-            j->sha1 = EVP_MD_CTX_new();
-            if (!j->sha1 || !EVP_DigestInit_ex(j->sha1, EVP_sha1(), NULL) ||
-                !EVP_DigestUpdate(j->sha1, hdr, (size_t)hl + 1))
-                return job_fail(j, -ENOMEM, "cannot start SHA-1");
+    if (wants_sha1(j)) {
+        char hdr[40];
+        int hl = snprintf(hdr, sizeof(hdr), "blob %llu", (unsigned long long)j->key.size);
+        if ((!j->sha1 && !(j->sha1 = EVP_MD_CTX_new())) ||
+            !EVP_DigestInit_ex(j->sha1, EVP_sha1(), NULL) ||
+            !EVP_DigestUpdate(j->sha1, hdr, (size_t)hl + 1)) {
+            job_fail(j, -ENOMEM, "cannot start SHA-1");
+            return false;
         }
     }
+    j->started = true;
+    return true;
+}
+
+/* Pool thread: one work item of reading an open file (at most WORK_SLICE
+ * bytes); at its end, the identity checked again and the digests. */
+static void job_read(struct hash_job *j)
+{
+    if (!j->started && !digest_start(j))
+        return;
     uint64_t slice_end = j->done + WORK_SLICE;
     while (j->done < j->key.size && j->done < slice_end) {
         uint64_t left = j->key.size - j->done;
@@ -177,7 +222,7 @@ static void job_step(struct hash_job *j)
         if (k == 0)
             return job_fail(j, HS_ECHANGED, "file shrank while being hashed");
         EVP_DigestUpdate(j->sha256, j->buf, (size_t)k);
-        if (j->sha1)
+        if (wants_sha1(j))
             EVP_DigestUpdate(j->sha1, j->buf, (size_t)k);
         j->done += (uint64_t)k;
     }
@@ -195,7 +240,7 @@ static void job_step(struct hash_job *j)
     EVP_DigestFinal_ex(j->sha256, d, &dl);
     uploader__hex_encode(d, 32, j->res.sha256);
     j->res.sha1[0] = 0;
-    if (j->sha1) {
+    if (wants_sha1(j)) {
         EVP_DigestFinal_ex(j->sha1, d, &dl);
         uploader__hex_encode(d, 20, j->res.sha1);
     }
@@ -204,6 +249,17 @@ static void job_step(struct hash_job *j)
     j->res.ino = j->key.ino;
     j->res.mtime_ns = j->key.mtime_ns;
     j->res.ctime_ns = j->key.ctime_ns;
+}
+
+/* Runs on a pool thread (and in uploader__hash_file_sync). */
+static void job_step(struct hash_job *j)
+{
+    if (j->fd < 0) {
+        job_open(j);
+        if (j->err)
+            return;
+    }
+    job_read(j);
 }
 
 static void job_free(struct hash_job *j)
@@ -217,11 +273,57 @@ static void job_free(struct hash_job *j)
     free(j);
 }
 
+/* ---- batches ------------------------------------------------------------ */
+
+/* Pool thread: the batch's files in order, each opened and keyed; a small
+ * one looked up in the cache (thread-safe) and, when missing, hashed here
+ * with the batch's contexts and buffer. The batch stops after its first
+ * large file (opened and keyed only: statted, the loop looks it up and
+ * reads it in slices) or once BATCH_BYTES were read; the files after that
+ * are left as they came (back to the queue). */
+static void batch_work(uv_work_t *w)
+{
+    struct hash_batch *b = w->data;
+    struct hash_job lent = {0}; /* the contexts and buffer the small files share */
+    uint64_t bytes = 0;
+    for (size_t k = 0; k < b->n && bytes < BATCH_BYTES; k++) {
+        struct hash_job *j = b->jobs[k];
+        job_open(j);
+        if (!j->err && j->key.size > SMALL_MAX) {
+            j->statted = true;
+            break;
+        }
+        j->finished = true;
+        if (j->err)
+            continue;
+        if (uploader__hashcache_get_key(b->hs->cache, &j->key, &j->res)) {
+            j->res.from_cache = true;
+            j->done = j->counted = j->key.size;
+        } else {
+            j->sha256 = lent.sha256;
+            j->sha1 = lent.sha1;
+            j->buf = lent.buf;
+            job_read(j); /* whole: SMALL_MAX is one READ_BUF, less than a slice */
+            lent.sha256 = j->sha256;
+            lent.sha1 = j->sha1;
+            lent.buf = j->buf;
+            j->sha256 = j->sha1 = NULL;
+            j->buf = NULL;
+            bytes += j->done;
+        }
+        close(j->fd);
+        j->fd = -1;
+    }
+    EVP_MD_CTX_free(lent.sha256);
+    EVP_MD_CTX_free(lent.sha1);
+    free(lent.buf);
+}
+
 static void hasher_pump(struct hasher *hs);
 
 static void work_cb(uv_work_t *w)
 {
-    job_step(w->data);
+    job_read(w->data);
 }
 
 static void cancel(struct hash_job *j)
@@ -252,49 +354,33 @@ static void cancel_waiters(struct hasher *hs, struct hash_job *j)
     j->waiters = NULL;
 }
 
-static void after_cb(uv_work_t *w, int status)
+static void push_front(struct hasher *hs, struct hash_job *j)
 {
-    struct hash_job *j = w->data;
-    struct hasher *hs = j->hs;
-    if (hs->freeing || status < 0) {
-        hs->running--;
-        cancel_waiters(hs, j);
-        cancel(j);
-        if (hs->freeing && hs->running == 0)
-            free(hs);
-        else if (!hs->freeing)
-            hasher_pump(hs);
-        return;
-    }
-    hs->bytes_read += j->done - j->counted; /* read from disk in this work item */
+    j->next = hs->head;
+    hs->head = j;
+    if (!hs->tail)
+        hs->tail = j;
+    hs->queued++;
+}
+
+static struct hash_job *pop_front(struct hasher *hs)
+{
+    struct hash_job *j = hs->head;
+    hs->head = j->next;
+    if (!hs->head)
+        hs->tail = NULL;
+    j->next = NULL;
+    hs->queued--;
+    return j;
+}
+
+/* Loop: j is done (hashed, from the cache, or failed; its work item's slot
+ * already accounted by the caller): cached, reported, its waiters answered
+ * (or queued again after a failed read), freed. */
+static void job_finish(struct hasher *hs, struct hash_job *j)
+{
+    hs->bytes_read += j->done - j->counted;
     j->counted = j->done;
-    if (!j->err && j->stat_only) {
-        j->stat_only = false;
-        if (!uploader__hashcache_get_key(hs->cache, &j->key, &j->res)) {
-            for (struct hash_job *r = hs->reading; r && !j->racy; r = r->next_reading) {
-                if (r->racy || !uploader__hash_key_eq(&r->key, &j->key))
-                    continue;
-                /* being read right now: wait for that read, free the slot */
-                j->next_waiter = r->waiters;
-                r->waiters = j;
-                hs->running--;
-                return hasher_pump(hs);
-            }
-            hs->files_read++;
-            j->next_reading = hs->reading;
-            hs->reading = j;
-            uv_queue_work(hs->loop, &j->work, work_cb, after_cb);
-            return;
-        }
-        j->res.from_cache = true;
-        j->done = j->counted = j->key.size;
-    } else if (!j->err && j->done < j->key.size) {
-        if (j->progress)
-            j->progress(j->done, j->userdata);
-        uv_queue_work(hs->loop, &j->work, work_cb, after_cb);
-        return;
-    }
-    hs->running--;
     if (!j->err && !j->res.from_cache && !j->racy)
         uploader__hashcache_put_key(hs->cache, &j->key, &j->res);
     struct hash_job *wt = j->waiters;
@@ -320,33 +406,136 @@ static void after_cb(uv_work_t *w, int status)
         } else {
             close(wt->fd);
             wt->fd = -1;
-            wt->stat_only = true;
             wt->racy = false;
-            wt->next = hs->head;
-            hs->head = wt;
-            if (!hs->tail)
-                hs->tail = wt;
+            push_front(hs, wt);
         }
         wt = n;
     }
     job_free(j);
+}
+
+static void after_cb(uv_work_t *w, int status)
+{
+    struct hash_job *j = w->data;
+    struct hasher *hs = j->hs;
+    if (hs->freeing || status < 0) {
+        hs->running--;
+        cancel_waiters(hs, j);
+        cancel(j);
+        if (hs->freeing && hs->running == 0)
+            free(hs);
+        else if (!hs->freeing)
+            hasher_pump(hs);
+        return;
+    }
+    hs->bytes_read += j->done - j->counted; /* read from disk in this work item */
+    j->counted = j->done;
+    if (!j->err && j->done < j->key.size) {
+        if (j->progress)
+            j->progress(j->done, j->userdata);
+        uv_queue_work(hs->loop, &j->work, work_cb, after_cb);
+        return hasher_pump(hs); /* files queued meanwhile wait at most a slice */
+    }
+    hs->running--;
+    job_finish(hs, j);
+    hasher_pump(hs);
+}
+
+/* Loop: a large file a batch opened, holding a work slot: answered from the
+ * cache, or waiting for the same identity's read in progress (the slot
+ * freed), or read in slices of its own. */
+static void begin_read(struct hasher *hs, struct hash_job *j)
+{
+    j->statted = false;
+    if (uploader__hashcache_get_key(hs->cache, &j->key, &j->res)) {
+        j->res.from_cache = true;
+        j->done = j->counted = j->key.size;
+        hs->running--;
+        return job_finish(hs, j);
+    }
+    for (struct hash_job *r = hs->reading; r && !j->racy; r = r->next_reading) {
+        if (r->racy || !uploader__hash_key_eq(&r->key, &j->key))
+            continue;
+        /* being read right now: wait for that read, free the slot */
+        j->next_waiter = r->waiters;
+        r->waiters = j;
+        hs->running--;
+        return;
+    }
+    hs->files_read++;
+    j->next_reading = hs->reading;
+    hs->reading = j;
+    if (uv_queue_work(hs->loop, &j->work, work_cb, after_cb) < 0) {
+        hs->running--;
+        job_fail(j, -EIO, "cannot queue hashing work");
+        job_finish(hs, j);
+    }
+}
+
+static void batch_after(uv_work_t *w, int status)
+{
+    struct hash_batch *b = w->data;
+    struct hasher *hs = b->hs;
+    /* the files the batch did not finish go back first, in their order, so
+     * that uploader__hasher_free (maybe called from a callback below)
+     * finds them */
+    bool dead = hs->freeing || status < 0;
+    for (size_t k = b->n; k-- > 0;)
+        if (!dead && !b->jobs[k]->finished)
+            push_front(hs, b->jobs[k]);
+    for (size_t k = 0; k < b->n; k++) {
+        struct hash_job *j = b->jobs[k];
+        if (!dead && !j->finished)
+            continue; /* queued again (uploader__hasher_free cancels it there) */
+        if (hs->freeing || status < 0)
+            cancel(j); /* the slot is still held: hs stays allocated */
+        else {
+            if (j->started)
+                hs->files_read++;
+            job_finish(hs, j);
+        }
+    }
+    hs->running--; /* held until every callback ran: they queue the next files */
+    free(b);
+    if (hs->freeing) {
+        if (hs->running == 0)
+            free(hs);
+        return;
+    }
     hasher_pump(hs);
 }
 
 static void hasher_pump(struct hasher *hs)
 {
     while (!hs->freeing && hs->running < hs->parallel && hs->head) {
-        struct hash_job *j = hs->head;
-        hs->head = j->next;
-        if (!hs->head)
-            hs->tail = NULL;
-        hs->running++;
-        if (uv_queue_work(hs->loop, &j->work, work_cb, after_cb) < 0) {
-            hs->running--;
+        if (hs->head->statted) {
+            hs->running++;
+            begin_read(hs, pop_front(hs));
+            continue;
+        }
+        struct hash_batch *b = calloc(1, sizeof(*b));
+        if (!b) {
+            struct hash_job *j = pop_front(hs);
             struct hs_err e;
-            hs_err_set(&e, -EIO, "%s: cannot queue hashing work", j->path);
-            j->cb(-EIO, NULL, &e, j->userdata);
+            hs_err_set(&e, -ENOMEM, "%s: out of memory", j->path);
+            j->cb(-ENOMEM, NULL, &e, j->userdata);
             job_free(j);
+            continue;
+        }
+        b->hs = hs;
+        b->work.data = b;
+        while (b->n < BATCH_MAX && hs->head && !hs->head->statted)
+            b->jobs[b->n++] = pop_front(hs);
+        hs->running++;
+        if (uv_queue_work(hs->loop, &b->work, batch_work, batch_after) < 0) {
+            hs->running--;
+            for (size_t k = 0; k < b->n; k++) {
+                struct hs_err e;
+                hs_err_set(&e, -EIO, "%s: cannot queue hashing work", b->jobs[k]->path);
+                b->jobs[k]->cb(-EIO, NULL, &e, b->jobs[k]->userdata);
+                job_free(b->jobs[k]);
+            }
+            free(b);
         }
     }
 }
@@ -375,6 +564,7 @@ void uploader__hasher_free(struct hasher *hs)
         cancel(j);
     }
     hs->head = hs->tail = NULL;
+    hs->queued = 0;
     if (hs->running == 0)
         free(hs);
 }
@@ -392,14 +582,18 @@ int uploader__hasher_hash(struct hasher *hs, const char *path, uploader_hash_cb 
     j->progress = progress;
     j->userdata = userdata;
     j->fd = -1;
-    j->stat_only = true;
     j->work.data = j;
     if (hs->tail)
         hs->tail->next = j;
     else
         hs->head = j;
     hs->tail = j;
-    hasher_pump(hs);
+    hs->queued++;
+    /* With work in flight, its end pumps: files queued meanwhile go as one
+     * batch (each callback of a batch queues the caller's next file) unless
+     * a whole batch is waiting already. */
+    if (hs->running == 0 || hs->queued >= BATCH_MAX)
+        hasher_pump(hs);
     return 0;
 }
 

@@ -26,7 +26,7 @@
 
 #define PATHS_INFO_BATCH 500
 #define COMMIT_ATTEMPTS  5
-#define HASH_AHEAD       8 /* files of one push queued at the shared hasher */
+#define HASH_AHEAD       128 /* files of one push queued at the shared hasher: two batches */
 
 void uploader__push_gone(struct uploader *u, struct push *p);
 static void next(struct push *p);
@@ -369,8 +369,9 @@ static void hash_tick(uint64_t done, void *ud)
 }
 
 /* Keep at most HASH_AHEAD files of this push queued at the hasher (shared by
- * every push of the uploader, `parallel` files hashed at once): a push of
- * 100,000 files holds 8 hash jobs, not 100,000, and pushes take turns. */
+ * every push of the uploader, `parallel` work items at once, small files
+ * hashed up to 64 per item: hash.c): a push of 100,000 files holds 128 hash
+ * jobs, not 100,000, and pushes take turns. */
 static void queue_hashes(struct push *p)
 {
     while (!p->failed && p->hash_next < p->n_files && p->hash_next - p->hash_done < HASH_AHEAD) {

@@ -6,7 +6,10 @@
  * written is still cached, because the hasher waits out HASH_RACY_NS, and a
  * rewrite after that hash is never answered from the cache), two requests
  * for one file while it is read sharing one read, and uploader_prehash
- * feeding the cache a later hash finds.
+ * feeding the cache a later hash finds. Small files are hashed in batches
+ * (one pool work item for many files): checked by counting uv_queue_work
+ * calls, and a file of a batch changed while it is read (pread wrapped:
+ * the link passes -Wl,--wrap=pread,--wrap=uv_queue_work) fails alone.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -22,6 +25,40 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+/* ---- link-time wraps (CMakeLists.txt): pass through unless armed ------- */
+
+ssize_t __real_pread(int fd, void *buf, size_t n, off_t off);
+ssize_t __wrap_pread(int fd, void *buf, size_t n, off_t off);
+int __real_uv_queue_work(uv_loop_t *loop, uv_work_t *req, uv_work_cb work, uv_after_work_cb after);
+int __wrap_uv_queue_work(uv_loop_t *loop, uv_work_t *req, uv_work_cb work, uv_after_work_cb after);
+
+static unsigned queued_work; /* uv_queue_work calls (loop thread) */
+static ino_t change_ino;     /* pread of this inode appends to change_path */
+static const char *change_path;
+
+int __wrap_uv_queue_work(uv_loop_t *loop, uv_work_t *req, uv_work_cb work, uv_after_work_cb after)
+{
+    queued_work++;
+    return __real_uv_queue_work(loop, req, work, after);
+}
+
+/* Pool thread: after the read of the armed file, a writer appends to it
+ * (once), so its identity at the end of the hash is another. */
+ssize_t __wrap_pread(int fd, void *buf, size_t n, off_t off)
+{
+    ssize_t k = __real_pread(fd, buf, n, off);
+    struct stat st;
+    if (change_path && fstat(fd, &st) == 0 && st.st_ino == change_ino) {
+        FILE *f = fopen(change_path, "a");
+        if (f) {
+            fputc('!', f);
+            fclose(f);
+        }
+        change_path = NULL;
+    }
+    return k;
+}
 
 static void fill_hash(struct uploader_hash *h, uint64_t ino, char digit)
 {
@@ -140,14 +177,15 @@ struct hash_out {
     bool done;
     int status;
     struct uploader_hash h;
+    char msg[HS_ERR_MAX];
 };
 
 static void hash_cb(int status, const struct uploader_hash *h, const struct hs_err *err, void *ud)
 {
-    (void)err;
     struct hash_out *o = ud;
     o->done = true;
     o->status = status;
+    snprintf(o->msg, sizeof(o->msg), "%s", err ? err->msg : "");
     if (h)
         o->h = *h;
 }
@@ -161,17 +199,17 @@ static void run_until(uv_loop_t *loop, const bool *flag)
 /* The trainer writes, closes, the hash runs at once (the racy wait makes it
  * cacheable); the file is then rewritten in place with the same size and
  * its mtime set back: the next hash reads it again and gives the new
- * digest. */
-static void test_rewrite_in_place(void **s)
+ * digest. A large file (read in slices of its own) and a small one (read
+ * within a batch). */
+static void rewrite_in_place(size_t size)
 {
-    (void)s;
     const char *path = "/tmp/hs_hashcache_rewrite.bin";
     uv_loop_t loop;
     uv_loop_init(&loop);
     struct uploader_hashcache *c = uploader_hashcache_new(0);
     struct hasher *hs = NULL;
     assert_int_equal(uploader__hasher_new(&loop, c, 2, &hs), 0);
-    write_all(path, "w", 'a', 3u << 20);
+    write_all(path, "w", 'a', size);
     struct hash_out a = {0}, b = {0}, d = {0};
     assert_int_equal(uploader__hasher_hash(hs, path, hash_cb, NULL, &a), 0);
     run_until(&loop, &a.done);
@@ -186,7 +224,7 @@ static void test_rewrite_in_place(void **s)
     assert_int_equal(uploader__hasher_files_read(hs), 1);
     struct stat before;
     assert_int_equal(stat(path, &before), 0);
-    write_all(path, "r+", 'b', 3u << 20); /* same inode, same size, new bytes */
+    write_all(path, "r+", 'b', size); /* same inode, same size, new bytes */
     struct timespec ts[2] = {before.st_atim, before.st_mtim};
     assert_int_equal(utimensat(AT_FDCWD, path, ts, 0), 0); /* mtime set back */
     struct stat after;
@@ -206,6 +244,174 @@ static void test_rewrite_in_place(void **s)
     uv_run(&loop, UV_RUN_DEFAULT);
     assert_int_equal(uv_loop_close(&loop), 0);
     unlink(path);
+}
+
+static void test_rewrite_in_place(void **s)
+{
+    (void)s;
+    rewrite_in_place(3u << 20);
+    rewrite_in_place(4096);
+}
+
+#define N_SMALL 200
+
+static void small_path(char *out, size_t n, unsigned i)
+{
+    snprintf(out, n, "/tmp/hs_hashcache_small_%u.bin", i);
+}
+
+/* The git blob id of a file: SHA-1 of "blob SIZE\0" and its bytes. */
+static void sha1_blob(const char *path, char out[41])
+{
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    unsigned char buf[65536], d[20];
+    size_t k = fread(buf, 1, sizeof(buf), f);
+    fclose(f);
+    char hdr[40];
+    int hl = snprintf(hdr, sizeof(hdr), "blob %zu", k);
+    unsigned dl;
+    EVP_MD_CTX *m = EVP_MD_CTX_new();
+    EVP_DigestInit_ex(m, EVP_sha1(), NULL);
+    EVP_DigestUpdate(m, hdr, (size_t)hl + 1);
+    EVP_DigestUpdate(m, buf, k);
+    EVP_DigestFinal_ex(m, d, &dl);
+    EVP_MD_CTX_free(m);
+    for (int i = 0; i < 20; i++)
+        sprintf(out + 2 * i, "%02x", d[i]);
+}
+
+/* Hash paths 0..n-1 all queued at once; returns the work items used. */
+static unsigned hash_all(struct hasher *hs, uv_loop_t *loop, struct hash_out *o, unsigned n)
+{
+    unsigned before = queued_work;
+    for (unsigned i = 0; i < n; i++) {
+        char path[64];
+        small_path(path, sizeof(path), i);
+        o[i] = (struct hash_out){0};
+        assert_int_equal(uploader__hasher_hash(hs, path, hash_cb, NULL, &o[i]), 0);
+    }
+    for (unsigned i = 0; i < n; i++)
+        run_until(loop, &o[i].done);
+    return queued_work - before;
+}
+
+/* 200 small files queued together go through the pool in a few work items
+ * (before: two per file, 400), each with its own correct SHA-256 and git
+ * SHA-1; hashed again, every one comes from the cache, again in a few. */
+static void test_small_batches(void **s)
+{
+    (void)s;
+    static struct hash_out o[N_SMALL];
+    for (unsigned i = 0; i < N_SMALL; i++) {
+        char path[64];
+        small_path(path, sizeof(path), i);
+        write_all(path, "w", (char)('a' + i % 26), 100 + i * 37);
+    }
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    struct uploader_hashcache *c = uploader_hashcache_new(0);
+    struct hasher *hs = NULL;
+    assert_int_equal(uploader__hasher_new(&loop, c, 2, &hs), 0);
+    unsigned items = hash_all(hs, &loop, o, N_SMALL);
+    assert_in_range(items, 1, 8);
+    uint64_t bytes = 0;
+    for (unsigned i = 0; i < N_SMALL; i++) {
+        char path[64], want[65], want1[41];
+        small_path(path, sizeof(path), i);
+        sha_file(path, want);
+        sha1_blob(path, want1);
+        assert_int_equal(o[i].status, 0);
+        assert_false(o[i].h.from_cache);
+        assert_string_equal(o[i].h.sha256, want);
+        assert_string_equal(o[i].h.sha1, want1);
+        assert_int_equal(o[i].h.size, 100 + i * 37);
+        bytes += 100 + i * 37;
+    }
+    assert_int_equal(uploader__hasher_files_read(hs), N_SMALL);
+    assert_int_equal(uploader__hasher_bytes_read(hs), bytes);
+    items = hash_all(hs, &loop, o, N_SMALL);
+    assert_in_range(items, 1, 8);
+    for (unsigned i = 0; i < N_SMALL; i++) {
+        assert_int_equal(o[i].status, 0);
+        assert_true(o[i].h.from_cache);
+    }
+    assert_int_equal(uploader__hasher_files_read(hs), N_SMALL);
+    uploader__hasher_free(hs);
+    uploader_hashcache_free(c);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    assert_int_equal(uv_loop_close(&loop), 0);
+    for (unsigned i = 0; i < N_SMALL; i++) {
+        char path[64];
+        small_path(path, sizeof(path), i);
+        unlink(path);
+    }
+}
+
+/* One small file of a batch grows while it is read: it alone fails with
+ * HS_ECHANGED ("file changed while being hashed") and is not cached; the
+ * others of its batch are hashed and cached; hashed again, it is read
+ * again and gives the digest of its new content. */
+static void test_batch_file_changes(void **s)
+{
+    (void)s;
+    enum { N = 20, VICTIM = 7 };
+    struct hash_out o[N];
+    for (unsigned i = 0; i < N; i++) {
+        char path[64];
+        small_path(path, sizeof(path), i);
+        write_all(path, "w", 'q', 1000 + i);
+    }
+    char victim[64];
+    small_path(victim, sizeof(victim), VICTIM);
+    struct stat st;
+    assert_int_equal(stat(victim, &st), 0);
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    struct uploader_hashcache *c = uploader_hashcache_new(0);
+    struct hasher *hs = NULL;
+    assert_int_equal(uploader__hasher_new(&loop, c, 2, &hs), 0);
+    change_ino = st.st_ino;
+    change_path = victim;
+    hash_all(hs, &loop, o, N);
+    assert_null(change_path); /* the write happened, during the read */
+    for (unsigned i = 0; i < N; i++) {
+        if (i == VICTIM)
+            continue;
+        char path[64], want[65];
+        small_path(path, sizeof(path), i);
+        sha_file(path, want);
+        assert_int_equal(o[i].status, 0);
+        assert_string_equal(o[i].h.sha256, want);
+    }
+    assert_int_equal(o[VICTIM].status, HS_ECHANGED);
+    char msg[128];
+    snprintf(msg, sizeof(msg), "%s: file changed while being hashed", victim);
+    assert_string_equal(o[VICTIM].msg, msg);
+    assert_int_equal(uploader__hasher_files_read(hs), N);
+    struct uploader_hashcache_stats cs;
+    uploader_hashcache_stats(c, &cs);
+    assert_int_equal(cs.entries, N - 1); /* not the changed one */
+    /* again: the others from the cache, the changed file read anew */
+    hash_all(hs, &loop, o, N);
+    for (unsigned i = 0; i < N; i++) {
+        assert_int_equal(o[i].status, 0);
+        assert_int_equal(o[i].h.from_cache, i != VICTIM);
+    }
+    char want[65];
+    sha_file(victim, want);
+    assert_string_equal(o[VICTIM].h.sha256, want);
+    assert_int_equal(o[VICTIM].h.size, 1000 + VICTIM + 1);
+    assert_int_equal(uploader__hasher_files_read(hs), N + 1);
+    uploader__hasher_free(hs);
+    uploader_hashcache_free(c);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    assert_int_equal(uv_loop_close(&loop), 0);
+    for (unsigned i = 0; i < N; i++) {
+        char path[64];
+        small_path(path, sizeof(path), i);
+        unlink(path);
+    }
 }
 
 /* Two requests for one file queued together: it is read once (the second
@@ -287,10 +493,9 @@ static void test_prehash_feeds_cache(void **s)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_lru_bound),
-        cmocka_unit_test(test_rewrite_in_place),
-        cmocka_unit_test(test_shared_read),
-        cmocka_unit_test(test_prehash_feeds_cache),
+        cmocka_unit_test(test_lru_bound),     cmocka_unit_test(test_rewrite_in_place),
+        cmocka_unit_test(test_small_batches), cmocka_unit_test(test_batch_file_changes),
+        cmocka_unit_test(test_shared_read),   cmocka_unit_test(test_prehash_feeds_cache),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
