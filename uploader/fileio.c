@@ -13,6 +13,12 @@
  * O_NOFOLLOW guards the last component only; the folders above it are the
  * caller's (the daemon reads its own spool, `hubsync push` a folder the user
  * named).
+ *
+ * O_NONBLOCK stays set on the descriptor returned: it only keeps the open of
+ * a FIFO from blocking, and "has no effect for regular files" (open(2)) —
+ * every read of these descriptors is a pread of a regular file. Clearing it
+ * took two fcntl calls per open, ~9% of the CPU of a push of many small
+ * files (perf, bench/RESULTS.md).
  */
 #include "uploader_int.h"
 
@@ -20,6 +26,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 void uploader__key_from_stat(const struct stat *st, struct hash_key *k)
@@ -68,10 +75,6 @@ int uploader__open_file(const char *path, const struct hash_key *expect, struct 
                      : "changed after it was hashed (size/mtime differ)");
         return HS_ECHANGED;
     }
-    /* Regular files ignore O_NONBLOCK, but clear it all the same. */
-    int fl = fcntl(fd, F_GETFL);
-    if (fl >= 0)
-        fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
     if (got)
         *got = k;
     return fd;
@@ -83,24 +86,31 @@ int uploader__read_file(const char *path, const struct hash_key *expect, uint64_
     int fd = uploader__open_file(path, expect, NULL, why, why_len);
     if (fd < 0)
         return fd;
+    /* When the read reaches the end, one byte more in the same call: had
+     * the file grown, it is there. */
+    char extra;
+    bool to_end = off + len == expect->size;
     int rc = 0;
     size_t got = 0;
-    while (rc == 0 && got < len) {
-        ssize_t k = pread(fd, (char *)buf + got, len - got, (off_t)(off + got));
+    while (rc == 0 && (got < len || (to_end && got == len))) {
+        struct iovec iov[2] = {{(char *)buf + got, len - got}, {&extra, 1}};
+        ssize_t k = got < len ? preadv(fd, iov, to_end ? 2 : 1, (off_t)(off + got))
+                              : preadv(fd, iov + 1, 1, (off_t)(off + got));
         if (k < 0 && errno == EINTR)
             continue;
         if (k < 0) {
             rc = -errno;
             snprintf(why, why_len, "%s", strerror(errno));
-        } else if (k == 0) {
+        } else if (k == 0 && got < len) {
             rc = HS_ECHANGED;
             snprintf(why, why_len, "shrank after it was hashed");
+        } else if (k == 0) {
+            break; /* at the end, nothing more: the size hashed */
         } else {
             got += (size_t)k;
         }
     }
-    char extra;
-    if (rc == 0 && off + len == expect->size && pread(fd, &extra, 1, (off_t)(off + len)) > 0) {
+    if (rc == 0 && got > len) {
         rc = HS_ECHANGED;
         snprintf(why, why_len, "grew after it was hashed");
     }

@@ -253,7 +253,8 @@ void uploader__digest_sha256_hex(const struct file_digest *d, char *out);
 void uploader__digest_sha1_hex(const struct file_digest *d, char *out);
 
 /* fileio.c: open a file listed as regular to read it — O_NOFOLLOW|O_CLOEXEC|
- * O_NONBLOCK; a symlink or anything but a regular file is HS_ECHANGED, and
+ * O_NONBLOCK (left set: for pread only, which ignores it on regular files);
+ * a symlink or anything but a regular file is HS_ECHANGED, and
  * when expect is given so is another dev/ino/size/mtime. Returns the fd (got
  * filled), or -errno / HS_ECHANGED with why filled ("is a symbolic link
  * now…"). */

@@ -9,7 +9,9 @@
  * feeding the cache a later hash finds. Small files are hashed in batches
  * (one pool work item for many files): checked by counting uv_queue_work
  * calls, and a file of a batch changed while it is read (pread wrapped:
- * the link passes -Wl,--wrap=pread,--wrap=uv_queue_work) fails alone.
+ * the link passes -Wl,--wrap=pread,--wrap=preadv,--wrap=uv_queue_work)
+ * fails alone; uploader__read_file refuses a file grown or shrunk just
+ * before its read (preadv wrapped).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -24,6 +26,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 /* ---- link-time wraps (CMakeLists.txt): pass through unless armed ------- */
@@ -58,6 +61,27 @@ ssize_t __wrap_pread(int fd, void *buf, size_t n, off_t off)
         change_path = NULL;
     }
     return k;
+}
+
+/* preadv (fileio.c's uploader__read_file): when armed, the file is resized
+ * to preadv_size first — a change between the identity check and the read. */
+ssize_t __real_preadv(int fd, const struct iovec *iov, int n, off_t off);
+ssize_t __wrap_preadv(int fd, const struct iovec *iov, int n, off_t off);
+static off_t preadv_size = -1;
+
+ssize_t __wrap_preadv(int fd, const struct iovec *iov, int n, off_t off)
+{
+    if (preadv_size >= 0) {
+        char path[64];
+        snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+        char target[256];
+        ssize_t tl = readlink(path, target, sizeof(target) - 1);
+        assert_true(tl > 0);
+        target[tl] = 0;
+        assert_int_equal(truncate(target, preadv_size), 0);
+        preadv_size = -1;
+    }
+    return __real_preadv(fd, iov, n, off);
 }
 
 static void fill_hash(struct uploader_hash *h, uint64_t ino, char digit)
@@ -414,6 +438,36 @@ static void test_batch_file_changes(void **s)
     }
 }
 
+/* uploader__read_file reads exactly the bytes hashed: a file grown or shrunk
+ * between the identity check and the read (one preadv reading a byte more
+ * than asked when the read reaches the end) is HS_ECHANGED. */
+static void test_read_file_races(void **s)
+{
+    (void)s;
+    const char *path = "/tmp/hs_hashcache_race.bin";
+    write_all(path, "w", 'r', 1000);
+    struct uploader_hash h;
+    struct hash_key k;
+    struct hs_err err;
+    assert_int_equal(uploader__hash_file_sync(path, &h, &k, &err), 0);
+    char buf[1000], why[200];
+    assert_int_equal(uploader__read_file(path, &k, 0, buf, 1000, why, sizeof(why)), 0);
+    assert_int_equal(buf[999], 'r');
+    assert_int_equal(uploader__read_file(path, &k, 0, buf, 512, why, sizeof(why)), 0);
+    preadv_size = 1001;
+    assert_int_equal(uploader__read_file(path, &k, 0, buf, 1000, why, sizeof(why)), HS_ECHANGED);
+    assert_string_equal(why, "grew after it was hashed");
+    assert_int_equal(truncate(path, 1000), 0);
+    assert_int_equal(uploader__hash_file_sync(path, &h, &k, &err), 0);
+    preadv_size = 999;
+    assert_int_equal(uploader__read_file(path, &k, 0, buf, 1000, why, sizeof(why)), HS_ECHANGED);
+    assert_string_equal(why, "shrank after it was hashed");
+    assert_int_equal(uploader__hash_file_sync(path, &h, &k, &err), 0);
+    preadv_size = 2000; /* grown past a part read from its middle: not this read's business */
+    assert_int_equal(uploader__read_file(path, &k, 100, buf, 500, why, sizeof(why)), 0);
+    unlink(path);
+}
+
 /* Two requests for one file queued together: it is read once (the second
  * shares the first's read, or finds its result in the cache), both get its
  * digest. */
@@ -493,9 +547,10 @@ static void test_prehash_feeds_cache(void **s)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_lru_bound),     cmocka_unit_test(test_rewrite_in_place),
-        cmocka_unit_test(test_small_batches), cmocka_unit_test(test_batch_file_changes),
-        cmocka_unit_test(test_shared_read),   cmocka_unit_test(test_prehash_feeds_cache),
+        cmocka_unit_test(test_lru_bound),           cmocka_unit_test(test_rewrite_in_place),
+        cmocka_unit_test(test_small_batches),       cmocka_unit_test(test_batch_file_changes),
+        cmocka_unit_test(test_read_file_races),     cmocka_unit_test(test_shared_read),
+        cmocka_unit_test(test_prehash_feeds_cache),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
