@@ -99,7 +99,7 @@ static int render(struct push *p, size_t k, char **line, char *why, size_t why_l
         return 0;
     char w[200];
     int rc = 0;
-    char *b64 = NULL;
+    char *data = NULL;
     if (f->lfs) {
         /* not sent here, but still the file that was hashed */
         int fd = uploader__open_file(f->local, &f->sf->key, NULL, w, sizeof(w));
@@ -107,26 +107,28 @@ static int render(struct push *p, size_t k, char **line, char *why, size_t why_l
             close(fd);
         rc = fd < 0 ? fd : 0;
     } else {
-        char *data = malloc(f->sf->key.size + 1);
+        data = malloc(f->sf->key.size + 1);
         rc = data ? uploader__read_file(f->local, &f->sf->key, 0, data, f->sf->key.size, w,
                                         sizeof(w))
                   : -ENOMEM;
         if (rc == -ENOMEM && !data)
             snprintf(w, sizeof(w), "out of memory");
-        if (rc == 0 && !(b64 = uploader__b64_encode(data, f->sf->key.size)))
-            rc = -ENOMEM;
-        free(data);
     }
     if (rc < 0) {
+        free(data);
         snprintf(why, why_len, "%s %s; nothing was committed%s", f->local, w,
                  rc == HS_ECHANGED ? " (run the push again)" : "");
         return rc;
     }
+    if (!f->lfs) {
+        *line = uploader__hub_commit_file_line(f->sf->repo_path, data, f->sf->key.size);
+        free(data);
+        return *line ? 0 : -ENOMEM;
+    }
     struct hub_commit_op op;
     char oid[65];
-    op_of(f, &op, b64, oid);
+    op_of(f, &op, NULL, oid);
     *line = uploader__hub_commit_op_line(&op);
-    free(b64);
     return *line ? 0 : -ENOMEM;
 }
 

@@ -417,16 +417,47 @@ char *uploader__hub_commit_header_line(const char *summary, const char *descript
     return ndjson_line(json_pack("{s:s, s:o}", "key", "header", "value", hv));
 }
 
+/* A regular file's line: jansson renders it with an empty content (the path
+ * escaped and checked), and the base64 — b64, else raw encoded here — goes
+ * between the quotes of "content":"" (base64 needs no JSON escaping; inside
+ * the escaped path a quote is always preceded by a backslash, so the first
+ * match is the key): a small file's content never goes through the JSON
+ * encoder, which cost a fifth of a push of many small files (perf). */
+static char *file_line(const char *path, const char *b64, const void *raw, size_t raw_len)
+{
+    static const char key[] = "\"content\":\"";
+    json_t *v = json_pack("{s:s, s:s, s:s}", "content", "", "path", path, "encoding", "base64");
+    char *skel = v ? ndjson_line(json_pack("{s:s, s:o}", "key", "file", "value", v)) : NULL;
+    const char *at = skel ? strstr(skel, "\"content\":\"\"") : NULL;
+    size_t cl = b64 ? strlen(b64) : 4 * ((raw_len + 2) / 3);
+    char *l = NULL;
+    if (at) {
+        size_t pre = (size_t)(at - skel) + sizeof(key) - 1, sl = strlen(skel);
+        if ((l = malloc(sl + cl + 1))) {
+            memcpy(l, skel, pre);
+            if (b64)
+                memcpy(l + pre, b64, cl);
+            else
+                uploader__b64_encode_to(raw, raw_len, l + pre);
+            memcpy(l + pre + cl, skel + pre, sl - pre + 1);
+        }
+    }
+    free(skel);
+    return l;
+}
+
+char *uploader__hub_commit_file_line(const char *path, const void *data, size_t len)
+{
+    return file_line(path, NULL, data, len);
+}
+
 char *uploader__hub_commit_op_line(const struct hub_commit_op *op)
 {
-    json_t *v;
-    if (op->lfs)
-        v = json_pack("{s:s, s:s, s:s, s:I}", "path", op->path, "algo", "sha256", "oid", op->oid,
-                      "size", (json_int_t)op->size);
-    else
-        v = json_pack("{s:s, s:s, s:s}", "content", op->content_b64, "path", op->path, "encoding",
-                      "base64");
-    return ndjson_line(json_pack("{s:s, s:o}", "key", op->lfs ? "lfsFile" : "file", "value", v));
+    if (!op->lfs)
+        return file_line(op->path, op->content_b64, NULL, 0);
+    json_t *v = json_pack("{s:s, s:s, s:s, s:I}", "path", op->path, "algo", "sha256", "oid",
+                          op->oid, "size", (json_int_t)op->size);
+    return ndjson_line(json_pack("{s:s, s:o}", "key", "lfsFile", "value", v));
 }
 
 uint64_t uploader__hub_commit_op_line_len(const struct hub_commit_op *op)

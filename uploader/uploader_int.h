@@ -46,6 +46,8 @@ char *uploader__url_encode_segment(const char *s);
 char *uploader__url_encode_path(const char *s);
 /* Base64 (standard, padded). Heap string. */
 char *uploader__b64_encode(const void *data, size_t len);
+/* The same into out (4 * ((len + 2) / 3) bytes, no NUL); returns that length. */
+size_t uploader__b64_encode_to(const void *data, size_t len, char *out);
 /* n bytes as 2n lower-case hex digits and a NUL into out. */
 void uploader__hex_encode(const unsigned char *d, size_t n, char *out);
 /* True, out filled, when h is exactly 2n lower-case hex digits. */
@@ -362,6 +364,8 @@ char *uploader__hub_body_commit(const char *summary, const char *description, co
 char *uploader__hub_commit_header_line(const char *summary, const char *description,
                                        const char *parent);
 char *uploader__hub_commit_op_line(const struct hub_commit_op *op);
+/* A regular file's line from its raw content (base64-encoded into the line). */
+char *uploader__hub_commit_file_line(const char *path, const void *data, size_t len);
 uint64_t uploader__hub_commit_op_line_len(const struct hub_commit_op *op);
 char *uploader__hub_commit_delete_line(const char *path); /* a path ending in / deletes a folder */
 int uploader__hub_parse_commit(const char *body, char **oid, char **url, struct hs_err *err);

@@ -127,12 +127,17 @@ char *uploader__url_encode_path(const char *s)
 
 char *uploader__b64_encode(const void *data, size_t len)
 {
+    char *out = malloc(4 * ((len + 2) / 3) + 1);
+    if (out)
+        out[uploader__b64_encode_to(data, len, out)] = 0;
+    return out;
+}
+
+size_t uploader__b64_encode_to(const void *data, size_t len, char *out)
+{
     static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     const unsigned char *in = data;
-    size_t olen = 4 * ((len + 2) / 3);
-    char *out = malloc(olen + 1), *p = out;
-    if (!out)
-        return NULL;
+    char *p = out;
     size_t i = 0;
     for (; i + 2 < len; i += 3) {
         uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
@@ -148,8 +153,7 @@ char *uploader__b64_encode(const void *data, size_t len)
         *p++ = i + 1 < len ? tbl[(v >> 6) & 63] : '=';
         *p++ = '=';
     }
-    *p = 0;
-    return out;
+    return (size_t)(p - out);
 }
 
 void uploader__hex_encode(const unsigned char *d, size_t n, char *out)

@@ -309,6 +309,37 @@ static void test_commit_body(void **s)
     assert_int_equal(b[len - 1], 0); /* strtok wrote over the final \n */
     free(b);
 
+    /* A regular file's line from raw bytes (the base64 spliced in, not
+     * encoded by jansson): the same bytes as jansson's own rendering, its
+     * length the measured one, whatever the path holds. */
+    const char *lpaths[] = {"a.txt", "dir/\"content\":\"\"/x", "q\\\"\n\x01é/\"content\":\"\"",
+                            "\"content\":\"\""};
+    const char raw[] = "\x00\xff{\"content\":\"\"}";
+    for (size_t i = 0; i < sizeof(lpaths) / sizeof(lpaths[0]); i++) {
+        for (size_t rl = 0; rl < sizeof(raw); rl++) {
+            char *l = uploader__hub_commit_file_line(lpaths[i], raw, rl);
+            assert_non_null(l);
+            char *b64 = uploader__b64_encode(raw, rl);
+            json_t *ref = json_pack("{s:s, s:{s:s, s:s, s:s}}", "key", "file", "value", "content",
+                                    b64, "path", lpaths[i], "encoding", "base64");
+            char *rs = json_dumps(ref, JSON_COMPACT);
+            size_t rsl = strlen(rs);
+            assert_int_equal(strlen(l), rsl + 1);
+            assert_memory_equal(l, rs, rsl);
+            assert_int_equal(l[rsl], '\n');
+            struct hub_commit_op op = {.path = lpaths[i], .size = rl};
+            assert_int_equal(uploader__hub_commit_op_line_len(&op), rsl + 1);
+            op.content_b64 = b64;
+            char *ol = uploader__hub_commit_op_line(&op);
+            assert_string_equal(ol, l);
+            free(ol);
+            free(rs);
+            json_decref(ref);
+            free(b64);
+            free(l);
+        }
+    }
+
     char *oid = NULL, *url = NULL;
     struct hs_err err;
     assert_int_equal(
