@@ -65,6 +65,8 @@ struct hash_job {
     EVP_MD_CTX *sha256, *sha1;
     char *buf;
     uint64_t done, counted; /* bytes hashed; of them counted in bytes_read */
+    unsigned char *sample;  /* the caller's: the file's first sample_cap bytes, as read */
+    size_t sample_cap, *sample_len;
     struct hash_key key;
     struct uploader_hash res;
     int err;
@@ -224,6 +226,10 @@ static void job_read(struct hash_job *j)
         EVP_DigestUpdate(j->sha256, j->buf, (size_t)k);
         if (wants_sha1(j))
             EVP_DigestUpdate(j->sha1, j->buf, (size_t)k);
+        if (j->sample && j->done < j->sample_cap) {
+            size_t n = j->sample_cap - (size_t)j->done;
+            memcpy(j->sample + j->done, j->buf, n < (size_t)k ? n : (size_t)k);
+        }
         j->done += (uint64_t)k;
     }
     if (j->done < j->key.size)
@@ -244,6 +250,8 @@ static void job_read(struct hash_job *j)
         EVP_DigestFinal_ex(j->sha1, d, &dl);
         uploader__hex_encode(d, 20, j->res.sha1);
     }
+    if (j->sample) /* the bytes hashed, from the identity hashed */
+        *j->sample_len = j->key.size < j->sample_cap ? (size_t)j->key.size : j->sample_cap;
     j->res.size = j->key.size;
     j->res.dev = j->key.dev;
     j->res.ino = j->key.ino;
@@ -572,6 +580,13 @@ void uploader__hasher_free(struct hasher *hs)
 int uploader__hasher_hash(struct hasher *hs, const char *path, uploader_hash_cb cb,
                           hasher_progress_cb progress, void *userdata)
 {
+    return uploader__hasher_hash_sample(hs, path, cb, progress, userdata, NULL, 0, NULL);
+}
+
+int uploader__hasher_hash_sample(struct hasher *hs, const char *path, uploader_hash_cb cb,
+                                 hasher_progress_cb progress, void *userdata, void *sample,
+                                 size_t sample_cap, size_t *sample_len)
+{
     struct hash_job *j = calloc(1, sizeof(*j));
     if (!j || !(j->path = strdup(path))) {
         free(j);
@@ -581,6 +596,9 @@ int uploader__hasher_hash(struct hasher *hs, const char *path, uploader_hash_cb 
     j->cb = cb;
     j->progress = progress;
     j->userdata = userdata;
+    j->sample = sample;
+    j->sample_cap = sample_cap;
+    j->sample_len = sample_len;
     j->fd = -1;
     j->work.data = j;
     if (hs->tail)

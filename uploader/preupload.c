@@ -6,9 +6,16 @@
  * (_commit_api.py: chunk_iterable(additions, 256)); at most PRE_PARALLEL
  * groups are in flight, and a smaller group goes out only when the stage is
  * idle or every file is hashed, so the first call leaves while the rest is
- * still being hashed and later calls carry full groups. Each group's
- * 512-byte samples are read on the thread pool from the very file that was
- * hashed (fileio.c), so nothing of a file's content is kept per file. Each
+ * still being hashed and later calls carry full groups. A file's 512-byte
+ * sample is the first bytes the hasher read for its digests, kept in one of
+ * SAMPLE_SLOTS slots from the hash until its group's body is built (so
+ * nothing of a file's content is kept per file, and a push of many small
+ * files opens each one once less): hashing waits for a free slot, i.e. runs
+ * at most SAMPLE_SLOTS files ahead of the groups. A file hashed without
+ * filling its slot (digests from the cache, a read shared with another
+ * request) or while samples are off (a commit an earlier run sent is looked
+ * for first: no group goes until every file is hashed) has its sample read
+ * on the thread pool from the very file that was hashed (fileio.c). Each
  * answer hands its files to uploader__push_plan_files, whose LFS objects start to
  * upload at once; when every file is answered, uploader__push_plan goes on to the
  * commit.
@@ -20,7 +27,17 @@
 
 #define PREUPLOAD_BATCH 256
 #define PRE_PARALLEL    2
-#define SAMPLE_MAX      512
+#define SAMPLE_MAX      PRE_SAMPLE_MAX
+/* Enough for the hasher's queue (push.c HASH_AHEAD), the groups being built
+ * and a full group waiting, so a slot always frees: 512 KiB. */
+#define SAMPLE_SLOTS 1024
+
+struct pre_samples {
+    unsigned char buf[SAMPLE_SLOTS][SAMPLE_MAX];
+    uint16_t free[SAMPLE_SLOTS]; /* free slots: free[0..n_free) */
+    size_t n_free;
+    bool waiting; /* a file waits for a slot */
+};
 
 struct pre_group {
     struct push *p;
@@ -46,6 +63,13 @@ static void group_work(uv_work_t *w)
     for (size_t k = 0; k < g->n; k++) {
         const struct pfile *f = &p->files[g->idx[k]];
         size_t len = f->sf->key.size < SAMPLE_MAX ? (size_t)f->sf->key.size : SAMPLE_MAX;
+        items[k].path = f->sf->repo_path;
+        items[k].size = f->sf->key.size;
+        items[k].sample_len = len;
+        if (f->has_sample) {
+            items[k].sample = p->samples->buf[f->sample_slot];
+            continue;
+        }
         char why[200];
         int rc = uploader__read_file(f->local, &f->sf->key, 0, samples + k * SAMPLE_MAX, len, why,
                                      sizeof(why));
@@ -54,10 +78,7 @@ static void group_work(uv_work_t *w)
                        rc == HS_ECHANGED ? " (run the push again)" : "");
             goto out;
         }
-        items[k].path = f->sf->repo_path;
         items[k].sample = samples + k * SAMPLE_MAX;
-        items[k].sample_len = len;
-        items[k].size = f->sf->key.size;
     }
     if (!(g->body = uploader__hub_body_preupload(items, g->n)))
         hs_err_set(&g->err, -ENOMEM, "out of memory");
@@ -122,11 +143,29 @@ static void group_done(struct http_request *r, void *ud)
     uploader__preupload_pump(p);
 }
 
+/* Loop: the group's body is built; its samples' slots are free again. */
+static void release_samples(struct pre_group *g)
+{
+    struct push *p = g->p;
+    for (size_t k = 0; k < g->n; k++) {
+        struct pfile *f = &p->files[g->idx[k]];
+        if (f->has_sample) {
+            f->has_sample = false;
+            p->samples->free[p->samples->n_free++] = f->sample_slot;
+        }
+    }
+    if (p->samples && p->samples->waiting && !p->failed) {
+        p->samples->waiting = false;
+        uploader__push_queue_hashes(p);
+    }
+}
+
 static void group_read(uv_work_t *w, int status)
 {
     struct pre_group *g = w->data;
     struct push *p = g->p;
     p->inflight--;
+    release_samples(g);
     if (p->failed || status < 0 || g->err.code) {
         struct hs_err e = g->err;
         free(g->body);
@@ -149,6 +188,45 @@ static void group_read(uv_work_t *w, int status)
         p->pre_inflight--;
         free(g);
     }
+}
+
+int uploader__preupload_sample_slot(struct push *p, size_t idx, void **buf)
+{
+    *buf = NULL;
+    if (!p->pre_open)
+        return 0;
+    if (!p->samples) {
+        if (!(p->samples = malloc(sizeof(*p->samples))))
+            return 0; /* read from the file instead */
+        p->samples->n_free = SAMPLE_SLOTS;
+        p->samples->waiting = false;
+        for (size_t i = 0; i < SAMPLE_SLOTS; i++)
+            p->samples->free[i] = (uint16_t)(SAMPLE_SLOTS - 1 - i);
+    }
+    if (p->samples->n_free == 0) {
+        p->samples->waiting = true;
+        return -EAGAIN;
+    }
+    struct pfile *f = &p->files[idx];
+    f->sample_slot = p->samples->free[--p->samples->n_free];
+    *buf = p->samples->buf[f->sample_slot];
+    return 0;
+}
+
+void uploader__preupload_sample_done(struct push *p, size_t idx, size_t len)
+{
+    struct pfile *f = &p->files[idx];
+    size_t want = f->sf->key.size < SAMPLE_MAX ? (size_t)f->sf->key.size : SAMPLE_MAX;
+    if (len != SIZE_MAX && len == want)
+        f->has_sample = true;
+    else
+        p->samples->free[p->samples->n_free++] = f->sample_slot;
+}
+
+void uploader__preupload_free(struct push *p)
+{
+    free(p->samples);
+    p->samples = NULL;
 }
 
 void uploader__preupload_ready(struct push *p, size_t idx)

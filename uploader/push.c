@@ -30,7 +30,6 @@
 
 void uploader__push_gone(struct uploader *u, struct push *p);
 static void next(struct push *p);
-static void queue_hashes(struct push *p);
 static void check_tree(struct push *p, bool all_files);
 
 /* ---- life cycle -------------------------------------------------------- */
@@ -46,6 +45,7 @@ static void push_free(struct push *p)
     free(p->deletes);
     free(p->objs);
     free(p->ready);
+    uploader__preupload_free(p);
     uploader__push_state_clear(&p->st);
     free(p->repo.endpoint);
     free(p->repo.type);
@@ -318,13 +318,16 @@ static void branch_done(struct http_request *r, void *ud)
 struct hash_ctx {
     struct push *p;
     size_t idx;
+    void *sample;      /* its preupload sample slot, or NULL (preupload.c) */
+    size_t sample_len; /* set by the hasher when it filled the slot */
 };
 
 static void hash_done(int status, const struct uploader_hash *h, const struct hs_err *err, void *ud)
 {
     struct hash_ctx *c = ud;
     struct push *p = c->p;
-    size_t i = c->idx;
+    size_t i = c->idx, sample_len = c->sample ? c->sample_len : 0;
+    bool sampled = c->sample != NULL;
     free(c);
     p->inflight--;
     if (p->failed)
@@ -342,11 +345,13 @@ static void hash_done(int status, const struct uploader_hash *h, const struct hs
         return uploader__push_fail(p, -EIO, &e);
     }
     sf->hashed = true;
+    if (sampled)
+        uploader__preupload_sample_done(p, i, sample_len);
     p->hash_done++;
     uploader__push_progress(p, false);
     uploader__preupload_ready(p, i);
     if (p->hash_done < p->n_files) {
-        queue_hashes(p);
+        uploader__push_queue_hashes(p);
         return uploader__preupload_pump(p);
     }
     if (uploader__push_persist(p) < 0)
@@ -372,18 +377,21 @@ static void hash_tick(uint64_t done, void *ud)
  * every push of the uploader, `parallel` work items at once, small files
  * hashed up to 64 per item: hash.c): a push of 100,000 files holds 128 hash
  * jobs, not 100,000, and pushes take turns. */
-static void queue_hashes(struct push *p)
+void uploader__push_queue_hashes(struct push *p)
 {
     while (!p->failed && p->hash_next < p->n_files && p->hash_next - p->hash_done < HASH_AHEAD) {
         size_t i = p->hash_next;
+        void *sample;
+        if (uploader__preupload_sample_slot(p, i, &sample) < 0)
+            return; /* the preupload stage calls again when a slot frees */
         struct hash_ctx *c = malloc(sizeof(*c));
         if (!c)
             return uploader__push_fail(p, -ENOMEM, NULL);
-        c->p = p;
-        c->idx = i;
+        *c = (struct hash_ctx){.p = p, .idx = i, .sample = sample, .sample_len = SIZE_MAX};
         int rc = p->u->closing ? -ECANCELED
-                               : uploader__hasher_hash(p->u->hasher, p->files[i].local, hash_done,
-                                                       hash_tick, c);
+                               : uploader__hasher_hash_sample(p->u->hasher, p->files[i].local,
+                                                              hash_done, hash_tick, c, sample,
+                                                              PRE_SAMPLE_MAX, &c->sample_len);
         if (rc < 0) {
             free(c);
             return uploader__push_fail(p, rc, NULL);
@@ -406,7 +414,7 @@ static void start_hashing(struct push *p)
     /* A commit an earlier run sent is looked for once every file is hashed
      * (check_tree); otherwise files go to preupload as they are hashed. */
     p->pre_open = !p->st.commit_sent;
-    queue_hashes(p);
+    uploader__push_queue_hashes(p);
 }
 
 /* ---- plan: what to send (after every preupload answer) ----------------- */

@@ -31,7 +31,9 @@ struct pfile {
     struct push_state_file *sf; /* repo path, identity and hashes (p->st.files) */
     uint64_t hash_progress;     /* bytes hashed so far while being hashed */
     bool lfs, ignore, unchanged;
-    char *remote_oid; /* the repo's oid from preupload, until the file is planned */
+    bool has_sample;      /* preupload sample kept from the hash read, in slot sample_slot */
+    uint16_t sample_slot; /* (preupload.c) */
+    char *remote_oid;     /* the repo's oid from preupload, until the file is planned */
 };
 
 /* One LFS object this run has to make sure the Hub has. */
@@ -99,8 +101,9 @@ struct push {
     /* the preupload stage (preupload.c): hashed files not yet in a group are
      * ready[ready_head..ready_tail) */
     size_t *ready, ready_head, ready_tail, pre_answered;
-    unsigned pre_inflight; /* groups being read or asked */
-    bool pre_open;         /* groups may go (not while a sent commit is looked for) */
+    unsigned pre_inflight;       /* groups being read or asked */
+    struct pre_samples *samples; /* preupload.c: samples kept from the hash reads */
+    bool pre_open;               /* groups may go (not while a sent commit is looked for) */
     unsigned commit_attempts;
     bool commit_refused; /* a 412: fail with commit_412 unless the tree has our files */
     struct hs_err commit_412;
@@ -119,7 +122,8 @@ struct push {
 
 /* push.c */
 void uploader__push_fail(struct push *p, int code, const struct hs_err *err);
-void uploader__push_maybe_end(struct push *p); /* ends the push once nothing is in flight */
+void uploader__push_queue_hashes(struct push *p); /* more files to the hasher, as allowed */
+void uploader__push_maybe_end(struct push *p);    /* ends the push once nothing is in flight */
 void uploader__push_plan_files(struct push *p, const size_t *idx, size_t n); /* a group answered */
 void uploader__push_plan(struct push *p); /* every file answered by preupload: on to the commit */
 int uploader__push_persist(struct push *p);
@@ -143,6 +147,16 @@ void uploader__push_commit_body_free(struct push *p);
 /* preupload.c */
 void uploader__preupload_ready(struct push *p, size_t idx); /* file idx is hashed */
 void uploader__preupload_pump(struct push *p);
+/* A sample slot for file idx's hash (*buf, PRE_SAMPLE_MAX bytes; NULL when
+ * samples are not kept: the sample is read from the file), 0; or -EAGAIN
+ * when every slot is taken: hash idx once a group frees some (the stage
+ * calls uploader__push_queue_hashes). */
+int uploader__preupload_sample_slot(struct push *p, size_t idx, void **buf);
+/* The hash of idx ended: its sample is kept when len is not SIZE_MAX (the
+ * hasher filled it), else its slot is freed. */
+void uploader__preupload_sample_done(struct push *p, size_t idx, size_t len);
+void uploader__preupload_free(struct push *p);
+#define PRE_SAMPLE_MAX 512
 
 /* lfs.c */
 void uploader__lfs_start(struct push *p); /* STEP_BATCH: batch calls, then uploads, then commit */

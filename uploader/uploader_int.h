@@ -282,6 +282,15 @@ typedef void (*hasher_progress_cb)(uint64_t done, void *userdata);
  * item but the last (not for a cache hit). */
 int uploader__hasher_hash(struct hasher *hs, const char *path, uploader_hash_cb cb,
                           hasher_progress_cb progress, void *userdata);
+/* The same, keeping the file's first bytes as read for its hash: when the
+ * file is read and hashed (not from the cache, not shared with another
+ * read, no failure), the first min(size, sample_cap) bytes are in sample
+ * and *sample_len is set to that count before cb runs; else *sample_len is
+ * left alone. sample and sample_len stay valid until cb (thread pool
+ * writes them). */
+int uploader__hasher_hash_sample(struct hasher *hs, const char *path, uploader_hash_cb cb,
+                                 hasher_progress_cb progress, void *userdata, void *sample,
+                                 size_t sample_cap, size_t *sample_len);
 unsigned uploader__hasher_files_read(const struct hasher *hs);
 uint64_t uploader__hasher_bytes_read(const struct hasher *hs); /* read and hashed, over all files */
 /* Synchronous one-shot hash (tests, thread-pool work). */

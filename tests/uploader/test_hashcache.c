@@ -438,6 +438,53 @@ static void test_batch_file_changes(void **s)
     }
 }
 
+/* uploader__hasher_hash_sample keeps a file's first bytes from the read that
+ * hashed it: a small file (batch), a large one (slices), one shorter than
+ * the sample; a cache hit leaves the length alone (nothing was read). */
+static void test_hash_sample(void **s)
+{
+    (void)s;
+    const char *path = "/tmp/hs_hashcache_sample.bin";
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    struct uploader_hashcache *c = uploader_hashcache_new(0);
+    struct hasher *hs = NULL;
+    assert_int_equal(uploader__hasher_new(&loop, c, 2, &hs), 0);
+    const size_t sizes[] = {100, 4096, 3u << 20};
+    for (size_t i = 0; i < 3; i++) {
+        FILE *f = fopen(path, "w");
+        assert_non_null(f);
+        for (size_t k = 0; k < sizes[i]; k++)
+            fputc((int)((k * 7 + i) % 251), f);
+        assert_int_equal(fclose(f), 0);
+        unsigned char sample[512];
+        size_t len = SIZE_MAX;
+        struct hash_out o = {0};
+        assert_int_equal(
+            uploader__hasher_hash_sample(hs, path, hash_cb, NULL, &o, sample, sizeof(sample), &len),
+            0);
+        run_until(&loop, &o.done);
+        assert_int_equal(o.status, 0);
+        size_t want = sizes[i] < 512 ? sizes[i] : 512;
+        assert_int_equal(len, want);
+        for (size_t k = 0; k < want; k++)
+            assert_int_equal(sample[k], (k * 7 + i) % 251);
+        len = SIZE_MAX;
+        o = (struct hash_out){0};
+        assert_int_equal(
+            uploader__hasher_hash_sample(hs, path, hash_cb, NULL, &o, sample, sizeof(sample), &len),
+            0);
+        run_until(&loop, &o.done);
+        assert_true(o.h.from_cache);
+        assert_int_equal(len, SIZE_MAX);
+    }
+    uploader__hasher_free(hs);
+    uploader_hashcache_free(c);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    assert_int_equal(uv_loop_close(&loop), 0);
+    unlink(path);
+}
+
 /* uploader__read_file reads exactly the bytes hashed: a file grown or shrunk
  * between the identity check and the read (one preadv reading a byte more
  * than asked when the read reaches the end) is HS_ECHANGED. */
@@ -547,10 +594,10 @@ static void test_prehash_feeds_cache(void **s)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_lru_bound),           cmocka_unit_test(test_rewrite_in_place),
-        cmocka_unit_test(test_small_batches),       cmocka_unit_test(test_batch_file_changes),
-        cmocka_unit_test(test_read_file_races),     cmocka_unit_test(test_shared_read),
-        cmocka_unit_test(test_prehash_feeds_cache),
+        cmocka_unit_test(test_lru_bound),       cmocka_unit_test(test_rewrite_in_place),
+        cmocka_unit_test(test_small_batches),   cmocka_unit_test(test_batch_file_changes),
+        cmocka_unit_test(test_read_file_races), cmocka_unit_test(test_hash_sample),
+        cmocka_unit_test(test_shared_read),     cmocka_unit_test(test_prehash_feeds_cache),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

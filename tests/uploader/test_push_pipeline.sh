@@ -85,4 +85,40 @@ keys = [re.sub(r" [0-9.]+ (B|[KMG]iB)/s| ETA [0-9:]+| [0-9]+:[0-9]{2}(:[0-9]{2})
         for l in open(sys.argv[1]) if l.startswith("hubsync: ") and "%" in l]
 sys.exit(0 if keys and all(a != b for a, b in zip(keys, keys[1:])) else 1)' "$WORK/err"
 check "the shards download back identical" same_content "$P" alice/pipe-progress main
+
+# The preupload sample is the file's first 512 bytes, kept from the read
+# that hashed it (not read again): the emulator, like the Hub, makes a file
+# of 1 MiB or more LFS when its sample holds a NUL (.raw: not in the default
+# .gitattributes, which makes *.bin LFS whatever it holds), and refuses a
+# commit with a binary regular file over 1 MiB. A NUL at byte 511 is in the
+# sample, one at byte 512 is not — for files hashed within a batch (exactly
+# 1 MiB) and in slices of their own (2 MiB), among 300 small files.
+S=$WORK/samples
+"$PY" - "$S" <<'PYEOF'
+import os, sys
+d = sys.argv[1]
+for sub in ("in", "in/small", "out"):
+    os.makedirs(os.path.join(d, sub))
+for name, size, nul in (("in/head-nul.raw", 2 << 20, 511), ("out/late-nul.raw", 2 << 20, 512),
+                        ("in/mib-head-nul.raw", 1 << 20, 511), ("in/mib-late-nul.raw", 1 << 20, 512)):
+    b = bytearray(b"a" * size)
+    b[nul] = 0
+    open(os.path.join(d, name), "wb").write(b)
+for i in range(300):
+    open(os.path.join(d, "in", "small", "f%03d.txt" % i), "w").write("line %d\n" % i * (1 + i % 7))
+PYEOF
+push "$S/in" --repo alice/pipe-samples
+check "samples push exits 0" test "$RC" -eq 0
+check "a NUL at byte 511 (in the sample) makes LFS, one at 512 regular; the small files regular" "$PY" -c '
+import json, sys
+ops = [r["ops"] for r in map(json.loads, open(sys.argv[1])) if "/commit/" in r["path"] and r.get("ops")][-1]
+kind = {o["path"]: o["op"] for o in ops}
+sys.exit(0 if kind.pop("head-nul.raw") == kind.pop("mib-head-nul.raw") == "lfsFile" and
+         kind.pop("mib-late-nul.raw") == "file" and len(kind) == 300 and
+         set(kind.values()) == {"file"} else 1)' "$EMU_LOG"
+check "the sampled files download back identical" same_content "$S/in" alice/pipe-samples main
+push "$S/out" --repo alice/pipe-samples
+check "a NUL at byte 512 is not in the sample: regular, refused as binary (exit 1)" \
+    bash -c "[ $RC -eq 1 ] && grep -q 'contains binary files' '$WORK/err' &&
+             grep -q 'Offending files: late-nul.raw ' '$WORK/err'"
 finish
