@@ -139,20 +139,45 @@ char *uploader__hub_body_create_repo(const struct hub_repo *r, bool private_repo
     return dump(j);
 }
 
+/* The samples' base64 goes between the quotes of each item's "sample":""
+ * in jansson's rendering with empty samples, as in file_line below (in
+ * order: one per item, and an escaped path cannot hold an unescaped
+ * quote), so the samples never go through the JSON encoder. */
 char *uploader__hub_body_preupload(const struct hub_preupload_item *items, size_t n)
 {
+    static const char key[] = "\"sample\":\"\"";
     json_t *files = json_array();
+    size_t b64_len = 0;
     for (size_t i = 0; files && i < n; i++) {
-        char *b64 = uploader__b64_encode(items[i].sample, items[i].sample_len);
-        if (!b64) {
+        b64_len += 4 * ((items[i].sample_len + 2) / 3);
+        if (json_array_append_new(files,
+                                  json_pack("{s:s, s:s, s:I}", "path", items[i].path, "sample", "",
+                                            "size", (json_int_t)items[i].size)) < 0) {
             json_decref(files);
             return NULL;
         }
-        json_array_append_new(files, json_pack("{s:s, s:s, s:I}", "path", items[i].path, "sample",
-                                               b64, "size", (json_int_t)items[i].size));
-        free(b64);
     }
-    return dump(json_pack("{s:o}", "files", files));
+    char *skel = dump(json_pack("{s:o}", "files", files));
+    size_t sl = skel ? strlen(skel) : 0;
+    char *out = skel ? malloc(sl + b64_len + 1) : NULL, *o = out;
+    const char *from = skel;
+    for (size_t i = 0; out && i < n; i++) {
+        const char *at = strstr(from, key);
+        if (!at) {
+            free(out);
+            out = NULL;
+            break;
+        }
+        at += sizeof(key) - 2; /* past the opening quote of the value */
+        memcpy(o, from, (size_t)(at - from));
+        o += at - from;
+        o += uploader__b64_encode_to(items[i].sample, items[i].sample_len, o);
+        from = at;
+    }
+    if (out)
+        memcpy(o, from, sl - (size_t)(from - skel) + 1);
+    free(skel);
+    return out;
 }
 
 int uploader__hub_parse_preupload(const char *body, struct hub_preupload_item *items, size_t n,

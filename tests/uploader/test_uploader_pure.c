@@ -153,6 +153,31 @@ static void test_preupload(void **s)
     assert_int_equal(json_integer_value(json_object_get(f1, "size")), 497764107);
     json_decref(j);
     free(body);
+    /* the samples spliced in: the bytes of jansson's own rendering, whatever
+     * the paths hold */
+    const unsigned char raw[] = "\0\xff\"sample\":\"\"";
+    struct hub_preupload_item odd[3] = {
+        {.path = "a/\"sample\":\"\"", .sample = raw, .sample_len = sizeof(raw), .size = 1},
+        {.path = "\"sample\":\"\"\\", .sample = raw, .sample_len = 0, .size = 0},
+        {.path = "é\n", .sample = raw, .sample_len = 5, .size = 5},
+    };
+    body = uploader__hub_body_preupload(odd, 3);
+    json_t *ref = json_array();
+    for (size_t i = 0; i < 3; i++) {
+        char *b64 = uploader__b64_encode(odd[i].sample, odd[i].sample_len);
+        json_array_append_new(ref, json_pack("{s:s, s:s, s:I}", "path", odd[i].path, "sample", b64,
+                                             "size", (json_int_t)odd[i].size));
+        free(b64);
+    }
+    j = json_pack("{s:o}", "files", ref);
+    char *want = json_dumps(j, JSON_COMPACT);
+    assert_string_equal(body, want);
+    free(want);
+    json_decref(j);
+    free(body);
+    body = uploader__hub_body_preupload(odd, 0);
+    assert_string_equal(body, "{\"files\":[]}");
+    free(body);
     const char *ans =
         "{\"files\":[{\"path\":\"config.json\",\"uploadMode\":\"regular\",\"shouldIgnore\":false,"
         "\"oid\":\"2f9618c3a19b9a61add74f70bfb121335aeef666\"},{\"path\":\"model.safetensors\","
