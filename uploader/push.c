@@ -320,6 +320,8 @@ struct hash_ctx {
     size_t idx;
 };
 
+static int verify_grown(struct push *p, size_t i);
+
 static void hash_done(int status, const struct uploader_hash *h, const struct hs_err *err, void *ud)
 {
     struct hash_ctx *c = ud;
@@ -342,6 +344,8 @@ static void hash_done(int status, const struct uploader_hash *h, const struct hs
         return uploader__push_fail(p, -EIO, &e);
     }
     sf->hashed = true;
+    if (sf->dg.unverified && verify_grown(p, i) < 0)
+        return;
     p->hash_done++;
     uploader__push_progress(p, false);
     uploader__preupload_ready(p, i);
@@ -353,6 +357,64 @@ static void hash_done(int status, const struct uploader_hash *h, const struct hs
         return;
     p->step = p->st.commit_sent ? STEP_CHECK_SENT : STEP_PREUPLOAD;
     next(p);
+}
+
+/* A digest hashed while its file was written was read again: agreed, or
+ * the push fails (the file is hashed afresh on the next try). */
+static void verify_done(int status, const struct hs_err *err, void *ud)
+{
+    struct hash_ctx *c = ud;
+    struct push *p = c->p;
+    struct pfile *f = &p->files[c->idx];
+    free(c);
+    p->inflight--;
+    p->verifying--;
+    if (p->failed)
+        return uploader__push_maybe_end(p);
+    if (status < 0)
+        return uploader__push_fail(p, status, err);
+    f->sf->dg.unverified = false;
+    if (p->verifying == 0 && p->after_verify) {
+        void (*then)(struct push *) = p->after_verify;
+        p->after_verify = NULL;
+        then(p);
+    }
+}
+
+static int verify_grown(struct push *p, size_t i)
+{
+    struct hash_ctx *c = malloc(sizeof(*c));
+    if (!c) {
+        uploader__push_fail(p, -ENOMEM, NULL);
+        return -ENOMEM;
+    }
+    *c = (struct hash_ctx){p, i};
+    struct pfile *f = &p->files[i];
+    int rc = uploader__grow_verify(p->u->grow, f->local, &f->sf->key, verify_done, c);
+    if (rc != 0) {
+        free(c);
+        struct hs_err e;
+        hs_err_set(&e, rc,
+                   rc == HS_ECHANGED ? "%s was hashed while it was written and that hash can no "
+                                       "longer be verified; nothing was committed, it is hashed "
+                                       "again on the next try"
+                                     : "%s: cannot verify its hash: %s",
+                   f->local, hs_strerror(rc));
+        uploader__push_fail(p, rc, &e);
+        return rc;
+    }
+    p->verifying++;
+    p->inflight++;
+    return 0;
+}
+
+/* True when fn must wait for the verifications (it is called after them). */
+static bool hold_for_verify(struct push *p, void (*fn)(struct push *p))
+{
+    if (p->verifying == 0)
+        return false;
+    p->after_verify = fn;
+    return true;
 }
 
 /* A work item of a file's hash finished: progress as the pool works. */
@@ -478,6 +540,8 @@ void uploader__push_plan(struct push *p)
     p->prog.files_changed = changed;
     p->res.files_committed = changed;
     if (changed == 0 && p->n_deletes == 0) {
+        if (hold_for_verify(p, uploader__push_plan))
+            return; /* "unchanged" may rest on a digest not yet verified */
         p->res.nothing_to_commit = true;
         if (p->parent) {
             p->res.commit_oid = strdup(p->parent);
@@ -514,6 +578,8 @@ static void build_done(uv_work_t *w, int status)
 
 void uploader__lfs_all_done(struct push *p)
 {
+    if (hold_for_verify(p, uploader__lfs_all_done))
+        return;
     p->step = STEP_COMMIT_BUILD;
     phase(p, UPLOADER_PHASE_COMMIT);
     p->work.data = p;

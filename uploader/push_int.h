@@ -15,6 +15,7 @@ struct uploader {
     struct uploader_hashcache *cache;
     uint64_t prehashed; /* files stored by uploader_prehash */
     struct hasher *hasher;
+    struct hash_grow *grow; /* files hashed as they are written (hash_grow.c) */
     char *endpoint;
     unsigned max_parallel;
     hs_usec_t retry_base; /* API backoff base, also for re-batch rounds */
@@ -95,6 +96,10 @@ struct push {
     unsigned inflight; /* http requests, hash jobs and thread-pool work of this push */
     unsigned xfers;    /* storage transfers in flight (parts, basic PUTs, completions) */
     bool batching;
+    /* digests hashed while their files were written, being read once more
+     * (hash_grow.c): the commit, or the end without one, waits for them */
+    unsigned verifying;
+    void (*after_verify)(struct push *p);
     size_t hash_next, hash_done, pre_next;
     /* the preupload stage (preupload.c): hashed files not yet in a group are
      * ready[ready_head..ready_tail) */
