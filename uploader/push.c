@@ -27,11 +27,13 @@
 #define PATHS_INFO_BATCH 500
 #define COMMIT_ATTEMPTS  5
 #define HASH_AHEAD       8 /* files of one push queued at the shared hasher */
+#define PERSIST_EVERY_MS 1000
 
 void uploader__push_gone(struct uploader *u, struct push *p);
 static void next(struct push *p);
 static void queue_hashes(struct push *p);
 static void check_tree(struct push *p, bool all_files);
+static int persist_write(struct push *p);
 
 /* ---- life cycle -------------------------------------------------------- */
 
@@ -66,6 +68,8 @@ void uploader__push_maybe_end(struct push *p)
     if (p->inflight > 0 || (!p->failed && p->step != STEP_DONE))
         return;
     struct uploader *u = p->u;
+    if (p->failed && p->persist_dirty)
+        persist_write(p); /* the progress not yet written, for the next try (best effort) */
     if (p->failed)
         p->hooks.done(p->failed, NULL, &p->err, p->hooks.userdata);
     else {
@@ -104,19 +108,28 @@ void uploader__push_interrupt(struct push *p)
     uploader__push_fail(p, -EINTR, &e);
 }
 
+/* The resume state to the caller's hook; 0 or its error (nothing else). */
+static int persist_write(struct push *p)
+{
+    size_t len;
+    char *doc = uploader__push_state_dump(&p->st, &len);
+    if (!doc)
+        return -ENOMEM;
+    int rc = p->hooks.persist(doc, len, p->hooks.userdata);
+    free(doc);
+    p->persisted_at = hs_now_monotonic();
+    p->persist_dirty = false;
+    return rc;
+}
+
 int uploader__push_persist(struct push *p)
 {
     if (!p->hooks.persist)
         return 0;
-    size_t len;
-    char *doc = uploader__push_state_dump(&p->st, &len);
-    if (!doc) {
+    int rc = persist_write(p);
+    if (rc == -ENOMEM) {
         uploader__push_fail(p, -ENOMEM, NULL); /* callers return on < 0: the push must end */
-        return -ENOMEM;
-    }
-    int rc = p->hooks.persist(doc, len, p->hooks.userdata);
-    free(doc);
-    if (rc < 0) {
+    } else if (rc < 0) {
         struct hs_err e;
         if (p->hooks.persist_path)
             hs_err_set(&e, rc, "cannot save the resumable push state %s: %s", p->hooks.persist_path,
@@ -126,6 +139,15 @@ int uploader__push_persist(struct push *p)
         uploader__push_fail(p, rc, &e);
     }
     return rc;
+}
+
+int uploader__push_persist_soon(struct push *p)
+{
+    if (p->hooks.persist && hs_now_monotonic() - p->persisted_at < PERSIST_EVERY_MS * 1000) {
+        p->persist_dirty = true;
+        return 0;
+    }
+    return uploader__push_persist(p);
 }
 
 /* Report at most every 200 ms, and at once on a phase change (force) or when

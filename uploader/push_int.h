@@ -100,6 +100,10 @@ struct push {
      * (hash_grow.c): the commit, or the end without one, waits for them */
     unsigned verifying;
     void (*after_verify)(struct push *p);
+    /* the resume state (uploader__push_persist_soon): when last written, and
+     * whether progress since is not written yet */
+    hs_usec_t persisted_at;
+    bool persist_dirty;
     size_t hash_next, hash_done, pre_next;
     /* the preupload stage (preupload.c): hashed files not yet in a group are
      * ready[ready_head..ready_tail) */
@@ -127,9 +131,18 @@ void uploader__push_fail(struct push *p, int code, const struct hs_err *err);
 void uploader__push_maybe_end(struct push *p); /* ends the push once nothing is in flight */
 void uploader__push_plan_files(struct push *p, const size_t *idx, size_t n); /* a group answered */
 void uploader__push_plan(struct push *p); /* every file answered by preupload: on to the commit */
-int uploader__push_persist(struct push *p);
 void uploader__push_interrupt(struct push *p);
 void uploader__push_progress(struct push *p, bool force);
+/* Write the resume state now (a milestone: every file hashed, the commit
+ * about to be sent, an interruption); < 0 and the push failed. */
+int uploader__push_persist(struct push *p);
+/* Progress a crash may lose because the Hub tells it again (an object
+ * stored: the next batch answer says the Hub has it; a batch answer): written
+ * at most every PERSIST_EVERY_MS, else with the next write or when the push
+ * fails, so a push of n objects writes its O(n) state O(duration) times, not
+ * n times. A part's ETag is written at once (uploader__push_persist): the
+ * durability rule is that a part storage acknowledged is never sent again. */
+int uploader__push_persist_soon(struct push *p);
 int uploader__push_submit(struct push *p, struct http_request *r);
 bool uploader__push_settle(struct push *p, struct http_request *r);
 void uploader__push_fail_http(struct push *p, struct http_request *r, const char *what);
