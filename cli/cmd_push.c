@@ -79,7 +79,8 @@ struct run_ctx {
     const char *prefix; /* PATH_IN_REPO, "" for the root */
     struct uploader_push_request req;
     struct uploader_push_hooks hooks;
-    bool relisted_main; /* the revision is new: it starts as main's files */
+    bool relisted_main;    /* the revision is new: it starts as main's files */
+    unsigned state_writes; /* times the resume state was written (-v says at the end) */
 };
 
 /* ---- folder walk ------------------------------------------------------- */
@@ -267,6 +268,7 @@ static int persist(const char *json, size_t len, void *ud)
     struct run_ctx *ctx = ud;
     if (!ctx->state_path[0])
         return 0;
+    ctx->state_writes++;
     struct hs_atomic_opts o = {.mode = 0600, .tmp_suffix = ".tmp", .no_sync = true};
     return hs_write_file_atomic_opt(ctx->state_path, json, len, &o);
 }
@@ -291,6 +293,8 @@ static void done(int status, const struct uploader_result *res, const struct hs_
     struct run_ctx *ctx = ud;
     ctx->finished = true;
     pbar_end(&ctx->bar, stderr);
+    hs_log_debug("push: resume state written %u time%s", ctx->state_writes,
+                 ctx->state_writes == 1 ? "" : "s");
     if (status == -EINTR && ctx->signum) {
         fprintf(stderr, "hubsync: interrupted; re-run the same command to resume\n");
         ctx->status = 128 + ctx->signum;
@@ -603,6 +607,12 @@ static int run(int argc, char **argv)
     int rc = parse_args(argc, argv, &c);
     if (rc)
         return rc;
+    enum hs_log_level level;
+    const char *lv = getenv("HUBSYNC_LOG_LEVEL");
+    if (lv && *lv && config_log_level_parse(lv, &level))
+        hs_log_set_level(level); /* debug: what the push did, e.g. the resume state writes */
+    else if (lv && *lv)
+        hs_log_warn("HUBSYNC_LOG_LEVEL=\"%s\" is not error, warn, info or debug: ignored", lv);
     struct hs_err err = {0};
     if (config_repo_id_check(c.repo, &err) < 0) {
         fprintf(stderr, "hubsync push: invalid repo id \"%s\": %s\n", c.repo, err.msg);

@@ -64,6 +64,14 @@ static void on_protected(struct watcher_job *wj, const char *id, const char *pat
         job_on_file_protected(j, id, path);
 }
 
+static void on_growing(struct watcher_job *wj, const char *id, const char *path, void *ud)
+{
+    (void)ud;
+    struct job *j = watcher_job_userdata(wj);
+    if (j)
+        job_on_file_growing(j, id, path);
+}
+
 static void on_output(struct watcher_job *wj, const struct watcher_output *out, void *ud)
 {
     (void)ud;
@@ -113,10 +121,13 @@ static json_t *status_json(struct service *s)
     if (s->up && !s->stopping) {
         struct uploader_hashcache_stats hc;
         uploader_hash_cache_stats(s->up, &hc);
-        cache = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "entries", (json_int_t)hc.entries,
-                          "max_entries", (json_int_t)hc.max_entries, "hits", (json_int_t)hc.hits,
-                          "misses", (json_int_t)hc.misses, "evictions", (json_int_t)hc.evictions,
-                          "prehashed", (json_int_t)hc.prehashed, "files_read",
+        cache = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "entries",
+                          (json_int_t)hc.entries, "max_entries", (json_int_t)hc.max_entries, "hits",
+                          (json_int_t)hc.hits, "misses", (json_int_t)hc.misses, "evictions",
+                          (json_int_t)hc.evictions, "prehashed", (json_int_t)hc.prehashed,
+                          "hashed_while_written", (json_int_t)hc.grown_finished,
+                          "verified_after_written", (json_int_t)hc.grown_verified,
+                          "rewritten_after_hashed", (json_int_t)hc.grown_rejected, "files_read",
                           (json_int_t)uploader_hash_files_read(s->up));
     }
     return json_pack("{s:I, s:s, s:I, s:s, s:s, s:o, s:o*}", "pid", (json_int_t)getpid(), "version",
@@ -469,6 +480,7 @@ int service_start(uv_loop_t *loop, const struct service_options *o, struct servi
         .on_checkpoint_lost = on_lost,
         .on_notice = on_notice,
         .on_file_protected = on_protected,
+        .on_file_growing = on_growing,
     };
     if (watcher_new(loop, &wcb, s, &s->w, &err) < 0) {
         hs_log_error("watcher: %s", err.msg);

@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 
 pkgs=(
   build-essential cmake pkg-config
-  libuv1-dev libcurl4-openssl-dev libinotifytools0-dev libjansson-dev libzstd-dev
+  libuv1-dev libcurl4-openssl-dev libinotifytools0-dev libjansson-dev libzstd-dev libxxhash-dev
   libssl-dev libsystemd-dev libcmocka-dev
   python3 python3-yaml curl ca-certificates inotify-tools clang-format
   systemd man-db groff-base dpkg-dev

@@ -105,6 +105,9 @@ void job_on_checkpoint_lost(struct job *j, const char *id, const char *why);
  * on_file_protected): hashed ahead into the uploader's cache
  * (job_prehash.c) unless env->prehash is off. */
 void job_on_file_protected(struct job *j, const char *id, const char *path);
+/* A file of pending save id is being written: hash it as it grows (job_prehash.c,
+ * uploader_follow), unless env->prehash is off. */
+void job_on_file_growing(struct job *j, const char *id, const char *path);
 
 /* Training ended (exit_status: the wrapped command's, or 0): push the
  * final commit once every queued save is committed. cb may be NULL. */

@@ -27,3 +27,13 @@ void job_on_file_protected(struct job *j, const char *id, const char *path)
         hs_log_debug("job %s: %s: cannot hash %s ahead (%s); it is hashed at READY", j->name, id,
                      path, hs_strerror(rc));
 }
+
+void job_on_file_growing(struct job *j, const char *id, const char *path)
+{
+    if (j->stopping || !j->env->prehash)
+        return;
+    int rc = uploader_follow(j->env->uploader, path);
+    if (rc < 0 && rc != -ECANCELED && rc != -ENOENT)
+        hs_log_debug("job %s: %s: cannot hash %s as it is written (%s); it is hashed when closed",
+                     j->name, id, path, hs_strerror(rc));
+}

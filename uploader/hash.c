@@ -35,15 +35,13 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-
-#define READ_BUF   (1024u * 1024)
-#define WORK_SLICE (16ull * 1024 * 1024)
+#include <xxhash.h>
 
 /* A file this size or smaller is read within its batch, in one pread; at most
  * BATCH_MAX files and BATCH_BYTES bytes read per batch work item. */
-#define SMALL_MAX   READ_BUF
+#define SMALL_MAX   HASH_READ_BUF
 #define BATCH_MAX   64
-#define BATCH_BYTES WORK_SLICE
+#define BATCH_BYTES HASH_WORK_SLICE
 
 /* ---- one file ---------------------------------------------------------- */
 
@@ -81,6 +79,7 @@ struct hasher {
     struct hash_job *head, *tail;
     size_t queued;            /* jobs between head and tail */
     struct hash_job *reading; /* being read (not from the cache), for sharing */
+    struct hash_grow *grow;   /* files hashed as they are written: asked before a read */
     unsigned files_read;
     uint64_t bytes_read;
     bool freeing;
@@ -114,26 +113,55 @@ static int64_t racy_margin(const struct hash_key *k)
                                                                           : HASH_RACY_NS;
 }
 
-/* Pool thread: the identity to hash under, after waiting out a fresh write
- * (at most HASH_RACY_NS: a longer margin, or a ctime further ahead — another
- * clock's, an NFS server's — is not waited for, and then the file is simply
- * not cached). */
-static int settle_key(struct hash_job *j)
+int uploader__hash_settle(int fd, struct hash_key *key, bool *racy)
 {
-    int64_t now = now_realtime_ns(), margin = racy_margin(&j->key);
-    if (j->key.ctime_ns + margin <= now)
-        return 0;
-    int64_t wait = j->key.ctime_ns + margin - now;
-    if (wait <= HASH_RACY_NS) {
-        struct timespec ts = {.tv_sec = wait / 1000000000, .tv_nsec = wait % 1000000000};
-        while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-            ;
-        struct stat st;
-        if (fstat(j->fd, &st) < 0)
-            return -errno;
-        uploader__key_from_stat(&st, &j->key);
+    int64_t now = now_realtime_ns(), margin = racy_margin(key);
+    if (key->ctime_ns + margin > now) {
+        /* at most HASH_RACY_NS: a longer margin, or a ctime further ahead —
+         * another clock's, an NFS server's — is not waited for, and then the
+         * file is simply not cached */
+        int64_t wait = key->ctime_ns + margin - now;
+        if (wait <= HASH_RACY_NS) {
+            struct timespec ts = {.tv_sec = wait / 1000000000, .tv_nsec = wait % 1000000000};
+            while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+                ;
+            struct stat st;
+            if (fstat(fd, &st) < 0)
+                return -errno;
+            uploader__key_from_stat(&st, key);
+        }
     }
-    j->racy = j->key.ctime_ns + racy_margin(&j->key) > now_realtime_ns();
+    *racy = key->ctime_ns + racy_margin(key) > now_realtime_ns();
+    return 0;
+}
+
+int uploader__hash_feed(int fd, char *buf, uint64_t *done, uint64_t end, EVP_MD_CTX *sha256,
+                        EVP_MD_CTX *sha1, struct XXH3_state_s *check, unsigned char *sample,
+                        size_t sample_cap)
+{
+    while (*done < end) {
+        uint64_t left = end - *done;
+        size_t want = left < HASH_READ_BUF ? (size_t)left : HASH_READ_BUF;
+        ssize_t k = pread(fd, buf, want, (off_t)*done);
+        if (k < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        if (k == 0)
+            return HS_ECHANGED;
+        if (sha256)
+            EVP_DigestUpdate(sha256, buf, (size_t)k);
+        if (sha1)
+            EVP_DigestUpdate(sha1, buf, (size_t)k);
+        if (check)
+            XXH3_128bits_update(check, buf, (size_t)k);
+        if (sample && *done < sample_cap) {
+            size_t n = sample_cap - (size_t)*done;
+            memcpy(sample + *done, buf, n < (size_t)k ? n : (size_t)k);
+        }
+        *done += (uint64_t)k;
+    }
     return 0;
 }
 
@@ -141,6 +169,7 @@ bool uploader__digest_from_hash(const struct uploader_hash *h, struct file_diges
 {
     memset(d, 0, sizeof(*d));
     d->has_sha1 = h->sha1[0] != 0;
+    d->unverified = h->unverified;
     return uploader__hex_decode(h->sha256, d->sha256, sizeof(d->sha256)) &&
            (!d->has_sha1 || uploader__hex_decode(h->sha1, d->sha1, sizeof(d->sha1)));
 }
@@ -172,7 +201,7 @@ static void job_open(struct hash_job *j)
     if (fd < 0)
         return job_fail(j, fd, why);
     j->fd = fd;
-    if ((fd = settle_key(j)) < 0)
+    if ((fd = uploader__hash_settle(j->fd, &j->key, &j->racy)) < 0)
         return job_fail(j, fd, strerror(-fd));
 }
 
@@ -186,7 +215,7 @@ static bool wants_sha1(const struct hash_job *j)
 static bool digest_start(struct hash_job *j)
 {
     if ((!j->sha256 && !(j->sha256 = EVP_MD_CTX_new())) ||
-        (!j->buf && !(j->buf = malloc(READ_BUF))) ||
+        (!j->buf && !(j->buf = malloc(HASH_READ_BUF))) ||
         !EVP_DigestInit_ex(j->sha256, EVP_sha256(), NULL)) {
         job_fail(j, -ENOMEM, "cannot start SHA-256");
         return false;
@@ -205,33 +234,21 @@ static bool digest_start(struct hash_job *j)
     return true;
 }
 
-/* Pool thread: one work item of reading an open file (at most WORK_SLICE
- * bytes); at its end, the identity checked again and the digests. */
+/* Pool thread: one work item of reading an open file (at most
+ * HASH_WORK_SLICE bytes); at its end, the identity checked again and the
+ * digests. */
 static void job_read(struct hash_job *j)
 {
     if (!j->started && !digest_start(j))
         return;
-    uint64_t slice_end = j->done + WORK_SLICE;
-    while (j->done < j->key.size && j->done < slice_end) {
-        uint64_t left = j->key.size - j->done;
-        size_t want = left < READ_BUF ? (size_t)left : READ_BUF;
-        ssize_t k = pread(j->fd, j->buf, want, (off_t)j->done);
-        if (k < 0) {
-            if (errno == EINTR)
-                continue;
-            return job_fail(j, -errno, strerror(errno));
-        }
-        if (k == 0)
-            return job_fail(j, HS_ECHANGED, "file shrank while being hashed");
-        EVP_DigestUpdate(j->sha256, j->buf, (size_t)k);
-        if (wants_sha1(j))
-            EVP_DigestUpdate(j->sha1, j->buf, (size_t)k);
-        if (j->sample && j->done < j->sample_cap) {
-            size_t n = j->sample_cap - (size_t)j->done;
-            memcpy(j->sample + j->done, j->buf, n < (size_t)k ? n : (size_t)k);
-        }
-        j->done += (uint64_t)k;
-    }
+    uint64_t end =
+        j->key.size - j->done > HASH_WORK_SLICE ? j->done + HASH_WORK_SLICE : j->key.size;
+    int rc = uploader__hash_feed(j->fd, j->buf, &j->done, end, j->sha256,
+                                 wants_sha1(j) ? j->sha1 : NULL, NULL, j->sample, j->sample_cap);
+    if (rc == HS_ECHANGED)
+        return job_fail(j, rc, "file shrank while being hashed");
+    if (rc < 0)
+        return job_fail(j, rc, strerror(-rc));
     if (j->done < j->key.size)
         return; /* next slice */
     struct stat st;
@@ -311,7 +328,7 @@ static void batch_work(uv_work_t *w)
             j->sha256 = lent.sha256;
             j->sha1 = lent.sha1;
             j->buf = lent.buf;
-            job_read(j); /* whole: SMALL_MAX is one READ_BUF, less than a slice */
+            job_read(j); /* whole: SMALL_MAX is one HASH_READ_BUF, less than a slice */
             lent.sha256 = j->sha256;
             lent.sha1 = j->sha1;
             lent.buf = j->buf;
@@ -371,6 +388,28 @@ static void push_front(struct hasher *hs, struct hash_job *j)
     hs->queued++;
 }
 
+/* j opens and looks up its file again, first in the queue. */
+static void requeue_first(struct hasher *hs, struct hash_job *j)
+{
+    if (j->fd >= 0)
+        close(j->fd);
+    j->fd = -1;
+    j->statted = false;
+    j->racy = false;
+    push_front(hs, j);
+}
+
+/* hash_grow.c finished (or gave up) the hash of a file j was about to read. */
+static void adopted_resume(void *arg, bool cancelled)
+{
+    struct hash_job *j = arg;
+    struct hasher *hs = j->hs;
+    if (cancelled || hs->freeing)
+        return cancel(j);
+    requeue_first(hs, j);
+    hasher_pump(hs);
+}
+
 static struct hash_job *pop_front(struct hasher *hs)
 {
     struct hash_job *j = hs->head;
@@ -412,10 +451,7 @@ static void job_finish(struct hasher *hs, struct hash_job *j)
             wt->cb(0, &wt->res, NULL, wt->userdata);
             job_free(wt);
         } else {
-            close(wt->fd);
-            wt->fd = -1;
-            wt->racy = false;
-            push_front(hs, wt);
+            requeue_first(hs, wt);
         }
         wt = n;
     }
@@ -467,6 +503,14 @@ static void begin_read(struct hasher *hs, struct hash_job *j)
         /* being read right now: wait for that read, free the slot */
         j->next_waiter = r->waiters;
         r->waiters = j;
+        hs->running--;
+        return;
+    }
+    if (hs->grow && uploader__grow_adopt(hs->grow, &j->key, adopted_resume, j)) {
+        /* followed as it is written: its hash is finished there, then
+         * looked up again (adopted_resume) */
+        close(j->fd);
+        j->fd = -1;
         hs->running--;
         return;
     }
@@ -613,6 +657,11 @@ int uploader__hasher_hash_sample(struct hasher *hs, const char *path, uploader_h
     if (hs->running == 0 || hs->queued >= BATCH_MAX)
         hasher_pump(hs);
     return 0;
+}
+
+void uploader__hasher_set_grow(struct hasher *hs, struct hash_grow *g)
+{
+    hs->grow = g;
 }
 
 unsigned uploader__hasher_files_read(const struct hasher *hs)

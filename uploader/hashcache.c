@@ -48,6 +48,8 @@ struct uploader_hashcache {
     size_t nb, n, max;
     struct hc_entry **slabs;
     uint32_t head, tail;
+    uint32_t free_slots; /* slots of dropped entries, chained by .chain */
+    size_t n_free;
     uint64_t hits, misses, evictions;
 };
 
@@ -92,7 +94,7 @@ struct uploader_hashcache *uploader_hashcache_new(size_t max_entries)
         return NULL;
     }
     memset(c->b, 0xff, c->nb * sizeof(*c->b)); /* NIL */
-    c->head = c->tail = NIL;
+    c->head = c->tail = c->free_slots = NIL;
     pthread_mutex_init(&c->mu, NULL);
     return c;
 }
@@ -162,6 +164,12 @@ static uint32_t evict_tail(struct uploader_hashcache *c)
  * the LRU entry's. NIL when out of memory. */
 static uint32_t take_slot(struct uploader_hashcache *c)
 {
+    if (c->free_slots != NIL) {
+        uint32_t i = c->free_slots;
+        c->free_slots = at(c, i)->chain;
+        c->n_free--;
+        return i;
+    }
     if (c->n >= c->max)
         return evict_tail(c);
     uint32_t i = (uint32_t)c->n;
@@ -193,6 +201,7 @@ bool uploader__hashcache_get_key(struct uploader_hashcache *c, const struct hash
     out->size = k->size;
     uploader__digest_sha256_hex(&e->dg, out->sha256);
     uploader__digest_sha1_hex(&e->dg, out->sha1);
+    out->unverified = e->dg.unverified;
     out->dev = k->dev;
     out->ino = k->ino;
     out->mtime_ns = k->mtime_ns;
@@ -223,6 +232,24 @@ int uploader__hashcache_put_digest(struct uploader_hashcache *c, const struct ha
     lru_front(c, i);
     pthread_mutex_unlock(&c->mu);
     return 0;
+}
+
+void uploader__hashcache_drop(struct uploader_hashcache *c, const struct hash_key *k)
+{
+    pthread_mutex_lock(&c->mu);
+    uint32_t i = find(c, k);
+    if (i != NIL) {
+        lru_unlink(c, i);
+        for (uint32_t *pp = &c->b[key_bucket(c, k)]; *pp != NIL; pp = &at(c, *pp)->chain)
+            if (*pp == i) {
+                *pp = at(c, i)->chain;
+                break;
+            }
+        at(c, i)->chain = c->free_slots;
+        c->free_slots = i;
+        c->n_free++;
+    }
+    pthread_mutex_unlock(&c->mu);
 }
 
 int uploader__hashcache_put_key(struct uploader_hashcache *c, const struct hash_key *k,
@@ -258,7 +285,7 @@ void uploader_hashcache_stats(struct uploader_hashcache *c, struct uploader_hash
     if (!c)
         return;
     pthread_mutex_lock(&c->mu);
-    out->entries = c->n;
+    out->entries = c->n - c->n_free;
     out->max_entries = c->max;
     out->hits = c->hits;
     out->misses = c->misses;

@@ -142,7 +142,7 @@ static void batch_done(struct http_request *r, void *ud)
     free(c);
     if (rc < 0)
         return uploader__push_fail(p, rc, e.code ? &e : NULL);
-    if (uploader__push_persist(p) < 0)
+    if (uploader__push_persist_soon(p) < 0)
         return;
     uploader__push_progress(p, false); /* objects the Hub had may end the upload stage */
     batch_next(p);
@@ -276,7 +276,7 @@ static void part_done(struct http_request *r, void *ud)
         so->etags[k] = strdup(r->resp.etag);
         uploader__http_request_free(r);
         p->prog.sent_bytes += len;
-        if (uploader__push_persist(p) < 0)
+        if (uploader__push_persist(p) < 0) /* a part storage has is never sent again */
             return;
         uploader__push_progress(p, false);
         return uploader__lfs_pump(p);
@@ -294,7 +294,8 @@ static void object_stored(struct push *p, struct pobj *o)
     o->done = so->done = true;
     p->res.objects_uploaded++;
     p->prog.objects_done++;
-    if (uploader__push_persist(p) < 0)
+    /* lost in a crash, the Hub's batch answer says the object is there */
+    if (uploader__push_persist_soon(p) < 0)
         return;
     uploader__push_progress(p, true);
     uploader__lfs_pump(p);

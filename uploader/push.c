@@ -27,10 +27,12 @@
 #define PATHS_INFO_BATCH 500
 #define COMMIT_ATTEMPTS  5
 #define HASH_AHEAD       128 /* files of one push queued at the shared hasher: two batches */
+#define PERSIST_EVERY_MS 1000
 
 void uploader__push_gone(struct uploader *u, struct push *p);
 static void next(struct push *p);
 static void check_tree(struct push *p, bool all_files);
+static int persist_write(struct push *p);
 
 /* ---- life cycle -------------------------------------------------------- */
 
@@ -66,6 +68,8 @@ void uploader__push_maybe_end(struct push *p)
     if (p->inflight > 0 || (!p->failed && p->step != STEP_DONE))
         return;
     struct uploader *u = p->u;
+    if (p->failed && p->persist_dirty)
+        persist_write(p); /* the progress not yet written, for the next try (best effort) */
     if (p->failed)
         p->hooks.done(p->failed, NULL, &p->err, p->hooks.userdata);
     else {
@@ -104,19 +108,28 @@ void uploader__push_interrupt(struct push *p)
     uploader__push_fail(p, -EINTR, &e);
 }
 
+/* The resume state to the caller's hook; 0 or its error (nothing else). */
+static int persist_write(struct push *p)
+{
+    size_t len;
+    char *doc = uploader__push_state_dump(&p->st, &len);
+    if (!doc)
+        return -ENOMEM;
+    int rc = p->hooks.persist(doc, len, p->hooks.userdata);
+    free(doc);
+    p->persisted_at = hs_now_monotonic();
+    p->persist_dirty = false;
+    return rc;
+}
+
 int uploader__push_persist(struct push *p)
 {
     if (!p->hooks.persist)
         return 0;
-    size_t len;
-    char *doc = uploader__push_state_dump(&p->st, &len);
-    if (!doc) {
+    int rc = persist_write(p);
+    if (rc == -ENOMEM) {
         uploader__push_fail(p, -ENOMEM, NULL); /* callers return on < 0: the push must end */
-        return -ENOMEM;
-    }
-    int rc = p->hooks.persist(doc, len, p->hooks.userdata);
-    free(doc);
-    if (rc < 0) {
+    } else if (rc < 0) {
         struct hs_err e;
         if (p->hooks.persist_path)
             hs_err_set(&e, rc, "cannot save the resumable push state %s: %s", p->hooks.persist_path,
@@ -126,6 +139,15 @@ int uploader__push_persist(struct push *p)
         uploader__push_fail(p, rc, &e);
     }
     return rc;
+}
+
+int uploader__push_persist_soon(struct push *p)
+{
+    if (p->hooks.persist && hs_now_monotonic() - p->persisted_at < PERSIST_EVERY_MS * 1000) {
+        p->persist_dirty = true;
+        return 0;
+    }
+    return uploader__push_persist(p);
 }
 
 /* Report at most every 200 ms, and at once on a phase change (force) or when
@@ -322,6 +344,8 @@ struct hash_ctx {
     size_t sample_len; /* set by the hasher when it filled the slot */
 };
 
+static int verify_grown(struct push *p, size_t i);
+
 static void hash_done(int status, const struct uploader_hash *h, const struct hs_err *err, void *ud)
 {
     struct hash_ctx *c = ud;
@@ -347,6 +371,8 @@ static void hash_done(int status, const struct uploader_hash *h, const struct hs
     sf->hashed = true;
     if (sampled)
         uploader__preupload_sample_done(p, i, sample_len);
+    if (sf->dg.unverified && verify_grown(p, i) < 0)
+        return;
     p->hash_done++;
     uploader__push_progress(p, false);
     uploader__preupload_ready(p, i);
@@ -358,6 +384,64 @@ static void hash_done(int status, const struct uploader_hash *h, const struct hs
         return;
     p->step = p->st.commit_sent ? STEP_CHECK_SENT : STEP_PREUPLOAD;
     next(p);
+}
+
+/* A digest hashed while its file was written was read again: agreed, or
+ * the push fails (the file is hashed afresh on the next try). */
+static void verify_done(int status, const struct hs_err *err, void *ud)
+{
+    struct hash_ctx *c = ud;
+    struct push *p = c->p;
+    struct pfile *f = &p->files[c->idx];
+    free(c);
+    p->inflight--;
+    p->verifying--;
+    if (p->failed)
+        return uploader__push_maybe_end(p);
+    if (status < 0)
+        return uploader__push_fail(p, status, err);
+    f->sf->dg.unverified = false;
+    if (p->verifying == 0 && p->after_verify) {
+        void (*then)(struct push *) = p->after_verify;
+        p->after_verify = NULL;
+        then(p);
+    }
+}
+
+static int verify_grown(struct push *p, size_t i)
+{
+    struct hash_ctx *c = malloc(sizeof(*c));
+    if (!c) {
+        uploader__push_fail(p, -ENOMEM, NULL);
+        return -ENOMEM;
+    }
+    *c = (struct hash_ctx){.p = p, .idx = i};
+    struct pfile *f = &p->files[i];
+    int rc = uploader__grow_verify(p->u->grow, f->local, &f->sf->key, verify_done, c);
+    if (rc != 0) {
+        free(c);
+        struct hs_err e;
+        hs_err_set(&e, rc,
+                   rc == HS_ECHANGED ? "%s was hashed while it was written and that hash can no "
+                                       "longer be verified; nothing was committed, it is hashed "
+                                       "again on the next try"
+                                     : "%s: cannot verify its hash: %s",
+                   f->local, hs_strerror(rc));
+        uploader__push_fail(p, rc, &e);
+        return rc;
+    }
+    p->verifying++;
+    p->inflight++;
+    return 0;
+}
+
+/* True when fn must wait for the verifications (it is called after them). */
+static bool hold_for_verify(struct push *p, void (*fn)(struct push *p))
+{
+    if (p->verifying == 0)
+        return false;
+    p->after_verify = fn;
+    return true;
 }
 
 /* A work item of a file's hash finished: progress as the pool works. */
@@ -487,6 +571,8 @@ void uploader__push_plan(struct push *p)
     p->prog.files_changed = changed;
     p->res.files_committed = changed;
     if (changed == 0 && p->n_deletes == 0) {
+        if (hold_for_verify(p, uploader__push_plan))
+            return; /* "unchanged" may rest on a digest not yet verified */
         p->res.nothing_to_commit = true;
         if (p->parent) {
             p->res.commit_oid = strdup(p->parent);
@@ -523,6 +609,8 @@ static void build_done(uv_work_t *w, int status)
 
 void uploader__lfs_all_done(struct push *p)
 {
+    if (hold_for_verify(p, uploader__lfs_all_done))
+        return;
     p->step = STEP_COMMIT_BUILD;
     phase(p, UPLOADER_PHASE_COMMIT);
     p->work.data = p;

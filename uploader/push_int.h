@@ -15,6 +15,7 @@ struct uploader {
     struct uploader_hashcache *cache;
     uint64_t prehashed; /* files stored by uploader_prehash */
     struct hasher *hasher;
+    struct hash_grow *grow; /* files hashed as they are written (hash_grow.c) */
     char *endpoint;
     unsigned max_parallel;
     hs_usec_t retry_base; /* API backoff base, also for re-batch rounds */
@@ -97,6 +98,14 @@ struct push {
     unsigned inflight; /* http requests, hash jobs and thread-pool work of this push */
     unsigned xfers;    /* storage transfers in flight (parts, basic PUTs, completions) */
     bool batching;
+    /* digests hashed while their files were written, being read once more
+     * (hash_grow.c): the commit, or the end without one, waits for them */
+    unsigned verifying;
+    void (*after_verify)(struct push *p);
+    /* the resume state (uploader__push_persist_soon): when last written, and
+     * whether progress since is not written yet */
+    hs_usec_t persisted_at;
+    bool persist_dirty;
     size_t hash_next, hash_done, pre_next;
     /* the preupload stage (preupload.c): hashed files not yet in a group are
      * ready[ready_head..ready_tail) */
@@ -126,9 +135,18 @@ void uploader__push_queue_hashes(struct push *p); /* more files to the hasher, a
 void uploader__push_maybe_end(struct push *p);    /* ends the push once nothing is in flight */
 void uploader__push_plan_files(struct push *p, const size_t *idx, size_t n); /* a group answered */
 void uploader__push_plan(struct push *p); /* every file answered by preupload: on to the commit */
-int uploader__push_persist(struct push *p);
 void uploader__push_interrupt(struct push *p);
 void uploader__push_progress(struct push *p, bool force);
+/* Write the resume state now (a milestone: every file hashed, the commit
+ * about to be sent, an interruption); < 0 and the push failed. */
+int uploader__push_persist(struct push *p);
+/* Progress a crash may lose because the Hub tells it again (an object
+ * stored: the next batch answer says the Hub has it; a batch answer): written
+ * at most every PERSIST_EVERY_MS, else with the next write or when the push
+ * fails, so a push of n objects writes its O(n) state O(duration) times, not
+ * n times. A part's ETag is written at once (uploader__push_persist): the
+ * durability rule is that a part storage acknowledged is never sent again. */
+int uploader__push_persist_soon(struct push *p);
 int uploader__push_submit(struct push *p, struct http_request *r);
 bool uploader__push_settle(struct push *p, struct http_request *r);
 void uploader__push_fail_http(struct push *p, struct http_request *r, const char *what);

@@ -128,8 +128,8 @@ char *uploader__push_state_dump(const struct push_state *s, size_t *len)
     bool first = true;
     for (size_t i = 0; rc >= 0 && i < s->n_files; i++) {
         const struct push_state_file *f = &s->files[i];
-        if (!f->hashed || f->key.size < STATE_HASH_MIN)
-            continue;
+        if (!f->hashed || f->dg.unverified || f->key.size < STATE_HASH_MIN)
+            continue; /* an unverified digest (hash_grow.c) is hashed again on resume */
         char sha256[65], sha1[41];
         uploader__digest_sha256_hex(&f->dg, sha256);
         uploader__digest_sha1_hex(&f->dg, sha1);

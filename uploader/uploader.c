@@ -45,15 +45,18 @@ int uploader_new(uv_loop_t *loop, const struct uploader_options *opt, struct upl
         rc = hs_err_set(err, -ENOMEM, "out of memory");
         goto fail;
     }
-    if ((rc = uploader__hasher_new(loop, u->cache, opt->hash_parallel, &u->hasher)) < 0) {
+    if ((rc = uploader__hasher_new(loop, u->cache, opt->hash_parallel, &u->hasher)) < 0 ||
+        (rc = uploader__grow_new(loop, u->cache, &u->grow)) < 0) {
         hs_err_set(err, rc, "cannot create the hasher");
         goto fail;
     }
+    uploader__hasher_set_grow(u->hasher, u->grow);
     if ((rc = uploader__http_loop_new(loop, &ho, &u->http, err)) < 0)
         goto fail;
     *out = u;
     return 0;
 fail:
+    uploader__grow_free(u->grow);
     uploader__hasher_free(u->hasher);
     uploader_hashcache_free(u->cache);
     free(u->endpoint);
@@ -98,6 +101,10 @@ void uploader_close(struct uploader *u)
     hs_err_set(&e, -ECANCELED, "push cancelled");
     for (struct push *p = u->pushes; p; p = p->next)
         uploader__push_fail(p, -ECANCELED, &e);
+    /* first the followed files: hash jobs waiting for one go back to the
+     * hasher as cancelled, verifications report -ECANCELED */
+    uploader__grow_free(u->grow);
+    u->grow = NULL;
     uploader__hasher_free(u->hasher); /* queued and running jobs report -ECANCELED */
     u->hasher = NULL;
     uploader__http_loop_close(u->http, http_closed, u); /* requests report -ECANCELED */
@@ -138,11 +145,26 @@ int uploader_prehash(struct uploader *u, const char *path)
 {
     if (u->closing)
         return -ECANCELED;
+    if (uploader__grow_close(u->grow, path))
+        return 0; /* followed as it was written: its hash is finished there */
     return uploader__hasher_hash(u->hasher, path, prehash_done, NULL, u);
+}
+
+int uploader_follow(struct uploader *u, const char *path)
+{
+    if (u->closing)
+        return -ECANCELED;
+    return uploader__grow_follow(u->grow, path);
 }
 
 void uploader_hash_cache_stats(const struct uploader *u, struct uploader_hashcache_stats *out)
 {
     uploader_hashcache_stats(u->cache, out);
     out->prehashed = u->prehashed;
+    struct grow_stats g;
+    uploader__grow_stats(u->grow, &g);
+    out->grown_followed = g.followed;
+    out->grown_finished = g.finished;
+    out->grown_verified = g.verified;
+    out->grown_rejected = g.rejected;
 }

@@ -214,6 +214,9 @@ struct uploader_hash {
     char sha256[65];
     char sha1[41]; /* git blob id, "" when the file is larger than 10 MiB */
     bool from_cache;
+    /* hashed while the file was being written (the daemon's hash while
+     * written): a push verifies it by a second read before it commits */
+    bool unverified;
     /* identity of the file that was read (the cache key) */
     uint64_t dev, ino;
     int64_t mtime_ns, ctime_ns;
@@ -232,6 +235,19 @@ unsigned uploader_hash_files_read(const struct uploader *u);
  * reported: a file that vanished or changed meanwhile is simply not cached.
  * Returns 0 or -ECANCELED (closing) / -ENOMEM. */
 int uploader_prehash(struct uploader *u, const char *path);
+
+/* Hash path while it is being written (the daemon, for a file of a pending
+ * checkpoint it just saw written: watcher.h on_file_growing): what is added
+ * is hashed on the pool as the file grows, once it is 16 MiB; the close
+ * (uploader_prehash of the same file) finishes it, and the digest goes to the
+ * cache marked unverified. A push using such a digest reads the file once
+ * more (a fast check value, not SHA-256) and holds its commit until the two
+ * reads agree; when they differ (a stretch rewritten after it was hashed) the
+ * push fails with HS_ECHANGED and the file is hashed again on the next try.
+ * At most 8 files are followed at once; more are hashed at close as before.
+ * Returns 0 (also when not followed), -errno when path cannot be opened,
+ * -ECANCELED when closing. */
+int uploader_follow(struct uploader *u, const char *path);
 
 /* ---- the hash cache (hashcache.c) -------------------------------------- */
 
@@ -258,6 +274,10 @@ struct uploader_hashcache_stats {
     size_t entries, max_entries;
     uint64_t hits, misses, evictions; /* lookups that found / did not find; entries dropped */
     uint64_t prehashed;               /* the uploader's: files uploader_prehash read */
+    /* the uploader's hash while written (hash_grow.c): files followed as they
+     * grew, of them hashed to the end, digests verified before a commit, and
+     * digests found stale by that verification (read again) */
+    uint64_t grown_followed, grown_finished, grown_verified, grown_rejected;
 };
 void uploader_hashcache_stats(struct uploader_hashcache *c, struct uploader_hashcache_stats *out);
 /* The uploader's cache (what `hubsync status --json` shows as hash_cache). */

@@ -9,6 +9,7 @@
  *   http_body.c  request bodies streamed through two pool-filled buffers; the bandwidth pauses
  *   http_error.c what a failed request means (HS_EHTTP/EAUTH/EREFUSED), its message
  *   hash.c       SHA-256 (+ git SHA-1) on the thread pool
+ *   hash_grow.c  hashing a file while it is written, and its verification
  *   hashcache.c  the bounded, thread-safe cache of digests by file identity
  *   fileio.c     opening a file to read: no symlink, the identity hashed; reading
  *                part of it (preupload samples, regular contents of the commit)
@@ -28,6 +29,7 @@
 
 #include <curl/curl.h>
 #include <jansson.h>
+#include <openssl/types.h>
 
 /* ---- url.c ------------------------------------------------------------- */
 
@@ -104,6 +106,10 @@ struct file_digest {
     unsigned char sha256[32];
     unsigned char sha1[20]; /* git blob id, when has_sha1 */
     bool has_sha1;
+    /* Read while the file was still being written (hash_grow.c): a region
+     * rewritten after it was read would not show in the identity, so the
+     * push holds its commit until a second read agrees (hash_grow.c verify). */
+    bool unverified;
 };
 
 struct http_loop;
@@ -293,9 +299,65 @@ int uploader__hasher_hash_sample(struct hasher *hs, const char *path, uploader_h
                                  size_t sample_cap, size_t *sample_len);
 unsigned uploader__hasher_files_read(const struct hasher *hs);
 uint64_t uploader__hasher_bytes_read(const struct hasher *hs); /* read and hashed, over all files */
+/* Pool thread: read [*done, end) of fd through buf (HASH_READ_BUF bytes), each
+ * piece into the digests given (any may be NULL) and, below sample_cap,
+ * into sample (NULL: none), *done advanced. 0, -errno, or HS_ECHANGED when
+ * the file ends first (why names it). */
+struct XXH3_state_s;
+#define HASH_READ_BUF   (1024u * 1024)
+#define HASH_WORK_SLICE (16ull * 1024 * 1024) /* bytes a pool work item reads at most */
+int uploader__hash_feed(int fd, char *buf, uint64_t *done, uint64_t end, EVP_MD_CTX *sha256,
+                        EVP_MD_CTX *sha1, struct XXH3_state_s *check, unsigned char *sample,
+                        size_t sample_cap);
+/* Pool thread: key is fd's identity just taken; when its ctime is fresh, wait
+ * out the racy margin (at most HASH_RACY_NS) and take it again. *racy: still
+ * too fresh to cache. 0 or -errno. */
+int uploader__hash_settle(int fd, struct hash_key *key, bool *racy);
+/* The hasher asks hash_grow.c first for a file it would read (cache miss):
+ * see uploader__grow_adopt. */
+struct hash_grow;
+void uploader__hasher_set_grow(struct hasher *hs, struct hash_grow *g);
 /* Synchronous one-shot hash (tests, thread-pool work). */
 int uploader__hash_file_sync(const char *path, struct uploader_hash *out, struct hash_key *key,
                              struct hs_err *err);
+
+/* ---- hash_grow.c: hashing a file while it is written ------------------- */
+
+/* The daemon follows a file of a pending checkpoint as it grows: each new
+ * stretch is hashed (SHA-256 and an XXH3-128 check value) on the pool soon
+ * after it is written; when the file is closed (uploader_prehash) or a hash is
+ * asked for it (adopt), the rest is read, the identity settled, and the
+ * digests stored in the cache marked unverified, the check value beside them.
+ * Before a push commits such a digest, uploader__grow_verify reads the file
+ * again (XXH3 only: memory speed) and compares. */
+int uploader__grow_new(uv_loop_t *loop, struct uploader_hashcache *cache, struct hash_grow **out);
+/* Cancels followers and verifications (-ECANCELED), adopted hash jobs too;
+ * frees once the work on the pool returned. */
+void uploader__grow_free(struct hash_grow *g);
+/* Follow path (a file being written). Ignored past GROW_MAX files at once, or
+ * when it is already followed. 0, or -errno when it cannot be opened. */
+int uploader__grow_follow(struct hash_grow *g, const char *path);
+/* The file at path was closed: when it is followed, finish its hash (true). */
+bool uploader__grow_close(struct hash_grow *g, const char *path);
+/* The hasher is about to read the file with identity key: when it is being
+ * followed, its hash is finished now and resume(arg, cancelled) is called
+ * after (the hasher then looks in the cache again); true. */
+bool uploader__grow_adopt(struct hash_grow *g, const struct hash_key *key,
+                          void (*resume)(void *arg, bool cancelled), void *arg);
+/* Read path (identity key, an unverified digest in the cache) again and
+ * compare it with what was hashed while it grew: cb(0) and the digest is
+ * verified in the cache; cb(HS_ECHANGED) with a message naming the file, and
+ * the digest is dropped from the cache so the next hash reads the file. */
+typedef void (*grow_verify_cb)(int status, const struct hs_err *err, void *userdata);
+int uploader__grow_verify(struct hash_grow *g, const char *path, const struct hash_key *key,
+                          grow_verify_cb cb, void *userdata);
+struct grow_stats {
+    uint64_t followed, finished, verified, rejected;
+};
+void uploader__grow_stats(const struct hash_grow *g, struct grow_stats *out);
+
+/* hashcache.c: forget k (a digest found stale). */
+void uploader__hashcache_drop(struct uploader_hashcache *c, const struct hash_key *k);
 
 /* ---- hub_api.c --------------------------------------------------------- */
 

@@ -649,6 +649,14 @@ static void latest_written(struct watcher__job *j, const char *path, hs_usec_t t
     }
 }
 
+/* A file of a pending save is written: tell the caller (on_file_growing). */
+static void growing(struct watcher__job *j, const struct watcher__cand *c, const char *path)
+{
+    char abs[HS_PATH_MAX];
+    if (j->w->cb.on_file_growing && *path && hs_path_join(abs, sizeof(abs), j->o.root, path) == 0)
+        j->w->cb.on_file_growing(&j->pub, c->key, abs, j->w->userdata);
+}
+
 static void path_event(struct watcher__job *j, const struct watcher__event *e)
 {
     struct watcher__match m = {.number = -1};
@@ -728,6 +736,7 @@ static void path_event(struct watcher__job *j, const struct watcher__event *e)
         if (file && !e->from_scan) {
             watcher__set_add(&c->open, rel);
             watcher__set_remove(&c->closed, rel);
+            growing(j, c, e->path);
         }
         break;
     case WEV_CLOSED_WRITE:

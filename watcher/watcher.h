@@ -249,6 +249,13 @@ struct watcher_callbacks {
      * Valid during the call only. May be NULL. */
     void (*on_file_protected)(struct watcher_job *job, const char *id, const char *path,
                               void *userdata);
+    /* A file of pending save `id` is being written (its first write seen,
+     * inotify or poll): path is its absolute path where the trainer writes
+     * it. For hashing it as it grows (sync/job_prehash.c, uploader_follow);
+     * the close comes as on_file_protected (protected saves) — nothing else
+     * is promised. Valid during the call only. May be NULL. */
+    void (*on_file_growing)(struct watcher_job *job, const char *id, const char *path,
+                            void *userdata);
 };
 
 /* ---- the watcher --------------------------------------------------------- */

@@ -14,6 +14,15 @@ and the push at READY uses that digest only for the very same file.
   the same size and its mtime set back to the old value, and only then the
   marker is written: the commit carries the new bytes (sha256 of what the
   emulator stores), never the pre-hashed digest.
+- hashed as it grows (uploader/hash_grow.c): a 40 MiB model written in
+  stretches is followed and hashed while written; after the marker it is not
+  read by the hasher again, only verified (status: hashed_while_written,
+  verified_after_written), and the bytes on the emulator are the file's.
+- patched before the close: the writer goes back and rewrites the first MiB
+  of what was already hashed as it grew, then closes: the verification finds
+  it, the first push fails without committing ("was rewritten while it was
+  being written"), the retry hashes the file again and commits its real bytes
+  (status: rewritten_after_hashed 1).
 - HUBSYNC_PREHASH=0: nothing is pre-hashed (the knob the latency benchmark
   compares against)."""
 
@@ -22,6 +31,7 @@ import json
 import os
 import re
 import sys
+import time
 
 import itlib
 
@@ -161,6 +171,66 @@ def test_rewritten_in_place(t):
         stop(work, emu, d, log)
 
 
+GROWN = 40 << 20
+
+
+def write_growing(path, patch=False):
+    """The model in 4 MiB stretches, 60 ms apart (hashed as it grows), then
+    config.json; with patch, its first MiB rewritten before the close."""
+    data = bytearray()
+    with open(path, "wb") as f:
+        for i in range(GROWN >> 22):
+            chunk = os.urandom(4 << 20)
+            data += chunk
+            f.write(chunk)
+            f.flush()
+            time.sleep(0.06)
+        time.sleep(0.3)  # the follower catches up with the whole file
+        if patch:
+            new = os.urandom(1 << 20)
+            f.seek(0)
+            f.write(new)
+            data[:len(new)] = new
+    return bytes(data)
+
+
+def test_grown(t, patch):
+    env = dict(os.environ, HUBSYNC_JOB_RETRY_MS="300")
+    work, emu, out, repo, cfg, d, log = start("patched" if patch else "grown", env=env)
+    try:
+        t.check(itlib.wait_for(lambda: status(cfg), 20), "the daemon answers")
+        ck = os.path.join(out, "checkpoint-10")
+        os.mkdir(ck)
+        data = write_growing(os.path.join(ck, "model.safetensors"), patch)
+        write(os.path.join(ck, "config.json"), b'{"model_type": "test"}')
+        t.check(itlib.wait_for(lambda: cache(cfg).get("hashed_while_written", 0) >= 1, 30),
+                "the model was hashed as it was written: %s" % cache(cfg))
+        before = cache(cfg)
+        marker(ck, 10)
+        t.check(itlib.wait_for(lambda: committed(emu, repo), 60),
+                "checkpoint-10 committed:\n" + daemon_log(work))
+        files = emu.files(repo)
+        t.check(files.get("last-checkpoint/model.safetensors") == hashlib.sha256(data).hexdigest(),
+                "the stored model is the file's final bytes (patched: %s)" % patch)
+        c = cache(cfg)
+        logged = "was rewritten while it was being written" in daemon_log(work)
+        if patch:
+            t.check(c.get("rewritten_after_hashed") == 1 and logged,
+                    "the stale digest was caught before any commit: %s\n%s" %
+                    (c, daemon_log(work)))
+            t.check(sum("step 10" in c for c in emu.commits(repo)) == 1,
+                    "one commit, of the real bytes: %s" % emu.commits(repo))
+            t.check(c.get("files_read", 0) - before.get("files_read", 0) >= 2,
+                    "the retry read the model again: %s" % c)
+        else:
+            t.check(c.get("verified_after_written", 0) >= 1 and c.get("rewritten_after_hashed") == 0
+                    and not logged, "verified, nothing rewritten: %s" % c)
+            t.check(c.get("files_read", 0) - before.get("files_read", 0) == 1,
+                    "after the marker only the marker was read: %s, before %s" % (c, before))
+    finally:
+        stop(work, emu, d, log)
+
+
 def test_off(t):
     env = dict(os.environ, HUBSYNC_PREHASH="0")
     work, emu, out, repo, cfg, d, log = start("off", env=env)
@@ -183,6 +253,8 @@ def main():
     t = itlib.Suite("integration_prehash")
     t.run(test_cached)
     t.run(test_rewritten_in_place)
+    t.run(test_grown, False)
+    t.run(test_grown, True)
     t.run(test_off)
     return t.finish()
 

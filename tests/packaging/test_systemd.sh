@@ -29,7 +29,7 @@ if [ ! -x "$base/lib/systemd/systemd" ]; then
     mkdir -p "$cache" || skip "cannot create $cache"
     rm -rf "$base.tmp"
     if ! timeout 600 debootstrap --variant=minbase \
-        --include=systemd,systemd-sysv,dbus,python3,libuv1,libcurl4,libjansson4,libzstd1,libinotifytools0,libssl3 \
+        --include=systemd,systemd-sysv,dbus,python3,libuv1,libcurl4,libjansson4,libzstd1,libxxhash0,libinotifytools0,libssl3 \
         bookworm "$base.tmp" http://deb.debian.org/debian >"$T/debootstrap.log" 2>&1; then
         tail -5 "$T/debootstrap.log"
         skip "debootstrap of Debian 12 failed (no mirror?)"
