@@ -87,15 +87,19 @@ int uploader__read_file(const char *path, const struct hash_key *expect, uint64_
     if (fd < 0)
         return fd;
     /* When the read reaches the end, one byte more in the same call: had
-     * the file grown, it is there. */
+     * the file grown, it is there. A read of a regular file returns less
+     * than asked only at its end, so a call short of that byte has seen the
+     * end (one call for a whole small file). */
     char extra;
-    bool to_end = off + len == expect->size;
+    bool to_end = off + len == expect->size, end_seen = !to_end;
     int rc = 0;
     size_t got = 0;
-    while (rc == 0 && (got < len || (to_end && got == len))) {
+    while (rc == 0 && got <= len && (got < len || !end_seen)) {
         struct iovec iov[2] = {{(char *)buf + got, len - got}, {&extra, 1}};
-        ssize_t k = got < len ? preadv(fd, iov, to_end ? 2 : 1, (off_t)(off + got))
-                              : preadv(fd, iov + 1, 1, (off_t)(off + got));
+        struct iovec *v = got < len ? iov : iov + 1;
+        int nv = got < len && to_end ? 2 : 1;
+        size_t asked = len - got + (to_end ? 1 : 0);
+        ssize_t k = preadv(fd, v, nv, (off_t)(off + got));
         if (k < 0 && errno == EINTR)
             continue;
         if (k < 0) {
@@ -104,10 +108,9 @@ int uploader__read_file(const char *path, const struct hash_key *expect, uint64_
         } else if (k == 0 && got < len) {
             rc = HS_ECHANGED;
             snprintf(why, why_len, "shrank after it was hashed");
-        } else if (k == 0) {
-            break; /* at the end, nothing more: the size hashed */
         } else {
             got += (size_t)k;
+            end_seen = !to_end || (size_t)k < asked;
         }
     }
     if (rc == 0 && got > len) {

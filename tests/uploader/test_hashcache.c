@@ -68,9 +68,11 @@ ssize_t __wrap_pread(int fd, void *buf, size_t n, off_t off)
 ssize_t __real_preadv(int fd, const struct iovec *iov, int n, off_t off);
 ssize_t __wrap_preadv(int fd, const struct iovec *iov, int n, off_t off);
 static off_t preadv_size = -1;
+static unsigned preadv_calls;
 
 ssize_t __wrap_preadv(int fd, const struct iovec *iov, int n, off_t off)
 {
+    preadv_calls++;
     if (preadv_size >= 0) {
         char path[64];
         snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
@@ -498,8 +500,10 @@ static void test_read_file_races(void **s)
     struct hs_err err;
     assert_int_equal(uploader__hash_file_sync(path, &h, &k, &err), 0);
     char buf[1000], why[200];
+    preadv_calls = 0;
     assert_int_equal(uploader__read_file(path, &k, 0, buf, 1000, why, sizeof(why)), 0);
     assert_int_equal(buf[999], 'r');
+    assert_int_equal(preadv_calls, 1); /* the bytes and the end seen in one call */
     assert_int_equal(uploader__read_file(path, &k, 0, buf, 512, why, sizeof(why)), 0);
     preadv_size = 1001;
     assert_int_equal(uploader__read_file(path, &k, 0, buf, 1000, why, sizeof(why)), HS_ECHANGED);
