@@ -531,14 +531,14 @@ static void batch_after(uv_work_t *w, int status)
     /* the files the batch did not finish go back first, in their order, so
      * that uploader__hasher_free (maybe called from a callback below)
      * finds them */
-    bool dead = hs->freeing || status < 0;
+    bool dead = hs->freeing || status < 0, fin[BATCH_MAX];
     for (size_t k = b->n; k-- > 0;)
-        if (!dead && !b->jobs[k]->finished)
+        if (!(fin[k] = b->jobs[k]->finished) && !dead)
             push_front(hs, b->jobs[k]);
     for (size_t k = 0; k < b->n; k++) {
         struct hash_job *j = b->jobs[k];
-        if (!dead && !j->finished)
-            continue; /* queued again (uploader__hasher_free cancels it there) */
+        if (!dead && !fin[k])
+            continue; /* queued again: not ours any more (hasher_free may free it) */
         if (hs->freeing || status < 0)
             cancel(j); /* the slot is still held: hs stays allocated */
         else {
