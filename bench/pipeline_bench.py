@@ -10,6 +10,8 @@ Workloads (--workloads, comma-separated):
   big     one random file of SIZE
   10k     10,000 files of 10 KB
   100k    100,000 files of 1 KB
+  3k-lfs  3,000 files of 100 KB named *.bin (LFS by the Hub's .gitattributes):
+          one LFS object each; its floor is the small-file one
 SIZE is --size-mib (4096). --smoke: tiny sizes, one round (the ctest).
 
 Contenders (a missing one is skipped with the reason):
@@ -73,13 +75,14 @@ def make_workload(name, root, size_mib, smoke):
             with open(os.path.join(d, "config.json"), "w") as f:
                 f.write('{"architectures": ["BertForSequenceClassification"]}\n')
     else:
-        count, size = {"10k": (10000, 10000), "100k": (100000, 1000)}[name]
+        count, size = {"10k": (10000, 10000), "100k": (100000, 1000), "3k-lfs": (3000, 100000)}[name]
+        ext = ".bin" if name == "3k-lfs" else ".json"
         if smoke:
             count //= 100
         for i in range(count):
             sub = os.path.join(d, "part-%03d" % (i % 100))
             os.makedirs(sub, exist_ok=True)
-            with open(os.path.join(sub, "f%06d.json" % i), "wb") as f:
+            with open(os.path.join(sub, "f%06d%s" % (i, ext)), "wb") as f:
                 f.write(os.urandom(size))
     return d
 

@@ -38,6 +38,15 @@ void uploader__key_from_stat(const struct stat *st, struct hash_key *k)
     k->ctime_ns = (int64_t)st->st_ctim.tv_sec * 1000000000 + st->st_ctim.tv_nsec;
 }
 
+int uploader__key_of_fd(int fd, struct hash_key *k)
+{
+    struct stat st;
+    if (fstat(fd, &st) < 0)
+        return -errno;
+    uploader__key_from_stat(&st, k);
+    return 0;
+}
+
 int uploader__open_file(const char *path, const struct hash_key *expect, struct hash_key *got,
                         char *why, size_t why_len)
 {

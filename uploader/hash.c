@@ -125,10 +125,9 @@ int uploader__hash_settle(int fd, struct hash_key *key, bool *racy)
             struct timespec ts = {.tv_sec = wait / 1000000000, .tv_nsec = wait % 1000000000};
             while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
                 ;
-            struct stat st;
-            if (fstat(fd, &st) < 0)
-                return -errno;
-            uploader__key_from_stat(&st, key);
+            int rc = uploader__key_of_fd(fd, key);
+            if (rc < 0)
+                return rc;
         }
     }
     *racy = key->ctime_ns + racy_margin(key) > now_realtime_ns();
@@ -251,11 +250,9 @@ static void job_read(struct hash_job *j)
         return job_fail(j, rc, strerror(-rc));
     if (j->done < j->key.size)
         return; /* next slice */
-    struct stat st;
     struct hash_key now;
-    if (fstat(j->fd, &st) < 0)
-        return job_fail(j, -errno, strerror(errno));
-    uploader__key_from_stat(&st, &now);
+    if ((rc = uploader__key_of_fd(j->fd, &now)) < 0)
+        return job_fail(j, rc, strerror(-rc));
     if (!uploader__hash_key_eq(&now, &j->key))
         return job_fail(j, HS_ECHANGED, "file changed while being hashed");
     unsigned char d[EVP_MAX_MD_SIZE];

@@ -227,9 +227,8 @@ static void follow_step(struct gfile *f)
         return step_fail(f, rc, strerror(-rc));
     if (now.size == f->done) {
         struct hash_key after;
-        if (fstat(f->fd, &st) < 0)
-            return step_fail(f, -errno, strerror(errno));
-        uploader__key_from_stat(&st, &after);
+        if ((rc = uploader__key_of_fd(f->fd, &after)) < 0)
+            return step_fail(f, rc, strerror(-rc));
         if (uploader__hash_key_eq(&after, &now))
             return follow_finish(f, &now, racy);
     }
@@ -256,11 +255,10 @@ static void verify_step(struct gfile *f)
         return;
     if ((f->more = f->done < f->key.size))
         return;
-    struct stat st;
     struct hash_key now;
-    if (fstat(f->fd, &st) < 0)
-        return step_fail(f, -errno, strerror(errno));
-    uploader__key_from_stat(&st, &now);
+    int rc = uploader__key_of_fd(f->fd, &now);
+    if (rc < 0)
+        return step_fail(f, rc, strerror(-rc));
     if (!uploader__hash_key_eq(&now, &f->key))
         return step_fail(f, HS_ECHANGED, "changed while its hash was being verified");
     f->value = XXH3_128bits_digest(f->check);

@@ -270,6 +270,7 @@ struct stat;
 int uploader__open_file(const char *path, const struct hash_key *expect, struct hash_key *got,
                         char *why, size_t why_len);
 void uploader__key_from_stat(const struct stat *st, struct hash_key *k);
+int uploader__key_of_fd(int fd, struct hash_key *k); /* fstat: 0 or -errno */
 /* Open path as above (expect required: the file hashed) and read exactly len
  * bytes at off into buf; fewer (it shrank), or more when the read reaches
  * expect->size (it grew), is HS_ECHANGED. 0, or the error with why filled.
