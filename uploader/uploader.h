@@ -44,7 +44,8 @@ struct uploader_options {
     unsigned max_retries;             /* per request; 0 = 5 */
     hs_usec_t retry_base;             /* first backoff; 0 = 1 s (doubles, capped at 8x) */
     unsigned stall_seconds;           /* abort a transfer below 1 byte/s for this long; 0 = 60 */
-    unsigned hash_parallel;           /* files hashed at once on the thread pool; 0 = 2 */
+    unsigned hash_parallel;           /* hash work items at once on the thread pool (a large
+                                       * file's slice, or a batch of up to 64 small files); 0 = 2 */
 };
 
 struct uploader;
@@ -230,7 +231,7 @@ unsigned uploader_hash_files_read(const struct uploader *u);
 
 /* Hash path ahead of its push (the daemon's pre-hash of a checkpoint's file
  * as soon as the watcher saw it complete, sync/job_prehash.c): queued at the
- * hasher like any hash (thread pool, `hash_parallel` files at once, at the
+ * hasher like any hash (thread pool, `hash_parallel` work items at once, at the
  * pool's priority), the result only stored in the cache. Nothing is
  * reported: a file that vanished or changed meanwhile is simply not cached.
  * Returns 0 or -ECANCELED (closing) / -ENOMEM. */
