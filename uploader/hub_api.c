@@ -451,6 +451,11 @@ char *uploader__hub_commit_header_line(const char *summary, const char *descript
 static char *file_line(const char *path, const char *b64, const void *raw, size_t raw_len)
 {
     static const char key[] = "\"content\":\"";
+    static const char b64_chars[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=";
+    if (b64 && b64[strspn(b64, b64_chars)]) /* not base64 (a caller's bug): jansson escapes it */
+        return ndjson_line(json_pack("{s:s, s:{s:s, s:s, s:s}}", "key", "file", "value", "content",
+                                     b64, "path", path, "encoding", "base64"));
     json_t *v = json_pack("{s:s, s:s, s:s}", "content", "", "path", path, "encoding", "base64");
     char *skel = v ? ndjson_line(json_pack("{s:s, s:o}", "key", "file", "value", v)) : NULL;
     const char *at = skel ? strstr(skel, "\"content\":\"\"") : NULL;
