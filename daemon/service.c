@@ -121,13 +121,14 @@ static json_t *status_json(struct service *s)
     if (s->up && !s->stopping) {
         struct uploader_hashcache_stats hc;
         uploader_hash_cache_stats(s->up, &hc);
-        cache = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "entries",
+        cache = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "entries",
                           (json_int_t)hc.entries, "max_entries", (json_int_t)hc.max_entries, "hits",
                           (json_int_t)hc.hits, "misses", (json_int_t)hc.misses, "evictions",
                           (json_int_t)hc.evictions, "prehashed", (json_int_t)hc.prehashed,
                           "hashed_while_written", (json_int_t)hc.grown_finished,
                           "verified_after_written", (json_int_t)hc.grown_verified,
-                          "rewritten_after_hashed", (json_int_t)hc.grown_rejected, "files_read",
+                          "rewritten_after_hashed", (json_int_t)hc.grown_rejected,
+                          "verify_bytes_read", (json_int_t)hc.grown_verify_read, "files_read",
                           (json_int_t)uploader_hash_files_read(s->up));
     }
     return json_pack("{s:I, s:s, s:I, s:s, s:s, s:o, s:o*}", "pid", (json_int_t)getpid(), "version",

@@ -154,7 +154,7 @@ int uploader__hash_feed(int fd, char *buf, uint64_t *done, uint64_t end, EVP_MD_
         if (sha1)
             EVP_DigestUpdate(sha1, buf, (size_t)k);
         if (check)
-            XXH3_128bits_update(check, buf, (size_t)k);
+            XXH3_64bits_update(check, buf, (size_t)k);
         if (sample && *done < sample_cap) {
             size_t n = sample_cap - (size_t)*done;
             memcpy(sample + *done, buf, n < (size_t)k ? n : (size_t)k);

@@ -6,65 +6,61 @@
  * it written (uploader_follow; watcher.h on_file_growing). Every GROW_TICK_MS
  * a work item on libuv's pool (at the daemon's low priority, daemon/priority.c)
  * takes the file's size and hashes what was added since, from the page cache
- * the trainer just filled: SHA-256 and, beside it, an XXH3-128 check value.
+ * the trainer just filled: SHA-256 and, beside it, a check value per 512 KiB
+ * block (XXH3-64, UPLOADER_BLOCK: the slots request bodies are read in).
  * Nothing is read before the file is GROW_MIN big (small files are hashed at
  * close as before; they need the git SHA-1 too). When the file is closed
  * (uploader_prehash from on_file_protected) or the hasher is about to read
  * it (uploader__grow_adopt: a push or READY's hashes came first), the rest is
  * read, the identity settled as hash.c does (the racy margin), and read
  * again: an identity that moved is read on, at most GROW_ROUNDS times. The
- * digests go to the hash cache marked unverified, the check value stays here.
+ * digests go to the hash cache marked unverified, the check values stay here
+ * (GROW_CHECKS_MAX files).
  *
  * Why unverified: a writer that goes back and rewrites a stretch already
  * hashed (a header patched in place, an mmap'ed array filled out of order)
  * leaves an identity that says nothing about it — the mtime moves on every
- * write anyway. So before a push commits such a digest it calls
- * uploader__grow_verify: the file is read once more, XXH3 only (memory speed,
- * while its bytes upload), and the check value compared. Agreed: the digest
- * is verified in the cache. Differs: it is dropped from the cache and the push
- * fails with HS_ECHANGED naming the file, so the next try hashes it afresh —
- * a stale digest is never committed.
+ * write anyway. So before a push commits such a digest, every block is read
+ * once more and its check value compared (grow_verify.c): as the upload
+ * sends it (the body's slots, on the pool), and what the upload did not send
+ * by a read of its own. Agreed: the digest is verified in the cache.
+ * Differs: it is dropped from the cache and the push fails with HS_ECHANGED
+ * naming the file, so the next try hashes it afresh — a stale digest is never
+ * committed.
  *
  * A followed file holds one descriptor. It is let go when it shrinks, is
  * deleted, stops growing for GROW_IDLE_MS without a close, or the uploader
  * closes; at most GROW_MAX files are followed at once.
  */
-#include "uploader_int.h"
+#include "grow_int.h"
 
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <xxhash.h>
 
 #define GROW_MAX     8
 #define GROW_MIN     (16ull * 1024 * 1024)
 #define GROW_TICK_MS 100
 #define GROW_IDLE_MS 60000
 #define GROW_ROUNDS  3
-#define CHECKS_MAX   256 /* check values of unverified digests kept */
-
-enum gmode { G_FOLLOW, G_VERIFY };
 
 struct gwaiter {
-    void (*resume)(void *arg, bool cancelled); /* a hash job (follow) */
+    void (*resume)(void *arg, bool cancelled); /* a hash job */
     void *arg;
-    grow_verify_cb cb; /* or a verification of the same identity (verify) */
-    void *ud;
     struct gwaiter *next;
 };
 
 struct gfile {
     struct hash_grow *g;
-    enum gmode mode;
     char *path;
     int fd;
-    /* follow: dev and ino as opened, the settled identity once finished;
-     * verify: the identity the digest is for */
-    struct hash_key key;
+    struct hash_key key; /* dev and ino as opened; the settled identity once finished */
     EVP_MD_CTX *sha256;
-    XXH3_state_t *check;
+    XXH3_state_t *check; /* the current block's */
+    uint64_t *blocks;    /* check values of the whole blocks read */
+    size_t n_blocks, cap_blocks;
     uint64_t done;
     uv_work_t work;
     /* written by the loop before a step is queued, read by the step */
@@ -75,66 +71,51 @@ struct gfile {
     int err;
     char why[200];
     struct file_digest dg;
-    XXH128_hash_t value; /* follow: the check value; verify: what was read */
     /* the loop's own */
-    bool busy, closing, abandon, grew_seen;
+    bool busy, closing, abandon;
     uint64_t done_seen;
     hs_usec_t last_growth;
     struct gwaiter *waiters;
-    XXH128_hash_t expect;
-    grow_verify_cb cb;
-    void *ud;
     struct gfile *next;
-};
-
-struct gcheck {
-    struct hash_key key;
-    XXH128_hash_t value;
-};
-
-struct hash_grow {
-    uv_loop_t *loop;
-    struct uploader_hashcache *cache;
-    uv_timer_t timer;
-    bool timer_on, timer_closed, freeing;
-    struct gfile *files;
-    unsigned n_follow, running;
-    struct gcheck checks[CHECKS_MAX];
-    size_t n_checks, next_check;
-    struct grow_stats st;
 };
 
 /* ---- check values ----------------------------------------------------- */
 
-static struct gcheck *check_find(struct hash_grow *g, const struct hash_key *k)
+struct gcheck *uploader__grow_check_find(struct hash_grow *g, const struct hash_key *k)
 {
     for (size_t i = 0; i < g->n_checks; i++)
-        if (uploader__hash_key_eq(&g->checks[i].key, k))
+        if (g->checks[i].blocks && uploader__hash_key_eq(&g->checks[i].key, k))
             return &g->checks[i];
     return NULL;
 }
 
-static void check_put(struct hash_grow *g, const struct hash_key *k, XXH128_hash_t v)
+/* Keep blocks (taken) for k. */
+static void check_put(struct hash_grow *g, const struct hash_key *k, uint64_t *blocks, size_t n)
 {
-    struct gcheck *c = check_find(g, k);
-    if (!c) {
-        if (g->n_checks < CHECKS_MAX)
-            c = &g->checks[g->n_checks++];
-        else { /* the oldest goes: its digest, if still unverified, is read again */
-            c = &g->checks[g->next_check];
-            uploader__hashcache_drop(g->cache, &c->key);
-            g->next_check = (g->next_check + 1) % CHECKS_MAX;
-        }
+    struct gcheck *c = uploader__grow_check_find(g, k);
+    for (size_t i = 0; i < g->n_checks && !c; i++)
+        if (!g->checks[i].blocks)
+            c = &g->checks[i];
+    if (!c && g->n_checks < GROW_CHECKS_MAX)
+        c = &g->checks[g->n_checks++];
+    if (!c) { /* the oldest goes: its digest, if still unverified, is read again */
+        c = &g->checks[g->next_check];
+        uploader__hashcache_drop(g->cache, &c->key);
+        g->next_check = (g->next_check + 1) % GROW_CHECKS_MAX;
     }
+    free(c->blocks);
     c->key = *k;
-    c->value = v;
+    c->blocks = blocks;
+    c->n = n;
 }
 
-static void check_remove(struct hash_grow *g, const struct hash_key *k)
+void uploader__grow_check_remove(struct hash_grow *g, const struct hash_key *k)
 {
-    struct gcheck *c = check_find(g, k);
-    if (c)
-        c->key = (struct hash_key){0}; /* never equal to a real identity (ino 0) */
+    struct gcheck *c = uploader__grow_check_find(g, k);
+    if (c) {
+        free(c->blocks);
+        c->blocks = NULL;
+    }
 }
 
 /* ---- work on the pool --------------------------------------------------- */
@@ -147,7 +128,7 @@ static void step_fail(struct gfile *f, int err, const char *what)
 
 static bool step_start(struct gfile *f)
 {
-    if (!f->sha256 && f->mode == G_FOLLOW) {
+    if (!f->sha256) {
         f->sha256 = EVP_MD_CTX_new();
         if (!f->sha256 || !EVP_DigestInit_ex(f->sha256, EVP_sha256(), NULL)) {
             step_fail(f, -ENOMEM, "cannot start SHA-256");
@@ -155,15 +136,33 @@ static bool step_start(struct gfile *f)
         }
     }
     if (!f->check) {
-        if (!(f->check = XXH3_createState()) || XXH3_128bits_reset(f->check) != XXH_OK) {
-            step_fail(f, -ENOMEM, "cannot start the check value");
+        if (!(f->check = XXH3_createState()) || XXH3_64bits_reset(f->check) != XXH_OK) {
+            step_fail(f, -ENOMEM, "cannot start the check values");
             return false;
         }
     }
     return true;
 }
 
-/* Read [f->done, end): the digests of the mode. */
+/* The current block is complete (or the file ends in it): its check value. */
+static bool block_end(struct gfile *f)
+{
+    if (f->n_blocks == f->cap_blocks) {
+        size_t cap = f->cap_blocks ? 2 * f->cap_blocks : 64;
+        uint64_t *nb = realloc(f->blocks, cap * sizeof(*nb));
+        if (!nb) {
+            step_fail(f, -ENOMEM, "out of memory");
+            return false;
+        }
+        f->blocks = nb;
+        f->cap_blocks = cap;
+    }
+    f->blocks[f->n_blocks++] = XXH3_64bits_digest(f->check);
+    XXH3_64bits_reset(f->check);
+    return true;
+}
+
+/* Read [f->done, end) block by block: SHA-256, and each whole block's check. */
 static bool step_read(struct gfile *f, uint64_t end)
 {
     char *buf = malloc(HASH_READ_BUF);
@@ -171,12 +170,18 @@ static bool step_read(struct gfile *f, uint64_t end)
         step_fail(f, -ENOMEM, "out of memory");
         return false;
     }
-    int rc = uploader__hash_feed(f->fd, buf, &f->done, end, f->mode == G_FOLLOW ? f->sha256 : NULL,
-                                 NULL, f->check, NULL, 0);
+    int rc = 0;
+    while (rc == 0 && f->done < end) {
+        uint64_t bend = (f->done / UPLOADER_BLOCK + 1) * UPLOADER_BLOCK;
+        rc = uploader__hash_feed(f->fd, buf, &f->done, bend < end ? bend : end, f->sha256, NULL,
+                                 f->check, NULL, 0);
+        if (rc == 0 && f->done % UPLOADER_BLOCK == 0 && !block_end(f))
+            rc = -ENOMEM;
+    }
     free(buf);
     if (rc == HS_ECHANGED)
         step_fail(f, rc, "shrank while being read");
-    else if (rc < 0)
+    else if (rc < 0 && rc != -ENOMEM)
         step_fail(f, rc, strerror(-rc));
     return rc == 0;
 }
@@ -190,7 +195,8 @@ static void follow_finish(struct gfile *f, const struct hash_key *k, bool racy)
     memset(&f->dg, 0, sizeof(f->dg));
     memcpy(f->dg.sha256, d, sizeof(f->dg.sha256));
     f->dg.unverified = f->read_growing;
-    f->value = XXH3_128bits_digest(f->check);
+    if (f->done % UPLOADER_BLOCK != 0 && !block_end(f)) /* the last, short block */
+        return;
     f->key = *k;
     f->racy = racy;
     f->finished = true;
@@ -237,42 +243,11 @@ static void follow_step(struct gfile *f)
     f->more = true; /* written again at the last moment: read on */
 }
 
-static void verify_step(struct gfile *f)
-{
-    if (f->fd < 0) {
-        struct hash_key got;
-        int fd = uploader__open_file(f->path, &f->key, &got, f->why, sizeof(f->why));
-        if (fd < 0) {
-            f->err = fd;
-            return;
-        }
-        f->fd = fd;
-    }
-    if (!step_start(f))
-        return;
-    uint64_t left = f->key.size - f->done;
-    if (!step_read(f, left > HASH_WORK_SLICE ? f->done + HASH_WORK_SLICE : f->key.size))
-        return;
-    if ((f->more = f->done < f->key.size))
-        return;
-    struct hash_key now;
-    int rc = uploader__key_of_fd(f->fd, &now);
-    if (rc < 0)
-        return step_fail(f, rc, strerror(-rc));
-    if (!uploader__hash_key_eq(&now, &f->key))
-        return step_fail(f, HS_ECHANGED, "changed while its hash was being verified");
-    f->value = XXH3_128bits_digest(f->check);
-    f->finished = true;
-}
-
 static void work_cb(uv_work_t *w)
 {
     struct gfile *f = w->data;
     f->more = false;
-    if (f->mode == G_FOLLOW)
-        follow_step(f);
-    else
-        verify_step(f);
+    follow_step(f);
 }
 
 /* ---- the loop side ------------------------------------------------------ */
@@ -292,12 +267,20 @@ static void queue_step(struct gfile *f)
 
 static void timer_cb(uv_timer_t *t);
 
+void uploader__grow_maybe_free(struct hash_grow *g)
+{
+    if (g->freeing && g->timer_closed && g->running == 0 && !g->verifies) {
+        for (size_t i = 0; i < g->n_checks; i++)
+            free(g->checks[i].blocks);
+        free(g);
+    }
+}
+
 static void timer_closed(uv_handle_t *h)
 {
     struct hash_grow *g = h->data;
     g->timer_closed = true;
-    if (g->running == 0)
-        free(g);
+    uploader__grow_maybe_free(g);
 }
 
 static void gfile_free(struct gfile *f)
@@ -308,8 +291,7 @@ static void gfile_free(struct gfile *f)
             *pp = f->next;
             break;
         }
-    if (f->mode == G_FOLLOW)
-        g->n_follow--;
+    g->n_follow--;
     if (g->n_follow == 0 && g->timer_on) {
         uv_timer_stop(&g->timer);
         g->timer_on = false;
@@ -318,6 +300,7 @@ static void gfile_free(struct gfile *f)
         close(f->fd);
     EVP_MD_CTX_free(f->sha256);
     XXH3_freeState(f->check);
+    free(f->blocks);
     free(f->path);
     free(f);
 }
@@ -336,55 +319,6 @@ static void follow_end(struct gfile *f, bool cancelled)
     }
 }
 
-static void verify_end(struct gfile *f)
-{
-    struct hash_grow *g = f->g;
-    struct hs_err e = {0};
-    int rc = f->err;
-    if (rc)
-        hs_err_set(&e, rc, "%s", f->why);
-    else if (!XXH128_isEqual(f->value, f->expect))
-        rc = hs_err_set(&e, HS_ECHANGED,
-                        "%s was rewritten while it was being written: its bytes differ from "
-                        "those hashed as it grew, so nothing was committed; it is hashed again "
-                        "on the next try",
-                        f->path);
-    if (rc == 0) {
-        struct uploader_hash h;
-        struct file_digest d;
-        if (uploader__hashcache_get_key(g->cache, &f->key, &h) &&
-            uploader__digest_from_hash(&h, &d)) {
-            d.unverified = false;
-            uploader__hashcache_put_digest(g->cache, &f->key, &d);
-        }
-        g->st.verified++;
-    } else if (rc == HS_ECHANGED) {
-        uploader__hashcache_drop(g->cache, &f->key);
-        g->st.rejected++;
-    }
-    check_remove(g, &f->key);
-    grow_verify_cb cb = f->cb;
-    void *ud = f->ud;
-    struct gwaiter *w = f->waiters;
-    gfile_free(f);
-    cb(rc, rc ? &e : NULL, ud);
-    for (struct gwaiter *n; w; w = n) {
-        n = w->next;
-        w->cb(rc, rc ? &e : NULL, w->ud);
-        free(w);
-    }
-}
-
-static void cancel_file(struct gfile *f)
-{
-    if (f->mode == G_VERIFY) {
-        f->err = -ECANCELED;
-        snprintf(f->why, sizeof(f->why), "%s: verification cancelled", f->path);
-        return verify_end(f);
-    }
-    follow_end(f, true);
-}
-
 static void after_cb(uv_work_t *w, int status)
 {
     struct gfile *f = w->data;
@@ -392,13 +326,9 @@ static void after_cb(uv_work_t *w, int status)
     g->running--;
     f->busy = false;
     if (g->freeing || status < 0) {
-        cancel_file(f);
-        if (g->freeing && g->running == 0 && g->timer_closed)
-            free(g);
-        return;
+        follow_end(f, true);
+        return uploader__grow_maybe_free(g);
     }
-    if (f->mode == G_VERIFY)
-        return !f->err && f->more ? queue_step(f) : verify_end(f);
     if (f->err) {
         hs_log_debug("hash while written: %s; hashed when closed instead", f->why);
         return follow_end(f, false);
@@ -412,8 +342,10 @@ static void after_cb(uv_work_t *w, int status)
             return follow_end(f, false);
         if (uploader__hashcache_put_digest(g->cache, &f->key, &f->dg) == 0) {
             g->st.finished++;
-            if (f->dg.unverified)
-                check_put(g, &f->key, f->value);
+            if (f->dg.unverified) {
+                check_put(g, &f->key, f->blocks, f->n_blocks);
+                f->blocks = NULL;
+            }
         }
         return follow_end(f, false);
     }
@@ -429,7 +361,7 @@ static void timer_cb(uv_timer_t *t)
     hs_usec_t now = hs_now_monotonic();
     for (struct gfile *f = g->files, *n; f; f = n) {
         n = f->next;
-        if (f->mode != G_FOLLOW || f->busy)
+        if (f->busy)
             continue;
         if (now - f->last_growth > (hs_usec_t)GROW_IDLE_MS * 1000) {
             hs_log_debug("hash while written: %s stopped growing without being closed; let go",
@@ -466,7 +398,7 @@ void uploader__grow_free(struct hash_grow *g)
     for (struct gfile *f = g->files, *n; f; f = n) {
         n = f->next;
         if (!f->busy)
-            cancel_file(f);
+            follow_end(f, true);
     }
     uv_close((uv_handle_t *)&g->timer, timer_closed);
 }
@@ -474,7 +406,7 @@ void uploader__grow_free(struct hash_grow *g)
 static struct gfile *find_follow(struct hash_grow *g, uint64_t dev, uint64_t ino)
 {
     for (struct gfile *f = g->files; f; f = f->next)
-        if (f->mode == G_FOLLOW && f->key.dev == dev && f->key.ino == ino)
+        if (f->key.dev == dev && f->key.ino == ino)
             return f;
     return NULL;
 }
@@ -503,7 +435,6 @@ int uploader__grow_follow(struct hash_grow *g, const char *path)
     }
     f->g = g;
     f->fd = fd;
-    f->mode = G_FOLLOW;
     f->work.data = f;
     f->last_growth = hs_now_monotonic();
     f->next = g->files;
@@ -561,49 +492,6 @@ bool uploader__grow_adopt(struct hash_grow *g, const struct hash_key *key,
     w->next = f->waiters;
     f->waiters = w;
     return true;
-}
-
-int uploader__grow_verify(struct hash_grow *g, const char *path, const struct hash_key *key,
-                          grow_verify_cb cb, void *userdata)
-{
-    if (g->freeing)
-        return -ECANCELED;
-    for (struct gfile *v = g->files; v; v = v->next) {
-        if (v->mode != G_VERIFY || !uploader__hash_key_eq(&v->key, key))
-            continue;
-        /* the same file in two places of a commit: one read answers both */
-        struct gwaiter *w = calloc(1, sizeof(*w));
-        if (!w)
-            return -ENOMEM;
-        w->cb = cb;
-        w->ud = userdata;
-        w->next = v->waiters;
-        v->waiters = w;
-        return 0;
-    }
-    struct gcheck *c = check_find(g, key);
-    if (!c) { /* its check value is gone (CHECKS_MAX newer ones): read it again */
-        uploader__hashcache_drop(g->cache, key);
-        g->st.rejected++;
-        return HS_ECHANGED;
-    }
-    struct gfile *f = calloc(1, sizeof(*f));
-    if (!f || !(f->path = strdup(path))) {
-        free(f);
-        return -ENOMEM;
-    }
-    f->g = g;
-    f->mode = G_VERIFY;
-    f->fd = -1;
-    f->key = *key;
-    f->expect = c->value;
-    f->cb = cb;
-    f->ud = userdata;
-    f->work.data = f;
-    f->next = g->files;
-    g->files = f;
-    queue_step(f);
-    return 0;
 }
 
 void uploader__grow_stats(const struct hash_grow *g, struct grow_stats *out)

@@ -63,6 +63,8 @@ static void slot_work(uv_work_t *w)
         }
         got += (size_t)k;
     }
+    if (p->r->verify) /* compared where they are read anyway (grow_verify.c) */
+        uploader__grow_verify_bytes(p->r->verify, s->file_off, s->buf, s->len);
 }
 
 static void slot_done(uv_work_t *w, int status)

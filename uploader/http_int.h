@@ -9,7 +9,7 @@
 
 #include "uploader_int.h"
 
-#define STREAM_SLOT (512u * 1024) /* per buffer; two per streaming transfer */
+#define STREAM_SLOT UPLOADER_BLOCK /* per buffer; two per streaming transfer */
 
 struct slot {
     char *buf;

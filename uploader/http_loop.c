@@ -335,6 +335,7 @@ void uploader__http_request_destroy(struct http_request_priv *p)
     free(r->url);
     free(r->body);
     free(r->file_path);
+    uploader__grow_verify_unref(r->verify);
     free(r);
     free(p);
 }

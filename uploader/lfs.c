@@ -415,6 +415,8 @@ static int start_xfer(struct push *p, size_t oi, const char *method, const char 
         r->file_len = len;
         r->file_check = true; /* the file hashed, or nothing is sent */
         r->file_key = *o->key;
+        if ((r->verify = uploader__push_verify_for(p, o->key))) /* its bytes are compared too */
+            uploader__grow_verify_ref(r->verify);
         if (!r->file_path) {
             free(c);
             uploader__http_request_free(r);

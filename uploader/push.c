@@ -38,6 +38,7 @@ static int persist_write(struct push *p);
 
 static void push_free(struct push *p)
 {
+    uploader__push_verify_free(p);
     for (size_t i = 0; i < p->n_files; i++)
         free(p->files[i].remote_oid);
     free(p->files);
@@ -89,6 +90,7 @@ void uploader__push_fail(struct push *p, int code, const struct hs_err *err)
         else
             hs_err_set(&p->err, p->failed, "push failed: %s", hs_strerror(p->failed));
         hs_secret_scrub(p->err.msg);
+        uploader__push_verify_flush(p);
     }
     uploader__push_maybe_end(p);
 }
@@ -344,8 +346,6 @@ struct hash_ctx {
     size_t sample_len; /* set by the hasher when it filled the slot */
 };
 
-static int verify_grown(struct push *p, size_t i);
-
 static void hash_done(int status, const struct uploader_hash *h, const struct hs_err *err, void *ud)
 {
     struct hash_ctx *c = ud;
@@ -371,7 +371,7 @@ static void hash_done(int status, const struct uploader_hash *h, const struct hs
     sf->hashed = true;
     if (sampled)
         uploader__preupload_sample_done(p, i, sample_len);
-    if (sf->dg.unverified && verify_grown(p, i) < 0)
+    if (sf->dg.unverified && uploader__push_verify_add(p, i) < 0)
         return;
     p->hash_done++;
     uploader__push_progress(p, false);
@@ -384,64 +384,6 @@ static void hash_done(int status, const struct uploader_hash *h, const struct hs
         return;
     p->step = p->st.commit_sent ? STEP_CHECK_SENT : STEP_PREUPLOAD;
     next(p);
-}
-
-/* A digest hashed while its file was written was read again: agreed, or
- * the push fails (the file is hashed afresh on the next try). */
-static void verify_done(int status, const struct hs_err *err, void *ud)
-{
-    struct hash_ctx *c = ud;
-    struct push *p = c->p;
-    struct pfile *f = &p->files[c->idx];
-    free(c);
-    p->inflight--;
-    p->verifying--;
-    if (p->failed)
-        return uploader__push_maybe_end(p);
-    if (status < 0)
-        return uploader__push_fail(p, status, err);
-    f->sf->dg.unverified = false;
-    if (p->verifying == 0 && p->after_verify) {
-        void (*then)(struct push *) = p->after_verify;
-        p->after_verify = NULL;
-        then(p);
-    }
-}
-
-static int verify_grown(struct push *p, size_t i)
-{
-    struct hash_ctx *c = malloc(sizeof(*c));
-    if (!c) {
-        uploader__push_fail(p, -ENOMEM, NULL);
-        return -ENOMEM;
-    }
-    *c = (struct hash_ctx){.p = p, .idx = i};
-    struct pfile *f = &p->files[i];
-    int rc = uploader__grow_verify(p->u->grow, f->local, &f->sf->key, verify_done, c);
-    if (rc != 0) {
-        free(c);
-        struct hs_err e;
-        hs_err_set(&e, rc,
-                   rc == HS_ECHANGED ? "%s was hashed while it was written and that hash can no "
-                                       "longer be verified; nothing was committed, it is hashed "
-                                       "again on the next try"
-                                     : "%s: cannot verify its hash: %s",
-                   f->local, hs_strerror(rc));
-        uploader__push_fail(p, rc, &e);
-        return rc;
-    }
-    p->verifying++;
-    p->inflight++;
-    return 0;
-}
-
-/* True when fn must wait for the verifications (it is called after them). */
-static bool hold_for_verify(struct push *p, void (*fn)(struct push *p))
-{
-    if (p->verifying == 0)
-        return false;
-    p->after_verify = fn;
-    return true;
 }
 
 /* A work item of a file's hash finished: progress as the pool works. */
@@ -571,7 +513,7 @@ void uploader__push_plan(struct push *p)
     p->prog.files_changed = changed;
     p->res.files_committed = changed;
     if (changed == 0 && p->n_deletes == 0) {
-        if (hold_for_verify(p, uploader__push_plan))
+        if (uploader__push_verify_hold(p, uploader__push_plan))
             return; /* "unchanged" may rest on a digest not yet verified */
         p->res.nothing_to_commit = true;
         if (p->parent) {
@@ -609,7 +551,7 @@ static void build_done(uv_work_t *w, int status)
 
 void uploader__lfs_all_done(struct push *p)
 {
-    if (hold_for_verify(p, uploader__lfs_all_done))
+    if (uploader__push_verify_hold(p, uploader__lfs_all_done))
         return;
     p->step = STEP_COMMIT_BUILD;
     phase(p, UPLOADER_PHASE_COMMIT);

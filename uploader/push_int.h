@@ -98,8 +98,11 @@ struct push {
     unsigned inflight; /* http requests, hash jobs and thread-pool work of this push */
     unsigned xfers;    /* storage transfers in flight (parts, basic PUTs, completions) */
     bool batching;
-    /* digests hashed while their files were written, being read once more
-     * (hash_grow.c): the commit, or the end without one, waits for them */
+    /* digests hashed while their files were written (push_verify.c): their
+     * verifications, and how many are still reading; the commit, or the end
+     * without one, waits for them */
+    struct pverify *verifs;
+    size_t n_verifs;
     unsigned verifying;
     void (*after_verify)(struct push *p);
     /* the resume state (uploader__push_persist_soon): when last written, and
@@ -128,6 +131,26 @@ struct push {
     unsigned commit_ops;
     uv_work_t work;
 };
+
+/* push_verify.c: the digests of this push hashed while their files were
+ * written (hash_grow.c), verified before they are committed. */
+struct pverify {
+    struct grow_verify *v;
+    size_t idx; /* a file with it */
+    bool ended;
+};
+/* File idx got an unverified digest: its verification begins (shared by
+ * files of one identity). < 0 and the push failed. */
+int uploader__push_verify_add(struct push *p, size_t idx);
+/* The verification an upload of the file with identity k hands its bytes. */
+struct grow_verify *uploader__push_verify_for(struct push *p, const struct hash_key *k);
+/* Before committing (or ending without a commit): the verifications read what
+ * no upload sent; true when fn must wait, called once they all agreed. */
+bool uploader__push_verify_hold(struct push *p, void (*fn)(struct push *p));
+/* The push failed: finish the verifications anyway (not when cancelled or
+ * interrupted), so a stale digest is found and dropped, and is the reason. */
+void uploader__push_verify_flush(struct push *p);
+void uploader__push_verify_free(struct push *p);
 
 /* push.c */
 void uploader__push_fail(struct push *p, int code, const struct hs_err *err);

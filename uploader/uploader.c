@@ -167,4 +167,5 @@ void uploader_hash_cache_stats(const struct uploader *u, struct uploader_hashcac
     out->grown_finished = g.finished;
     out->grown_verified = g.verified;
     out->grown_rejected = g.rejected;
+    out->grown_verify_read = g.verify_read;
 }

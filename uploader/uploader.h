@@ -279,6 +279,7 @@ struct uploader_hashcache_stats {
      * grew, of them hashed to the end, digests verified before a commit, and
      * digests found stale by that verification (read again) */
     uint64_t grown_followed, grown_finished, grown_verified, grown_rejected;
+    uint64_t grown_verify_read; /* bytes the verifications read themselves (not an upload's) */
 };
 void uploader_hashcache_stats(struct uploader_hashcache *c, struct uploader_hashcache_stats *out);
 /* The uploader's cache (what `hubsync status --json` shows as hash_cache). */

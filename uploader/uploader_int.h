@@ -9,11 +9,10 @@
  *   http_body.c  request bodies streamed through two pool-filled buffers; the bandwidth pauses
  *   http_error.c what a failed request means (HS_EHTTP/EAUTH/EREFUSED), its message
  *   hash.c       SHA-256 (+ git SHA-1) on the thread pool
- *   hash_grow.c  hashing a file while it is written, and its verification
- *   hashcache.c  the bounded, thread-safe cache of digests by file identity
- *   fileio.c     opening a file to read: no symlink, the identity hashed; reading
- *                part of it (preupload samples, regular contents of the commit)
- *   repo_path.c  which repo paths the Hub can store (public: uploader.h)
+ *   hash_grow.c  hashing a file while it is written (grow_verify.c: verifying it; push_verify.c: a
+ * push's) hashcache.c  the bounded, thread-safe cache of digests by file identity fileio.c opening
+ * a file to read: no symlink, the identity hashed; reading part of it (preupload samples, regular
+ * contents of the commit) repo_path.c  which repo paths the Hub can store (public: uploader.h)
  *   hub_api.c    Hub JSON/NDJSON bodies and response parsers
  *   state.c      resumable push state (JSON) serialise / restore
  *   lfs.c        LFS batch, basic PUT, multipart parts + completion
@@ -167,6 +166,10 @@ struct http_request {
      * before a byte of it is sent. Symlinks are never followed either way. */
     bool file_check;
     struct hash_key file_key;
+    /* When set (a reference the request holds, dropped when it is freed):
+     * each body slot read from the file is handed to it (hash_grow.c's
+     * verification of a digest hashed while the file was written). */
+    struct grow_verify *verify;
     /* Or a body generated on the thread pool (the streamed commit body,
      * commit_body.c): body_fill writes the body's bytes [off, off+len) into
      * buf — offsets consecutive from 0, from 0 again on a retry, one call at a
@@ -300,6 +303,10 @@ int uploader__hasher_hash_sample(struct hasher *hs, const char *path, uploader_h
                                  size_t sample_cap, size_t *sample_len);
 unsigned uploader__hasher_files_read(const struct hasher *hs);
 uint64_t uploader__hasher_bytes_read(const struct hasher *hs); /* read and hashed, over all files */
+/* The unit request bodies are read in (http_body.c's slots) and hash_grow.c
+ * keeps a check value for: blocks at multiples of it. */
+#define UPLOADER_BLOCK (512u * 1024)
+
 /* Pool thread: read [*done, end) of fd through buf (HASH_READ_BUF bytes), each
  * piece into the digests given (any may be NULL) and, below sample_cap,
  * into sample (NULL: none), *done advanced. 0, -errno, or HS_ECHANGED when
@@ -345,15 +352,31 @@ bool uploader__grow_close(struct hash_grow *g, const char *path);
  * after (the hasher then looks in the cache again); true. */
 bool uploader__grow_adopt(struct hash_grow *g, const struct hash_key *key,
                           void (*resume)(void *arg, bool cancelled), void *arg);
-/* Read path (identity key, an unverified digest in the cache) again and
- * compare it with what was hashed while it grew: cb(0) and the digest is
- * verified in the cache; cb(HS_ECHANGED) with a message naming the file, and
- * the digest is dropped from the cache so the next hash reads the file. */
+/* Verify the unverified digest of path (identity key; grow_verify.c): begin
+ * takes the check values kept for it (NULL with *err HS_ECHANGED when they
+ * are gone — the digest is then dropped from the cache — or -ENOMEM); the
+ * same identity begun again before end is the same verification. Requests
+ * that read the file's bytes hand them to uploader__grow_verify_bytes (any
+ * thread; blocks wholly inside [off, off+len) are compared). end reads the
+ * blocks not compared yet and calls cb once: 0 and the digest is verified in
+ * the cache; HS_ECHANGED (message naming the file) and it is dropped. A
+ * verification lives while referenced (begin and ref take one, unref drops
+ * it; end holds one until cb). */
 typedef void (*grow_verify_cb)(int status, const struct hs_err *err, void *userdata);
+struct grow_verify;
+struct grow_verify *uploader__grow_verify_begin(struct hash_grow *g, const char *path,
+                                                const struct hash_key *key, int *err);
+void uploader__grow_verify_ref(struct grow_verify *v);
+void uploader__grow_verify_unref(struct grow_verify *v); /* NULL fine */
+const struct hash_key *uploader__grow_verify_key(const struct grow_verify *v);
+void uploader__grow_verify_bytes(struct grow_verify *v, uint64_t off, const void *buf, size_t len);
+int uploader__grow_verify_end(struct grow_verify *v, grow_verify_cb cb, void *userdata);
+/* begin, end and unref at once (tests): a verification by reading the file. */
 int uploader__grow_verify(struct hash_grow *g, const char *path, const struct hash_key *key,
                           grow_verify_cb cb, void *userdata);
 struct grow_stats {
     uint64_t followed, finished, verified, rejected;
+    uint64_t verify_read; /* bytes verification read itself (not handed over by uploads) */
 };
 void uploader__grow_stats(const struct hash_grow *g, struct grow_stats *out);
 

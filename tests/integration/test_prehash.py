@@ -16,8 +16,9 @@ and the push at READY uses that digest only for the very same file.
   emulator stores), never the pre-hashed digest.
 - hashed as it grows (uploader/hash_grow.c): a 40 MiB model written in
   stretches is followed and hashed while written; after the marker it is not
-  read by the hasher again, only verified (status: hashed_while_written,
-  verified_after_written), and the bytes on the emulator are the file's.
+  read by the hasher again, only verified, by the bytes its upload read
+  (status: hashed_while_written, verified_after_written, verify_bytes_read 0),
+  and the bytes on the emulator are the file's.
 - patched before the close: the writer goes back and rewrites the first MiB
   of what was already hashed as it grew, then closes: the verification finds
   it, the first push fails without committing ("was rewritten while it was
@@ -225,6 +226,10 @@ def test_grown(t, patch):
         else:
             t.check(c.get("verified_after_written", 0) >= 1 and c.get("rewritten_after_hashed") == 0
                     and not logged, "verified, nothing rewritten: %s" % c)
+            # 40 MiB in 8 MiB parts on 512 KiB blocks: every block was compared
+            # as the upload read it, the verification read nothing itself
+            t.check(c.get("verify_bytes_read") == 0,
+                    "the upload's reads verified the digest: %s" % c)
             t.check(c.get("files_read", 0) - before.get("files_read", 0) == 1,
                     "after the marker only the marker was read: %s, before %s" % (c, before))
     finally:

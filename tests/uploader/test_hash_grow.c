@@ -13,7 +13,10 @@
  *   digest is the file's;
  * - small: a file that never reached the size worth following is left to
  *   the hasher at close (the git SHA-1 of small files is the hasher's);
- * - the same identity verified twice at once is read once.
+ * - inline: the bytes an upload's slots read are compared where they are
+ *   read (any order; a slot off the block grid compares nothing), and the
+ *   end reads only the block none brought; one byte different in what an
+ *   upload read fails it.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -21,7 +24,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "uploader_int.h"
+#include "grow_int.h"
 
 #include <fcntl.h>
 #include <stdio.h>
@@ -273,23 +276,84 @@ static void test_small(void **state)
     assert_int_equal(st.finished, 0);
 }
 
-static void test_verify_shared(void **state)
+/* Read the file in UPLOADER_BLOCK slots, as an upload's body does. */
+static unsigned char *slurp(const char *path, size_t *len)
+{
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    unsigned char *b = malloc((size_t)st.st_size);
+    int fd = open(path, O_RDONLY);
+    assert_int_equal(read(fd, b, (size_t)st.st_size), st.st_size);
+    close(fd);
+    *len = (size_t)st.st_size;
+    return b;
+}
+
+static void test_verify_inline(void **state)
+{
+    struct fix *f = *state;
+    write_followed(f, 3);
+    append(f, 1000, 9); /* a short last block */
+    struct uploader_hash h;
+    struct hash_key k;
+    assert_true(close_and_finish(f, &h, &k));
+    int rc;
+    struct grow_verify *v = uploader__grow_verify_begin(f->g, f->path, &k, &rc);
+    assert_non_null(v);
+    /* a second file of the same identity in the push: the same verification */
+    struct grow_verify *v2 = uploader__grow_verify_begin(f->g, f->path, &k, &rc);
+    assert_ptr_equal(v, v2);
+    uploader__grow_verify_unref(v2);
+    size_t len;
+    unsigned char *b = slurp(f->path, &len);
+    /* the upload's slots, last first (parts go in any order), all but block 3 */
+    for (size_t off = (len - 1) / UPLOADER_BLOCK * UPLOADER_BLOCK;; off -= UPLOADER_BLOCK) {
+        size_t n = len - off < UPLOADER_BLOCK ? len - off : UPLOADER_BLOCK;
+        if (off != 3 * UPLOADER_BLOCK)
+            uploader__grow_verify_bytes(v, off, b + off, n);
+        if (off == 0)
+            break;
+    }
+    /* a slot not at a block boundary compares no block of its own */
+    uploader__grow_verify_bytes(v, 3 * UPLOADER_BLOCK + 1, b + 3 * UPLOADER_BLOCK + 1, 4096);
+    struct vres r = {0};
+    assert_int_equal(uploader__grow_verify_end(v, vcb, &r), 0);
+    assert_int_equal(uploader__grow_verify_end(v, vcb, &r), -EALREADY);
+    uploader__grow_verify_unref(v);
+    wait_calls(f, &r.calls, 1);
+    assert_int_equal(r.status, 0);
+    struct grow_stats st;
+    uploader__grow_stats(f->g, &st);
+    assert_int_equal(st.verified, 1);
+    assert_int_equal(st.verify_read, UPLOADER_BLOCK); /* only the block no slot brought */
+    assert_true(uploader__hashcache_get_key(f->cache, &k, &h));
+    assert_false(h.unverified);
+    free(b);
+}
+
+static void test_verify_inline_differs(void **state)
 {
     struct fix *f = *state;
     write_followed(f, 3);
     struct uploader_hash h;
     struct hash_key k;
     assert_true(close_and_finish(f, &h, &k));
-    struct vres a = {0}, b = {0};
-    assert_int_equal(uploader__grow_verify(f->g, f->path, &k, vcb, &a), 0);
-    assert_int_equal(uploader__grow_verify(f->g, f->path, &k, vcb, &b), 0);
-    wait_calls(f, &a.calls, 1);
-    wait_calls(f, &b.calls, 1);
-    assert_int_equal(a.status, 0);
-    assert_int_equal(b.status, 0);
-    struct grow_stats st;
-    uploader__grow_stats(f->g, &st);
-    assert_int_equal(st.verified, 1); /* one read */
+    int rc;
+    struct grow_verify *v = uploader__grow_verify_begin(f->g, f->path, &k, &rc);
+    assert_non_null(v);
+    size_t len;
+    unsigned char *b = slurp(f->path, &len);
+    b[5 * UPLOADER_BLOCK + 17] ^= 1; /* what an upload read differs in one byte */
+    for (size_t off = 0; off < len; off += UPLOADER_BLOCK)
+        uploader__grow_verify_bytes(v, off, b + off, UPLOADER_BLOCK);
+    struct vres r = {0};
+    assert_int_equal(uploader__grow_verify_end(v, vcb, &r), 0);
+    uploader__grow_verify_unref(v);
+    wait_calls(f, &r.calls, 1);
+    assert_int_equal(r.status, HS_ECHANGED);
+    assert_non_null(strstr(r.msg, "was rewritten while it was being written"));
+    assert_false(uploader__hashcache_get_key(f->cache, &k, &h));
+    free(b);
 }
 
 int main(void)
@@ -299,7 +363,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_rewritten, setup, teardown),
         cmocka_unit_test_setup_teardown(test_adopted, setup, teardown),
         cmocka_unit_test_setup_teardown(test_small, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_verify_shared, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_verify_inline, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_verify_inline_differs, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
