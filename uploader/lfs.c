@@ -440,7 +440,11 @@ void uploader__lfs_pump(struct push *p)
         return;
     unsigned max = p->u->max_parallel;
     bool all_done = true, want_batch = false;
-    for (size_t i = 0; i < p->n_objs; i++) {
+    /* objects end roughly in order: the scan starts at the first not done,
+     * so a push of n objects does not look at n objects per event */
+    while (p->pump_from < p->n_objs && p->objs[p->pump_from].done)
+        p->pump_from++;
+    for (size_t i = p->pump_from; i < p->n_objs; i++) {
         struct pobj *o = &p->objs[i];
         if (o->done)
             continue;

@@ -473,11 +473,12 @@ void uploader__push_plan_files(struct push *p, const size_t *idx, size_t n)
             continue;
         char oid[65];
         uploader__digest_sha256_hex(&f->sf->dg, oid);
-        size_t k = 0;
-        while (k < p->n_objs && strcmp(p->objs[k].oid, oid) != 0)
-            k++;
-        if (k < p->n_objs)
-            continue;
+        struct push_state_object *so =
+            uploader__push_state_object_add(&p->st, oid, f->sf->key.size);
+        if (!so)
+            return uploader__push_fail(p, -ENOMEM, NULL);
+        if (so->planned)
+            continue;                   /* the same content at another path: one object */
         if (p->n_objs == p->objs_cap) { /* objects are named by index: realloc is safe */
             size_t cap = p->objs_cap ? 2 * p->objs_cap : 16;
             struct pobj *no = realloc(p->objs, cap * sizeof(*no));
@@ -492,9 +493,7 @@ void uploader__push_plan_files(struct push *p, const size_t *idx, size_t n)
         o->size = f->sf->key.size;
         o->local = f->local;
         o->key = &f->sf->key;
-        struct push_state_object *so = uploader__push_state_object_add(&p->st, o->oid, o->size);
-        if (!so)
-            return uploader__push_fail(p, -ENOMEM, NULL);
+        so->planned = (uint32_t)p->n_objs;
         o->done = so->done;
         if (!o->done) {
             p->prog.send_total += o->size;

@@ -94,6 +94,7 @@ struct push {
     char *parent;
     struct pobj *objs; /* grown as preupload answers (uploader__push_plan_files) */
     size_t n_objs, objs_cap;
+    size_t pump_from;  /* objs before it are all done (lfs.c) */
     unsigned changed;  /* files to commit, counted as preupload answers */
     unsigned inflight; /* http requests, hash jobs and thread-pool work of this push */
     unsigned xfers;    /* storage transfers in flight (parts, basic PUTs, completions) */

@@ -487,6 +487,7 @@ struct push_state_object {
     bool done;
     struct hub_lfs_action action; /* href/part URLs/expiry of the batch answer */
     char **etags;                 /* n_parts entries, NULL = part not finished */
+    uint32_t planned;             /* this run's object (push.c objs) + 1, 0 none: not saved */
 };
 struct push_state {
     char *key; /* identity of the push: endpoint, repo, revision, file list */
@@ -494,7 +495,9 @@ struct push_state {
     size_t n_files;
     bool owns_paths; /* files[].repo_path are the state's (uploader__push_state_load) */
     struct push_state_object *objects;
-    size_t n_objects;
+    size_t n_objects, objects_cap;
+    uint32_t *oid_index; /* objects by oid: open addressing, index + 1 (0 empty) */
+    size_t oid_cap;      /* a power of two, at least twice n_objects */
     bool commit_sent;
     char *commit_parent;
 };

@@ -726,6 +726,49 @@ static void test_open_file(void **s)
     rmdir(dir);
 }
 
+/* The state's objects by oid (an index, not a scan: a push of many LFS
+ * objects looks one up for every transfer event): 5,000 added, each found,
+ * an oid never added not found, a second add of one is the same object, and
+ * a dump and load keeps them findable. */
+static void test_state_object_index(void **st)
+{
+    (void)st;
+    struct push_state s;
+    uploader__push_state_init(&s);
+    char oid[65];
+    for (int i = 0; i < 5000; i++) {
+        snprintf(oid, sizeof(oid), "%064x", i * 7919);
+        struct push_state_object *o = uploader__push_state_object_add(&s, oid, (uint64_t)i);
+        assert_non_null(o);
+        assert_string_equal(o->oid, oid);
+    }
+    assert_int_equal(s.n_objects, 5000);
+    for (int i = 0; i < 5000; i++) {
+        snprintf(oid, sizeof(oid), "%064x", i * 7919);
+        struct push_state_object *o = uploader__push_state_object_find(&s, oid);
+        assert_non_null(o);
+        assert_int_equal(o->size, (uint64_t)i);
+    }
+    snprintf(oid, sizeof(oid), "%064x", 1);
+    assert_null(uploader__push_state_object_find(&s, oid));
+    snprintf(oid, sizeof(oid), "%064x", 42 * 7919);
+    assert_ptr_equal(uploader__push_state_object_add(&s, oid, 1),
+                     uploader__push_state_object_find(&s, oid));
+    assert_int_equal(s.n_objects, 5000);
+    size_t len;
+    char *doc = uploader__push_state_dump(&s, &len);
+    assert_non_null(doc);
+    struct push_state t;
+    struct hs_err e;
+    assert_int_equal(uploader__push_state_load(doc, &t, &e), 0);
+    assert_int_equal(t.n_objects, 5000);
+    snprintf(oid, sizeof(oid), "%064x", 4999 * 7919);
+    assert_non_null(uploader__push_state_object_find(&t, oid));
+    free(doc);
+    uploader__push_state_clear(&s);
+    uploader__push_state_clear(&t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -735,7 +778,7 @@ int main(void)
         cmocka_unit_test(test_commit_body),     cmocka_unit_test(test_urls),
         cmocka_unit_test(test_state_roundtrip), cmocka_unit_test(test_hash_sync),
         cmocka_unit_test(test_status_class),    cmocka_unit_test(test_repo_path_rule),
-        cmocka_unit_test(test_open_file),
+        cmocka_unit_test(test_open_file),       cmocka_unit_test(test_state_object_index),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
