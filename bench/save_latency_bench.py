@@ -108,14 +108,15 @@ def cache_status(cfg):
     return json.loads(r.stdout).get("hash_cache") if r.returncode == 0 else None
 
 
-def one_round(work, mode, mib, rate, block, shards, trainer):
+def one_round(work, mode, mib, rate, block, shards, trainer, max_parallel=None):
     emu = B.Emu(os.path.join(work, "emu"), "--discard", "--multipart-threshold",
                 str(1 << 40))
     out = os.path.join(work, "out")
     os.makedirs(out)
     job = {"name": "lat", "watch": out, "hub_model_id": "alice/lat", "hub_strategy": "checkpoint",
            "supersede": False, "existing_checkpoints": "none"}
-    cfg = B.write_config(work, emu, [job])
+    top = {"max_parallel_uploads": max_parallel} if max_parallel else {}
+    cfg = B.write_config(work, emu, [job], **top)
     B.BIN = BEFORE_BIN if mode == "before" else OWN_BIN
     d = B.Daemon(cfg, env={"HUBSYNC_PREHASH": "1" if mode == "prehash" else "0"})
     try:
@@ -202,6 +203,9 @@ def main():
     ap.add_argument("--modes", default="prehash,off")
     ap.add_argument("--before-bin", help="another hubsync binary (e.g. a build of the commit "
                     "before this feature), run as mode 'before'")
+    ap.add_argument("--max-parallel", type=int,
+                    help="the daemon's max_parallel_uploads (default: its own, 8); 1 sends the "
+                    "shards one after the other, as the upload-only reference does")
     ap.add_argument("--json")
     ap.add_argument("--quick", action="store_true")
     a = ap.parse_args()
@@ -219,7 +223,7 @@ def main():
         for m in modes:
             work = tempfile.mkdtemp(prefix="hs-savelat-", dir=base)
             try:
-                s = one_round(work, m, a.mib, a.rate, block, a.shards, a.trainer)
+                s = one_round(work, m, a.mib, a.rate, block, a.shards, a.trainer, a.max_parallel)
                 s["round"] = r
                 samples.append(s)
                 print("round %d %-7s write %.2f s  ready %s  first %s  commit %s  confirm %s  "
