@@ -204,13 +204,7 @@ static void finish(struct grow_verify *v, int rc, struct hs_err *e)
 {
     struct hash_grow *g = v->g;
     if (rc == 0) {
-        struct uploader_hash h;
-        struct file_digest d;
-        if (uploader__hashcache_get_key(g->cache, &v->key, &h) &&
-            uploader__digest_from_hash(&h, &d)) {
-            d.unverified = false;
-            uploader__hashcache_put_digest(g->cache, &v->key, &d);
-        }
+        uploader__hashcache_set_verified(g->cache, &v->key);
         g->st.verified++;
     } else if (rc == HS_ECHANGED) {
         uploader__hashcache_drop(g->cache, &v->key);

@@ -234,6 +234,15 @@ int uploader__hashcache_put_digest(struct uploader_hashcache *c, const struct ha
     return 0;
 }
 
+void uploader__hashcache_set_verified(struct uploader_hashcache *c, const struct hash_key *k)
+{
+    pthread_mutex_lock(&c->mu);
+    uint32_t i = find(c, k);
+    if (i != NIL)
+        at(c, i)->dg.unverified = false;
+    pthread_mutex_unlock(&c->mu);
+}
+
 void uploader__hashcache_drop(struct uploader_hashcache *c, const struct hash_key *k)
 {
     pthread_mutex_lock(&c->mu);

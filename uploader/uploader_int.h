@@ -380,8 +380,10 @@ struct grow_stats {
 };
 void uploader__grow_stats(const struct hash_grow *g, struct grow_stats *out);
 
-/* hashcache.c: forget k (a digest found stale). */
+/* hashcache.c: forget k (a digest found stale); mark k's digest verified (in
+ * place: not a lookup, so not counted as a hit). */
 void uploader__hashcache_drop(struct uploader_hashcache *c, const struct hash_key *k);
+void uploader__hashcache_set_verified(struct uploader_hashcache *c, const struct hash_key *k);
 
 /* ---- hub_api.c --------------------------------------------------------- */
 
